@@ -1,0 +1,19 @@
+"""Gradient of matmul: dA = G @ B^T, dB = A^T @ G, summed over broadcast batch dims."""
+
+from __future__ import annotations
+
+from graphc import dsl
+from graphc.autodiff.broadcast import unbroadcast
+from graphc.ir.node import Node
+
+
+def _swap_last(x: Node) -> Node:
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return dsl.transpose(x, axes)
+
+
+def matmul_grad(node: Node, out_grad: Node) -> list[Node]:
+    a, b = node.inputs
+    grad_a = dsl.matmul(out_grad, _swap_last(b))
+    grad_b = dsl.matmul(_swap_last(a), out_grad)
+    return [unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)]

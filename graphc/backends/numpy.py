@@ -1,0 +1,78 @@
+"""The reference backend: interprets the graph node by node with each op's NumPy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.ops.registry import get_op
+from graphc.program import Program
+from graphc.shapes import evaluate, shape_str
+
+
+class Env:
+    """What ops see while running: the dim binding, the call counter, the arguments."""
+
+    def __init__(self, binding: dict[sympy.Symbol, int], step: int,
+                 arguments: dict[Node, np.ndarray]):
+        self.binding = binding
+        self.step = step
+        self._arguments = arguments
+        self._shapes: dict[tuple, tuple[int, ...]] = {}
+
+    def shape(self, shape) -> tuple[int, ...]:
+        """A (possibly symbolic) shape made concrete by the binding."""
+        try:
+            return self._shapes[shape]
+        except KeyError:
+            concrete = self._shapes[shape] = evaluate(shape, self.binding)
+            return concrete
+
+    def argument(self, node: Node) -> np.ndarray:
+        return self._arguments[node]
+
+
+class NumpyRunner:
+    def __init__(self, program: Program):
+        self.program = program
+        graph = Graph(program.results)
+        self.nodes = graph.nodes
+        self.ops = [get_op(n.op) for n in self.nodes]
+        position = {n: k for k, n in enumerate(self.nodes)}
+        keep = set(program.results)
+        # After node k runs, the values in release[k] are needed by nobody else.
+        last_use: dict[Node, int] = {}
+        for k, node in enumerate(self.nodes):
+            for i in node.inputs:
+                last_use[i] = k
+        self.release: list[list[Node]] = [[] for _ in self.nodes]
+        for node, k in last_use.items():
+            if node not in keep:
+                self.release[k].append(node)
+        self.position = position
+
+    def run(self, arguments, binding, step):
+        env = Env(binding, step, dict(zip(self.program.inputs, arguments)))
+        values: dict[Node, np.ndarray] = {}
+        for node, op, release in zip(self.nodes, self.ops, self.release):
+            out = op.numpy(node, [values[i] for i in node.inputs], env)
+            expected = env.shape(node.shape)
+            if out.shape != expected or out.dtype != node.dtype:
+                raise RuntimeError(f"internal error: {node.op} produced {out.dtype}{out.shape}, "
+                                   f"expected {node.dtype}{shape_str(expected)}")
+            values[node] = out
+            for dead in release:
+                del values[dead]
+        return [values[n] for n in self.program.results]
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def prepare(self, program: Program, **options) -> NumpyRunner:
+        unknown = set(options) - {"threads"}
+        if unknown:
+            raise TypeError(f"numpy backend: unknown options {sorted(unknown)}")
+        return NumpyRunner(program)

@@ -1,0 +1,189 @@
+"""gc.compile: check a program, optimize it, hand it to a backend, and guard every call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import sympy
+
+from graphc import dtypes
+from graphc.backends import get_backend
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.program import Program
+from graphc.shapes import dims_equal, shape_str
+
+_recorders: list[list] = []
+
+
+def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None = None,  # noqa: A001
+            backend: str = "llvm", optimize: bool = True, **options) -> Executable:
+    """A callable that computes `outputs` from `inputs`, then writes `updates` into params.
+
+    outputs: a value (the call returns one array) or a list of values (it returns a list).
+    updates: {param: new value}; every new value is computed from the old params first.
+    backend: "llvm" (native code) or "numpy" (the reference interpreter).
+    """
+    if isinstance(inputs, Node):
+        inputs = [inputs]
+    inputs = tuple(inputs)
+    single = isinstance(outputs, Node)
+    outputs = (outputs,) if single else tuple(outputs)
+    program = Program(inputs, outputs, _check_updates(updates or {}))
+    _check_program(program)
+    original = program
+    if optimize:
+        from graphc.passes import optimize as run_passes
+        program = run_passes(program)
+    executable = Executable(original, program, get_backend(backend), single, options)
+    for recorder in _recorders:
+        recorder.append(executable)
+    return executable
+
+
+def _check_updates(updates: Mapping[Node, Node]) -> tuple[tuple[Node, Node], ...]:
+    checked = []
+    for target, value in updates.items():
+        if not isinstance(target, Node) or target.op != "param":
+            raise TypeError(f"updates: keys must be params, got {target!r}")
+        if not isinstance(value, Node):
+            raise TypeError(f"updates: the new value of param '{target.name}' must be a graph "
+                            f"value, got {type(value).__name__}")
+        if len(value.shape) != len(target.shape) or not all(
+                dims_equal(a, b) for a, b in zip(value.shape, target.shape)):
+            raise ValueError(f"updates: param '{target.name}' has shape "
+                             f"{shape_str(target.shape)}, its new value {shape_str(value.shape)}")
+        if value.dtype != target.dtype:
+            raise TypeError(f"updates: param '{target.name}' is {target.dtype.name}, its new "
+                            f"value {value.dtype.name} (cast it, or use Python scalars, which "
+                            "keep the dtype)")
+        checked.append((target, value))
+    return tuple(checked)
+
+
+def _check_program(program: Program) -> None:
+    names = set()
+    for node in program.inputs:
+        if not isinstance(node, Node) or node.op != "input":
+            raise TypeError(f"compile: inputs must be gc.input values, got {node!r}")
+        if node.name in names:
+            raise ValueError(f"compile: input '{node.name}' is listed twice")
+        names.add(node.name)
+    for node in program.outputs:
+        if not isinstance(node, Node):
+            raise TypeError(f"compile: outputs must be graph values, got {type(node).__name__}")
+    given = set(program.inputs)
+    missing = [n.name for n in Graph(program.results).leaves("input") if n not in given]
+    if missing:
+        raise ValueError(f"compile: the graph needs input(s) {missing} that are not among the "
+                         f"inputs {[n.name for n in program.inputs]}")
+
+
+class Executable:
+    """A compiled function: call it with one numpy array per input."""
+
+    def __init__(self, source: Program, program: Program, backend, single: bool, options):
+        self.source = source
+        self.program = program
+        self.backend = backend
+        self._single = single
+        self._runner = backend.prepare(program, **options)
+        self.step = 0  # the call counter that random ops (dropout) draw from
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        return self.program.inputs
+
+    @property
+    def outputs(self) -> tuple[Node, ...]:
+        return self.program.outputs
+
+    @property
+    def graph(self) -> Graph:
+        """The graph that runs (after optimization)."""
+        return self.program.graph
+
+    def __call__(self, *arguments):
+        arrays, binding = self.check_arguments(arguments)
+        results = self._runner.run(arrays, binding, self.step)
+        self.step += 1
+        k = len(self.program.outputs)
+        protected = {id(a) for a in arrays}
+        protected.update(id(p.value) for p, _ in self.program.updates)
+        outputs = [_owned(out, node, protected) for out, node in zip(results[:k],
+                                                                     self.program.outputs)]
+        for (param, _), new in zip(self.program.updates, results[k:]):
+            np.copyto(param.value, new)
+        return outputs[0] if self._single else outputs
+
+    def check_arguments(self, arguments) -> tuple[list[np.ndarray], dict[sympy.Symbol, int]]:
+        """The arguments as arrays, and the binding of every symbolic dim; raises
+        TypeError/ValueError naming the input, what was expected and what came."""
+        inputs = self.program.inputs
+        if len(arguments) != len(inputs):
+            names = ", ".join(n.name for n in inputs)
+            raise TypeError(f"expected {len(inputs)} argument(s) ({names}), got {len(arguments)}")
+        binding: dict[sympy.Symbol, int] = {}
+        bound_by: dict[sympy.Symbol, str] = {}
+        arrays = []
+        for node, arg in zip(inputs, arguments):
+            array = _as_array(node, arg)
+            expected = shape_str(node.shape)
+            if array.ndim != len(node.shape):
+                raise ValueError(f"input '{node.name}': expected shape {expected} "
+                                 f"(rank {len(node.shape)}), got {array.shape}")
+            for axis, (dim, got) in enumerate(zip(node.shape, array.shape)):
+                if isinstance(dim, int):
+                    if dim != got:
+                        raise ValueError(f"input '{node.name}': expected shape {expected}, got "
+                                         f"{array.shape} (axis {axis} should be {dim})")
+                elif dim in binding:
+                    if binding[dim] != got:
+                        raise ValueError(
+                            f"input '{node.name}': axis {axis} is {dim}, which input "
+                            f"'{bound_by[dim]}' bound to {binding[dim]}, but got {got} "
+                            f"(shape {array.shape})")
+                else:
+                    binding[dim] = got
+                    bound_by[dim] = node.name
+            arrays.append(array)
+        return arrays, binding
+
+    def to_dot(self, **options) -> str:
+        """Graphviz DOT text of the graph that runs."""
+        from graphc.viz import to_dot
+        return to_dot(list(self.program.results), **options)
+
+    def __repr__(self) -> str:
+        names = ", ".join(n.name for n in self.inputs)
+        return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+
+
+def _as_array(node: Node, arg) -> np.ndarray:
+    if isinstance(arg, np.ndarray):
+        array = arg
+    elif isinstance(arg, (bool, int, float, np.generic)) and len(node.shape) == 0:
+        array = np.asarray(arg)
+        if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
+            raise TypeError(f"input '{node.name}': expected {node.dtype.name}, got {arg!r}")
+        array = array.astype(node.dtype)
+    else:
+        raise TypeError(f"input '{node.name}': expected a numpy array of {node.dtype.name} "
+                        f"with shape {shape_str(node.shape)}, got {type(arg).__name__}")
+    if array.dtype != node.dtype:
+        raise TypeError(f"input '{node.name}': expected dtype {node.dtype.name}, got "
+                        f"{array.dtype.name}")
+    try:
+        dtypes.as_dtype(array.dtype)
+    except TypeError as exc:
+        raise TypeError(f"input '{node.name}': {exc}") from None
+    return array
+
+
+def _owned(out: np.ndarray, node: Node, protected: set[int]) -> np.ndarray:
+    """An output array the caller may keep and modify: a copy unless it is fresh."""
+    if id(out) in protected or not out.flags.owndata or not out.flags.writeable \
+            or not out.flags.c_contiguous:
+        return np.array(out, copy=True, order="C")
+    return out

@@ -1,0 +1,48 @@
+"""The dtypes graphc supports and NumPy's promotion rules, with Python scalars weak."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SUPPORTED = tuple(np.dtype(d) for d in ("bool", "int32", "int64", "float32", "float64"))
+FLOATS = (np.dtype("float32"), np.dtype("float64"))
+INTS = (np.dtype("int32"), np.dtype("int64"))
+BOOL = np.dtype("bool")
+FLOAT32 = np.dtype("float32")
+FLOAT64 = np.dtype("float64")
+INT64 = np.dtype("int64")
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Normalize a dtype spec; raise TypeError for dtypes graphc does not support."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"unknown dtype {dtype!r}") from exc
+    if dt not in SUPPORTED:
+        names = ", ".join(d.name for d in SUPPORTED)
+        raise TypeError(f"dtype {dt.name} is not supported (supported: {names})")
+    return dt
+
+
+def is_float(dtype: np.dtype) -> bool:
+    return dtype in FLOATS
+
+
+def is_int(dtype: np.dtype) -> bool:
+    return dtype in INTS
+
+
+def promote(*dtypes: np.dtype) -> np.dtype:
+    """NumPy's result dtype of combining values of these dtypes."""
+    return as_dtype(np.result_type(*dtypes))
+
+
+def float_result(dtype: np.dtype) -> np.dtype:
+    """The dtype of a float-valued function (exp, log, ...) of a value of this dtype."""
+    return dtype if is_float(dtype) else FLOAT64
+
+
+def weak_scalar_dtype(scalar, other: np.dtype) -> np.dtype:
+    """The dtype a Python scalar takes next to a value of dtype `other` (NEP 50)."""
+    return as_dtype(np.result_type(other, scalar))

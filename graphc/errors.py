@@ -1,0 +1,33 @@
+"""Exceptions graphc raises, and where in the user's code a node was built."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class GraphError(ValueError):
+    """A graph could not be built: bad shapes, attributes or arguments."""
+
+
+class GraphTypeError(TypeError):
+    """A graph could not be built because of a dtype mismatch."""
+
+
+def user_location() -> str:
+    """The 'file:line' of the innermost stack frame outside the graphc package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PACKAGE_DIR + os.sep):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<graphc>"
+
+
+def build_error(op: str, message: str, *, dtype: bool = False) -> Exception:
+    """An exception for a node that cannot be built, naming the op and the user's line."""
+    cls = GraphTypeError if dtype else GraphError
+    return cls(f"{op}: {message} (at {user_location()})")

@@ -1,0 +1,65 @@
+"""A graph: every node reachable from some outputs, in topological order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+
+from graphc.ir.node import Node
+
+
+def topological_order(outputs: Iterable[Node]) -> list[Node]:
+    """Nodes reachable from outputs, each after all of its inputs (iterative, no recursion)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in outputs:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for child in reversed(node.inputs):
+                if id(child) not in seen:
+                    stack.append((child, False))
+    return order
+
+
+class Graph:
+    """The nodes computing `outputs`, topologically ordered, with consumer lists."""
+
+    def __init__(self, outputs: Iterable[Node]):
+        self.outputs: tuple[Node, ...] = tuple(outputs)
+        self.nodes: list[Node] = topological_order(self.outputs)
+        self.consumers: dict[Node, list[Node]] = {n: [] for n in self.nodes}
+        for node in self.nodes:
+            for i in node.inputs:
+                if node not in self.consumers[i]:
+                    self.consumers[i].append(node)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __contains__(self, node: Node) -> bool:
+        return node in self.consumers
+
+    def leaves(self, op: str) -> list[Node]:
+        """The nodes of one leaf kind ("input", "param", "constant"), in order."""
+        return [n for n in self.nodes if n.op == op]
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """A networkx view: node keys are Nodes, an edge per input slot (attr `slot`)."""
+        g = nx.MultiDiGraph()
+        for node in self.nodes:
+            g.add_node(node, op=node.op)
+            for slot, i in enumerate(node.inputs):
+                g.add_edge(i, node, slot=slot)
+        return g

@@ -1,0 +1,12 @@
+"""Every op, one module per family; importing this package registers them all."""
+
+from graphc.ops import (  # noqa: F401
+    elementwise,
+    indexing,
+    leaf,
+    linalg,
+    random,
+    reduction,
+    shape,
+)
+from graphc.ops.registry import Op, all_ops, get_op  # noqa: F401

@@ -1,0 +1,181 @@
+"""Elementwise ops: one table entry each, with NumPy broadcasting and dtype promotion.
+
+Each entry gives the NumPy reference and the sympy expression of one scalar; gradients
+(and, later, fused kernels) are derived from the expression.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import sympy
+
+from graphc import dtypes
+from graphc.errors import build_error
+from graphc.ops import scalar
+from graphc.ops.registry import Op, register
+from graphc.shapes import broadcast, shape_str
+
+
+def _ieee(fn):
+    """Run a NumPy function with IEEE semantics: no warnings for inf, nan or division by 0."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    return _erf_scalar(x).astype(x.dtype)
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2.0).astype(x.dtype)))
+
+
+_TANH_C = math.sqrt(2 / math.pi)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(_TANH_C * (x + 0.044715 * x**3)))
+
+
+def _clip(x, lo=None, hi=None):
+    if lo is not None:
+        x = np.where(x < lo, np.asarray(lo, x.dtype), x)
+    if hi is not None:
+        x = np.where(x > hi, np.asarray(hi, x.dtype), x)
+    return x
+
+
+def _clip_sym(x, lo=None, hi=None):
+    pieces = []
+    if lo is not None:
+        pieces.append((sympy.Float(lo) if isinstance(lo, float) else sympy.Integer(lo), x < lo))
+    if hi is not None:
+        pieces.append((sympy.Float(hi) if isinstance(hi, float) else sympy.Integer(hi), x > hi))
+    return sympy.Piecewise(*pieces, (x, True))
+
+
+def _as_number(condition):
+    """A sympy boolean as the number 1 or 0 (bools are 0/1 numbers in scalar expressions)."""
+    return sympy.Piecewise((sympy.S.One, condition), (sympy.S.Zero, True))
+
+
+class Elementwise(Op):
+    """An op applied element by element over the broadcast shape of its inputs.
+
+    dtype_rule: "arith" (promote, no bool), "div" (promote, then float), "float"
+    (float-valued function: ints give float64), "same" (keeps the dtype, no bool),
+    "compare" (gives bool), "where" (bool condition, promoted values), "cast".
+    """
+
+    def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True):
+        self.name = name
+        self.arity = arity
+        self.reference = reference
+        self.sym = sym
+        self.dtype_rule = dtype_rule
+        self.differentiable = differentiable
+
+    def infer(self, inputs, attrs):
+        if len(inputs) != self.arity:
+            raise build_error(self.name, f"takes {self.arity} inputs, got {len(inputs)}")
+        try:
+            shape = broadcast(*(i.shape for i in inputs))
+        except ValueError:
+            shapes = ", ".join(shape_str(i.shape) for i in inputs)
+            raise build_error(self.name, f"shapes {shapes} do not broadcast") from None
+        return self._dtype(inputs, attrs), shape
+
+    def _dtype(self, inputs, attrs):
+        kinds = [i.dtype for i in inputs]
+        rule = self.dtype_rule
+        if rule == "cast":
+            return dtypes.as_dtype(attrs["dtype"])
+        if rule == "compare":
+            return dtypes.BOOL
+        if rule == "where":
+            if kinds[0] != dtypes.BOOL:
+                raise build_error(self.name, f"condition must be bool, got {kinds[0].name}",
+                                  dtype=True)
+            return dtypes.promote(*kinds[1:])
+        if dtypes.BOOL in kinds:
+            names = ", ".join(k.name for k in kinds)
+            raise build_error(self.name, f"does not take bool inputs (got {names}); "
+                              "cast them first", dtype=True)
+        result = dtypes.promote(*kinds)
+        if rule in ("div", "float"):
+            return dtypes.float_result(result)
+        return result
+
+    def numpy(self, node, args, env):
+        return np.asarray(self.reference(*args, **node.attrs)).astype(node.dtype, copy=False)
+
+    def expression(self, symbols, attrs):
+        """The sympy expression of this op applied to scalar `symbols`."""
+        return self.sym(*symbols, **attrs)
+
+    def grad(self, node, out_grad):
+        from graphc.autodiff.elementwise import elementwise_grad
+        return elementwise_grad(node, out_grad)
+
+
+def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True):
+    return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable))
+
+
+# ----- arithmetic ----------------------------------------------------------------------
+_elementwise("add", 2, np.add, lambda a, b: a + b, "arith")
+_elementwise("sub", 2, np.subtract, lambda a, b: a - b, "arith")
+_elementwise("mul", 2, np.multiply, lambda a, b: a * b, "arith")
+_elementwise("div", 2, np.true_divide, lambda a, b: a / b, "div")
+_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith")
+_elementwise("maximum", 2, np.maximum, scalar.Maximum, "arith")
+_elementwise("minimum", 2, np.minimum, scalar.Minimum, "arith")
+_elementwise("neg", 1, np.negative, lambda a: -a, "same")
+_elementwise("abs", 1, np.abs, scalar.AbsF, "same")
+_elementwise("sign", 1, np.sign, scalar.Sign, "same")
+_elementwise("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
+_elementwise("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
+             lambda x, slope: sympy.Piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
+             "same")
+_elementwise("clip", 1, _clip, _clip_sym, "same")
+
+# ----- float-valued functions ------------------------------------------------------------
+_elementwise("exp", 1, np.exp, sympy.exp, "float")
+_elementwise("log", 1, np.log, sympy.log, "float")
+_elementwise("sqrt", 1, np.sqrt, sympy.sqrt, "float")
+_elementwise("sin", 1, np.sin, sympy.sin, "float")
+_elementwise("cos", 1, np.cos, sympy.cos, "float")
+_elementwise("tanh", 1, np.tanh, sympy.tanh, "float")
+_elementwise("erf", 1, _erf, sympy.erf, "float")
+_elementwise("sigmoid", 1, _stable_sigmoid, scalar.Sigmoid, "float")
+_elementwise("gelu", 1, _gelu, scalar.Gelu, "float")
+_elementwise("gelu_tanh", 1, _gelu_tanh, scalar.GeluTanh, "float")
+
+# ----- comparisons, selection, casts --------------------------------------------------------
+_elementwise("equal", 2, np.equal, lambda a, b: _as_number(sympy.Eq(a, b)), "compare", False)
+_elementwise("not_equal", 2, np.not_equal, lambda a, b: _as_number(sympy.Ne(a, b)), "compare",
+             False)
+_elementwise("less", 2, np.less, lambda a, b: _as_number(a < b), "compare", False)
+_elementwise("less_equal", 2, np.less_equal, lambda a, b: _as_number(a <= b), "compare", False)
+_elementwise("greater", 2, np.greater, lambda a, b: _as_number(a > b), "compare", False)
+_elementwise("greater_equal", 2, np.greater_equal, lambda a, b: _as_number(a >= b), "compare",
+             False)
+_elementwise("where", 3, np.where, lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True)),
+             "where")
+_elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")

@@ -1,0 +1,128 @@
+"""Neural-network functions composed from primitive ops, so their gradients, fusion and
+lowering come from the primitives: softmax, losses, layer norm, dropout."""
+
+from __future__ import annotations
+
+import itertools
+
+from graphc import dsl, dtypes
+from graphc.errors import build_error
+from graphc.ir.node import Node
+from graphc.shapes import shape_str
+
+_dropout_seeds = itertools.count(1)
+
+
+def _float_input(op: str, x) -> Node:
+    (x,) = dsl.operands(x)
+    if not dtypes.is_float(x.dtype):
+        raise build_error(op, f"needs a float input, got {x.dtype.name}", dtype=True)
+    return x
+
+
+def _shifted(x: Node, axis: int) -> Node:
+    """x minus its max along axis (the max held constant for gradients): the stable shift."""
+    return x - dsl.stop_gradient(dsl.max(x, axis, keepdims=True))
+
+
+def softmax(x, axis: int = -1) -> Node:
+    """exp(x) / sum(exp(x)) along axis, computed as exp(x - max) for stability."""
+    x = _float_input("softmax", x)
+    e = dsl.exp(_shifted(x, axis))
+    return e / dsl.sum(e, axis, keepdims=True)
+
+
+def log_softmax(x, axis: int = -1) -> Node:
+    """x - logsumexp(x) along axis, in the stable shifted form."""
+    x = _float_input("log_softmax", x)
+    z = _shifted(x, axis)
+    return z - dsl.log(dsl.sum(dsl.exp(z), axis, keepdims=True))
+
+
+def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
+    """Mean over the batch of -log softmax(logits)[label].
+
+    logits: (..., C) float. labels: int class indices of shape (...), or float class
+    probabilities of the logits' shape. label_smoothing mixes the targets with uniform.
+    """
+    logits = _float_input("softmax_cross_entropy", logits)
+    (labels,) = dsl.operands(labels)
+    if logits.ndim < 1:
+        raise build_error("softmax_cross_entropy", "logits must have a class axis")
+    classes = logits.shape[-1]
+    if dtypes.is_int(labels.dtype):
+        if labels.shape != logits.shape[:-1]:
+            raise build_error("softmax_cross_entropy", f"labels of shape {shape_str(labels.shape)}"
+                              f" do not match logits of shape {shape_str(logits.shape)}")
+        if not isinstance(classes, int):
+            raise build_error("softmax_cross_entropy", "the class axis must have a static size")
+        targets = dsl.one_hot(labels, classes, logits.dtype)
+    elif dtypes.is_float(labels.dtype):
+        if labels.shape != logits.shape:
+            raise build_error("softmax_cross_entropy", f"probabilities of shape "
+                              f"{shape_str(labels.shape)} do not match logits "
+                              f"{shape_str(logits.shape)}")
+        targets = labels
+    else:
+        raise build_error("softmax_cross_entropy", f"labels must be int or float, got "
+                          f"{labels.dtype.name}", dtype=True)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise build_error("softmax_cross_entropy", f"label_smoothing must be in [0, 1), got "
+                          f"{label_smoothing}")
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + label_smoothing / classes
+    return -dsl.mean(dsl.sum(targets * log_softmax(logits), -1))
+
+
+def binary_cross_entropy_with_logits(logits, targets) -> Node:
+    """Mean of -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], in the stable form."""
+    logits = _float_input("binary_cross_entropy_with_logits", logits)
+    (targets,) = dsl.operands(targets, reference=logits.dtype)
+    return dsl.mean(dsl.relu(logits) - logits * targets
+                    + dsl.log(1.0 + dsl.exp(-dsl.abs(logits))))
+
+
+def mse_loss(prediction, target) -> Node:
+    """Mean over all elements of (prediction - target)^2."""
+    diff = dsl.sub(prediction, target)
+    return dsl.mean(diff * diff)
+
+
+def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Node:
+    """Normalize over the last axis to zero mean and unit variance (biased), then scale
+    by weight and shift by bias (each of the last axis' size, or None)."""
+    x = _float_input("layer_norm", x)
+    if eps <= 0:
+        raise build_error("layer_norm", f"eps must be positive, got {eps}")
+    centered = x - dsl.mean(x, -1, keepdims=True)
+    variance = dsl.mean(centered * centered, -1, keepdims=True)
+    out = centered / dsl.sqrt(variance + eps)
+    for name, extra in (("weight", weight), ("bias", bias)):
+        if extra is None:
+            continue
+        (extra,) = dsl.operands(extra)
+        if extra.shape != x.shape[-1:]:
+            raise build_error("layer_norm", f"{name} of shape {shape_str(extra.shape)} does not "
+                              f"match the last axis of {shape_str(x.shape)}")
+        out = out * extra if name == "weight" else out + extra
+    return out
+
+
+def dropout(x, rate: float, seed: int | None = None) -> Node:
+    """Zero each element with probability `rate`, scale survivors by 1/(1-rate).
+
+    The mask is new at every call of the compiled function and the same in every backend;
+    its gradient uses the same mask. Give distinct seeds to distinct dropout layers (the
+    default draws a fresh one per call of this function)."""
+    x = _float_input("dropout", x)
+    if not 0.0 <= rate <= 1.0:
+        raise build_error("dropout", f"rate must be in [0, 1], got {rate}")
+    if rate == 0.0:
+        return x
+    if rate == 1.0:
+        return x * 0.0
+    seed = next(_dropout_seeds) if seed is None else seed
+    keep = dsl.random_uniform(x.shape, seed, x.dtype) >= rate
+    scale, zero = dsl.operands(1.0 / (1.0 - rate), 0.0, reference=x.dtype)
+    return x * dsl.where(keep, scale, zero)
+
