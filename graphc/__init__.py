@@ -9,7 +9,7 @@ from graphc.compiler import Executable, compile
 from graphc.dsl import (
     abs, add, argmax, broadcast_to, cast, clip, concat, constant, cos, div, embedding, equal,
     erf, exp, expand_dims, gelu, getitem, greater, greater_equal, input, leaky_relu, less,
-    less_equal, log, matmul, max, maximum, mean, min, minimum, mul, neg, not_equal, one_hot,
+    less_equal, log, logical_and, logical_not, logical_or, matmul, max, maximum, mean, min, minimum, mul, neg, not_equal, one_hot,
     param, pow, random_uniform, relu, reshape, sigmoid, sign, sin, slice_axis, sqrt, squeeze,
     stop_gradient, sub, sum, tanh, transpose, where,
 )

@@ -115,6 +115,9 @@ def less(a, b) -> Node: return _elementwise("less", a, b)
 def less_equal(a, b) -> Node: return _elementwise("less_equal", a, b)
 def greater(a, b) -> Node: return _elementwise("greater", a, b)
 def greater_equal(a, b) -> Node: return _elementwise("greater_equal", a, b)
+def logical_and(a, b) -> Node: return _elementwise("logical_and", a, b)
+def logical_or(a, b) -> Node: return _elementwise("logical_or", a, b)
+def logical_not(x) -> Node: return _elementwise("logical_not", x)
 
 
 def leaky_relu(x, slope: float = 0.01) -> Node:

@@ -3,6 +3,8 @@ elementwise ops (and fused kernels) become ordinary nodes."""
 
 from __future__ import annotations
 
+import functools
+
 import sympy
 
 from graphc import dsl
@@ -19,6 +21,8 @@ _RELATIONS = {
     sympy.StrictLessThan: dsl.less, sympy.LessThan: dsl.less_equal,
     sympy.Equality: dsl.equal, sympy.Unequality: dsl.not_equal,
 }
+
+_LOGIC = {sympy.And: dsl.logical_and, sympy.Or: dsl.logical_or, sympy.Not: dsl.logical_not}
 
 
 def to_graph(expr: sympy.Basic, env: dict[sympy.Symbol, Node], dtype) -> Node:
@@ -57,6 +61,10 @@ class _Converter:
             return self._piecewise(expr.args)
         if type(expr) in _RELATIONS:
             return self._relation(expr)
+        if type(expr) in _LOGIC:
+            args = [self._condition(a) for a in expr.args]
+            return functools.reduce(_LOGIC[type(expr)], args) if len(args) > 1 \
+                else _LOGIC[type(expr)](args[0])
         if expr.func in _FUNCTIONS:
             return _FUNCTIONS[expr.func](*(self.convert(a) for a in expr.args))
         if expr.func in _CUSTOM:

@@ -80,7 +80,7 @@ class Elementwise(Op):
 
     dtype_rule: "arith" (promote, no bool), "div" (promote, then float), "float"
     (float-valued function: ints give float64), "same" (keeps the dtype, no bool),
-    "compare" (gives bool), "where" (bool condition, promoted values), "cast".
+    "compare" (gives bool), "logical" (bool to bool), "where" (bool condition, promoted values), "cast".
     """
 
     def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True):
@@ -107,6 +107,11 @@ class Elementwise(Op):
         if rule == "cast":
             return dtypes.as_dtype(attrs["dtype"])
         if rule == "compare":
+            return dtypes.BOOL
+        if rule == "logical":
+            if any(k != dtypes.BOOL for k in kinds):
+                names = ", ".join(k.name for k in kinds)
+                raise build_error(self.name, f"takes bool inputs, got {names}", dtype=True)
             return dtypes.BOOL
         if rule == "where":
             if kinds[0] != dtypes.BOOL:
@@ -175,6 +180,12 @@ _elementwise("less", 2, np.less, lambda a, b: _as_number(a < b), "compare", Fals
 _elementwise("less_equal", 2, np.less_equal, lambda a, b: _as_number(a <= b), "compare", False)
 _elementwise("greater", 2, np.greater, lambda a, b: _as_number(a > b), "compare", False)
 _elementwise("greater_equal", 2, np.greater_equal, lambda a, b: _as_number(a >= b), "compare",
+             False)
+_elementwise("logical_and", 2, np.logical_and,
+             lambda a, b: _as_number(sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+_elementwise("logical_or", 2, np.logical_or,
+             lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+_elementwise("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
              False)
 _elementwise("where", 3, np.where, lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True)),
              "where")

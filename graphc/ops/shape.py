@@ -162,7 +162,9 @@ def normalize_slice(dim, item: slice, axis: int):
 
 
 def _as_slices(index):
-    return tuple(slice(*t) for t in index)
+    """Python slices for normalized (start, stop, step); a stop of -1 means "past index 0"."""
+    return tuple(slice(start, None if stop is not None and stop < 0 else stop, step)
+                 for start, stop, step in index)
 
 
 @register_class
