@@ -89,6 +89,7 @@ class Executable:
         self.backend = backend
         self._single = single
         self._runner = backend.prepare(program, **options)
+        self._params = tuple(program.graph.leaves("param"))
         self.step = 0  # the call counter that random ops (dropout) draw from
 
     @property
@@ -109,12 +110,15 @@ class Executable:
         results = self._runner.run(arrays, binding, self.step)
         self.step += 1
         k = len(self.program.outputs)
-        protected = {id(a) for a in arrays}
-        protected.update(id(p.value) for p, _ in self.program.updates)
-        outputs = [_owned(out, node, protected) for out, node in zip(results[:k],
-                                                                     self.program.outputs)]
-        for (param, _), new in zip(self.program.updates, results[k:]):
-            np.copyto(param.value, new)
+        protected = {id(a) for a in arrays} | {id(p.value) for p in self._params}
+        outputs = [_owned(out, protected) for out in results[:k]]
+        targets = [param.value for param, _ in self.program.updates]
+        # Every new value is computed from the old params: copy any that aliases one
+        # before the first write.
+        news = [np.array(new) if any(np.may_share_memory(new, t) for t in targets) else new
+                for new in results[k:]]
+        for target, new in zip(targets, news):
+            np.copyto(target, new)
         return outputs[0] if self._single else outputs
 
     def check_arguments(self, arguments) -> tuple[list[np.ndarray], dict[sympy.Symbol, int]]:
@@ -181,7 +185,7 @@ def _as_array(node: Node, arg) -> np.ndarray:
     return array
 
 
-def _owned(out: np.ndarray, node: Node, protected: set[int]) -> np.ndarray:
+def _owned(out: np.ndarray, protected: set[int]) -> np.ndarray:
     """An output array the caller may keep and modify: a copy unless it is fresh."""
     if id(out) in protected or not out.flags.owndata or not out.flags.writeable \
             or not out.flags.c_contiguous:

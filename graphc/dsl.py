@@ -19,7 +19,7 @@ from graphc.ir.node import Node
 from graphc.ops.reduction import Reduction
 from graphc.ops.registry import get_op
 from graphc.ops.shape import Reshape, normalize_slice
-from graphc.shapes import as_shape, normalize_axis, shape_str
+from graphc.shapes import as_shape, dims_equal, normalize_axis, shape_str
 
 Value = Node
 _param_ids = itertools.count()
@@ -49,7 +49,7 @@ def param(name: str, value) -> Node:
         raise TypeError(f"param '{name}': {exc}") from None
     node = Node.make("param", (), name=name, uid=next(_param_ids), shape=array.shape,
                      dtype=dtype.name)
-    node._value = array
+    object.__setattr__(node, "_value", array)
     return node
 
 
@@ -197,6 +197,11 @@ def matmul(a, b) -> Node:
     if a.ndim == 0 or b.ndim == 0:
         raise build_error("matmul", f"operands must not be scalars, got {shape_str(a.shape)} "
                           f"and {shape_str(b.shape)}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if not dims_equal(inner_a, inner_b):
+        raise build_error("matmul", f"inner dims differ: {shape_str(a.shape)} @ "
+                          f"{shape_str(b.shape)} ({inner_a} != {inner_b})")
     squeeze = []
     if a.ndim == 1:
         a = reshape(a, (1, a.shape[0]))

@@ -97,15 +97,11 @@ class Node:
             return existing
         dtype, shape = get_op(op).infer(inputs, frozen)
         node = object.__new__(Node)
-        node.op = op
-        node.inputs = tuple(inputs)
-        node.attrs = frozen
-        node.dtype = np.dtype(dtype)
-        node.shape = tuple(shape)
-        node.origin = user_location()
-        node.serial = next(_serial)
-        node.tag = _creation_tag.get()
-        node._value = None
+        fields = {"op": op, "inputs": tuple(inputs), "attrs": frozen, "dtype": np.dtype(dtype),
+                  "shape": tuple(shape), "origin": user_location(), "serial": next(_serial),
+                  "tag": _creation_tag.get(), "_value": None}
+        for name, value in fields.items():
+            object.__setattr__(node, name, value)
         _interned[key] = node
         return node
 
@@ -140,6 +136,11 @@ class Node:
             raise TypeError(f"param '{self.name}': new value has dtype {new.dtype}, "
                             f"expected {self.dtype}")
         np.copyto(self._value, new, casting="same_kind")
+
+    def __setattr__(self, name, value):
+        if name == "value":
+            return object.__setattr__(self, name, value)  # the param value setter
+        raise AttributeError(f"graph values are immutable (cannot set {name!r})")
 
     def __repr__(self) -> str:
         label = f" '{self.name}'" if self.name is not None else ""
