@@ -16,11 +16,11 @@ class Env:
     """What ops see while running: the dim binding, the call counter, the arguments."""
 
     def __init__(self, binding: dict[sympy.Symbol, int], step: int,
-                 arguments: dict[Node, np.ndarray]):
+                 arguments: dict[Node, np.ndarray], shapes: dict | None = None):
         self.binding = binding
         self.step = step
         self._arguments = arguments
-        self._shapes: dict[tuple, tuple[int, ...]] = {}
+        self._shapes: dict[tuple, tuple[int, ...]] = {} if shapes is None else shapes
 
     def shape(self, shape) -> tuple[int, ...]:
         """A (possibly symbolic) shape made concrete by the binding."""
@@ -40,7 +40,6 @@ class NumpyRunner:
         graph = Graph(program.results)
         self.nodes = graph.nodes
         self.ops = [get_op(n.op) for n in self.nodes]
-        position = {n: k for k, n in enumerate(self.nodes)}
         keep = set(program.results)
         # After node k runs, the values in release[k] are needed by nobody else.
         last_use: dict[Node, int] = {}
@@ -51,10 +50,11 @@ class NumpyRunner:
         for node, k in last_use.items():
             if node not in keep:
                 self.release[k].append(node)
-        self.position = position
+        self._shape_caches: dict[frozenset, dict] = {}  # concrete shapes, per binding
 
     def run(self, arguments, binding, step):
-        env = Env(binding, step, dict(zip(self.program.inputs, arguments)))
+        shapes = self._shape_caches.setdefault(frozenset(binding.items()), {})
+        env = Env(binding, step, dict(zip(self.program.inputs, arguments)), shapes)
         values: dict[Node, np.ndarray] = {}
         for node, op, release in zip(self.nodes, self.ops, self.release):
             out = op.numpy(node, [values[i] for i in node.inputs], env)
