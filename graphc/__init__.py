@@ -15,10 +15,12 @@ from graphc.dsl import (
 )
 from graphc.errors import GraphError, GraphTypeError
 from graphc.ir import Graph, Node
+from graphc.ops.conv import conv2d
 from graphc.ops.nn import (
     binary_cross_entropy_with_logits, dropout, layer_norm, log_softmax, mse_loss, softmax,
     softmax_cross_entropy,
 )
+from graphc.ops.pool import avg_pool2d, max_pool2d
 from graphc.viz import to_dot
 
 Value = Node

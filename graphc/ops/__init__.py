@@ -1,10 +1,12 @@
 """Every op, one module per family; importing this package registers them all."""
 
 from graphc.ops import (  # noqa: F401
+    conv,
     elementwise,
     indexing,
     leaf,
     linalg,
+    pool,
     random,
     reduction,
     shape,

@@ -248,3 +248,7 @@ CASES += [
     Case("param", lambda a: a * gc.param("p", np.arange(3, dtype=np.float32)), (In((3,)),),
          lambda a: a * np.array([0.0, 1.0, 2.0])),
 ]
+
+from tests.ops.cases_conv import CONV_CASES  # noqa: E402
+
+CASES += CONV_CASES
