@@ -33,10 +33,12 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     program = Program(inputs, outputs, _check_updates(updates or {}))
     _check_program(program)
     original = program
+    pass_stats: list = []
     if optimize:
         from graphc.passes import optimize as run_passes
-        program = run_passes(program)
+        program = run_passes(program, pass_stats)
     executable = Executable(original, program, get_backend(backend), single, options)
+    executable.pass_stats = pass_stats
     for recorder in _recorders:
         recorder.append(executable)
     return executable
@@ -91,6 +93,7 @@ class Executable:
         self._runner = backend.prepare(program, **options)
         self._params = tuple(program.graph.leaves("param"))
         self.step = 0  # the call counter that random ops (dropout) draw from
+        self.pass_stats: list = []  # one PassStats per optimization pass, set by compile
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -153,6 +156,11 @@ class Executable:
                     bound_by[dim] = node.name
             arrays.append(array)
         return arrays, binding
+
+    def report(self) -> str:
+        """What each optimization pass changed, and the kernels left (graphc/passes/report.py)."""
+        from graphc.passes.report import format_report
+        return format_report(self.pass_stats, self.program)
 
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""

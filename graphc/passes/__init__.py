@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from graphc.passes.constant_folding import constant_folding
+from graphc.passes.cse import cse
+from graphc.passes.simplify import simplify
 from graphc.program import Program
 
-PIPELINE: list = []
+PIPELINE: list[Callable[[Program], Program]] = [constant_folding, cse, simplify]
 
 
-def optimize(program: Program) -> Program:
-    """Run every pass of the pipeline over a program's results."""
+def optimize(program: Program, stats: list | None = None) -> Program:
+    """Run every pass of the pipeline over a program's results; with `stats`, append one
+    `PassStats` per pass (what it changed, measured from the graphs)."""
     for run_pass in PIPELINE:
+        before = program
         program = run_pass(program)
+        if stats is not None:
+            from graphc.passes.report import PassStats
+            stats.append(PassStats.measure(run_pass.__name__, before, program))
     return program

@@ -1,0 +1,73 @@
+"""What the optimizer did, measured from the graphs: kernels, per-pass statistics, and
+drawings with each fused group as a cluster.
+
+A *kernel* is a node that does work at run time: not a leaf (input, param, constant,
+dim_value: values that exist before the call) and not a pure view (reshape, and
+stop_gradient, the identity at run time). Every other node - elementwise, fused, a
+reduction, matmul, broadcast_to, random_uniform, ... - is one loop nest a backend runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.program import Program
+
+LEAVES = frozenset({"input", "param", "constant", "dim_value"})
+VIEWS = frozenset({"reshape", "stop_gradient"})
+FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul"})
+
+
+def is_kernel(node: Node) -> bool:
+    """Whether a node is a kernel (see the module docstring)."""
+    return node.op not in LEAVES and node.op not in VIEWS
+
+
+def kernels(graph: Graph) -> list[Node]:
+    """The kernels of a graph, in topological (run) order."""
+    return [n for n in graph.nodes if is_kernel(n)]
+
+
+def count_kernels(program: Program) -> int:
+    return len(kernels(program.graph))
+
+
+@dataclass(frozen=True)
+class PassStats:
+    """What one pass changed: node and kernel counts before and after, and the fused
+    kernels it created (by op)."""
+
+    name: str
+    nodes_before: int
+    nodes_after: int
+    kernels_before: int
+    kernels_after: int
+    created: dict
+
+    @classmethod
+    def measure(cls, name: str, before: Program, after: Program) -> PassStats:
+        old, new = before.graph, after.graph
+        created = Counter(n.op for n in new.nodes if n.op in FUSED_OPS and n not in old)
+        return cls(name, len(old), len(new), len(kernels(old)), len(kernels(new)),
+                   dict(sorted(created.items())))
+
+    def line(self) -> str:
+        made = ", ".join(f"{count} {op}" for op, count in self.created.items())
+        return (f"{self.name:<18} nodes {self.nodes_before:>4} -> {self.nodes_after:<4} "
+                f"kernels {self.kernels_before:>4} -> {self.kernels_after:<4}"
+                + (f" created {made}" if made else ""))
+
+
+def format_report(stats: list[PassStats], program: Program) -> str:
+    """The text of `Executable.report()`: one line per pass, then the kernels left."""
+    lines = ["graphc optimization report"]
+    if not stats:
+        lines.append("(optimize=False: no passes ran)")
+    lines += [s.line() for s in stats]
+    left = Counter(n.op for n in kernels(program.graph))
+    lines.append(f"kernels left: {sum(left.values())} ("
+                 + ", ".join(f"{op} {count}" for op, count in sorted(left.items())) + ")")
+    return "\n".join(lines)

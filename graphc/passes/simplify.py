@@ -1,0 +1,181 @@
+"""Algebraic simplification: local rewrites that remove work or give a stabler form.
+
+Identities with a constant operand are found by sympy: the op's scalar expression with the
+scalar constants substituted is simplified, and when it reduces to one of the other
+operands (`x*1`, `1*x`, `x+0`, `x-0`, `x/1`, `x**1`, `where(c, x, x)`) the node becomes
+that operand. NaN semantics decide the rest:
+
+- `x*0 -> 0` (and any identity giving a number) is applied only to int and bool `x`: for
+  floats NaN*0 and inf*0 are NaN, so the product is kept.
+- `x+0 -> x` is applied: it differs only when x is -0.0 (the sum is +0.0, which compares
+  equal); NaN and inf are kept.
+- `exp(log(x)) -> x` only where x is known nonnegative (for x < 0 the log is NaN).
+- `log(exp(x)) -> x` always: it differs only where exp overflows (there the original
+  gives inf, the rewrite the exact x).
+- `-(-x) -> x`, `transpose(transpose(x))`, `reshape(reshape(x))` and
+  `broadcast_to(broadcast_to(x))` collapse; an elementwise operand `broadcast_to(y, s)`
+  becomes `y` when NumPy broadcasting gives the same shape (scalars stay scalars).
+- `log(softmax(z))` (as gc.softmax builds it) becomes the stable log_softmax form, and
+  `1 / (1 + exp(-x))` becomes `sigmoid(x)`; `log(sigmoid(x))`, `log(1 - sigmoid(x))` and
+  `log(1 + exp(x))` (binary cross-entropy's pieces) become the stable
+  `-relu(-x) - log(1 + exp(-|x|))` forms, which do not overflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from graphc import dsl, dtypes
+from graphc.ir.node import Node
+from graphc.ops.elementwise import Elementwise
+from graphc.ops.registry import get_op
+from graphc.program import Program
+from graphc.shapes import broadcast
+
+from .rewrite import rebuild, rewrite_to_fixed_point
+
+_NONNEGATIVE_OPS = frozenset({"exp", "sigmoid", "relu", "abs", "sqrt"})
+
+
+def _scalar_number(node: Node):
+    if node.op != "constant" or node.value.size != 1:
+        return None
+    value = node.value.item()
+    if isinstance(value, bool):
+        return sympy.Integer(int(value))
+    if isinstance(value, int) or float(value).is_integer():
+        return sympy.Integer(int(value))  # 1.0 as 1, so sympy sees x*1.0 as x
+    return sympy.Float(value)
+
+
+def _nonnegative(node: Node) -> bool:
+    if node.op in _NONNEGATIVE_OPS:
+        return True
+    if node.op == "mul" and node.inputs[0] is node.inputs[1]:
+        return True
+    return node.op == "constant" and bool(np.all(node.value >= 0))
+
+
+def _nonpositive(node: Node) -> bool:
+    return node.op == "neg" and _nonnegative(node.inputs[0])
+
+
+def _is_number(node: Node, value: float) -> bool:
+    return node.op == "constant" and node.value.size == 1 and node.value.item() == value
+
+
+def _same_type(candidate: Node, node: Node) -> bool:
+    return candidate.dtype == node.dtype and candidate.shape == node.shape
+
+
+def _constant_identity(node: Node) -> Node | None:
+    """The operand (or int constant) that `node` equals by sympy, given its constants."""
+    op = get_op(node.op)
+    symbols = sympy.symbols(f"x0:{len(node.inputs)}", real=True)
+    numbers = {s: n for s, i in zip(symbols, node.inputs)
+               if (n := _scalar_number(i)) is not None}
+    if not numbers:
+        return None
+    expr = op.expression(symbols, node.attrs).subs(numbers)
+    for s, x in zip(symbols, node.inputs):
+        if expr == s and _same_type(x, node):
+            return x
+    exact = all(not dtypes.is_float(i.dtype) for i in node.inputs)
+    if expr.is_Integer and exact:
+        (c,) = dsl.operands(int(expr), reference=node.dtype)
+        return dsl.broadcast_to(c, node.shape)
+    return None
+
+
+def _stable_softplus(x: Node) -> Node:
+    """log(1 + exp(x)) as relu(x) + log(1 + exp(-|x|)): never overflows."""
+    return dsl.relu(x) + dsl.log(1.0 + dsl.exp(-dsl.abs(x)))
+
+
+def _one_plus(node: Node) -> Node | None:
+    """y if node is 1 + y (either order), else None."""
+    if node.op != "add":
+        return None
+    a, b = node.inputs
+    return b if _is_number(a, 1) else a if _is_number(b, 1) else None
+
+
+def _log_rule(node: Node) -> Node | None:
+    (x,) = node.inputs
+    if x.op == "exp":
+        return x.inputs[0]
+    if x.op == "sigmoid":
+        return -_stable_softplus(-x.inputs[0])
+    if x.op == "sub" and _is_number(x.inputs[0], 1) and x.inputs[1].op == "sigmoid":
+        return -_stable_softplus(x.inputs[1].inputs[0])
+    inner = _one_plus(x)
+    if inner is not None and inner.op == "exp" and not _nonpositive(inner.inputs[0]):
+        return _stable_softplus(inner.inputs[0])
+    if x.op == "div":
+        e, s = x.inputs
+        if (e.op == "exp" and s.op == "sum" and s.attrs["keepdims"] and s.inputs[0] is e):
+            return e.inputs[0] - dsl.log(s)
+    return None
+
+
+def _elementwise_rule(node: Node) -> Node | None:
+    found = _constant_identity(node)
+    if found is not None:
+        return found
+    if node.op == "neg" and node.inputs[0].op == "neg":
+        return node.inputs[0].inputs[0]
+    if node.op == "exp" and node.inputs[0].op == "log" and _nonnegative(
+            node.inputs[0].inputs[0]):
+        return node.inputs[0].inputs[0]
+    if node.op == "log":
+        return _log_rule(node)
+    if node.op == "div" and _is_number(node.inputs[0], 1):
+        inner = _one_plus(node.inputs[1])
+        if inner is not None and inner.op == "exp" and inner.inputs[0].op == "neg":
+            return dsl.sigmoid(inner.inputs[0].inputs[0])
+    return _unbroadcast_operands(node)
+
+
+def _unbroadcast_operands(node: Node) -> Node | None:
+    """Elementwise operands broadcast_to(y) replaced by y where broadcasting agrees."""
+    inputs = list(node.inputs)
+    changed = False
+    for k, x in enumerate(inputs):
+        if x.op != "broadcast_to":
+            continue
+        trial = inputs[:k] + [x.inputs[0]] + inputs[k + 1:]
+        if broadcast(*(i.shape for i in trial)) == node.shape:
+            inputs, changed = trial, True
+    return rebuild(node, tuple(inputs)) if changed else None
+
+
+def _shape_rule(node: Node) -> Node | None:
+    (x,) = node.inputs
+    if node.op == "transpose" and x.op == "transpose":
+        axes = tuple(x.attrs["axes"][a] for a in node.attrs["axes"])
+        return dsl.transpose(x.inputs[0], axes)
+    if node.op == "reshape" and x.op == "reshape":
+        return dsl.reshape(x.inputs[0], node.shape)
+    if node.op == "reshape" and node.shape == x.shape:
+        return x
+    if node.op == "broadcast_to" and x.op == "broadcast_to":
+        return dsl.broadcast_to(x.inputs[0], node.shape)
+    return None
+
+
+def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
+    node = rebuild(node, inputs)
+    if isinstance(get_op(node.op), Elementwise):
+        found = _elementwise_rule(node)
+    elif node.op in ("transpose", "reshape", "broadcast_to"):
+        found = _shape_rule(node)
+    else:
+        found = None
+    if found is None or not _same_type(found, node):
+        return node
+    return found
+
+
+def simplify(program: Program) -> Program:
+    return rewrite_to_fixed_point(program, simplify_node)
