@@ -27,7 +27,8 @@ _OP_STYLE = {"shape": "box"}
 _GRAD_STYLE = {"style": "filled", "fillcolor": "#f3e5f5", "color": "#8e24aa",
                "fontcolor": "#4a148c"}
 _OUTPUT_STYLE = {"peripheries": "2", "penwidth": "2"}
-_CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#2e7d32", "fontcolor": "#2e7d32"}
+_CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#2e7d32", "fontcolor": "#2e7d32",
+                  "fontname": "Helvetica"}
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 DOT_SUFFIXES = (".dot", ".gv")
@@ -66,14 +67,15 @@ def _shorten(text: str, width: int) -> str:
 
 def node_label(node: Node) -> str:
     """What a drawing shows of a node: its op (and name), shape and dtype; a "∇" prefix
-    marks nodes built by gc.grad, and a fused node shows its expression."""
+    marks nodes built by gc.grad, and a fused node (op "fused", "fused_reduce", ...) shows
+    its sympy expression attrs["expr"], shortened."""
     head = node.op if node.name is None else f"{node.op} {node.name}"
     if node.op == "constant" and node.value.size == 1:
         head = f"const {node.value.item():.6g}"
     if node.tag == "grad":
         head = GRAD_MARK + head
     lines = [head]
-    expr = node.attrs.get("expr") if node.op == "fused" else None
+    expr = node.attrs.get("expr") if node.op.startswith("fused") else None
     if expr is not None:
         lines.append(_shorten(str(expr), EXPR_WIDTH))
     lines.append(f"{shape_str(node.shape)} {node.dtype.name}")

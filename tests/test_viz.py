@@ -78,9 +78,11 @@ def fused_node(inputs: tuple[Node, ...], expr, shape=(4,), dtype="float32") -> N
     """A node of op "fused" built without the op registry (the fusion pass, which owns the
     op, may not exist yet); it has every field a drawing reads."""
     node = object.__new__(Node)
-    node.op, node.inputs, node.attrs = "fused", tuple(inputs), {"expr": expr}
-    node.dtype, node.shape = np.dtype(dtype), shape
-    node.origin, node.serial, node.tag, node._value = None, -1, None, None
+    fields = {"op": "fused", "inputs": tuple(inputs), "attrs": {"expr": expr},
+              "dtype": np.dtype(dtype), "shape": shape, "origin": None, "serial": -1,
+              "tag": None, "_value": None}
+    for name, value in fields.items():
+        object.__setattr__(node, name, value)  # nodes are immutable once built
     return node
 
 
