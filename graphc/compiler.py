@@ -165,7 +165,7 @@ class Executable:
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""
         from graphc.viz import to_dot
-        return to_dot(list(self.program.results), **options)
+        return to_dot(list(self.program.outputs), updates=self.program.updates, **options)
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)

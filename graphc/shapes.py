@@ -85,7 +85,8 @@ def broadcast(*shapes: Shape) -> Shape:
             if isinstance(dim, int) and dim == 1:
                 dim = d
             elif not dims_equal(dim, d):
-                raise ValueError(f"shapes {', '.join(shape_str(s) for s in shapes)} do not broadcast")
+                listed = ", ".join(shape_str(s) for s in shapes)
+                raise ValueError(f"shapes {listed} do not broadcast")
         out.append(dim)
     return tuple(out)
 

@@ -13,7 +13,7 @@ from graphc.ir.node import Node
 from graphc.ops.registry import get_op
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def derivatives(op_name: str, attrs: tuple, arity: int):
     """(symbols, expression, [d expression / d symbol_i]) for an op with given attrs."""
     symbols = sympy.symbols(f"x0:{arity}", real=True)

@@ -80,7 +80,8 @@ class Elementwise(Op):
 
     dtype_rule: "arith" (promote, no bool), "div" (promote, then float), "float"
     (float-valued function: ints give float64), "same" (keeps the dtype, no bool),
-    "compare" (gives bool), "logical" (bool to bool), "where" (bool condition, promoted values), "cast".
+    "compare" (gives bool), "logical" (bool to bool), "where" (bool condition, promoted
+    values), "cast".
     """
 
     def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True):

@@ -33,7 +33,8 @@ class Take(Op):
         table, ids = inputs
         _require_int(self.name, ids)
         if table.ndim < 1:
-            raise build_error(self.name, f"table must be at least 1-D, got {shape_str(table.shape)}")
+            raise build_error(self.name,
+                              f"table must be at least 1-D, got {shape_str(table.shape)}")
         return table.dtype, ids.shape + table.shape[1:]
 
     def numpy(self, node, args, env):

@@ -9,7 +9,7 @@ same expressions can be converted back to graph or emitted by a backend.
 from __future__ import annotations
 
 import sympy
-from sympy import S, Function, Piecewise
+from sympy import Function, Piecewise, S
 
 
 class Sigmoid(Function):

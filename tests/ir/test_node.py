@@ -42,7 +42,8 @@ def test_param_value_assignment_checks_shape_and_dtype():
     kept = p.value
     p.value = np.ones((2, 3))
     assert p.value is kept and p.value.dtype == np.float32 and p.value.sum() == 6
-    with pytest.raises(ValueError, match=r"param 'p': new value has shape \(3, 2\), expected \(2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"param 'p': new value has shape \(3, 2\), expected \(2, 3\)"):
         p.value = np.ones((3, 2))
     with pytest.raises(TypeError, match="param 'p': new value has dtype complex128"):
         p.value = np.ones((2, 3), complex)
