@@ -197,3 +197,34 @@ CONV_CASES: list[Case] = [
          (In((1, 2, 3, 3)),),
          lambda g: avg_pool2d_grad_loops(g, (5, 6), (3, 3), (2, 2), (1, 1))),
 ]
+
+
+# ----- gradients against central differences at sampled coordinates ----------------------------
+def sampled_gradient_check(build, arrays, wrt=None, samples: int = 10, seed: int = 0,
+                           eps: float = 1e-6, rtol: float = 1e-6, atol: float = 1e-7):
+    """Compare gc.grad of the scalar build(*inputs) with central differences in float64 at
+    `samples` random coordinates of each input in `wrt` (positions; all inputs by default).
+
+    Returns the compiled gradient's values so callers can check more about them."""
+    arrays = [np.asarray(a, np.float64) for a in arrays]
+    nodes = [gc.input(f"a{k}", a.shape, "float64") for k, a in enumerate(arrays)]
+    loss = build(*nodes)
+    wrt = range(len(arrays)) if wrt is None else wrt
+    grads = gc.grad(loss, [nodes[k] for k in wrt])
+    loss_fn = gc.compile(nodes, loss, backend="numpy")
+    analytic = gc.compile(nodes, grads, backend="numpy")(*arrays)
+    rng = np.random.default_rng(seed)
+    for k, g in zip(wrt, analytic, strict=True):
+        base = arrays[k]
+        picks = rng.choice(base.size, size=min(samples, base.size), replace=False)
+        for flat in picks:
+            idx = np.unravel_index(flat, base.shape)
+            moved = []
+            for step in (eps, -eps):
+                shifted = base.copy()
+                shifted[idx] += step
+                moved.append(float(loss_fn(*arrays[:k], shifted, *arrays[k + 1:])))
+            numeric = (moved[0] - moved[1]) / (2 * eps)
+            np.testing.assert_allclose(g[idx], numeric, rtol=rtol, atol=atol,
+                                       err_msg=f"d loss / d input {k} at {idx}")
+    return analytic
