@@ -3,6 +3,7 @@
 from graphc.ops import (  # noqa: F401
     conv,
     elementwise,
+    fused,  # noqa: F401  (ops the optimizer builds)
     indexing,
     leaf,
     linalg,

@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 from graphc.passes.constant_folding import constant_folding
 from graphc.passes.cse import cse
+from graphc.passes.fusion import fusion
 from graphc.passes.simplify import simplify
 from graphc.program import Program
 
-PIPELINE: list[Callable[[Program], Program]] = [constant_folding, cse, simplify]
+PIPELINE: list[Callable[[Program], Program]] = [constant_folding, cse, simplify, fusion]
 
 
 def optimize(program: Program, stats: list | None = None) -> Program:
