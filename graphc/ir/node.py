@@ -25,7 +25,7 @@ class ArrayAttr:
     __slots__ = ("array", "_digest")
 
     def __init__(self, array: np.ndarray):
-        array = np.ascontiguousarray(array)
+        array = np.array(array, copy=True, order="C")  # a private, read-only copy
         array.setflags(write=False)
         self.array = array
         h = hashlib.blake2b(digest_size=16)

@@ -129,3 +129,12 @@ def test_shapes_are_sympy_free_when_static():
     x = gc.input("x", (2, 3))
     assert all(type(d) is int for d in (x.T @ x).shape)
     assert not any(isinstance(d, sympy.Basic) for d in x.reshape(-1).shape)
+
+
+def test_scalar_constants_are_zero_dimensional_private_copies():
+    assert gc.constant(1.0).shape == ()
+    assert (gc.input("s", ()) * 2.0).shape == ()
+    source = np.ones(2)
+    c = gc.constant(source)
+    source[0] = 5.0
+    assert c.value[0] == 1.0 and not c.value.flags.writeable
