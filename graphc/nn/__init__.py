@@ -1,0 +1,22 @@
+"""Layers that build graph and own their params, as a PyTorch user would name them.
+
+`model(x, training=True)` builds the training graph (dropout on), `model(x)` the
+evaluation graph; both share the model's params (`model.params()`)."""
+
+from graphc.nn.activation import GELU, ReLU, Sigmoid, Tanh
+from graphc.nn.attention import MultiHeadAttention
+from graphc.nn.container import Sequential
+from graphc.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
+from graphc.nn.dropout import Dropout
+from graphc.nn.embedding import Embedding
+from graphc.nn.init import manual_seed
+from graphc.nn.linear import Linear
+from graphc.nn.module import Module
+from graphc.nn.norm import LayerNorm
+from graphc.nn.transformer import TransformerEncoderLayer
+
+__all__ = [
+    "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "GELU", "LayerNorm", "Linear",
+    "MaxPool2d", "Module", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "TransformerEncoderLayer", "manual_seed",
+]

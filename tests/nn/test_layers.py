@@ -1,0 +1,219 @@
+"""Each layer against values computed by hand or with plain NumPy."""
+
+import math
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import nn
+
+erf = np.vectorize(math.erf)
+
+
+def run(build, *arrays):
+    """Compile build(*inputs) on the NumPy backend and call it with the arrays."""
+    inputs = [gc.input(f"in{k}", a.shape, a.dtype) for k, a in enumerate(arrays)]
+    return gc.compile(inputs, build(*inputs), backend="numpy")(*arrays)
+
+
+def test_linear_computes_x_w_plus_b():
+    layer = nn.Linear(2, 3)
+    layer.weight.value = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    layer.bias.value = np.array([0.5, -1, 0], np.float32)
+    x = np.array([[1, 1], [2, -1]], np.float32)
+    np.testing.assert_array_equal(run(layer, x), [[5.5, 6, 9], [-1.5, -2, 0]])
+
+
+def test_linear_applies_to_the_last_axis_of_a_batch_of_sequences():
+    layer = nn.Linear(4, 3, rng=0)
+    x = np.random.default_rng(1).normal(size=(2, 5, 4)).astype(np.float32)
+    np.testing.assert_allclose(run(layer, x), x @ layer.weight.value + layer.bias.value,
+                               rtol=1e-6)
+
+
+def test_linear_without_bias_has_only_a_weight():
+    layer = nn.Linear(3, 2, bias=False)
+    assert layer.params() == [layer.weight]
+
+
+def test_init_statistics_follow_he_and_xavier():
+    # 400x500 draws: the sample std is within 2% of the target with overwhelming odds.
+    he = nn.Linear(400, 500, init="he", rng=0).weight.value
+    assert he.dtype == np.float32
+    assert abs(he.std() / math.sqrt(2 / 400) - 1) < 0.02
+    xavier = nn.Linear(400, 500, init="xavier", rng=0).weight.value
+    limit = math.sqrt(6 / 900)
+    assert np.abs(xavier).max() <= limit
+    assert abs(xavier.std() / (limit / math.sqrt(3)) - 1) < 0.02
+
+
+def test_init_is_seeded():
+    a, b = nn.Linear(5, 5, rng=7), nn.Linear(5, 5, rng=7)
+    np.testing.assert_array_equal(a.weight.value, b.weight.value)
+    nn.manual_seed(3)
+    c = nn.Linear(5, 5)
+    nn.manual_seed(3)
+    d = nn.Linear(5, 5)
+    np.testing.assert_array_equal(c.weight.value, d.weight.value)
+    assert not np.array_equal(a.weight.value, c.weight.value)
+
+
+def test_bad_sizes_and_inits_are_refused():
+    with pytest.raises(ValueError, match="in_features"):
+        nn.Linear(0, 3)
+    with pytest.raises(ValueError, match="init"):
+        nn.Linear(2, 3, init="orthogonal")
+    with pytest.raises(ValueError, match=r"Linear.*\(\.\.\., 3\)"):
+        nn.Linear(3, 2)(gc.input("x", ("N", 4)))
+
+
+def test_activations():
+    x = np.array([-2.0, -0.5, 0.0, 1.5], np.float64)
+    np.testing.assert_allclose(run(nn.ReLU(), x), [0, 0, 0, 1.5])
+    np.testing.assert_allclose(run(nn.Sigmoid(), x), 1 / (1 + np.exp(-x)), rtol=1e-12)
+    np.testing.assert_allclose(run(nn.Tanh(), x), np.tanh(x), rtol=1e-12)
+    np.testing.assert_allclose(run(nn.GELU(), x), x * 0.5 * (1 + erf(x / math.sqrt(2))),
+                               rtol=1e-12)
+
+
+def test_dropout_is_identity_in_eval_and_masks_in_training():
+    layer = nn.Dropout(0.25)
+    x = np.ones((64, 64), np.float32)
+    inp = gc.input("x", x.shape)
+    np.testing.assert_array_equal(gc.compile([inp], layer(inp), backend="numpy")(x), x)
+    out = gc.compile([inp], layer(inp, training=True), backend="numpy")(x)
+    assert set(np.unique(out)) == {0.0, np.float32(1 / 0.75)}
+    # 4096 draws at rate 0.25: the dropped fraction is within 0.05 of it (> 7 sigma).
+    assert abs((out == 0).mean() - 0.25) < 0.05
+
+
+def test_distinct_dropout_layers_have_distinct_masks():
+    a, b = nn.Dropout(0.5), nn.Dropout(0.5)
+    assert a.seed != b.seed
+    inp = gc.input("x", (32, 32))
+    f = gc.compile([inp], [a(inp, training=True), b(inp, training=True)], backend="numpy")
+    ma, mb = f(np.ones((32, 32), np.float32))
+    assert not np.array_equal(ma, mb)
+
+
+def test_layer_norm_matches_numpy():
+    layer = nn.LayerNorm(4, dtype="float64")
+    layer.weight.value = np.array([1.0, 2.0, 0.5, -1.0])
+    layer.bias.value = np.array([0.0, 1.0, 0.0, 3.0])
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    expected = (x - mu) / np.sqrt(var + 1e-5) * layer.weight.value + layer.bias.value
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-12)
+
+
+def test_embedding_looks_up_rows():
+    layer = nn.Embedding(5, 3, rng=0)
+    ids = np.array([[4, 0], [2, 2]], np.int32)
+    np.testing.assert_array_equal(run(layer, ids), layer.weight.value[ids])
+
+
+def test_flatten_keeps_the_batch_axis():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)
+    inp = gc.input("x", ("N", 3, 2, 2))
+    out = nn.Flatten()(inp)
+    assert out.shape[1] == 12
+    np.testing.assert_array_equal(gc.compile([inp], out, backend="numpy")(x), x.reshape(2, 12))
+
+
+def numpy_attention(layer, x):
+    def lin(sub, v):
+        return v @ sub.weight.value.astype(np.float64) + sub.bias.value
+    b, t, d = x.shape
+    h, dh = layer.num_heads, layer.head_dim
+    q, k, v = (lin(p, x).reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+               for p in (layer.query, layer.key, layer.value))
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh)
+    w = np.exp(scores - scores.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    context = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, d)
+    return lin(layer.out, context)
+
+
+def test_multi_head_attention_matches_numpy():
+    layer = nn.MultiHeadAttention(8, 2, rng=0, dtype="float64")
+    for p in layer.params():  # nonzero biases, so a mix-up of them would show
+        p.value = np.random.default_rng(p.value.size).normal(size=p.value.shape)
+    x = np.random.default_rng(1).normal(size=(3, 5, 8))
+    np.testing.assert_allclose(run(layer, x), numpy_attention(layer, x), rtol=1e-10)
+
+
+def test_multi_head_attention_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="divisible"):
+        nn.MultiHeadAttention(10, 3)
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        nn.MultiHeadAttention(8, 2)(gc.input("x", ("N", 8)))
+
+
+def numpy_layer_norm(norm, x):
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + norm.eps) * norm.weight.value + norm.bias.value
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_encoder_layer_matches_numpy(norm_first):
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, norm_first=norm_first, rng=0,
+                                       dtype="float64")
+    for p in layer.params():
+        p.value = np.random.default_rng(p.value.size).normal(0, 0.5, size=p.value.shape)
+    x = np.random.default_rng(2).normal(size=(2, 4, 8))
+
+    def ff(v):
+        hidden = v @ layer.linear1.weight.value + layer.linear1.bias.value
+        hidden = hidden * 0.5 * (1 + erf(hidden / math.sqrt(2)))
+        return hidden @ layer.linear2.weight.value + layer.linear2.bias.value
+
+    attn = lambda v: numpy_attention(layer.self_attn, v)  # noqa: E731
+    if norm_first:
+        h = x + attn(numpy_layer_norm(layer.norm1, x))
+        expected = h + ff(numpy_layer_norm(layer.norm2, h))
+    else:
+        h = numpy_layer_norm(layer.norm1, x + attn(x))
+        expected = numpy_layer_norm(layer.norm2, h + ff(h))
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_transformer_training_graph_has_dropout_and_eval_graph_does_not():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, rng=0)
+    x = np.random.default_rng(2).normal(size=(2, 4, 8)).astype(np.float32)
+    inp = gc.input("x", x.shape)
+    train = gc.compile([inp], layer(inp, training=True), backend="numpy")
+    evaluate = gc.compile([inp], layer(inp), backend="numpy")
+    np.testing.assert_array_equal(evaluate(x), evaluate(x))
+    assert not np.allclose(train(x), evaluate(x))
+
+
+def test_sequential_chains_layers_and_names_params_by_position():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
+    assert list(model.named_params()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    w0, b0, w2, b2 = (p.value for p in model.params())
+    expected = np.maximum(x @ w0 + b0, 0) @ w2 + b2
+    np.testing.assert_allclose(run(model, x), expected, rtol=1e-5)
+    assert len(model) == 3 and isinstance(model[1], nn.ReLU)
+    with pytest.raises(TypeError, match="layer 1"):
+        nn.Sequential(nn.ReLU(), lambda x: x)
+
+
+def test_shared_params_are_listed_once_and_state_round_trips():
+    shared = nn.Linear(2, 2, rng=0)
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    assert model.params() == [shared.weight, shared.bias]
+    state = model.state_dict()
+    shared.weight.value = np.zeros((2, 2), np.float32)
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(shared.weight.value, state["0.weight"])
+    with pytest.raises(KeyError, match="missing"):
+        model.load_state_dict({})
+    with pytest.raises(ValueError, match="0.weight"):
+        model.load_state_dict({**state, "0.weight": np.zeros((3, 2), np.float32)})
+
+
+def test_training_flag_must_be_a_bool():
+    with pytest.raises(TypeError, match="training"):
+        nn.ReLU()(gc.input("x", (2,)), "yes")
