@@ -3,7 +3,9 @@
 from graphc.ops import (  # noqa: F401
     conv,
     elementwise,
-    fused,  # noqa: F401  (ops the optimizer builds)
+    epilogue,
+    fused,
+    fused_reduce,
     indexing,
     leaf,
     linalg,

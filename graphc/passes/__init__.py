@@ -6,11 +6,15 @@ from collections.abc import Callable
 
 from graphc.passes.constant_folding import constant_folding
 from graphc.passes.cse import cse
+from graphc.passes.epilogue import epilogue
 from graphc.passes.fusion import fusion
+from graphc.passes.reduce_fusion import reduce_fusion
 from graphc.passes.simplify import simplify
 from graphc.program import Program
 
-PIPELINE: list[Callable[[Program], Program]] = [constant_folding, cse, simplify, fusion]
+PIPELINE: list[Callable[[Program], Program]] = [
+    constant_folding, cse, simplify, reduce_fusion, fusion, epilogue,
+]
 
 
 def optimize(program: Program, stats: list | None = None) -> Program:

@@ -18,7 +18,7 @@ from graphc.program import Program
 
 LEAVES = frozenset({"input", "param", "constant", "dim_value"})
 VIEWS = frozenset({"reshape", "stop_gradient"})
-FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul"})
+FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul", "fused_conv2d"})
 
 
 def is_kernel(node: Node) -> bool:
@@ -37,8 +37,8 @@ def count_kernels(program: Program) -> int:
 
 @dataclass(frozen=True)
 class PassStats:
-    """What one pass changed: node and kernel counts before and after, and the fused
-    kernels it created (by op)."""
+    """What one pass changed: node and kernel counts before and after, and how many more
+    fused kernels of each op there are after it than before."""
 
     name: str
     nodes_before: int
@@ -50,9 +50,10 @@ class PassStats:
     @classmethod
     def measure(cls, name: str, before: Program, after: Program) -> PassStats:
         old, new = before.graph, after.graph
-        created = Counter(n.op for n in new.nodes if n.op in FUSED_OPS and n not in old)
+        created = Counter(n.op for n in new.nodes if n.op in FUSED_OPS)
+        created.subtract(n.op for n in old.nodes if n.op in FUSED_OPS)
         return cls(name, len(old), len(new), len(kernels(old)), len(kernels(new)),
-                   dict(sorted(created.items())))
+                   {op: k for op, k in sorted(created.items()) if k > 0})
 
     def line(self) -> str:
         made = ", ".join(f"{count} {op}" for op, count in self.created.items())

@@ -1,0 +1,83 @@
+"""The fused reduction op: an elementwise expression reduced over some axes, one kernel
+(softmax's sum(exp(x - max)), layer norm's variance, a loss's mean).
+
+Format (an interface: the optimizer builds it, every backend lowers it):
+
+- op name ``"fused_reduce"``; ``inputs``, ``attrs["expr"]`` and the optional
+  ``attrs["shape"]`` exactly as for ``"fused"`` (graphc/ops/fused.py): they define the
+  elementwise value over the *iteration space*, the broadcast of the input shapes (or
+  ``shape``).
+- ``attrs["kind"]``: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+- ``attrs["axes"]``: sorted nonnegative axes of the iteration space to reduce over;
+  ``attrs["keepdims"]``: as in NumPy.
+- ``attrs["dtype"]``: the output dtype name. Each element of the expression is converted
+  to it before it is accumulated (as the unfused reduction's NumPy rules do: a sum of
+  int32 accumulates in int64, a mean of ints in float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import dtypes
+from graphc.errors import build_error
+from graphc.ops.fused import (
+    check_expression,
+    elementwise_shape,
+    evaluate,
+    expression_grads,
+    float_dtype_of,
+    input_symbols,
+)
+from graphc.ops.reduction import reduced_shape
+from graphc.ops.registry import Op, get_op, register_class
+
+KINDS = ("sum", "mean", "max", "min")
+
+
+@register_class
+class FusedReduce(Op):
+    """An elementwise expression reduced over axes (format in the module docstring)."""
+
+    name = "fused_reduce"
+
+    def infer(self, inputs, attrs):
+        check_expression(self.name, attrs.get("expr"), input_symbols(len(inputs)))
+        space = elementwise_shape(self.name, inputs, attrs)
+        if attrs["kind"] not in KINDS:
+            raise build_error(self.name, f"kind must be one of {KINDS}, got {attrs['kind']!r}")
+        axes = attrs["axes"]
+        if list(axes) != sorted(set(axes)) or any(not 0 <= a < len(space) for a in axes):
+            raise build_error(self.name, f"axes {axes} are not sorted distinct axes of an "
+                              f"iteration space of rank {len(space)}")
+        return dtypes.as_dtype(attrs["dtype"]), reduced_shape(space, axes, attrs["keepdims"])
+
+    def numpy(self, node, args, env):
+        attrs = node.attrs
+        values = dict(zip(input_symbols(len(args)), args))
+        space = env.shape(self.space(node))
+        elements = evaluate(attrs["expr"], values, float_dtype_of(node))
+        elements = np.broadcast_to(elements.astype(node.dtype, copy=False), space)
+        with np.errstate(all="ignore"):
+            out = get_op(attrs["kind"]).reference(elements, axis=attrs["axes"],
+                                                  keepdims=attrs["keepdims"])
+        return np.asarray(out, dtype=node.dtype)
+
+    @staticmethod
+    def space(node):
+        """The iteration space: the shape the expression is evaluated over."""
+        return elementwise_shape("fused_reduce", node.inputs, node.attrs)
+
+    def grad(self, node, out_grad):
+        from graphc import dsl
+        from graphc.autodiff.reduction import reduction_grad
+        from graphc.autodiff.sympy_graph import to_graph
+
+        symbols = input_symbols(len(node.inputs))
+        attrs = node.attrs
+        elements = to_graph(attrs["expr"], dict(zip(symbols, node.inputs)), node.dtype)
+        elements = dsl.broadcast_to(dsl.cast(elements, node.dtype), self.space(node))
+        reduced = dsl.Node.make(attrs["kind"], (elements,), axes=attrs["axes"],
+                                keepdims=attrs["keepdims"])
+        (g,) = reduction_grad(reduced, out_grad)
+        return expression_grads(attrs["expr"], symbols, node.inputs, elements, g)

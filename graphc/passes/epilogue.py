@@ -1,0 +1,61 @@
+"""Epilogue fusion: an elementwise kernel (fused or a single op) that consumes the whole
+output of a matmul or conv2d, which nothing else uses, becomes the producer's epilogue
+(`fused_matmul` / `fused_conv2d`, graphc/ops/epilogue.py): bias add and activation in the
+forward pass, the relu-mask multiply in the backward pass, applied in the producer's loop.
+Runs after elementwise fusion."""
+
+from __future__ import annotations
+
+import sympy
+
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node, tagging
+from graphc.ops.epilogue import ACC
+from graphc.ops.fused import input_symbols
+from graphc.program import Program
+
+from .expression import Expression, fusable
+from .rewrite import rebuild
+
+PRODUCERS = {"matmul": ("fused_matmul", ()), "conv2d": ("fused_conv2d", ("stride", "padding"))}
+
+
+def _body(node: Node) -> tuple[sympy.Basic, tuple[Node, ...]]:
+    if node.op == "fused":
+        return node.attrs["expr"], node.inputs
+    body = Expression([node])
+    return body.expr, tuple(body.operands)
+
+
+def attach(consumer: Node, producer: Node) -> Node:
+    """`consumer` (of `producer`'s full output) as the producer's epilogue."""
+    expr, operands = _body(consumer)
+    extras = [o for o in operands if o is not producer]
+    old = input_symbols(len(operands))
+    new = iter(input_symbols(len(extras)))
+    mapping = {s: ACC if o is producer else next(new) for s, o in zip(old, operands)}
+    with sympy.evaluate(False):
+        expr = expr.xreplace(mapping)
+    op, attr_names = PRODUCERS[producer.op]
+    attrs = {k: producer.attrs[k] for k in attr_names}
+    with tagging(consumer.tag):
+        return Node.make(op, (*producer.inputs, *extras), expr=expr,
+                         dtype=consumer.dtype.name, **attrs)
+
+
+def epilogue(program: Program) -> Program:
+    graph = Graph(program.results)
+    results = set(program.results)
+    memo: dict[Node, Node] = {}
+    for node in graph.nodes:
+        new = rebuild(node, tuple(memo[i] for i in node.inputs))
+        if node.op == "fused" or fusable(node):
+            for old_input, new_input in zip(node.inputs, new.inputs):
+                if (old_input.op in PRODUCERS and old_input not in results
+                        and graph.consumers[old_input] == [node]
+                        and new.shape == new_input.shape and new.dtype == node.dtype
+                        and new_input in _body(new)[1]):
+                    new = attach(new, new_input)
+                    break
+        memo[node] = new
+    return program.replace_results([memo[r] for r in program.results])
