@@ -80,3 +80,6 @@ from graphc.viz import to_dot
 Value = Node
 
 __version__ = "0.1.0"
+
+# The training stack: layers, optimizers, data tools (after the ops they build on).
+from graphc import data, nn, optim  # noqa: E402

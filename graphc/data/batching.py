@@ -1,0 +1,72 @@
+"""Mini-batches with seeded shuffling, and a seeded train/test split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+
+def _check_arrays(owner: str, arrays) -> tuple[np.ndarray, ...]:
+    if not arrays:
+        raise ValueError(f"{owner}: needs at least one array")
+    arrays = tuple(np.asarray(a) for a in arrays)
+    for k, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise ValueError(f"{owner}: array {k} is a scalar; arrays need a sample axis")
+    lengths = {len(a) for a in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"{owner}: the arrays have different numbers of samples "
+                         f"{[len(a) for a in arrays]}")
+    return arrays
+
+
+class Batches:
+    """Iterate over (x_batch, y_batch, ...) tuples of `batch_size` samples.
+
+    Each pass (epoch) shuffles with a generator seeded by (seed, epoch), so the order is
+    new every epoch and the same on every run. `transform(batch, rng)` (e.g. an
+    augmentation) applies to the first array of each batch with its own seeded generator.
+    """
+
+    def __init__(self, *arrays, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False,
+                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
+        self.arrays = _check_arrays("Batches", arrays)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Batches: batch_size must be a positive int, got {batch_size!r}")
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.drop_last, self.transform = drop_last, transform
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.arrays[0])
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        n = len(self.arrays[0])
+        order = (np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle
+                 else np.arange(n))
+        for k in range(len(self)):
+            index = order[k * self.batch_size:(k + 1) * self.batch_size]
+            batch = tuple(a[index] for a in self.arrays)
+            if self.transform is not None:
+                rng = np.random.default_rng([self.seed, epoch, k, 1])
+                batch = (self.transform(batch[0], rng),) + batch[1:]
+            yield batch
+
+
+def train_test_split(*arrays, test_size: float = 0.2, seed: int = 0) -> list[np.ndarray]:
+    """[a_train, a_test, b_train, b_test, ...]: a seeded random split of the samples."""
+    arrays = _check_arrays("train_test_split", arrays)
+    n = len(arrays[0])
+    if not 0 < test_size < 1:
+        raise ValueError(f"train_test_split: test_size must be in (0, 1), got {test_size!r}")
+    n_test = int(round(n * test_size))
+    if not 0 < n_test < n:
+        raise ValueError(f"train_test_split: {n} samples cannot be split with test_size "
+                         f"{test_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    test, train = order[:n_test], order[n_test:]
+    return [part for a in arrays for part in (a[train], a[test])]
