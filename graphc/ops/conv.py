@@ -105,6 +105,19 @@ def windows(x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.nda
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
+def im2col(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """The (N * Ho * Wo, C * kh * kw) matrix of every zero-padded window of x, one row per
+    output position (n, i, j), columns in (c, a, b) order: convolutions become one matmul."""
+    cols = windows(x, kernel, stride, padding)
+    n, c, ho, wo, kh, kw = cols.shape
+    return np.ascontiguousarray(cols.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo, -1)
+
+
+def channels_last(g: np.ndarray) -> np.ndarray:
+    """(N, O, Ho, Wo) as the (N * Ho * Wo, O) matrix whose rows match im2col's."""
+    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, g.shape[1])
+
+
 def scatter_windows(cols: np.ndarray, shape, stride, padding) -> np.ndarray:
     """The adjoint of `windows` (fill 0): cols (N, C, Ho, Wo, kh, kw) summed into an
     array of x's shape, overlapping windows accumulating. Loops over kernel offsets only."""
@@ -148,9 +161,9 @@ class Conv2d(Op):
 
     def numpy(self, node, args, env):
         x, w = args
-        cols = windows(x, w.shape[2:], *_attrs(node))
-        out = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        n, _, ho, wo = env.shape(node.shape)
+        out = im2col(x, w.shape[2:], *_attrs(node)) @ w.reshape(w.shape[0], -1).T
+        return np.ascontiguousarray(out.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
 
     def grad(self, node, out_grad):
         x, w = node.inputs
@@ -190,10 +203,10 @@ class Conv2dGradInput(Op):
     def numpy(self, node, args, env):
         g, w = args
         stride, padding = _attrs(node)
-        cols = np.tensordot(g, w, axes=([1], [0]))  # (N, Ho, Wo, C, kh, kw)
-        shape = env.shape(node.shape)
-        return np.ascontiguousarray(
-            scatter_windows(cols.transpose(0, 3, 1, 2, 4, 5), shape, stride, padding))
+        n, _, ho, wo = g.shape
+        cols = (channels_last(g) @ w.reshape(w.shape[0], -1)).reshape(n, ho, wo, *w.shape[1:])
+        return np.ascontiguousarray(scatter_windows(cols.transpose(0, 3, 1, 2, 4, 5),
+                                                    env.shape(node.shape), stride, padding))
 
     def grad(self, node, out_grad):
         g, w = node.inputs
@@ -231,8 +244,8 @@ class Conv2dGradWeight(Op):
 
     def numpy(self, node, args, env):
         x, g = args
-        cols = windows(x, node.attrs["kernel"], *_attrs(node))
-        return np.ascontiguousarray(np.tensordot(g, cols, axes=([0, 2, 3], [0, 2, 3])))
+        dw = channels_last(g).T @ im2col(x, node.attrs["kernel"], *_attrs(node))
+        return dw.reshape(node.shape)
 
     def grad(self, node, out_grad):
         x, g = node.inputs

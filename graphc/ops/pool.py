@@ -39,17 +39,38 @@ def _window_attrs(node: Node) -> tuple:
     return node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
 
 
+def _offsets(kernel):
+    """Every (a, b) offset in a window, row by row."""
+    return [(a, b) for a in range(kernel[0]) for b in range(kernel[1])]
+
+
+def reduce_windows(x: np.ndarray, kernel, stride, padding, fill: float, ufunc) -> np.ndarray:
+    """ufunc (np.maximum, np.add) over every window of x padded with `fill`, one vectorized
+    step per kernel offset: no window copies."""
+    cols = windows(x, kernel, stride, padding, fill)
+    out = cols[..., 0, 0].copy()
+    for a, b in _offsets(kernel)[1:]:
+        ufunc(out, cols[..., a, b], out=out)
+    return out
+
+
 def argmax_index(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
     """For every output position (N, C, Ho, Wo), the flat index into x of its window's first
-    maximum (row-major window order; padding is never chosen)."""
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    maximum (row-major window order, a NaN counting as the maximum; padding never chosen)."""
+    (sh, sw), (ph, pw) = stride, padding
     n, c, h, w = x.shape
     cols = windows(x, kernel, stride, padding, fill=-np.inf)
-    ho, wo = cols.shape[2:4]
-    arg = cols.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)
+    best = cols[..., 0, 0].copy()
+    arg = np.zeros(best.shape, np.intp)
+    for k, (a, b) in enumerate(_offsets(kernel)[1:], start=1):
+        value = cols[..., a, b]
+        better = (value > best) | (np.isnan(value) & ~np.isnan(best))
+        np.copyto(best, value, where=better)
+        np.copyto(arg, k, where=better)
+    ho, wo = best.shape[2:]
     top = (np.arange(ho) * sh - ph)[:, None]
     left = (np.arange(wo) * sw - pw)[None, :]
-    row, col = top + arg // kw, left + arg % kw
+    row, col = top + arg // kernel[1], left + arg % kernel[1]
     # A window whose real values are all -inf ties with its padding: PyTorch takes the first
     # real position, the window's top-left one inside x.
     outside = (row < 0) | (row >= h) | (col < 0) | (col >= w)
@@ -81,7 +102,7 @@ class MaxPool2d(Op):
         return dtype, x.shape[:2] + _check_pool(self.name, x, attrs)
 
     def numpy(self, node, args, env):
-        return windows(args[0], *_window_attrs(node), fill=-np.inf).max(axis=(-2, -1))
+        return reduce_windows(args[0], *_window_attrs(node), -np.inf, np.maximum)
 
     def grad(self, node, out_grad):
         (x,) = node.inputs
@@ -155,7 +176,7 @@ class AvgPool2d(Op):
 
     def numpy(self, node, args, env):
         kernel = node.attrs["kernel"]
-        total = windows(args[0], *_window_attrs(node)).sum(axis=(-2, -1))
+        total = reduce_windows(args[0], *_window_attrs(node), 0.0, np.add)
         return total / node.dtype.type(kernel[0] * kernel[1])
 
     def grad(self, node, out_grad):
