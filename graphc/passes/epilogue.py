@@ -15,7 +15,7 @@ from graphc.ops.fused import input_symbols
 from graphc.program import Program
 
 from .expression import Expression, fusable
-from .rewrite import rebuild
+from .rewrite import members_of, rebuild, record_members
 
 PRODUCERS = {"matmul": ("fused_matmul", ()), "conv2d": ("fused_conv2d", ("stride", "padding"))}
 
@@ -27,8 +27,9 @@ def _body(node: Node) -> tuple[sympy.Basic, tuple[Node, ...]]:
     return body.expr, tuple(body.operands)
 
 
-def attach(consumer: Node, producer: Node) -> Node:
-    """`consumer` (of `producer`'s full output) as the producer's epilogue."""
+def attach(consumer: Node, producer: Node, origin: tuple[Node, Node]) -> Node:
+    """`consumer` (of `producer`'s full output) as the producer's epilogue; `origin` is the
+    (consumer, producer) pair of the pass's input graph, for provenance."""
     expr, operands = _body(consumer)
     extras = [o for o in operands if o is not producer]
     old = input_symbols(len(operands))
@@ -39,8 +40,9 @@ def attach(consumer: Node, producer: Node) -> Node:
     op, attr_names = PRODUCERS[producer.op]
     attrs = {k: producer.attrs[k] for k in attr_names}
     with tagging(consumer.tag):
-        return Node.make(op, (*producer.inputs, *extras), expr=expr,
+        node = Node.make(op, (*producer.inputs, *extras), expr=expr,
                          dtype=consumer.dtype.name, **attrs)
+    return record_members(node, [origin[1], *(members_of(origin[0]) or [origin[0]])])
 
 
 def epilogue(program: Program) -> Program:
@@ -55,7 +57,7 @@ def epilogue(program: Program) -> Program:
                         and graph.consumers[old_input] == [node]
                         and new.shape == new_input.shape and new.dtype == node.dtype
                         and new_input in _body(new)[1]):
-                    new = attach(new, new_input)
+                    new = attach(new, new_input, (node, old_input))
                     break
         memo[node] = new
     return program.replace_results([memo[r] for r in program.results])

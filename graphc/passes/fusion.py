@@ -14,7 +14,7 @@ from graphc.ir.node import Node, tagging
 from graphc.program import Program
 
 from .expression import Expression, fusable, joins
-from .rewrite import rebuild
+from .rewrite import rebuild, record_members
 
 
 def kernel_roots(program: Program) -> dict[Node, Node]:
@@ -50,8 +50,9 @@ def fuse(members: list[Node], outside) -> Node:
     """The fused node computing `members` (the last is the root)."""
     body = Expression(members, outside)
     with tagging(body.root.tag):
-        return Node.make("fused", tuple(body.operands), expr=body.expr,
+        node = Node.make("fused", tuple(body.operands), expr=body.expr,
                          dtype=body.root.dtype.name, **body.shape_attrs())
+    return record_members(node, members)
 
 
 def fusion(program: Program) -> Program:

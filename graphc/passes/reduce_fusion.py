@@ -19,7 +19,7 @@ from graphc.ops.fused_reduce import KINDS
 from graphc.program import Program
 
 from .expression import Expression, fusable, joins
-from .rewrite import rebuild
+from .rewrite import rebuild, record_members
 
 
 def _stored(program: Program, graph: Graph) -> set[Node]:
@@ -61,4 +61,5 @@ def reduce_fusion(program: Program) -> Program:
                                    kind=node.op, axes=node.attrs["axes"],
                                    keepdims=node.attrs["keepdims"], dtype=node.dtype.name,
                                    **body.shape_attrs())
+        record_members(memo[node], [*members, node])
     return program.replace_results([memo[r] for r in program.results])

@@ -72,3 +72,48 @@ def format_report(stats: list[PassStats], program: Program) -> str:
     lines.append(f"kernels left: {sum(left.values())} ("
                  + ", ".join(f"{op} {count}" for op, count in sorted(left.items())) + ")")
     return "\n".join(lines)
+
+
+def _prefusion(executable) -> Program:
+    """The program as the first fusion pass got it (the passes are deterministic, and
+    hash-consing gives back the very same nodes)."""
+    from graphc.passes import PIPELINE
+    from graphc.passes.reduce_fusion import reduce_fusion
+
+    program = executable.source
+    for run_pass in PIPELINE[:PIPELINE.index(reduce_fusion)]:
+        program = run_pass(program)
+    return program
+
+
+def fusion_dot(executable, stage: str = "after") -> str:
+    """DOT text of a compiled program with each fused kernel as a cluster: "before" draws
+    the graph fusion started from, each kernel's member ops boxed together (an op computed
+    by several kernels is drawn in the first); "after" draws the graph that runs, each
+    fused kernel boxed and titled with the ops it computes."""
+    from graphc.passes.rewrite import members_of, origins
+    from graphc.viz import to_dot
+
+    if stage not in ("before", "after"):
+        raise ValueError(f"fusion_dot: stage must be 'before' or 'after', got {stage!r}")
+    final = executable.program
+    if not executable.pass_stats:
+        return to_dot(list(final.outputs), updates=final.updates)
+    program = _prefusion(executable) if stage == "before" else final
+    graph = program.graph
+    clusters: dict[str, list[Node]] = {}
+    seen: set[Node] = set()
+    for k, kernel in enumerate(n for n in final.graph.nodes if n.op in FUSED_OPS):
+        members = members_of(kernel)
+        ops = Counter(m.op for m in members)
+        title = f"{kernel.op} #{k}: " + ", ".join(f"{op}" + (f" x{c}" if c > 1 else "")
+                                                 for op, c in sorted(ops.items()))
+        if stage == "after":
+            clusters[title] = [kernel]
+            continue
+        found = (next((o for o in origins(m) if o in graph), None) for m in members)
+        boxed = list(dict.fromkeys(m for m in found if m is not None and m not in seen))
+        seen.update(boxed)
+        if boxed:
+            clusters[title] = boxed
+    return to_dot(list(program.outputs), clusters=clusters, updates=program.updates)

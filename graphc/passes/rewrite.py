@@ -1,9 +1,12 @@
 """The one traversal every pass uses: rebuild a program's graph bottom-up through a memo
-(old node -> new node), so each node is rewritten once, after its inputs."""
+(old node -> new node), so each node is rewritten once, after its inputs; and the
+provenance drawings use: which node a rebuilt node came from, which nodes a fused kernel
+computes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
@@ -11,13 +14,43 @@ from graphc.program import Program
 
 Rule = Callable[[Node, tuple[Node, ...]], Node]
 
+_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def record_members(kernel: Node, members: Sequence[Node]) -> Node:
+    """Remember which nodes a fused kernel computes (for drawings); returns the kernel."""
+    _MEMBERS[kernel] = tuple(members)
+    return kernel
+
+
+def members_of(kernel: Node) -> list[Node]:
+    """The unfused nodes a fused kernel computes (empty if it is not one), following
+    kernels made of kernels (an epilogue over a fused node)."""
+    out: list[Node] = []
+    for member in _MEMBERS.get(kernel, ()):
+        out += members_of(member) if member in _MEMBERS else [member]
+    return out
+
+
+def origins(node: Node) -> Iterator[Node]:
+    """The node, then the node it was rebuilt from, and so on back."""
+    while node is not None:
+        yield node
+        node = _ORIGIN.get(node)
+
 
 def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     """`node` with its inputs replaced (the same node if none changed); keeps its tag."""
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return node
     with tagging(node.tag):
-        return Node.make(node.op, inputs, **node.attrs)
+        new = Node.make(node.op, inputs, **node.attrs)
+    if new is not node and new not in _ORIGIN:
+        _ORIGIN[new] = node
+        if node in _MEMBERS:
+            _MEMBERS[new] = _MEMBERS[node]
+    return new
 
 
 def rewrite(program: Program, rule: Rule) -> Program:
