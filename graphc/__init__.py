@@ -82,4 +82,4 @@ Value = Node
 __version__ = "0.1.0"
 
 # The training stack: layers, optimizers, data tools (after the ops they build on).
-from graphc import data, nn, optim  # noqa: E402
+from graphc import data, nn, optim, train  # noqa: E402

@@ -1,0 +1,135 @@
+"""The training loop: loss falls, evaluation, early stopping, schedules, exact resume."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import checkpoint, nn, optim
+from graphc.train import Trainer
+
+
+def blobs(n=240, seed=0):
+    """Three separable Gaussian blobs in 4-D."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int32)
+    centers = rng.normal(0, 3, (3, 4))
+    return (centers[y] + rng.normal(size=(n, 4))).astype(np.float32), y
+
+
+def make(dropout=0.3, seed=0, lr=0.05, schedule=False):
+    nn.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 3))
+    opt = optim.SGD(model.params(), lr=lr, momentum=0.9)
+    sched = optim.StepLR(opt, step_size=1, gamma=0.5) if schedule else None
+    return Trainer(model, opt, schedule=sched, backend="numpy")
+
+
+def test_fit_lowers_the_loss_and_reaches_high_accuracy():
+    x, y = blobs()
+    trainer = make()
+    history = trainer.fit(x, y, epochs=8, batch_size=16, validation=blobs(seed=0),
+                          progress=False)
+    assert history["loss"][-1] < history["loss"][0] / 3
+    assert history["accuracy"][-1] > 0.9 and history["val_accuracy"][-1] > 0.9
+    scores = trainer.evaluate(x, y)
+    assert set(scores) == {"loss", "accuracy"} and scores["accuracy"] > 0.9
+    assert trainer.predict(x).shape == (240, 3)
+
+
+def test_accuracy_counts_argmax_hits():
+    trainer = make(dropout=0.0)
+    x, y = blobs(n=50)
+    trainer.compile(x, y)
+    logits = trainer.predict(x)
+    expected = (logits.argmax(-1) == y).mean()
+    assert trainer.evaluate(x, y, batch_size=7)["accuracy"] == pytest.approx(expected)
+
+
+def test_schedule_steps_every_epoch():
+    x, y = blobs()
+    trainer = make(schedule=True, lr=0.1)
+    history = trainer.fit(x, y, epochs=3, progress=False)
+    assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
+    assert trainer.optimizer.learning_rate == pytest.approx(0.0125)
+
+
+def test_early_stopping_stops_and_restores_the_best_params():
+    x, y = blobs()
+    x_val, y_val = blobs(n=60, seed=1)
+    y_val = (y_val + 1) % 3  # labels the model cannot learn: validation loss soon rises
+    trainer = make()
+    history = trainer.fit(x, y, epochs=30, validation=(x_val, y_val), early_stopping=2,
+                          progress=False)
+    assert history.stopped_early and len(history) < 30
+    best = history.best_epoch
+    assert history["val_loss"][best - 1] == min(history["val_loss"])
+    assert trainer.evaluate(x_val, y_val)["loss"] == pytest.approx(history["val_loss"][best - 1],
+                                                                   rel=1e-6)
+
+
+def test_checkpoint_resume_is_bit_exact(tmp_path):
+    x, y = blobs()
+    path = tmp_path / "run.npz"
+    first = make(schedule=True)
+    first.fit(x, y, epochs=2, checkpoint_path=path, progress=False)
+    first.fit(x, y, epochs=1, progress=False)
+    expected = first.state_arrays()
+
+    resumed = make(seed=99, schedule=True)  # other initial values, overwritten by the load
+    resumed.load(path)
+    assert resumed.epoch == 2
+    resumed.fit(x, y, epochs=1, progress=False)
+    got = resumed.state_arrays()
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert got[key].tobytes() == expected[key].tobytes(), key
+
+
+def test_load_refuses_a_checkpoint_of_another_model(tmp_path):
+    x, y = blobs()
+    trainer = make()
+    trainer.fit(x, y, epochs=1, progress=False)
+    trainer.save(tmp_path / "c.npz")
+    nn.manual_seed(0)
+    other_model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 3))
+    other = Trainer(other_model, optim.SGD(other_model.params(), momentum=0.9), backend="numpy")
+    with pytest.raises(checkpoint.CheckpointError, match=r"model/0.weight is float32\[4, 16\], the model's is float32\[4, 8\]"):
+        other.load(tmp_path / "c.npz")
+
+
+def test_fit_function_and_custom_loss():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
+    model = nn.Linear(3, 1, rng=0)
+    history = gc.train.fit(model, optim.SGD(model.params(), lr=0.1), x, y,
+                           loss=lambda out, t: gc.mean((out - t) ** 2), epochs=20,
+                           batch_size=16, progress=False, backend="numpy")
+    assert "accuracy" not in history.epochs[0]
+    assert history["loss"][-1] < 1e-3 < history["loss"][0]
+    np.testing.assert_allclose(model.weight.value.ravel(), [1, -2, 0.5], atol=0.02)
+    assert history.trainer.evaluate(x, y)["loss"] < 1e-3
+
+
+def test_bad_arguments():
+    model = nn.Linear(4, 3)
+    opt = optim.SGD(model.params())
+    with pytest.raises(ValueError, match="loss"):
+        Trainer(model, opt, loss="hinge")
+    with pytest.raises(TypeError, match="Module"):
+        Trainer(lambda x: x, opt)
+    trainer = Trainer(model, opt, backend="numpy")
+    x, y = blobs(n=10)
+    with pytest.raises(ValueError, match="early_stopping"):
+        trainer.fit(x, y, early_stopping=2)
+    with pytest.raises(ValueError, match="compiled for"):
+        trainer.evaluate(x[:, :3], y)
+    with pytest.raises(RuntimeError, match="fit or evaluate first"):
+        Trainer(model, opt).predict(x)
+
+
+def test_progress_bar_shows_loss_and_accuracy(capsys):
+    x, y = blobs(n=40)
+    make().fit(x, y, epochs=1, batch_size=8, validation=(x, y))
+    err = capsys.readouterr().err
+    assert "epoch 1" in err and "loss=" in err and "accuracy=" in err and "val_accuracy=" in err
