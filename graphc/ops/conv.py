@@ -7,6 +7,8 @@ The attribute helpers here (pairs of ints, output sizes, padded windows) serve p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
 from numpy.lib.stride_tricks import sliding_window_view
@@ -51,6 +53,9 @@ def out_hw(op: str, shape, kernel, stride, padding) -> tuple[Dim, Dim]:
     sizes = []
     for axis, k, s, p in zip((2, 3), kernel, stride, padding, strict=True):
         dim = shape[axis]
+        if isinstance(dim, int) and dim == 0:
+            raise build_error(op, f"the input's height and width must be nonzero, got "
+                              f"{shape_str(shape)}")
         if isinstance(dim, int) and dim + 2 * p < k:
             raise build_error(op, f"kernel {kernel[0]}x{kernel[1]} is larger than the padded "
                               f"input: {shape_str(shape)} with padding {padding}")
@@ -93,24 +98,34 @@ def require_static(op: str, name: str, v: Node, axes) -> None:
                               f"static size, got {v.shape[axis]}")
 
 
-def windows(x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.ndarray:
+def windows(op: str, x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.ndarray:
     """A (N, C, Ho, Wo, kh, kw) view of every kernel window of x padded with `fill`
-    (the padded copy is the only allocation)."""
+    (the padded copy is the only allocation). Refuses, naming `op`, inputs whose symbolic
+    sizes turned out empty or smaller than the kernel."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise ValueError(f"{op}: the input's height and width must be nonzero, got shape "
+                         f"{x.shape}")
     if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input: shape "
+        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input: shape "
                          f"{x.shape} with padding {tuple(padding)}")
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
-def im2col(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+def im2col(op: str, x: np.ndarray, kernel, stride, padding) -> np.ndarray:
     """The (N * Ho * Wo, C * kh * kw) matrix of every zero-padded window of x, one row per
     output position (n, i, j), columns in (c, a, b) order: convolutions become one matmul."""
-    cols = windows(x, kernel, stride, padding)
+    cols = windows(op, x, kernel, stride, padding)
     n, c, ho, wo, kh, kw = cols.shape
-    return np.ascontiguousarray(cols.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo, -1)
+    return np.ascontiguousarray(cols.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo,
+                                                                          c * kh * kw)
+
+
+def _matrix(w: np.ndarray) -> np.ndarray:
+    """An (O, C, kh, kw) weight as the (O, C * kh * kw) matrix matching im2col's columns."""
+    return w.reshape(w.shape[0], math.prod(w.shape[1:]))
 
 
 def channels_last(g: np.ndarray) -> np.ndarray:
@@ -161,9 +176,9 @@ class Conv2d(Op):
 
     def numpy(self, node, args, env):
         x, w = args
-        n, _, ho, wo = env.shape(node.shape)
-        out = im2col(x, w.shape[2:], *_attrs(node)) @ w.reshape(w.shape[0], -1).T
-        return np.ascontiguousarray(out.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
+        n, o, ho, wo = env.shape(node.shape)
+        out = im2col(self.name, x, w.shape[2:], *_attrs(node)) @ _matrix(w).T
+        return np.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
 
     def grad(self, node, out_grad):
         x, w = node.inputs
@@ -204,7 +219,7 @@ class Conv2dGradInput(Op):
         g, w = args
         stride, padding = _attrs(node)
         n, _, ho, wo = g.shape
-        cols = (channels_last(g) @ w.reshape(w.shape[0], -1)).reshape(n, ho, wo, *w.shape[1:])
+        cols = (channels_last(g) @ _matrix(w)).reshape(n, ho, wo, *w.shape[1:])
         return np.ascontiguousarray(scatter_windows(cols.transpose(0, 3, 1, 2, 4, 5),
                                                     env.shape(node.shape), stride, padding))
 
@@ -244,7 +259,8 @@ class Conv2dGradWeight(Op):
 
     def numpy(self, node, args, env):
         x, g = args
-        dw = channels_last(g).T @ im2col(x, node.attrs["kernel"], *_attrs(node))
+        dw = channels_last(g).T @ im2col(self.name, x, node.attrs["kernel"],
+                                           *_attrs(node))
         return dw.reshape(node.shape)
 
     def grad(self, node, out_grad):

@@ -44,22 +44,23 @@ def _offsets(kernel):
     return [(a, b) for a in range(kernel[0]) for b in range(kernel[1])]
 
 
-def reduce_windows(x: np.ndarray, kernel, stride, padding, fill: float, ufunc) -> np.ndarray:
+def reduce_windows(op: str, x: np.ndarray, kernel, stride, padding, fill: float,
+                   ufunc) -> np.ndarray:
     """ufunc (np.maximum, np.add) over every window of x padded with `fill`, one vectorized
     step per kernel offset: no window copies."""
-    cols = windows(x, kernel, stride, padding, fill)
+    cols = windows(op, x, kernel, stride, padding, fill)
     out = cols[..., 0, 0].copy()
     for a, b in _offsets(kernel)[1:]:
         ufunc(out, cols[..., a, b], out=out)
     return out
 
 
-def argmax_index(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+def argmax_index(op: str, x: np.ndarray, kernel, stride, padding) -> np.ndarray:
     """For every output position (N, C, Ho, Wo), the flat index into x of its window's first
     maximum (row-major window order, a NaN counting as the maximum; padding never chosen)."""
     (sh, sw), (ph, pw) = stride, padding
     n, c, h, w = x.shape
-    cols = windows(x, kernel, stride, padding, fill=-np.inf)
+    cols = windows(op, x, kernel, stride, padding, fill=-np.inf)
     best = cols[..., 0, 0].copy()
     arg = np.zeros(best.shape, np.intp)
     for k, (a, b) in enumerate(_offsets(kernel)[1:], start=1):
@@ -102,7 +103,7 @@ class MaxPool2d(Op):
         return dtype, x.shape[:2] + _check_pool(self.name, x, attrs)
 
     def numpy(self, node, args, env):
-        return reduce_windows(args[0], *_window_attrs(node), -np.inf, np.maximum)
+        return reduce_windows(self.name, args[0], *_window_attrs(node), -np.inf, np.maximum)
 
     def grad(self, node, out_grad):
         (x,) = node.inputs
@@ -127,7 +128,7 @@ class MaxPool2dGrad(Op):
 
     def numpy(self, node, args, env):
         x, g = args
-        index = argmax_index(x, *_window_attrs(node))
+        index = argmax_index(self.name, x, *_window_attrs(node))
         return _scatter_add(index, g, x.shape, node.dtype)
 
     def grad(self, node, out_grad):
@@ -154,7 +155,7 @@ class MaxPool2dGather(Op):
 
     def numpy(self, node, args, env):
         x, h = args
-        return h.ravel()[argmax_index(x, *_window_attrs(node))]
+        return h.ravel()[argmax_index(self.name, x, *_window_attrs(node))]
 
     def grad(self, node, out_grad):
         x, _ = node.inputs
@@ -176,7 +177,7 @@ class AvgPool2d(Op):
 
     def numpy(self, node, args, env):
         kernel = node.attrs["kernel"]
-        total = reduce_windows(args[0], *_window_attrs(node), 0.0, np.add)
+        total = reduce_windows(self.name, args[0], *_window_attrs(node), 0.0, np.add)
         return total / node.dtype.type(kernel[0] * kernel[1])
 
     def grad(self, node, out_grad):

@@ -106,8 +106,22 @@ def test_symbolic_input_too_small_for_the_kernel_raises_at_call_time():
     x = gc.input("x", (1, 1, "H", 4), "float64")
     w = gc.input("w", (1, 1, 3, 3), "float64")
     fn = gc.compile([x, w], gc.conv2d(x, w), backend="numpy")
-    with pytest.raises(ValueError, match=r"kernel 3x3 is larger than the padded input"):
+    with pytest.raises(ValueError, match=r"conv2d: kernel 3x3 is larger than the padded input: "
+                                         r"shape \(1, 1, 2, 4\) with padding \(0, 0\)"):
         fn(np.zeros((1, 1, 2, 4)), np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"conv2d: the input's height and width must be "
+                                         r"nonzero, got shape \(1, 1, 0, 4\)"):
+        fn(np.zeros((1, 1, 0, 4)), np.zeros((1, 1, 3, 3)))
+
+
+def test_empty_batch_gives_empty_outputs_and_zero_weight_gradients():
+    x = gc.input("x", ("N", 2, 5, 4), "float64")
+    w = gc.input("w", (3, 2, 3, 2), "float64")
+    out = gc.conv2d(x, w, stride=2, padding=1)
+    fn = gc.compile([x, w], [out] + gc.grad(gc.sum(out * out), [x, w]), backend="numpy")
+    y, dx, dw = fn(np.zeros((0, 2, 5, 4)), np.ones((3, 2, 3, 2)))
+    assert y.shape == (0, 3, 3, 3) and dx.shape == (0, 2, 5, 4)
+    np.testing.assert_array_equal(dw, np.zeros((3, 2, 3, 2)))
 
 
 def test_hessian_vector_product_through_conv_and_pooling():
@@ -183,6 +197,8 @@ HERE = r"\(at .*test_conv\.py:\d+\)"
     (lambda: gc.conv2d(_x((1, 3, 4, 9)), _w((4, 3, 7, 3)), padding=1), gc.GraphError,
      r"conv2d: kernel 7x3 is larger than the padded input: \(1, 3, 4, 9\) with padding "
      r"\(1, 1\)"),
+    (lambda: gc.conv2d(_x((2, 3, 8, 0)), _w(), padding=2), gc.GraphError,
+     r"conv2d: the input's height and width must be nonzero, got \(2, 3, 8, 0\)"),
     (lambda: gc.conv2d(_x(), _w(), gc.input("b", (3,))), gc.GraphError,
      r"conv2d: bias must have shape \(4,\) for w \(4, 3, 3, 3\), got \(3,\)"),
     (lambda: gc.conv2d(_x(), _w(), gc.input("b", (4, 1))), gc.GraphError,

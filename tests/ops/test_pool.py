@@ -158,9 +158,23 @@ def test_symbolic_batch_and_spatial_dims(kind):
 
 def test_symbolic_input_too_small_for_the_kernel_raises_at_call_time():
     x = gc.input("x", (1, 1, "H", "W"), "float64")
-    fn = gc.compile([x], gc.max_pool2d(x, 4, padding=1), backend="numpy")
-    with pytest.raises(ValueError, match=r"kernel 4x4 is larger than the padded input"):
-        fn(np.zeros((1, 1, 1, 5)))
+    for name in ("max_pool2d", "avg_pool2d"):
+        fn = gc.compile([x], getattr(gc, name)(x, 4, padding=1), backend="numpy")
+        with pytest.raises(ValueError, match=name + r": kernel 4x4 is larger than the padded "
+                                                    r"input: shape \(1, 1, 1, 5\)"):
+            fn(np.zeros((1, 1, 1, 5)))
+        with pytest.raises(ValueError, match=name + r": the input's height and width must be "
+                                                    r"nonzero, got shape \(1, 1, 6, 0\)"):
+            fn(np.zeros((1, 1, 6, 0)))
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_empty_batch(kind):
+    x = gc.input("x", ("N", 2, 5, 4), "float64")
+    out = POOLS[kind][0](x, 3, stride=2, padding=1)
+    fn = gc.compile([x], [out] + gc.grad(gc.sum(out * out), [x]), backend="numpy")
+    y, dx = fn(np.zeros((0, 2, 5, 4)))
+    assert y.shape == (0, 2, 3, 2) and dx.shape == (0, 2, 5, 4)
 
 
 # ----- errors ------------------------------------------------------------------------------------
@@ -191,6 +205,8 @@ HERE = r"\(at .*test_pool\.py:\d+\)"
      r"padding \(2, 2\) must be at most half the kernel \(3, 3\)"),
     (lambda pool: pool(_x(), (4, 2), padding=(2, 2)), gc.GraphError,
      r"padding \(2, 2\) must be at most half the kernel \(4, 2\)"),
+    (lambda pool: pool(_x((1, 1, 0, 8)), 1), gc.GraphError,
+     r"the input's height and width must be nonzero, got \(1, 1, 0, 8\)"),
     (lambda pool: pool(_x((1, 1, 3, 8)), 5, padding=(0, 1)), gc.GraphError,
      r"kernel 5x5 is larger than the padded input: \(1, 1, 3, 8\) with padding \(0, 1\)"),
 ])
