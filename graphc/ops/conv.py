@@ -130,7 +130,8 @@ def _matrix(w: np.ndarray) -> np.ndarray:
 
 def channels_last(g: np.ndarray) -> np.ndarray:
     """(N, O, Ho, Wo) as the (N * Ho * Wo, O) matrix whose rows match im2col's."""
-    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, g.shape[1])
+    n, o, ho, wo = g.shape
+    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(n * ho * wo, o)
 
 
 def scatter_windows(cols: np.ndarray, shape, stride, padding) -> np.ndarray:
