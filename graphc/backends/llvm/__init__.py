@@ -1,0 +1,31 @@
+"""The LLVM backend: lowers the optimized graph through llvmlite to native code for the
+host CPU: one module per program and binding, one exported entry that runs every kernel
+(params updated in place), buffers in one planned arena, threads meeting at barriers,
+object code cached on disk.
+
+Modules: irtypes (types, casts), kernel (a kernel function and its loops), nest
+(broadcasting loop nests), expr (sympy expressions to IR), lower/ (one module per op
+family), plan (schedule and memory), module (entry and barriers), target (host target
+machine and O3), cache (disk cache), threads (worker pool), runner (per-binding code).
+"""
+
+from __future__ import annotations
+
+from graphc.backends.llvm.lower import table
+from graphc.backends.llvm.runner import LLVMRunner
+from graphc.program import Program
+
+
+class LLVMBackend:
+    name = "llvm"
+
+    def prepare(self, program: Program, threads: int | None = None, **options) -> LLVMRunner:
+        """threads: None uses every core the process may run on (small graphs run on
+        one: results are identical for any thread count); an int sets the count."""
+        if options:
+            raise TypeError(f"llvm backend: unknown options {sorted(options)}")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or threads < 1):
+            raise ValueError(f"llvm backend: threads must be a positive int or None, got "
+                             f"{threads!r}")
+        return LLVMRunner(program, table(), threads)

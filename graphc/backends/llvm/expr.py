@@ -1,0 +1,279 @@
+"""Emit LLVM IR for a sympy expression of scalars: the one emitter behind every
+elementwise op and every fused kernel.
+
+Numbers are computed in one compute dtype (float or int); relations and logic give i1.
+Common subexpressions are emitted once. The functions follow NumPy's semantics: NaN
+propagates through maximum/minimum/relu/sign, sigmoid uses its stable form, and the
+math functions come from LLVM intrinsics or the C library (erf, tanh).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+from llvmlite import ir
+
+from graphc.backends.llvm.irtypes import I1, const, is_float, llvm_type
+from graphc.ops import scalar
+
+_RELATIONS = {
+    sympy.StrictGreaterThan: ">", sympy.GreaterThan: ">=", sympy.StrictLessThan: "<",
+    sympy.LessThan: "<=", sympy.Equality: "==", sympy.Unequality: "!=",
+}
+_INTRINSICS = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos"}
+_LIBM = {sympy.tanh: "tanh", sympy.erf: "erf"}
+
+
+class ExpressionEmitter:
+    """Emits expressions over `env` (symbol -> LLVM value of the compute dtype)."""
+
+    def __init__(self, b: ir.IRBuilder, mc, dtype: np.dtype, env: dict[sympy.Symbol, ir.Value]):
+        self.b = b
+        self.mc = mc
+        self.dtype = np.dtype(dtype)
+        self.type = llvm_type(self.dtype)
+        self.float = is_float(self.dtype)
+        self.memo: dict[sympy.Basic, ir.Value] = dict(env)
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def number(self, value) -> ir.Value:
+        return const(self.dtype, value)
+
+    def as_number(self, value: ir.Value) -> ir.Value:
+        """An i1 used as a number is 1 or 0."""
+        if value.type == I1:
+            return self.b.uitofp(value, self.type) if self.float else self.b.zext(value, self.type)
+        return value
+
+    def as_condition(self, value: ir.Value) -> ir.Value:
+        if value.type == I1:
+            return value
+        return self.compare("!=", value, self.number(0))
+
+    def compare(self, op: str, x: ir.Value, y: ir.Value) -> ir.Value:
+        if self.float:
+            # NumPy: every comparison with NaN is False except !=, which is True.
+            if op == "!=":
+                return self.b.fcmp_unordered(op, x, y)
+            return self.b.fcmp_ordered(op, x, y)
+        return self.b.icmp_signed(op, x, y)
+
+    def call(self, fn, *args) -> ir.Value:
+        return self.b.call(fn, list(args))
+
+    def intrinsic(self, name: str, *args) -> ir.Value:
+        return self.call(self.mc.intrinsic(name, self.type, len(args)), *args)
+
+    # ----- the emitter -------------------------------------------------------------------------
+    def emit(self, expr: sympy.Basic) -> ir.Value:
+        value = self.memo.get(expr)
+        if value is None:
+            value = self.memo[expr] = self._emit(expr)
+        return value
+
+    def num(self, expr) -> ir.Value:
+        return self.as_number(self.emit(expr))
+
+    def _emit(self, expr) -> ir.Value:
+        b = self.b
+        if expr is sympy.true or expr is sympy.false:
+            return ir.Constant(I1, int(bool(expr)))
+        if not expr.free_symbols:
+            if self.float:
+                return self.number(float(expr))
+            return self.number(int(expr))
+        if expr.is_Symbol:
+            raise KeyError(f"internal error: unbound symbol {expr} in a kernel expression")
+        if expr.is_Add:
+            terms = [self.num(a) for a in expr.args]
+            out = terms[0]
+            for t in terms[1:]:
+                out = b.fadd(out, t) if self.float else b.add(out, t)
+            return out
+        if expr.is_Mul:
+            return self._mul(expr)
+        if expr.is_Pow:
+            return self._pow(*expr.args)
+        if isinstance(expr, sympy.Piecewise):
+            return self._piecewise(expr.args)
+        if type(expr) in _RELATIONS:
+            return self.compare(_RELATIONS[type(expr)], self.num(expr.lhs), self.num(expr.rhs))
+        if isinstance(expr, sympy.And):
+            return self._fold(b.and_, expr.args)
+        if isinstance(expr, sympy.Or):
+            return self._fold(b.or_, expr.args)
+        if isinstance(expr, sympy.Not):
+            return b.xor(self.as_condition(self.emit(expr.args[0])), ir.Constant(I1, 1))
+        method = getattr(self, f"_fn_{getattr(expr.func, 'op_name', '')}", None)
+        if method is not None:
+            return method(*(self.num(a) for a in expr.args))
+        if expr.func in _INTRINSICS:
+            return self.intrinsic(_INTRINSICS[expr.func], self.num(expr.args[0]))
+        if expr.func in _LIBM:
+            return self.call(self.mc.libm(_LIBM[expr.func], self.type), self.num(expr.args[0]))
+        if expr.func is sympy.sign:
+            return self._fn_sign(self.num(expr.args[0]))
+        if expr.func is sympy.Abs:
+            return self._fn_abs(self.num(expr.args[0]))
+        raise NotImplementedError(f"llvm backend: cannot emit {expr.func.__name__} ({expr})")
+
+    def _fold(self, op, args) -> ir.Value:
+        values = [self.as_condition(self.emit(a)) for a in args]
+        out = values[0]
+        for v in values[1:]:
+            out = op(out, v)
+        return out
+
+    def _mul(self, expr) -> ir.Value:
+        b = self.b
+        numerator, denominator = [], []
+        for factor in expr.args:
+            base, exponent = factor.as_base_exp()
+            if self.float and exponent.is_Number and exponent.is_negative and base.free_symbols:
+                denominator.append(base if exponent == -1 else base ** -exponent)
+            else:
+                numerator.append(factor)
+        out = None
+        for factor in numerator:
+            v = self.num(factor)
+            out = v if out is None else (b.fmul(out, v) if self.float else b.mul(out, v))
+        if denominator:
+            below = None
+            for factor in denominator:
+                v = self.num(factor)
+                below = v if below is None else b.fmul(below, v)
+            out = b.fdiv(self.number(1) if out is None else out, below)
+        return out
+
+    def _pow(self, base, exponent) -> ir.Value:
+        b = self.b
+        x = self.num(base)
+        if exponent.is_Integer and 0 <= int(exponent) <= 16:
+            return self._integer_power(x, int(exponent))
+        if self.float:
+            if exponent.is_Integer and int(exponent) < 0 and int(exponent) >= -16:
+                return b.fdiv(self.number(1), self._integer_power(x, -int(exponent)))
+            if exponent == sympy.S.Half:
+                return self.intrinsic("sqrt", x)
+            if exponent == -sympy.S.Half:
+                return b.fdiv(self.number(1), self.intrinsic("sqrt", x))
+            return self.intrinsic("pow", x, self.num(exponent))
+        return self._int_pow(x, self.num(exponent))
+
+    def _integer_power(self, x: ir.Value, k: int) -> ir.Value:
+        """x**k by repeated squaring (k >= 0)."""
+        b = self.b
+        mul = b.fmul if self.float else b.mul
+        result, square = None, x
+        while k:
+            if k & 1:
+                result = square if result is None else mul(result, square)
+            k >>= 1
+            if k:
+                square = mul(square, square)
+        return self.number(1) if result is None else result
+
+    def _int_pow(self, x: ir.Value, e: ir.Value) -> ir.Value:
+        """Integer x**e for a run-time exponent (e < 0 gives 0 except for x = +-1)."""
+        fn = self._int_pow_function()
+        return self.b.call(fn, [x, e])
+
+    def _int_pow_function(self) -> ir.Function:
+        name = f"gc_ipow_{self.type}"
+        existing = self.mc.module.globals.get(name)
+        if existing is not None:
+            return existing
+        t = self.type
+        fn = ir.Function(self.mc.module, ir.FunctionType(t, [t, t]), name=name)
+        fn.linkage = "internal"
+        x, e = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        head = fn.append_basic_block("head")
+        body = fn.append_basic_block("body")
+        done = fn.append_basic_block("done")
+        start = b.block
+        b.branch(head)
+        b.position_at_end(head)
+        acc = b.phi(t)
+        k = b.phi(t)
+        acc.add_incoming(ir.Constant(t, 1), start)
+        k.add_incoming(e, start)
+        b.cbranch(b.icmp_signed(">", k, ir.Constant(t, 0)), body, done)
+        b.position_at_end(body)
+        acc.add_incoming(b.mul(acc, x), body)
+        k.add_incoming(b.sub(k, ir.Constant(t, 1)), body)
+        b.branch(head)
+        b.position_at_end(done)
+        b.ret(acc)
+        return fn
+
+    def _piecewise(self, pieces) -> ir.Value:
+        value, condition = pieces[0]
+        if condition is sympy.true or len(pieces) == 1:
+            return self.num(value)
+        chosen = self.num(value)
+        rest = self._piecewise(pieces[1:])
+        return self.b.select(self.as_condition(self.emit(condition)), chosen, rest)
+
+    # ----- graphc's scalar functions (graphc/ops/scalar.py) -----------------------------
+    def _fn_sigmoid(self, x: ir.Value) -> ir.Value:
+        b = self.b
+        e = self.intrinsic("exp", b.fneg(self.intrinsic("fabs", x)))
+        one = self.number(1)
+        denominator = b.fadd(one, e)
+        positive = b.fdiv(one, denominator)
+        negative = b.fdiv(e, denominator)
+        return b.select(self.compare(">=", x, self.number(0)), positive, negative)
+
+    def _fn_relu(self, x: ir.Value) -> ir.Value:
+        if self.float:  # NaN > 0 is "unordered", so NaN passes through
+            return self.b.select(self.b.fcmp_unordered(">", x, self.number(0)), x,
+                                 self.number(0))
+        return self.b.select(self.b.icmp_signed(">", x, self.number(0)), x, self.number(0))
+
+    def _fn_sign(self, x: ir.Value) -> ir.Value:
+        b = self.b
+        zero = self.number(0)
+        rest = b.fmul(x, zero) if self.float else zero  # 0 stays 0, NaN stays NaN
+        negative = b.select(self.compare("<", x, zero), self.number(-1), rest)
+        return b.select(self.compare(">", x, zero), self.number(1), negative)
+
+    def _fn_abs(self, x: ir.Value) -> ir.Value:
+        if self.float:
+            return self.intrinsic("fabs", x)
+        negative = self.b.icmp_signed("<", x, self.number(0))
+        return self.b.select(negative, self.b.neg(x), x)
+
+    def _fn_maximum(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self._extremum(x, y, ">")
+
+    def _fn_minimum(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self._extremum(x, y, "<")
+
+    def _extremum(self, x: ir.Value, y: ir.Value, op: str) -> ir.Value:
+        """NumPy's maximum/minimum: NaN in either operand gives NaN."""
+        b = self.b
+        if not self.float:
+            return b.select(b.icmp_signed(op, x, y), x, y)
+        pick = b.select(b.fcmp_ordered(op, x, y), x, y)
+        return b.select(b.fcmp_unordered("uno", x, x), x, pick)
+
+    def _fn_gelu(self, x: ir.Value) -> ir.Value:
+        b = self.b
+        erf = self.call(self.mc.libm("erf", self.type),
+                        b.fdiv(x, self.number(math.sqrt(2.0))))
+        return b.fmul(b.fmul(self.number(0.5), x), b.fadd(self.number(1), erf))
+
+    def _fn_gelu_tanh(self, x: ir.Value) -> ir.Value:
+        b = self.b
+        cube = b.fmul(b.fmul(x, x), x)
+        inner = b.fmul(self.number(math.sqrt(2 / math.pi)),
+                       b.fadd(x, b.fmul(self.number(0.044715), cube)))
+        t = self.call(self.mc.libm("tanh", self.type), inner)
+        return b.fmul(b.fmul(self.number(0.5), x), b.fadd(self.number(1), t))
+
+
+assert {f.op_name for f in scalar.CUSTOM_FUNCTIONS} <= {
+    name[4:] for name in dir(ExpressionEmitter) if name.startswith("_fn_")}

@@ -1,0 +1,66 @@
+"""LLVM types of graphc dtypes, constants, and conversions between them (NumPy's casts)."""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+VOID = ir.VoidType()
+
+_TYPES = {"bool": I8, "int32": I32, "int64": I64, "float32": F32, "float64": F64}
+
+
+def llvm_type(dtype: np.dtype) -> ir.Type:
+    """The in-memory LLVM type of a dtype (bool is one byte, 0 or 1, as in NumPy)."""
+    return _TYPES[np.dtype(dtype).name]
+
+
+def is_float(dtype: np.dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def is_bool(dtype: np.dtype) -> bool:
+    return np.dtype(dtype).kind == "b"
+
+
+def const(dtype: np.dtype, value) -> ir.Constant:
+    """A constant of a dtype; floats keep their exact value (float32 rounds once)."""
+    dtype = np.dtype(dtype)
+    if is_float(dtype):
+        return ir.Constant(llvm_type(dtype), float(dtype.type(value)))
+    return ir.Constant(llvm_type(dtype), int(value))
+
+
+def i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, int(value))
+
+
+def convert(b: ir.IRBuilder, value: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
+    """value of dtype src as dtype dst, as NumPy's astype (floats to ints truncate)."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src == dst:
+        return value
+    if is_bool(dst):
+        if is_float(src):
+            flag = b.fcmp_unordered("!=", value, ir.Constant(value.type, 0.0))
+        else:
+            flag = b.icmp_unsigned("!=", value, ir.Constant(value.type, 0))
+        return b.zext(flag, I8)
+    target = llvm_type(dst)
+    if is_float(src):
+        if is_float(dst):
+            return b.fpext(value, target) if dst.itemsize > src.itemsize \
+                else b.fptrunc(value, target)
+        return b.fptosi(value, target)
+    if is_float(dst):
+        return b.uitofp(value, target) if is_bool(src) else b.sitofp(value, target)
+    if dst.itemsize > src.itemsize:
+        return b.zext(value, target) if is_bool(src) else b.sext(value, target)
+    return b.trunc(value, target)

@@ -1,0 +1,199 @@
+"""Reductions (sum, mean, max, min) and argmax, each output element reduced by one thread
+in a fixed order, so results do not depend on the thread count.
+
+When the reduced axes are followed by kept axes ((K, R, J): a bias gradient, a mean over
+the batch), rows of J are accumulated in the output with unit stride, which vectorizes;
+otherwise each output element runs its own scalar loop. float32 sums of the innermost
+axis accumulate in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from graphc import dtypes
+from graphc.backends.llvm.expr import ExpressionEmitter
+from graphc.backends.llvm.irtypes import const, convert, i64, llvm_type
+from graphc.backends.llvm.kernel import decompose, dot
+from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.nest import contiguous_strides
+from graphc.shapes import shape_str
+
+
+def groups(shape: tuple[int, ...], reduced: set[int]) -> list[tuple[int, bool, int]]:
+    """(size, is_reduced, stride) of runs of adjacent axes of one kind, unit axes dropped."""
+    strides = contiguous_strides(shape)
+    runs: list[list] = []
+    for axis, (d, s) in enumerate(zip(shape, strides)):
+        if d == 1:
+            continue
+        kind = axis in reduced
+        if runs and runs[-1][1] == kind and runs[-1][2] == s * d:
+            runs[-1][0] *= d
+            runs[-1][2] = s
+        else:
+            runs.append([d, kind, s])
+    return [tuple(r) for r in runs]
+
+
+class Accumulator:
+    """How one reduction combines values: identity, step and final division."""
+
+    def __init__(self, k, op: str, dtype: np.dtype, count: int):
+        self.k, self.op, self.dtype, self.count = k, op, np.dtype(dtype), count
+        self.emitter = ExpressionEmitter(k.b, k.mc, self.dtype, {})
+
+    def identity(self) -> ir.Value:
+        dtype = self.dtype
+        if self.op in ("sum", "mean"):
+            return const(dtype, 0)
+        if dtype.kind == "f":
+            return const(dtype, -np.inf if self.op == "max" else np.inf)
+        if dtype == dtypes.BOOL:
+            return const(dtype, 0 if self.op == "max" else 1)
+        info = np.iinfo(dtype)
+        return const(dtype, info.min if self.op == "max" else info.max)
+
+    def combine(self, acc: ir.Value, value: ir.Value) -> ir.Value:
+        b = self.k.b
+        if self.op in ("sum", "mean"):
+            return b.fadd(acc, value) if self.dtype.kind == "f" else b.add(acc, value)
+        return self.emitter._extremum(acc, value, ">" if self.op == "max" else "<")
+
+    def finish(self, acc: ir.Value, out_dtype: np.dtype) -> ir.Value:
+        b = self.k.b
+        if self.op == "mean":
+            acc = convert(b, acc, self.dtype, out_dtype)
+            return b.fdiv(acc, const(out_dtype, self.count))
+        return convert(b, acc, self.dtype, out_dtype)
+
+
+@lowering("sum", "mean", "max", "min")
+def emit_reduction(k, node, out, ins, scratch) -> None:
+    (x,) = ins
+    axes = set(node.attrs["axes"])
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    if count == 0 and node.op in ("max", "min"):
+        raise ValueError(f"{node.op}: zero-size reduction of an input of shape "
+                         f"{shape_str(x.shape)} over axes {tuple(sorted(axes))}")
+    if out.size == 0:
+        return
+    runs = groups(x.shape, axes)
+    kinds = [r[1] for r in runs]
+    if len(runs) >= 2 and kinds[-1] is False and kinds[-2] is True and all(
+            not kind for kind in kinds[:-2]):
+        _rows(k, node.op, x, out, runs, count)
+    else:
+        _scalar(k, node.op, x, out, runs, count)
+
+
+def _acc_dtype(op: str, x_dtype: np.dtype, out_dtype: np.dtype, inner: bool) -> np.dtype:
+    if op in ("sum", "mean"):
+        if out_dtype == dtypes.FLOAT32 and inner:
+            return dtypes.FLOAT64
+        return out_dtype if out_dtype.kind == "f" or op == "sum" else dtypes.FLOAT64
+    return x_dtype
+
+
+def _rows(k, op, x, out, runs, count) -> None:
+    """(K, R, J) with J last: out[k, :] accumulates x[k, r, :] over r, J vectorized."""
+    outer = int(np.prod([r[0] for r in runs[:-2]], dtype=np.int64))
+    (size_r, _, stride_r), (size_j, _, _) = runs[-2], runs[-1]
+    acc = Accumulator(k, op, _acc_dtype(op, x.dtype, out.dtype, False), count)
+    b = k.b
+    if outer == 1:
+        rows, (j0, j1) = (i64(0), i64(1)), k.split(size_j, 64)
+    else:
+        rows, (j0, j1) = k.split(outer), (i64(0), i64(size_j))
+    work = acc.dtype
+    with k.loop(*rows, "o") as o:
+        out_base = b.mul(o, i64(size_j))
+        in_base = b.mul(o, i64(size_r * stride_r))
+        with k.loop(j0, j1, "j") as j:
+            value = convert(b, k.load(x.ptr, x.dtype, b.add(in_base, j)), x.dtype, work)
+            k.store(convert(b, value, work, out.dtype), out.ptr, out.dtype, b.add(out_base, j))
+        with k.loop(1, size_r, "r") as r:
+            row = b.add(in_base, b.mul(r, i64(stride_r)))
+            with k.loop(j0, j1, "j") as j:
+                at = b.add(out_base, j)
+                current = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, work)
+                value = convert(b, k.load(x.ptr, x.dtype, b.add(row, j)), x.dtype, work)
+                k.store(convert(b, acc.combine(current, value), work, out.dtype), out.ptr,
+                        out.dtype, at)
+        if op == "mean":
+            with k.loop(j0, j1, "j") as j:
+                at = b.add(out_base, j)
+                total = k.load(out.ptr, out.dtype, at)
+                k.store(b.fdiv(total, const(out.dtype, count)), out.ptr, out.dtype, at)
+
+
+def _scalar(k, op, x, out, runs, count) -> None:
+    """Each output element: a loop over the reduced axes in order."""
+    kept = [r for r in runs if not r[1]]
+    reduced = [r for r in runs if r[1]]
+    inner = bool(runs) and runs[-1][1]
+    acc = Accumulator(k, op, _acc_dtype(op, x.dtype, out.dtype, inner), count)
+    b = k.b
+    start, stop = k.split(out.size)
+    with k.loop(start, stop, "o") as o:
+        index = decompose(b, o, [r[0] for r in kept]) if kept else []
+        base = dot(b, index, [r[2] for r in kept])
+        total = _accumulate(k, acc, x, reduced, base)
+        k.store(acc.finish(total, out.dtype), out.ptr, out.dtype, o)
+
+
+def _accumulate(k, acc, x, reduced, base) -> ir.Value:
+    """acc over the reduced runs (nested loops, in memory order) from `base`."""
+    b = k.b
+    slot = k.alloca(llvm_type(acc.dtype))
+    b.store(acc.identity(), slot)
+
+    def nest(level: int, offset: ir.Value) -> None:
+        if level == len(reduced):
+            value = convert(b, k.load(x.ptr, x.dtype, offset), x.dtype, acc.dtype)
+            b.store(acc.combine(b.load(slot), value), slot)
+            return
+        size, _, stride = reduced[level]
+        with k.loop(0, size, f"r{level}") as r:
+            nest(level + 1, b.add(offset, b.mul(r, i64(stride))))
+
+    nest(0, base)
+    return b.load(slot)
+
+
+@lowering("argmax")
+def emit_argmax(k, node, out, ins, scratch) -> None:
+    """Index of the first maximum; a NaN counts as the maximum (NumPy)."""
+    (x,) = ins
+    axis = node.attrs["axis"]
+    if x.size == 0:
+        raise ValueError(f"argmax: zero-size input of shape {shape_str(x.shape)}")
+    if axis is None:
+        outer, size, inner = 1, x.size, 1
+    else:
+        outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+        size = x.shape[axis]
+        inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    b = k.b
+    best_slot = k.alloca(llvm_type(x.dtype))
+    index_slot = k.alloca(llvm_type(out.dtype))
+    start, stop = k.split(outer * inner)
+    floating = x.dtype.kind == "f"
+    with k.loop(start, stop, "o") as o:
+        base = b.add(b.mul(b.udiv(o, i64(inner)), i64(size * inner)), b.urem(o, i64(inner)))
+        b.store(k.load(x.ptr, x.dtype, base), best_slot)
+        b.store(i64(0), index_slot)
+        with k.loop(1, size, "r") as r:
+            value = k.load(x.ptr, x.dtype, b.add(base, b.mul(r, i64(inner))))
+            best = b.load(best_slot)
+            if floating:
+                greater = b.fcmp_ordered(">", value, best)
+                nan_first = b.and_(b.fcmp_unordered("uno", value, value),
+                                   b.fcmp_ordered("ord", best, best))
+                take = b.or_(greater, nan_first)
+            else:
+                take = b.icmp_signed(">", value, best)
+            b.store(b.select(take, value, best), best_slot)
+            b.store(b.select(take, r, b.load(index_slot)), index_slot)
+        k.store(b.load(index_slot), out.ptr, out.dtype, o)

@@ -1,0 +1,77 @@
+"""Data movement: views (reshape, stop_gradient) share their input's buffer; transpose,
+broadcast_to, slice, slice_grad and concat are strided copies."""
+
+from __future__ import annotations
+
+from graphc.backends.llvm.irtypes import const, convert
+from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides, strided_nest
+
+lowering("reshape", "stop_gradient", kind="view")(None)
+
+
+def copy_strided(k, out, src, shape, out_strides, in_strides, out_base=0, in_base=0) -> None:
+    """out[out_base + i.out_strides] = src[in_base + i.in_strides] for i over shape."""
+    def body(offsets):
+        value = k.load(src.ptr, src.dtype, offsets[1])
+        k.store(convert(k.b, value, src.dtype, out.dtype), out.ptr, out.dtype, offsets[0])
+
+    strided_nest(k, shape, [list(out_strides), list(in_strides)], body, [out_base, in_base])
+
+
+@lowering("transpose")
+def emit_transpose(k, node, out, ins, scratch) -> None:
+    (x,) = ins
+    own = contiguous_strides(x.shape)
+    copy_strided(k, out, x, out.shape, contiguous_strides(out.shape),
+                 [own[a] for a in node.attrs["axes"]])
+
+
+@lowering("broadcast_to")
+def emit_broadcast_to(k, node, out, ins, scratch) -> None:
+    (x,) = ins
+    copy_strided(k, out, x, out.shape, contiguous_strides(out.shape),
+                 broadcast_strides(x.shape, out.shape))
+
+
+def slice_geometry(index, shape) -> tuple[int, list[int]]:
+    """(offset of the first element, per-axis element steps) of a slice of a contiguous
+    array; symbolic axes are sliced whole, forwards (start None) or backwards."""
+    own = contiguous_strides(shape)
+    base, steps = 0, []
+    for (start, _, step), dim, stride in zip(index, shape, own):
+        if start is None:
+            start = 0 if step > 0 else dim - 1
+        base += start * stride
+        steps.append(step * stride)
+    return base, steps
+
+
+@lowering("slice")
+def emit_slice(k, node, out, ins, scratch) -> None:
+    (x,) = ins
+    base, steps = slice_geometry(node.attrs["index"], x.shape)
+    copy_strided(k, out, x, out.shape, contiguous_strides(out.shape), steps, in_base=base)
+
+
+@lowering("slice_grad")
+def emit_slice_grad(k, node, out, ins, scratch) -> None:
+    """Zeros, then (after a barrier) the gradient written into the sliced positions."""
+    (g,) = ins
+    zero = const(out.dtype, 0)
+    strided_nest(k, (out.size,), [[1]],
+                 lambda offsets: k.store(zero, out.ptr, out.dtype, offsets[0]))
+    k.b.call(k.mc.barrier, [k.nthreads])
+    base, steps = slice_geometry(node.attrs["index"], out.shape)
+    copy_strided(k, out, g, g.shape, steps, contiguous_strides(g.shape), out_base=base)
+
+
+@lowering("concat")
+def emit_concat(k, node, out, ins, scratch) -> None:
+    axis = node.attrs["axis"]
+    strides = contiguous_strides(out.shape)
+    start = 0
+    for x in ins:
+        copy_strided(k, out, x, x.shape, strides, contiguous_strides(x.shape),
+                     out_base=start * strides[axis])
+        start += x.shape[axis]

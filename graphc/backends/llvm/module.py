@@ -1,0 +1,190 @@
+"""Module assembly: the kernels of a plan as internal functions, and the one exported
+entry `graphc_entry(args, arena, tid, nthreads, step) -> i32` that runs them all, with a
+barrier (LLVM atomics) between kernels and an early exit when a kernel reports an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, VOID, i64
+from graphc.backends.llvm.kernel import Kernel
+from graphc.backends.llvm.plan import Plan, Step, Storage
+from graphc.ir.node import Node
+
+ENTRY = "graphc_entry"
+SPINS_BEFORE_YIELD = 2000
+
+
+@dataclass
+class Operand:
+    """A value a kernel reads or writes: its buffer pointer, concrete shape and dtype;
+    `constant` holds a constant node's array (lowerings inline scalars)."""
+
+    ptr: ir.Value
+    node: Node
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    constant: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class ModuleContext:
+    """The module under construction and what kernels share: declared functions, the
+    barrier, the error slot."""
+
+    def __init__(self):
+        self.module = ir.Module("graphc")
+        self._count = self._global("gc_barrier_count", I32)
+        self._generation = self._global("gc_barrier_generation", I32)
+        self._error = self._global("gc_error_code", I32)
+        self._error_value = self._global("gc_error_value", I64)
+        self.barrier = self._build_barrier()
+
+    def _global(self, name: str, typ: ir.Type) -> ir.GlobalVariable:
+        g = ir.GlobalVariable(self.module, typ, name)
+        g.linkage = "internal"
+        g.initializer = ir.Constant(typ, 0)
+        g.align = 64
+        return g
+
+    def function(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        """An external (libm, libc) or intrinsic function, declared once."""
+        existing = self.module.globals.get(name)
+        if existing is not None:
+            return existing
+        return ir.Function(self.module, ir.FunctionType(ret, args), name=name)
+
+    def intrinsic(self, base: str, typ: ir.Type, arity: int = 1) -> ir.Function:
+        suffix = {"float": "f32", "double": "f64"}.get(str(typ), str(typ))
+        return self.function(f"llvm.{base}.{suffix}", typ, [typ] * arity)
+
+    def libm(self, name: str, typ: ir.Type, arity: int = 1) -> ir.Function:
+        """A C math function (erf, erff, tanh, tanhf, ...) for a float type."""
+        return self.function(name + ("f" if str(typ) == "float" else ""), typ, [typ] * arity)
+
+    def record_error(self, b: ir.IRBuilder, code: int, value: ir.Value) -> None:
+        pair = b.cmpxchg(self._error, ir.Constant(I32, 0), ir.Constant(I32, code), "monotonic",
+                         "monotonic")
+        with b.if_then(b.extract_value(pair, 1)):
+            b.store_atomic(b.sext(value, I64) if value.type != I64 else value,
+                           self._error_value, "monotonic", 8)
+
+    def load_error(self, b: ir.IRBuilder) -> ir.Value:
+        return b.load_atomic(self._error, "monotonic", 4, typ=I32)
+
+    def _build_barrier(self) -> ir.Function:
+        """A reusable barrier: the last arrival resets the count and bumps the generation;
+        the others spin on the generation, yielding the CPU after a while."""
+        fn = ir.Function(self.module, ir.FunctionType(VOID, [I64]), name="gc_barrier")
+        fn.linkage = "internal"
+        (n,) = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        done = fn.append_basic_block("done")
+        sync = fn.append_basic_block("sync")
+        b.cbranch(b.icmp_signed("<=", n, i64(1)), done, sync)
+        b.position_at_end(sync)
+        generation = b.load_atomic(self._generation, "acquire", 4, typ=I32)
+        arrived = b.atomic_rmw("add", self._count, ir.Constant(I32, 1), "acq_rel")
+        last = b.icmp_signed("==", arrived, b.trunc(b.sub(n, i64(1)), I32))
+        release = fn.append_basic_block("release")
+        wait = fn.append_basic_block("wait")
+        b.cbranch(last, release, wait)
+        b.position_at_end(release)
+        b.store_atomic(ir.Constant(I32, 0), self._count, "monotonic", 4)
+        b.atomic_rmw("add", self._generation, ir.Constant(I32, 1), "release")
+        b.branch(done)
+        b.position_at_end(wait)
+        spins = b.phi(I64)
+        spins.add_incoming(i64(0), sync)
+        now = b.load_atomic(self._generation, "acquire", 4, typ=I32)
+        back_off = fn.append_basic_block("back_off")
+        b.cbranch(b.icmp_signed("!=", now, generation), done, back_off)
+        b.position_at_end(back_off)
+        with b.if_then(b.icmp_signed(">", spins, i64(SPINS_BEFORE_YIELD))):
+            b.call(self.function("sched_yield", I32, []), [])
+        spins.add_incoming(b.add(spins, i64(1)), b.block)
+        b.branch(wait)
+        b.position_at_end(done)
+        b.ret_void()
+        return fn
+
+
+def assemble(plan: Plan, table: dict) -> str:
+    """The LLVM IR text of a plan's module."""
+    mc = ModuleContext()
+    kernels = [_emit_step(mc, plan, step, table) for step in plan.steps]
+
+    entry = ir.Function(mc.module, ir.FunctionType(I32, [PTR, PTR, I64, I64, I64]), name=ENTRY)
+    args, arena, tid, n, call = entry.args
+    for a in (args, arena):
+        a.add_attribute("noalias")
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    exit_block = entry.append_basic_block("exit")
+    pointers: dict[int, ir.Value] = {}
+
+    def pointer(s: Storage) -> ir.Value:
+        if id(s) not in pointers:
+            if s.kind == "arena":
+                pointers[id(s)] = b.gep(arena, [i64(s.offset)], inbounds=True, source_etype=I8)
+            else:
+                slot = b.gep(args, [i64(s.slot)], inbounds=True, source_etype=PTR)
+                pointers[id(s)] = b.load(slot, typ=PTR)
+        return pointers[id(s)]
+
+    for step, (fn, storages) in zip(plan.steps, kernels):
+        b.call(fn, [pointer(s) for s in storages] + [tid, n, call])
+        b.call(mc.barrier, [n])
+        next_block = entry.append_basic_block(f"after{step.index}")
+        b.cbranch(b.icmp_signed("!=", mc.load_error(b), ir.Constant(I32, 0)), exit_block,
+                  next_block)
+        b.position_at_end(next_block)
+    b.branch(exit_block)
+    b.position_at_end(exit_block)
+    b.call(mc.barrier, [n])  # every thread has seen the error code before it is reset
+    code = mc.load_error(b)
+    with b.if_then(b.icmp_signed("==", tid, i64(0))):
+        b.store_atomic(ir.Constant(I32, 0), mc._error, "monotonic", 4)
+    b.ret(code)
+
+    # The error value is read by the runner through a tiny accessor.
+    getter = ir.Function(mc.module, ir.FunctionType(I64, []), name="graphc_error_value")
+    gb = ir.IRBuilder(getter.append_basic_block("entry"))
+    gb.ret(gb.load_atomic(mc._error_value, "monotonic", 8, typ=I64))
+    return str(mc.module)
+
+
+def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
+    """The kernel function of one step and the storages it takes, in parameter order."""
+    storages: list[Storage] = []
+    for s in [step.out] + step.ins + ([step.scratch] if step.scratch else []):
+        if all(s is not t for t in storages):
+            storages.append(s)
+    node = step.node if step.node is not None else step.source
+    op = node.op if step.node is not None else "copy"
+    k = Kernel(mc, f"k{step.index}_{op}", len(storages))
+    ptr = {id(s): p for s, p in zip(storages, k.buffers)}
+    k.error_code = step.index + 1
+    k.binding = plan.binding
+
+    def operand(s: Storage, value: Node) -> Operand:
+        constant = value.value if value.op == "constant" else None
+        return Operand(ptr[id(s)], value, plan.shape(value), value.dtype, constant)
+
+    out = operand(step.out, node)
+    if step.node is not None:
+        ins = [operand(s, i) for s, i in zip(step.ins, node.inputs)]
+        scratch = ptr[id(step.scratch)] if step.scratch else None
+        table[node.op].emit(k, node, out, ins, scratch)
+    else:
+        table["copy"].emit(k, node, out, [operand(step.ins[0], node)], None)
+    k.finish()
+    return k.function, storages
+
+

@@ -1,0 +1,254 @@
+"""The compile-time schedule and memory plan of one program under one binding.
+
+Every node gets a Storage: an argument slot (inputs, params, constants, outputs) or a
+region of one arena. Views (reshape, stop_gradient) share their input's storage. Arena
+regions are placed first-fit by liveness, an elementwise kernel writes over an input
+whose last use it is, and a param update is written straight into the param when no
+later step still reads the param's old value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.program import Program
+from graphc.shapes import evaluate
+
+ALIGN = 64
+END = 1 << 60  # "read after every kernel": by the final copies
+
+
+@dataclass(eq=False)
+class Storage:
+    """Where values live. kind: "arena", "input", "param", "constant" or "output"."""
+
+    kind: str
+    nbytes: int
+    slot: int = -1
+    offset: int = -1
+    first: int = 0
+    last: int = -1
+
+
+@dataclass(eq=False)
+class Step:
+    """One kernel: compute `node` into `out` (a node step), or copy `source` into `out`."""
+
+    index: int
+    out: Storage
+    ins: list[Storage]
+    node: Node | None = None
+    source: Node | None = None  # copy steps: the value copied
+    scratch: Storage | None = None
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    storage: dict[Node, Storage]
+    shapes: dict[Node, tuple[int, ...]]
+    # The argument table: ("input", k), ("param", node), ("constant", node), ("output", k).
+    slots: list[tuple[str, object]]
+    arena_bytes: int
+    intermediate_bytes: int
+    in_place: int
+    binding: dict = field(default_factory=dict)
+    inplace_params: set = field(default_factory=set)
+
+    def shape(self, node: Node) -> tuple[int, ...]:
+        return self.shapes[node]
+
+
+def nbytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -> Plan:
+    """Schedule the program's nodes in topological order and place every buffer."""
+    nodes = Graph(program.results).nodes
+    shapes = {n: evaluate(n.shape, binding) for n in (*program.inputs, *nodes)}
+    slots: list[tuple[str, object]] = []
+    storage: dict[Node, Storage] = {}
+
+    def slot(kind, key, node) -> Storage:
+        slots.append((kind, key))
+        return Storage(kind, nbytes(node.dtype, shapes[node]), slot=len(slots) - 1)
+
+    for k, node in enumerate(program.inputs):
+        storage[node] = slot("input", k, node)
+    steps: list[Step] = []
+    for node in nodes:
+        kind = table[node.op].kind
+        if node in storage:
+            continue
+        if kind == "leaf":
+            storage[node] = slot(node.op, node, node)
+        elif kind == "view":
+            storage[node] = storage[node.inputs[0]]
+        else:
+            out = Storage("arena", nbytes(node.dtype, shapes[node]), first=len(steps))
+            storage[node] = out
+            steps.append(Step(len(steps), out, [storage[i] for i in node.inputs], node=node))
+    kernel_steps = len(steps)
+
+    # Results: an output computed by a kernel is written straight into its output array.
+    copies: list[tuple[Node, Storage]] = []
+    bound: set[int] = set()
+    for k, node in enumerate(program.outputs):
+        s = storage[node]
+        if s.kind == "arena" and id(s) not in bound:
+            bound.add(id(s))
+            slots.append(("output", k))
+            s.kind, s.slot = "output", len(slots) - 1
+        else:
+            out = slot("output", k, node)
+            copies.append((node, out))
+    for node, out in copies:
+        steps.append(Step(len(steps), out, [storage[node]], source=node))
+
+    _set_liveness(steps, storage)
+    in_place_params = _update_params(program, steps, storage, shapes, table, kernel_steps, slots)
+    in_place = _reuse_inputs(steps, storage, shapes, table)
+    arena_bytes = _place(steps)
+    intermediate = sum(nbytes(s.node.dtype, shapes[s.node]) for s in steps[:kernel_steps]
+                       if s.node is not None and table[s.node.op].kind == "kernel")
+    return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
+                in_place + len(in_place_params), dict(binding), in_place_params)
+
+
+def _set_liveness(steps: list[Step], storage: dict[Node, Storage]) -> None:
+    for step in steps:
+        for i in step.ins:
+            i.last = max(i.last, step.index)
+        step.out.last = max(step.out.last, step.index)
+
+
+def _elementwise_reads_ok(step: Step, target: Storage, shapes, table) -> bool:
+    """Whether the kernel of `step` reads `target` only at the index it writes."""
+    node = step.node
+    if node is None or not table[node.op].inplace:
+        return False
+    for i, s in zip(node.inputs, step.ins):
+        if s is target and (shapes[i] != shapes[node] or i.dtype.itemsize != node.dtype.itemsize):
+            return False
+    return True
+
+
+def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) -> set:
+    """Write update values into their params (in place, or by copies at the end)."""
+    param_storage = {p: storage.get(p) for p, _ in program.updates}
+    for p, s in param_storage.items():
+        if s is None:  # a param updated but never read
+            slots.append(("param", p))
+            param_storage[p] = Storage("param", nbytes(p.dtype, shapes.get(p) or p.shape),
+                                       slot=len(slots) - 1)
+    last_failing = max((s.index for s in steps[:kernel_steps]
+                        if table[s.node.op].can_fail), default=-1)
+    in_place: set = set()
+    copies: list[tuple[Node, Node, Storage]] = []
+    for param, value in program.updates:
+        target = param_storage[param]
+        source = storage[value]
+        step = steps[source.first] if source.kind == "arena" else None
+        if (step is not None and step.node is value and param not in in_place
+                and shapes[value] == shapes.get(param, shapes[value])
+                and step.index > last_failing and target.last <= step.index
+                and _elementwise_reads_ok(step, target, shapes, table)):
+            _merge(steps, storage, source, target)
+            target.last = max(target.last, source.last)
+            in_place.add(param)
+            continue
+        copies.append((param, value, target))
+    # Copies read every source before writing any param: a source that is itself an
+    # updated param is first copied aside.
+    targets = {id(t) for _, _, t in copies}
+    staged = []
+    for _param, value, target in copies:
+        source = storage[value]
+        if id(source) in targets or source.kind == "param":
+            temp = Storage("arena", source.nbytes, first=len(steps))
+            steps.append(Step(len(steps), temp, [source], source=value))
+            source = temp
+        staged.append((value, source, target))
+    for value, source, target in staged:
+        steps.append(Step(len(steps), target, [source], source=value))
+    _set_liveness(steps, storage)
+    return in_place
+
+
+def _reuse_inputs(steps, storage, shapes, table) -> int:
+    """Let elementwise kernels write over an input buffer that dies with them."""
+    count = 0
+    for step in steps:
+        out = step.out
+        if step.node is None or out.kind != "arena" or not table[step.node.op].inplace:
+            continue
+        for s in step.ins:
+            if (s.kind == "arena" and s is not out and s.last == step.index
+                    and s.nbytes == out.nbytes
+                    and _elementwise_reads_ok(step, s, shapes, table)):
+                _merge(steps, storage, out, s)
+                s.last = max(s.last, out.last)
+                count += 1
+                break
+    return count
+
+
+def _merge(steps: list[Step], storage: dict[Node, Storage], old: Storage, new: Storage) -> None:
+    """Every use of storage `old` becomes a use of `new`."""
+    for node, s in storage.items():
+        if s is old:
+            storage[node] = new
+    for step in steps:
+        step.ins = [new if s is old else s for s in step.ins]
+        if step.out is old:
+            step.out = new
+
+
+def _place(steps: list[Step]) -> int:
+    """First-fit placement of arena storages by liveness; the arena's size."""
+    free: list[tuple[int, int]] = []  # (offset, size), sorted, coalesced
+    end = 0
+    placed: set[int] = set()
+    dying: dict[int, list[Storage]] = {}
+
+    def allocate(size: int) -> int:
+        nonlocal end
+        size = _round(size)
+        for k, (off, room) in enumerate(free):
+            if room >= size:
+                free[k:k + 1] = [(off + size, room - size)] if room > size else []
+                return off
+        off = end
+        end += size
+        return off
+
+    def release(s: Storage) -> None:
+        free.append((s.offset, _round(s.nbytes)))
+        free.sort()
+        merged: list[tuple[int, int]] = []
+        for off, size in free:
+            if merged and merged[-1][0] + merged[-1][1] == off:
+                merged[-1] = (merged[-1][0], merged[-1][1] + size)
+            else:
+                merged.append((off, size))
+        free[:] = merged
+
+    for step in steps:
+        for s in [step.out] + ([step.scratch] if step.scratch else []):
+            if s.kind == "arena" and id(s) not in placed:
+                placed.add(id(s))
+                s.offset = allocate(s.nbytes)
+                dying.setdefault(max(s.last, step.index), []).append(s)
+        for s in dying.pop(step.index, []):
+            release(s)
+    return end
+
+
+def _round(size: int) -> int:
+    return max(ALIGN, (size + ALIGN - 1) // ALIGN * ALIGN)

@@ -1,0 +1,161 @@
+"""The LLVM runner: per binding of the symbolic dims it plans, assembles, compiles (or
+loads from the disk cache) and keeps one native function; each call fills the argument
+table, allocates the outputs and makes one native call per thread."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+import numpy as np
+import sympy
+
+from graphc.backends.llvm import cache, target
+from graphc.backends.llvm.module import ENTRY, assemble
+from graphc.backends.llvm.plan import Plan, make_plan
+from graphc.backends.llvm.threads import POOL, cpu_count
+from graphc.ir.graph import Graph
+from graphc.program import Program
+
+_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
+_VALUE_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
+SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
+
+
+class Variant:
+    """The compiled program for one binding, with its arena and argument table."""
+
+    def __init__(self, program: Program, binding: dict, table: dict):
+        started = time.perf_counter()
+        self.plan: Plan = make_plan(program, binding, table)
+        self.table = table
+        self.ir = assemble(self.plan, table)
+        assembled = time.perf_counter()
+        obj, self.cache_hit = cache.cached(self.ir, target.fingerprint(), target.compile_object)
+        try:
+            self.loaded = target.Loaded(obj)
+        except Exception:
+            if not self.cache_hit:
+                raise
+            obj = target.compile_object(self.ir)  # a cache entry that would not load
+            cache.store(cache.key_of(self.ir, target.fingerprint()), obj)
+            self.loaded, self.cache_hit = target.Loaded(obj), False
+        self.entry = _ENTRY_TYPE(self.loaded.address(ENTRY))
+        self.error_value = _VALUE_TYPE(self.loaded.address("graphc_error_value"))
+        self.seconds = {"assemble": assembled - started,
+                        "compile": time.perf_counter() - assembled}
+        self.work = sum(int(np.prod(self.plan.shape(s.node), dtype=np.int64))
+                        for s in self.plan.steps if s.node is not None)
+        self._setup_arguments(program)
+
+    def _setup_arguments(self, program: Program) -> None:
+        plan = self.plan
+        self.arena = _aligned(plan.arena_bytes)
+        self.arena_address = self.arena.ctypes.data
+        self.argv = np.zeros(max(1, len(plan.slots)), dtype=np.uint64)
+        self.argv_address = self.argv.ctypes.data
+        self.input_slots: list[tuple[int, int]] = []
+        self.output_slots: list = [None] * len(program.outputs)
+        self.param_slots: list[tuple[int, object]] = []
+        self._keep = []
+        for slot, (kind, key) in enumerate(plan.slots):
+            if kind == "input":
+                self.input_slots.append((slot, key))
+            elif kind == "output":
+                node = program.outputs[key]
+                self.output_slots[key] = (slot, plan.shape(node), node.dtype)
+            elif kind == "param":
+                self.param_slots.append((slot, key))
+            else:
+                array = np.ascontiguousarray(key.value)
+                self._keep.append(array)
+                self.argv[slot] = array.ctypes.data
+        self._param_arrays: list = [None] * len(self.param_slots)
+        # Written in place natively: an input sharing their memory is copied first.
+        self.written = list(plan.inplace_params)
+
+    def run(self, arguments: list[np.ndarray], step: int, threads: int | None) -> list:
+        """The outputs (fresh arrays); params are updated in place."""
+        argv = self.argv
+        for k, (slot, node) in enumerate(self.param_slots):
+            array = node._value
+            if array is not self._param_arrays[k]:
+                if not array.flags.c_contiguous or not array.flags.writeable:
+                    raise ValueError(f"param '{node.name}': its value must be a writable "
+                                     "C-contiguous array")
+                self._param_arrays[k] = array
+                argv[slot] = array.ctypes.data
+        for slot, k in self.input_slots:
+            array = arguments[k]
+            if not array.flags.c_contiguous or (self.written and _overlaps(array, self.written)):
+                array = np.ascontiguousarray(array).copy()
+                arguments[k] = array
+            argv[slot] = array.ctypes.data
+        outputs = []
+        for slot, shape, dtype in self.output_slots:
+            array = np.empty(shape, dtype)
+            argv[slot] = array.ctypes.data
+            outputs.append(array)
+        n = threads or (cpu_count() if self.work >= SMALL_WORK else 1)
+        entry, argv_address, arena = self.entry, self.argv_address, self.arena_address
+        code = POOL.run(lambda tid: entry(argv_address, arena, tid, n, step), n)
+        if code:
+            raise ValueError(self.error_message(code))
+        return outputs
+
+    def error_message(self, code: int) -> str:
+        step = self.plan.steps[code - 1]
+        return self.table[step.node.op].error(step.node, int(self.error_value()))
+
+
+def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    shift = (-raw.ctypes.data) % alignment
+    return raw[shift:shift + nbytes] if nbytes else raw[:0]
+
+
+def _overlaps(array: np.ndarray, params: list) -> bool:
+    return any(np.may_share_memory(array, p.value) for p in params)
+
+
+class LLVMRunner:
+    """A program prepared for the LLVM backend: one compiled Variant per binding."""
+
+    def __init__(self, program: Program, table: dict, threads: int | None):
+        self.program = program
+        self.table = table
+        self.threads = threads
+        self.variants: dict[tuple, Variant] = {}
+        self.last: Variant | None = None
+        self._lock = threading.Lock()
+        missing = sorted({n.op for n in Graph(program.results).nodes} - set(table))
+        if missing:
+            raise ValueError(f"llvm backend: no lowering for op(s) {missing}; "
+                             "compile with backend='numpy'")
+
+    def variant(self, binding: dict[sympy.Symbol, int]) -> Variant:
+        key = tuple(sorted((str(s), v) for s, v in binding.items()))
+        found = self.variants.get(key)
+        if found is None:
+            found = self.variants[key] = Variant(self.program, binding, self.table)
+        return found
+
+    def run(self, arguments, binding, step):
+        with self._lock:  # one arena per variant: calls of one function take turns
+            variant = self.last = self.variant(binding)
+            outputs = variant.run(list(arguments), step, self.threads)
+        # The params already hold their new values: return them as the update values.
+        return outputs + [param.value for param, _ in self.program.updates]
+
+    def memory_report(self) -> dict:
+        """The arena of the most recent binding against the intermediates it holds."""
+        v = self.last
+        if v is None:
+            return {"compiled": 0}
+        return {"arena_bytes": v.plan.arena_bytes,
+                "intermediate_bytes": v.plan.intermediate_bytes,
+                "kernels": len(v.plan.steps), "in_place": v.plan.in_place,
+                "bindings_compiled": len(self.variants), "cache_hit": v.cache_hit,
+                "compile_seconds": round(sum(v.seconds.values()), 4)}
