@@ -67,12 +67,15 @@ def _clip_sym(x, lo=None, hi=None):
         pieces.append((sympy.Float(lo) if isinstance(lo, float) else sympy.Integer(lo), x < lo))
     if hi is not None:
         pieces.append((sympy.Float(hi) if isinstance(hi, float) else sympy.Integer(hi), x > hi))
-    return sympy.Piecewise(*pieces, (x, True))
+    return sympy.Piecewise(*pieces, (x, True), evaluate=False)
 
 
 def _as_number(condition):
-    """A sympy boolean as the number 1 or 0 (bools are 0/1 numbers in scalar expressions)."""
-    return sympy.Piecewise((sympy.S.One, condition), (sympy.S.Zero, True))
+    """A sympy boolean as the number 1 or 0 (bools are 0/1 numbers in scalar expressions).
+
+    Piecewise bodies are built unevaluated throughout: evaluating conditions over large
+    fused expressions sends sympy's assumption system into deep recursion."""
+    return sympy.Piecewise((sympy.S.One, condition), (sympy.S.Zero, True), evaluate=False)
 
 
 class Elementwise(Op):
@@ -157,7 +160,8 @@ _elementwise("abs", 1, np.abs, scalar.AbsF, "same")
 _elementwise("sign", 1, np.sign, scalar.Sign, "same")
 _elementwise("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
 _elementwise("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
-             lambda x, slope: sympy.Piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
+             lambda x, slope: sympy.Piecewise((x, x > 0), (sympy.Float(slope) * x, True),
+                                             evaluate=False),
              "same")
 _elementwise("clip", 1, _clip, _clip_sym, "same")
 
@@ -188,6 +192,7 @@ _elementwise("logical_or", 2, np.logical_or,
              lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
 _elementwise("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
              False)
-_elementwise("where", 3, np.where, lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True)),
+_elementwise("where", 3, np.where,
+             lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True), evaluate=False),
              "where")
 _elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")

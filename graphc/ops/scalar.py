@@ -29,7 +29,7 @@ class Relu(Function):
 
     def fdiff(self, argindex=1):
         x = self.args[0]
-        return Piecewise((S.One, x > 0), (S.Zero, True))
+        return Piecewise((S.One, x > 0), (S.Zero, True), evaluate=False)
 
 
 class Sign(Function):
@@ -75,7 +75,7 @@ class GeluTanh(Function):
 
 
 def _tie_split(a, b):
-    return Piecewise((S.One, a > b), (S.Half, sympy.Eq(a, b)), (S.Zero, True))
+    return Piecewise((S.One, a > b), (S.Half, sympy.Eq(a, b)), (S.Zero, True), evaluate=False)
 
 
 class Maximum(Function):
