@@ -40,9 +40,11 @@ def lowering(*names: str, **options):
 def table() -> dict:
     from graphc.backends.llvm.lower import (  # noqa: F401  (each module registers its ops)
         elementwise,
+        fused,
         indexing,
         leaf,
         linalg,
+        pool,
         random,
         reduction,
         shape,

@@ -31,37 +31,60 @@ def compute_dtype(node, rule: str) -> np.dtype:
     return _WORKING_INT if dtype == dtypes.BOOL else np.dtype(dtype)
 
 
-def emit_expression(k, expr: sympy.Basic, symbols, dtype: np.dtype, out, ins) -> None:
-    """out = expr(ins) elementwise with NumPy broadcasting, computed in `dtype`.
-    Scalar constant inputs are folded into the code."""
+def working_dtype(dtype: np.dtype, expr: sympy.Basic) -> np.dtype:
+    """dtype, or float64 when an int computation meets a float coefficient (leaky_relu of
+    ints), as NumPy promotes it."""
     if dtype.kind != "f" and any(a.is_Float for a in expr.atoms(sympy.Number)):
-        dtype = dtypes.FLOAT64  # an int op with a float coefficient (leaky_relu of ints)
-    loaded = [i for i in ins if not (i.constant is not None and i.size == 1)]
-    strides = [contiguous_strides(out.shape)] + [broadcast_strides(i.shape, out.shape)
-                                                  for i in loaded]
+        return dtypes.FLOAT64
+    return dtype
 
-    def body(offsets):
-        env = {}
-        for sym, i in zip(symbols, ins):
-            if i.constant is not None and i.size == 1:
-                env[sym] = const(dtype, i.constant.reshape(()).item())
-        for sym, i, offset in zip((s for s, i in zip(symbols, ins) if i in loaded), loaded,
-                                  offsets[1:]):
-            env[sym] = convert(k.b, k.load(i.ptr, i.dtype, offset), i.dtype, dtype)
-        emitter = ExpressionEmitter(k.b, k.mc, dtype, env)
-        value = emitter.emit(expr)
-        if value.type == I1:
-            value = emitter.as_number(value)
+
+def expression_value(k, body, dtype: np.dtype, env: dict):
+    """The value (a number of `dtype`) of body = (assignments, result) over env."""
+    assignments, result = body
+    emitter = ExpressionEmitter(k.b, k.mc, dtype, env)
+    for temp, sub in assignments:
+        emitter.memo[temp] = emitter.emit(sub)
+    value = emitter.emit(result)
+    return emitter.as_number(value) if value.type == I1 else value
+
+
+def operand_env(k, symbols, ins, offsets, dtype: np.dtype) -> dict:
+    """symbol -> value of each operand as `dtype`; scalar constants are folded in (they
+    have no offset)."""
+    env, loaded = {}, iter(offsets)
+    for sym, i in zip(symbols, ins):
+        if i.constant is not None and i.size == 1:
+            env[sym] = const(dtype, i.constant.reshape(()).item())
+        else:
+            env[sym] = convert(k.b, k.load(i.ptr, i.dtype, next(loaded)), i.dtype, dtype)
+    return env
+
+
+def loaded(ins) -> list:
+    """The operands read from memory (not folded scalar constants)."""
+    return [i for i in ins if not (i.constant is not None and i.size == 1)]
+
+
+def emit_expression(k, body, symbols, dtype: np.dtype, out, ins) -> None:
+    """out = body(ins) elementwise with NumPy broadcasting, computed in `dtype`."""
+    dtype = working_dtype(dtype, body[1])
+    strides = [contiguous_strides(out.shape)] + [broadcast_strides(i.shape, out.shape)
+                                                  for i in loaded(ins)]
+
+    def body_at(offsets):
+        value = expression_value(k, body, dtype, operand_env(k, symbols, ins, offsets[1:], dtype))
         k.store(convert(k.b, value, dtype, out.dtype), out.ptr, out.dtype, offsets[0])
 
-    strided_nest(k, out.shape, strides, body)
+    strided_nest(k, out.shape, strides, body_at)
 
 
 def _emit_elementwise(k, node, out, ins, scratch) -> None:
     op: Elementwise = get_op(node.op)
     symbols = sympy.symbols(f"x0:{len(ins)}")
     expr = op.expression(symbols, dict(node.attrs))
-    emit_expression(k, sympy.sympify(expr), symbols, compute_dtype(node, op.dtype_rule), out, ins)
+    emit_expression(k, ([], sympy.sympify(expr)), symbols, compute_dtype(node, op.dtype_rule),
+                    out, ins)
 
 
 for _name, _op in sorted(all_ops().items()):

@@ -15,7 +15,11 @@ from graphc.backends.llvm.nest import broadcast_strides
 
 @lowering("matmul")
 def emit_matmul(k, node, out, ins, scratch) -> None:
-    a, b_ = ins
+    matmul(k, *ins, out)
+
+
+def matmul(k, a, b_, out, epilogue=None) -> None:
+    """out = a @ b_; epilogue(batch index, i, offset of row i) runs after each row."""
     m, n = out.shape[-2:]
     depth = a.shape[-1]
     batch = out.shape[:-2]
@@ -47,3 +51,5 @@ def emit_matmul(k, node, out, ins, scratch) -> None:
                 current = k.load(out.ptr, dtype, at)
                 total = b.fadd(current, product) if floating else b.add(current, product)
                 k.store(total, out.ptr, dtype, at)
+        if epilogue is not None:
+            epilogue(index, i, c_row)

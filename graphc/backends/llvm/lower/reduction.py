@@ -21,20 +21,36 @@ from graphc.backends.llvm.nest import contiguous_strides
 from graphc.shapes import shape_str
 
 
-def groups(shape: tuple[int, ...], reduced: set[int]) -> list[tuple[int, bool, int]]:
-    """(size, is_reduced, stride) of runs of adjacent axes of one kind, unit axes dropped."""
-    strides = contiguous_strides(shape)
-    runs: list[list] = []
-    for axis, (d, s) in enumerate(zip(shape, strides)):
+class Source:
+    """The elements a reduction combines: operands addressed by strides over an iteration
+    space, and `value(offsets)` computing one element (as `dtype`) from their offsets."""
+
+    def __init__(self, shape, strides: list[list[int]], value, dtype: np.dtype):
+        self.shape, self.strides, self.value, self.dtype = tuple(shape), strides, value, dtype
+
+
+def array_source(k, x) -> Source:
+    """The elements of one contiguous operand."""
+    return Source(x.shape, [contiguous_strides(x.shape)],
+                  lambda offsets: k.load(x.ptr, x.dtype, offsets[0]), x.dtype)
+
+
+def runs(source: Source, reduced: set[int]) -> list[tuple[int, bool, list[int]]]:
+    """(size, is_reduced, strides) of runs of adjacent axes of one kind that are contiguous
+    for every operand; unit axes dropped."""
+    out: list[list] = []
+    for axis, d in enumerate(source.shape):
         if d == 1:
             continue
         kind = axis in reduced
-        if runs and runs[-1][1] == kind and runs[-1][2] == s * d:
-            runs[-1][0] *= d
-            runs[-1][2] = s
+        strides = [s[axis] for s in source.strides]
+        if out and out[-1][1] == kind and all(
+                prev == s * d for prev, s in zip(out[-1][2], strides)):
+            out[-1][0] *= d
+            out[-1][2] = strides
         else:
-            runs.append([d, kind, s])
-    return [tuple(r) for r in runs]
+            out.append([d, kind, strides])
+    return [tuple(r) for r in out]
 
 
 class Accumulator:
@@ -71,21 +87,24 @@ class Accumulator:
 
 @lowering("sum", "mean", "max", "min")
 def emit_reduction(k, node, out, ins, scratch) -> None:
-    (x,) = ins
-    axes = set(node.attrs["axes"])
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    if count == 0 and node.op in ("max", "min"):
-        raise ValueError(f"{node.op}: zero-size reduction of an input of shape "
-                         f"{shape_str(x.shape)} over axes {tuple(sorted(axes))}")
+    reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out)
+
+
+def reduce(k, op: str, source: Source, axes: set[int], out) -> None:
+    """out = op-reduction of the source's elements over `axes` (out is contiguous over
+    the kept axes)."""
+    count = int(np.prod([source.shape[a] for a in axes], dtype=np.int64))
+    if count == 0 and op in ("max", "min"):
+        raise ValueError(f"{op}: zero-size reduction of an input of shape "
+                         f"{shape_str(source.shape)} over axes {tuple(sorted(axes))}")
     if out.size == 0:
         return
-    runs = groups(x.shape, axes)
-    kinds = [r[1] for r in runs]
-    if len(runs) >= 2 and kinds[-1] is False and kinds[-2] is True and all(
-            not kind for kind in kinds[:-2]):
-        _rows(k, node.op, x, out, runs, count)
+    groups = runs(source, axes)
+    kinds = [r[1] for r in groups]
+    if len(groups) >= 2 and kinds[-1] is False and kinds[-2] is True and not any(kinds[:-2]):
+        _rows(k, op, source, out, groups, count)
     else:
-        _scalar(k, node.op, x, out, runs, count)
+        _scalar(k, op, source, out, groups, count)
 
 
 def _acc_dtype(op: str, x_dtype: np.dtype, out_dtype: np.dtype, inner: bool) -> np.dtype:
@@ -96,31 +115,38 @@ def _acc_dtype(op: str, x_dtype: np.dtype, out_dtype: np.dtype, inner: bool) -> 
     return x_dtype
 
 
-def _rows(k, op, x, out, runs, count) -> None:
+def _rows(k, op, source, out, groups, count) -> None:
     """(K, R, J) with J last: out[k, :] accumulates x[k, r, :] over r, J vectorized."""
-    outer = int(np.prod([r[0] for r in runs[:-2]], dtype=np.int64))
-    (size_r, _, stride_r), (size_j, _, _) = runs[-2], runs[-1]
-    acc = Accumulator(k, op, _acc_dtype(op, x.dtype, out.dtype, False), count)
+    outer_runs = groups[:-2]
+    outer = int(np.prod([r[0] for r in outer_runs], dtype=np.int64))
+    (size_r, _, stride_r), (size_j, _, stride_j) = groups[-2], groups[-1]
+    acc = Accumulator(k, op, _acc_dtype(op, source.dtype, out.dtype, False), count)
     b = k.b
     if outer == 1:
         rows, (j0, j1) = (i64(0), i64(1)), k.split(size_j, 64)
     else:
         rows, (j0, j1) = k.split(outer), (i64(0), i64(size_j))
     work = acc.dtype
+
+    def element(bases, r, j):
+        offsets = [b.add(base, b.add(b.mul(r, i64(sr)), b.mul(j, i64(sj))))
+                   for base, sr, sj in zip(bases, stride_r, stride_j)]
+        return convert(b, source.value(offsets), source.dtype, work)
+
     with k.loop(*rows, "o") as o:
+        index = decompose(b, o, [r[0] for r in outer_runs]) if outer_runs else []
+        bases = [dot(b, index, [r[2][n] for r in outer_runs])
+                 for n in range(len(source.strides))]
         out_base = b.mul(o, i64(size_j))
-        in_base = b.mul(o, i64(size_r * stride_r))
         with k.loop(j0, j1, "j") as j:
-            value = convert(b, k.load(x.ptr, x.dtype, b.add(in_base, j)), x.dtype, work)
+            value = element(bases, i64(0), j)
             k.store(convert(b, value, work, out.dtype), out.ptr, out.dtype, b.add(out_base, j))
         with k.loop(1, size_r, "r") as r:
-            row = b.add(in_base, b.mul(r, i64(stride_r)))
             with k.loop(j0, j1, "j") as j:
                 at = b.add(out_base, j)
                 current = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, work)
-                value = convert(b, k.load(x.ptr, x.dtype, b.add(row, j)), x.dtype, work)
-                k.store(convert(b, acc.combine(current, value), work, out.dtype), out.ptr,
-                        out.dtype, at)
+                k.store(convert(b, acc.combine(current, element(bases, r, j)), work, out.dtype),
+                        out.ptr, out.dtype, at)
         if op == "mean":
             with k.loop(j0, j1, "j") as j:
                 at = b.add(out_base, j)
@@ -128,38 +154,31 @@ def _rows(k, op, x, out, runs, count) -> None:
                 k.store(b.fdiv(total, const(out.dtype, count)), out.ptr, out.dtype, at)
 
 
-def _scalar(k, op, x, out, runs, count) -> None:
+def _scalar(k, op, source, out, groups, count) -> None:
     """Each output element: a loop over the reduced axes in order."""
-    kept = [r for r in runs if not r[1]]
-    reduced = [r for r in runs if r[1]]
-    inner = bool(runs) and runs[-1][1]
-    acc = Accumulator(k, op, _acc_dtype(op, x.dtype, out.dtype, inner), count)
+    kept = [r for r in groups if not r[1]]
+    reduced = [r for r in groups if r[1]]
+    inner = bool(groups) and groups[-1][1]
+    acc = Accumulator(k, op, _acc_dtype(op, source.dtype, out.dtype, inner), count)
     b = k.b
     start, stop = k.split(out.size)
+    slot = k.alloca(llvm_type(acc.dtype))
     with k.loop(start, stop, "o") as o:
         index = decompose(b, o, [r[0] for r in kept]) if kept else []
-        base = dot(b, index, [r[2] for r in kept])
-        total = _accumulate(k, acc, x, reduced, base)
-        k.store(acc.finish(total, out.dtype), out.ptr, out.dtype, o)
+        bases = [dot(b, index, [r[2][n] for r in kept]) for n in range(len(source.strides))]
+        b.store(acc.identity(), slot)
 
+        def nest(level: int, offsets: list) -> None:
+            if level == len(reduced):
+                value = convert(b, source.value(offsets), source.dtype, acc.dtype)
+                b.store(acc.combine(b.load(slot), value), slot)
+                return
+            size, _, strides = reduced[level]
+            with k.loop(0, size, f"r{level}") as r:
+                nest(level + 1, [b.add(off, b.mul(r, i64(s))) for off, s in zip(offsets, strides)])
 
-def _accumulate(k, acc, x, reduced, base) -> ir.Value:
-    """acc over the reduced runs (nested loops, in memory order) from `base`."""
-    b = k.b
-    slot = k.alloca(llvm_type(acc.dtype))
-    b.store(acc.identity(), slot)
-
-    def nest(level: int, offset: ir.Value) -> None:
-        if level == len(reduced):
-            value = convert(b, k.load(x.ptr, x.dtype, offset), x.dtype, acc.dtype)
-            b.store(acc.combine(b.load(slot), value), slot)
-            return
-        size, _, stride = reduced[level]
-        with k.loop(0, size, f"r{level}") as r:
-            nest(level + 1, b.add(offset, b.mul(r, i64(stride))))
-
-    nest(0, base)
-    return b.load(slot)
+        nest(0, bases)
+        k.store(acc.finish(b.load(slot), out.dtype), out.ptr, out.dtype, o)
 
 
 @lowering("argmax")
