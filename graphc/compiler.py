@@ -116,11 +116,13 @@ class Executable:
         protected = {id(a) for a in arrays} | {id(p.value) for p in self._params}
         outputs = [_owned(out, protected) for out in results[:k]]
         targets = [param.value for param, _ in self.program.updates]
+        # A backend that already wrote a param (in place) returns the param's own array.
+        pending = [(t, new) for t, new in zip(targets, results[k:]) if new is not t]
         # Every new value is computed from the old params: copy any that aliases one
         # before the first write.
         news = [np.array(new) if any(np.may_share_memory(new, t) for t in targets) else new
-                for new in results[k:]]
-        for target, new in zip(targets, news):
+                for _, new in pending]
+        for (target, _), new in zip(pending, news):
             np.copyto(target, new)
         return outputs[0] if self._single else outputs
 
