@@ -264,6 +264,101 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- graphc cache -------------------------------------------------------------------------
+
+def _cache_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("clear", "info"),
+                        help="clear: delete every cached object file; info: location and size")
+
+
+def _cache_entries() -> tuple[Path, list[Path]]:
+    """The cache folder and its entries (only files named as the cache names them)."""
+    from graphc.backends.llvm import cache as disk
+
+    folder = disk.directory()
+    entries = [p for p in folder.glob("*.o") if len(p.stem) == 64
+               and all(c in "0123456789abcdef" for c in p.stem)] if folder.is_dir() else []
+    return folder, sorted(entries)
+
+
+@command("cache", "show the location and size of the compiled-code cache, or clear it",
+         _cache_arguments)
+def cache(args: argparse.Namespace) -> int:
+    folder, entries = _cache_entries()
+    size = sum(p.stat().st_size for p in entries)
+    if args.action == "info":
+        print(f"{folder}: {len(entries)} entries, {size / 1e6:.1f} MB")
+        return 0
+    removed = 0
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):  # another process may clear it too
+            entry.unlink()
+            removed += 1
+    print(f"removed {removed} entries ({size / 1e6:.1f} MB) from {folder}")
+    return 0
+
+
+# ----- graphc bench -------------------------------------------------------------------------
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="time spent timing each model on each backend (default 1)")
+    parser.add_argument("--backends", nargs="+", default=["numpy", "llvm"],
+                        choices=["numpy", "llvm"])
+
+
+def _bench_models():
+    """(name, model, x, y): small training problems with the shapes of the examples."""
+    import numpy as np
+
+    from graphc import nn
+
+    rng = np.random.default_rng(0)
+    nn.manual_seed(0)
+    images = rng.random((64, 1, 8, 8)).astype(np.float32)
+    labels = rng.integers(0, 10, 64).astype(np.int32)
+    mlp = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))
+    cnn = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 10))
+    encoder = nn.Sequential(nn.Embedding(10, 64), nn.TransformerEncoderLayer(64, 4, 128, 0.0),
+                            nn.Linear(64, 10))
+    ids = rng.integers(0, 10, (64, 8)).astype(np.int32)
+    return [("mlp 64-128-10, batch 64", mlp, images.reshape(64, 64), labels),
+            ("cnn digits, batch 64", cnn, images, labels),
+            ("transformer layer d=64, batch 64x8", encoder, ids, ids)]
+
+
+@command("bench", "time one compiled training step of small models on each backend",
+         _bench_arguments)
+def bench(args: argparse.Namespace) -> int:
+    import time
+
+    import graphc as gc
+
+    backends = list(dict.fromkeys(args.backends))
+    print(f"{'training step':36s}" + "".join(f"{b + ' ms':>12s}" for b in backends)
+          + ("   numpy/llvm" if backends == ["numpy", "llvm"] else ""))
+    for name, model, x, y in _bench_models():
+        xs = gc.input("x", ("N",) + x.shape[1:], x.dtype)
+        ys = gc.input("y", ("N",) + y.shape[1:], y.dtype)
+        loss = gc.softmax_cross_entropy(model(xs, training=True), ys)
+        updates = gc.optim.Adam(model.params()).updates(loss)
+        times = []
+        for backend in backends:
+            step = gc.compile([xs, ys], loss, updates=updates, backend=backend)
+            step(x, y)  # warm up
+            calls, start = 0, time.perf_counter()
+            while calls < 3 or time.perf_counter() - start < args.seconds:
+                step(x, y)
+                calls += 1
+            times.append((time.perf_counter() - start) / calls * 1e3)
+        ratio = f"{times[0] / times[1]:12.1f}x" if len(times) == 2 and backends[1] == "llvm" \
+            else ""
+        print(f"{name:36s}" + "".join(f"{t:12.3f}" for t in times) + ratio)
+    return 0
+
+
 # ----- entry point ----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
