@@ -16,12 +16,12 @@ def blobs(n=240, seed=0):
     return (centers[y] + rng.normal(size=(n, 4))).astype(np.float32), y
 
 
-def make(dropout=0.3, seed=0, lr=0.05, schedule=False):
+def make(dropout=0.3, seed=0, lr=0.05, schedule=False, backend="numpy"):
     nn.manual_seed(seed)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 3))
     opt = optim.SGD(model.params(), lr=lr, momentum=0.9)
     sched = optim.StepLR(opt, step_size=1, gamma=0.5) if schedule else None
-    return Trainer(model, opt, schedule=sched, backend="numpy")
+    return Trainer(model, opt, schedule=sched, backend=backend)
 
 
 def test_fit_lowers_the_loss_and_reaches_high_accuracy():
@@ -67,15 +67,16 @@ def test_early_stopping_stops_and_restores_the_best_params():
                                                                    rel=1e-6)
 
 
-def test_checkpoint_resume_is_bit_exact(tmp_path):
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_checkpoint_resume_is_bit_exact(tmp_path, backend):
     x, y = blobs()
     path = tmp_path / "run.npz"
-    first = make(schedule=True)
+    first = make(schedule=True, backend=backend)
     first.fit(x, y, epochs=2, checkpoint_path=path, progress=False)
     first.fit(x, y, epochs=1, progress=False)
     expected = first.state_arrays()
 
-    resumed = make(seed=99, schedule=True)  # other initial values, overwritten by the load
+    resumed = make(seed=99, schedule=True, backend=backend)  # other values, overwritten by load
     resumed.load(path)
     assert resumed.epoch == 2
     resumed.fit(x, y, epochs=1, progress=False)
@@ -93,7 +94,8 @@ def test_load_refuses_a_checkpoint_of_another_model(tmp_path):
     nn.manual_seed(0)
     other_model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 3))
     other = Trainer(other_model, optim.SGD(other_model.params(), momentum=0.9), backend="numpy")
-    with pytest.raises(checkpoint.CheckpointError, match=r"model/0.weight is float32\[4, 16\], the model's is float32\[4, 8\]"):
+    expected = r"model/0.weight is float32\[4, 16\], the model's is float32\[4, 8\]"
+    with pytest.raises(checkpoint.CheckpointError, match=expected):
         other.load(tmp_path / "c.npz")
 
 
