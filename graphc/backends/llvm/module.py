@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, VOID, i64
+from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, i64
 from graphc.backends.llvm.kernel import Kernel
 from graphc.backends.llvm.plan import Plan, Step, Storage
 from graphc.ir.node import Node
@@ -45,6 +45,7 @@ class ModuleContext:
         self._generation = self._global("gc_barrier_generation", I32)
         self._error = self._global("gc_error_code", I32)
         self._error_value = self._global("gc_error_value", I64)
+        self._status = self._global("gc_barrier_status", I32)
         self.barrier = self._build_barrier()
 
     def _global(self, name: str, typ: ir.Type) -> ir.GlobalVariable:
@@ -80,23 +81,30 @@ class ModuleContext:
         return b.load_atomic(self._error, "monotonic", 4, typ=I32)
 
     def _build_barrier(self) -> ir.Function:
-        """A reusable barrier: the last arrival resets the count and bumps the generation;
-        the others spin on the generation, yielding the CPU after a while."""
-        fn = ir.Function(self.module, ir.FunctionType(VOID, [I64]), name="gc_barrier")
+        """A reusable barrier returning the error code as it stood when the last thread
+        arrived, so every thread takes the same branch after it (a slow thread must not
+        see an error raised after the barrier by a fast one). The last arrival resets the
+        count and bumps the generation; the others spin on the generation, yielding the
+        CPU after a while."""
+        fn = ir.Function(self.module, ir.FunctionType(I32, [I64]), name="gc_barrier")
         fn.linkage = "internal"
         (n,) = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        done = fn.append_basic_block("done")
+        alone = fn.append_basic_block("alone")
         sync = fn.append_basic_block("sync")
-        b.cbranch(b.icmp_signed("<=", n, i64(1)), done, sync)
+        b.cbranch(b.icmp_signed("<=", n, i64(1)), alone, sync)
+        b.position_at_end(alone)
+        b.ret(self.load_error(b))
         b.position_at_end(sync)
         generation = b.load_atomic(self._generation, "acquire", 4, typ=I32)
         arrived = b.atomic_rmw("add", self._count, ir.Constant(I32, 1), "acq_rel")
         last = b.icmp_signed("==", arrived, b.trunc(b.sub(n, i64(1)), I32))
         release = fn.append_basic_block("release")
         wait = fn.append_basic_block("wait")
+        done = fn.append_basic_block("done")
         b.cbranch(last, release, wait)
         b.position_at_end(release)
+        b.store_atomic(self.load_error(b), self._status, "monotonic", 4)
         b.store_atomic(ir.Constant(I32, 0), self._count, "monotonic", 4)
         b.atomic_rmw("add", self._generation, ir.Constant(I32, 1), "release")
         b.branch(done)
@@ -112,7 +120,7 @@ class ModuleContext:
         spins.add_incoming(b.add(spins, i64(1)), b.block)
         b.branch(wait)
         b.position_at_end(done)
-        b.ret_void()
+        b.ret(b.load_atomic(self._status, "monotonic", 4, typ=I32))
         return fn
 
 
@@ -140,15 +148,13 @@ def assemble(plan: Plan, table: dict) -> str:
 
     for step, (fn, storages) in zip(plan.steps, kernels):
         b.call(fn, [pointer(s) for s in storages] + [tid, n, call])
-        b.call(mc.barrier, [n])
+        status = b.call(mc.barrier, [n])
         next_block = entry.append_basic_block(f"after{step.index}")
-        b.cbranch(b.icmp_signed("!=", mc.load_error(b), ir.Constant(I32, 0)), exit_block,
-                  next_block)
+        b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
         b.position_at_end(next_block)
     b.branch(exit_block)
     b.position_at_end(exit_block)
-    b.call(mc.barrier, [n])  # every thread has seen the error code before it is reset
-    code = mc.load_error(b)
+    code = b.call(mc.barrier, [n])  # every thread is done before the code is reset
     with b.if_then(b.icmp_signed("==", tid, i64(0))):
         b.store_atomic(ir.Constant(I32, 0), mc._error, "monotonic", 4)
     b.ret(code)
