@@ -1,0 +1,8 @@
+"""The benchmark suite of issue 7: graphc's LLVM backend against its NumPy reference, PyTorch
+(eager and torch.compile) and JAX, on the reference workloads, measured in one run.
+
+`python -m benchmarks --help` (or `graphc bench`) runs it. Modules: workloads (the models and
+kernels, framework-free), impl_graphc / impl_torch / impl_jax (each workload once per
+framework), timing, child (one framework at one thread count, in a subprocess), peak (the
+FMA probe), compile_time (the lenet compile, cold and warm), table and suite (the driver).
+"""
