@@ -3,6 +3,8 @@ a fused kernel (graphc/ops/fused.py gives the format). Shared by the fusion pass
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,21 +25,62 @@ def fusable(node: Node) -> bool:
     return node.op != "cast" or node.inputs[0].dtype == np.bool_
 
 
-_PIECEWISE_OPS = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
-                            "greater_equal", "where", "clip", "leaky_relu", "cast"})
-_COMPARING_OPS = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
-                            "greater_equal", "clip", "leaky_relu"})
+@functools.cache
+def _shape_of_expression(op: str, attrs: tuple, arity: int) -> tuple[bool, frozenset[int]]:
+    """(whether the op's expression is a Piecewise, the operand slots that appear inside a
+    relational of it) for an op with given attrs."""
+    symbols = input_symbols(arity)
+    expr = get_op(op).expression(symbols, dict(attrs))
+    relations = expr.atoms(sympy.core.relational.Relational)
+    return (isinstance(expr, sympy.Piecewise),
+            frozenset(k for k, s in enumerate(symbols) if any(r.has(s) for r in relations)))
+
+
+def _traits(node: Node) -> tuple[bool, frozenset[int]]:
+    return _shape_of_expression(node.op, tuple(sorted(node.attrs.items())), len(node.inputs))
+
+
+_PIECEWISE_CONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _piecewise_cone(node: Node) -> bool:
+    """Whether a Piecewise could be in the node's expression once its fusable producers
+    are inlined: the node or any fusable producer of it (transitively) is a Piecewise."""
+    stack = [node]
+    while stack:
+        top = stack[-1]
+        if top in _PIECEWISE_CONE:
+            stack.pop()
+            continue
+        pending = [i for i in top.inputs if fusable(i) and i not in _PIECEWISE_CONE]
+        if pending:
+            stack += pending
+            continue
+        stack.pop()
+        _PIECEWISE_CONE[top] = fusable(top) and (_traits(top)[0] or any(
+            _PIECEWISE_CONE[i] for i in top.inputs if fusable(i)))
+    return _PIECEWISE_CONE[node]
 
 
 def joins(producer: Node, consumer: Node) -> bool:
     """Whether a fusable producer may be computed inside its consumer's expression.
 
-    Not when a Piecewise value would land inside a relational (sympy rewrites such
-    conditions, slowly and not always successfully), nor a bool that is not a comparison
-    (a condition is a comparison's relational itself)."""
-    if producer.op in _PIECEWISE_OPS and consumer.op in _COMPARING_OPS:
+    Not when a Piecewise could land inside a relational of the consumer (sympy rewrites
+    such conditions, slowly and not always successfully; a where's condition is the
+    exception: it takes a comparison's relational itself), nor a bool that is not a
+    comparison's."""
+    is_piecewise, _ = _traits(producer)
+    if producer.dtype == np.bool_ and not (is_piecewise and producer.op in _COMPARISONS):
         return False
-    return producer.dtype != np.bool_ or producer.op in _COMPARING_OPS - {"clip", "leaky_relu"}
+    slots = {k for k, i in enumerate(consumer.inputs) if i is producer}
+    if consumer.op == "where" and 0 in slots:
+        return slots == {0} and producer.op in _COMPARISONS and not any(
+            _piecewise_cone(i) for i in producer.inputs if fusable(i))
+    return not (slots & _traits(consumer)[1] and _piecewise_cone(producer))
+
+
+_COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
+                          "greater_equal"})
 
 
 def _truth(expr: sympy.Basic) -> sympy.Basic:
