@@ -56,10 +56,22 @@ def input_symbols(n: int) -> tuple[sympy.Symbol, ...]:
 
 def kernel_body(expr: sympy.Basic) -> tuple[list[tuple[sympy.Symbol, sympy.Basic]],
                                             sympy.Basic]:
-    """sympy.cse of an expression, without re-evaluating it: (assignments, result)."""
+    """sympy.cse of an expression, without re-evaluating it: (assignments, result).
+
+    A reciprocal `Pow(b, -1)` that cse made a temporary is put back where it is used,
+    so `a * Pow(b, -1)` stays the division a / b (a multiplication by a rounded 1/b is
+    not the same number)."""
     with sympy.evaluate(False):
         assignments, (result,) = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
-    return assignments, result
+        inline: dict[sympy.Symbol, sympy.Basic] = {}
+        kept = []
+        for temp, value in assignments:
+            value = value.xreplace(inline)
+            if value.is_Pow and value.exp == -1:
+                inline[temp] = value
+            else:
+                kept.append((temp, value))
+        return kept, result.xreplace(inline)
 
 
 def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
@@ -81,6 +93,12 @@ class _Evaluator:
         self.float_dtype = float_dtype
 
     def run(self, expr):
+        value = self._run(expr)
+        if isinstance(value, np.generic) and not expr.free_symbols:
+            return value.item()  # numbers stay weak Python scalars, as in the graph
+        return value
+
+    def _run(self, expr):
         if expr in self.env:
             return self.env[expr]
         if expr.is_Integer:
