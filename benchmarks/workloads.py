@@ -176,6 +176,11 @@ class Workload:
             return 8.0 * self.n
         raise ValueError(f"workload {self.name}: unknown kind {self.kind!r}")
 
+    def bytes(self) -> float | None:
+        """Bytes one call must move, for the memory-bound elementwise chain (4 arrays
+        read, 1 written); None for the workloads measured in FLOPs."""
+        return 5 * 4.0 * self.n if self.kind == "elementwise" else None
+
 
 def layer_flops(layers, batch: int, input_shape: tuple[int, ...]) -> list[float]:
     """Forward FLOPs of each layer (products only), walking the shapes through the net."""

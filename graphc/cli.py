@@ -301,62 +301,42 @@ def cache(args: argparse.Namespace) -> int:
 # ----- graphc bench -------------------------------------------------------------------------
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=1.0,
-                        help="time spent timing each model on each backend (default 1)")
-    parser.add_argument("--backends", nargs="+", default=["numpy", "llvm"],
-                        choices=["numpy", "llvm"])
+    parser.add_argument("--workloads", default=None,
+                        help="comma list: mlp, lenet, digits-cnn, transformer, gemm, conv2d, "
+                             "elementwise, or one row such as 'gemm 1024' (default: all)")
+    parser.add_argument("--threads", default="1,2", help="comma list of thread counts "
+                                                         "(default 1,2)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed calls per cell (default 20, 5 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer calls and gemm sizes: for trying changes, not for quoting")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write every figure behind the table to FILE")
 
 
-def _bench_models():
-    """(name, model, x, y): small training problems with the shapes of the examples."""
-    import numpy as np
+def benchmark_suite():
+    """benchmarks.suite from the source checkout this graphc runs from (benchmarks/ is not
+    installed with the package)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "suite.py").is_file():
+        raise CommandError(f"graphc bench runs benchmarks/ of a source checkout, and there is "
+                           f"none in {root}: run it from a clone of graphc (pip install -e .)")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import suite
 
-    from graphc import nn
-
-    rng = np.random.default_rng(0)
-    nn.manual_seed(0)
-    images = rng.random((64, 1, 8, 8)).astype(np.float32)
-    labels = rng.integers(0, 10, 64).astype(np.int32)
-    mlp = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))
-    cnn = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 10))
-    encoder = nn.Sequential(nn.Embedding(10, 64), nn.TransformerEncoderLayer(64, 4, 128, 0.0),
-                            nn.Linear(64, 10))
-    ids = rng.integers(0, 10, (64, 8)).astype(np.int32)
-    return [("mlp 64-128-10, batch 64", mlp, images.reshape(64, 64), labels),
-            ("cnn digits, batch 64", cnn, images, labels),
-            ("transformer layer d=64, batch 64x8", encoder, ids, ids)]
+    return suite
 
 
-@command("bench", "time one compiled training step of small models on each backend",
-         _bench_arguments)
+@command("bench", "time issue 7's workloads on graphc, PyTorch and JAX at 1 and 2 threads "
+         "(python -m benchmarks)", _bench_arguments)
 def bench(args: argparse.Namespace) -> int:
-    import time
-
-    import graphc as gc
-
-    backends = list(dict.fromkeys(args.backends))
-    print(f"{'training step':36s}" + "".join(f"{b + ' ms':>12s}" for b in backends)
-          + ("   numpy/llvm" if backends == ["numpy", "llvm"] else ""))
-    for name, model, x, y in _bench_models():
-        xs = gc.input("x", ("N",) + x.shape[1:], x.dtype)
-        ys = gc.input("y", ("N",) + y.shape[1:], y.dtype)
-        loss = gc.softmax_cross_entropy(model(xs, training=True), ys)
-        updates = gc.optim.Adam(model.params()).updates(loss)
-        times = []
-        for backend in backends:
-            step = gc.compile([xs, ys], loss, updates=updates, backend=backend)
-            step(x, y)  # warm up
-            calls, start = 0, time.perf_counter()
-            while calls < 3 or time.perf_counter() - start < args.seconds:
-                step(x, y)
-                calls += 1
-            times.append((time.perf_counter() - start) / calls * 1e3)
-        ratio = f"{times[0] / times[1]:12.1f}x" if len(times) == 2 and backends[1] == "llvm" \
-            else ""
-        print(f"{name:36s}" + "".join(f"{t:12.3f}" for t in times) + ratio)
-    return 0
+    argv = ["--threads", args.threads]
+    for flag, value in (("--workloads", args.workloads), ("--repeat", args.repeat),
+                        ("--json", args.json)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return benchmark_suite().main(argv + (["--quick"] if args.quick else []), prog="graphc bench")
 
 
 # ----- entry point ----------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""The benchmark suite's driver: the FMA peak, each (framework, thread count) in a child
+process, the lenet compile times, then one table (and optionally the JSON behind it).
+
+    python -m benchmarks [--workloads mlp,gemm,...] [--threads 1,2] [--repeat N] [--quick]
+                         [--frameworks graphc,torch,...] [--json FILE]
+
+`graphc bench` runs the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks import child, peak, table, workloads
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = {"repeat": 20, "budget": 3.0, "timeout": 1800}
+QUICK = {"repeat": 5, "budget": 1.0, "timeout": 600}
+
+
+def select(names: str | None, quick: bool) -> list[workloads.Workload]:
+    """The workloads named in the comma list `names` (all when None). A name is a
+    workload's name ("gemm 1024") or its first word, which selects the group ("gemm")."""
+    every = workloads.reference(quick)
+    if not names:
+        return every
+    wanted = [n.strip() for n in names.split(",")]
+    for name in wanted:
+        if not any(_matches(w, name) for w in every):
+            known = sorted({w.name for w in every} | {w.name.split()[0] for w in every})
+            raise ValueError(f"unknown workload {name!r}; known: {', '.join(known)}")
+    return [w for w in every if any(_matches(w, name) for name in wanted)]
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--threads takes a comma list of integers, got {text!r}") from None
+
+
+def _matches(w: workloads.Workload, name: str) -> bool:
+    return w.name == name or w.name.split()[0] == name
+
+
+def missing_reason(framework: str) -> str | None:
+    """Why `framework` cannot run here, or None (checked without importing it)."""
+    module = child.MODULES[framework]
+    return None if importlib.util.find_spec(module) else f"{module} is not installed"
+
+
+def run_child(framework: str, threads: int, names: list[str], settings: dict,
+              quick: bool) -> dict:
+    """One child's results by workload name (errors and timeouts reported per cell)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        command = [sys.executable, "-m", "benchmarks.child", framework, str(threads), str(out),
+                   "--workloads", ",".join(names), "--repeat", str(settings["repeat"]),
+                   "--budget", str(settings["budget"])] + (["--quick"] if quick else [])
+        try:
+            done = subprocess.run(command, env=child.environment(threads), cwd=ROOT,
+                                  capture_output=True, text=True, timeout=settings["timeout"])
+        except subprocess.TimeoutExpired:
+            return {n: {"error": f"timed out after {settings['timeout']} s"} for n in names}
+        if not out.exists():
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return {n: {"error": f"child exited with {done.returncode}: {tail}"} for n in names}
+        report = json.loads(out.read_text())
+    if "missing" in report:
+        return {n: {"missing": report["missing"]} for n in names}
+    return report["results"]
+
+
+def compile_times(timeout: float) -> dict:
+    """The lenet compile, cold (an empty disk cache) and warm (the same cache, a new
+    process)."""
+    results = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = child.environment(1)
+        env["XDG_CACHE_HOME"] = cache
+        for kind in ("cold", "warm"):
+            out = Path(cache) / f"{kind}.json"
+            try:
+                subprocess.run([sys.executable, "-m", "benchmarks.compile_time", str(out)],
+                               env=env, cwd=ROOT, capture_output=True, timeout=timeout)
+                results[kind] = json.loads(out.read_text()) if out.exists() else {
+                    "error": "the compile-time process wrote nothing"}
+            except subprocess.TimeoutExpired:
+                results[kind] = {"error": f"timed out after {timeout} s"}
+    return results
+
+
+def machine() -> dict:
+    """What a reader needs to reproduce the figures."""
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    versions = {p: _version(p) for p in ("numpy", "llvmlite", "torch", "jax")}
+    return {"cpu": f"{llvm.get_host_cpu_name()} x{os.cpu_count()}",
+            "python": platform.python_version(), "graphc": _git_revision(),
+            **{k: v for k, v in versions.items() if v}}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_revision() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "graphc"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def run(selected: list[workloads.Workload], threads: list[int], frameworks: list[str],
+        repeat: int | None = None, quick: bool = False, log=print) -> dict:
+    """Measure everything and return the report that table.render prints."""
+    settings = dict(QUICK if quick else FULL)
+    if repeat is not None:
+        settings["repeat"] = repeat
+    names = [w.name for w in selected]
+    peaks = [peak.measure(threads)]
+    times: dict = {}
+    for t in threads:
+        for framework in frameworks:
+            reason = missing_reason(framework)
+            log(f"{framework} at {t} thread{'s' if t > 1 else ''}: "
+                + (reason or ", ".join(names)))
+            times[(framework, t)] = ({n: {"missing": reason} for n in names} if reason
+                                     else run_child(framework, t, names, settings, quick))
+    compiled = compile_times(settings["timeout"]) if "graphc" in frameworks and any(
+        w.name == "lenet" for w in selected) else {}
+    peaks.append(peak.measure(threads))
+    rows = [{"workload": w.name, "threads": t, "flops": w.flops(), "bytes": w.bytes(),
+             "target": w.target,
+             "times": {f: times[(f, t)][w.name] for f in frameworks}}
+            for w in selected for t in threads]
+    return {"machine": machine(), "threads": threads, "repeat": settings["repeat"],
+            "peak": {str(t): max(p[t] for p in peaks) for t in threads},
+            "peak_probes": [{str(t): v for t, v in p.items()} for p in peaks],
+            "compile": compiled, "rows": rows}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=(
+        "Time issue 7's workloads on graphc (llvm, and its numpy reference), PyTorch eager, "
+        "torch.compile and JAX, at each thread count, and print one table."))
+    add_arguments(p)
+    p.add_argument("--frameworks", default=",".join(child.FRAMEWORKS),
+                   help="comma list among " + ", ".join(child.FRAMEWORKS) + " (default: all)")
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `graphc bench` shares with `python -m benchmarks`."""
+    p.add_argument("--workloads", default=None,
+                   help="comma list of workloads or groups (mlp, lenet, digits-cnn, transformer, "
+                        "gemm, conv2d, elementwise; or one row such as 'gemm 1024'); "
+                        "default: all")
+    p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="timed calls per cell (default 20, or 5 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer timed calls, a shorter time budget per cell, gemm 256 and 1024 "
+                        "only: for trying changes, not for quoting")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the report (every figure behind the table) to FILE")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> int:
+    """Run the suite as `prog ARGV...` and print the table; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    try:
+        selected = select(args.workloads, args.quick)
+        threads = _counts(args.threads)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if any(t < 1 or t > cpus for t in threads):
+            raise ValueError(f"--threads {args.threads}: each count must be from 1 to the "
+                             f"{cpus} CPUs this process may use")
+        chosen = [f.strip() for f in args.frameworks.split(",")]
+        unknown = [f for f in chosen if f not in child.FRAMEWORKS]
+        if unknown:
+            raise ValueError(f"unknown framework(s) {', '.join(unknown)}; one of "
+                             f"{', '.join(child.FRAMEWORKS)}")
+        if args.repeat is not None and args.repeat < 1:
+            raise ValueError(f"--repeat must be positive, got {args.repeat}")
+    except ValueError as exc:
+        print(f"benchmarks: error: {exc}", file=sys.stderr)
+        return 2
+    report = run(selected, threads, chosen, args.repeat, args.quick,
+                 log=lambda line: print(line, file=sys.stderr, flush=True))
+    report["command"] = " ".join([prog, shlex.join(argv)]).strip()
+    print(table.render(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
