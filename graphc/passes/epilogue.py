@@ -55,7 +55,7 @@ def epilogue(program: Program) -> Program:
             for old_input, new_input in zip(node.inputs, new.inputs):
                 if (old_input.op in PRODUCERS and old_input not in results
                         and graph.consumers[old_input] == [node]
-                        and new.shape == new_input.shape and new.dtype == node.dtype
+                        and new.shape == new_input.shape
                         and new_input in _body(new)[1]):
                     new = attach(new, new_input, (node, old_input))
                     break

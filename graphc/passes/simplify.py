@@ -7,8 +7,9 @@ that operand. NaN semantics decide the rest:
 
 - `x*0 -> 0` (and any identity giving a number) is applied only to int and bool `x`: for
   floats NaN*0 and inf*0 are NaN, so the product is kept.
-- `x+0 -> x` is applied: it differs only when x is -0.0 (the sum is +0.0, which compares
-  equal); NaN and inf are kept.
+- an identity proposed by sympy is applied only if the op gives its operand back bit for
+  bit on probe values (-0.0, +0.0, inf, -inf, NaN, ...): so `x-0`, `x*1`, `x/1` go, but
+  float `x+0.0` stays (-0.0 + 0.0 is +0.0, and 1/x tells them apart); `x+(-0.0)` goes.
 - `exp(log(x)) -> x` only where x is known nonnegative (for x < 0 the log is NaN).
 - `log(exp(x)) -> x` always: it differs only where exp overflows (there the original
   gives inf, the rewrite the exact x).
@@ -78,14 +79,29 @@ def _constant_identity(node: Node) -> Node | None:
     if not numbers:
         return None
     expr = op.expression(symbols, node.attrs).subs(numbers)
-    for s, x in zip(symbols, node.inputs):
-        if expr == s and _same_type(x, node):
+    for k, (s, x) in enumerate(zip(symbols, node.inputs)):
+        if expr == s and _same_type(x, node) and _exact_on_special_values(node, k):
             return x
     exact = all(not dtypes.is_float(i.dtype) for i in node.inputs)
     if expr.is_Integer and exact:
         (c,) = dsl.operands(int(expr), reference=node.dtype)
         return dsl.broadcast_to(c, node.shape)
     return None
+
+
+def _exact_on_special_values(node: Node, slot: int) -> bool:
+    """Whether the node gives back its operand `slot` bit for bit (sign of zero, inf and
+    NaN included) on probe values, its other operands being the constants they are."""
+    x = node.inputs[slot]
+    if dtypes.is_float(x.dtype):
+        probe = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan, 1.5, -2.5, 3e38], x.dtype)
+    else:
+        info = np.iinfo(x.dtype) if x.dtype != np.bool_ else None
+        probe = np.array([0, 1] if info is None else [0, 1, -3, info.min, info.max], x.dtype)
+    args = [probe if k == slot else i.value.reshape(()) for k, i in enumerate(node.inputs)]
+    out = np.asarray(get_op(node.op).reference(*args, **node.attrs))
+    return bool(out.dtype == probe.dtype and np.array_equal(out, probe, equal_nan=True)
+                and np.array_equal(np.signbit(out), np.signbit(probe)))
 
 
 def _stable_softplus(x: Node) -> Node:

@@ -15,7 +15,7 @@ def simplified(out, *inputs):
     return before, after, after.outputs[0]
 
 
-@pytest.mark.parametrize("build", [lambda x: x * 1.0, lambda x: 1.0 * x, lambda x: x + 0.0,
+@pytest.mark.parametrize("build", [lambda x: x * 1.0, lambda x: 1.0 * x, lambda x: x + (-0.0),
                                    lambda x: x - 0.0, lambda x: x / 1.0, lambda x: x ** 1.0,
                                    lambda x: gc.neg(gc.neg(x)), lambda x: gc.log(gc.exp(x)),
                                    lambda x: gc.exp(gc.log(gc.exp(x))) - gc.exp(x) + x])
@@ -36,6 +36,14 @@ def test_float_times_zero_is_kept_for_nan_semantics():
     np.testing.assert_array_equal(got, [np.nan, np.nan, 0.0])
 
 
+def test_float_plus_zero_is_kept_for_the_sign_of_zero():
+    x = gc.input("x", (2,))
+    before, after, out = simplified(1.0 / (x + 0.0), x)
+    assert out.op == "div" and out.inputs[1].op == "add"
+    np.testing.assert_array_equal(run(after, np.array([-0.0, 0.0], np.float32))[0],
+                                  [np.inf, np.inf])  # -0.0 + 0.0 is +0.0
+
+
 def test_int_times_zero_is_zero():
     i = gc.input("i", (3,), dtype="int32")
     _, after, out = simplified(i * 0 + i, i)
@@ -54,7 +62,7 @@ def test_view_chains_collapse():
     x = gc.input("x", (2, 3, 4))
     _, _, out = simplified(gc.transpose(gc.transpose(x, (1, 0, 2)), (1, 0, 2)), x)
     assert out is x
-    _, _, out = simplified(gc.transpose(gc.transpose(x, (1, 2, 0)), (2, 0, 1)) + 0.0, x)
+    _, _, out = simplified(gc.transpose(gc.transpose(x, (1, 2, 0)), (2, 0, 1)) * 1.0, x)
     assert out is x
     _, _, out = simplified(gc.reshape(gc.reshape(x, (6, 4)), (24,)), x)
     assert out.op == "reshape" and out.inputs[0] is x
