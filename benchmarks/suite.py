@@ -10,6 +10,7 @@ process, the lenet compile times, then one table (and optionally the JSON behind
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -100,14 +101,14 @@ def compile_times(timeout: float) -> dict:
     return results
 
 
-def machine() -> dict:
+def machine(revision: str) -> dict:
     """What a reader needs to reproduce the figures."""
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
     versions = {p: _version(p) for p in ("numpy", "llvmlite", "torch", "jax")}
     return {"cpu": f"{llvm.get_host_cpu_name()} x{os.cpu_count()}",
-            "python": platform.python_version(), "graphc": _git_revision(),
+            "python": platform.python_version(), "graphc": revision,
             **{k: v for k, v in versions.items() if v}}
 
 
@@ -119,14 +120,17 @@ def _version(package: str) -> str | None:
 
 
 def _git_revision() -> str:
+    """HEAD, and a digest of uncommitted changes to graphc/ ("+dirty:1a2b3c4d"), so two
+    revisions are equal only when the code measured was."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "graphc"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "graphc"], cwd=ROOT,
+                              capture_output=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
+    dirty = f"+dirty:{hashlib.sha256(diff).hexdigest()[:8]}" if diff else ""
+    return (head or "unknown") + dirty
 
 
 def run(selected: list[workloads.Workload], threads: list[int], frameworks: list[str],
@@ -136,6 +140,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
     if repeat is not None:
         settings["repeat"] = repeat
     names = [w.name for w in selected]
+    revision = _git_revision()
     peaks = [peak.measure(threads)]
     times: dict = {}
     for t in threads:
@@ -152,7 +157,12 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
              "target": w.target,
              "times": {f: times[(f, t)][w.name] for f in frameworks}}
             for w in selected for t in threads]
-    return {"machine": machine(), "threads": threads, "repeat": settings["repeat"],
+    warnings = []
+    if _git_revision() != revision:
+        warnings.append(f"graphc's code changed during the run ({revision} at the start, "
+                        f"{_git_revision()} at the end): the figures may mix versions")
+    return {"machine": machine(revision), "warnings": warnings, "threads": threads,
+            "repeat": settings["repeat"],
             "peak": {str(t): max(p[t] for p in peaks) for t in threads},
             "peak_probes": [{str(t): v for t, v in p.items()} for p in peaks],
             "compile": compiled, "rows": rows}

@@ -95,7 +95,7 @@ def align(lines: list[list[str]]) -> str:
 def notes(report: dict) -> list[str]:
     """Lines under the table: the peak, the targets outside the table, compile times,
     missing frameworks and failures."""
-    out = []
+    out = [f"WARNING: {w}" for w in report.get("warnings", [])]
     peak = report.get("peak", {})
     if peak:
         out.append("FMA peak (benchmarks.peak, best probe of the run): " + ", ".join(

@@ -13,7 +13,7 @@ MIN_SAMPLES = 5
 
 
 def measure(run: Callable[[], None], repeat: int, budget: float) -> dict:
-    """Seconds per call of `run`: {"first", "median", "q1", "q3", "samples"}.
+    """Seconds per call of `run`: {"first", "median", "q1", "q3", "min", "samples"}.
 
     After the first call, warm up for WARMUP_CALLS calls and at least WARMUP_SECONDS, then
     time `repeat` calls one by one, stopping early (after at least MIN_SAMPLES) once the
@@ -34,4 +34,4 @@ def measure(run: Callable[[], None], repeat: int, budget: float) -> dict:
         spent += samples[-1]
     q1, _, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
     return {"first": first, "median": statistics.median(samples), "q1": q1, "q3": q3,
-            "samples": len(samples)}
+            "min": min(samples), "samples": len(samples)}
