@@ -22,13 +22,16 @@ SPINS_BEFORE_YIELD = 2000
 @dataclass
 class Operand:
     """A value a kernel reads or writes: its buffer pointer, concrete shape and dtype;
-    `constant` holds a constant node's array (lowerings inline scalars)."""
+    `constant` holds a constant node's array (lowerings inline scalars); `strides` (in
+    elements) are set when the value is a strided view of its buffer (a transpose read in
+    place by a matmul), else None (contiguous)."""
 
     ptr: ir.Value
     node: Node
     shape: tuple[int, ...]
     dtype: np.dtype
     constant: np.ndarray | None = None
+    strides: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -181,7 +184,8 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
 
     def operand(s: Storage, value: Node) -> Operand:
         constant = value.value if value.op == "constant" else None
-        return Operand(ptr[id(s)], value, plan.shape(value), value.dtype, constant)
+        return Operand(ptr[id(s)], value, plan.shape(value), value.dtype, constant,
+                       plan.strided.get(value))
 
     out = operand(step.out, node)
     if step.node is not None:

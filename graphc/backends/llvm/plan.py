@@ -1,7 +1,8 @@
 """The compile-time schedule and memory plan of one program under one binding.
 
 Every node gets a Storage: an argument slot (inputs, params, constants, outputs) or a
-region of one arena. Views (reshape, stop_gradient) share their input's storage. Arena
+region of one arena. Views (reshape, stop_gradient) share their input's storage, and so
+does a transpose that only matmuls read (they read it through strides). Arena
 regions are placed first-fit by liveness, an elementwise kernel writes over an input
 whose last use it is, and a param update is written straight into the param when no
 later step still reads the param's old value.
@@ -59,6 +60,7 @@ class Plan:
     in_place: int
     binding: dict = field(default_factory=dict)
     inplace_params: set = field(default_factory=set)
+    strided: dict = field(default_factory=dict)  # node -> element strides (strided views)
 
     def shape(self, node: Node) -> tuple[int, ...]:
         return self.shapes[node]
@@ -82,18 +84,24 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     for k, node in enumerate(program.inputs):
         storage[node] = slot("input", k, node)
     steps: list[Step] = []
+    strided = _strided_views(program, nodes, shapes)
     for node in nodes:
-        kind = table[node.op].kind
+        lowering = table[node.op]
         if node in storage:
             continue
-        if kind == "leaf":
+        if lowering.kind == "leaf":
             storage[node] = slot(node.op, node, node)
-        elif kind == "view":
+        elif lowering.kind == "view" or node in strided:
             storage[node] = storage[node.inputs[0]]
         else:
             out = Storage("arena", nbytes(node.dtype, shapes[node]), first=len(steps))
             storage[node] = out
-            steps.append(Step(len(steps), out, [storage[i] for i in node.inputs], node=node))
+            step = Step(len(steps), out, [storage[i] for i in node.inputs], node=node)
+            if lowering.scratch is not None:
+                size = lowering.scratch(node, [shapes[i] for i in node.inputs] + [shapes[node]])
+                if size:
+                    step.scratch = Storage("arena", size, first=len(steps), last=len(steps))
+            steps.append(step)
     kernel_steps = len(steps)
 
     # Results: an output computed by a kernel is written straight into its output array.
@@ -118,7 +126,35 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     intermediate = sum(nbytes(s.node.dtype, shapes[s.node]) for s in steps[:kernel_steps]
                        if s.node is not None and table[s.node.op].kind == "kernel")
     return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
-                in_place + len(in_place_params), dict(binding), in_place_params)
+                in_place + len(in_place_params), dict(binding), in_place_params, strided)
+
+
+READS_STRIDED = {"matmul": (0, 1), "fused_matmul": (0, 1)}  # op -> operands read via strides
+
+
+def _strided_views(program: Program, nodes: list[Node], shapes) -> dict:
+    """Transposes that only matmuls read, as strides over their input's buffer; a
+    transpose that is a result or an update value is computed as usual."""
+    readers: dict[Node, set] = {}
+    for node in nodes:
+        for position, i in enumerate(node.inputs):
+            ok = position in READS_STRIDED.get(node.op, ())
+            readers.setdefault(i, set()).add(ok)
+    kept = set(program.outputs) | {value for _, value in program.updates}
+    out = {}
+    for node in nodes:
+        if node.op == "transpose" and readers.get(node) == {True} and node not in kept:
+            source = contiguous(shapes[node.inputs[0]])
+            out[node] = tuple(source[a] for a in node.attrs["axes"])
+    return out
+
+
+def contiguous(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return strides[::-1]
 
 
 def _set_liveness(steps: list[Step], storage: dict[Node, Storage]) -> None:

@@ -3,7 +3,9 @@
 A lowering's kind is "kernel" (emits a kernel function), "view" (shares its input's buffer)
 or "leaf" (its value is an argument). `inplace`: the kernel reads each input only at the
 index it writes, so its output may take the buffer of an equal-shaped input that dies
-with it. `error(node, value)` words a run-time error a kernel can report.
+with it. `error(node, value)` words a run-time error a kernel can report. `scratch(node, shapes)`
+(shapes: the concrete shapes of the node's inputs, then its own) gives the bytes of
+arena scratch the kernel needs while it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Lowering:
     kind: str = "kernel"
     inplace: bool = False
     error: Callable | None = None
+    scratch: Callable | None = None
 
     @property
     def can_fail(self) -> bool:

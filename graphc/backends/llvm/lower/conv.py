@@ -1,12 +1,20 @@
-"""conv2d (with an optional epilogue: fused_conv2d) and its two gradient ops, as direct
-loops: threads split whole output planes; each output element sums its terms in a fixed
-(channel, kernel row, kernel column) order. Kernel columns are unrolled so the valid
-output columns of each are constants and the inner loop over them vectorizes."""
+"""conv2d (with an optional epilogue: fused_conv2d) and its two gradient ops.
+
+Float convolutions are GEMMs on the packed GEMM (graphc/backends/llvm/gemm.py), packing
+image patches straight from NCHW (implicit im2col, zero padding read as zeros):
+forward out[n] (O x HoWo) = w (O x CKK) @ patches(x[n]) (CKK x HoWo); the input gradient
+(stride 1) is the forward convolution of g with the flipped, transposed kernel; the
+weight gradient gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK).
+Integer convolutions, and input gradients with stride > 1, run as direct loops: threads
+split whole output planes; each output element sums its terms in a fixed (channel,
+kernel row, kernel column) order, kernel columns unrolled so the inner loop vectorizes.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphc.backends.llvm import gemm
 from graphc.backends.llvm.irtypes import F64, const, convert, i64
 from graphc.backends.llvm.kernel import dot
 from graphc.backends.llvm.lower import lowering
@@ -76,41 +84,147 @@ def conv2d(k, x, w, out, stride, padding, epilogue=None) -> None:
             epilogue(n, o, out_base)
 
 
-@lowering("conv2d")
+def _kernel_index(b, p, kh: int, kw: int):
+    """(channel, kernel row, kernel column) of a flat index over (C, kh, kw)."""
+    return b.udiv(p, i64(kh * kw)), b.urem(b.udiv(p, i64(kw)), i64(kh)), b.urem(p, i64(kw))
+
+
+def _position(b, q, width: int):
+    """(row, column) of a flat index over an image of the given width."""
+    return b.udiv(q, i64(width)), b.urem(q, i64(width))
+
+
+def gemm_conv2d(k, x, w, out, stride, padding, scratch, epilogue=None) -> None:
+    """out[n] = w (O x CKK) @ patches of x[n] (CKK x HoWo), as one batched GEMM."""
+    n_, c_, h, wd = x.shape
+    o_, _, kh, kw = w.shape
+    ho, wo = out.shape[2:]
+    (sh, sw), (ph, pw) = stride, padding
+    dt = out.dtype
+    weights = gemm.strided(w.ptr, w.dtype, dt, [0], c_ * kh * kw, 1)
+
+    rows = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)), (0, -ph, -pw))
+    cols = gemm.Affine((ho, wo), ((0, sh, 0), (0, 0, sw)))
+    patches = gemm.PatchReader(x, dt, c_ * h * wd, h, wd, rows, cols)
+    g = gemm.Gemm((n_,), o_, ho * wo, c_ * kh * kw, dt, weights, patches, out.ptr, ho * wo,
+                  o_ * ho * wo, epilogue)
+    gemm.emit(k, g, scratch)
+
+
+def _conv_scratch(node, shapes) -> int:
+    x, w, out = shapes[0], shapes[1], shapes[-1]
+    if not gemm.supported(node.dtype):
+        return 0
+    return gemm.scratch_bytes(x[0], w[0], out[2] * out[3], w[1] * w[2] * w[3], node.dtype)
+
+
+@lowering("conv2d", scratch=_conv_scratch)
 def emit_conv2d(k, node, out, ins, scratch) -> None:
-    conv2d(k, *ins, out, node.attrs["stride"], node.attrs["padding"])
+    x, w = ins
+    if gemm.supported(out.dtype):
+        gemm_conv2d(k, x, w, out, node.attrs["stride"], node.attrs["padding"], scratch)
+    else:
+        conv2d(k, x, w, out, node.attrs["stride"], node.attrs["padding"])
 
 
-@lowering("fused_conv2d")
+@lowering("fused_conv2d", scratch=_conv_scratch)
 def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
     x, w, *extras = ins
     symbols = input_symbols(len(extras))
     body = kernel_body(node.attrs["expr"])
     dtype = fused_dtype(node, node.inputs)
     strides = [broadcast_strides(e.shape, out.shape) for e in loaded(extras)]
-    ho, wo = out.shape[2:]
+    o_, ho, wo = out.shape[1:]
     b = k.b
 
-    def epilogue(n, o, out_base):
+    def store(at, offsets):
+        env = operand_env(k, symbols, extras, offsets, dtype)
+        env[ACC] = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, dtype)
+        value = expression_value(k, body, dtype, env)
+        k.store(convert(b, value, dtype, out.dtype), out.ptr, out.dtype, at)
+
+    def plane_epilogue(n, o, out_base):
         bases = [dot(b, [n, o], s[:2]) for s in strides]
         with k.loop(0, ho, "ey") as y:
             with k.loop(0, wo, "ex") as xx:
                 offsets = [b.add(base, b.add(b.mul(y, i64(s[2])), b.mul(xx, i64(s[3]))))
                            for base, s in zip(bases, strides)]
                 at = b.add(out_base, b.add(b.mul(y, i64(wo)), xx))
-                env = operand_env(k, symbols, extras, offsets, dtype)
-                env[ACC] = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, dtype)
-                value = expression_value(k, body, dtype, env)
-                k.store(convert(b, value, dtype, out.dtype), out.ptr, out.dtype, at)
+                store(at, offsets)
 
-    conv2d(k, x, w, out, node.attrs["stride"], node.attrs["padding"], epilogue)
+    def block_epilogue(index, r0, r1, c0, c1):
+        (n,) = index
+        with k.loop(r0, r1, "eo") as o:
+            bases = [dot(b, [n, o], s[:2]) for s in strides]
+            plane = b.mul(b.add(b.mul(n, i64(o_)), o), i64(ho * wo))
+            with k.loop(c0, c1, "eq") as q:
+                offsets = []
+                for base, s in zip(bases, strides):
+                    if s[2] == s[3] * wo:  # rows and columns are one flat axis
+                        offsets.append(b.add(base, b.mul(q, i64(s[3]))))
+                    else:
+                        y, xx = _position(b, q, wo)
+                        offsets.append(b.add(base, b.add(b.mul(y, i64(s[2])),
+                                                         b.mul(xx, i64(s[3])))))
+                store(b.add(plane, q), offsets)
+
+    stride, padding = node.attrs["stride"], node.attrs["padding"]
+    if gemm.supported(out.dtype):
+        gemm_conv2d(k, x, w, out, stride, padding, scratch, block_epilogue)
+    else:
+        conv2d(k, x, w, out, stride, padding, plane_epilogue)
 
 
-@lowering("conv2d_grad_input")
+def _grad_input_by_gemm(node, kernel) -> bool:
+    """Whether the input gradient is a forward convolution (stride 1, padding below the
+    kernel size)."""
+    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    return gemm.supported(node.dtype) and sh == sw == 1 and ph < kernel[0] and pw < kernel[1]
+
+
+def _grad_input_scratch(node, shapes) -> int:
+    g, w, out = shapes
+    if not _grad_input_by_gemm(node, w[2:]):
+        return 0
+    return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3], node.dtype)
+
+
+@lowering("conv2d_grad_input", scratch=_grad_input_scratch)
 def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
-    """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back (each thread
-    owns whole gx planes)."""
+    """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins
+    if _grad_input_by_gemm(node, w.shape[2:]):
+        _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
+    else:
+        _direct_grad_input(k, node, g, w, out)
+
+
+def _gemm_grad_input(k, g, w, out, padding, scratch) -> None:
+    """gx[n] (C x HW) = flipped w (C x OKK) @ patches of g[n] padded by kernel - 1 - pad."""
+    n_, c_, h, wd = out.shape
+    o_, _, kh, kw = w.shape
+    ho, wo = g.shape[2:]
+    ph, pw = kh - 1 - padding[0], kw - 1 - padding[1]
+    dt = out.dtype
+
+    def weight_col(b, p):
+        o, i, j = _kernel_index(b, p, kh, kw)
+        flipped = b.add(b.mul(b.sub(i64(kh - 1), i), i64(kw)), b.sub(i64(kw - 1), j))
+        return b.add(b.mul(o, i64(c_ * kh * kw)), flipped)
+
+    weights = gemm.AddressReader(w.ptr, w.dtype, dt, [0], lambda b, c: b.mul(c, i64(kh * kw)),
+                                 weight_col)
+
+    rows = gemm.Affine((o_, kh, kw), ((ho * wo, 0, 0), (0, 1, 0), (0, 0, 1)), (0, -ph, -pw))
+    cols = gemm.Affine((h, wd), ((0, 1, 0), (0, 0, 1)))
+    patches = gemm.PatchReader(g, dt, o_ * ho * wo, ho, wo, rows, cols)
+    gm = gemm.Gemm((n_,), c_, h * wd, o_ * kh * kw, dt, weights, patches, out.ptr, h * wd,
+                   c_ * h * wd)
+    gemm.emit(k, gm, scratch)
+
+
+def _direct_grad_input(k, node, g, w, out) -> None:
+    """Each thread owns whole gx planes."""
     n_, c_, h, wd = out.shape
     o_, _, kh, kw = w.shape
     ho, wo = g.shape[2:]
@@ -145,11 +259,51 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
                                 k.store(total, out.ptr, dt, at)
 
 
-@lowering("conv2d_grad_weight")
+def _grad_weight_scratch(node, shapes) -> int:
+    x, g, out = shapes
+    if not gemm.supported(node.dtype):
+        return 0
+    return gemm.scratch_bytes(1, out[0], out[1] * out[2] * out[3], x[0] * g[2] * g[3],
+                              node.dtype)
+
+
+@lowering("conv2d_grad_weight", scratch=_grad_weight_scratch)
 def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
-    """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted], accumulated
-    in float64 (the sums run over batch and image)."""
+    """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted]."""
     x, g = ins
+    if gemm.supported(out.dtype):
+        _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
+    else:
+        _direct_grad_weight(k, node, x, g, out)
+
+
+def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
+    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK), one GEMM whose depth
+    runs over the batch and the image."""
+    n_, c_, h, wd = x.shape
+    o_, _, kh, kw = out.shape
+    ho, wo = g.shape[2:]
+    (sh, sw), (ph, pw) = stride, padding
+    dt = out.dtype
+
+    def grad_col(b, p):
+        n, yx = b.udiv(p, i64(ho * wo)), b.urem(p, i64(ho * wo))
+        return b.add(b.mul(n, i64(o_ * ho * wo)), yx)
+
+    grads = gemm.AddressReader(g.ptr, g.dtype, dt, [], lambda b, o: b.mul(o, i64(ho * wo)),
+                               grad_col)
+
+    rows = gemm.Affine((n_, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
+                       (0, -ph, -pw))
+    cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
+    patches = gemm.PatchReader(x, dt, 0, h, wd, rows, cols)
+    gm = gemm.Gemm((), o_, c_ * kh * kw, n_ * ho * wo, dt, grads, patches, out.ptr,
+                   c_ * kh * kw, 0)
+    gemm.emit(k, gm, scratch)
+
+
+def _direct_grad_weight(k, node, x, g, out) -> None:
+    """Accumulated in float64 (the sums run over batch and image)."""
     n_, c_, h, wd = x.shape
     o_, _, kh, kw = out.shape
     ho, wo = g.shape[2:]

@@ -17,9 +17,9 @@ from graphc.backends.llvm.lower.elementwise import (
     operand_env,
     working_dtype,
 )
-from graphc.backends.llvm.lower.linalg import matmul
+from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch
 from graphc.backends.llvm.lower.reduction import Source, reduce
-from graphc.backends.llvm.nest import broadcast_strides
+from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides
 from graphc.ops.epilogue import ACC
 from graphc.ops.fused import input_symbols, kernel_body
 from graphc.ops.fused_reduce import FusedReduce
@@ -58,7 +58,7 @@ def emit_fused_reduce(k, node, out, ins, scratch) -> None:
     reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out)
 
 
-@lowering("fused_matmul")
+@lowering("fused_matmul", scratch=matmul_scratch)
 def emit_fused_matmul(k, node, out, ins, scratch) -> None:
     a, b_, *extras = ins
     producer = dtypes.promote(a.dtype, b_.dtype)
@@ -71,16 +71,21 @@ def emit_fused_matmul(k, node, out, ins, scratch) -> None:
     reading = loaded(extras)
     strides = [broadcast_strides(e.shape, out.shape) for e in reading]
     batch_rank = len(out.shape) - 2
+    m, n = out.shape[-2:]
     b = k.b
 
-    def epilogue(index, i, c_row):
-        bases = [dot(b, list(index) + [i], s[:batch_rank + 1]) for s in strides]
-        with k.loop(0, out.shape[-1], "e") as j:
-            acc = convert(b, k.load(out.ptr, out.dtype, b.add(c_row, j)), out.dtype, dtype)
-            offsets = [b.add(base, b.mul(j, i64(s[-1]))) for base, s in zip(bases, strides)]
-            env = operand_env(k, symbols[1:], extras, offsets, dtype)
-            env[ACC] = acc
-            value = expression_value(k, body, dtype, env)
-            k.store(convert(b, value, dtype, out.dtype), out.ptr, out.dtype, b.add(c_row, j))
+    def epilogue(index, r0, r1, c0, c1):
+        batch_offset = dot(b, list(index), contiguous_strides(out.shape[:-2]))
+        with k.loop(r0, r1, "er") as i:
+            bases = [dot(b, list(index) + [i], s[:batch_rank + 1]) for s in strides]
+            c_row = b.add(b.mul(batch_offset, i64(m * n)), b.mul(i, i64(n)))
+            with k.loop(c0, c1, "e") as j:
+                at = b.add(c_row, j)
+                acc = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, dtype)
+                offsets = [b.add(base, b.mul(j, i64(s[-1]))) for base, s in zip(bases, strides)]
+                env = operand_env(k, symbols[1:], extras, offsets, dtype)
+                env[ACC] = acc
+                value = expression_value(k, body, dtype, env)
+                k.store(convert(b, value, dtype, out.dtype), out.ptr, out.dtype, at)
 
-    matmul(k, a, b_, out, epilogue)
+    matmul(k, a, b_, out, scratch, epilogue)

@@ -1,0 +1,161 @@
+"""The packed GEMM behind matmul and convolutions, against the NumPy backend: awkward
+shapes (1, primes, tall and skinny, more than one cache block in every direction),
+transposed operands read in place, broadcast batches, float64, epilogues, convolutions
+with strides, C=1 and rectangular kernels, and identical bits for any thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+TOL = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
+# A sum of k products of O(1) numbers is O(sqrt(k)); an element near zero cancels that
+# much, so it gets an absolute bound of a few ulps of sqrt(k) (summation order differs
+# from BLAS).
+DEPTH_ATOL = {"float32": 2e-6, "float64": 1e-14}
+
+
+def _both(inputs, outputs, args, optimize=True, threads=None):
+    llvm = gc.compile(inputs, outputs, backend="llvm", optimize=optimize, threads=threads)
+    ref = gc.compile(inputs, outputs, backend="numpy", optimize=optimize)
+    return llvm, llvm(*args), ref(*args)
+
+
+def _close(got, expected, dtype, depth=1):
+    tol = dict(TOL[dtype], atol=max(TOL[dtype]["atol"], DEPTH_ATOL[dtype] * depth ** 0.5))
+    got = got if isinstance(got, list) else [got]
+    expected = expected if isinstance(expected, list) else [expected]
+    for g, e in zip(got, expected, strict=True):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, **tol)
+
+
+def _ops(fn) -> list[str]:
+    return [s.node.op for s in fn._runner.last.plan.steps if s.node is not None]
+
+
+SHAPES = [(1, 1, 1), (1, 17, 1), (13, 31, 7), (517, 3, 2), (2, 300, 97), (9, 1, 33),
+          (300, 600, 40), (5, 7, 1100), (129, 257, 65)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,k,n", SHAPES, ids=[f"{m}x{k}x{n}" for m, k, n in SHAPES])
+def test_matmul_shapes(m, k, n, dtype):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a, b = gc.input("a", (m, k), dtype), gc.input("b", (k, n), dtype)
+    args = [rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)]
+    _, got, expected = _both([a, b], a @ b, args)
+    _close(got, expected, dtype, depth=k)
+
+
+def test_empty_depth_gives_zeros():
+    a, b = gc.input("a", (3, 0)), gc.input("b", (0, 4))
+    fn = gc.compile([a, b], a @ b)
+    np.testing.assert_array_equal(fn(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32)),
+                                  np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transposed_operands_are_read_in_place(dtype):
+    rng = np.random.default_rng(3)
+    x, y = gc.input("x", (37, 19), dtype), gc.input("y", (41, 37), dtype)
+    outputs = [gc.transpose(x) @ gc.transpose(y), gc.transpose(y @ x) @ y]
+    args = [rng.normal(size=(37, 19)).astype(dtype), rng.normal(size=(41, 37)).astype(dtype)]
+    fn, got, expected = _both([x, y], outputs, args)
+    _close(got, expected, dtype)
+    assert "transpose" not in _ops(fn)
+    assert len(fn._runner.last.plan.strided) == 3
+
+
+def test_gradients_of_matmul_read_transposes_in_place():
+    rng = np.random.default_rng(4)
+    w = gc.param("w", rng.normal(size=(23, 11)).astype(np.float32))
+    x = gc.input("x", (29, 23))
+    loss = gc.sum(gc.tanh(x @ w))
+    outputs = [loss, *gc.grad(loss, [w, x])]
+    fn, got, expected = _both([x], outputs, [rng.normal(size=(29, 23)).astype(np.float32)])
+    _close(got, expected, "float32")
+    assert "transpose" not in _ops(fn)
+
+
+def test_transposed_output_is_still_computed():
+    x = gc.input("x", (3, 5), "float64")
+    t = gc.transpose(x)
+    rng = np.random.default_rng(5)
+    value = rng.normal(size=(3, 5))
+    _, got, expected = _both([x], [t, t @ x], [value])
+    _close(got, expected, "float64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched_broadcast_and_transposed_batches(dtype):
+    rng = np.random.default_rng(6)
+    a, b = gc.input("a", (2, 1, 5, 7), dtype), gc.input("b", (3, 7, 4), dtype)
+    c = gc.input("c", (3, 2, 4, 6), dtype)
+    outputs = [a @ b, gc.transpose(a @ b, (0, 1, 3, 2)) @ a,
+               gc.transpose(c, (1, 0, 3, 2)) @ gc.transpose(b, (0, 2, 1))]
+    args = [rng.normal(size=s).astype(dtype) for s in ((2, 1, 5, 7), (3, 7, 4), (3, 2, 4, 6))]
+    _, got, expected = _both([a, b, c], outputs, args)
+    _close(got, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_epilogue(dtype):
+    rng = np.random.default_rng(7)
+    x, w, bias = gc.input("x", (70, 45), dtype), gc.input("w", (45, 66), dtype), \
+        gc.input("bias", (66,), dtype)
+    out = gc.gelu(x @ w + bias) * 2.0
+    args = [rng.normal(size=(70, 45)).astype(dtype), rng.normal(size=(45, 66)).astype(dtype),
+            rng.normal(size=66).astype(dtype)]
+    fn, got, expected = _both([x, w, bias], out, args)
+    _close(got, expected, dtype)
+    assert _ops(fn) == ["fused_matmul"]
+
+
+def test_integer_matmul_keeps_exact_loops():
+    a, b = gc.input("a", (4, 3), "int64"), gc.input("b", (3, 5), "int32")
+    av, bv = np.arange(12).reshape(4, 3), np.arange(15, dtype=np.int32).reshape(3, 5)
+    _, got, expected = _both([a, b], gc.transpose(gc.transpose(b) @ gc.transpose(a)), [av, bv])
+    np.testing.assert_array_equal(got, expected)
+
+
+CONVS = [  # N, C, H, W, O, kh, kw, stride, padding
+    (2, 1, 8, 8, 16, 3, 3, 1, 1), (3, 2, 7, 9, 4, 3, 3, 2, 1), (2, 3, 6, 5, 5, 2, 2, 1, 0),
+    (1, 4, 5, 5, 2, 5, 5, 1, 2), (2, 3, 9, 9, 4, 3, 2, 2, 0), (2, 5, 11, 10, 37, 3, 3, 1, 1),
+    (1, 1, 28, 28, 6, 5, 5, 1, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", CONVS, ids=["x".join(map(str, c)) for c in CONVS])
+def test_conv2d_and_gradients(shape, dtype):
+    n, c, h, wd, o, kh, kw, stride, padding = shape
+    rng = np.random.default_rng(sum(shape))
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kh, kw), dtype)
+    bias = gc.input("bias", (o,), dtype)
+    y = gc.relu(gc.conv2d(x, w, bias, stride=stride, padding=padding))
+    g = gc.input("g", y.shape, dtype)
+    outputs = [y, *gc.grad(gc.sum(y * g), [x, w, bias])]
+    ho, wo = ((h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1)
+    args = [rng.normal(size=s).astype(dtype)
+            for s in ((n, c, h, wd), (o, c, kh, kw), (o,), (n, o, ho, wo))]
+    fn, got, expected = _both([x, w, bias, g], outputs, args)
+    _close(got, expected, dtype)
+    assert "fused_conv2d" in _ops(fn)
+
+
+def test_identical_bits_for_any_thread_count():
+    rng = np.random.default_rng(8)
+    x, w = gc.input("x", (4, 3, 20, 20)), gc.input("w", (8, 3, 3, 3))
+    a, b = gc.input("a", (150, 700)), gc.input("b", (700, 90))
+    y = gc.conv2d(x, w, padding=1)
+    outputs = [a @ b, gc.transpose(a) @ (a @ b), y, *gc.grad(gc.sum(y * y), [x, w])]
+    args = [rng.normal(size=s).astype(np.float32)
+            for s in ((4, 3, 20, 20), (8, 3, 3, 3), (150, 700), (700, 90))]
+    reference = gc.compile([x, w, a, b], outputs, threads=1)(*args)
+    for threads in (2, 3, 9):
+        got = gc.compile([x, w, a, b], outputs, threads=threads)(*args)
+        for g_, r in zip(got, reference, strict=True):
+            np.testing.assert_array_equal(g_, r, err_msg=f"threads={threads}")
