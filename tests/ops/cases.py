@@ -252,3 +252,34 @@ CASES += [
 from tests.ops.cases_conv import CONV_CASES  # noqa: E402
 
 CASES += CONV_CASES
+
+
+def optimized(value):
+    """The value as the optimizer rewrites it: how the fused ops' rows get their nodes."""
+    from graphc.passes import optimize
+    from graphc.program import Program
+
+    return optimize(Program((), (value,), ())).outputs[0]
+
+
+def _conv_relu(x, k, b):
+    out = np.zeros((x.shape[0], k.shape[0], x.shape[2], x.shape[3]))
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for n, o, i, j in np.ndindex(out.shape):
+        out[n, o, i, j] = math.fsum((padded[n, :, i:i + 3, j:j + 3] * k[o]).ravel()) + b[o]
+    return np.maximum(out, 0)
+
+
+CASES += [
+    Case("fused", lambda a, b, c: optimized(gc.relu(a * b + c) * gc.sigmoid(a)),
+         (In((3, 4)), In((4,)), In((3, 1))),
+         per_element(lambda a, b, c: max(a * b + c, 0.0) * _sigmoid(a))),
+    Case("fused_reduce", lambda a, b: optimized(gc.sum(gc.exp(a) * b, axis=1)),
+         (In((3, 4)), In((4,))),
+         lambda a, b: np.array([math.fsum(math.exp(v) * w for v, w in zip(r, b)) for r in a])),
+    Case("fused_matmul", lambda a, w, bias: optimized(gc.relu(a @ w + bias)),
+         (In((3, 4)), In((4, 5)), In((5,))), lambda a, w, bias: np.maximum(_matmul(a, w) + bias,
+                                                                            0)),
+    Case("fused_conv2d", lambda x, k, b: optimized(gc.relu(gc.conv2d(x, k, b, padding=1))),
+         (In((2, 2, 4, 4)), In((3, 2, 3, 3)), In((3,))), _conv_relu),
+]
