@@ -160,9 +160,21 @@ class Executable:
         return arrays, binding
 
     def report(self) -> str:
-        """What each optimization pass changed, and the kernels left (graphc/passes/report.py)."""
+        """What each optimization pass changed, the kernels left (graphc/passes/report.py),
+        and, for a backend that plans memory, its arena against the intermediates' sum."""
         from graphc.passes.report import format_report
-        return format_report(self.pass_stats, self.program)
+        text = format_report(self.pass_stats, self.program)
+        memory = getattr(self._runner, "memory_report", None)
+        if memory is None:
+            return text
+        figures = memory()
+        if "arena_bytes" not in figures:
+            return text + "\nmemory: planned at the first call (no call yet)\n"
+        arena, total = figures["arena_bytes"], figures["intermediate_bytes"]
+        return (text + f"\nmemory: arena {arena:,} bytes (intermediates reused by liveness, "
+                f"plus kernel scratch); the intermediates alone would take {total:,} bytes; "
+                f"{figures['in_place']} computed in place; {figures['kernels']} kernels; "
+                f"{figures['bindings_compiled']} binding(s) compiled\n")
 
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""

@@ -151,3 +151,15 @@ def test_unknown_backend_is_refused():
     x = gc.input("x", (2,))
     with pytest.raises(ValueError, match="unknown backend 'tpu'"):
         gc.compile([x], x, backend="tpu")
+
+
+def test_report_lists_passes_and_kernels():
+    x = gc.input("x", ("N", 8))
+    w = gc.param("w", np.ones((8, 4), np.float32))
+    loss = gc.mean(gc.relu(x @ w))
+    (g,) = gc.grad(loss, [w])
+    f = gc.compile([x], loss, updates={w: w - 0.1 * g}, backend="numpy")
+    text = f.report()
+    for name in ("constant_folding", "cse", "simplify", "fusion", "epilogue"):
+        assert name in text
+    assert "kernels left:" in text and "memory" not in text  # numpy plans no arena
