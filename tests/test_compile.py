@@ -163,3 +163,12 @@ def test_report_lists_passes_and_kernels():
     for name in ("constant_folding", "cse", "simplify", "fusion", "epilogue"):
         assert name in text
     assert "kernels left:" in text and "memory" not in text  # numpy plans no arena
+
+
+def test_llvm_report_states_the_arena_after_the_first_call():
+    x = gc.input("x", ("N", 8))
+    w = gc.param("w", np.ones((8, 4), np.float32))
+    f = gc.compile([x], gc.sum(gc.tanh(x @ w) * 2.0), backend="llvm")
+    assert "planned at the first call" in f.report()
+    f(np.ones((5, 8), np.float32))
+    assert "memory: arena" in f.report() and "1 binding(s) compiled" in f.report()
