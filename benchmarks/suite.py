@@ -112,6 +112,11 @@ def machine(revision: str) -> dict:
             **{k: v for k, v in versions.items() if v}}
 
 
+def _load() -> float | None:
+    """The 1-minute load average (other processes competing for the CPUs), where known."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -141,6 +146,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
         settings["repeat"] = repeat
     names = [w.name for w in selected]
     revision = _git_revision()
+    loads = [_load()]
     peaks = [peak.measure(threads)]
     times: dict = {}
     for t in threads:
@@ -153,6 +159,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
     compiled = compile_times(settings["timeout"]) if "graphc" in frameworks and any(
         w.name == "lenet" for w in selected) else {}
     peaks.append(peak.measure(threads))
+    loads.append(_load())
     rows = [{"workload": w.name, "threads": t, "flops": w.flops(), "bytes": w.bytes(),
              "target": w.target,
              "times": {f: times[(f, t)][w.name] for f in frameworks}}
@@ -165,6 +172,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
             "repeat": settings["repeat"],
             "peak": {str(t): max(p[t] for p in peaks) for t in threads},
             "peak_probes": [{str(t): v for t, v in p.items()} for p in peaks],
+            "load": loads,
             "compile": compiled, "rows": rows}
 
 

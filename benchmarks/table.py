@@ -108,6 +108,7 @@ def notes(report: dict) -> list[str]:
                            f"(target >= {100 * GEMM_PEAK_TARGET:.0f}%)"
                            + _verdict(fraction, GEMM_PEAK_TARGET, at_most=False))
     out += _compile_notes(report)
+    out += _contention_notes(report)
     out += _bandwidth_notes(report)
     missing, failures = {}, []
     for row in report["rows"]:
@@ -155,6 +156,21 @@ def _compile_notes(report: dict) -> list[str]:
     if others:
         line += "; first call (compile included) of " + ", ".join(others)
     return [line]
+
+
+def _contention_notes(report: dict) -> list[str]:
+    """The load average and the peak probes at the start and the end: a busy machine or
+    two probes far apart mean other work competed for the CPUs during the run."""
+    parts = []
+    loads = [x for x in report.get("load", []) if x is not None]
+    if len(loads) == 2:
+        parts.append(f"load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end")
+    probes = report.get("peak_probes", [])
+    if len(probes) == 2:
+        parts.append("peak probes (start/end) " + ", ".join(
+            f"{probes[0][t]:.0f}/{probes[1][t]:.0f} GFLOP/s at {t} thread(s)"
+            for t in probes[0] if t in probes[1]))
+    return ["contention: " + "; ".join(parts)] if parts else []
 
 
 def _bandwidth_notes(report: dict) -> list[str]:
