@@ -8,7 +8,7 @@ import numpy as np
 
 from graphc import dtypes
 from graphc.backends.llvm.irtypes import convert, i64
-from graphc.backends.llvm.kernel import dot
+from graphc.backends.llvm.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.elementwise import (
     emit_expression,
@@ -77,8 +77,13 @@ def emit_fused_matmul(k, node, out, ins, scratch) -> None:
     def epilogue(index, r0, r1, c0, c1):
         batch_offset = dot(b, list(index), contiguous_strides(out.shape[:-2]))
         with k.loop(r0, r1, "er") as i:
-            bases = [dot(b, list(index) + [i], s[:batch_rank + 1]) for s in strides]
             c_row = b.add(b.mul(batch_offset, i64(m * n)), b.mul(i, i64(n)))
+            if len(index) < batch_rank:  # rows over all batches
+                where = decompose(b, b.udiv(i, i64(m)), list(out.shape[:-2])) + [
+                    b.urem(i, i64(m))]
+            else:
+                where = list(index) + [i]
+            bases = [dot(b, where, s[:batch_rank + 1]) for s in strides]
             with k.loop(c0, c1, "e") as j:
                 at = b.add(c_row, j)
                 acc = convert(b, k.load(out.ptr, out.dtype, at), out.dtype, dtype)

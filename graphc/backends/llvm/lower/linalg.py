@@ -40,20 +40,36 @@ def _operand_strides(x, batch) -> tuple[list[int], int, int]:
 def matmul(k, a, b_, out, scratch, epilogue=None) -> None:
     """out = a @ b_; epilogue(batch index, r0, r1, c0, c1) runs on each finished block of
     rows [r0, r1) and columns [c0, c1) (row i of batch element starts at batch * m * n
-    + i * n)."""
+    + i * n); with an empty batch index, rows run over all batches."""
     m, n = out.shape[-2:]
     depth = a.shape[-1]
     batch = out.shape[:-2]
     if not gemm.supported(out.dtype):
         _integer_matmul(k, a, b_, out, epilogue)
         return
-    readers = []
-    for x in (a, b_):
-        batch_strides, rs, cs = _operand_strides(x, batch)
-        readers.append(gemm.strided(x.ptr, x.dtype, out.dtype, batch_strides, rs, cs))
-    g = gemm.Gemm(batch, m, n, depth, out.dtype, readers[0], readers[1], out.ptr, n, m * n,
-                  epilogue)
+    a_batch, a_rs, a_cs = _operand_strides(a, batch)
+    b_batch, b_rs, b_cs = _operand_strides(b_, batch)
+    rows = m
+    if batch and not any(b_batch) and _rows_flatten(a_batch, batch, m, a_rs):
+        # One shared B: the batches are just more rows of A (B is packed once); the
+        # epilogue then gets an empty batch index and rows over all batches.
+        rows, batch, a_batch, b_batch = m * int(np.prod(batch, dtype=np.int64)), (), [], []
+    readers = [gemm.strided(a.ptr, a.dtype, out.dtype, a_batch, a_rs, a_cs),
+               gemm.strided(b_.ptr, b_.dtype, out.dtype, b_batch, b_rs, b_cs)]
+    g = gemm.Gemm(batch, rows, n, depth, out.dtype, readers[0], readers[1], out.ptr, n,
+                  rows * n, epilogue)
     gemm.emit(k, g, scratch)
+
+
+def _rows_flatten(batch_strides, batch, m: int, row_stride: int) -> bool:
+    """Whether (batch..., row) index one axis of stride row_stride (rows of all batches
+    follow each other)."""
+    step = m * row_stride
+    for d, s in zip(reversed(batch), reversed(batch_strides)):
+        if d != 1 and s != step:
+            return False
+        step *= d
+    return True
 
 
 def _integer_matmul(k, a, b_, out, epilogue) -> None:

@@ -3,7 +3,8 @@ in a fixed order, so results do not depend on the thread count.
 
 When the reduced axes are followed by kept axes ((K, R, J): a bias gradient, a mean over
 the batch), rows of J are accumulated in the output with unit stride, which vectorizes;
-otherwise each output element runs its own scalar loop. float32 sums of the innermost
+otherwise each output element runs its own loop, whose float sums LLVM may split into
+vector lanes (reassociation: a fixed order, but not NumPy's). float32 sums of the innermost
 axis accumulate in float64.
 """
 
@@ -71,10 +72,15 @@ class Accumulator:
         info = np.iinfo(dtype)
         return const(dtype, info.min if self.op == "max" else info.max)
 
-    def combine(self, acc: ir.Value, value: ir.Value) -> ir.Value:
+    def combine(self, acc: ir.Value, value: ir.Value, reassociate: bool = False) -> ir.Value:
+        """acc op value; `reassociate` lets LLVM split a float sum into vector lanes
+        (partial sums combined in an order fixed at compile time, the same on every
+        thread)."""
         b = self.k.b
         if self.op in ("sum", "mean"):
-            return b.fadd(acc, value) if self.dtype.kind == "f" else b.add(acc, value)
+            if self.dtype.kind != "f":
+                return b.add(acc, value)
+            return b.fadd(acc, value, flags=("reassoc",) if reassociate else ())
         return self.emitter._extremum(acc, value, ">" if self.op == "max" else "<")
 
     def finish(self, acc: ir.Value, out_dtype: np.dtype) -> ir.Value:
@@ -171,7 +177,7 @@ def _scalar(k, op, source, out, groups, count) -> None:
         def nest(level: int, offsets: list) -> None:
             if level == len(reduced):
                 value = convert(b, source.value(offsets), source.dtype, acc.dtype)
-                b.store(acc.combine(b.load(slot), value), slot)
+                b.store(acc.combine(b.load(slot), value, reassociate=True), slot)
                 return
             size, _, strides = reduced[level]
             with k.loop(0, size, f"r{level}") as r:
