@@ -15,5 +15,11 @@ def _swap_last(x: Node) -> Node:
 def matmul_grad(node: Node, out_grad: Node) -> list[Node]:
     a, b = node.inputs
     grad_a = dsl.matmul(out_grad, _swap_last(b))
-    grad_b = dsl.matmul(_swap_last(a), out_grad)
+    if b.ndim == 2 and a.ndim > 2:
+        # A weight shared by every batch: one GEMM over all rows, not one per batch summed.
+        rows_a = dsl.reshape(a, (-1, a.shape[-1]))
+        rows_g = dsl.reshape(out_grad, (-1, out_grad.shape[-1]))
+        grad_b = dsl.matmul(_swap_last(rows_a), rows_g)
+    else:
+        grad_b = dsl.matmul(_swap_last(a), out_grad)
     return [unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)]

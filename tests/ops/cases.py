@@ -163,6 +163,8 @@ CASES: list[Case] = [
     Case("matmul_2d", gc.matmul, (In((3, 4)), In((4, 2))), _matmul),
     Case("matmul_batched_broadcast", lambda a, b: a @ b, (In((2, 1, 3, 4)), In((3, 4, 2))),
          _matmul),
+    Case("matmul_batched_shared_weight", lambda a, w: a @ w, (In((2, 3, 4)), In((4, 5))),
+         _matmul),
     Case("matmul_vector", lambda a, b: a @ b, (In((3, 4)), In((4,))),
          lambda a, b: _matmul(a, b[:, None])[:, 0]),
     Case("matmul_reflected_constant", lambda a: np.eye(3, dtype=np.float32) @ a, (In((3, 2)),),
