@@ -13,7 +13,7 @@ Format (an interface: the optimizer builds it, every backend lowers it):
   semantics). The expression is kept *unevaluated* (built under ``sympy.evaluate(False)``)
   so it has exactly the structure of the ops it replaces: ``x*0`` and ``x - x`` stay (NaN
   semantics), ``a/b`` is ``Mul(a, Pow(b, -1))`` and means a division, ``Pow(b, 1/2)`` is
-  sqrt. Backends evaluate ``kernel_body(expr)`` (sympy.cse, still unevaluated): a list of
+  sqrt. Backends evaluate ``kernel_body(expr)`` (sympy.cse, still unevaluated): a tuple of
   (temporary, subexpression) assignments, then the result.
 - A bool value is a number 0 or 1 inside the expression (``Piecewise((1, rel), (0,
   True))``); ``Ne(b, 0)`` of a bool input is its truth.
@@ -54,13 +54,15 @@ def input_symbols(n: int) -> tuple[sympy.Symbol, ...]:
     return tuple(sympy.Symbol(f"x{i}", real=True) for i in range(n))
 
 
-def kernel_body(expr: sympy.Basic) -> tuple[list[tuple[sympy.Symbol, sympy.Basic]],
+@functools.lru_cache(maxsize=4096)
+def kernel_body(expr: sympy.Basic) -> tuple[tuple[tuple[sympy.Symbol, sympy.Basic], ...],
                                             sympy.Basic]:
     """sympy.cse of an expression, without re-evaluating it: (assignments, result).
 
     A reciprocal `Pow(b, -1)` that cse made a temporary is put back where it is used,
     so `a * Pow(b, -1)` stays the division a / b (a multiplication by a rounded 1/b is
-    not the same number)."""
+    not the same number). Cached: every call of a compiled function evaluates the same
+    bodies, and sympy.cse costs milliseconds."""
     with sympy.evaluate(False):
         assignments, (result,) = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
         inline: dict[sympy.Symbol, sympy.Basic] = {}
@@ -71,7 +73,7 @@ def kernel_body(expr: sympy.Basic) -> tuple[list[tuple[sympy.Symbol, sympy.Basic
                 inline[temp] = value
             else:
                 kept.append((temp, value))
-        return kept, result.xreplace(inline)
+        return tuple(kept), result.xreplace(inline)
 
 
 def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
