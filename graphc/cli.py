@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import runpy
 import sys
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-STAGES = ("forward", "backward", "optimized")
+STAGES = ("forward", "backward", "optimized", "fused-before", "fused-after")
 
 
 class CommandError(Exception):
@@ -130,10 +131,14 @@ def recording_compiles() -> Iterator[list]:
 
 def stage_dot(executable, stage: str) -> str:
     """DOT text of one stage of a compiled function: "forward" (its outputs, before
-    optimization), "backward" (outputs and update values, gradient nodes marked) or
-    "optimized" (what runs)."""
+    optimization), "backward" (outputs and update values, gradient nodes marked),
+    "optimized" (what runs), or "fused-before"/"fused-after" (each fused kernel drawn as a
+    cluster, on the graph fusion started from or on the graph that runs)."""
+    from graphc.passes.report import fusion_dot
     from graphc.viz import to_dot
 
+    if stage.startswith("fused-"):
+        return fusion_dot(executable, stage.removeprefix("fused-"))
     if stage == "forward":
         return to_dot(list(executable.source.outputs), name="forward")
     program = executable.source if stage == "backward" else executable.program
@@ -143,7 +148,9 @@ def stage_dot(executable, stage: str) -> str:
 def _viz_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("script", help="a Python script that calls gc.compile")
     parser.add_argument("--stage", choices=(*STAGES, "all"), default="all",
-                        help="which graph to draw (default: all three)")
+                        help="which graph to draw (default: all of them)")
+    parser.add_argument("--report", action="store_true",
+                        help="also print each compiled function's optimization report")
     parser.add_argument("-o", "--output", default=None,
                         help="a directory for the files (default: the current directory); "
                              "with one graph to draw, may name the exact .dot/.svg/.png file")
@@ -191,6 +198,9 @@ def viz(args: argparse.Namespace) -> int:
         print(f"graphc viz: {script.name} compiled nothing (it made no gc.compile call)",
               file=sys.stderr)
         return 1
+    if args.report:
+        for k, executable in enumerate(compiled):
+            print(f"# function {k}: {executable!r}\n{executable.report()}")
     stages = STAGES if args.stage == "all" else (args.stage,)
     images = drawing.dot_program() is not None
     for k, stage, path in _viz_targets(script, len(compiled), stages, directory, exact):
@@ -254,7 +264,16 @@ def info_lines() -> list[str]:
         f"cpu         {llvm.get_host_cpu_name()} ({llvm.get_process_triple()})",
         f"features    {' '.join(enabled)}",
         f"graphviz    {dot_program() or 'dot not found (only .dot files can be written)'}",
+        _cache_line(),
     ]
+
+
+def _cache_line() -> str:
+    folder, entries = _cache_entries()
+    size = sum(p.stat().st_size for p in entries)
+    state = "off (GRAPHC_CACHE=0)" if os.environ.get("GRAPHC_CACHE") == "0" else \
+        f"{len(entries)} entries, {size / 1e6:.1f} MB"
+    return f"cache       {folder}: {state}"
 
 
 @command("info", "print the versions of graphc and its dependencies, LLVM and the host CPU",

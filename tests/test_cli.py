@@ -89,13 +89,14 @@ def test_viz_writes_forward_backward_and_optimized_graphs(tmp_path, capsys, no_g
     with recording_compiles() as compiled:
         assert main(["viz", str(path), "-o", str(out)]) == 0
     (step,) = compiled
-    files = [out / f"model.0.{stage}.dot" for stage in ("forward", "backward", "optimized")]
+    files = [out / f"model.0.{stage}.dot"
+             for stage in ("forward", "backward", "optimized", "fused-before", "fused-after")]
     captured = capsys.readouterr()
     assert captured.out.split() == [str(f) for f in files]
     assert "dot is not installed" in captured.err
     assert sorted(p.name for p in out.iterdir()) == sorted(f.name for f in files)
 
-    forward, backward, optimized = (labels(f) for f in files)
+    forward, backward, optimized, _, _ = (labels(f) for f in files)
     assert sorted(forward) == sorted(["input x\n(N, 3) float32", "param W\n(3, 2) float32",
                                       "matmul\n(N, 2) float32", "tanh\n(N, 2) float32",
                                       "mean\n() float32"])
@@ -106,6 +107,17 @@ def test_viz_writes_forward_backward_and_optimized_graphs(tmp_path, capsys, no_g
     assert set(forward) < set(backward)
     assert any(label.endswith("\n→ W") for label in backward)
     assert len(optimized) == len(step.program.graph)
+
+
+def test_viz_report_and_fused_kernels_as_clusters(tmp_path, capsys, no_graphviz):
+    path = script(tmp_path, STEP)
+    assert main(["viz", str(path), "--report", "--stage", "fused-after", "-o",
+                 str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "# function 0" in out and "kernels left:" in out and "fusion" in out
+    (graph,) = pydot.graph_from_dot_file(str(tmp_path / "model.0.fused-after.dot"))
+    titles = [g.get_label() for g in graph.get_subgraphs()]
+    assert titles and all("fused" in t for t in titles)
 
 
 def test_viz_numbers_each_compiled_function(tmp_path, capsys, no_graphviz):
@@ -254,6 +266,9 @@ def test_info_reports_versions_and_the_host_cpu(capsys):
     enabled = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",")
                if f.startswith("+")}
     assert set(lines["features"].split()) == enabled
+    from graphc.backends.llvm import cache as disk
+    assert lines["cache"].startswith(f"{disk.directory()}: ")
+    assert "entries" in lines["cache"] and "MB" in lines["cache"]
 
 
 def test_help_lists_the_subcommands(capsys):
