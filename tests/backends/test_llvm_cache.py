@@ -95,6 +95,34 @@ def test_concurrent_processes_compiling_the_same_graph(cache_dir):
     assert not list(cache_dir.glob(".tmp-*"))
 
 
+def test_a_hit_builds_no_ir(cache_dir):
+    """The key is computed from the program before any IR is built: a hit skips assembly,
+    a program differing only in a constant, or params built anew, get their own keys."""
+    _call(_function())
+    fn = _function()
+    assert _call(fn)["cache_hit"] is True
+    assert "ir" not in vars(fn._runner.last)
+    other = _function(2.5)
+    np.testing.assert_allclose(other(np.ones((5, 4))), np.full(5, 10 * np.tanh(1.0)))
+    assert other._runner.memory_report()["cache_hit"] is False
+
+    def step(init):
+        w = gc.param("w", np.full((3, 2), init, np.float32))
+        x = gc.input("x", (4, 3), "float32")
+        loss = gc.sum(gc.relu(x @ w))
+        return gc.compile([x], [loss], updates={w: w - 0.1 * gc.grad(loss, [w])[0]})
+
+    data = np.ones((4, 3), np.float32)
+    first, second = step(1.0), step(-1.0)  # same code, different param values and identity
+    first(data)
+    second(data)
+    assert first._runner.memory_report()["cache_hit"] is False
+    assert second._runner.memory_report()["cache_hit"] is True
+    (w1, _), (w2, _) = first._runner.program.updates[0], second._runner.program.updates[0]
+    np.testing.assert_array_equal(w1.value, np.float32(1 - 0.1 * 4))
+    np.testing.assert_array_equal(w2.value, -1.0)
+
+
 def test_one_variant_per_binding(cache_dir):
     fn = _function()
     for n in (5, 3, 5, 3, 7):

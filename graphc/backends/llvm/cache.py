@@ -1,7 +1,8 @@
 """The disk cache of compiled object code, under $XDG_CACHE_HOME/graphc (default
 ~/.cache/graphc); GRAPHC_CACHE=0 turns it off.
 
-An entry is keyed by a hash of the IR, the llvmlite version and the host CPU. Its file
+An entry is keyed by key.program_key (the program, binding and code fingerprint, computed
+before any IR is built) and holds the module's object code. Its file
 holds a header (magic, key, payload length, payload hash) before the object code, so a
 truncated, corrupt or foreign file is recognized and ignored (then rebuilt). Writers go
 through a temporary file and an atomic rename, so concurrent compilers never see half a
@@ -14,7 +15,6 @@ import hashlib
 import os
 import struct
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 MAGIC = b"GRAPHC-OBJ-1\n"
@@ -28,14 +28,6 @@ def enabled() -> bool:
 def directory() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "graphc"
-
-
-def key_of(ir_text: str, fingerprint: str) -> bytes:
-    h = hashlib.sha256()
-    h.update(fingerprint.encode())
-    h.update(b"\0")
-    h.update(ir_text.encode())
-    return h.digest()
 
 
 def path_of(key: bytes) -> Path:
@@ -75,16 +67,3 @@ def store(key: bytes, payload: bytes) -> None:
             raise
     except OSError:
         pass
-
-
-def cached(ir_text: str, fingerprint: str, build: Callable[[str], bytes]) -> tuple[bytes, bool]:
-    """(object code, whether it came from the cache) for a module's IR text."""
-    if not enabled():
-        return build(ir_text), False
-    key = key_of(ir_text, fingerprint)
-    payload = load(key)
-    if payload is not None:
-        return payload, True
-    payload = build(ir_text)
-    store(key, payload)
-    return payload, False

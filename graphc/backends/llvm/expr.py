@@ -10,6 +10,7 @@ them vectorize), the others come from LLVM intrinsics.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,8 +55,10 @@ def _erf32_coefficients(degree: int = 16) -> list[float]:
 _ERF32 = _erf32_coefficients()
 
 
+@functools.cache
 def _tanh_coefficients(terms: int) -> list[float]:
-    """Taylor coefficients of tanh at 0 (odd powers 1, 3, 5, ...), from Bernoulli numbers."""
+    """Taylor coefficients of tanh at 0 (odd powers 1, 3, 5, ...), from Bernoulli numbers
+    (computed on first use: sympy's Bernoulli numbers cost tens of ms at import)."""
     out = []
     for n in range(1, terms + 1):
         c = 2 ** (2 * n) * (2 ** (2 * n) - 1) * sympy.bernoulli(2 * n) / sympy.factorial(2 * n)
@@ -63,7 +66,7 @@ def _tanh_coefficients(terms: int) -> list[float]:
     return out
 
 
-_TANH = {4: _tanh_coefficients(6), 8: _tanh_coefficients(12)}
+_TANH_TERMS = {4: 6, 8: 12}
 
 
 class ExpressionEmitter:
@@ -301,7 +304,7 @@ class ExpressionEmitter:
         b = self.b
         magnitude = self.intrinsic("fabs", x)
         square = b.fmul(x, x)
-        coefficients = _TANH[self.dtype.itemsize]
+        coefficients = _tanh_coefficients(_TANH_TERMS[self.dtype.itemsize])
         poly = self.number(coefficients[-1])
         for c in reversed(coefficients[:-1]):
             poly = b.fadd(b.fmul(poly, square), self.number(c))

@@ -1,10 +1,12 @@
-"""The LLVM runner: per binding of the symbolic dims it plans, assembles, compiles (or
-loads from the disk cache) and keeps one native function; each call fills the argument
-table, allocates the outputs and makes one native call per thread."""
+"""The LLVM runner: per binding of the symbolic dims it plans, then loads the object code
+from the disk cache (keyed before any IR is built) or assembles and compiles it, and keeps
+one native function; each call fills the argument table, allocates the outputs and makes
+one native call per thread."""
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 import time
 
@@ -12,6 +14,7 @@ import numpy as np
 import sympy
 
 from graphc.backends.llvm import cache, target
+from graphc.backends.llvm.key import program_key
 from graphc.backends.llvm.module import ENTRY, assemble
 from graphc.backends.llvm.plan import Plan, make_plan
 from graphc.backends.llvm.threads import POOL, cpu_count
@@ -31,24 +34,32 @@ class Variant:
         started = time.perf_counter()
         self.plan: Plan = make_plan(program, binding, table)
         self.table = table
-        self.ir = assemble(self.plan, table)
-        assembled = time.perf_counter()
-        obj, self.cache_hit = cache.cached(self.ir, target.fingerprint(), target.compile_object)
-        try:
+        self.cache_hit = False
+        self.loaded: target.Loaded | None = None
+        use_cache = cache.enabled()
+        key = program_key(program, binding) if use_cache else b""
+        obj = cache.load(key) if use_cache else None
+        if obj is not None:
+            try:
+                self.loaded, self.cache_hit = target.Loaded(obj), True
+            except Exception:
+                self.loaded = None  # an entry that would not load is rebuilt
+        if self.loaded is None:
+            obj = target.compile_object(self.ir)
+            if use_cache:
+                cache.store(key, obj)
             self.loaded = target.Loaded(obj)
-        except Exception:
-            if not self.cache_hit:
-                raise
-            obj = target.compile_object(self.ir)  # a cache entry that would not load
-            cache.store(cache.key_of(self.ir, target.fingerprint()), obj)
-            self.loaded, self.cache_hit = target.Loaded(obj), False
         self.entry = _ENTRY_TYPE(self.loaded.address(ENTRY))
         self.error_value = _VALUE_TYPE(self.loaded.address("graphc_error_value"))
-        self.seconds = {"assemble": assembled - started,
-                        "compile": time.perf_counter() - assembled}
+        self.seconds = time.perf_counter() - started
         self.work = sum(int(np.prod(self.plan.shape(s.node), dtype=np.int64))
                         for s in self.plan.steps if s.node is not None)
         self._setup_arguments(program)
+
+    @functools.cached_property
+    def ir(self) -> str:
+        """The module's LLVM IR (built only on a cache miss, or when inspected)."""
+        return assemble(self.plan, self.table)
 
     def _setup_arguments(self, program: Program) -> None:
         plan = self.plan
@@ -158,4 +169,4 @@ class LLVMRunner:
                 "intermediate_bytes": v.plan.intermediate_bytes,
                 "kernels": len(v.plan.steps), "in_place": v.plan.in_place,
                 "bindings_compiled": len(self.variants), "cache_hit": v.cache_hit,
-                "compile_seconds": round(sum(v.seconds.values()), 4)}
+                "compile_seconds": round(v.seconds, 4)}
