@@ -1,24 +1,33 @@
 """A packed, register-blocked GEMM: C[batch] (M x N) = A[batch] (M x K) @ B[batch] (K x N)
 for float32 and float64, the engine behind matmul and the three convolution ops.
 
+The GEMM code exists once per module and variant (compute dtype, operand dtypes, kind of
+B): a driver function `gc_gemm_*` parameterized at run time by a per-site descriptor (a
+constant i64 array: shapes, cache blocks, strides, index maps), so each call site is one
+call plus its epilogue, and the module does not grow with the number of matmuls.
+
 A micro-kernel keeps an MR x NR tile of C in vector registers (SSA phis, explicit
 `llvm.fma`) while it runs over packed panels: A in panels of MR rows, B in panels of NR
-columns, both k-major, packed from their operands into per-thread scratch by `Reader`s,
-which hide how an element is addressed (strided and transposed matrices, broadcast batch
-dims, im2col patches of an image). Panels past the matrix edge are packed with zeros, and
-partial tiles go through a small scratch tile. Each C element sums its K terms in KC
-blocks in a fixed order, so results do not depend on which thread computes a block: the
-threads split (batch, column block, row block) items.
+columns, both k-major, packed from their operands into per-thread scratch. A's element
+(r, p) is at r * row stride + cols(p); B is either strided (contiguous columns are packed
+with vector loads) or zero-padded image patches (im2col without the copy, packed with
+masked gathers). Index maps (`Affine`) are tabulated per cache block with carried digits
+instead of divisions. Panels past the matrix edge are packed with zeros, and partial tiles
+go through a small scratch tile. Each C element sums its K terms in KC blocks in a fixed
+order, so results do not depend on which thread computes a block: the threads split
+(batch, column block, row block) items, and the caller runs its epilogue over the same
+items after the driver returns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, replace
 
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, const, convert, i64, llvm_type
+from graphc.backends.llvm.irtypes import I1, I8, I32, I64, PTR, VOID, const, convert, i64, llvm_type
 from graphc.backends.llvm.kernel import Kernel, decompose
 
 MR = 8  # rows of the register tile
@@ -27,6 +36,8 @@ TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64
 KC, MC, NC = 256, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
+MAX_BATCH = 4  # batch dims a descriptor holds (more are folded where strides allow)
+DIGITS = 3  # digits of an Affine index map
 
 
 def lanes(dtype: np.dtype) -> int:
@@ -67,249 +78,256 @@ class Blocking:
                 break
         return Blocking(mc, nc, max(1, min(KC, k)))
 
-    def scratch_bytes(self, dtype: np.dtype) -> int:
-        """Per thread: the packed A block, the packed B panel and one C tile."""
+    def layout(self, dtype: np.dtype) -> dict[str, int]:
+        """Byte offsets in one thread's scratch: the packed A block and B panel, a C tile,
+        the A column table (kc i64), B's row tables (3 x kc i64) and column tables
+        (3 x nc i32); "end" is the size."""
         size = np.dtype(dtype).itemsize
-        parts = (self.mc * self.kc, self.nc * self.kc, MR * nr(dtype))
-        return sum(_up(p * size, VECTOR_BYTES) for p in parts)
+        parts = {"a_pack": self.mc * self.kc * size, "b_pack": self.nc * self.kc * size,
+                 "tile": MR * nr(dtype) * size, "a_cols": 8 * self.kc,
+                 "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
+        out, at = {}, 0
+        for name, nbytes in parts.items():
+            out[name] = at
+            at += _up(nbytes, VECTOR_BYTES)
+        out["end"] = at
+        return out
 
 
 def scratch_bytes(batch: int, m: int, n: int, k: int, dtype: np.dtype) -> int:
     """The scratch a GEMM of this shape needs, for every thread slot."""
     if m * n * batch == 0:
         return 0
-    return SCRATCH_SLOTS * Blocking.of(batch, m, n, k, dtype).scratch_bytes(dtype)
-
-
-class Reader:
-    """How one GEMM operand's element (batch, row, col) is read, in parts: `batch` once
-    per batch, `row` once per row and `col` once per column (packing hoists them out of
-    its loops), and `value` combining a row and a column part (in the compute dtype)."""
-
-    def batch(self, k: Kernel, index: list[ir.Value]):
-        raise NotImplementedError
-
-    def row(self, k: Kernel, base, r: ir.Value):
-        raise NotImplementedError
-
-    def col(self, k: Kernel, base, c: ir.Value):
-        raise NotImplementedError
-
-    def value(self, k: Kernel, row, col) -> ir.Value:
-        raise NotImplementedError
-
-
-class AddressReader(Reader):
-    """Elements at ptr[batch part + row part + col part]: row(r) and col(c) give element
-    offsets (functions of the IR index), batch_strides are per batch axis."""
-
-    def __init__(self, ptr, dtype, compute, batch_strides, row, col):
-        self.ptr, self.dtype, self.compute = ptr, np.dtype(dtype), np.dtype(compute)
-        self.batch_strides, self._row, self._col = list(batch_strides), row, col
-
-    def batch(self, k, index):
-        total = i64(0)
-        for i, s in zip(index, self.batch_strides):
-            if s:
-                total = k.b.add(total, k.b.mul(i, i64(s)))
-        return total
-
-    def row(self, k, base, r):
-        return k.b.add(base, self._row(k.b, r))
-
-    def col(self, k, base, c):
-        return self._col(k.b, c)
-
-    def value(self, k, row, col):
-        v = k.load(self.ptr, self.dtype, k.b.add(row, col))
-        return convert(k.b, v, self.dtype, self.compute)
-
-
-def strided(ptr, dtype, compute, batch_strides, row_stride: int, col_stride: int) -> Reader:
-    """A (possibly transposed) matrix with constant strides."""
-    return AddressReader(ptr, dtype, compute, batch_strides,
-                         lambda b, r: _scaled(b, r, row_stride),
-                         lambda b, c: _scaled(b, c, col_stride))
-
-
-def _scaled(b, x, s: int):
-    return x if s == 1 else b.mul(x, i64(s))
+    return SCRATCH_SLOTS * Blocking.of(batch, m, n, k, dtype).layout(dtype)["end"]
 
 
 @dataclass(frozen=True)
 class Affine:
-    """Three integers (offset, dy, dx) as linear functions of an index's mixed-radix
-    digits over `dims` (the first digit unbounded): digit d adds digit * coeffs[d][t] to
-    term t, on top of `base`."""
+    """`terms` integers as linear functions of an index's mixed-radix digits over `dims`
+    (at most three; the first digit unbounded): digit d adds digit * coeffs[d][t] to term
+    t, on top of `base`."""
 
     dims: tuple[int, ...]
-    coeffs: tuple[tuple[int, int, int], ...]
-    base: tuple[int, int, int] = (0, 0, 0)
+    coeffs: tuple[tuple[int, ...], ...]
+    base: tuple[int, ...] | None = None
 
-    def evaluate(self, b, x, constant) -> list:
-        terms = [constant(c) for c in self.base]
-        rest = x
-        for d in reversed(range(len(self.dims))):
-            if d:
-                digit = b.urem(rest, constant(self.dims[d]))
-                rest = b.udiv(rest, constant(self.dims[d]))
-            else:
-                digit = rest
-            for t, c in enumerate(self.coeffs[d]):
-                if c:
-                    terms[t] = b.add(terms[t], digit if c == 1 else b.mul(digit, constant(c)))
-        return terms
+    def fields(self, terms: int) -> list[int]:
+        """[dim 1, dim 2, coeffs digit-major (DIGITS x terms), base (terms)], padded with
+        digits of extent 1 at the end."""
+        pad = DIGITS - len(self.dims)
+        dims = list(self.dims[1:]) + [1] * pad
+        coeffs = [c for row in self.coeffs for c in row] + [0] * (pad * terms)
+        return dims + coeffs + list(self.base or (0,) * terms)
 
 
-class PatchReader(Reader):
-    """Elements of zero-padded images: ptr[offset + iy * width + ix] where a row's and a
-    column's Affine give (offset, iy, ix) terms that add up, and anything outside
-    [0, height) x [0, width) reads as zero (im2col without the copy). Column panels are
-    packed with masked vector gathers."""
+@dataclass(frozen=True)
+class Strided:
+    """A matrix operand at ptr[batch part + row * row_stride + col * col_stride]."""
 
-    def __init__(self, operand, compute, batch_stride: int, height: int, width: int,
-                 rows: Affine, cols: Affine):
-        self.ptr, self.dtype, self.compute = operand.ptr, np.dtype(operand.dtype), compute
-        self.batch_stride, self.height, self.width = batch_stride, height, width
-        self.rows, self.cols = rows, cols
-        # Gathers take 32-bit indices and read the operand's own dtype.
-        self.gathers = operand.size < 2 ** 31 and self.dtype == np.dtype(compute)
-
-    def batch(self, k, index):
-        return k.b.mul(index[0], i64(self.batch_stride)) if index else i64(0)
-
-    def row(self, k, base, r):
-        offset, dy, dx = self.rows.evaluate(k.b, r, i64)
-        return k.b.add(base, offset), dy, dx
-
-    def col(self, k, base, c):
-        return self.cols.evaluate(k.b, c, i64)
-
-    def value(self, k, row, col):
-        b = k.b
-        iy, ix = b.add(row[1], col[1]), b.add(row[2], col[2])
-        inside = b.and_(b.icmp_unsigned("<", iy, i64(self.height)),
-                        b.icmp_unsigned("<", ix, i64(self.width)))
-        at = b.add(b.add(row[0], col[0]), b.add(b.mul(iy, i64(self.width)), ix))
-        v = k.load(self.ptr, self.dtype, b.select(inside, at, i64(0)))
-        return b.select(inside, convert(b, v, self.dtype, self.compute), const(self.compute, 0))
-
-    def pack_columns(self, k, base, first, limit: int, width: int, pc, kc, dest, panel):
-        """dest[panel + p * width + t] = element (pc + p, first + t), zero past `limit`."""
-        b = k.b
-        ivec = ir.VectorType(I32, width)
-
-        def vconst(c):
-            return ir.Constant(ivec, [int(c)] * width)
-
-        def splat(x):
-            one = b.insert_element(ir.Constant(ivec, ir.Undefined), b.trunc(x, I32),
-                                   ir.Constant(I32, 0))
-            return b.shuffle_vector(one, ir.Constant(ivec, ir.Undefined),
-                                    ir.Constant(ivec, [0] * width))
-
-        q = b.add(splat(first), ir.Constant(ivec, list(range(width))))
-        in_matrix = b.icmp_signed("<", q, vconst(limit))
-        offset, dy, dx = self.cols.evaluate(b, q, vconst)
-        t = llvm_type(self.dtype)
-        vec = ir.VectorType(t, width)
-        mask_type = ir.VectorType(I1, width)
-        gather = k.mc.function(f"llvm.masked.gather.v{width}{_suffix(t)}.v{width}p0", vec,
-                               [ir.VectorType(PTR, width), I32, mask_type, vec])
-        zero = ir.Constant(vec, [0.0] * width)
-        with k.loop(0, kc, "p") as p:
-            r_offset, r_dy, r_dx = self.rows.evaluate(b, b.add(pc, p), i64)
-            iy, ix = b.add(dy, splat(r_dy)), b.add(dx, splat(r_dx))
-            inside = b.and_(in_matrix, b.and_(b.icmp_unsigned("<", iy, vconst(self.height)),
-                                              b.icmp_unsigned("<", ix, vconst(self.width))))
-            at = b.add(b.add(offset, splat(b.add(base, r_offset))),
-                       b.add(b.mul(iy, vconst(self.width)), ix))
-            pointers = b.gep(self.ptr, [at], source_etype=t)
-            pointers.type = ir.VectorType(PTR, width)  # llvmlite types a vector GEP as ptr
-            values = b.call(gather, [pointers, ir.Constant(I32, self.dtype.itemsize), inside,
-                                     zero])
-            slot = k.gep(dest, self.dtype, b.add(panel, b.mul(p, i64(width))))
-            b.store(values, slot, align=VECTOR_BYTES)
+    ptr: ir.Value
+    dtype: np.dtype
+    batch_strides: tuple[int, ...]
+    row_stride: int
+    col_stride: int
 
 
-def _suffix(t: ir.Type) -> str:
-    return "f32" if str(t) == "float" else "f64"
+@dataclass(frozen=True)
+class Rows:
+    """An A operand at ptr[batch part + row * row_stride + cols(col)] (cols: one term)."""
+
+    ptr: ir.Value
+    dtype: np.dtype
+    batch_strides: tuple[int, ...]
+    row_stride: int
+    cols: Affine
+
+
+@dataclass(frozen=True)
+class Patches:
+    """A B operand of zero-padded images: ptr[batch part + offset + iy * width + ix], where
+    a row's and a column's Affine give (offset, iy, ix) terms that add up; anything outside
+    [0, height) x [0, width) reads as zero."""
+
+    ptr: ir.Value
+    dtype: np.dtype
+    size: int  # elements of the operand (gathers take 32-bit indices)
+    batch_strides: tuple[int, ...]
+    height: int
+    width: int
+    rows: Affine
+    cols: Affine
+
+
+def strided(ptr, dtype, batch_strides, row_stride: int, col_stride: int) -> Strided:
+    return Strided(ptr, np.dtype(dtype), tuple(batch_strides), row_stride, col_stride)
 
 
 @dataclass
 class Gemm:
-    """One GEMM: shapes, operand readers, where C goes (contiguous rows of ldc elements,
-    batch b at b * c_batch_stride), and an epilogue(batch index, r0, r1, c0, c1) run on
-    each finished C block."""
+    """One GEMM: shapes, operands (A: Strided or Rows; B: Strided or Patches), where C
+    goes (contiguous rows of ldc elements, batch b at b * c_batch_stride), and an
+    epilogue(batch index, r0, r1, c0, c1) run on each finished C block."""
 
     batch: tuple[int, ...]
     m: int
     n: int
     k: int
     dtype: np.dtype
-    a: Reader
-    b: Reader
+    a: Strided | Rows
+    b: Strided | Patches
     c: ir.Value
     ldc: int
     c_batch_stride: int
     epilogue: object = None
 
 
+# ----- the descriptor ---------------------------------------------------------------------
+_AFFINE1 = 2 + DIGITS + 1
+_AFFINE3 = 2 + 3 * DIGITS + 3
+_LAYOUT = [("m", 1), ("n", 1), ("k", 1), ("ldc", 1), ("c_batch", 1), ("mc", 1), ("nc", 1),
+           ("kc", 1), ("m_blocks", 1), ("n_blocks", 1), ("items", 1), ("slot", 1),
+           ("b_pack", 1), ("tile", 1), ("a_cols", 1), ("b_rows", 1), ("b_cols", 1),
+           ("batch", MAX_BATCH), ("a_batch", MAX_BATCH), ("b_batch", MAX_BATCH),
+           ("a_rs", 1), ("a_map", _AFFINE1), ("b_rs", 1), ("b_cs", 1), ("height", 1),
+           ("width", 1), ("b_row_map", _AFFINE3), ("b_col_map", _AFFINE3)]
+_FIELDS: dict[str, tuple[int, int]] = {}
+for _name, _count in _LAYOUT:
+    _FIELDS[_name] = (sum(c for _, c in _FIELDS.values()), _count)
+
+
+def _descriptor(g: Gemm, blocks: Blocking) -> list[int]:
+    dtype = np.dtype(g.dtype)
+    layout = blocks.layout(dtype)
+    batch = int(np.prod(g.batch, dtype=np.int64))
+    m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
+    pad = MAX_BATCH - len(g.batch)
+    a = g.a if isinstance(g.a, Rows) else Rows(
+        g.a.ptr, g.a.dtype, g.a.batch_strides, g.a.row_stride, Affine((0,), ((g.a.col_stride,),)))
+    values = {"m": g.m, "n": g.n, "k": g.k, "ldc": g.ldc, "c_batch": g.c_batch_stride,
+              "mc": blocks.mc, "nc": blocks.nc, "kc": blocks.kc, "m_blocks": m_blocks,
+              "n_blocks": n_blocks, "items": batch * m_blocks * n_blocks,
+              "slot": layout["end"], "b_pack": layout["b_pack"], "tile": layout["tile"],
+              "a_cols": layout["a_cols"], "b_rows": layout["b_rows"],
+              "b_cols": layout["b_cols"], "batch": [1] * pad + list(g.batch),
+              "a_batch": [0] * pad + list(a.batch_strides),
+              "b_batch": [0] * pad + list(g.b.batch_strides),
+              "a_rs": a.row_stride, "a_map": a.cols.fields(1)}
+    if isinstance(g.b, Patches):
+        values.update(height=g.b.height, width=g.b.width, b_row_map=g.b.rows.fields(3),
+                      b_col_map=g.b.cols.fields(3))
+    else:
+        values.update(b_rs=g.b.row_stride, b_cs=g.b.col_stride)
+    out = [0] * sum(c for _, c in _LAYOUT)
+    for name, value in values.items():
+        at, count = _FIELDS[name]
+        value = list(value) if isinstance(value, list) else [value]
+        assert len(value) == count, name
+        out[at:at + count] = [int(v) for v in value]
+    return out
+
+
+def _fold_batch(g: Gemm) -> Gemm:
+    """The same GEMM with adjacent batch dims merged while more than MAX_BATCH remain and
+    both operands step through them as one axis."""
+    batch, sa, sb = list(g.batch), list(g.a.batch_strides), list(g.b.batch_strides)
+    d = len(batch) - 2
+    while len(batch) > MAX_BATCH and d >= 0:
+        if all(s[d] == s[d + 1] * batch[d + 1] for s in (sa, sb)):
+            batch[d:d + 2] = [batch[d] * batch[d + 1]]
+            sa[d:d + 2], sb[d:d + 2] = [sa[d + 1]], [sb[d + 1]]
+        d = min(d, len(batch) - 2) - 1 if len(batch) > MAX_BATCH else d
+    if len(batch) > MAX_BATCH:
+        raise NotImplementedError(f"llvm backend: a GEMM with {len(g.batch)} batch dims "
+                                  f"{g.batch} whose operand strides do not merge to "
+                                  f"{MAX_BATCH}")
+    a = _with_batch(g.a, tuple(sa))
+    return Gemm(tuple(batch), g.m, g.n, g.k, g.dtype, a, _with_batch(g.b, tuple(sb)), g.c,
+                g.ldc, g.c_batch_stride, g.epilogue)
+
+
+def _with_batch(operand, strides):
+    return replace(operand, batch_strides=strides)
+
+
 def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
-    """The calling thread's share of the GEMM."""
+    """The calling thread's share of the GEMM: a call of the module's driver for this
+    variant with the site's descriptor, then the epilogue over the blocks it computed."""
     batch = int(np.prod(g.batch, dtype=np.int64))
     if batch * g.m * g.n == 0:
         return
+    if len(g.batch) > MAX_BATCH:
+        g = _fold_batch(g)
     dtype = np.dtype(g.dtype)
     blocks = Blocking.of(batch, g.m, g.n, g.k, dtype)
-    width, size = nr(dtype), dtype.itemsize
+    words = _descriptor(g, blocks)
+    typ = ir.ArrayType(I64, len(words))
+    module = k.mc.module
+    desc = ir.GlobalVariable(module, typ, module.get_unique_name("gc_gemm_desc"))
+    desc.global_constant = True
+    desc.linkage = "internal"
+    desc.initializer = ir.Constant(typ, words)
+    gathers = isinstance(g.b, Patches) and g.b.size < 2 ** 31 and g.b.dtype == dtype
+    driver = _driver(k.mc, dtype, np.dtype(g.a.dtype), np.dtype(g.b.dtype),
+                     "patches" if isinstance(g.b, Patches) else "strided", gathers)
+    k.b.call(driver, [desc, g.a.ptr, g.b.ptr, g.c, scratch, k.tid, k.nthreads, k.step])
+    if g.epilogue is None:
+        return
     m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
+    shape = _Shape(i64(batch * m_blocks * n_blocks), i64(m_blocks), i64(n_blocks),
+                   i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n))
+    with _groups(k, shape) as group:
+        index = decompose(k.b, group.flat_batch, list(g.batch)) if g.batch else []
+        row0, row1 = group.rows(k.b)
+        g.epilogue(index, row0, row1, group.jc, k.b.add(group.jc, group.nc))
+
+
+@dataclass
+class _Shape:
+    items: ir.Value
+    m_blocks: ir.Value
+    n_blocks: ir.Value
+    mc: ir.Value
+    nc: ir.Value
+    m: ir.Value
+    n: ir.Value
+
+
+@dataclass
+class _Group:
+    """One (batch, column block) of a thread's items, with its row blocks [lo, hi)."""
+
+    shape: _Shape
+    flat_batch: ir.Value
+    jc: ir.Value
+    nc: ir.Value
+    lo: ir.Value
+    hi: ir.Value
+
+    def rows(self, b) -> tuple[ir.Value, ir.Value]:
+        return (b.mul(self.lo, self.shape.mc),
+                _smin(b, b.mul(self.hi, self.shape.mc), self.shape.m))
+
+
+@contextlib.contextmanager
+def _groups(k: Kernel, s: _Shape):
+    """Loop over the calling thread's items grouped by (batch, column block); the same
+    split in the driver and in the caller's epilogue."""
     b = k.b
-    # Per-thread scratch; threads beyond the slots do no GEMM work.
-    workers = b.select(b.icmp_signed("<", k.nthreads, i64(SCRATCH_SLOTS)), k.nthreads,
-                       i64(SCRATCH_SLOTS))
-    slot = b.gep(scratch, [b.mul(k.tid, i64(blocks.scratch_bytes(dtype)))],
-                 source_etype=ir.IntType(8))
-    a_pack = slot
-    b_pack = b.gep(slot, [i64(_up(blocks.mc * blocks.kc * size, VECTOR_BYTES))],
-                   source_etype=ir.IntType(8))
-    tile = b.gep(b_pack, [i64(_up(blocks.nc * blocks.kc * size, VECTOR_BYTES))],
-                 source_etype=ir.IntType(8))
-    items = batch * n_blocks * m_blocks
-    chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
+    workers = _smin(b, k.nthreads, i64(SCRATCH_SLOTS))
+    chunk = b.sdiv(b.add(s.items, b.sub(workers, i64(1))), workers)
     active = b.icmp_signed("<", k.tid, workers)
-    start = b.select(active, _smin(b, b.mul(k.tid, chunk), i64(items)), i64(items))
-    stop = _smin(b, b.add(start, chunk), i64(items))
-    micro = micro_kernel(k.mc, dtype)
-    first = b.sdiv(start, i64(m_blocks))
-    last = b.sdiv(b.add(stop, i64(m_blocks - 1)), i64(m_blocks))
+    start = b.select(active, _smin(b, b.mul(k.tid, chunk), s.items), s.items)
+    stop = _smin(b, b.add(start, chunk), s.items)
+    first = b.sdiv(start, s.m_blocks)
+    last = b.sdiv(b.add(stop, b.sub(s.m_blocks, i64(1))), s.m_blocks)
     with k.loop(first, last, "group") as group:
-        flat_batch = b.sdiv(group, i64(n_blocks))
-        jc = b.mul(b.srem(group, i64(n_blocks)), i64(blocks.nc))
-        nc = _smin(b, i64(blocks.nc), b.sub(i64(g.n), jc))
-        index = decompose(b, flat_batch, list(g.batch)) if g.batch else []
-        a_base, b_base = g.a.batch(k, index), g.b.batch(k, index)
-        c_base = b.mul(flat_batch, i64(g.c_batch_stride))
-        base_item = b.mul(group, i64(m_blocks))
+        flat_batch = b.sdiv(group, s.n_blocks)
+        jc = b.mul(b.srem(group, s.n_blocks), s.nc)
+        nc = _smin(b, s.nc, b.sub(s.n, jc))
+        base_item = b.mul(group, s.m_blocks)
         lo = b.sub(_smax(b, start, base_item), base_item)
-        hi = b.sub(_smin(b, stop, b.add(base_item, i64(m_blocks))), base_item)
-        row0 = b.mul(lo, i64(blocks.mc))
-        row1 = _smin(b, b.mul(hi, i64(blocks.mc)), i64(g.m))
-        if g.k == 0:
-            _zero_block(k, g, c_base, row0, row1, jc, nc)
-        with k.loop(0, -(-g.k // blocks.kc), "pc") as pcb:
-            pc = b.mul(pcb, i64(blocks.kc))
-            kc = _smin(b, i64(blocks.kc), b.sub(i64(g.k), pc))
-            accumulate = b.icmp_signed(">", pcb, i64(0))
-            _pack(k, g.b, b_base, jc, nc, g.n, pc, kc, width, b_pack, dtype, columns=True)
-            with k.loop(lo, hi, "ic") as icb:
-                ic = b.mul(icb, i64(blocks.mc))
-                mc = _smin(b, i64(blocks.mc), b.sub(i64(g.m), ic))
-                _pack(k, g.a, a_base, ic, mc, g.m, pc, kc, MR, a_pack, dtype, columns=False)
-                _tiles(k, g, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc,
-                       accumulate, dtype)
-        if g.epilogue is not None:
-            g.epilogue(index, row0, row1, jc, b.add(jc, nc))
+        hi = b.sub(_smin(b, stop, b.add(base_item, s.m_blocks)), base_item)
+        yield _Group(s, flat_batch, jc, nc, lo, hi)
 
 
 def _smin(b, x, y):
@@ -320,58 +338,279 @@ def _smax(b, x, y):
     return b.select(b.icmp_signed(">", x, y), x, y)
 
 
-def _zero_block(k, g, c_base, row0, row1, jc, nc) -> None:
+# ----- the driver -------------------------------------------------------------------------
+def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: str,
+            gathers: bool) -> ir.Function:
+    """gc_gemm_<variant>(desc, a, b, c, scratch, tid, nthreads, step): one per module and
+    variant."""
+    name = f"gc_gemm_{dtype.name}_{a_dtype.name}_{b_kind}_{b_dtype.name}" + \
+        ("_gather" if gathers else "")
+    existing = mc.module.globals.get(name)
+    if existing is not None:
+        return existing
+    k = Kernel(mc, name, 5)
+    desc, a_ptr, b_ptr, c_ptr, scratch = k.buffers
     b = k.b
-    zero = const(g.dtype, 0)
+    f = {}
+    for key, (at, count) in _FIELDS.items():
+        values = [b.load(b.gep(desc, [i64(at + j)], source_etype=I64), typ=I64)
+                  for j in range(count)]
+        f[key] = values if count > 1 else values[0]
+    slot = b.gep(scratch, [b.mul(k.tid, f["slot"])], source_etype=I8)
+    part = {key: b.gep(slot, [f[key]], source_etype=I8)
+            for key in ("b_pack", "tile", "a_cols", "b_rows", "b_cols")}
+    a_pack = slot
+    shape = _Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"])
+    micro = micro_kernel(mc, dtype)
+    zero_k = b.icmp_signed("==", f["k"], i64(0))
+    with _groups(k, shape) as group:
+        index = _decompose(b, group.flat_batch, f["batch"])
+        a_base = _dot(b, index, f["a_batch"])
+        b_base = _dot(b, index, f["b_batch"])
+        c_base = b.mul(group.flat_batch, f["c_batch"])
+        jc, nc = group.jc, group.nc
+        with k.when(zero_k):
+            row0, row1 = group.rows(b)
+            _zero_block(k, c_ptr, dtype, f["ldc"], c_base, row0, row1, jc, nc)
+        if b_kind == "patches":
+            _table(k, f["b_col_map"], 3, jc, nc, part["b_cols"], I32, f["nc"])
+        blocks = b.sdiv(b.add(f["k"], b.sub(f["kc"], i64(1))), f["kc"])
+        with k.loop(0, blocks, "pc") as pcb:
+            pc = b.mul(pcb, f["kc"])
+            kc = _smin(b, f["kc"], b.sub(f["k"], pc))
+            accumulate = b.icmp_signed(">", pcb, i64(0))
+            _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
+            if b_kind == "patches":
+                _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
+                _pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, kc,
+                              part["b_pack"], part["b_rows"], part["b_cols"], gathers)
+            else:
+                _pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, pc, kc,
+                                part["b_pack"])
+            with k.loop(group.lo, group.hi, "ic") as icb:
+                ic = b.mul(icb, f["mc"])
+                m_here = _smin(b, f["mc"], b.sub(f["m"], ic))
+                _pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
+                        part["a_cols"])
+                _tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
+                       c_base, ic, m_here, jc, nc, kc, accumulate, dtype)
+    k.finish()
+    return k.function
+
+
+def _decompose(b, flat, dims: list) -> list:
+    """The multi-index of a flat index over run-time dims (row-major)."""
+    index = []
+    for d in reversed(dims[1:]):
+        index.append(b.urem(flat, d))
+        flat = b.udiv(flat, d)
+    index.append(flat)
+    return index[::-1]
+
+
+def _dot(b, index, strides):
+    total = i64(0)
+    for i, s in zip(index, strides):
+        total = b.add(total, b.mul(i, s))
+    return total
+
+
+def _table(k: Kernel, fields: list, terms: int, start, count, dest, typ: ir.Type,
+           stride) -> None:
+    """dest[t * stride + x] = term t of an Affine (fields as Affine.fields) at start + x
+    for x in [0, count): digits are carried from one index to the next, so only the
+    first index is divided."""
+    b = k.b
+    dim1, dim2 = fields[0], fields[1]
+    coeffs = [fields[2 + d * terms:2 + (d + 1) * terms] for d in range(DIGITS)]
+    base = fields[2 + DIGITS * terms:]
+    slots = [k.alloca(I64) for _ in range(DIGITS)]
+    low = b.urem(start, dim2)
+    rest = b.udiv(start, dim2)
+    for slot, value in zip(slots, (b.udiv(rest, dim1), b.urem(rest, dim1), low)):
+        b.store(value, slot)
+    with k.loop(0, count, "tab") as x:
+        digits = [b.load(s, typ=I64) for s in slots]
+        for t in range(terms):
+            value = base[t]
+            for d in range(DIGITS):
+                value = b.add(value, b.mul(digits[d], coeffs[d][t]))
+            if typ != I64:
+                value = b.trunc(value, typ)
+            b.store(value, b.gep(dest, [b.add(b.mul(i64(t), stride), x)], source_etype=typ))
+        d2 = b.add(digits[2], i64(1))
+        carry2 = b.icmp_signed("==", d2, dim2)
+        d1 = b.add(digits[1], b.zext(carry2, I64))
+        carry1 = b.icmp_signed("==", d1, dim1)
+        b.store(b.select(carry2, i64(0), d2), slots[2])
+        b.store(b.select(carry1, i64(0), d1), slots[1])
+        b.store(b.add(digits[0], b.zext(carry1, I64)), slots[0])
+
+
+def _zero_block(k, c, dtype, ldc, c_base, row0, row1, jc, nc) -> None:
+    b = k.b
+    zero = const(dtype, 0)
     with k.loop(row0, row1, "zr") as r:
-        at = b.add(c_base, b.add(b.mul(r, i64(g.ldc)), jc))
-        with k.loop(0, nc, "zc") as c:
-            k.store(zero, g.c, g.dtype, b.add(at, c))
+        at = b.add(c_base, b.add(b.mul(r, ldc), jc))
+        with k.loop(0, nc, "zc") as col:
+            k.store(zero, c, dtype, b.add(at, col))
 
 
-def _pack(k, reader, base, start, count, limit, pc, kc, width, dest, dtype, columns) -> None:
-    """Pack rows (A: columns=False) or columns (B) [start, start+count) of the operand
-    over depth [pc, pc+kc) into panels of `width`: dest[q * width * kc + p * width + t].
-    Indices past `limit` pack zeros."""
+def _pack_a(k, f, ptr, src, dtype, base, start, count, kc, dest, cols) -> None:
+    """Pack rows [start, start+count) of A over the depth block (column offsets in the
+    `cols` table) into panels of MR: dest[q * MR * kc + p * MR + t]. Rows past M pack
+    zeros."""
     b = k.b
+    zero = const(dtype, 0)
+    with k.loop(0, b.sdiv(b.add(count, i64(MR - 1)), i64(MR)), "panel") as q:
+        first = b.add(start, b.mul(q, i64(MR)))
+        panel = b.mul(q, b.mul(kc, i64(MR)))
+        valid = b.sub(f["m"], first)
+        full = b.icmp_signed(">=", valid, i64(MR))
+        with b.if_else(full) as (whole, partial):
+            for guarded in (whole, partial):
+                with guarded:
+                    edge = guarded is partial
+                    idx = [b.add(first, i64(t)) for t in range(MR)]
+                    if edge:
+                        last = b.sub(f["m"], i64(1))
+                        idx = [_smin(b, x, last) for x in idx]
+                    rows = [b.add(base, b.mul(x, f["a_rs"])) for x in idx]
+                    with k.loop(0, kc, "p") as p:
+                        col = k.load(cols, np.dtype("int64"), p)
+                        at = b.add(panel, b.mul(p, i64(MR)))
+                        for t, row in enumerate(rows):
+                            v = convert(b, k.load(ptr, src, b.add(row, col)), src, dtype)
+                            if edge:
+                                v = b.select(b.icmp_signed("<", i64(t), valid), v, zero)
+                            k.store(v, dest, dtype, b.add(at, i64(t)))
+
+
+def _pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> None:
+    """Pack columns [start, start+count) of a strided B over depth [pc, pc+kc) into panels
+    of NR: dest[q * NR * kc + p * NR + t]; contiguous full panels of the compute dtype
+    with vector loads, columns past N as zeros."""
+    b = k.b
+    width = nr(dtype)
+    zero = const(dtype, 0)
+    vec_src = ir.VectorType(llvm_type(src), width)
     with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
         first = b.add(start, b.mul(q, i64(width)))
         panel = b.mul(q, b.mul(kc, i64(width)))
-        if columns and getattr(reader, "gathers", False):
-            reader.pack_columns(k, base, first, limit, width, pc, kc, dest, panel)
-        else:
-            _pack_panel(k, reader, base, first, limit, pc, kc, width, dest, dtype, columns,
-                        panel)
-
-
-def _pack_panel(k, reader, base, first, limit, pc, kc, width, dest, dtype, columns,
-                panel) -> None:
-    """One panel element by element; a panel crossing `limit` is padded with zeros."""
-    b = k.b
-    zero = const(dtype, 0)
-    valid = b.sub(i64(limit), first)
-    full = b.icmp_signed(">=", valid, i64(width))
-    with b.if_else(full) as (whole, partial):
-        for guarded in (whole, partial):
-            with guarded:
-                edge = guarded is partial
-                idx = [b.add(first, i64(t)) for t in range(width)]
-                if edge:
-                    idx = [_smin(b, x, i64(limit - 1)) for x in idx]
-                parts = [(reader.col if columns else reader.row)(k, base, x) for x in idx]
+        valid = b.sub(f["n"], first)
+        full = b.icmp_signed(">=", valid, i64(width))
+        dense = b.and_(full, b.icmp_signed("==", f["b_cs"], i64(1)))
+        if src != dtype:  # converting operands are packed element by element
+            dense = ir.Constant(I1, 0)
+        with b.if_else(dense) as (fast, general):
+            with fast:
                 with k.loop(0, kc, "p") as p:
-                    depth = b.add(pc, p)
-                    other = (reader.row if columns else reader.col)(k, base, depth)
+                    row = b.add(base, b.mul(b.add(pc, p), f["b_rs"]))
+                    v = b.load(k.gep(ptr, src, b.add(row, first)), typ=vec_src,
+                               align=src.itemsize)
+                    slot = k.gep(dest, dtype, b.add(panel, b.mul(p, i64(width))))
+                    b.store(v, slot, align=VECTOR_BYTES)
+            with general:
+                last = b.sub(f["n"], i64(1))
+                cols = [b.mul(_smin(b, b.add(first, i64(t)), last), f["b_cs"])
+                        for t in range(width)]
+                with k.loop(0, kc, "p") as p:
+                    row = b.add(base, b.mul(b.add(pc, p), f["b_rs"]))
                     at = b.add(panel, b.mul(p, i64(width)))
-                    for t, part in enumerate(parts):
-                        v = reader.value(k, other, part) if columns else \
-                            reader.value(k, part, other)
-                        if edge:
-                            v = b.select(b.icmp_signed("<", i64(t), valid), v, zero)
+                    for t, col in enumerate(cols):
+                        v = convert(b, k.load(ptr, src, b.add(row, col)), src, dtype)
+                        v = b.select(b.icmp_signed("<", i64(t), valid), v, zero)
                         k.store(v, dest, dtype, b.add(at, i64(t)))
 
 
-def _tiles(k, g, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
+def _pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, cols,
+                  gathers: bool) -> None:
+    """Pack columns [start, start+count) of an image-patch B into panels of NR (see
+    _pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx of each depth) and
+    column tables (3 x nc i32, from column `start`): masked gathers, or element by element
+    when the operand is too big for 32-bit indices or needs a conversion."""
+    b = k.b
+    width = nr(dtype)
+    height, image_width = f["height"], f["width"]
+    with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
+        local = b.mul(q, i64(width))
+        panel = b.mul(q, b.mul(kc, i64(width)))
+        limit = b.sub(f["n"], b.add(start, local))
+        if gathers:
+            _gather_panel(k, f, ptr, src, base, local, limit, kc, dest, panel, rows, cols)
+        else:
+            _scalar_patch_panel(k, f, ptr, src, dtype, base, local, limit, kc, dest, panel,
+                                rows, cols, height, image_width)
+
+
+def _gather_panel(k, f, ptr, src, base, local, limit, kc, dest, panel, rows, cols) -> None:
+    b = k.b
+    width = nr(src)
+    ivec = ir.VectorType(I32, width)
+    t = llvm_type(src)
+    vec = ir.VectorType(t, width)
+
+    def splat(x):
+        one = b.insert_element(ir.Constant(ivec, ir.Undefined), b.trunc(x, I32),
+                               ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(ivec, ir.Undefined),
+                                ir.Constant(ivec, [0] * width))
+
+    def column_terms(term):
+        at = b.add(b.mul(i64(term), f["nc"]), local)
+        return b.load(b.gep(cols, [at], source_etype=I32), typ=ivec, align=4)
+
+    offset, dy, dx = (column_terms(term) for term in range(3))
+    in_matrix = b.icmp_signed("<", ir.Constant(ivec, list(range(width))), splat(limit))
+    height, image_width = splat(f["height"]), splat(f["width"])
+    mask_type = ir.VectorType(I1, width)
+    gather = k.mc.function(f"llvm.masked.gather.v{width}{_suffix(t)}.v{width}p0", vec,
+                           [ir.VectorType(PTR, width), I32, mask_type, vec])
+    zero = ir.Constant(vec, [0.0] * width)
+    with k.loop(0, kc, "p") as p:
+        r_offset, r_dy, r_dx = (k.load(rows, np.dtype("int64"), b.add(b.mul(i64(term), f["kc"]), p))
+                                for term in range(3))
+        iy, ix = b.add(dy, splat(r_dy)), b.add(dx, splat(r_dx))
+        inside = b.and_(in_matrix, b.and_(b.icmp_unsigned("<", iy, height),
+                                          b.icmp_unsigned("<", ix, image_width)))
+        at = b.add(b.add(offset, splat(b.add(base, r_offset))),
+                   b.add(b.mul(iy, image_width), ix))
+        pointers = b.gep(ptr, [at], source_etype=t)
+        pointers.type = ir.VectorType(PTR, width)  # llvmlite types a vector GEP as ptr
+        values = b.call(gather, [pointers, ir.Constant(I32, src.itemsize), inside, zero])
+        slot = k.gep(dest, src, b.add(panel, b.mul(p, i64(width))))
+        b.store(values, slot, align=VECTOR_BYTES)
+
+
+def _scalar_patch_panel(k, f, ptr, src, dtype, base, local, limit, kc, dest, panel, rows,
+                        cols, height, image_width) -> None:
+    b = k.b
+    width = nr(dtype)
+    zero = const(dtype, 0)
+    with k.loop(0, kc, "p") as p:
+        r_offset, r_dy, r_dx = (k.load(rows, np.dtype("int64"), b.add(b.mul(i64(term), f["kc"]), p))
+                                for term in range(3))
+        at_p = b.add(panel, b.mul(p, i64(width)))
+        with k.loop(0, width, "t") as t:
+            column = b.add(local, t)
+            offset, dy, dx = (b.sext(b.load(b.gep(cols, [b.add(b.mul(i64(term), f["nc"]),
+                                                                column)], source_etype=I32),
+                                            typ=I32), I64) for term in range(3))
+            iy, ix = b.add(r_dy, dy), b.add(r_dx, dx)
+            inside = b.and_(b.icmp_signed("<", t, limit),
+                            b.and_(b.icmp_unsigned("<", iy, height),
+                                   b.icmp_unsigned("<", ix, image_width)))
+            at = b.add(b.add(base, b.add(r_offset, offset)), b.add(b.mul(iy, image_width), ix))
+            v = k.load(ptr, src, b.select(inside, at, i64(0)))
+            v = b.select(inside, convert(b, v, src, dtype), zero)
+            k.store(v, dest, dtype, b.add(at_p, t))
+
+
+def _suffix(t: ir.Type) -> str:
+    return "f32" if str(t) == "float" else "f64"
+
+
+def _tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
            dtype) -> None:
     """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc)."""
     b = k.b
@@ -384,27 +623,27 @@ def _tiles(k, g, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumu
             row = b.mul(ir_, i64(MR))
             rows = _smin(b, i64(MR), b.sub(mc, row))
             ap = k.gep(a_pack, dtype, b.mul(row, kc))
-            at = b.add(c_base, b.add(b.mul(b.add(ic, row), i64(g.ldc)), b.add(jc, col)))
+            at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
             full = b.and_(b.icmp_signed("==", rows, i64(MR)),
                           b.icmp_signed("==", cols, i64(width)))
             with b.if_else(full) as (whole, partial):
                 with whole:
-                    b.call(micro, [ap, bp, k.gep(g.c, dtype, at), i64(g.ldc), kc, accumulate])
+                    b.call(micro, [ap, bp, k.gep(c_ptr, dtype, at), ldc, kc, accumulate])
                 with partial:
                     b.call(micro, [ap, bp, tile, i64(width), kc, ir.Constant(I1, 0)])
-                    _add_tile(k, g, tile, at, rows, cols, accumulate, dtype)
+                    _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
 
 
-def _add_tile(k, g, tile, at, rows, cols, accumulate, dtype) -> None:
+def _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype) -> None:
     """C[at + r * ldc + c] (+)= tile[r, c] for the valid part of a partial tile."""
     b = k.b
     width = nr(dtype)
     with k.loop(0, rows, "tr") as r:
         with k.loop(0, cols, "tc") as c:
             v = k.load(tile, dtype, b.add(b.mul(r, i64(width)), c))
-            dst = b.add(at, b.add(b.mul(r, i64(g.ldc)), c))
-            old = k.load(g.c, dtype, dst)
-            k.store(b.select(accumulate, b.fadd(old, v), v), g.c, dtype, dst)
+            dst = b.add(at, b.add(b.mul(r, ldc), c))
+            old = k.load(c_ptr, dtype, dst)
+            k.store(b.select(accumulate, b.fadd(old, v), v), c_ptr, dtype, dst)
 
 
 def micro_kernel(mc, dtype: np.dtype) -> ir.Function:

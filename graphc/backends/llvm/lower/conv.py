@@ -84,11 +84,6 @@ def conv2d(k, x, w, out, stride, padding, epilogue=None) -> None:
             epilogue(n, o, out_base)
 
 
-def _kernel_index(b, p, kh: int, kw: int):
-    """(channel, kernel row, kernel column) of a flat index over (C, kh, kw)."""
-    return b.udiv(p, i64(kh * kw)), b.urem(b.udiv(p, i64(kw)), i64(kh)), b.urem(p, i64(kw))
-
-
 def _position(b, q, width: int):
     """(row, column) of a flat index over an image of the given width."""
     return b.udiv(q, i64(width)), b.urem(q, i64(width))
@@ -101,11 +96,11 @@ def gemm_conv2d(k, x, w, out, stride, padding, scratch, epilogue=None) -> None:
     ho, wo = out.shape[2:]
     (sh, sw), (ph, pw) = stride, padding
     dt = out.dtype
-    weights = gemm.strided(w.ptr, w.dtype, dt, [0], c_ * kh * kw, 1)
+    weights = gemm.strided(w.ptr, w.dtype, [0], c_ * kh * kw, 1)
 
     rows = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)), (0, -ph, -pw))
     cols = gemm.Affine((ho, wo), ((0, sh, 0), (0, 0, sw)))
-    patches = gemm.PatchReader(x, dt, c_ * h * wd, h, wd, rows, cols)
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (c_ * h * wd,), h, wd, rows, cols)
     g = gemm.Gemm((n_,), o_, ho * wo, c_ * kh * kw, dt, weights, patches, out.ptr, ho * wo,
                   o_ * ho * wo, epilogue)
     gemm.emit(k, g, scratch)
@@ -207,17 +202,14 @@ def _gemm_grad_input(k, g, w, out, padding, scratch) -> None:
     ph, pw = kh - 1 - padding[0], kw - 1 - padding[1]
     dt = out.dtype
 
-    def weight_col(b, p):
-        o, i, j = _kernel_index(b, p, kh, kw)
-        flipped = b.add(b.mul(b.sub(i64(kh - 1), i), i64(kw)), b.sub(i64(kw - 1), j))
-        return b.add(b.mul(o, i64(c_ * kh * kw)), flipped)
-
-    weights = gemm.AddressReader(w.ptr, w.dtype, dt, [0], lambda b, c: b.mul(c, i64(kh * kw)),
-                                 weight_col)
+    # Column (o, i, j) of the flipped kernel is w[o, c, kh - 1 - i, kw - 1 - j].
+    flipped = gemm.Affine((o_, kh, kw), ((c_ * kh * kw,), (-kw,), (-1,)),
+                          ((kh - 1) * kw + kw - 1,))
+    weights = gemm.Rows(w.ptr, w.dtype, (0,), kh * kw, flipped)
 
     rows = gemm.Affine((o_, kh, kw), ((ho * wo, 0, 0), (0, 1, 0), (0, 0, 1)), (0, -ph, -pw))
     cols = gemm.Affine((h, wd), ((0, 1, 0), (0, 0, 1)))
-    patches = gemm.PatchReader(g, dt, o_ * ho * wo, ho, wo, rows, cols)
+    patches = gemm.Patches(g.ptr, g.dtype, g.size, (o_ * ho * wo,), ho, wo, rows, cols)
     gm = gemm.Gemm((n_,), c_, h * wd, o_ * kh * kw, dt, weights, patches, out.ptr, h * wd,
                    c_ * h * wd)
     gemm.emit(k, gm, scratch)
@@ -286,17 +278,14 @@ def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
     (sh, sw), (ph, pw) = stride, padding
     dt = out.dtype
 
-    def grad_col(b, p):
-        n, yx = b.udiv(p, i64(ho * wo)), b.urem(p, i64(ho * wo))
-        return b.add(b.mul(n, i64(o_ * ho * wo)), yx)
-
-    grads = gemm.AddressReader(g.ptr, g.dtype, dt, [], lambda b, o: b.mul(o, i64(ho * wo)),
-                               grad_col)
+    # Column (n, yx) of row o is g[n, o, yx].
+    grads = gemm.Rows(g.ptr, g.dtype, (), ho * wo,
+                      gemm.Affine((n_, ho * wo), ((o_ * ho * wo,), (1,))))
 
     rows = gemm.Affine((n_, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
                        (0, -ph, -pw))
     cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
-    patches = gemm.PatchReader(x, dt, 0, h, wd, rows, cols)
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (), h, wd, rows, cols)
     gm = gemm.Gemm((), o_, c_ * kh * kw, n_ * ho * wo, dt, grads, patches, out.ptr,
                    c_ * kh * kw, 0)
     gemm.emit(k, gm, scratch)

@@ -54,8 +54,8 @@ def matmul(k, a, b_, out, scratch, epilogue=None) -> None:
         # One shared B: the batches are just more rows of A (B is packed once); the
         # epilogue then gets an empty batch index and rows over all batches.
         rows, batch, a_batch, b_batch = m * int(np.prod(batch, dtype=np.int64)), (), [], []
-    readers = [gemm.strided(a.ptr, a.dtype, out.dtype, a_batch, a_rs, a_cs),
-               gemm.strided(b_.ptr, b_.dtype, out.dtype, b_batch, b_rs, b_cs)]
+    readers = [gemm.strided(a.ptr, a.dtype, a_batch, a_rs, a_cs),
+               gemm.strided(b_.ptr, b_.dtype, b_batch, b_rs, b_cs)]
     g = gemm.Gemm(batch, rows, n, depth, out.dtype, readers[0], readers[1], out.ptr, n,
                   rows * n, epilogue)
     gemm.emit(k, g, scratch)
