@@ -29,6 +29,9 @@ class Kernel:
         fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * n_buffers + [I64, I64, I64])
         self.function = ir.Function(mc.module, fnty, name=name)
         self.function.linkage = "internal"
+        # Kept out of the entry: inlining ~50 kernels into one function only slowed the
+        # optimizer (barriers separate them, so nothing is gained across kernels).
+        self.function.attributes.add("noinline")
         self.n_buffers = n_buffers
         for arg in self.function.args[:n_buffers]:
             arg.add_attribute("noalias")
