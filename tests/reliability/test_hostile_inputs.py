@@ -88,3 +88,15 @@ def test_huge_symbolic_shapes_are_refused_before_any_allocation(backend):
     huge = np.broadcast_to(np.float32(1), (2**20, 2**20))
     with pytest.raises((ValueError, MemoryError), match="too large|Unable to allocate|exceeds"):
         f(huge)
+
+
+def test_sizes_that_would_overflow_are_refused_before_anything_runs(backend):
+    x = gc.input("x", ("N",))
+    outer = x[:, None] * x[None, :]  # materialized: an output, not fused into a reduction
+    f = gc.compile([x], [outer.sum(), outer], backend=backend)
+    view = np.broadcast_to(np.float32(1), (2**31,))  # no memory behind it
+    # 2**62 float32 elements: 2**64 bytes, past int64 arithmetic
+    with pytest.raises((ValueError, MemoryError), match="exceeds|too big|Unable to allocate"):
+        f(view)
+    total, _ = f(np.ones(3, np.float32))
+    assert total == 9.0

@@ -10,6 +10,7 @@ later step still reads the param's old value.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,8 +67,16 @@ class Plan:
         return self.shapes[node]
 
 
+MAX_BYTES = 1 << 48  # 256 TiB: no buffer of a real program comes near; int64 math stays exact
+
+
 def nbytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    """Bytes of an array, in Python ints (no int64 overflow), refused past MAX_BYTES."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if size > MAX_BYTES:
+        raise ValueError(f"a value of shape {shape} ({np.dtype(dtype).name}) would need "
+                         f"{size:,} bytes, which exceeds the {MAX_BYTES:,}-byte limit")
+    return size
 
 
 def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -> Plan:
@@ -123,6 +132,9 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     in_place_params = _update_params(program, steps, storage, shapes, table, kernel_steps, slots)
     in_place = _reuse_inputs(steps, storage, shapes, table)
     arena_bytes = _place(steps)
+    if arena_bytes > MAX_BYTES:
+        raise ValueError(f"the program's intermediates would need an arena of {arena_bytes:,} "
+                         f"bytes, which exceeds the {MAX_BYTES:,}-byte limit")
     intermediate = sum(nbytes(s.node.dtype, shapes[s.node]) for s in steps[:kernel_steps]
                        if s.node is not None and table[s.node.op].kind == "kernel")
     return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
