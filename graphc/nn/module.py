@@ -20,10 +20,10 @@ class Module:
     def forward(self, x: Node, training: bool) -> Node:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
-    def __call__(self, x, training: bool = False) -> Node:
+    def __call__(self, x, training: bool = False, **options) -> Node:
         if not isinstance(training, bool):
             raise TypeError(f"{type(self).__name__}: training must be a bool, got {training!r}")
-        return self.forward(x, training)
+        return self.forward(x, training, **options)
 
     def named_params(self) -> dict[str, Node]:
         """Every param of this module and its submodules, by attribute path; a param shared

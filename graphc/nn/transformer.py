@@ -21,13 +21,14 @@ class TransformerEncoderLayer(Module):
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str = "gelu", norm_first: bool = False,
-                 eps: float = 1e-5, rng=None, dtype="float32"):
+                 eps: float = 1e-5, causal: bool = False, rng=None, dtype="float32"):
         activations = {"gelu": GELU, "relu": ReLU}
         if activation not in activations:
             raise ValueError(f"TransformerEncoderLayer: activation must be one of "
                              f"{sorted(activations)}, got {activation!r}")
         init = "he" if activation == "relu" else "xavier"
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout, rng=rng, dtype=dtype)
+        self.self_attn = MultiHeadAttention(d_model, nhead, dropout, causal=causal, rng=rng,
+                                            dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, init=init, rng=rng, dtype=dtype)
         self.activation = activations[activation]()
         self.dropout = Dropout(dropout)
@@ -38,16 +39,17 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.norm_first = norm_first
 
-    def _attention(self, x: Node, training: bool) -> Node:
-        return self.dropout1(self.self_attn(x, training), training)
+    def _attention(self, x: Node, training: bool, attn_mask) -> Node:
+        return self.dropout1(self.self_attn(x, training, attn_mask=attn_mask), training)
 
     def _feed_forward(self, x: Node, training: bool) -> Node:
         hidden = self.dropout(self.activation(self.linear1(x, training), training), training)
         return self.dropout2(self.linear2(hidden, training), training)
 
-    def forward(self, x: Node, training: bool) -> Node:
+    def forward(self, x: Node, training: bool, attn_mask=None) -> Node:
+        """attn_mask: as MultiHeadAttention's (bool, True = may not attend)."""
         if self.norm_first:
-            x = x + self._attention(self.norm1(x, training), training)
+            x = x + self._attention(self.norm1(x, training), training, attn_mask)
             return x + self._feed_forward(self.norm2(x, training), training)
-        x = self.norm1(x + self._attention(x, training), training)
+        x = self.norm1(x + self._attention(x, training, attn_mask), training)
         return self.norm2(x + self._feed_forward(x, training), training)
