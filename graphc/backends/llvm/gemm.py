@@ -544,11 +544,17 @@ def _pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, col
 
 
 def _gather_panel(k, f, ptr, src, base, local, limit, kc, dest, panel, rows, cols) -> None:
+    """One NR-column panel of an image-patch B with vector reads: a masked contiguous load
+    per depth when the panel's columns are consecutive pixels of one image row (stride 1,
+    the panel within one output row), masked gathers otherwise. Both give the same
+    values."""
     b = k.b
     width = nr(src)
     ivec = ir.VectorType(I32, width)
     t = llvm_type(src)
     vec = ir.VectorType(t, width)
+    mask_type = ir.VectorType(I1, width)
+    lane = ir.Constant(ivec, list(range(width)))
 
     def splat(x):
         one = b.insert_element(ir.Constant(ivec, ir.Undefined), b.trunc(x, I32),
@@ -560,26 +566,53 @@ def _gather_panel(k, f, ptr, src, base, local, limit, kc, dest, panel, rows, col
         at = b.add(b.mul(i64(term), f["nc"]), local)
         return b.load(b.gep(cols, [at], source_etype=I32), typ=ivec, align=4)
 
+    def row_terms(p):
+        return [k.load(rows, np.dtype("int64"), b.add(b.mul(i64(term), f["kc"]), p))
+                for term in range(3)]
+
     offset, dy, dx = (column_terms(term) for term in range(3))
-    in_matrix = b.icmp_signed("<", ir.Constant(ivec, list(range(width))), splat(limit))
+    in_matrix = b.icmp_signed("<", lane, splat(limit))
     height, image_width = splat(f["height"]), splat(f["width"])
-    mask_type = ir.VectorType(I1, width)
-    gather = k.mc.function(f"llvm.masked.gather.v{width}{_suffix(t)}.v{width}p0", vec,
-                           [ir.VectorType(PTR, width), I32, mask_type, vec])
     zero = ir.Constant(vec, [0.0] * width)
-    with k.loop(0, kc, "p") as p:
-        r_offset, r_dy, r_dx = (k.load(rows, np.dtype("int64"), b.add(b.mul(i64(term), f["kc"]), p))
-                                for term in range(3))
-        iy, ix = b.add(dy, splat(r_dy)), b.add(dx, splat(r_dx))
-        inside = b.and_(in_matrix, b.and_(b.icmp_unsigned("<", iy, height),
-                                          b.icmp_unsigned("<", ix, image_width)))
-        at = b.add(b.add(offset, splat(b.add(base, r_offset))),
-                   b.add(b.mul(iy, image_width), ix))
-        pointers = b.gep(ptr, [at], source_etype=t)
-        pointers.type = ir.VectorType(PTR, width)  # llvmlite types a vector GEP as ptr
-        values = b.call(gather, [pointers, ir.Constant(I32, src.itemsize), inside, zero])
-        slot = k.gep(dest, src, b.add(panel, b.mul(p, i64(width))))
-        b.store(values, slot, align=VECTOR_BYTES)
+    first = [b.sext(b.extract_element(v, ir.Constant(I32, 0)), I64) for v in (offset, dy, dx)]
+    one_row = b.and_(b.icmp_signed("==", offset, splat(first[0])),
+                     b.and_(b.icmp_signed("==", dy, splat(first[1])),
+                            b.icmp_signed("==", dx, b.add(splat(first[2]), lane))))
+    every = k.mc.function(f"llvm.vector.reduce.and.v{width}i1", I1, [mask_type])
+    contiguous = b.call(every, [b.or_(one_row, b.not_(in_matrix))])
+    with b.if_else(contiguous) as (row_panel, general):
+        with row_panel:
+            load = k.mc.function(f"llvm.masked.load.v{width}{_suffix(t)}.p0", vec,
+                                 [PTR, I32, mask_type, vec])
+            with k.loop(0, kc, "p") as p:
+                r_offset, r_dy, r_dx = row_terms(p)
+                iy, ix = b.add(first[1], r_dy), b.add(first[2], r_dx)
+                inside = b.and_(in_matrix, b.icmp_unsigned("<", b.add(splat(ix), lane),
+                                                           image_width))
+                row_ok = b.icmp_unsigned("<", iy, f["height"])
+                inside = b.select(row_ok, inside, ir.Constant(mask_type, [0] * width))
+                at = b.add(b.add(base, b.add(r_offset, first[0])),
+                           b.add(b.mul(iy, f["width"]), ix))
+                pointer = b.gep(ptr, [at], source_etype=t)
+                values = b.call(load, [pointer, ir.Constant(I32, src.itemsize), inside, zero])
+                slot = k.gep(dest, src, b.add(panel, b.mul(p, i64(width))))
+                b.store(values, slot, align=VECTOR_BYTES)
+        with general:
+            gather = k.mc.function(f"llvm.masked.gather.v{width}{_suffix(t)}.v{width}p0", vec,
+                                   [ir.VectorType(PTR, width), I32, mask_type, vec])
+            with k.loop(0, kc, "p") as p:
+                r_offset, r_dy, r_dx = row_terms(p)
+                iy, ix = b.add(dy, splat(r_dy)), b.add(dx, splat(r_dx))
+                inside = b.and_(in_matrix, b.and_(b.icmp_unsigned("<", iy, height),
+                                                  b.icmp_unsigned("<", ix, image_width)))
+                at = b.add(b.add(offset, splat(b.add(base, r_offset))),
+                           b.add(b.mul(iy, image_width), ix))
+                pointers = b.gep(ptr, [at], source_etype=t)
+                pointers.type = ir.VectorType(PTR, width)  # llvmlite types a vector GEP as ptr
+                values = b.call(gather, [pointers, ir.Constant(I32, src.itemsize), inside,
+                                         zero])
+                slot = k.gep(dest, src, b.add(panel, b.mul(p, i64(width))))
+                b.store(values, slot, align=VECTOR_BYTES)
 
 
 def _scalar_patch_panel(k, f, ptr, src, dtype, base, local, limit, kc, dest, panel, rows,
