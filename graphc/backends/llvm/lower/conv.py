@@ -3,11 +3,13 @@
 Float convolutions are GEMMs on the packed GEMM (graphc/backends/llvm/gemm.py), packing
 image patches straight from NCHW (implicit im2col, zero padding read as zeros):
 forward out[n] (O x HoWo) = w (O x CKK) @ patches(x[n]) (CKK x HoWo); the input gradient
-(stride 1) is the forward convolution of g with the flipped, transposed kernel; the
-weight gradient gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK).
-Integer convolutions, and input gradients with stride > 1, run as direct loops: threads
-split whole output planes; each output element sums its terms in a fixed (channel,
-kernel row, kernel column) order, kernel columns unrolled so the inner loop vectorizes.
+is the forward convolution of g with the flipped, transposed kernel (stride 1, many input
+channels), or else columns cols[n] (CKK x HoWo) = w^T @ g[n] summed back into place
+(col2im: no patch packing, which dominates when the channels are few); the weight
+gradient gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK).
+Integer convolutions run as direct loops: threads split whole output planes; each output
+element sums its terms in a fixed (channel, kernel row, kernel column) order, kernel
+columns unrolled so the inner loop vectorizes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import F64, const, convert, i64
+from graphc.backends.llvm.irtypes import F64, I8, const, convert, i64
 from graphc.backends.llvm.kernel import dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
@@ -170,26 +172,49 @@ def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
         conv2d(k, x, w, out, stride, padding, plane_epilogue)
 
 
-def _grad_input_by_gemm(node, kernel) -> bool:
-    """Whether the input gradient is a forward convolution (stride 1, padding below the
-    kernel size)."""
+FEW_CHANNELS = 16  # input gradients with fewer input channels go through col2im
+
+
+def _grad_input_path(node, channels: int, kernel) -> str:
+    """"forward": the input gradient as a forward convolution of g with the flipped kernel
+    (stride 1, padding below the kernel size, enough channels to share the patch packing);
+    "col2im": a GEMM into patch columns, then summed back into place; "direct": loops."""
+    if not gemm.supported(node.dtype):
+        return "direct"
     (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
-    return gemm.supported(node.dtype) and sh == sw == 1 and ph < kernel[0] and pw < kernel[1]
+    if sh == sw == 1 and ph < kernel[0] and pw < kernel[1] and channels >= FEW_CHANNELS:
+        return "forward"
+    return "col2im"
 
 
 def _grad_input_scratch(node, shapes) -> int:
     g, w, out = shapes
-    if not _grad_input_by_gemm(node, w[2:]):
-        return 0
-    return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3], node.dtype)
+    path = _grad_input_path(node, out[1], w[2:])
+    if path == "forward":
+        return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3],
+                                  node.dtype)
+    if path == "col2im":
+        return _col2im_layout(node.dtype, g, w)[1]
+    return 0
+
+
+def _col2im_layout(dtype, g, w) -> tuple[int, int]:
+    """(byte offset of the patch columns in the scratch, total scratch bytes)."""
+    n_, o_, ho, wo = g
+    _, c_, kh, kw = w
+    at = gemm.scratch_bytes(n_, c_ * kh * kw, ho * wo, o_, dtype)
+    return at, at + n_ * c_ * kh * kw * ho * wo * np.dtype(dtype).itemsize
 
 
 @lowering("conv2d_grad_input", scratch=_grad_input_scratch)
 def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins
-    if _grad_input_by_gemm(node, w.shape[2:]):
+    path = _grad_input_path(node, out.shape[1], w.shape[2:])
+    if path == "forward":
         _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
+    elif path == "col2im":
+        _col2im_grad_input(k, node, g, w, out, scratch)
     else:
         _direct_grad_input(k, node, g, w, out)
 
@@ -213,6 +238,44 @@ def _gemm_grad_input(k, g, w, out, padding, scratch) -> None:
     gm = gemm.Gemm((n_,), c_, h * wd, o_ * kh * kw, dt, weights, patches, out.ptr, h * wd,
                    c_ * h * wd)
     gemm.emit(k, gm, scratch)
+
+
+def _col2im_grad_input(k, node, g, w, out, scratch) -> None:
+    """cols[n] (CKK x HoWo) = w^T (CKK x O) @ g[n] (O x HoWo) on the GEMM; after a barrier,
+    each thread sums whole gx planes back from their columns in a fixed order."""
+    n_, c_, h, wd = out.shape
+    o_, _, kh, kw = w.shape
+    ho, wo = g.shape[2:]
+    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    b = k.b
+    dt = out.dtype
+    depth = c_ * kh * kw
+    at, _ = _col2im_layout(dt, g.shape, w.shape)
+    cols = b.gep(scratch, [i64(at)], source_etype=I8)
+    weights = gemm.strided(w.ptr, w.dtype, [0], 1, depth)
+    grads = gemm.strided(g.ptr, g.dtype, [o_ * ho * wo], ho * wo, 1)
+    gemm.emit(k, gemm.Gemm((n_,), depth, ho * wo, o_, dt, weights, grads, cols, ho * wo,
+                           depth * ho * wo), scratch)
+    b.call(k.mc.barrier, [k.nthreads])  # planes read columns other threads computed
+    start, stop = k.split(n_ * c_)
+    with k.loop(start, stop, "plane") as plane:
+        out_base = b.mul(plane, i64(h * wd))
+        _zero(k, out, out_base, h * wd)
+        with k.loop(0, kh, "i") as i:
+            for j in range(kw):
+                lo, hi = column_range(j, wd, wo, sw, pw)
+                if lo >= hi:
+                    continue
+                row = b.add(b.mul(plane, i64(kh * kw)), b.add(b.mul(i, i64(kw)), i64(j)))
+                with k.loop(0, ho, "y") as y:
+                    iy = b.add(b.mul(y, i64(sh)), b.sub(i, i64(ph)))
+                    with k.when(_row_ok(b, iy, h)):
+                        dst = b.add(out_base, b.add(b.mul(iy, i64(wd)), i64(j - pw)))
+                        src = b.mul(b.add(b.mul(row, i64(ho)), y), i64(wo))
+                        with k.loop(lo, hi, "x") as xx:
+                            at = b.add(dst, b.mul(xx, i64(sw)))
+                            value = k.load(cols, dt, b.add(src, xx))
+                            k.store(b.fadd(k.load(out.ptr, dt, at), value), out.ptr, dt, at)
 
 
 def _direct_grad_input(k, node, g, w, out) -> None:
