@@ -68,7 +68,8 @@ def _shorten(text: str, width: int) -> str:
 def node_label(node: Node) -> str:
     """What a drawing shows of a node: its op (and name), shape and dtype; a "∇" prefix
     marks nodes built by gc.grad, and a fused node (op "fused", "fused_reduce", ...) shows
-    its sympy expression attrs["expr"], shortened."""
+    its sympy expression attrs["expr"], shortened; a fused_group shows one line per output
+    and a group_output which output it is."""
     head = node.op if node.name is None else f"{node.op} {node.name}"
     if node.op == "constant" and node.value.size == 1:
         head = f"const {node.value.item():.6g}"
@@ -78,6 +79,13 @@ def node_label(node: Node) -> str:
     expr = node.attrs.get("expr") if node.op.startswith("fused") else None
     if expr is not None:
         lines.append(_shorten(str(expr), EXPR_WIDTH))
+    if node.op == "fused_group":  # one line per output: "y<i> = expr : dtype"
+        for i, (out, dtype) in enumerate(zip(node.attrs["exprs"], node.attrs["dtypes"])):
+            lines.append(_shorten(f"y{i} = {out}", EXPR_WIDTH) + f" : {dtype}")
+        lines.append(shape_str(node.shape))
+        return "\n".join(lines)
+    if node.op == "group_output":
+        lines[0] += f" y{node.attrs['index']}"
     lines.append(f"{shape_str(node.shape)} {node.dtype.name}")
     return "\n".join(lines)
 

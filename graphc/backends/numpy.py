@@ -58,14 +58,28 @@ class NumpyRunner:
         values: dict[Node, np.ndarray] = {}
         for node, op, release in zip(self.nodes, self.ops, self.release):
             out = op.numpy(node, [values[i] for i in node.inputs], env)
-            expected = env.shape(node.shape)
-            if out.shape != expected or out.dtype != node.dtype:
-                raise RuntimeError(f"internal error: {node.op} produced {out.dtype}{out.shape}, "
-                                   f"expected {node.dtype}{shape_str(expected)}")
+            for value, (dtype, shape) in zip(_parts(out), _expected(node)):
+                expected = env.shape(shape)
+                if value.shape != expected or value.dtype != dtype:
+                    raise RuntimeError(f"internal error: {node.op} produced "
+                                       f"{value.dtype}{value.shape}, expected "
+                                       f"{dtype}{shape_str(expected)}")
             values[node] = out
             for dead in release:
                 del values[dead]
         return [values[n] for n in self.program.results]
+
+
+def _parts(out) -> tuple[np.ndarray, ...]:
+    """The arrays an op produced: one, or a tuple (a fused_group's outputs)."""
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _expected(node: Node) -> list[tuple[np.dtype, tuple]]:
+    """(dtype, shape) of each array a node produces, matching `_parts`."""
+    if node.op == "fused_group":
+        return [(np.dtype(name), node.shape) for name in node.attrs["dtypes"]]
+    return [(node.dtype, node.shape)]
 
 
 class NumpyBackend:

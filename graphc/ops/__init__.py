@@ -5,6 +5,7 @@ from graphc.ops import (  # noqa: F401
     elementwise,
     epilogue,
     fused,
+    fused_group,
     fused_reduce,
     indexing,
     leaf,

@@ -64,16 +64,23 @@ def kernel_body(expr: sympy.Basic) -> tuple[tuple[tuple[sympy.Symbol, sympy.Basi
     not the same number). Cached: every call of a compiled function evaluates the same
     bodies, and sympy.cse costs milliseconds."""
     with sympy.evaluate(False):
-        assignments, (result,) = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
-        inline: dict[sympy.Symbol, sympy.Basic] = {}
-        kept = []
-        for temp, value in assignments:
-            value = value.xreplace(inline)
-            if value.is_Pow and value.exp == -1:
-                inline[temp] = value
-            else:
-                kept.append((temp, value))
-        return tuple(kept), result.xreplace(inline)
+        assignments, results = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
+        kept, (result,) = inline_reciprocals(assignments, results)
+        return kept, result
+
+
+def inline_reciprocals(assignments, results):
+    """sympy.cse's (assignments, results) with every reciprocal temporary put back where
+    it is used (call under sympy.evaluate(False)): (assignments, results) as tuples."""
+    inline: dict[sympy.Symbol, sympy.Basic] = {}
+    kept = []
+    for temp, value in assignments:
+        value = value.xreplace(inline)
+        if value.is_Pow and value.exp == -1:
+            inline[temp] = value
+        else:
+            kept.append((temp, value))
+    return tuple(kept), tuple(r.xreplace(inline) for r in results)
 
 
 def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],

@@ -8,12 +8,13 @@ from graphc.passes.constant_folding import constant_folding
 from graphc.passes.cse import cse
 from graphc.passes.epilogue import epilogue
 from graphc.passes.fusion import fusion
+from graphc.passes.group_fusion import group_fusion
 from graphc.passes.reduce_fusion import reduce_fusion
 from graphc.passes.simplify import simplify
 from graphc.program import Program
 
 PIPELINE: list[Callable[[Program], Program]] = [
-    constant_folding, cse, simplify, reduce_fusion, fusion, epilogue,
+    constant_folding, cse, simplify, reduce_fusion, fusion, group_fusion, epilogue,
 ]
 
 

@@ -2,8 +2,9 @@
 drawings with each fused group as a cluster.
 
 A *kernel* is a node that does work at run time: not a leaf (input, param, constant,
-dim_value: values that exist before the call) and not a pure view (reshape, and
-stop_gradient, the identity at run time). Every other node - elementwise, fused, a
+dim_value: values that exist before the call) and not a pure view (reshape,
+stop_gradient, the identity at run time, and group_output, one output of the fused_group
+kernel that computes it). Every other node - elementwise, fused, a
 reduction, matmul, broadcast_to, random_uniform, ... - is one loop nest a backend runs.
 """
 
@@ -17,8 +18,9 @@ from graphc.ir.node import Node
 from graphc.program import Program
 
 LEAVES = frozenset({"input", "param", "constant", "dim_value"})
-VIEWS = frozenset({"reshape", "stop_gradient"})
-FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul", "fused_conv2d"})
+VIEWS = frozenset({"reshape", "stop_gradient", "group_output"})
+FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul", "fused_conv2d",
+                       "fused_group"})
 
 
 def is_kernel(node: Node) -> bool:
@@ -103,13 +105,15 @@ def fusion_dot(executable, stage: str = "after") -> str:
     graph = program.graph
     clusters: dict[str, list[Node]] = {}
     seen: set[Node] = set()
-    for k, kernel in enumerate(n for n in final.graph.nodes if n.op in FUSED_OPS):
+    running = final.graph
+    for k, kernel in enumerate(n for n in running.nodes if n.op in FUSED_OPS):
         members = members_of(kernel)
         ops = Counter(m.op for m in members)
         title = f"{kernel.op} #{k}: " + ", ".join(f"{op}" + (f" x{c}" if c > 1 else "")
                                                  for op, c in sorted(ops.items()))
-        if stage == "after":
-            clusters[title] = [kernel]
+        if stage == "after":  # a group with its projections (its outputs) in one box
+            clusters[title] = [kernel] + [u for u in running.consumers[kernel]
+                                          if u.op == "group_output"]
             continue
         found = (next((o for o in origins(m) if o in graph), None) for m in members)
         boxed = list(dict.fromkeys(m for m in found if m is not None and m not in seen))

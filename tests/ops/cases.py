@@ -264,6 +264,24 @@ def optimized(value):
     return optimize(Program((), (value,), ())).outputs[0]
 
 
+def optimized_outputs(*values):
+    """The outputs of a program computing `values`, as the optimizer rewrites them."""
+    from graphc.passes import optimize
+    from graphc.program import Program
+
+    return optimize(Program((), values, ())).outputs
+
+
+def _grouped(index):
+    """Output `index` of a program whose second output (a kernel) reads its first (a kernel
+    too, kept because it is an output): group fusion makes both one fused_group, and each
+    output is a group_output of it."""
+    def build(a, b, c):
+        s = a * b + c
+        return optimized_outputs(s, gc.relu(s) * a)[index]
+    return build
+
+
 def _conv_relu(x, k, b):
     out = np.zeros((x.shape[0], k.shape[0], x.shape[2], x.shape[3]))
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -276,6 +294,11 @@ CASES += [
     Case("fused", lambda a, b, c: optimized(gc.relu(a * b + c) * gc.sigmoid(a)),
          (In((3, 4)), In((4,)), In((3, 1))),
          per_element(lambda a, b, c: max(a * b + c, 0.0) * _sigmoid(a))),
+    # No gradient rows: the optimizer builds groups after gc.grad, they have no grad rule.
+    Case("fused_group", _grouped(1), (In((3, 4)), In((4,)), In((3, 1))),
+         per_element(lambda a, b, c: max(a * b + c, 0.0) * a), grad=False),
+    Case("group_output", _grouped(0), (In((3, 4)), In((4,)), In((3, 1))),
+         per_element(lambda a, b, c: a * b + c), grad=False),
     Case("fused_reduce", lambda a, b: optimized(gc.sum(gc.exp(a) * b, axis=1)),
          (In((3, 4)), In((4,))),
          lambda a, b: np.array([math.fsum(math.exp(v) * w for v, w in zip(r, b)) for r in a])),

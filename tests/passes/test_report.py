@@ -28,7 +28,7 @@ def test_report_lists_every_pass_and_the_kernels_left():
     lines = step.report().splitlines()
     names = [line.split()[0] for line in lines[1:-1]]
     assert names == ["constant_folding", "cse", "simplify", "reduce_fusion", "fusion",
-                     "epilogue"]
+                     "group_fusion", "epilogue"]
     stats = step.pass_stats
     assert all(a.nodes_after == b.nodes_before for a, b in zip(stats, stats[1:]))
     assert stats[-1].kernels_after == count_kernels(step.program)

@@ -72,13 +72,17 @@ _TANH_TERMS = {4: 6, 8: 12}
 class ExpressionEmitter:
     """Emits expressions over `env` (symbol -> LLVM value of the compute dtype)."""
 
-    def __init__(self, b: ir.IRBuilder, mc, dtype: np.dtype, env: dict[sympy.Symbol, ir.Value]):
+    def __init__(self, b: ir.IRBuilder, mc, dtype: np.dtype, env: dict[sympy.Symbol, ir.Value],
+                 definitions: dict[sympy.Symbol, sympy.Basic] | None = None):
         self.b = b
         self.mc = mc
         self.dtype = np.dtype(dtype)
         self.type = llvm_type(self.dtype)
         self.float = is_float(self.dtype)
         self.memo: dict[sympy.Basic, ir.Value] = dict(env)
+        # Temporaries emitted where first used (once): a multi-output kernel's outputs
+        # each need only some of its shared sympy.cse assignments.
+        self.definitions = definitions or {}
 
     # ----- helpers ---------------------------------------------------------------------------
     def number(self, value) -> ir.Value:
@@ -127,6 +131,8 @@ class ExpressionEmitter:
             if self.float:
                 return self.number(float(expr))
             return self.number(int(expr))
+        if expr.is_Symbol and expr in self.definitions:
+            return self.emit(self.definitions[expr])
         if expr.is_Symbol:
             raise KeyError(f"internal error: unbound symbol {expr} in a kernel expression")
         if expr.is_Add:

@@ -12,7 +12,7 @@ from llvmlite import ir
 
 from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, i64
 from graphc.backends.llvm.kernel import Kernel
-from graphc.backends.llvm.plan import Plan, Step, Storage
+from graphc.backends.llvm.plan import Plan, Step, Storage, output_dtypes
 from graphc.ir.node import Node
 
 ENTRY = "graphc_entry"
@@ -172,7 +172,7 @@ def assemble(plan: Plan, table: dict) -> str:
 def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
     """The kernel function of one step and the storages it takes, in parameter order."""
     storages: list[Storage] = []
-    for s in [step.out] + step.ins + ([step.scratch] if step.scratch else []):
+    for s in step.outs + step.ins + ([step.scratch] if step.scratch else []):
         if all(s is not t for t in storages):
             storages.append(s)
     node = step.node if step.node is not None else step.source
@@ -182,18 +182,18 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
     k.error_code = step.index + 1
     k.binding = plan.binding
 
-    def operand(s: Storage, value: Node) -> Operand:
+    def operand(s: Storage, value: Node, dtype: np.dtype | None = None) -> Operand:
         constant = value.value if value.op == "constant" else None
-        return Operand(ptr[id(s)], value, plan.shape(value), value.dtype, constant,
+        return Operand(ptr[id(s)], value, plan.shape(value), dtype or value.dtype, constant,
                        plan.strided.get(value))
 
-    out = operand(step.out, node)
     if step.node is not None:
+        outs = [operand(s, node, d) for s, d in zip(step.outs, output_dtypes(node))]
         ins = [operand(s, i) for s, i in zip(step.ins, node.inputs)]
         scratch = ptr[id(step.scratch)] if step.scratch else None
-        table[node.op].emit(k, node, out, ins, scratch)
+        table[node.op].emit(k, node, outs[0] if len(outs) == 1 else tuple(outs), ins, scratch)
     else:
-        table["copy"].emit(k, node, out, [operand(step.ins[0], node)], None)
+        table["copy"].emit(k, node, operand(step.out, node), [operand(step.ins[0], node)], None)
     k.finish()
     return k.function, storages
 

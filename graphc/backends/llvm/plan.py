@@ -2,7 +2,9 @@
 
 Every node gets a Storage: an argument slot (inputs, params, constants, outputs) or a
 region of one arena. Views (reshape, stop_gradient) share their input's storage, and so
-does a transpose that only matmuls read (they read it through strides). Arena
+does a transpose that only matmuls read (they read it through strides). A multi-output
+kernel (fused_group) has one storage per output, and each of its projections
+(group_output) is a view of its output's. Arena
 regions are placed first-fit by liveness, an elementwise kernel writes over an input
 whose last use it is, and a param update is written straight into the param when no
 later step still reads the param's old value.
@@ -39,14 +41,26 @@ class Storage:
 
 @dataclass(eq=False)
 class Step:
-    """One kernel: compute `node` into `out` (a node step), or copy `source` into `out`."""
+    """One kernel: compute `node` into `outs` (a node step; several storages for a
+    multi-output kernel), or copy `source` into `outs[0]`."""
 
     index: int
-    out: Storage
+    outs: list[Storage]
     ins: list[Storage]
     node: Node | None = None
     source: Node | None = None  # copy steps: the value copied
     scratch: Storage | None = None
+
+    @property
+    def out(self) -> Storage:
+        """The storage of a single-output step."""
+        (out,) = self.outs
+        return out
+
+    def computes(self, value: Node) -> bool:
+        """Whether `value` is this step's node or a projection of it."""
+        return self.node is not None and (value is self.node or (
+            value.op == "group_output" and value.inputs[0] is self.node))
 
 
 @dataclass
@@ -93,6 +107,7 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     for k, node in enumerate(program.inputs):
         storage[node] = slot("input", k, node)
     steps: list[Step] = []
+    outs_of: dict[Node, list[Storage]] = {}  # kernel node -> its output storages
     strided = _strided_views(program, nodes, shapes)
     for node in nodes:
         lowering = table[node.op]
@@ -102,10 +117,15 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
             storage[node] = slot(node.op, node, node)
         elif lowering.kind == "view" or node in strided:
             storage[node] = storage[node.inputs[0]]
+        elif lowering.kind == "projection":
+            storage[node] = outs_of[node.inputs[0]][node.attrs["index"]]
         else:
-            out = Storage("arena", nbytes(node.dtype, shapes[node]), first=len(steps))
-            storage[node] = out
-            step = Step(len(steps), out, [storage[i] for i in node.inputs], node=node)
+            outs = [Storage("arena", nbytes(dtype, shapes[node]), first=len(steps))
+                    for dtype in output_dtypes(node)]
+            outs_of[node] = outs
+            if len(outs) == 1:
+                storage[node] = outs[0]
+            step = Step(len(steps), outs, [storage[i] for i in node.inputs], node=node)
             if lowering.scratch is not None:
                 size = lowering.scratch(node, [shapes[i] for i in node.inputs] + [shapes[node]])
                 if size:
@@ -126,7 +146,7 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
             out = slot("output", k, node)
             copies.append((node, out))
     for node, out in copies:
-        steps.append(Step(len(steps), out, [storage[node]], source=node))
+        steps.append(Step(len(steps), [out], [storage[node]], source=node))
 
     _set_liveness(steps, storage)
     in_place_params = _update_params(program, steps, storage, shapes, table, kernel_steps, slots)
@@ -135,8 +155,9 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     if arena_bytes > MAX_BYTES:
         raise ValueError(f"the program's intermediates would need an arena of {arena_bytes:,} "
                          f"bytes, which exceeds the {MAX_BYTES:,}-byte limit")
-    intermediate = sum(nbytes(s.node.dtype, shapes[s.node]) for s in steps[:kernel_steps]
-                       if s.node is not None and table[s.node.op].kind == "kernel")
+    intermediate = sum(nbytes(dtype, shapes[s.node]) for s in steps[:kernel_steps]
+                       if s.node is not None and table[s.node.op].kind == "kernel"
+                       for dtype in output_dtypes(s.node))
     return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
                 in_place + len(in_place_params), dict(binding), in_place_params, strided)
 
@@ -161,6 +182,13 @@ def _strided_views(program: Program, nodes: list[Node], shapes) -> dict:
     return out
 
 
+def output_dtypes(node: Node) -> list[np.dtype]:
+    """The dtype of each value a kernel writes: one, or a fused_group's outputs."""
+    if node.op == "fused_group":
+        return [np.dtype(name) for name in node.attrs["dtypes"]]
+    return [node.dtype]
+
+
 def contiguous(shape: tuple[int, ...]) -> list[int]:
     strides, step = [], 1
     for d in reversed(shape):
@@ -173,16 +201,20 @@ def _set_liveness(steps: list[Step], storage: dict[Node, Storage]) -> None:
     for step in steps:
         for i in step.ins:
             i.last = max(i.last, step.index)
-        step.out.last = max(step.out.last, step.index)
+        for out in step.outs:
+            out.last = max(out.last, step.index)
 
 
-def _elementwise_reads_ok(step: Step, target: Storage, shapes, table) -> bool:
-    """Whether the kernel of `step` reads `target` only at the index it writes."""
+def _elementwise_reads_ok(step: Step, target: Storage, written: np.dtype, shapes,
+                          table) -> bool:
+    """Whether the kernel of `step` reads `target` only at the index where it writes a
+    value of dtype `written` (a multi-output kernel loads every operand of an element
+    before it stores any output of it), and `target` is not one of its outputs."""
     node = step.node
-    if node is None or not table[node.op].inplace:
+    if node is None or not table[node.op].inplace or any(o is target for o in step.outs):
         return False
     for i, s in zip(node.inputs, step.ins):
-        if s is target and (shapes[i] != shapes[node] or i.dtype.itemsize != node.dtype.itemsize):
+        if s is target and (shapes[i] != shapes[node] or i.dtype.itemsize != written.itemsize):
             return False
     return True
 
@@ -203,10 +235,10 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
         target = param_storage[param]
         source = storage[value]
         step = steps[source.first] if source.kind == "arena" else None
-        if (step is not None and step.node is value and param not in in_place
+        if (step is not None and step.computes(value) and param not in in_place
                 and shapes[value] == shapes.get(param, shapes[value])
                 and step.index > last_failing and target.last <= step.index
-                and _elementwise_reads_ok(step, target, shapes, table)):
+                and _elementwise_reads_ok(step, target, value.dtype, shapes, table)):
             _merge(steps, storage, source, target)
             target.last = max(target.last, source.last)
             in_place.add(param)
@@ -220,11 +252,11 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
         source = storage[value]
         if id(source) in targets or source.kind == "param":
             temp = Storage("arena", source.nbytes, first=len(steps))
-            steps.append(Step(len(steps), temp, [source], source=value))
+            steps.append(Step(len(steps), [temp], [source], source=value))
             source = temp
         staged.append((value, source, target))
     for value, source, target in staged:
-        steps.append(Step(len(steps), target, [source], source=value))
+        steps.append(Step(len(steps), [target], [source], source=value))
     _set_liveness(steps, storage)
     return in_place
 
@@ -233,17 +265,18 @@ def _reuse_inputs(steps, storage, shapes, table) -> int:
     """Let elementwise kernels write over an input buffer that dies with them."""
     count = 0
     for step in steps:
-        out = step.out
-        if step.node is None or out.kind != "arena" or not table[step.node.op].inplace:
+        if step.node is None or not table[step.node.op].inplace:
             continue
-        for s in step.ins:
-            if (s.kind == "arena" and s is not out and s.last == step.index
-                    and s.nbytes == out.nbytes
-                    and _elementwise_reads_ok(step, s, shapes, table)):
-                _merge(steps, storage, out, s)
-                s.last = max(s.last, out.last)
-                count += 1
-                break
+        for out, dtype in zip(list(step.outs), output_dtypes(step.node)):
+            if out.kind != "arena":
+                continue
+            for s in step.ins:
+                if (s.kind == "arena" and s.last == step.index and s.nbytes == out.nbytes
+                        and _elementwise_reads_ok(step, s, dtype, shapes, table)):
+                    _merge(steps, storage, out, s)
+                    s.last = max(s.last, out.last)
+                    count += 1
+                    break
     return count
 
 
@@ -254,8 +287,7 @@ def _merge(steps: list[Step], storage: dict[Node, Storage], old: Storage, new: S
             storage[node] = new
     for step in steps:
         step.ins = [new if s is old else s for s in step.ins]
-        if step.out is old:
-            step.out = new
+        step.outs = [new if s is old else s for s in step.outs]
 
 
 def _place(steps: list[Step]) -> int:
@@ -288,7 +320,7 @@ def _place(steps: list[Step]) -> int:
         free[:] = merged
 
     for step in steps:
-        for s in [step.out] + ([step.scratch] if step.scratch else []):
+        for s in step.outs + ([step.scratch] if step.scratch else []):
             if s.kind == "arena" and id(s) not in placed:
                 placed.add(id(s))
                 s.offset = allocate(s.nbytes)

@@ -1,11 +1,14 @@
 """The table from op name to LLVM lowering; importing this package fills it.
 
-A lowering's kind is "kernel" (emits a kernel function), "view" (shares its input's buffer)
-or "leaf" (its value is an argument). `inplace`: the kernel reads each input only at the
-index it writes, so its output may take the buffer of an equal-shaped input that dies
-with it. `error(node, value)` words a run-time error a kernel can report. `scratch(node, shapes)`
-(shapes: the concrete shapes of the node's inputs, then its own) gives the bytes of
-arena scratch the kernel needs while it runs.
+A lowering's kind is "kernel" (emits a kernel function), "view" (shares its input's buffer),
+"projection" (shares the buffer of output attrs["index"] of its input, a multi-output
+kernel) or "leaf" (its value is an argument). `emit(kernel, node, out, ins, scratch)` gets
+`out` as one Operand, or a tuple of them for a multi-output kernel (fused_group).
+`inplace`: the kernel reads each input only at the index it writes, so its output may
+take the buffer of an equal-shaped input that dies with it. `error(node, value)` words a
+run-time error a kernel can report. `scratch(node, shapes)` (shapes: the concrete shapes
+of the node's inputs, then its own) gives the bytes of arena scratch the kernel needs
+while it runs.
 """
 
 from __future__ import annotations

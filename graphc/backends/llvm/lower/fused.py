@@ -1,4 +1,5 @@
-"""The optimizer's fused kernels: "fused" (an elementwise expression), "fused_reduce" (an
+"""The optimizer's fused kernels: "fused" (an elementwise expression), "fused_group"
+(several elementwise expressions over one shape, one loop storing each), "fused_reduce" (an
 expression reduced over axes) and "fused_matmul" (a matmul whose rows go through an
 expression before they are stored). Expressions are emitted from sympy.cse'd bodies."""
 
@@ -7,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import dtypes
-from graphc.backends.llvm.irtypes import convert, i64
+from graphc.backends.llvm.expr import ExpressionEmitter
+from graphc.backends.llvm.irtypes import I1, const, convert, i64
 from graphc.backends.llvm.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.elementwise import (
@@ -19,9 +21,10 @@ from graphc.backends.llvm.lower.elementwise import (
 )
 from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch
 from graphc.backends.llvm.lower.reduction import Source, reduce
-from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides
+from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides, strided_nest
 from graphc.ops.epilogue import ACC
 from graphc.ops.fused import input_symbols, kernel_body
+from graphc.ops.fused_group import group_body, output_symbols
 from graphc.ops.fused_reduce import FusedReduce
 from graphc.shapes import evaluate
 
@@ -39,6 +42,67 @@ def emit_fused(k, node, out, ins, scratch) -> None:
     symbols = input_symbols(len(ins))
     emit_expression(k, kernel_body(node.attrs["expr"]), symbols, fused_dtype(node, node.inputs),
                     out, ins)
+
+
+lowering("group_output", kind="projection")(None)
+
+
+def group_dtypes(node) -> list[np.dtype]:
+    """The dtype each output of a fused_group is computed in, as a fused node of it alone
+    would: the promotion of the operands its expression uses and its own dtype."""
+    exprs, names = node.attrs["exprs"], node.attrs["dtypes"]
+    out = []
+    for i, expr in enumerate(exprs):
+        used = expr.free_symbols
+        kinds = [np.dtype(names[i])]
+        kinds += [x.dtype for x, s in zip(node.inputs, input_symbols(len(node.inputs)))
+                  if s in used]
+        kinds += [np.dtype(names[j]) for j, s in enumerate(output_symbols(i)) if s in used]
+        kinds = [d for d in kinds if d != dtypes.BOOL]
+        dtype = dtypes.promote(*kinds) if kinds else np.dtype("int32")
+        out.append(working_dtype(dtype, expr))
+    return out
+
+
+@lowering("fused_group", inplace=True)
+def emit_fused_group(k, node, outs, ins, scratch) -> None:
+    """One loop over the common shape; per element every operand is loaded before any
+    output is stored (the planner may store an output over an operand), then each output
+    is computed, converted to its dtype and stored, and later outputs read it as a
+    register. Each working dtype has its own emitter, sharing the cse temporaries its
+    outputs use."""
+    assignments, results = group_body(node.attrs["exprs"])
+    definitions = dict(assignments)
+    symbols = input_symbols(len(ins))
+    working = group_dtypes(node)
+    reading = loaded(ins)
+    shape = outs[0].shape
+    strides = [contiguous_strides(shape)] + [broadcast_strides(i.shape, shape) for i in reading]
+    b = k.b
+
+    def body_at(offsets):
+        raw, at = {}, iter(offsets[1:])
+        for symbol, i in zip(symbols, ins):
+            if not (i.constant is not None and i.size == 1):  # as `loaded` picks them
+                raw[symbol] = (k.load(i.ptr, i.dtype, next(at)), i.dtype)
+        emitters: dict[np.dtype, ExpressionEmitter] = {}
+        stored = []
+        for i, (result, out, dtype) in enumerate(zip(results, outs, working)):
+            emitter = emitters.get(dtype)
+            if emitter is None:
+                env = {s: convert(b, *raw[s], dtype) if s in raw
+                       else const(dtype, x.constant.reshape(()).item())
+                       for s, x in zip(symbols, ins)}
+                emitter = emitters[dtype] = ExpressionEmitter(b, k.mc, dtype, env, definitions)
+            for j, symbol in enumerate(output_symbols(i)):
+                if symbol not in emitter.memo:
+                    emitter.memo[symbol] = convert(b, stored[j], outs[j].dtype, dtype)
+            value = emitter.emit(result)
+            value = emitter.as_number(value) if value.type == I1 else value
+            stored.append(convert(b, value, dtype, out.dtype))
+            k.store(stored[-1], out.ptr, out.dtype, offsets[0])
+
+    strided_nest(k, shape, strides, body_at)
 
 
 @lowering("fused_reduce")
