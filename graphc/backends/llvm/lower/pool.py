@@ -1,6 +1,7 @@
 """Max and average pooling and their gradients as direct loops over windows (padding is
--inf for max, zeros counted in the divisor for average). Gradients scatter into whole
-planes each thread owns, in output order, so sums do not depend on the thread count."""
+-inf for max, zeros counted in the divisor for average), window positions unrolled and
+unchecked when no window leaves the image. Gradients scatter into whole planes each
+thread owns, in output order, so sums do not depend on the thread count."""
 
 from __future__ import annotations
 
@@ -22,6 +23,33 @@ def _inside(b, iy, ix, h, w) -> ir.Value:
     return b.and_(ok, b.and_(b.icmp_signed(">=", ix, i64(0)), b.icmp_signed("<", ix, i64(w))))
 
 
+def _padded(kernel, stride, padding, in_shape, out_shape) -> bool:
+    """Whether some window reaches outside the image (else no position needs a check)."""
+    return any(p > 0 or (o - 1) * s + k > n
+               for k, s, p, n, o in zip(kernel, stride, padding, in_shape, out_shape))
+
+
+def _scan(k, x, base, top, left, kernel, h, w, padded: bool, fill, visit) -> None:
+    """visit(t, value) for the window's positions t = row * kw + column in order, unrolled;
+    positions outside the image read as `fill`."""
+    b = k.b
+    kh, kw = kernel
+    dt = x.dtype
+    for i in range(kh):
+        iy = b.add(top, i64(i))
+        for j in range(kw):
+            ix = b.add(left, i64(j))
+            at = b.add(b.mul(iy, i64(w)), ix)
+            if padded:
+                inside = _inside(b, iy, ix, h, w)
+                value = b.select(inside, k.load(x.ptr, dt, b.add(base, b.select(inside, at,
+                                                                                 i64(0)))),
+                                 const(dt, fill))
+            else:
+                value = k.load(x.ptr, dt, b.add(base, at))
+            visit(i * kw + j, value)
+
+
 def _windows(k, n_planes: int, ho: int, wo: int, body) -> None:
     """body(plane, y, x) for every output position; threads split planes x rows."""
     b = k.b
@@ -32,32 +60,40 @@ def _windows(k, n_planes: int, ho: int, wo: int, body) -> None:
             body(plane, y, x)
 
 
-def _first_max(k, x, plane_base, top, left, kernel, h, w):
-    """(row, col) in x of the first maximum of a window (padding -inf, NaN the maximum); a
-    window with nothing above -inf gives its top-left position inside x."""
+def _first_max_position(k, x, plane_base, top, left, kernel, h, w, padded: bool):
+    """The position t = row * kw + column of a window's first maximum (padding -inf, NaN
+    the maximum; position 0 when nothing is above -inf)."""
     b = k.b
-    (kh, kw) = kernel
     dt = x.dtype
     best = k.alloca(llvm_type(dt))
     where = k.alloca(I64)
-    b.store(const(dt, -np.inf), best)
-    b.store(i64(-1), where)
-    with k.loop(0, kh * kw, "t") as t:
-        iy = b.add(top, b.udiv(t, i64(kw)))
-        ix = b.add(left, b.urem(t, i64(kw)))
-        inside = _inside(b, iy, ix, h, w)
-        safe = b.select(inside, b.add(b.mul(iy, i64(w)), ix), i64(0))
-        value = b.select(inside, k.load(x.ptr, dt, b.add(plane_base, safe)), const(dt, -np.inf))
+
+    def visit(t, value):
+        if t == 0:
+            b.store(value, best)
+            b.store(i64(0), where)
+            return
+        # Taken when above the best so far or NaN, unless the best is NaN already.
         current = b.load(best)
-        first = b.icmp_signed("<", b.load(where), i64(0))
-        take = b.or_(first, b.or_(b.fcmp_ordered(">", value, current),
-                                  b.and_(b.fcmp_unordered("uno", value, value),
-                                         b.fcmp_ordered("ord", current, current))))
+        take = b.and_(b.fcmp_unordered(">", value, current),
+                      b.fcmp_ordered("ord", current, current))
         b.store(b.select(take, value, current), best)
-        b.store(b.select(take, t, b.load(where)), where)
-    t = b.load(where)
+        b.store(b.select(take, i64(t), b.load(where)), where)
+
+    _scan(k, x, plane_base, top, left, kernel, h, w, padded, -np.inf, visit)
+    return b.load(where)
+
+
+def _first_max(k, x, plane_base, top, left, kernel, h, w, padded: bool):
+    """(row, col) in x of the first maximum of a window (see _first_max_position); a
+    window with nothing above -inf gives its top-left position inside x."""
+    b = k.b
+    kw = kernel[1]
+    t = _first_max_position(k, x, plane_base, top, left, kernel, h, w, padded)
     row = b.add(top, b.udiv(t, i64(kw)))
     col = b.add(left, b.urem(t, i64(kw)))
+    if not padded:
+        return row, col
     outside = b.not_(_inside(b, row, col, h, w))
     zero = i64(0)
     row = b.select(outside, b.select(b.icmp_signed(">", top, zero), top, zero), row)
@@ -71,6 +107,7 @@ def emit_max_pool2d(k, node, out, ins, scratch) -> None:
     (kh, kw), (sh, sw), (ph, pw) = _attrs(node)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
+    padded = _padded((kh, kw), (sh, sw), (ph, pw), (h, w), (ho, wo))
     b = k.b
     dt = out.dtype
     emitter = ExpressionEmitter(b, k.mc, dt, {})
@@ -81,14 +118,8 @@ def emit_max_pool2d(k, node, out, ins, scratch) -> None:
         left = b.sub(b.mul(xx, i64(sw)), i64(pw))
         base = b.mul(plane, i64(h * w))
         b.store(const(dt, -np.inf), best)
-        with k.loop(0, kh, "i") as i:
-            with k.loop(0, kw, "j") as j:
-                iy, ix = b.add(top, i), b.add(left, j)
-                inside = _inside(b, iy, ix, h, w)
-                safe = b.select(inside, b.add(b.mul(iy, i64(w)), ix), i64(0))
-                value = b.select(inside, k.load(x.ptr, dt, b.add(base, safe)),
-                                 const(dt, -np.inf))
-                b.store(emitter._extremum(b.load(best), value, ">"), best)
+        _scan(k, x, base, top, left, (kh, kw), h, w, padded, -np.inf,
+              lambda t, value: b.store(emitter._extremum(b.load(best), value, ">"), best))
         at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
         k.store(b.load(best), out.ptr, dt, at)
 
@@ -101,13 +132,14 @@ def emit_max_pool2d_gather(k, node, out, ins, scratch) -> None:
     kernel, (sh, sw), (ph, pw) = _attrs(node)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
+    padded = _padded(kernel, (sh, sw), (ph, pw), (h, w), (ho, wo))
     b = k.b
 
     def body(plane, y, xx):
         top = b.sub(b.mul(y, i64(sh)), i64(ph))
         left = b.sub(b.mul(xx, i64(sw)), i64(pw))
         base = b.mul(plane, i64(h * w))
-        row, col = _first_max(k, x, base, top, left, kernel, h, w)
+        row, col = _first_max(k, x, base, top, left, kernel, h, w, padded)
         value = k.load(hv.ptr, hv.dtype, b.add(base, b.add(b.mul(row, i64(w)), col)))
         at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
         k.store(value, out.ptr, out.dtype, at)
@@ -117,24 +149,40 @@ def emit_max_pool2d_gather(k, node, out, ins, scratch) -> None:
 
 @lowering("max_pool2d_grad")
 def emit_max_pool2d_grad(k, node, out, ins, scratch) -> None:
+    """Disjoint windows inside the image write their positions directly (g at the first
+    maximum, zeros elsewhere); others add g into a zeroed plane at each window's maximum."""
     x, g = ins
     kernel, (sh, sw), (ph, pw) = _attrs(node)
     n_, c_, h, w = x.shape
     ho, wo = g.shape[2:]
+    padded = _padded(kernel, (sh, sw), (ph, pw), (h, w), (ho, wo))
+    disjoint = not padded and sh >= kernel[0] and sw >= kernel[1]
+    covered = disjoint and (ho * sh, wo * sw) == (h, w) and (sh, sw) == tuple(kernel)
     b = k.b
+    dt = out.dtype
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         base = b.mul(plane, i64(h * w))
-        _zero(k, out, base, h * w)
+        if not covered:
+            _zero(k, out, base, h * w)
         with k.loop(0, ho, "y") as y:
             with k.loop(0, wo, "x") as xx:
                 top = b.sub(b.mul(y, i64(sh)), i64(ph))
                 left = b.sub(b.mul(xx, i64(sw)), i64(pw))
-                row, col = _first_max(k, x, base, top, left, kernel, h, w)
-                at = b.add(base, b.add(b.mul(row, i64(w)), col))
                 gv = k.load(g.ptr, g.dtype, b.add(b.mul(b.add(b.mul(plane, i64(ho)), y),
                                                         i64(wo)), xx))
-                k.store(b.fadd(k.load(out.ptr, out.dtype, at), gv), out.ptr, out.dtype, at)
+                if disjoint:
+                    where = _first_max_position(k, x, base, top, left, kernel, h, w, False)
+                    corner = b.add(base, b.add(b.mul(top, i64(w)), left))
+                    for i in range(kernel[0]):
+                        for j in range(kernel[1]):
+                            hit = b.icmp_signed("==", where, i64(i * kernel[1] + j))
+                            k.store(b.select(hit, gv, const(dt, 0)), out.ptr, dt,
+                                    b.add(corner, i64(i * w + j)))
+                else:
+                    row, col = _first_max(k, x, base, top, left, kernel, h, w, padded)
+                    at = b.add(base, b.add(b.mul(row, i64(w)), col))
+                    k.store(b.fadd(k.load(out.ptr, dt, at), gv), out.ptr, dt, at)
 
 
 @lowering("avg_pool2d")
@@ -143,6 +191,7 @@ def emit_avg_pool2d(k, node, out, ins, scratch) -> None:
     (kh, kw), (sh, sw), (ph, pw) = _attrs(node)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
+    padded = _padded((kh, kw), (sh, sw), (ph, pw), (h, w), (ho, wo))
     b = k.b
     dt = out.dtype
     total = k.alloca(llvm_type(dt))
@@ -152,13 +201,8 @@ def emit_avg_pool2d(k, node, out, ins, scratch) -> None:
         left = b.sub(b.mul(xx, i64(sw)), i64(pw))
         base = b.mul(plane, i64(h * w))
         b.store(const(dt, 0), total)
-        with k.loop(0, kh, "i") as i:
-            with k.loop(0, kw, "j") as j:
-                iy, ix = b.add(top, i), b.add(left, j)
-                inside = _inside(b, iy, ix, h, w)
-                safe = b.select(inside, b.add(b.mul(iy, i64(w)), ix), i64(0))
-                value = b.select(inside, k.load(x.ptr, dt, b.add(base, safe)), const(dt, 0))
-                b.store(b.fadd(b.load(total), value), total)
+        _scan(k, x, base, top, left, (kh, kw), h, w, padded, 0,
+              lambda t, value: b.store(b.fadd(b.load(total), value), total))
         at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
         k.store(b.fdiv(b.load(total), const(dt, kh * kw)), out.ptr, dt, at)
 
