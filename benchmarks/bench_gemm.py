@@ -47,22 +47,26 @@ def gemm_case(n: int, dtype: str, threads: int, repeat: int) -> tuple[float, flo
             flops / median_seconds(lambda: a @ b, repeat) / 1e9)
 
 
-def conv_case(threads: int, repeat: int, backward: bool) -> float:
-    """N=32 C=64 32x32 K=64 3x3 pad 1, float32: GFLOP/s of the forward (or backward:
-    input and weight gradients) pass."""
+CONV_PASSES = ("forward", "input gradient", "weight gradient", "backward")
+
+
+def conv_case(threads: int, repeat: int, which: str) -> float:
+    """N=32 C=64 32x32 K=64 3x3 pad 1, float32: GFLOP/s of the forward pass, of one
+    gradient, or of the backward pass (both gradients)."""
     rng = np.random.default_rng(0)
     xv = rng.normal(size=(32, 64, 32, 32)).astype(np.float32)
     wv = (rng.normal(size=(64, 64, 3, 3)) * 0.05).astype(np.float32)
     x, w = gc.input("x", xv.shape), gc.input("w", wv.shape)
     y = gc.conv2d(x, w, padding=1)
     flops = 2.0 * 32 * 64 * 32 * 32 * 64 * 9
-    if backward:
-        g = gc.input("g", y.shape)
-        fn = gc.compile([x, w, g], gc.grad(gc.sum(y * g), [x, w]), threads=threads)
-        gv = rng.normal(size=(32, 64, 32, 32)).astype(np.float32)
-        return 2 * flops / median_seconds(lambda: fn(xv, wv, gv), repeat) / 1e9
-    fn = gc.compile([x, w], y, threads=threads)
-    return flops / median_seconds(lambda: fn(xv, wv), repeat) / 1e9
+    if which == "forward":
+        fn = gc.compile([x, w], y, threads=threads)
+        return flops / median_seconds(lambda: fn(xv, wv), repeat) / 1e9
+    wrt = {"input gradient": [x], "weight gradient": [w], "backward": [x, w]}[which]
+    g = gc.input("g", y.shape)
+    fn = gc.compile([x, w, g], gc.grad(gc.sum(y * g), wrt), threads=threads)
+    gv = rng.normal(size=(32, 64, 32, 32)).astype(np.float32)
+    return len(wrt) * flops / median_seconds(lambda: fn(xv, wv, gv), repeat) / 1e9
 
 
 def main() -> None:
@@ -80,10 +84,9 @@ def main() -> None:
             print(f"gemm {dtype} n={n:5d}: graphc {ours:6.1f} GFLOP/s  numpy {blas:6.1f}  "
                   f"time ratio {blas / ours:5.2f}")
     if not args.no_conv:
-        for backward in (False, True):
-            rate = conv_case(args.threads, args.repeat, backward)
-            print(f"conv2d {'backward' if backward else 'forward '} float32: "
-                  f"{rate:6.1f} GFLOP/s")
+        for which in CONV_PASSES:
+            rate = conv_case(args.threads, args.repeat, which)
+            print(f"conv2d {which:15s} float32: {rate:6.1f} GFLOP/s")
 
 
 if __name__ == "__main__":
