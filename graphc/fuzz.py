@@ -59,6 +59,24 @@ class Program:
     arrays: list[np.ndarray]
     outputs: list[Node]
     description: list[str]
+    updates: dict = dataclasses.field(default_factory=dict)  # param -> new value
+
+    def run(self, config: Config) -> list[np.ndarray]:
+        """The outputs, then the params' new values, of one call; the params are put back
+        afterwards so every configuration starts from the same values."""
+        params = list(self.updates)
+        saved = [p.value.copy() for p in params]
+        try:
+            results = config.compile(self).__call__(*self.arrays)
+            return results + [p.value.copy() for p in params]
+        finally:
+            for p, value in zip(params, saved):
+                p.value = value
+
+    @property
+    def compared(self) -> list[Node]:
+        """What `run` returns values of: the outputs, then the updated params."""
+        return self.outputs + list(self.updates)
 
 
 UNARY = ["neg", "abs", "exp_tanh", "log_abs", "sqrt_abs", "tanh", "sigmoid", "relu", "gelu",
@@ -225,7 +243,23 @@ def random_program(chooser: Chooser, with_gradient: bool = True) -> Program:
         wrt = [n for n in builder.inputs if n.dtype.kind == "f"]
         outputs = outputs + [loss] + gc.grad(loss, wrt, allow_unused=True)
         builder.log.append("+ loss and its gradient w.r.t. every input")
-    return Program(builder.inputs, builder.arrays, outputs, builder.log)
+    updates = _momentum_updates(chooser, builder, outputs[0]) if chooser.boolean() else {}
+    return Program(builder.inputs, builder.arrays, outputs, builder.log, updates)
+
+
+def _momentum_updates(chooser: Chooser, builder: Builder, value: Node) -> dict:
+    """A param of value's shape trained by SGD with momentum on a loss that uses it: the
+    updates the optimizer fuses into multi-output kernels."""
+    if value.dtype.kind != "f" or any(not isinstance(d, int) for d in value.shape):
+        return {}
+    shape = tuple(value.shape)
+    p = gc.param("p", builder.rng.normal(size=shape).astype(value.dtype))
+    velocity = gc.param("velocity", builder.rng.normal(size=shape).astype(value.dtype))
+    loss = gc.sum(gc.tanh(p * value)) + gc.mean(p * p)
+    (g,) = gc.grad(loss, [p])
+    new_velocity = velocity * 0.9 + g
+    builder.log.append(f"+ momentum SGD updates of a param {shape}")
+    return {velocity: new_velocity, p: p - 0.1 * new_velocity}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,8 +276,8 @@ class Config:
 
     def compile(self, program: Program):
         options = {} if self.threads is None else {"threads": self.threads}
-        return gc.compile(program.inputs, program.outputs, backend=self.backend,
-                          optimize=self.optimize, **options)
+        return gc.compile(program.inputs, program.outputs, updates=program.updates,
+                          backend=self.backend, optimize=self.optimize, **options)
 
 
 def tolerance(dtype: np.dtype) -> tuple[float, float]:
@@ -253,9 +287,9 @@ def tolerance(dtype: np.dtype) -> tuple[float, float]:
 
 def compare(program: Program, reference: Config, candidate: Config) -> None:
     """Raise AssertionError (with the program) where the two configurations disagree."""
-    expected = reference.compile(program)(*program.arrays)
-    got = candidate.compile(program)(*program.arrays)
-    for k, (a, b, node) in enumerate(zip(expected, got, program.outputs)):
+    expected = program.run(reference)
+    got = program.run(candidate)
+    for k, (a, b, node) in enumerate(zip(expected, got, program.compared)):
         rtol, atol = tolerance(node.dtype)
         scale = max(1.0, float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0)))
         try:

@@ -36,7 +36,7 @@ def test_fuzzer_regressions(seed):
 def test_compare_reports_a_disagreement_with_the_program():
     x = gc.input("x", (3,), "float64")
     program = random_program(Chooser(0))
-    program.inputs, program.arrays = [x], [np.ones(3)]
+    program.inputs, program.arrays, program.updates = [x], [np.ones(3)], {}
     program.outputs = [gc.random_uniform((3,), seed=1, dtype="float64") + x]
 
     class Shifted(Config):
