@@ -67,15 +67,15 @@ def _clip_sym(x, lo=None, hi=None):
         pieces.append((sympy.Float(lo) if isinstance(lo, float) else sympy.Integer(lo), x < lo))
     if hi is not None:
         pieces.append((sympy.Float(hi) if isinstance(hi, float) else sympy.Integer(hi), x > hi))
-    return sympy.Piecewise(*pieces, (x, True), evaluate=False)
+    return scalar.piecewise(*pieces, (x, True))
 
 
 def _as_number(condition):
     """A sympy boolean as the number 1 or 0 (bools are 0/1 numbers in scalar expressions).
 
-    Piecewise bodies are built unevaluated throughout: evaluating conditions over large
-    fused expressions sends sympy's assumption system into deep recursion."""
-    return sympy.Piecewise((sympy.S.One, condition), (sympy.S.Zero, True), evaluate=False)
+    Piecewise bodies are built without evaluation throughout (scalar.piecewise): sympy's
+    constructor would rewrite conditions over large fused expressions through `simplify`."""
+    return scalar.piecewise((sympy.S.One, condition), (sympy.S.Zero, True))
 
 
 class Elementwise(Op):
@@ -160,8 +160,7 @@ _elementwise("abs", 1, np.abs, scalar.AbsF, "same")
 _elementwise("sign", 1, np.sign, scalar.Sign, "same")
 _elementwise("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
 _elementwise("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
-             lambda x, slope: sympy.Piecewise((x, x > 0), (sympy.Float(slope) * x, True),
-                                             evaluate=False),
+             lambda x, slope: scalar.piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
              "same")
 _elementwise("clip", 1, _clip, _clip_sym, "same")
 
@@ -193,6 +192,6 @@ _elementwise("logical_or", 2, np.logical_or,
 _elementwise("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
              False)
 _elementwise("where", 3, np.where,
-             lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True), evaluate=False),
+             lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
              "where")
 _elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")

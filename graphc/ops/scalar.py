@@ -10,6 +10,19 @@ from __future__ import annotations
 
 import sympy
 from sympy import Function, Piecewise, S
+from sympy.functions.elementary.piecewise import ExprCondPair
+
+
+def piecewise(*pieces) -> Piecewise:
+    """Piecewise((value, condition), ...) built without any evaluation.
+
+    sympy's constructor rewrites a condition that contains a Piecewise (as fused bodies
+    produce: a comparison of a max or a where) into ITE form through set algebra and
+    `simplify`, which is slow and can recurse without end; the bodies must keep the exact
+    structure of the ops anyway."""
+    pairs = [sympy.Basic.__new__(ExprCondPair, sympy.sympify(value), sympy.sympify(condition))
+             for value, condition in pieces]
+    return sympy.Basic.__new__(Piecewise, *pairs)
 
 
 class Sigmoid(Function):
@@ -29,7 +42,7 @@ class Relu(Function):
 
     def fdiff(self, argindex=1):
         x = self.args[0]
-        return Piecewise((S.One, x > 0), (S.Zero, True), evaluate=False)
+        return piecewise((S.One, x > 0), (S.Zero, True))
 
 
 class Sign(Function):
@@ -75,7 +88,7 @@ class GeluTanh(Function):
 
 
 def _tie_split(a, b):
-    return Piecewise((S.One, a > b), (S.Half, sympy.Eq(a, b)), (S.Zero, True), evaluate=False)
+    return piecewise((S.One, a > b), (S.Half, sympy.Eq(a, b)), (S.Zero, True))
 
 
 class Maximum(Function):

@@ -11,6 +11,7 @@ import numpy as np
 import sympy
 
 from graphc.ir.node import Node
+from graphc.ops import scalar
 from graphc.ops.elementwise import Elementwise
 from graphc.ops.fused import input_symbols
 from graphc.ops.registry import get_op
@@ -94,7 +95,7 @@ def _truth(expr: sympy.Basic) -> sympy.Basic:
 def _expression(node: Node, args: tuple) -> sympy.Basic:
     if node.op == "where":
         condition, a, b = args
-        return sympy.Piecewise((a, _truth(condition)), (b, True))
+        return scalar.piecewise((a, _truth(condition)), (b, True))
     return get_op(node.op).expression(args, node.attrs)
 
 
