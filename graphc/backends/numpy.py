@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import sympy
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ops.registry import get_op
+from graphc.passes.report import is_kernel
+from graphc.profile import KernelTime, Profile
 from graphc.program import Program
 from graphc.shapes import evaluate, shape_str
 
@@ -52,12 +56,17 @@ class NumpyRunner:
                 self.release[k].append(node)
         self._shape_caches: dict[frozenset, dict] = {}  # concrete shapes, per binding
 
-    def run(self, arguments, binding, step):
+    def run(self, arguments, binding, step, timings: list[float] | None = None):
+        """The results; with `timings` (one float per node), each node's seconds are
+        added to its entry."""
         shapes = self._shape_caches.setdefault(frozenset(binding.items()), {})
         env = Env(binding, step, dict(zip(self.program.inputs, arguments)), shapes)
         values: dict[Node, np.ndarray] = {}
-        for node, op, release in zip(self.nodes, self.ops, self.release):
+        for k, (node, op, release) in enumerate(zip(self.nodes, self.ops, self.release)):
+            started = time.perf_counter() if timings is not None else 0.0
             out = op.numpy(node, [values[i] for i in node.inputs], env)
+            if timings is not None:
+                timings[k] += time.perf_counter() - started
             for value, (dtype, shape) in zip(_parts(out), _expected(node)):
                 expected = env.shape(shape)
                 if value.shape != expected or value.dtype != dtype:
@@ -68,6 +77,15 @@ class NumpyRunner:
             for dead in release:
                 del values[dead]
         return [values[n] for n in self.program.results]
+
+    def profile(self, arguments, binding, step, calls: int) -> Profile:
+        """Per-node times of `calls` runs (leaves and views take no time and are left out)."""
+        timings = [0.0] * len(self.nodes)
+        for _ in range(calls):
+            self.run(list(arguments), binding, step, timings)
+        return Profile("numpy", calls, tuple(
+            KernelTime(k, node.op, evaluate(node.shape, binding), seconds / calls)
+            for k, (node, seconds) in enumerate(zip(self.nodes, timings)) if is_kernel(node)))
 
 
 def _parts(out) -> tuple[np.ndarray, ...]:

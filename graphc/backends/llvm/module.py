@@ -16,6 +16,8 @@ from graphc.backends.llvm.plan import Plan, Step, Storage, output_dtypes
 from graphc.ir.node import Node
 
 ENTRY = "graphc_entry"
+PROFILE_TICKS = "graphc_profile_ticks"  # () -> ptr to one i64 tick count per step
+CYCLES = "graphc_cycles"  # () -> i64, the cycle counter (to calibrate ticks)
 SPINS_BEFORE_YIELD = 2000
 
 
@@ -127,8 +129,9 @@ class ModuleContext:
         return fn
 
 
-def assemble(plan: Plan, table: dict) -> str:
-    """The LLVM IR text of a plan's module."""
+def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
+    """The LLVM IR text of a plan's module. With `profile`, thread 0 adds the cycles of
+    each step (its kernel and the barrier after it: the step's wall time) to a counter."""
     mc = ModuleContext()
     kernels = [_emit_step(mc, plan, step, table) for step in plan.steps]
 
@@ -149,9 +152,12 @@ def assemble(plan: Plan, table: dict) -> str:
                 pointers[id(s)] = b.load(slot, typ=PTR)
         return pointers[id(s)]
 
+    ticks = _ProfileTicks(mc, len(plan.steps), b, tid) if profile else None
     for step, (fn, storages) in zip(plan.steps, kernels):
         b.call(fn, [pointer(s) for s in storages] + [tid, n, call])
         status = b.call(mc.barrier, [n])
+        if ticks is not None:
+            ticks.count(b, step.index)
         next_block = entry.append_basic_block(f"after{step.index}")
         b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
         b.position_at_end(next_block)
@@ -167,6 +173,31 @@ def assemble(plan: Plan, table: dict) -> str:
     gb = ir.IRBuilder(getter.append_basic_block("entry"))
     gb.ret(gb.load_atomic(mc._error_value, "monotonic", 8, typ=I64))
     return str(mc.module)
+
+
+class _ProfileTicks:
+    """Per-step cycle counters: a global array, its accessor, and the counting code."""
+
+    def __init__(self, mc: ModuleContext, steps: int, b: ir.IRBuilder, tid: ir.Value):
+        typ = ir.ArrayType(I64, max(1, steps))
+        self.array = ir.GlobalVariable(mc.module, typ, "gc_profile_ticks")
+        self.array.linkage = "internal"
+        self.array.initializer = ir.Constant(typ, None)
+        self.array.align = 64
+        clock = mc.function("llvm.readcyclecounter", I64, [])
+        for name, ret in ((PROFILE_TICKS, PTR), (CYCLES, I64)):
+            fb = ir.IRBuilder(ir.Function(mc.module, ir.FunctionType(ret, []), name=name)
+                              .append_basic_block("entry"))
+            fb.ret(fb.bitcast(self.array, PTR) if ret is PTR else fb.call(clock, []))
+        self.clock, self.tid = clock, tid
+        self.last = b.call(clock, [])
+
+    def count(self, b: ir.IRBuilder, index: int) -> None:
+        now = b.call(self.clock, [])
+        with b.if_then(b.icmp_signed("==", self.tid, i64(0))):
+            slot = b.gep(self.array, [i64(0), i64(index)], inbounds=True)
+            b.store(b.add(b.load(slot, typ=I64), b.sub(now, self.last)), slot)
+        self.last = now
 
 
 def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):

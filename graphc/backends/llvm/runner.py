@@ -15,10 +15,11 @@ import sympy
 
 from graphc.backends.llvm import cache, target
 from graphc.backends.llvm.key import program_key
-from graphc.backends.llvm.module import ENTRY, assemble
+from graphc.backends.llvm.module import CYCLES, ENTRY, PROFILE_TICKS, assemble
 from graphc.backends.llvm.plan import Plan, make_plan
 from graphc.backends.llvm.threads import POOL, cpu_count
 from graphc.ir.graph import Graph
+from graphc.profile import KernelTime, Profile
 from graphc.program import Program
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
@@ -30,14 +31,16 @@ SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
 class Variant:
     """The compiled program for one binding, with its arena and argument table."""
 
-    def __init__(self, program: Program, binding: dict, table: dict):
+    def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
         started = time.perf_counter()
         self.plan: Plan = make_plan(program, binding, table)
         self.table = table
+        self.profiled = profile
         self.cache_hit = False
         self.loaded: target.Loaded | None = None
         use_cache = cache.enabled()
-        key = program_key(program, binding) if use_cache else b""
+        key = program_key(program, binding) + (b"profile" if profile else b"") \
+            if use_cache else b""
         obj = cache.load(key) if use_cache else None
         if obj is not None:
             try:
@@ -59,7 +62,25 @@ class Variant:
     @functools.cached_property
     def ir(self) -> str:
         """The module's LLVM IR (built only on a cache miss, or when inspected)."""
-        return assemble(self.plan, self.table)
+        return assemble(self.plan, self.table, self.profiled)
+
+    def kernel_times(self, arguments: list, step: int, threads: int | None,
+                     calls: int) -> list[float]:
+        """Each step's mean seconds over `calls` runs (a profiling variant only)."""
+        steps = len(self.plan.steps)
+        address = ctypes.CFUNCTYPE(ctypes.c_void_p)(self.loaded.address(PROFILE_TICKS))()
+        ticks = np.ctypeslib.as_array((ctypes.c_int64 * max(1, steps)).from_address(address))
+        ticks[:] = 0
+        for _ in range(calls):
+            self.run(list(arguments), step, threads)
+        return list(ticks[:steps] / (calls * self._cycles_per_second()))
+
+    def _cycles_per_second(self, seconds: float = 0.02) -> float:
+        cycles = _VALUE_TYPE(self.loaded.address(CYCLES))
+        c0, t0 = cycles(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            pass
+        return (cycles() - c0) / (time.perf_counter() - t0)
 
     def _setup_arguments(self, program: Program) -> None:
         plan = self.plan
@@ -140,6 +161,7 @@ class LLVMRunner:
         self.threads = threads
         self.variants: dict[tuple, Variant] = {}
         self.last: Variant | None = None
+        self._profiled: dict[tuple, Variant] = {}
         self._lock = threading.Lock()
         missing = sorted({n.op for n in Graph(program.results).nodes} - set(table))
         if missing:
@@ -159,6 +181,23 @@ class LLVMRunner:
             outputs = variant.run(list(arguments), step, self.threads)
         # The params already hold their new values: return them as the update values.
         return outputs + [param.value for param, _ in self.program.updates]
+
+    def profile(self, arguments, binding, step, calls: int) -> Profile:
+        """Per-kernel times of `calls` runs of an instrumented build of this binding (params
+        are updated in place: the caller restores them)."""
+        with self._lock:
+            key = tuple(sorted((str(s), v) for s, v in binding.items()))
+            variant = self._profiled.get(key)
+            if variant is None:
+                variant = self._profiled[key] = Variant(self.program, binding, self.table,
+                                                        profile=True)
+            seconds = variant.kernel_times(list(arguments), step, self.threads, calls)
+        kernels = []
+        for s, t in zip(variant.plan.steps, seconds):
+            node = s.node if s.node is not None else s.source
+            op = node.op if s.node is not None else "copy"
+            kernels.append(KernelTime(s.index, op, variant.plan.shape(node), t))
+        return Profile("llvm", calls, tuple(kernels))
 
     def memory_report(self) -> dict:
         """The arena of the most recent binding against the intermediates it holds."""
