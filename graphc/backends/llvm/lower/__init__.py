@@ -45,6 +45,8 @@ def lowering(*names: str, **options):
 
 def table() -> dict:
     from graphc.backends.llvm.lower import (  # noqa: F401  (each module registers its ops)
+        conv,
+        conv_grad_weight,
         elementwise,
         fused,
         indexing,
