@@ -1,13 +1,15 @@
-"""conv2d (with an optional epilogue: fused_conv2d) and its two gradient ops.
+"""conv2d (with an optional epilogue: fused_conv2d) and its input gradient.
 
-Float convolutions are GEMMs on the packed GEMM (graphc/backends/llvm/gemm.py), packing
-image patches straight from NCHW (implicit im2col, zero padding read as zeros):
-forward out[n] (O x HoWo) = w (O x CKK) @ patches(x[n]) (CKK x HoWo); the input gradient
-is the forward convolution of g with the flipped, transposed kernel (stride 1, many input
+Small stride-1 float convolutions (forward and input gradient) run the direct kernel of
+conv_direct.py (`conv_direct.suits` states the rule and why). Other float convolutions
+are GEMMs on the packed GEMM (graphc/backends/llvm/gemm.py), packing image patches
+straight from NCHW (implicit im2col, zero padding read as zeros): forward
+out[n] (O x HoWo) = w (O x CKK) @ patches(x[n]) (CKK x HoWo); the input gradient is the
+forward convolution of g with the flipped, transposed kernel (stride 1, many input
 channels), or else columns cols[n] (CKK x HoWo) = w^T @ g[n] summed back into place
 (col2im: no patch packing, which dominates when the channels are few). The weight
 gradient lives in conv_grad_weight.py.
-Integer convolutions run as direct loops: threads split whole output planes; each output
+Integer convolutions run as loops: threads split whole output planes; each output
 element sums its terms in a fixed (channel, kernel row, kernel column) order, kernel
 columns unrolled so the inner loop vectorizes.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.irtypes import I8, const, convert, i64
 from graphc.backends.llvm.kernel import dot
-from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.lower import conv_direct, lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
 from graphc.backends.llvm.nest import broadcast_strides
@@ -108,20 +110,58 @@ def gemm_conv2d(k, x, w, out, stride, padding, scratch, epilogue=None) -> None:
     gemm.emit(k, g, scratch)
 
 
+def _forward_direct(node, x, w) -> conv_direct.Direct:
+    """The forward convolution as the direct kernel sees it (x, w: shapes)."""
+    n_, c_, h, wd = x
+    o_, _, kh, kw = w
+    ph, pw = node.attrs["padding"]
+    return conv_direct.Direct(n_, c_, h, wd, o_, kh, kw, ph, pw, c_ * kh * kw, kh * kw,
+                              False, np.dtype(node.dtype))
+
+
+def forward_path(node, x, w) -> str:
+    """"direct" (conv_direct.py), "gemm" (the packed GEMM over image patches) or "loops"
+    (integer dtypes) for a conv2d or fused_conv2d node with input shapes x and w."""
+    if not gemm.supported(node.dtype):
+        return "loops"
+    if node.attrs["stride"] == (1, 1) and conv_direct.suits(_forward_direct(node, x, w)):
+        return "direct"
+    return "gemm"
+
+
 def _conv_scratch(node, shapes) -> int:
     x, w, out = shapes[0], shapes[1], shapes[-1]
-    if not gemm.supported(node.dtype):
-        return 0
-    return gemm.scratch_bytes(x[0], w[0], out[2] * out[3], w[1] * w[2] * w[3], node.dtype)
+    path = forward_path(node, x, w)
+    if path == "direct":
+        return _forward_direct(node, x, w).scratch_bytes
+    if path == "gemm":
+        return gemm.scratch_bytes(x[0], w[0], out[2] * out[3], w[1] * w[2] * w[3],
+                                  node.dtype)
+    return 0
+
+
+def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
+    """out = conv2d(x, w) on the node's path; epilogue(n, o0, o1[, q0, q1]) on finished
+    planes [o0, o1) of image n (flat pixels [q0, q1), else all)."""
+    stride, padding = node.attrs["stride"], node.attrs["padding"]
+    path = forward_path(node, x.shape, w.shape)
+    if path == "direct":
+        conv_direct.emit(k, _forward_direct(node, x.shape, w.shape), x, w, out, scratch,
+                         epilogue)
+    elif path == "gemm":
+        block = None if epilogue is None else \
+            (lambda index, o0, o1, q0, q1: epilogue(index[0], o0, o1, q0, q1))
+        gemm_conv2d(k, x, w, out, stride, padding, scratch, block)
+    else:
+        plane = None if epilogue is None else \
+            (lambda n, o, out_base: epilogue(n, o, k.b.add(o, i64(1))))
+        conv2d(k, x, w, out, stride, padding, plane)
 
 
 @lowering("conv2d", scratch=_conv_scratch)
 def emit_conv2d(k, node, out, ins, scratch) -> None:
     x, w = ins
-    if gemm.supported(out.dtype):
-        gemm_conv2d(k, x, w, out, node.attrs["stride"], node.attrs["padding"], scratch)
-    else:
-        conv2d(k, x, w, out, node.attrs["stride"], node.attrs["padding"])
+    _emit_forward(k, node, x, w, out, scratch)
 
 
 @lowering("fused_conv2d", scratch=_conv_scratch)
@@ -140,21 +180,12 @@ def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
         value = expression_value(k, body, dtype, env)
         k.store(convert(b, value, dtype, out.dtype), out.ptr, out.dtype, at)
 
-    def plane_epilogue(n, o, out_base):
-        bases = [dot(b, [n, o], s[:2]) for s in strides]
-        with k.loop(0, ho, "ey") as y:
-            with k.loop(0, wo, "ex") as xx:
-                offsets = [b.add(base, b.add(b.mul(y, i64(s[2])), b.mul(xx, i64(s[3]))))
-                           for base, s in zip(bases, strides)]
-                at = b.add(out_base, b.add(b.mul(y, i64(wo)), xx))
-                store(at, offsets)
-
-    def block_epilogue(index, r0, r1, c0, c1):
-        (n,) = index
-        with k.loop(r0, r1, "eo") as o:
+    def epilogue(n, o0, o1, q0=None, q1=None):
+        """The epilogue over planes [o0, o1) of image n, flat pixels [q0, q1) (all)."""
+        with k.loop(o0, o1, "eo") as o:
             bases = [dot(b, [n, o], s[:2]) for s in strides]
             plane = b.mul(b.add(b.mul(n, i64(o_)), o), i64(ho * wo))
-            with k.loop(c0, c1, "eq") as q:
+            with k.loop(0 if q0 is None else q0, ho * wo if q1 is None else q1, "eq") as q:
                 offsets = []
                 for base, s in zip(bases, strides):
                     if s[2] == s[3] * wo:  # rows and columns are one flat axis
@@ -165,31 +196,44 @@ def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
                                                          b.mul(xx, i64(s[3])))))
                 store(b.add(plane, q), offsets)
 
-    stride, padding = node.attrs["stride"], node.attrs["padding"]
-    if gemm.supported(out.dtype):
-        gemm_conv2d(k, x, w, out, stride, padding, scratch, block_epilogue)
-    else:
-        conv2d(k, x, w, out, stride, padding, plane_epilogue)
+    _emit_forward(k, node, x, w, out, scratch, epilogue)
 
 
 FEW_CHANNELS = 16  # input gradients with fewer input channels go through col2im
 
 
-def _grad_input_path(node, channels: int, kernel) -> str:
-    """"forward": the input gradient as a forward convolution of g with the flipped kernel
-    (stride 1, padding below the kernel size, enough channels to share the patch packing);
-    "col2im": a GEMM into patch columns, then summed back into place; "direct": loops."""
+def _grad_input_direct(node, g, w) -> conv_direct.Direct:
+    """The input gradient (stride 1, padding below the kernel) as the direct kernel's
+    convolution: g padded by kernel - 1 - padding, the flipped kernel, channels swapped."""
+    n_, o_, ho, wo = g
+    _, c_, kh, kw = w
+    ph, pw = node.attrs["padding"]
+    return conv_direct.Direct(n_, o_, ho, wo, c_, kh, kw, kh - 1 - ph, kw - 1 - pw, kh * kw,
+                              c_ * kh * kw, True, np.dtype(node.dtype))
+
+
+def grad_input_path(node, g, w) -> str:
+    """"direct" (conv_direct.py); "forward": the packed-GEMM forward convolution of g
+    with the flipped kernel (stride 1, padding below the kernel size, enough channels to
+    share the patch packing); "col2im": a GEMM into patch columns, then summed back into
+    place; "loops" (integer dtypes). g and w are the input shapes."""
     if not gemm.supported(node.dtype):
-        return "direct"
+        return "loops"
     (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
-    if sh == sw == 1 and ph < kernel[0] and pw < kernel[1] and channels >= FEW_CHANNELS:
-        return "forward"
+    _, channels, kh, kw = w
+    if sh == sw == 1 and ph < kh and pw < kw:
+        if conv_direct.suits(_grad_input_direct(node, g, w)):
+            return "direct"
+        if channels >= FEW_CHANNELS:
+            return "forward"
     return "col2im"
 
 
 def _grad_input_scratch(node, shapes) -> int:
     g, w, out = shapes
-    path = _grad_input_path(node, out[1], w[2:])
+    path = grad_input_path(node, g, w)
+    if path == "direct":
+        return _grad_input_direct(node, g, w).scratch_bytes
     if path == "forward":
         return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3],
                                   node.dtype)
@@ -210,8 +254,10 @@ def _col2im_layout(dtype, g, w) -> tuple[int, int]:
 def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins
-    path = _grad_input_path(node, out.shape[1], w.shape[2:])
-    if path == "forward":
+    path = grad_input_path(node, g.shape, w.shape)
+    if path == "direct":
+        conv_direct.emit(k, _grad_input_direct(node, g.shape, w.shape), g, w, out, scratch)
+    elif path == "forward":
         _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
     elif path == "col2im":
         _col2im_grad_input(k, node, g, w, out, scratch)
@@ -279,7 +325,7 @@ def _col2im_grad_input(k, node, g, w, out, scratch) -> None:
 
 
 def _direct_grad_input(k, node, g, w, out) -> None:
-    """Each thread owns whole gx planes."""
+    """Loops (integer dtypes): each thread owns whole gx planes."""
     n_, c_, h, wd = out.shape
     o_, _, kh, kw = w.shape
     ho, wo = g.shape[2:]
