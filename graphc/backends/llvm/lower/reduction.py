@@ -81,6 +81,11 @@ class Accumulator:
             if self.dtype.kind != "f":
                 return b.add(acc, value)
             return b.fadd(acc, value, flags=("reassoc",) if reassociate else ())
+        if self.dtype.kind == "f" and reassociate:
+            # IEEE maximum/minimum propagate NaN like NumPy and are associative, so LLVM
+            # splits the loop into vector lanes (the select form stays scalar).
+            return self.emitter.intrinsic("maximum" if self.op == "max" else "minimum",
+                                          acc, value)
         return self.emitter._extremum(acc, value, ">" if self.op == "max" else "<")
 
     def finish(self, acc: ir.Value, out_dtype: np.dtype) -> ir.Value:
