@@ -32,6 +32,8 @@ SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
 MAX_SLOT_BYTES = 256 * 1024  # one thread's padded image and tile stay in L2
 MAX_DEPTH = 400  # channels x kernel taps up to which packing patches costs more than it saves
 MAX_PLANE = 256  # output pixels up to which the GEMM's tiles are mostly edge
+FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
+BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
 
 
 def _up(x: int, multiple: int) -> int:
@@ -69,7 +71,10 @@ class Direct:
 
     @property
     def wp(self) -> int:
-        return self.w + 2 * self.pw
+        """The row stride of padded planes: a row's right padding is the next row's left
+        padding (reads past a row's end land in zeros), so pw zeros between rows suffice
+        while every output column still fits in a row."""
+        return max(self.w + self.pw, self.w + 2 * self.pw - self.kw + 1)
 
     @property
     def ho(self) -> int:
@@ -77,7 +82,7 @@ class Direct:
 
     @property
     def wo(self) -> int:
-        return self.wp - self.kw + 1
+        return self.w + 2 * self.pw - self.kw + 1
 
     @property
     def vectors(self) -> int:
@@ -97,16 +102,22 @@ class Direct:
 
     @property
     def blocks(self) -> tuple[int, int]:
-        """(R vectors, kb channels) of the register block: as many accumulators as fit,
-        then the fewest loads per FMA; channel blocks balanced so the last is not tiny."""
-        best = (0, 0, 0)
+        """(R vectors, kb channels) of the register block, by a cost model in cycles per
+        kernel tap: a block's FMAs (one zmm FMA per cycle), at least FMA_CHAINS (latency),
+        its loads at two per cycle, and a fixed overhead (ties: fewer loads); channel blocks
+        are balanced, the remaining vectors of a plane form a smaller last block."""
+        def cycles(r, kb):
+            return max(r * kb, FMA_CHAINS, (r + kb) / 2) + BLOCK_OVERHEAD
+
+        best = None
         for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
-            kb = min(self.cout, ACCUMULATORS // r)
-            best = max(best, (r * kb, -(r + kb), r))
-        r = best[2]
-        kb = min(self.cout, ACCUMULATORS // r)
-        count = -(-self.cout // kb)
-        return r, -(-self.cout // count)
+            count = -(-self.cout // min(self.cout, ACCUMULATORS // r))
+            kb = -(-self.cout // count)
+            sizes = [kb] * (count - 1) + [self.cout - kb * (count - 1)]
+            full, rest = divmod(self.vectors, r)
+            cost = sum(full * cycles(r, s) + (cycles(rest, s) if rest else 0) for s in sizes)
+            best = min(best or (cost, r + kb, r, kb), (cost, r + kb, r, kb))
+        return best[2], best[3]
 
     @property
     def tile_offset(self) -> int:
@@ -179,6 +190,10 @@ def _smin(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+def _smax(b, x, y):
+    return b.select(b.icmp_signed(">", x, y), x, y)
+
+
 def _fill_zero(k: Kernel, ptr, dtype, count: int) -> None:
     zero = const(dtype, 0)
     with k.loop(0, count, "zero") as i:
@@ -230,10 +245,16 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
     tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
                       else (0, conv.kw, 1))
     w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
+    # Kernel rows whose padded image rows are all padding for every output row of the
+    # block add only zeros: skipped (the input gradient pads by kernel - 1 - padding).
+    y0 = b.udiv(j0, i64(conv.wp))
+    y1 = _smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
+    first = _smax(b, b.sub(i64(conv.ph), y1), i64(0))
+    last = _smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
         w_c = b.add(w_block, b.mul(c, i64(conv.c_stride)))
-        with k.loop(0, conv.kh, "ky") as ky:
+        with k.loop(first, last, "ky") as ky:
             p_row = b.add(p_c, b.mul(ky, i64(conv.wp)))
             w_row = b.add(w_c, b.mul(ky, i64(dky)))
             accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
