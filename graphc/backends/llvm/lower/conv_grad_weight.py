@@ -1,24 +1,66 @@
 """conv2d_grad_weight: gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted].
 
-Float weight gradients are one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x)
-(N*HoWo x CKK), whose depth runs over the batch and the image; integer ones are direct
-loops accumulated in float64.
+Two paths for the float dtypes the op accepts (`grad_weight_path` picks one from the shapes):
+- "shifted" (stride 1, small problems): each input plane is copied kw times into scratch,
+  zero-padded and shifted by a kernel column, with the output's row pitch:
+  S[n, c, j][yy * Wo + xx] = x_padded[n, c, yy, xx + j]. Every tap then reads one
+  contiguous run: gw[o, c, i, j] = sum over n, q of g[n, o, q] * S[n, c, j][q + i * Wo],
+  q over the Ho * Wo output pixels, summed by vector FMAs into registers holding a block
+  of output channels times taps (no packing, no junk lanes).
+- "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
+  runs over the batch and the image.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from llvmlite import ir
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import F64, const, convert, i64
+from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, const, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.lower.conv import _row_ok, column_range
+from graphc.backends.llvm.lower.conv import column_range
+
+VECTOR_BYTES = 64  # one zmm register
+MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold
+MAX_BLOCK = 8  # output channels (or taps) per block: their addresses stay in registers
+UNROLL = 4  # pixel vectors per image up to which the pixel loop is unrolled
+CHUNK_BYTES = 256 * 1024  # g and shifted planes of the images one pass reads (L2)
+SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path makes
+
+
+def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
+    """"shifted" or "gemm" (see the module docstring). The shifted path copies the padded
+    input kw times, then does only useful FMAs; the GEMM packs image patches (for small
+    planes mostly padding and gathers) and fills 8 x 32 register tiles, which few output
+    channels leave half empty. Small stride-1 problems, whose shifted copy (at most
+    SHIFTED_BYTES) stays in the caches, go the shifted way: the LeNet and digits layers,
+    where the GEMM ran at 10-40 GFLOP/s. Big ones (the 32x32, 64-channel layer: a 27 MB
+    copy) keep the GEMM, whose packing is amortized over many channels."""
+    n_, c_, h, _ = x_shape
+    _, o_, ho, wo = g_shape
+    if tuple(stride) != (1, 1) or n_ * c_ * o_ * ho * wo == 0:
+        return "gemm"
+    shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * np.dtype(dtype).itemsize
+    return "shifted" if shifted <= SHIFTED_BYTES else "gemm"
+
+
+def _plan(node, x_shape, g_shape) -> Shifted | None:
+    """The shifted path's plan, or None for the GEMM."""
+    kernel, padding = node.attrs["kernel"], node.attrs["padding"]
+    if grad_weight_path(node.dtype, x_shape, g_shape, kernel, node.attrs["stride"],
+                        padding) == "gemm":
+        return None
+    return Shifted.of(node.dtype, x_shape, g_shape, kernel, padding)
 
 
 def _grad_weight_scratch(node, shapes) -> int:
     x, g, out = shapes
-    if not gemm.supported(node.dtype):
-        return 0
+    plan = _plan(node, x, g)
+    if plan is not None:
+        return plan.end
     return gemm.scratch_bytes(1, out[0], out[1] * out[2] * out[3], x[0] * g[2] * g[3],
                               node.dtype)
 
@@ -27,10 +69,11 @@ def _grad_weight_scratch(node, shapes) -> int:
 def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
     """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted]."""
     x, g = ins
-    if gemm.supported(out.dtype):
-        _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
+    plan = _plan(node, x.shape, g.shape)
+    if plan is not None:
+        _shifted_grad_weight(k, plan, x, g, out, scratch)
     else:
-        _direct_grad_weight(k, node, x, g, out)
+        _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
 
 
 def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
@@ -55,36 +98,287 @@ def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
     gemm.emit(k, gm, scratch)
 
 
-def _direct_grad_weight(k, node, x, g, out) -> None:
-    """Accumulated in float64 (the sums run over batch and image)."""
-    n_, c_, h, wd = x.shape
-    o_, _, kh, kw = out.shape
-    ho, wo = g.shape[2:]
-    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+# ----- the shifted path -------------------------------------------------------------------
+def _up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+def _blocking(outputs: int, taps: int) -> tuple[int, int]:
+    """(output channels, taps) of a register block: the fewest FMA slots over the whole
+    outputs x taps grid, edge blocks included, counting a vector load as half a slot."""
+    def cost(ob: int, tb: int) -> float:
+        total = 0.0
+        for o in range(0, outputs, ob):
+            for t in range(0, taps, tb):
+                o_here, t_here = min(ob, outputs - o), min(tb, taps - t)
+                total += o_here * t_here + (o_here + t_here) / 2
+        return total
+
+    shapes = [(ob, tb) for ob in range(1, min(MAX_BLOCK, outputs) + 1)
+              for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= MAX_ACCUMULATORS]
+    return min(shapes, key=lambda s: (cost(*s), -s[0] * s[1]))
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """The shifted path's shapes, register block, image chunks and scratch layout."""
+
+    dtype: np.dtype
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    kh: int
+    kw: int
+    ph: int
+    pw: int
+    ho: int
+    wo: int
+    ob: int  # output channels per block
+    tb: int  # taps (c, i, j) per block
+    chunk: int  # images per pass over the blocks
+
+    @staticmethod
+    def of(dtype, x_shape, g_shape, kernel, padding) -> Shifted:
+        dtype = np.dtype(dtype)
+        n_, c_, h, wd = x_shape
+        _, o_, ho, wo = g_shape
+        kh, kw = kernel
+        ob, tb = _blocking(o_, c_ * kh * kw)
+        per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
+        chunk = max(1, min(n_, CHUNK_BYTES // per_image))
+        return Shifted(dtype, n_, c_, h, wd, o_, kh, kw, padding[0], padding[1], ho, wo,
+                       ob, tb, chunk)
+
+    @property
+    def lanes(self) -> int:
+        return VECTOR_BYTES // self.dtype.itemsize
+
+    @property
+    def plane(self) -> int:
+        """Elements of a shifted plane: the padded input's rows, the output's columns."""
+        return (self.h + 2 * self.ph) * self.wo
+
+    @property
+    def taps(self) -> int:
+        return self.c * self.kh * self.kw
+
+    @property
+    def blocks(self) -> tuple[int, int]:
+        """(output channel blocks, tap blocks)."""
+        return -(-self.o // self.ob), -(-self.taps // self.tb)
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.n // self.chunk)
+
+    @property
+    def partials(self) -> int:
+        """Byte offset of the per-block partial sums kept from one chunk to the next,
+        after the shifted planes and a vector of slack (masked tail loads)."""
+        planes = self.n * self.c * self.kw * self.plane * self.dtype.itemsize
+        return _up(planes + VECTOR_BYTES, VECTOR_BYTES)
+
+    @property
+    def block_bytes(self) -> int:
+        return self.ob * self.tb * VECTOR_BYTES
+
+    @property
+    def end(self) -> int:
+        """Scratch bytes (partial sums only when there is more than one chunk)."""
+        kb, tb = self.blocks
+        return self.partials + (kb * tb * self.block_bytes if self.chunks > 1 else 0)
+
+
+def _shifted_grad_weight(k, p: Shifted, x, g, out, scratch) -> None:
+    """Threads fill the shifted planes by (n, c), meet at a barrier, then split the grid of
+    (output channel block, tap block); each gw element is summed by one thread in one
+    order (per lane over chunks, images and pixels, then a shuffle tree), whatever the
+    thread count."""
+    _fill_shifted(k, p, x, scratch)
     b = k.b
-    work = np.dtype("float64")
-    slot = k.alloca(F64)
-    start, stop = k.split(o_ * c_)
-    with k.loop(start, stop, "pair") as pair:
-        o, c = b.udiv(pair, i64(c_)), b.urem(pair, i64(c_))
-        with k.loop(0, kh, "i") as i:
-            for j in range(kw):
-                lo, hi = column_range(j, wd, wo, sw, pw)
-                b.store(const(work, 0), slot)
-                with k.loop(0, n_ if lo < hi else 0, "n") as n:
-                    x_plane = b.mul(b.add(b.mul(n, i64(c_)), c), i64(h * wd))
-                    g_plane = b.mul(b.add(b.mul(n, i64(o_)), o), i64(ho * wo))
-                    with k.loop(0, ho, "y") as y:
-                        iy = b.add(b.mul(y, i64(sh)), b.sub(i, i64(ph)))
-                        with k.when(_row_ok(b, iy, h)):
-                            src = b.add(x_plane, b.add(b.mul(iy, i64(wd)), i64(j - pw)))
-                            gsrc = b.add(g_plane, b.mul(y, i64(wo)))
-                            with k.loop(lo, hi, "x") as xx:
-                                xv = convert(b, k.load(x.ptr, x.dtype,
-                                                       b.add(src, b.mul(xx, i64(sw)))),
-                                             x.dtype, work)
-                                gv = convert(b, k.load(g.ptr, g.dtype, b.add(gsrc, xx)),
-                                             g.dtype, work)
-                                b.store(b.fadd(b.load(slot), b.fmul(gv, xv)), slot)
-                at = b.add(b.mul(pair, i64(kh * kw)), b.add(b.mul(i, i64(kw)), i64(j)))
-                k.store(convert(b, b.load(slot), work, out.dtype), out.ptr, out.dtype, at)
+    b.call(k.mc.barrier, [k.nthreads])  # blocks read planes other threads wrote
+    kb, tb = p.blocks
+    start, stop = k.split(kb * tb)
+    with k.loop(0, p.chunks, "chunk") as chunk:
+        with k.loop(start, stop, "block") as item:
+            o0 = b.mul(b.udiv(item, i64(tb)), i64(p.ob))
+            t0 = b.mul(b.urem(item, i64(tb)), i64(p.tb))
+            block = _Block(k, p, g, out, scratch, chunk, item, o0, t0)
+            _by_size(b, o0, p.ob, p.o, lambda o_here: _by_size(
+                b, t0, p.tb, p.taps, lambda t_here: block.emit(o_here, t_here)))
+
+
+def _by_size(b, first, block: int, total: int, emit) -> None:
+    """emit(size) for the block starting at `first`: full, or the short last one."""
+    if total % block == 0:
+        emit(block)
+        return
+    with b.if_else(b.icmp_signed("<=", b.add(first, i64(block)), i64(total))) as (full, last):
+        with full:
+            emit(block)
+        with last:
+            emit(total % block)
+
+
+@dataclass
+class _Block:
+    """One register block: output channels o0.. times taps t0.., over one chunk of images."""
+
+    k: object
+    p: Shifted
+    g: object
+    out: object
+    scratch: ir.Value
+    chunk: ir.Value
+    item: ir.Value
+    o0: ir.Value
+    t0: ir.Value
+
+    def emit(self, ob: int, tb: int) -> None:
+        k, p, b = self.k, self.p, self.k.b
+        t = llvm_type(p.dtype)
+        vec = ir.VectorType(t, p.lanes)
+        zero = ir.Constant(vec, [0.0] * p.lanes)
+        accs = [[k.alloca(vec) for _ in range(tb)] for _ in range(ob)]
+        partial = b.gep(self.scratch, [b.add(i64(p.partials), b.mul(self.item,
+                                                                    i64(p.block_bytes)))],
+                        source_etype=I8)
+
+        def slot(o, tap):  # vector (o, tap) of this block's partial sums
+            return b.gep(partial, [i64(o * tb + tap)], source_etype=vec)
+
+        if p.chunks > 1:
+            with b.if_else(b.icmp_signed("==", self.chunk, i64(0))) as (first, later):
+                with first:
+                    self._fill(accs, lambda o, tap: zero)
+                with later:
+                    self._fill(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
+                                                           align=VECTOR_BYTES))
+        else:
+            self._fill(accs, lambda o, tap: zero)
+        self._images(accs, vec)
+        if p.chunks > 1:
+            last = b.icmp_signed("==", self.chunk, i64(p.chunks - 1))
+            with b.if_else(last) as (done, more):
+                with done:
+                    self._finish(accs, vec)
+                with more:
+                    for o, row in enumerate(accs):
+                        for tap, acc in enumerate(row):
+                            b.store(b.load(acc, typ=vec), slot(o, tap), align=VECTOR_BYTES)
+        else:
+            self._finish(accs, vec)
+
+    def _fill(self, accs, value) -> None:
+        for o, row in enumerate(accs):
+            for tap, acc in enumerate(row):
+                self.k.b.store(value(o, tap), acc)
+
+    def _images(self, accs, vec) -> None:
+        """acc[o][tap] += g[n, o0 + o, q] * S[n, tap's plane][q + tap's row] per lane, over
+        this chunk's images n and the pixels q in vectors (the last one masked)."""
+        k, p, b = self.k, self.p, self.k.b
+        ob, tb = len(accs), len(accs[0])
+        t = llvm_type(p.dtype)
+        suffix = "f32" if p.dtype == np.float32 else "f64"
+        fma = k.mc.function(f"llvm.fma.v{p.lanes}{suffix}", vec, [vec] * 3)
+        per_tap = p.kh * p.kw
+        offsets = []  # of each tap's run in an image's shifted planes
+        for tap in range(tb):
+            flat = b.add(self.t0, i64(tap))
+            c, ij = b.udiv(flat, i64(per_tap)), b.urem(flat, i64(per_tap))
+            i, j = b.udiv(ij, i64(p.kw)), b.urem(ij, i64(p.kw))
+            plane = b.add(b.mul(c, i64(p.kw)), j)
+            offsets.append(b.add(b.mul(plane, i64(p.plane)), b.mul(i, i64(p.wo))))
+        pixels = p.ho * p.wo
+        n0 = b.mul(self.chunk, i64(p.chunk))
+        n1 = b.add(n0, i64(p.chunk))
+        n1 = b.select(b.icmp_signed("<", n1, i64(p.n)), n1, i64(p.n))
+        with k.loop(n0, n1, "n") as n:
+            g_base = b.mul(b.add(b.mul(n, i64(p.o)), self.o0), i64(pixels))
+            grads = [k.gep(self.g.ptr, p.dtype, b.add(g_base, i64(o * pixels)))
+                     for o in range(ob)]
+            s_base = b.mul(n, i64(p.c * p.kw * p.plane))
+            shifted = [k.gep(self.scratch, p.dtype, b.add(s_base, off)) for off in offsets]
+
+            def step(q, mask):
+                def load(ptr):
+                    at = b.gep(ptr, [q], source_etype=t)
+                    if mask is None:
+                        return b.load(at, typ=vec, align=p.dtype.itemsize)
+                    masked = k.mc.function(f"llvm.masked.load.v{p.lanes}{suffix}.p0", vec,
+                                           [PTR, I32, ir.VectorType(I1, p.lanes), vec])
+                    return b.call(masked, [at, ir.Constant(I32, p.dtype.itemsize), mask,
+                                           ir.Constant(vec, [0.0] * p.lanes)])
+
+                gv = [load(ptr) for ptr in grads]
+                for tap, ptr in enumerate(shifted):
+                    sv = load(ptr)
+                    for o in range(ob):
+                        acc = accs[o][tap]
+                        b.store(b.call(fma, [gv[o], sv, b.load(acc, typ=vec)]), acc)
+
+            whole, rest = divmod(pixels, p.lanes)
+            if whole <= UNROLL:
+                for v in range(whole):
+                    step(i64(v * p.lanes), None)
+            else:
+                with k.loop(0, whole, "q") as v:
+                    step(b.mul(v, i64(p.lanes)), None)
+            if rest:
+                mask = ir.Constant(ir.VectorType(I1, p.lanes),
+                                   [1] * rest + [0] * (p.lanes - rest))
+                step(i64(whole * p.lanes), mask)
+
+    def _finish(self, accs, vec) -> None:
+        """gw[o0 + o, t0 + tap] = the lanes of acc[o][tap] summed by a shuffle tree."""
+        k, p, b = self.k, self.p, self.k.b
+        for o, row in enumerate(accs):
+            at = b.add(b.mul(b.add(self.o0, i64(o)), i64(p.taps)), self.t0)
+            for tap, acc in enumerate(row):
+                k.store(_lane_sum(b, b.load(acc, typ=vec), p.lanes), self.out.ptr,
+                        p.dtype, b.add(at, i64(tap)))
+
+
+def _lane_sum(b, v, lanes: int) -> ir.Value:
+    """The sum of a vector's lanes: halves added until one lane is left (a fixed order)."""
+    while lanes > 1:
+        lanes //= 2
+        low = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, lanes), list(range(lanes))))
+        high = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, lanes),
+                                                  list(range(lanes, 2 * lanes))))
+        v = b.fadd(low, high)
+    return b.extract_element(v, ir.Constant(I32, 0))
+
+
+def _fill_shifted(k, p: Shifted, x, scratch) -> None:
+    """S[n, c, j][yy * Wo + xx] = x[n, c, yy - ph, xx + j - pw], zero outside the image;
+    each thread fills whole (n, c) planes."""
+    b = k.b
+    dt = p.dtype
+    start, stop = k.split(p.n * p.c)
+    with k.loop(start, stop, "plane") as nc:
+        src_plane = b.mul(nc, i64(p.h * p.w))
+        for j in range(p.kw):
+            dst = b.mul(b.add(b.mul(nc, i64(p.kw)), i64(j)), i64(p.plane))
+            _zeros(k, scratch, dt, dst, p.ph * p.wo)
+            _zeros(k, scratch, dt, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
+            lo, hi = (min(edge, p.wo) for edge in column_range(j, p.w, p.wo, 1, p.pw))
+            with k.loop(0, p.h, "iy") as iy:
+                row = b.add(dst, b.mul(b.add(iy, i64(p.ph)), i64(p.wo)))
+                src = b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw)))
+                _zeros(k, scratch, dt, row, lo)
+                with k.loop(lo, hi, "ix") as ix:
+                    k.store(k.load(x.ptr, dt, b.add(src, ix)), scratch, dt, b.add(row, ix))
+                _zeros(k, scratch, dt, b.add(row, i64(hi)), p.wo - hi)
+
+
+def _zeros(k, ptr, dtype, start, count: int) -> None:
+    """ptr[start : start + count] = 0."""
+    if count <= 0:
+        return
+    zero = const(dtype, 0)
+    with k.loop(0, count, "z") as z:
+        k.store(zero, ptr, dtype, k.b.add(start, z))
