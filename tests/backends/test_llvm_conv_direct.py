@@ -1,0 +1,157 @@
+"""The direct stride-1 convolution of the LLVM backend (graphc/backends/llvm/lower/
+conv_direct.py): which shapes take it, and its forward (plain and with a bias/relu
+epilogue) and input gradient against the NumPy reference, with identical bits for any
+thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm.lower.conv import forward_path, grad_input_path
+from graphc.ir.node import Node
+
+# Each output sums up to a few hundred products of unit normals in another order (FMA
+# chains over (c, ky, kx)) than the reference's BLAS: the differences measured stay near
+# 1e-6 of the output scale, so 1e-5 relative to that scale leaves tenfold headroom.
+RTOL = {"float32": 1e-5, "float64": 1e-12}
+
+CONVS = {  # N, C, H, W, K, kh, kw, padding
+    "lenet1": (64, 1, 28, 28, 6, 5, 5, 2),
+    "lenet2": (64, 6, 14, 14, 16, 5, 5, 0),
+    "digits1": (64, 1, 8, 8, 16, 3, 3, 1),
+    "digits2": (64, 16, 4, 4, 32, 3, 3, 1),
+}
+
+SWEEP = [  # N, C, H, W, K, kh, kw, (ph, pw)
+    (1, 1, 5, 5, 1, 1, 1, (0, 0)),     # 1x1 kernel, one channel each way
+    (3, 3, 7, 9, 5, 3, 3, (1, 1)),     # non-square image, K off the register block
+    (1, 2, 6, 11, 7, 5, 5, (2, 2)),    # 5x5, pad 2 ("same")
+    (3, 5, 9, 6, 3, 3, 5, (0, 2)),     # non-square kernel, padding per axis
+    (1, 4, 3, 2, 9, 3, 1, (1, 0)),     # a plane narrower than one vector
+    (3, 7, 5, 4, 13, 2, 2, (1, 1)),    # even kernel, C and K primes
+    (1, 3, 20, 23, 25, 5, 3, (2, 1)),  # several channel blocks and position blocks
+    (3, 2, 4, 4, 2, 5, 5, (4, 4)),     # padding kernel - 1: the input gradient pads 0
+    (1, 1, 2, 3, 4, 3, 3, (2, 2)),     # padding past half the kernel, tiny image
+]
+
+
+def _conv(shape, dtype, epilogue):
+    """Inputs and outputs (conv or relu(conv + b), and the gradient in x of sum(out * g))."""
+    n, c, h, wd, o, kh, kw, padding = shape
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kh, kw), dtype)
+    b = gc.input("b", (o,), dtype)
+    y = gc.conv2d(x, w, padding=padding)
+    if epilogue:
+        y = gc.relu(y + gc.reshape(b, (1, o, 1, 1)))
+    g = gc.input("g", y.shape, dtype)
+    (gx,) = gc.grad(gc.sum(y * g), [x])
+    return [x, w, b, g], [y, gx]
+
+
+def _arguments(inputs, dtype, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=tuple(int(d) for d in i.shape)).astype(dtype) for i in inputs]
+
+
+def _check(shape, dtype, epilogue, seed=0):
+    inputs, (y, gx) = _conv(shape, dtype, epilogue)
+    args = _arguments(inputs, dtype, seed)
+    # Compiled apart: with the gradient, the relu would join its mask in one fused group.
+    for name, output in (("forward", y), ("input gradient", gx)):
+        compiled = gc.compile(inputs, [output], backend="llvm")
+        if epilogue and name == "forward":  # the bias and relu run in the conv's kernel
+            assert "fused_conv2d" in compiled.to_dot()
+        (got,) = compiled(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+        np.testing.assert_allclose(got, expected, rtol=RTOL[dtype],
+                                   atol=RTOL[dtype] * scale, err_msg=f"{name} of {shape}")
+
+
+def _forward_node(shape, dtype="float32", stride=1):
+    n, c, h, wd, o, kh, kw, padding = shape
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kh, kw), dtype)
+    return gc.conv2d(x, w, stride=stride, padding=padding), x.shape, w.shape
+
+
+def _grad_node(shape, dtype="float32", stride=1):
+    y, x_shape, w_shape = _forward_node(shape, dtype, stride)
+    g, w = gc.input("g", y.shape, dtype), gc.input("w", w_shape, dtype)
+    node = Node.make("conv2d_grad_input", (g, w), input_shape=x_shape[2:],
+                     stride=y.attrs["stride"], padding=y.attrs["padding"])
+    return node, g.shape, w.shape
+
+
+@pytest.mark.parametrize("name", CONVS)
+def test_small_convolutions_take_the_direct_path(name):
+    node, x, w = _forward_node(CONVS[name])
+    assert forward_path(node, x, w) == "direct"
+    node, g, w = _grad_node(CONVS[name])
+    assert grad_input_path(node, g, w) == "direct"
+
+
+def test_other_convolutions_keep_their_paths():
+    big = (32, 64, 32, 32, 64, 3, 3, 1)  # benchmarks/bench_gemm.py's convolution
+    node, x, w = _forward_node(big)
+    assert forward_path(node, x, w) == "gemm"
+    node, g, w = _grad_node(big)
+    assert grad_input_path(node, g, w) == "forward"
+    node, x, w = _forward_node(CONVS["lenet2"], stride=2)
+    assert forward_path(node, x, w) == "gemm"
+    node, g, w = _grad_node(CONVS["lenet2"], stride=2)
+    assert grad_input_path(node, g, w) == "col2im"
+    padded = (2, 3, 8, 8, 4, 3, 3, 3)  # padding as large as the kernel: no direct gradient
+    node, g, w = _grad_node(padded)
+    assert grad_input_path(node, g, w) == "col2im"
+    node, x, w = _forward_node(padded)
+    assert forward_path(node, x, w) == "direct"
+
+
+@pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
+@pytest.mark.parametrize("name", CONVS)
+def test_model_shapes_match_numpy(name, epilogue):
+    n, *rest = CONVS[name]
+    _check((3, *rest), "float32", epilogue)  # batch 3: the layers, not the batch, matter
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
+@pytest.mark.parametrize("shape", SWEEP, ids=["x".join(map(str, s[:7])) for s in SWEEP])
+def test_sweep_matches_numpy(shape, epilogue, dtype):
+    node, x, w = _forward_node(shape, dtype)
+    assert forward_path(node, x, w) == "direct"
+    node, g, w = _grad_node(shape, dtype)
+    kh, kw, (ph, pw) = shape[5], shape[6], shape[7]
+    assert grad_input_path(node, g, w) == ("direct" if ph < kh and pw < kw else "col2im")
+    _check(shape, dtype, epilogue)
+
+
+def test_nonfinite_values_propagate():
+    shape = (1, 2, 6, 7, 3, 3, 3, (1, 1))
+    inputs, outputs = _conv(shape, "float32", False)
+    args = _arguments(inputs, "float32", 3)
+    args[0][0, 1, 2, 3] = np.nan
+    args[0][0, 0, 4, 5] = np.inf
+    got = gc.compile(inputs, outputs)(*args)
+    expected = gc.compile(inputs, outputs, backend="numpy")(*args)
+    for gv, ev in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(np.isnan(gv), np.isnan(ev))
+        np.testing.assert_array_equal(np.isinf(gv), np.isinf(ev))
+        finite = np.isfinite(ev)
+        np.testing.assert_allclose(gv[finite], ev[finite], rtol=1e-5,
+                                   atol=1e-5 * np.max(np.abs(ev[finite])))
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 14, 14, 16, 5, 5, 0), (3, 3, 9, 11, 7, 3, 3, 1),
+                                   (7, 16, 4, 4, 32, 3, 3, 1)])
+def test_identical_bits_for_any_thread_count(shape):
+    inputs, (y, gx) = _conv(shape, "float32", True)
+    args = _arguments(inputs, "float32", 4)
+    for output in (y, gx):
+        (reference,) = gc.compile(inputs, [output], threads=1)(*args)
+        for threads in (2, 3, 4):
+            (got,) = gc.compile(inputs, [output], threads=threads)(*args)
+            np.testing.assert_array_equal(got, reference, err_msg=f"threads={threads}")
