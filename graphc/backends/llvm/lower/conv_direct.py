@@ -1,19 +1,25 @@
-"""Direct stride-1 convolutions over flattened padded planes: the forward convolution and
-the input gradient of small convolutions, where packing image patches for the GEMM costs
-more than the arithmetic.
+"""Direct stride-1 convolutions: the forward convolution and the input gradient of small
+convolutions, where packing image patches for the GEMM costs more than the arithmetic.
 
-Each (n, c) image plane is copied into per-thread scratch, zero-padded to hp x wp, with
-slack after it so vector loads never leave the buffer. Output position j = y * wp + x
-(columns x >= wo are junk, computed and dropped) is then a 1-D convolution with
-contiguous unaligned vector loads:
-    out[k, j] = sum over c, ky, kx of w(k, c, ky, kx) * P[c, j + ky * wp + kx].
-A register block holds R vectors of j times kb output channels (R * kb <= ACCUMULATORS);
-each kernel tap costs R loads, kb broadcasts and R * kb FMAs. A finished block goes to a
-per-thread tile (kb planes of padded rows) whose valid columns are copied out.
-Threads split (n, block of output channels) items; every output element sums its terms
-in one fixed (c, ky, kx) order within one item, so results do not depend on the thread
-count. The input gradient is the same kernel on g, padded by kernel - 1 - padding, with
-the flipped kernel and the channel roles swapped.
+Each image n is copied into per-thread scratch as zero-padded planes (hp x wp, a row's
+right padding shared with the next row's left; slack after each plane so vector loads
+never leave the buffer). Two register-blocked variants then run over the taps (c, ky, kx)
+in that order, kernel rows that meet only padding skipped:
+- "positions": vectors over the flattened plane, output position j = y * wp + x
+  (columns x >= wo are junk, computed and dropped), a 1-D convolution with contiguous
+  unaligned loads, out[k, j] = sum of w(k, c, ky, kx) * P[c, j + ky * wp + kx], the
+  weights broadcast; blocks go to a per-thread tile whose valid columns are copied out.
+  No waste across output channels: for few channels (LeNet's first layer, 6).
+- "channels": vectors over output channels (weights packed channel-innermost per
+  thread), the image values broadcast, blocks of whole output rows (or row segments);
+  16 x 16 blocks are transposed in registers and stored as contiguous pixels of each
+  channel's plane. No junk positions: for small planes and channel counts near a
+  multiple of the vector width.
+A cost model in cycles per tap picks the variant and block sizes. Threads split
+(image, block of output channels) items; each output element sums its terms in one fixed
+order within one item, so results do not depend on the thread count. The input gradient
+is the same kernel on g, padded by kernel - 1 - padding, with the flipped kernel and the
+channel roles swapped.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I8, I32, const, convert, i64, llvm_type
+from graphc.backends.llvm.gemm import _transpose as transpose
+from graphc.backends.llvm.irtypes import I1, I8, I32, VOID, const, convert, i64, llvm_type
 from graphc.backends.llvm.kernel import Kernel
 
 VECTOR_BYTES = 64  # one zmm register
@@ -34,6 +41,24 @@ MAX_DEPTH = 400  # channels x kernel taps up to which packing patches costs more
 MAX_PLANE = 256  # output pixels up to which the GEMM's tiles are mostly edge
 FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
 BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
+STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
+TRANSPOSE_CYCLES = 5  # cycles per vector of a register transpose (shuffles and a store)
+CHANNEL_GROUPS = 3  # the most channel vectors one "channels" item accumulates
+
+
+def _cycles(accumulators: int, loads: int) -> float:
+    """Estimated cycles of one kernel tap of a register block: its FMAs (one vector FMA
+    a cycle), at least FMA_CHAINS of them (latency), its loads at two a cycle, and a
+    fixed overhead."""
+    return max(accumulators, FMA_CHAINS, loads / 2) + BLOCK_OVERHEAD
+
+
+def _balanced(total: int, most: int) -> list[int]:
+    """total split into the fewest parts of at most `most`, as equal as possible, larger
+    parts first (their sizes are compile-time constants)."""
+    count = -(-total // most)
+    size = -(-total // count)
+    return [size] * (count - 1) + [total - size * (count - 1)]
 
 
 def _up(x: int, multiple: int) -> int:
@@ -101,33 +126,72 @@ class Direct:
         return _up(self.row + (self.kh - 1) * self.wp + self.kw - 1, self.lanes)
 
     @property
-    def blocks(self) -> tuple[int, int]:
-        """(R vectors, kb channels) of the register block, by a cost model in cycles per
-        kernel tap: a block's FMAs (one zmm FMA per cycle), at least FMA_CHAINS (latency),
-        its loads at two per cycle, and a fixed overhead (ties: fewer loads); channel blocks
-        are balanced, the remaining vectors of a plane form a smaller last block."""
-        def cycles(r, kb):
-            return max(r * kb, FMA_CHAINS, (r + kb) / 2) + BLOCK_OVERHEAD
-
-        best = None
-        for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
-            count = -(-self.cout // min(self.cout, ACCUMULATORS // r))
-            kb = -(-self.cout // count)
-            sizes = [kb] * (count - 1) + [self.cout - kb * (count - 1)]
-            full, rest = divmod(self.vectors, r)
-            cost = sum(full * cycles(r, s) + (cycles(rest, s) if rest else 0) for s in sizes)
-            best = min(best or (cost, r + kb, r, kb), (cost, r + kb, r, kb))
-        return best[2], best[3]
+    def taps(self) -> int:
+        return self.cin * self.kh * self.kw
 
     @property
-    def tile_offset(self) -> int:
+    def positions_blocks(self) -> tuple[float, int, int]:
+        """(estimated cycles per image, R vectors, kb channels) of the best "positions"
+        register block; channel blocks are balanced, the vectors left at a plane's end
+        form a smaller last block (ties: fewer loads)."""
+        best = None
+        for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
+            sizes = _balanced(self.cout, ACCUMULATORS // r)
+            full, rest = divmod(self.vectors, r)
+            cost = sum(full * _cycles(r * kb, r + kb) + (_cycles(rest * kb, rest + kb)
+                                                          if rest else 0) for kb in sizes)
+            cost = cost * self.taps + self.cout * self.vectors * STORE_CYCLES
+            best = min(best or (cost, r + sizes[0], r, sizes[0]), (cost, r + sizes[0], r,
+                                                                    sizes[0]))
+        return best[0], best[2], best[3]
+
+    @property
+    def channel_vectors(self) -> int:
+        return -(-self.cout // self.lanes)
+
+    @property
+    def channel_blocks(self) -> tuple[float, int, int, int]:
+        """(estimated cycles per image, G channel vectors per item, m rows, s columns) of
+        the best "channels" register block: m whole rows (s = wo) when a row fits,
+        else row segments of s pixels (m = 1); G * m * s accumulators at most."""
+        best = None
+        for g in range(1, min(self.channel_vectors, CHANNEL_GROUPS) + 1):
+            most = ACCUMULATORS // g
+            if self.wo <= most:
+                m, s = min(self.ho, most // self.wo), self.wo
+                blocks = [p * s for p in _balanced(self.ho, m)]
+            else:
+                m, s = 1, _balanced(self.wo, most)[0]
+                blocks = _balanced(self.wo, most) * self.ho
+            cost = 0
+            for vectors in _balanced(self.channel_vectors, g):
+                for pixels in blocks:
+                    cost += _cycles(vectors * pixels, vectors + pixels) * self.taps
+                    cost += vectors * -(-pixels // self.lanes) * self.lanes * TRANSPOSE_CYCLES
+            best = min(best or (cost, g, m, s), (cost, g, m, s))
+        return best
+
+    @property
+    def variant(self) -> str:
+        """"positions" or "channels", whichever the cost model expects to be faster."""
+        if self.channel_blocks[0] < self.positions_blocks[0]:
+            return "channels"
+        return "positions"
+
+    @property
+    def second_offset(self) -> int:
+        """Byte offset, in a thread's scratch, of the tile ("positions") or the packed
+        weights ("channels") after the padded planes."""
         return _up(self.cin * self.plane * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
 
     @property
     def slot_bytes(self) -> int:
-        """One thread's scratch: padded image planes, then the tile."""
-        return self.tile_offset + _up(self.blocks[1] * self.row *
-                                      np.dtype(self.dtype).itemsize, VECTOR_BYTES)
+        """One thread's scratch: padded image planes, then the tile or packed weights."""
+        if self.variant == "positions":
+            second = self.positions_blocks[2] * self.row
+        else:
+            second = self.taps * self.channel_vectors * self.lanes
+        return self.second_offset + _up(second * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
 
     @property
     def scratch_bytes(self) -> int:
@@ -150,16 +214,32 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
     each finished block of output planes [k0, k1) of image n."""
     if conv.n * conv.cout * conv.ho * conv.wo == 0:
         return
+    assert np.dtype(out.dtype) == np.dtype(conv.dtype), (out.dtype, conv.dtype)
     b = k.b
-    r, kb = conv.blocks
-    k_blocks = -(-conv.cout // kb)
-    tail = conv.cout - (k_blocks - 1) * kb
+    if conv.variant == "positions":
+        _, r, per_item = conv.positions_blocks
+    else:
+        _, groups, rows, cols = conv.channel_blocks
+        per_item = groups * conv.lanes
+    k_blocks = -(-conv.cout // per_item)
+    tail = conv.cout - (k_blocks - 1) * per_item
     workers = _smin(b, k.nthreads, i64(SLOTS))
     with k.when(b.icmp_signed("<", k.tid, workers)):
         slot = b.gep(scratch, [b.mul(k.tid, i64(conv.slot_bytes))], source_etype=I8)
         padded = slot
-        tile = b.gep(slot, [i64(conv.tile_offset)], source_etype=I8)
+        second = b.gep(slot, [i64(conv.second_offset)], source_etype=I8)
         _fill_zero(k, padded, conv.dtype, conv.cin * conv.plane)
+        if conv.variant == "channels":
+            _pack_weights(k, conv, weight, second)
+
+        def item_body(n, k0, count):
+            if conv.variant == "positions":
+                _planes(k, conv, weight, padded, second, k0, r, count)
+                _copy_out(k, conv, second, out, n, k0, count)
+            else:
+                vectors = -(-count // conv.lanes)
+                _channel_planes(k, conv, second, padded, out, n, k0, vectors, rows, cols)
+
         items = conv.n * k_blocks
         chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
         start = _smin(b, b.mul(k.tid, chunk), i64(items))
@@ -170,20 +250,17 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
             with k.when(b.or_(b.icmp_signed("==", item, start),
                               b.icmp_signed("==", block, i64(0)))):
                 _pad(k, conv, image, n, padded)
-            k0 = b.mul(block, i64(kb))
-            if tail == kb:
-                _planes(k, conv, weight, padded, tile, k0, r, kb)
-                _copy_out(k, conv, tile, out, n, k0, kb)
+            k0 = b.mul(block, i64(per_item))
+            if tail == per_item:
+                item_body(n, k0, per_item)
             else:
                 with b.if_else(b.icmp_signed("<", block, i64(k_blocks - 1))) as (full, last):
                     with full:
-                        _planes(k, conv, weight, padded, tile, k0, r, kb)
-                        _copy_out(k, conv, tile, out, n, k0, kb)
+                        item_body(n, k0, per_item)
                     with last:
-                        _planes(k, conv, weight, padded, tile, k0, r, tail)
-                        _copy_out(k, conv, tile, out, n, k0, tail)
+                        item_body(n, k0, tail)
             if epilogue is not None:
-                epilogue(n, k0, _smin(b, b.add(k0, i64(kb)), i64(conv.cout)))
+                epilogue(n, k0, _smin(b, b.add(k0, i64(per_item)), i64(conv.cout)))
 
 
 def _smin(b, x, y):
@@ -230,14 +307,11 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
     summed over (c, ky, kx) in that order, stored into the tile."""
     b = k.b
     dt = np.dtype(conv.dtype)
-    t = llvm_type(dt)
     lanes = conv.lanes
-    vec = ir.VectorType(t, lanes)
-    fma = k.mc.function(f"llvm.fma.v{lanes}{'f32' if dt.itemsize == 4 else 'f64'}", vec,
-                        [vec] * 3)
+    vec = ir.VectorType(llvm_type(dt), lanes)
+    fma = k.mc.function(f"llvm.fma.v{lanes}{_suffix(dt)}", vec, [vec] * 3)
     size = dt.itemsize
     zero = ir.Constant(vec, [0.0] * lanes)
-    splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
     slots = [[k.alloca(vec) for _ in range(r)] for _ in range(kb)]
     for row in slots:
         for slot in row:
@@ -245,12 +319,8 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
     tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
                       else (0, conv.kw, 1))
     w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
-    # Kernel rows whose padded image rows are all padding for every output row of the
-    # block add only zeros: skipped (the input gradient pads by kernel - 1 - padding).
-    y0 = b.udiv(j0, i64(conv.wp))
     y1 = _smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
-    first = _smax(b, b.sub(i64(conv.ph), y1), i64(0))
-    last = _smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
+    first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1)
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
         w_c = b.add(w_block, b.mul(c, i64(conv.c_stride)))
@@ -264,9 +334,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
                 for kk in range(kb):
                     at = b.add(w_row, i64(kx * dkx + kk * conv.k_stride))
                     scalar = convert(b, k.load(weight.ptr, weight.dtype, at), weight.dtype, dt)
-                    one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar,
-                                           ir.Constant(I32, 0))
-                    w_splat = b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat_mask)
+                    w_splat = _splat(b, scalar, vec)
                     accs[kk] = [b.call(fma, [w_splat, xs[v], accs[kk][v]]) for v in range(r)]
             for row, values in zip(slots, accs):
                 for slot, value in zip(row, values):
@@ -290,3 +358,127 @@ def _copy_out(k: Kernel, conv: Direct, tile, out, n, k0, kb: int) -> None:
             with k.loop(0, conv.wo, "ox") as x:
                 value = k.load(tile, dt, b.add(src, x))
                 k.store(convert(b, value, dt, out.dtype), out.ptr, out.dtype, b.add(dst, x))
+
+
+# ----- the "channels" variant ------------------------------------------------------------
+def _pack_weights(k: Kernel, conv: Direct, weight, packed) -> None:
+    """packed[((c * kh + ky) * kw + kx) * KP + o] = w(o, c, ky, kx), zero for o >= cout
+    (KP: the output channels rounded up to whole vectors)."""
+    b = k.b
+    dt = conv.dtype
+    kp = conv.channel_vectors * conv.lanes
+    _fill_zero(k, packed, dt, conv.taps * kp)
+    tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
+                      else (0, conv.kw, 1))
+    with k.loop(0, conv.cin, "wc") as c:
+        with k.loop(0, conv.kh, "wy") as ky:
+            for kx in range(conv.kw):
+                src = b.add(b.add(b.mul(c, i64(conv.c_stride)), b.mul(ky, i64(dky))),
+                            i64(tap0 + kx * dkx))
+                dst = b.mul(b.add(b.mul(b.add(b.mul(c, i64(conv.kh)), ky), i64(conv.kw)),
+                                  i64(kx)), i64(kp))
+                with k.loop(0, conv.cout, "wo") as o:
+                    value = k.load(weight.ptr, weight.dtype,
+                                   b.add(src, b.mul(o, i64(conv.k_stride))))
+                    k.store(convert(b, value, weight.dtype, dt), packed, dt, b.add(dst, o))
+
+
+def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int,
+                    rows: int, cols: int) -> None:
+    """Output planes k0 .. k0 + vectors * lanes (those below cout) of image n: blocks of
+    `rows` whole rows, or (rows == 1) row segments of `cols` pixels."""
+    def run(total: int, most: int, body) -> None:
+        """body(start, size) over _balanced parts of range(total): equal parts in a loop,
+        a smaller last part on its own."""
+        parts = _balanced(total, most)
+        same = len(parts) if parts[-1] == parts[0] else len(parts) - 1
+        with k.loop(0, same, "part") as i:
+            body(k.b.mul(i, i64(parts[0])), parts[0])
+        if same < len(parts):
+            body(i64(same * parts[0]), parts[-1])
+
+    def block(y0, x0, m, s):
+        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y0, x0, m, s)
+
+    if cols == conv.wo:
+        run(conv.ho, rows, lambda y0, m: block(y0, i64(0), m, cols))
+    else:
+        with k.loop(0, conv.ho, "cy") as y:
+            run(conv.wo, cols, lambda x0, s: block(y, x0, 1, s))
+
+
+def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int, y0,
+                   x0, m: int, s: int) -> None:
+    """One register block: `vectors` vectors of output channels from k0 times the m x s
+    pixels from (y0, x0), summed over (c, ky, kx) in that order; transposed in registers
+    into pixel vectors of each channel and stored (the pixels are contiguous in out)."""
+    b = k.b
+    dt = np.dtype(conv.dtype)
+    lanes = conv.lanes
+    vec = ir.VectorType(llvm_type(dt), lanes)
+    fma = k.mc.function(f"llvm.fma.v{lanes}{_suffix(dt)}", vec, [vec] * 3)
+    size = dt.itemsize
+    kp = conv.channel_vectors * lanes
+    pixels = [(dy, dx) for dy in range(m) for dx in range(s)]
+    slots = [[k.alloca(vec) for _ in range(vectors)] for _ in pixels]
+    zero = ir.Constant(vec, [0.0] * lanes)
+    for row in slots:
+        for slot in row:
+            b.store(zero, slot)
+    first, last = _kernel_rows(b, conv, y0, b.add(y0, i64(m - 1)))
+    with k.loop(0, conv.cin, "c") as c:
+        p_c = b.add(b.mul(c, i64(conv.plane)), b.add(b.mul(y0, i64(conv.wp)), x0))
+        w_c = b.add(b.mul(c, i64(conv.kh * conv.kw * kp)), k0)
+        with k.loop(first, last, "ky") as ky:
+            p_row = b.add(p_c, b.mul(ky, i64(conv.wp)))
+            w_row = b.add(w_c, b.mul(ky, i64(conv.kw * kp)))
+            accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
+            for kx in range(conv.kw):
+                ws = [b.load(k.gep(packed, dt, b.add(w_row, i64(kx * kp + g * lanes))),
+                             typ=vec, align=size) for g in range(vectors)]
+                for p, (dy, dx) in enumerate(pixels):
+                    at = b.add(p_row, i64(dy * conv.wp + dx + kx))
+                    x = _splat(b, k.load(padded, dt, at), vec)
+                    accs[p] = [b.call(fma, [ws[g], x, accs[p][g]]) for g in range(vectors)]
+            for row, values in zip(slots, accs):
+                for slot, value in zip(row, values):
+                    b.store(value, slot)
+    store = k.mc.function(f"llvm.masked.store.v{lanes}{_suffix(dt)}.p0", VOID,
+                          [vec, ir.PointerType(), I32, ir.VectorType(I1, lanes)])
+    first_pixel = b.add(b.mul(y0, i64(conv.wo)), x0)
+    for g in range(vectors):
+        for start in range(0, len(pixels), lanes):
+            count = min(lanes, len(pixels) - start)
+            values = [b.load(slots[p][g], typ=vec) for p in range(start, start + count)]
+            columns = transpose(b, values + [zero] * (lanes - count))
+            for c, values in enumerate(columns):
+                channel = b.add(k0, i64(g * lanes + c))
+                with k.when(b.icmp_signed("<", channel, i64(conv.cout))):
+                    plane = b.mul(b.add(b.mul(n, i64(conv.cout)), channel),
+                                  i64(conv.ho * conv.wo))
+                    ptr = k.gep(out.ptr, dt, b.add(plane, b.add(first_pixel, i64(start))))
+                    if count == lanes:
+                        b.store(values, ptr, align=size)
+                    else:
+                        mask = ir.Constant(ir.VectorType(I1, lanes),
+                                           [int(i < count) for i in range(lanes)])
+                        b.call(store, [values, ptr, ir.Constant(I32, size), mask])
+
+
+def _kernel_rows(b, conv: Direct, y0, y1) -> tuple:
+    """[first, last): the kernel rows that meet image rows for some output row in
+    [y0, y1]; the others add only zeros from the padding (the input gradient pads by
+    kernel - 1 - padding) and are skipped."""
+    first = _smax(b, b.sub(i64(conv.ph), y1), i64(0))
+    last = _smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
+    return first, last
+
+
+def _splat(b, scalar, vec: ir.VectorType):
+    one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
+    return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
+                            ir.Constant(ir.VectorType(I32, vec.count), [0] * vec.count))
+
+
+def _suffix(dtype: np.dtype) -> str:
+    return "f32" if np.dtype(dtype).itemsize == 4 else "f64"
