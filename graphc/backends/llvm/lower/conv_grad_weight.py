@@ -19,15 +19,16 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, const, i64, llvm_type
+from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import column_range
 
-VECTOR_BYTES = 64  # one zmm register
+VECTOR_BYTES = 64  # one zmm register (or half of it, where that fits the pixels better)
 MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold
 MAX_BLOCK = 8  # output channels (or taps) per block: their addresses stay in registers
 UNROLL = 4  # pixel vectors per image up to which the pixel loop is unrolled
 CHUNK_BYTES = 256 * 1024  # g and shifted planes of the images one pass reads (L2)
+MIN_STEPS = 64  # vector steps per block and pass, at least (a pass costs a flush)
 SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path makes
 
 
@@ -137,6 +138,7 @@ class Shifted:
     wo: int
     ob: int  # output channels per block
     tb: int  # taps (c, i, j) per block
+    lanes: int  # of a vector
     chunk: int  # images per pass over the blocks
 
     @staticmethod
@@ -146,14 +148,14 @@ class Shifted:
         _, o_, ho, wo = g_shape
         kh, kw = kernel
         ob, tb = _blocking(o_, c_ * kh * kw)
+        # Half vectors where they waste fewer lanes on the last pixels (as fast on Zen 4).
+        widest = VECTOR_BYTES // dtype.itemsize
+        lanes = min((widest, widest // 2), key=lambda n: _up(ho * wo, n))
         per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
-        chunk = max(1, min(n_, CHUNK_BYTES // per_image))
+        steps = -(-ho * wo // lanes)
+        chunk = min(n_, max(CHUNK_BYTES // per_image, -(-MIN_STEPS // steps)))
         return Shifted(dtype, n_, c_, h, wd, o_, kh, kw, padding[0], padding[1], ho, wo,
-                       ob, tb, chunk)
-
-    @property
-    def lanes(self) -> int:
-        return VECTOR_BYTES // self.dtype.itemsize
+                       ob, tb, lanes, chunk)
 
     @property
     def plane(self) -> int:
@@ -182,7 +184,7 @@ class Shifted:
 
     @property
     def block_bytes(self) -> int:
-        return self.ob * self.tb * VECTOR_BYTES
+        return self.ob * self.tb * self.lanes * self.dtype.itemsize
 
     @property
     def end(self) -> int:
@@ -255,7 +257,7 @@ class _Block:
                     self._fill(accs, lambda o, tap: zero)
                 with later:
                     self._fill(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
-                                                           align=VECTOR_BYTES))
+                                                           align=p.lanes * p.dtype.itemsize))
         else:
             self._fill(accs, lambda o, tap: zero)
         self._images(accs, vec)
@@ -267,7 +269,8 @@ class _Block:
                 with more:
                     for o, row in enumerate(accs):
                         for tap, acc in enumerate(row):
-                            b.store(b.load(acc, typ=vec), slot(o, tap), align=VECTOR_BYTES)
+                            b.store(b.load(acc, typ=vec), slot(o, tap),
+                                    align=p.lanes * p.dtype.itemsize)
         else:
             self._finish(accs, vec)
 
@@ -282,7 +285,7 @@ class _Block:
         k, p, b = self.k, self.p, self.k.b
         ob, tb = len(accs), len(accs[0])
         t = llvm_type(p.dtype)
-        suffix = "f32" if p.dtype == np.float32 else "f64"
+        suffix = _suffix(p.dtype)
         fma = k.mc.function(f"llvm.fma.v{p.lanes}{suffix}", vec, [vec] * 3)
         per_tap = p.kh * p.kw
         offsets = []  # of each tap's run in an image's shifted planes
@@ -354,31 +357,48 @@ def _lane_sum(b, v, lanes: int) -> ir.Value:
 
 
 def _fill_shifted(k, p: Shifted, x, scratch) -> None:
-    """S[n, c, j][yy * Wo + xx] = x[n, c, yy - ph, xx + j - pw], zero outside the image;
-    each thread fills whole (n, c) planes."""
+    """S[n, c, j][yy * Wo + xx] = x[n, c, yy - ph, xx + j - pw], zero outside the image,
+    a row at a time in masked vector loads and stores; each thread fills whole (n, c)."""
     b = k.b
-    dt = p.dtype
     start, stop = k.split(p.n * p.c)
     with k.loop(start, stop, "plane") as nc:
         src_plane = b.mul(nc, i64(p.h * p.w))
         for j in range(p.kw):
             dst = b.mul(b.add(b.mul(nc, i64(p.kw)), i64(j)), i64(p.plane))
-            _zeros(k, scratch, dt, dst, p.ph * p.wo)
-            _zeros(k, scratch, dt, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
-            lo, hi = (min(edge, p.wo) for edge in column_range(j, p.w, p.wo, 1, p.pw))
+            for first in (0, p.ph + p.h):  # the padding rows above and below
+                with k.loop(first, first + p.ph, "pad") as yy:
+                    _shifted_row(k, p, x, scratch, b.add(dst, b.mul(yy, i64(p.wo))), None, j)
             with k.loop(0, p.h, "iy") as iy:
                 row = b.add(dst, b.mul(b.add(iy, i64(p.ph)), i64(p.wo)))
                 src = b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw)))
-                _zeros(k, scratch, dt, row, lo)
-                with k.loop(lo, hi, "ix") as ix:
-                    k.store(k.load(x.ptr, dt, b.add(src, ix)), scratch, dt, b.add(row, ix))
-                _zeros(k, scratch, dt, b.add(row, i64(hi)), p.wo - hi)
+                _shifted_row(k, p, x, scratch, row, src, j)
 
 
-def _zeros(k, ptr, dtype, start, count: int) -> None:
-    """ptr[start : start + count] = 0."""
-    if count <= 0:
-        return
-    zero = const(dtype, 0)
-    with k.loop(0, count, "z") as z:
-        k.store(zero, ptr, dtype, k.b.add(start, z))
+def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
+    """One row of a shifted plane: scratch[dst + xx] = x[src + xx] for the output columns
+    xx whose input column lies in the image, zero for the others (all zero if src is
+    None). Masked-off lanes may address outside x: they are never accessed."""
+    b = k.b
+    lanes = p.lanes
+    t = llvm_type(p.dtype)
+    vec, mask = ir.VectorType(t, lanes), ir.VectorType(I1, lanes)
+    suffix = _suffix(p.dtype)
+    load = k.mc.function(f"llvm.masked.load.v{lanes}{suffix}.p0", vec, [PTR, I32, mask, vec])
+    store = k.mc.function(f"llvm.masked.store.v{lanes}{suffix}.p0", ir.VoidType(),
+                          [vec, PTR, I32, mask])
+    align = ir.Constant(I32, p.dtype.itemsize)
+    zero = ir.Constant(vec, [0.0] * lanes)
+    lo, hi = column_range(j, p.w, p.wo, 1, p.pw)
+    for first in range(0, p.wo, lanes):
+        columns = range(first, first + lanes)
+        inside = [lo <= xx < hi for xx in columns]
+        value = zero
+        if src is not None and any(inside):
+            at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=t)  # not inbounds
+            value = b.call(load, [at, align, ir.Constant(mask, inside), zero])
+        at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=t)
+        b.call(store, [value, at, align, ir.Constant(mask, [xx < p.wo for xx in columns])])
+
+
+def _suffix(dtype: np.dtype) -> str:
+    return "f32" if dtype == np.float32 else "f64"
