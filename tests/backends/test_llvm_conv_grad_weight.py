@@ -1,0 +1,167 @@
+"""The LLVM conv2d_grad_weight paths against the NumPy backend: which path a shape takes,
+exact sums on integer-valued data (every term present, none twice), float32 rounding
+within a bound derived from the summation order, IEEE specials, and identical bits for
+any thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm.lower.conv_grad_weight import Shifted, grad_weight_path
+
+# N, C, H, W, O, kh, kw, ph, pw
+MODELS = {
+    "lenet1": (64, 1, 28, 28, 6, 5, 5, 2, 2),
+    "lenet2": (64, 6, 14, 14, 16, 5, 5, 0, 0),
+    "digits1": (64, 1, 8, 8, 16, 3, 3, 1, 1),
+    "digits2": (64, 16, 4, 4, 32, 3, 3, 1, 1),
+}
+SWEEP = [
+    (1, 1, 1, 1, 1, 1, 1, 0, 0),     # one pixel
+    (3, 2, 5, 7, 5, 3, 3, 1, 1),     # non-square, 5 output channels
+    (1, 3, 3, 2, 7, 1, 3, 0, 2),     # 1x3 kernel, a plane of 2x4 outputs
+    (3, 5, 9, 6, 9, 5, 3, 2, 1),     # 5x3 kernel, unequal padding
+    (1, 4, 6, 11, 3, 5, 5, 2, 2),
+    (3, 7, 4, 4, 10, 3, 3, 1, 1),    # 63 taps, 10 output channels
+    (2, 3, 12, 20, 17, 1, 1, 0, 0),  # 1x1 kernel, 240 pixels (masked last vector)
+    (1, 2, 2, 3, 4, 5, 5, 2, 2),     # output 2x3: the padding holds most of each tap
+    (2, 2, 3, 3, 3, 1, 1, 2, 2),     # padding beyond the kernel: whole rows of zeros
+    (1, 2, 7, 5, 3, 3, 5, 2, 1),
+    (3, 1, 8, 8, 6, 5, 5, 2, 2),
+]
+
+
+def _shape_id(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _graph(shape, dtype):
+    n, c, h, wd, o, kh, kw, ph, pw = shape
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kh, kw), dtype)
+    y = gc.conv2d(x, w, padding=(ph, pw))
+    g = gc.input("g", y.shape, dtype)
+    (gw,) = gc.grad(gc.sum(y * g), [w])
+    return [x, w, g], gw, y.shape
+
+
+def _run(shape, dtype, arrays, backend="llvm", threads=1):
+    inputs, gw, _ = _graph(shape, dtype)
+    options = {"threads": threads} if backend == "llvm" else {}
+    return gc.compile(inputs, [gw], backend=backend, **options)(*arrays)[0]
+
+
+def _arrays(shape, dtype, rng, draw):
+    n, c, h, wd, o, kh, kw, ph, pw = shape
+    _, _, y_shape = _graph(shape, dtype)
+    return [draw(rng, s).astype(dtype) for s in ((n, c, h, wd), (o, c, kh, kw), y_shape)]
+
+
+def _plan(shape, dtype="float32") -> Shifted:
+    n, c, h, wd, o, kh, kw, ph, pw = shape
+    g = (n, o, h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1)
+    return Shifted.of(dtype, (n, c, h, wd), g, (kh, kw), (ph, pw))
+
+
+def _path(shape, dtype="float32", stride=1) -> str:
+    n, c, h, wd, o, kh, kw, ph, pw = shape
+    g = (n, o, (h + 2 * ph - kh) // stride + 1, (wd + 2 * pw - kw) // stride + 1)
+    return grad_weight_path(dtype, (n, c, h, wd), g, (kh, kw), (stride, stride), (ph, pw))
+
+
+def test_path_rule():
+    for shape in [*MODELS.values(), *SWEEP]:
+        assert _path(shape) == "shifted", shape
+        assert _path(shape, "float64") == "shifted", shape
+        assert _path(shape, stride=2) == "gemm", shape
+    # The benchmark layer (its shifted copy would be 27 MB) keeps the GEMM.
+    assert _path((32, 64, 32, 32, 64, 3, 3, 1, 1)) == "gemm"
+
+
+def test_cases_cover_the_shifted_path():
+    """The shapes below reach every variant of the generated code."""
+    plans = [_plan(s, dt) for s in [*MODELS.values(), *SWEEP] for dt in ("float32", "float64")]
+    assert any(p.chunks > 1 for p in plans) and any(p.chunks == 1 for p in plans)
+    assert any(p.o % p.ob for p in plans) and any(p.taps % p.tb for p in plans)
+    assert {p.lanes * p.dtype.itemsize for p in plans} == {32, 64}
+    assert any(p.ho * p.wo % p.lanes for p in plans)  # a masked last vector
+    assert any(p.ho * p.wo < p.lanes for p in plans)  # a plane narrower than a vector
+    assert any(p.ho * p.wo > 4 * p.lanes for p in plans)  # a loop over vectors
+
+
+def _small_integers(rng, shape):
+    return rng.integers(-2, 3, size=shape)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [*MODELS.values(), *SWEEP],
+                         ids=[*MODELS, *map(_shape_id, SWEEP)])
+def test_exact_on_integers(shape, dtype):
+    """Values in [-2, 2]: every product and partial sum is an integer below 4 * N*Ho*Wo
+    < 2**24, exact in float32 in any order, so any order must give NumPy's result exactly."""
+    arrays = _arrays(shape, dtype, np.random.default_rng(sum(shape)), _small_integers)
+    got = _run(shape, dtype, arrays)
+    expected = _run(shape, dtype, arrays, backend="numpy")
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def _normal(rng, shape):
+    return rng.normal(size=shape)
+
+
+LAMBDA = 6.0  # probabilistic bound below: fails with probability < 2 exp(-18) per element
+
+
+def _rounding_bound(shape, arrays) -> np.ndarray:
+    """Each lane sums its m = N * ceil(Ho*Wo / lanes) terms one FMA (one rounding) at a
+    time, then log2(lanes) additions join the lanes: k = m + log2(lanes) roundings in a
+    row. The worst case, k * 2**-24 * sum |g * x|, is thousands of times the errors seen;
+    with independent rounding errors (random data), the error exceeds
+    LAMBDA * sqrt(k) * 2**-24 * sum |g * x| with probability below 2 exp(-LAMBDA**2 / 2)
+    (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019). For lenet1 that is about 0.6,
+    the size of one average term: a lost term or image row fails the test."""
+    plan = _plan(shape)
+    roundings = shape[0] * -(-plan.ho * plan.wo // plan.lanes) + np.log2(plan.lanes)
+    magnitudes = _run(shape, "float64", [np.abs(a).astype(np.float64) for a in arrays],
+                      backend="numpy")
+    return LAMBDA * np.sqrt(roundings) * 2.0 ** -24 * magnitudes
+
+
+@pytest.mark.parametrize("shape", [*MODELS.values(), SWEEP[3], SWEEP[6]],
+                         ids=[*MODELS, _shape_id(SWEEP[3]), _shape_id(SWEEP[6])])
+def test_float32_rounding(shape):
+    arrays = _arrays(shape, "float32", np.random.default_rng(7), _normal)
+    got = _run(shape, "float32", arrays).astype(np.float64)
+    exact = _run(shape, "float64", [a.astype(np.float64) for a in arrays], backend="numpy")
+    error = np.abs(got - exact)
+    bound = _rounding_bound(shape, arrays)
+    assert np.all(error <= bound), float(np.max(error / bound))
+    # The bound is not vacuous: results are far larger than it.
+    assert np.median(np.abs(exact)) > 10 * np.median(bound)
+
+
+def test_ieee_specials_as_numpy():
+    """inf and NaN in x and g give NaN and infinities where NumPy does (padding zeros times
+    an infinite g make NaN; products never meet values outside their tap)."""
+    shape = MODELS["digits1"]
+    x, w, g = _arrays(shape, "float32", np.random.default_rng(3), _normal)
+    x[0, 0, 0, 0], x[5, 0, 3, 7], x[9, 0, 7, 7] = np.inf, -np.inf, np.nan
+    g[2, 4, 0, 0], g[3, 7, 5, 5] = np.inf, -np.inf
+    got = _run(shape, "float32", [x, w, g])
+    with np.errstate(invalid="ignore"):  # NumPy's own inf * 0
+        expected = _run(shape, "float32", [x, w, g], backend="numpy")
+    for kind in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(kind(got), kind(expected))
+    assert np.isfinite(got).any()
+
+
+@pytest.mark.parametrize("shape", [MODELS["lenet1"], MODELS["digits2"], SWEEP[5]],
+                         ids=["lenet1", "digits2", _shape_id(SWEEP[5])])
+def test_identical_bits_for_any_thread_count(shape):
+    arrays = _arrays(shape, "float32", np.random.default_rng(11), _normal)
+    reference = _run(shape, "float32", arrays, threads=1)
+    for threads in (2, 3, 4):
+        np.testing.assert_array_equal(_run(shape, "float32", arrays, threads=threads),
+                                      reference, err_msg=f"threads={threads}")
