@@ -2,7 +2,11 @@
 output of a matmul or conv2d, which nothing else uses, becomes the producer's epilogue
 (`fused_matmul` / `fused_conv2d`, graphc/ops/epilogue.py): bias add and activation in the
 forward pass, the relu-mask multiply in the backward pass, applied in the producer's loop.
-Runs after elementwise fusion."""
+A multi-output `fused_group` gives up the one member that reads such an output (when no
+other member does and it reads no other member): that member becomes the epilogue, the
+rest read its stored value. A group computing param updates stays whole (group fusion
+made a param's whole update one loop over the gradient). Runs after elementwise and group
+fusion."""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
 from graphc.ops.epilogue import ACC
 from graphc.ops.fused import input_symbols
+from graphc.ops.fused_group import output_symbols
 from graphc.program import Program
+from graphc.shapes import broadcast
 
 from .expression import Expression, fusable
+from .group_fusion import build_group
 from .rewrite import members_of, rebuild, record_members
 
 PRODUCERS = {"matmul": ("fused_matmul", ()), "conv2d": ("fused_conv2d", ("stride", "padding"))}
@@ -45,12 +52,78 @@ def attach(consumer: Node, producer: Node, origin: tuple[Node, Node]) -> Node:
     return record_members(node, [origin[1], *(members_of(origin[0]) or [origin[0]])])
 
 
+def _fused(expr: sympy.Basic, operands: list[Node], dtype: str, shape) -> Node:
+    """A fused node of expr over `operands` (symbols x0.. in order), only those it uses."""
+    used = [(s, o) for s, o in zip(input_symbols(len(operands)), operands)
+            if s in expr.free_symbols]
+    inputs: list[Node] = []
+    mapping = {}
+    for s, o in used:
+        if o not in inputs:
+            inputs.append(o)
+        mapping[s] = input_symbols(inputs.index(o) + 1)[-1]
+    with sympy.evaluate(False):
+        expr = expr.xreplace(mapping)
+    implied = inputs and broadcast(*(i.shape for i in inputs)) == tuple(shape)
+    return Node.make("fused", tuple(inputs), expr=expr, dtype=dtype,
+                     **({} if implied else {"shape": shape}))
+
+
+def _ungroup(group: Node) -> list[Node]:
+    """A fused_group's outputs as separate fused nodes (a later one reads an earlier one
+    where the group's expression reads its output y_j)."""
+    members: list[Node] = []
+    for expr, dtype in zip(group.attrs["exprs"], group.attrs["dtypes"]):
+        outputs = output_symbols(len(members))
+        operands = [*group.inputs, *members]
+        with sympy.evaluate(False):
+            expr = expr.xreplace({y: input_symbols(len(group.inputs) + j + 1)[-1]
+                                  for j, y in enumerate(outputs)})
+        members.append(_fused(expr, operands, dtype, group.attrs["shape"]))
+    return members
+
+
+def _peel(group: Node, producer: Node, origin: Node) -> list[Node] | None:
+    """The group's outputs with the one member that reads `producer` (and no other
+    member) as the producer's epilogue, or None if no member qualifies. `origin`: the
+    producer in the pass's input graph."""
+    with tagging(group.tag):
+        members = _ungroup(group)
+        readers = [m for m in members if producer in m.inputs]
+        if len(readers) != 1 or any(i in members for i in readers[0].inputs):
+            return None
+        (head,) = readers
+        new_of = {head: attach(head, producer, (head, origin))}
+        for m in members:
+            if m is not head:
+                new_of[m] = rebuild(m, tuple(new_of.get(i, i) for i in m.inputs))
+        rest = [new_of[m] for m in members if m is not head]
+        if len(rest) > 1:
+            grouped = dict(zip(rest, build_group(rest, lambda n: n)))
+            new_of.update({m: grouped[new_of[m]] for m in members if m is not head})
+    return [new_of[m] for m in members]
+
+
 def epilogue(program: Program) -> Program:
     graph = Graph(program.results)
     results = set(program.results)
     memo: dict[Node, Node] = {}
+    peeled: dict[Node, list[Node]] = {}
+    updates = {value for _, value in program.updates}
     for node in graph.nodes:
+        if node.op == "group_output" and node.inputs[0] in peeled:
+            memo[node] = peeled[node.inputs[0]][node.attrs["index"]]
+            continue
         new = rebuild(node, tuple(memo[i] for i in node.inputs))
+        if node.op == "fused_group" and not updates.intersection(graph.consumers[node]):
+            for old_input, new_input in zip(node.inputs, new.inputs):
+                if (old_input.op in PRODUCERS and old_input not in results
+                        and graph.consumers[old_input] == [node]
+                        and new.shape == new_input.shape):
+                    outputs = _peel(new, new_input, old_input)
+                    if outputs is not None:
+                        peeled[node] = outputs
+                        break
         if node.op == "fused" or fusable(node):
             for old_input, new_input in zip(node.inputs, new.inputs):
                 if (old_input.op in PRODUCERS and old_input not in results

@@ -20,6 +20,9 @@ that operand. NaN semantics decide the rest:
   `1 / (1 + exp(-x))` becomes `sigmoid(x)`; `log(sigmoid(x))`, `log(1 - sigmoid(x))` and
   `log(1 + exp(x))` (binary cross-entropy's pieces) become the stable
   `-relu(-x) - log(1 + exp(-|x|))` forms, which do not overflow.
+- `x > 0` (relu's gradient mask) reads `relu(x)` instead where the graph computes it:
+  relu(x) > 0 exactly when x > 0 (NaN included), and x then often has relu as its one
+  reader, which epilogue fusion folds into the conv/matmul producing x.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ import numpy as np
 import sympy
 
 from graphc import dsl, dtypes
+from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ops.elementwise import Elementwise
 from graphc.ops.registry import get_op
 from graphc.program import Program
 from graphc.shapes import broadcast
 
-from .rewrite import rebuild, rewrite_to_fixed_point
+from .rewrite import rebuild, rewrite, rewrite_to_fixed_point
 
 _NONNEGATIVE_OPS = frozenset({"exp", "sigmoid", "relu", "abs", "sqrt"})
 
@@ -193,5 +197,21 @@ def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
     return found
 
 
+def _positive_via_relu(program: Program) -> Program:
+    """`x > 0` and `0 < x` compare `relu(x)` where the graph computes relu(x) anyway."""
+    relus = {n.inputs[0]: n for n in Graph(program.results).nodes if n.op == "relu"}
+
+    def rule(node: Node, inputs: tuple[Node, ...]) -> Node:
+        node = rebuild(node, inputs)
+        if node.op in ("greater", "less"):
+            x, zero = node.inputs if node.op == "greater" else node.inputs[::-1]
+            if x in relus and _is_number(zero, 0):
+                pair = (relus[x], zero) if node.op == "greater" else (zero, relus[x])
+                return rebuild(node, pair)
+        return node
+
+    return rewrite(program, rule)
+
+
 def simplify(program: Program) -> Program:
-    return rewrite_to_fixed_point(program, simplify_node)
+    return _positive_via_relu(rewrite_to_fixed_point(program, simplify_node))
