@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.lower.conv import forward_path, grad_input_path
+from graphc.backends.llvm.lower.conv import (
+    forward_direct,
+    forward_path,
+    grad_input_direct,
+    grad_input_path,
+)
 from graphc.ir.node import Node
 
 # Each output sums up to a few hundred products of unit normals in another order (FMA
@@ -34,6 +39,11 @@ SWEEP = [  # N, C, H, W, K, kh, kw, (ph, pw)
     (1, 3, 20, 23, 25, 5, 3, (2, 1)),  # several channel blocks and position blocks
     (3, 2, 4, 4, 2, 5, 5, (4, 4)),     # padding kernel - 1: the input gradient pads 0
     (1, 1, 2, 3, 4, 3, 3, (2, 2)),     # padding past half the kernel, tiny image
+    # Taking the "channels" variant:
+    (2, 4, 4, 4, 70, 3, 3, (1, 1)),    # five channel vectors, the last 6 channels wide
+    (1, 6, 5, 5, 33, 3, 3, (0, 0)),    # items of 2 vectors and a last one of 1
+    (2, 12, 6, 40, 24, 3, 3, (1, 1)),  # float64: rows too wide, in segments
+    (1, 24, 3, 3, 40, 2, 2, (1, 1)),   # the input gradient: 24 channels, one vector and a half
 ]
 
 
@@ -85,12 +95,33 @@ def _grad_node(shape, dtype="float32", stride=1):
     return node, g.shape, w.shape
 
 
+# The register-block variant each model layer is meant to take: vectors over pixels for
+# few output channels (6), over channels for small planes with 16 or 32 of them.
+VARIANTS = {"lenet1": ("positions", "positions"), "lenet2": ("channels", "positions"),
+            "digits1": ("positions", "positions"), "digits2": ("channels", "channels")}
+
+
 @pytest.mark.parametrize("name", CONVS)
 def test_small_convolutions_take_the_direct_path(name):
+    forward, gradient = VARIANTS[name]
     node, x, w = _forward_node(CONVS[name])
     assert forward_path(node, x, w) == "direct"
+    assert forward_direct(node, x, w).variant == forward
     node, g, w = _grad_node(CONVS[name])
     assert grad_input_path(node, g, w) == "direct"
+    assert grad_input_direct(node, g, w).variant == gradient
+
+
+def test_sweep_covers_both_variants():
+    variants = set()
+    for shape in SWEEP:
+        for dtype in ("float32", "float64"):
+            node, x, w = _forward_node(shape, dtype)
+            variants.add(forward_direct(node, x, w).variant)
+            node, g, w = _grad_node(shape, dtype)
+            if grad_input_path(node, g, w) == "direct":
+                variants.add(grad_input_direct(node, g, w).variant)
+    assert variants == {"positions", "channels"}
 
 
 def test_other_convolutions_keep_their_paths():
@@ -129,6 +160,7 @@ def test_sweep_matches_numpy(shape, epilogue, dtype):
     _check(shape, dtype, epilogue)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference's NaN
 def test_nonfinite_values_propagate():
     shape = (1, 2, 6, 7, 3, 3, 3, (1, 1))
     inputs, outputs = _conv(shape, "float32", False)

@@ -110,7 +110,7 @@ def gemm_conv2d(k, x, w, out, stride, padding, scratch, epilogue=None) -> None:
     gemm.emit(k, g, scratch)
 
 
-def _forward_direct(node, x, w) -> conv_direct.Direct:
+def forward_direct(node, x, w) -> conv_direct.Direct:
     """The forward convolution as the direct kernel sees it (x, w: shapes)."""
     n_, c_, h, wd = x
     o_, _, kh, kw = w
@@ -124,7 +124,7 @@ def forward_path(node, x, w) -> str:
     (integer dtypes) for a conv2d or fused_conv2d node with input shapes x and w."""
     if not gemm.supported(node.dtype):
         return "loops"
-    if node.attrs["stride"] == (1, 1) and conv_direct.suits(_forward_direct(node, x, w)):
+    if node.attrs["stride"] == (1, 1) and conv_direct.suits(forward_direct(node, x, w)):
         return "direct"
     return "gemm"
 
@@ -133,7 +133,7 @@ def _conv_scratch(node, shapes) -> int:
     x, w, out = shapes[0], shapes[1], shapes[-1]
     path = forward_path(node, x, w)
     if path == "direct":
-        return _forward_direct(node, x, w).scratch_bytes
+        return forward_direct(node, x, w).scratch_bytes
     if path == "gemm":
         return gemm.scratch_bytes(x[0], w[0], out[2] * out[3], w[1] * w[2] * w[3],
                                   node.dtype)
@@ -146,7 +146,7 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     stride, padding = node.attrs["stride"], node.attrs["padding"]
     path = forward_path(node, x.shape, w.shape)
     if path == "direct":
-        conv_direct.emit(k, _forward_direct(node, x.shape, w.shape), x, w, out, scratch,
+        conv_direct.emit(k, forward_direct(node, x.shape, w.shape), x, w, out, scratch,
                          epilogue)
     elif path == "gemm":
         block = None if epilogue is None else \
@@ -202,7 +202,7 @@ def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
 FEW_CHANNELS = 16  # input gradients with fewer input channels go through col2im
 
 
-def _grad_input_direct(node, g, w) -> conv_direct.Direct:
+def grad_input_direct(node, g, w) -> conv_direct.Direct:
     """The input gradient (stride 1, padding below the kernel) as the direct kernel's
     convolution: g padded by kernel - 1 - padding, the flipped kernel, channels swapped."""
     n_, o_, ho, wo = g
@@ -222,7 +222,7 @@ def grad_input_path(node, g, w) -> str:
     (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
     _, channels, kh, kw = w
     if sh == sw == 1 and ph < kh and pw < kw:
-        if conv_direct.suits(_grad_input_direct(node, g, w)):
+        if conv_direct.suits(grad_input_direct(node, g, w)):
             return "direct"
         if channels >= FEW_CHANNELS:
             return "forward"
@@ -233,7 +233,7 @@ def _grad_input_scratch(node, shapes) -> int:
     g, w, out = shapes
     path = grad_input_path(node, g, w)
     if path == "direct":
-        return _grad_input_direct(node, g, w).scratch_bytes
+        return grad_input_direct(node, g, w).scratch_bytes
     if path == "forward":
         return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3],
                                   node.dtype)
@@ -256,7 +256,7 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     g, w = ins
     path = grad_input_path(node, g.shape, w.shape)
     if path == "direct":
-        conv_direct.emit(k, _grad_input_direct(node, g.shape, w.shape), g, w, out, scratch)
+        conv_direct.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch)
     elif path == "forward":
         _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
     elif path == "col2im":

@@ -129,6 +129,10 @@ class Direct:
     def taps(self) -> int:
         return self.cin * self.kh * self.kw
 
+    def active_rows(self, y0: int, y1: int) -> int:
+        """Kernel rows a block of output rows [y0, y1] runs (see _kernel_rows)."""
+        return max(0, min(self.kh, self.ph + self.h - y0) - max(0, self.ph - y1))
+
     @property
     def positions_blocks(self) -> tuple[float, int, int]:
         """(estimated cycles per image, R vectors, kb channels) of the best "positions"
@@ -137,10 +141,13 @@ class Direct:
         best = None
         for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
             sizes = _balanced(self.cout, ACCUMULATORS // r)
-            full, rest = divmod(self.vectors, r)
-            cost = sum(full * _cycles(r * kb, r + kb) + (_cycles(rest * kb, rest + kb)
-                                                          if rest else 0) for kb in sizes)
-            cost = cost * self.taps + self.cout * self.vectors * STORE_CYCLES
+            cost = self.cout * self.vectors * STORE_CYCLES
+            for j in range(0, self.vectors, r):
+                vectors = min(r, self.vectors - j)
+                y0 = j * self.lanes // self.wp
+                y1 = min((j + vectors) * self.lanes - 1, self.ho * self.wp - 1) // self.wp
+                taps = self.cin * self.kw * self.active_rows(y0, y1)
+                cost += sum(_cycles(vectors * kb, vectors + kb) for kb in sizes) * taps
             best = min(best or (cost, r + sizes[0], r, sizes[0]), (cost, r + sizes[0], r,
                                                                     sizes[0]))
         return best[0], best[2], best[3]
@@ -159,14 +166,19 @@ class Direct:
             most = ACCUMULATORS // g
             if self.wo <= most:
                 m, s = min(self.ho, most // self.wo), self.wo
-                blocks = [p * s for p in _balanced(self.ho, m)]
+                blocks, y0 = [], 0  # (pixels, active kernel rows)
+                for rows in _balanced(self.ho, m):
+                    blocks.append((rows * s, self.active_rows(y0, y0 + rows - 1)))
+                    y0 += rows
             else:
                 m, s = 1, _balanced(self.wo, most)[0]
-                blocks = _balanced(self.wo, most) * self.ho
+                blocks = [(pixels, self.active_rows(y, y)) for y in range(self.ho)
+                          for pixels in _balanced(self.wo, most)]
             cost = 0
             for vectors in _balanced(self.channel_vectors, g):
-                for pixels in blocks:
-                    cost += _cycles(vectors * pixels, vectors + pixels) * self.taps
+                for pixels, rows in blocks:
+                    taps = self.cin * self.kw * rows
+                    cost += _cycles(vectors * pixels, vectors + pixels) * taps
                     cost += vectors * -(-pixels // self.lanes) * self.lanes * TRANSPOSE_CYCLES
             best = min(best or (cost, g, m, s), (cost, g, m, s))
         return best
@@ -287,9 +299,7 @@ def _pad(k: Kernel, conv: Direct, image, n, padded) -> None:
         with k.loop(0, conv.h, "py") as y:
             src = b.add(src_plane, b.mul(y, i64(conv.w)))
             dst = b.add(dst_plane, b.mul(y, i64(conv.wp)))
-            with k.loop(0, conv.w, "px") as x:
-                value = k.load(image.ptr, image.dtype, b.add(src, x))
-                k.store(convert(b, value, image.dtype, dt), padded, dt, b.add(dst, x))
+            _copy_row(k, image.ptr, image.dtype, src, padded, dt, dst, conv.w)
 
 
 def _planes(k: Kernel, conv: Direct, weight, padded, tile, k0, r: int, kb: int) -> None:
@@ -355,9 +365,47 @@ def _copy_out(k: Kernel, conv: Direct, tile, out, n, k0, kb: int) -> None:
         with k.loop(0, conv.ho, "oy") as y:
             dst = b.add(plane, b.mul(y, i64(conv.wo)))
             src = b.add(src_plane, b.mul(y, i64(conv.wp)))
-            with k.loop(0, conv.wo, "ox") as x:
-                value = k.load(tile, dt, b.add(src, x))
-                k.store(convert(b, value, dt, out.dtype), out.ptr, out.dtype, b.add(dst, x))
+            _copy_row(k, tile, dt, src, out.ptr, out.dtype, dst, conv.wo)
+
+
+def _copy_row(k: Kernel, src, src_dtype, src_at, dst, dst_dtype, dst_at, count: int) -> None:
+    """dst[dst_at + i] = src[src_at + i] for i < count: whole vectors and one masked
+    vector (rows here are often shorter than the loop vectorizer's minimum)."""
+    b = k.b
+    if np.dtype(src_dtype) != np.dtype(dst_dtype):
+        with k.loop(0, count, "copy") as i:
+            value = k.load(src, src_dtype, b.add(src_at, i))
+            k.store(convert(b, value, src_dtype, dst_dtype), dst, dst_dtype, b.add(dst_at, i))
+        return
+    dt = np.dtype(src_dtype)
+    lanes = VECTOR_BYTES // dt.itemsize
+    vec = ir.VectorType(llvm_type(dt), lanes)
+    mask_type = ir.VectorType(I1, lanes)
+    load = k.mc.function(f"llvm.masked.load.v{lanes}{_suffix(dt)}.p0", vec,
+                         [ir.PointerType(), I32, mask_type, vec])
+    store = k.mc.function(f"llvm.masked.store.v{lanes}{_suffix(dt)}.p0", VOID,
+                          [vec, ir.PointerType(), I32, mask_type])
+    align = ir.Constant(I32, dt.itemsize)
+
+    def copy(start, n: int) -> None:
+        at_src = k.gep(src, dt, b.add(src_at, start))
+        at_dst = k.gep(dst, dt, b.add(dst_at, start))
+        if n == lanes:
+            b.store(b.load(at_src, typ=vec, align=dt.itemsize), at_dst, align=dt.itemsize)
+        else:
+            mask = ir.Constant(mask_type, [int(i < n) for i in range(lanes)])
+            values = b.call(load, [at_src, align, mask, ir.Constant(vec, ir.Undefined)])
+            b.call(store, [values, at_dst, align, mask])
+
+    full, rest = divmod(count, lanes)
+    if full > 2:
+        with k.loop(0, full, "copy") as v:
+            copy(b.mul(v, i64(lanes)), lanes)
+    else:
+        for v in range(full):
+            copy(i64(v * lanes), lanes)
+    if rest:
+        copy(i64(full * lanes), rest)
 
 
 # ----- the "channels" variant ------------------------------------------------------------
