@@ -33,13 +33,7 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     outputs = (outputs,) if single else tuple(outputs)
     program = Program(inputs, outputs, _check_updates(updates or {}))
     _check_program(program)
-    original = program
-    pass_stats: list = []
-    if optimize:
-        from graphc.passes import optimize as run_passes
-        program = run_passes(program, pass_stats)
-    executable = Executable(original, program, get_backend(backend), single, options)
-    executable.pass_stats = pass_stats
+    executable = Executable(program, get_backend(backend), single, options, optimize)
     for recorder in _recorders:
         recorder.append(executable)
     return executable
@@ -86,19 +80,54 @@ def _check_program(program: Program) -> None:
 class Executable:
     """A compiled function: call it with one numpy array per input."""
 
-    def __init__(self, source: Program, program: Program, backend, single: bool, options):
+    def __init__(self, source: Program, backend, single: bool, options: dict,
+                 optimize: bool = True):
         self.source = source
-        self.program = program
         self.backend = backend
         self._single = single
-        self._runner = backend.prepare(program, **options)
-        self._params = tuple(program.graph.leaves("param"))
+        self._optimize = optimize
+        self._program: Program | None = None
+        self._pass_stats: list = []
+        reached = Graph(source.results).leaves("param")
+        self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
-        self.pass_stats: list = []  # one PassStats per optimization pass, set by compile
+        self._runner = self._prepare(options)
+
+    def _prepare(self, options: dict):
+        """The backend's runner. On the LLVM backend with the disk cache on, a runner that
+        looks compiled variants up by the unoptimized program and these options first, so
+        a hit neither optimizes nor lowers anything (graphc/backends/llvm/runner.py)."""
+        if self.backend.name == "llvm":
+            from graphc.backends.llvm import cache
+            if cache.enabled():
+                from graphc.backends.llvm.key import compile_key
+                from graphc.backends.llvm.runner import CachedRunner
+                return CachedRunner(compile_key(self.source, self._optimize, options),
+                                    self.source, options.get("threads"),
+                                    lambda: self.backend.prepare(self.program, **options))
+        return self.backend.prepare(self.program, **options)
+
+    @property
+    def program(self) -> Program:
+        """The program that runs: the optimized one (optimized on first use, which a disk
+        cache hit never needs)."""
+        if self._program is None:
+            program = self.source
+            if self._optimize:
+                from graphc.passes import optimize as run_passes
+                program = run_passes(program, self._pass_stats)
+            self._program = program
+        return self._program
+
+    @property
+    def pass_stats(self) -> list:
+        """One PassStats per optimization pass."""
+        self.program  # noqa: B018 (optimizes, measuring each pass, if it has not yet)
+        return self._pass_stats
 
     @property
     def inputs(self) -> tuple[Node, ...]:
-        return self.program.inputs
+        return self.source.inputs
 
     @property
     def outputs(self) -> tuple[Node, ...]:
@@ -113,10 +142,10 @@ class Executable:
         arrays, binding = self.check_arguments(arguments)
         results = self._runner.run(arrays, binding, self.step)
         self.step += 1
-        k = len(self.program.outputs)
+        k = len(self.source.outputs)
         protected = {id(a) for a in arrays} | {id(p.value) for p in self._params}
         outputs = [_owned(out, protected) for out in results[:k]]
-        targets = [param.value for param, _ in self.program.updates]
+        targets = [param.value for param, _ in self.source.updates]
         # A backend that already wrote a param (in place) returns the param's own array.
         pending = [(t, new) for t, new in zip(targets, results[k:]) if new is not t]
         # Every new value is computed from the old params: copy any that aliases one
@@ -130,7 +159,7 @@ class Executable:
     def check_arguments(self, arguments) -> tuple[list[np.ndarray], dict[sympy.Symbol, int]]:
         """The arguments as arrays, and the binding of every symbolic dim; raises
         TypeError/ValueError naming the input, what was expected and what came."""
-        inputs = self.program.inputs
+        inputs = self.source.inputs
         if len(arguments) != len(inputs):
             names = ", ".join(n.name for n in inputs)
             raise TypeError(f"expected {len(inputs)} argument(s) ({names}), got {len(arguments)}")

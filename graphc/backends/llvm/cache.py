@@ -1,10 +1,11 @@
 """The disk cache of compiled object code, under $XDG_CACHE_HOME/graphc (default
 ~/.cache/graphc); GRAPHC_CACHE=0 turns it off.
 
-An entry is keyed by key.program_key (the program, binding and code fingerprint, computed
-before any IR is built) and holds the module's object code. Its file
-holds a header (magic, key, payload length, payload hash) before the object code, so a
-truncated, corrupt or foreign file is recognized and ignored (then rebuilt). Writers go
+An entry is keyed by key.variant_key (the unoptimized program, compile options, binding
+and code fingerprint, computed before anything is optimized) and holds a compiled variant
+(layout.py: its run-time layout and object code). Its file holds a header (magic, key,
+payload length, payload hash) before the payload, so a truncated, corrupt or foreign file
+is recognized and ignored (then rebuilt). Writers go
 through a temporary file and an atomic rename, so concurrent compilers never see half a
 file.
 """
@@ -35,7 +36,7 @@ def path_of(key: bytes) -> Path:
 
 
 def load(key: bytes) -> bytes | None:
-    """The cached object code for key, or None if absent or not a valid entry for it."""
+    """The payload stored under key, or None if absent or not a valid entry for it."""
     try:
         data = path_of(key).read_bytes()
     except OSError:

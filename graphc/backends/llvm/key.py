@@ -1,12 +1,12 @@
-"""The disk-cache key of a program under a binding, computed before any IR is built.
+"""Disk-cache keys, computed from the unoptimized program before anything is optimized or
+built.
 
-The key hashes a canonical serialization of the program (every node's op, attrs, dtype
-and shape, its inputs by position; inputs and params by dtype and shape only; the inputs,
-outputs and updates by position), the binding, and everything else the object code
-depends on: the source of the graphc package (lowerings read op definitions and
-fused-expression helpers), the versions of llvmlite, NumPy and sympy, and the host CPU.
-Loading a cached variant then costs a walk over the graph and a file read instead of
-building and printing the module.
+A key hashes a canonical serialization of the program (every node's op, attrs, dtype and
+shape, its inputs by position; inputs and params by dtype and shape only; the inputs,
+outputs and updates by position), the compile options, the binding, and everything else
+the object code depends on: the source of the graphc package (passes and lowerings), the
+versions of llvmlite, NumPy and sympy, and the host CPU. A hit then costs a walk over the
+user's graph and a file read: neither the optimizer nor the lowerings run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import llvmlite
 import numpy as np
 import sympy
 
-from graphc.ir.graph import Graph
+from graphc.ir.graph import topological_order
 from graphc.ir.node import ArrayAttr, Node
 from graphc.program import Program
 
@@ -43,8 +43,30 @@ def code_fingerprint() -> bytes:
     return h.digest()
 
 
+def compile_key(program: Program, optimize: bool, options: dict) -> bytes:
+    """The key of gc.compile(program, optimize=..., **options) on the LLVM backend: every
+    variant of the compiled function is stored under variant_key(this key, ...)."""
+    h = hashlib.sha256(code_fingerprint())
+    h.update(serialize(program).encode())
+    h.update(f"\noptimize={bool(optimize)};options={_canonical(tuple(sorted(options.items())))}"
+             .encode())
+    return h.digest()
+
+
+def variant_key(compiled: bytes, binding: dict, profile: bool = False) -> bytes:
+    """The key of one variant: a compile key under a binding (symbol -> int)."""
+    bound = sorted((str(s), int(v)) for s, v in binding.items())
+    return hashlib.sha256(compiled + f"binding={bound};profile={profile}".encode()).digest()
+
+
 def program_key(program: Program, binding: dict) -> bytes:
-    """The cache key of the program's code under `binding` (symbol -> int)."""
+    """A digest of the program's code under `binding` (the code fingerprint included)."""
+    return variant_key(hashlib.sha256(code_fingerprint() + serialize(program).encode())
+                       .digest(), binding)
+
+
+def serialize(program: Program) -> str:
+    """A text that determines the program up to the names and values of its arguments."""
     numbers: dict[Node, int] = {}
     lines: list[str] = []
 
@@ -59,15 +81,12 @@ def program_key(program: Program, binding: dict) -> bytes:
         return numbers[node]
 
     inputs = [number(n) for n in program.inputs]
-    for node in Graph(program.results).nodes:
+    for node in topological_order(program.results):
         number(node)
     outputs = [number(n) for n in program.outputs]
     updates = [(number(p), number(v)) for p, v in program.updates]
-    bound = sorted((str(s), int(v)) for s, v in binding.items())
-    h = hashlib.sha256(code_fingerprint())
-    h.update("\n".join(lines).encode())
-    h.update(f"\ninputs={inputs};outputs={outputs};updates={updates};binding={bound}".encode())
-    return h.digest()
+    lines.append(f"inputs={inputs};outputs={outputs};updates={updates}")
+    return "\n".join(lines)
 
 
 def _canonical(value) -> str:

@@ -12,12 +12,10 @@ from llvmlite import ir
 
 from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, i64
 from graphc.backends.llvm.kernel import Kernel
+from graphc.backends.llvm.layout import CYCLES, ENTRY, ERROR_VALUE, PROFILE_TICKS
 from graphc.backends.llvm.plan import Plan, Step, Storage, output_dtypes
 from graphc.ir.node import Node
 
-ENTRY = "graphc_entry"
-PROFILE_TICKS = "graphc_profile_ticks"  # () -> ptr to one i64 tick count per step
-CYCLES = "graphc_cycles"  # () -> i64, the cycle counter (to calibrate ticks)
 SPINS_BEFORE_YIELD = 2000
 
 
@@ -169,7 +167,7 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
     b.ret(code)
 
     # The error value is read by the runner through a tiny accessor.
-    getter = ir.Function(mc.module, ir.FunctionType(I64, []), name="graphc_error_value")
+    getter = ir.Function(mc.module, ir.FunctionType(I64, []), name=ERROR_VALUE)
     gb = ir.IRBuilder(getter.append_basic_block("entry"))
     gb.ret(gb.load_atomic(mc._error_value, "monotonic", 8, typ=I64))
     return str(mc.module)

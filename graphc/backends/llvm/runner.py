@@ -1,7 +1,10 @@
-"""The LLVM runner: per binding of the symbolic dims it plans, then loads the object code
-from the disk cache (keyed before any IR is built) or assembles and compiles it, and keeps
-one native function; each call fills the argument table, allocates the outputs and makes
-one native call per thread."""
+"""The LLVM runners. Per binding of the symbolic dims, LLVMRunner plans the program,
+assembles and compiles it, and keeps one native function; CachedRunner puts the disk
+cache around it, keyed by the unoptimized program and compile options, so a hit loads
+object code and its layout without optimizing, planning or lowering anything. Each call
+fills the argument table, allocates the outputs and makes one native call per thread.
+(plan.py and module.py, which build the IR, are imported only where a program is
+compiled: a hit needs neither.)"""
 
 from __future__ import annotations
 
@@ -9,104 +12,69 @@ import ctypes
 import functools
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy
 
 from graphc.backends.llvm import cache, target
-from graphc.backends.llvm.key import program_key
-from graphc.backends.llvm.module import CYCLES, ENTRY, PROFILE_TICKS, assemble
-from graphc.backends.llvm.plan import Plan, make_plan
+from graphc.backends.llvm.key import variant_key
+from graphc.backends.llvm.layout import (
+    CYCLES,
+    ENTRY,
+    ERROR_VALUE,
+    PROFILE_TICKS,
+    Layout,
+    decode,
+    encode,
+    layout_of,
+    params_of,
+)
 from graphc.backends.llvm.threads import POOL, cpu_count
 from graphc.ir.graph import Graph
 from graphc.profile import KernelTime, Profile
 from graphc.program import Program
+from graphc.shapes import is_static
 
+if TYPE_CHECKING:
+    from graphc.backends.llvm.plan import Plan
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 _VALUE_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
 SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
 
 
-class Variant:
-    """The compiled program for one binding, with its arena and argument table."""
+class Native:
+    """Loaded object code and its argument table: runs one variant. `explain(code, value)`
+    words the error a kernel reported."""
 
-    def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
-        started = time.perf_counter()
-        self.plan: Plan = make_plan(program, binding, table)
-        self.table = table
-        self.profiled = profile
-        self.cache_hit = False
-        self.loaded: target.Loaded | None = None
-        use_cache = cache.enabled()
-        key = program_key(program, binding) + (b"profile" if profile else b"") \
-            if use_cache else b""
-        obj = cache.load(key) if use_cache else None
-        if obj is not None:
-            try:
-                self.loaded, self.cache_hit = target.Loaded(obj), True
-            except Exception:
-                self.loaded = None  # an entry that would not load is rebuilt
-        if self.loaded is None:
-            obj = target.compile_object(self.ir)
-            if use_cache:
-                cache.store(key, obj)
-            self.loaded = target.Loaded(obj)
-        self.entry = _ENTRY_TYPE(self.loaded.address(ENTRY))
-        self.error_value = _VALUE_TYPE(self.loaded.address("graphc_error_value"))
-        self.seconds = time.perf_counter() - started
-        self.work = sum(int(np.prod(self.plan.shape(s.node), dtype=np.int64))
-                        for s in self.plan.steps if s.node is not None)
-        self._setup_arguments(program)
-
-    @functools.cached_property
-    def ir(self) -> str:
-        """The module's LLVM IR (built only on a cache miss, or when inspected)."""
-        return assemble(self.plan, self.table, self.profiled)
-
-    def kernel_times(self, arguments: list, step: int, threads: int | None,
-                     calls: int) -> list[float]:
-        """Each step's mean seconds over `calls` runs (a profiling variant only)."""
-        steps = len(self.plan.steps)
-        address = ctypes.CFUNCTYPE(ctypes.c_void_p)(self.loaded.address(PROFILE_TICKS))()
-        ticks = np.ctypeslib.as_array((ctypes.c_int64 * max(1, steps)).from_address(address))
-        ticks[:] = 0
-        for _ in range(calls):
-            self.run(list(arguments), step, threads)
-        return list(ticks[:steps] / (calls * self._cycles_per_second()))
-
-    def _cycles_per_second(self, seconds: float = 0.02) -> float:
-        cycles = _VALUE_TYPE(self.loaded.address(CYCLES))
-        c0, t0 = cycles(), time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            pass
-        return (cycles() - c0) / (time.perf_counter() - t0)
-
-    def _setup_arguments(self, program: Program) -> None:
-        plan = self.plan
-        self.arena = _aligned(plan.arena_bytes)
+    def __init__(self, layout: Layout, loaded: target.Loaded,
+                 explain: Callable[[int, int], str]):
+        self.layout = layout
+        self.loaded = loaded
+        self.explain = explain
+        self.entry_address = loaded.address(ENTRY)
+        self.entry = _ENTRY_TYPE(self.entry_address)
+        self.error_value = _VALUE_TYPE(loaded.address(ERROR_VALUE))
+        self.arena = _aligned(layout.arena_bytes)
         self.arena_address = self.arena.ctypes.data
-        self.argv = np.zeros(max(1, len(plan.slots)), dtype=np.uint64)
+        self.argv = np.zeros(max(1, len(layout.slots)), dtype=np.uint64)
         self.argv_address = self.argv.ctypes.data
         self.input_slots: list[tuple[int, int]] = []
-        self.output_slots: list = [None] * len(program.outputs)
         self.param_slots: list[tuple[int, object]] = []
         self._keep = []
-        for slot, (kind, key) in enumerate(plan.slots):
+        for slot, (kind, key) in enumerate(layout.slots):
             if kind == "input":
                 self.input_slots.append((slot, key))
-            elif kind == "output":
-                node = program.outputs[key]
-                self.output_slots[key] = (slot, plan.shape(node), node.dtype)
             elif kind == "param":
                 self.param_slots.append((slot, key))
-            else:
-                array = np.ascontiguousarray(key.value)
-                self._keep.append(array)
-                self.argv[slot] = array.ctypes.data
+            elif kind == "constant":
+                self._keep.append(key)
+                self.argv[slot] = key.ctypes.data
         self._param_arrays: list = [None] * len(self.param_slots)
         # Written in place natively: an input sharing their memory is copied first.
-        self.written = list(plan.inplace_params)
+        self.written = layout.written
 
     def run(self, arguments: list[np.ndarray], step: int, threads: int | None) -> list:
         """The outputs (fresh arrays); params are updated in place."""
@@ -126,20 +94,97 @@ class Variant:
                 arguments[k] = array
             argv[slot] = array.ctypes.data
         outputs = []
-        for slot, shape, dtype in self.output_slots:
+        for slot, shape, dtype in self.layout.outputs:
             array = np.empty(shape, dtype)
             argv[slot] = array.ctypes.data
             outputs.append(array)
-        n = threads or (cpu_count() if self.work >= SMALL_WORK else 1)
-        entry, argv_address, arena = self.entry, self.argv_address, self.arena_address
-        code = POOL.run(lambda tid: entry(argv_address, arena, tid, n, step), n)
+        n = threads or (cpu_count() if self.layout.work >= SMALL_WORK else 1)
+        code = POOL.run(self.entry, self.entry_address, self.argv_address, self.arena_address,
+                        n, step)
         if code:
-            raise ValueError(self.error_message(code))
+            raise ValueError(self.explain(code, int(self.error_value())))
         return outputs
 
-    def error_message(self, code: int) -> str:
+    def kernel_times(self, arguments: list, step: int, threads: int | None,
+                     calls: int) -> list[float]:
+        """Each step's mean seconds over `calls` runs (a profiling build only)."""
+        steps = len(self.layout.steps)
+        address = ctypes.CFUNCTYPE(ctypes.c_void_p)(self.loaded.address(PROFILE_TICKS))()
+        ticks = np.ctypeslib.as_array((ctypes.c_int64 * max(1, steps)).from_address(address))
+        ticks[:] = 0
+        for _ in range(calls):
+            self.run(list(arguments), step, threads)
+        return list(ticks[:steps] / (calls * self._cycles_per_second()))
+
+    def _cycles_per_second(self, seconds: float = 0.02) -> float:
+        cycles = _VALUE_TYPE(self.loaded.address(CYCLES))
+        c0, t0 = cycles(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            pass
+        return (cycles() - c0) / (time.perf_counter() - t0)
+
+
+class Variant:
+    """The program compiled for one binding: its plan, IR and native code."""
+
+    def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
+        from graphc.backends.llvm.plan import make_plan
+
+        started = time.perf_counter()
+        self.program = program
+        self.plan: Plan = make_plan(program, binding, table)
+        self.table = table
+        self.profiled = profile
+        self.cache_hit = False
+        self.layout = layout_of(self.plan, program)
+        self.obj = target.compile_object(self.ir)
+        self.native = Native(self.layout, target.Loaded(self.obj), self.error_message)
+        self.seconds = time.perf_counter() - started
+
+    @functools.cached_property
+    def ir(self) -> str:
+        """The module's LLVM IR."""
+        from graphc.backends.llvm.module import assemble
+        return assemble(self.plan, self.table, self.profiled)
+
+    def error_message(self, code: int, value: int) -> str:
         step = self.plan.steps[code - 1]
-        return self.table[step.node.op].error(step.node, int(self.error_value()))
+        return self.table[step.node.op].error(step.node, value)
+
+
+class Stored:
+    """A variant loaded from the disk cache. Its plan and IR are rebuilt only when asked
+    for (`runner` optimizes the program then)."""
+
+    def __init__(self, native_of: Callable[[Stored], Native], runner: Callable[[], LLVMRunner],
+                 binding: dict, profile: bool, seconds: float):
+        self._runner = runner
+        self.binding = binding
+        self.profiled = profile
+        self.cache_hit = True
+        self.native = native_of(self)
+        self.layout = self.native.layout
+        self.seconds = seconds
+
+    @functools.cached_property
+    def plan(self) -> Plan:
+        from graphc.backends.llvm.plan import make_plan
+        runner = self._runner()
+        return make_plan(runner.program, self.binding, runner.table)
+
+    @functools.cached_property
+    def ir(self) -> str:
+        from graphc.backends.llvm.module import assemble
+        return assemble(self.plan, self._runner().table, self.profiled)
+
+    def error_message(self, code: int, value: int) -> str:
+        steps = self.plan.steps
+        if [(s.node.op if s.node is not None else "copy") for s in steps] \
+                == [op for op, _ in self.layout.steps]:
+            return self._runner().table[steps[code - 1].node.op].error(steps[code - 1].node,
+                                                                       value)
+        op, shape = self.layout.steps[code - 1]  # the program optimizes differently now
+        return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
 def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
@@ -150,6 +195,10 @@ def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
 
 def _overlaps(array: np.ndarray, params: list) -> bool:
     return any(np.may_share_memory(array, p.value) for p in params)
+
+
+def _binding_key(binding: dict) -> tuple:
+    return tuple(sorted((str(s), v) for s, v in binding.items()))
 
 
 class LLVMRunner:
@@ -168,17 +217,18 @@ class LLVMRunner:
             raise ValueError(f"llvm backend: no lowering for op(s) {missing}; "
                              "compile with backend='numpy'")
 
-    def variant(self, binding: dict[sympy.Symbol, int]) -> Variant:
-        key = tuple(sorted((str(s), v) for s, v in binding.items()))
-        found = self.variants.get(key)
+    def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False) -> Variant:
+        variants = self._profiled if profile else self.variants
+        key = _binding_key(binding)
+        found = variants.get(key)
         if found is None:
-            found = self.variants[key] = Variant(self.program, binding, self.table)
+            found = variants[key] = Variant(self.program, binding, self.table, profile)
         return found
 
     def run(self, arguments, binding, step):
         with self._lock:  # one arena per variant: calls of one function take turns
             variant = self.last = self.variant(binding)
-            outputs = variant.run(list(arguments), step, self.threads)
+            outputs = variant.native.run(list(arguments), step, self.threads)
         # The params already hold their new values: return them as the update values.
         return outputs + [param.value for param, _ in self.program.updates]
 
@@ -186,26 +236,111 @@ class LLVMRunner:
         """Per-kernel times of `calls` runs of an instrumented build of this binding (params
         are updated in place: the caller restores them)."""
         with self._lock:
-            key = tuple(sorted((str(s), v) for s, v in binding.items()))
-            variant = self._profiled.get(key)
-            if variant is None:
-                variant = self._profiled[key] = Variant(self.program, binding, self.table,
-                                                        profile=True)
-            seconds = variant.kernel_times(list(arguments), step, self.threads, calls)
-        kernels = []
-        for s, t in zip(variant.plan.steps, seconds):
-            node = s.node if s.node is not None else s.source
-            op = node.op if s.node is not None else "copy"
-            kernels.append(KernelTime(s.index, op, variant.plan.shape(node), t))
-        return Profile("llvm", calls, tuple(kernels))
+            variant = self.variant(binding, profile=True)
+            return _profile(variant.native, arguments, step, self.threads, calls)
 
     def memory_report(self) -> dict:
         """The arena of the most recent binding against the intermediates it holds."""
-        v = self.last
-        if v is None:
-            return {"compiled": 0}
-        return {"arena_bytes": v.plan.arena_bytes,
-                "intermediate_bytes": v.plan.intermediate_bytes,
-                "kernels": len(v.plan.steps), "in_place": v.plan.in_place,
-                "bindings_compiled": len(self.variants), "cache_hit": v.cache_hit,
-                "compile_seconds": round(v.seconds, 4)}
+        return _memory_report(self.last, len(self.variants))
+
+
+def _profile(native: Native, arguments, step, threads, calls) -> Profile:
+    seconds = native.kernel_times(list(arguments), step, threads, calls)
+    kernels = tuple(KernelTime(k, op, shape, t)
+                    for k, ((op, shape), t) in enumerate(zip(native.layout.steps, seconds)))
+    return Profile("llvm", calls, kernels)
+
+
+def _memory_report(v, bindings: int) -> dict:
+    if v is None:
+        return {"compiled": 0}
+    layout = v.layout
+    return {"arena_bytes": layout.arena_bytes, "intermediate_bytes": layout.intermediate_bytes,
+            "kernels": len(layout.steps), "in_place": layout.in_place,
+            "bindings_compiled": bindings, "cache_hit": v.cache_hit,
+            "compile_seconds": round(v.seconds, 4)}
+
+
+class CachedRunner:
+    """The disk cache around an LLVMRunner. Variants are stored under the key of the
+    compile (key.compile_key: the unoptimized program, the options, graphc's source, the
+    libraries and the CPU) and the binding; a stored variant runs without the optimized
+    program, which `prepare()` (optimizing and preparing an LLVMRunner) builds only on a
+    miss, for a profile or error message, or when someone inspects the plan.
+
+    A program without symbolic dims has one binding, so its variant is looked up here, at
+    compile time: a hit skips preparing altogether (the entry proves that preparing these
+    options succeeded before); otherwise the runner is prepared now, as without a cache.
+    """
+
+    def __init__(self, key: bytes, source: Program, threads: int | None,
+                 prepare: Callable[[], LLVMRunner]):
+        self.key = key
+        self.source = source
+        self.threads = threads
+        self.params = params_of(source)
+        self.variants: dict[tuple, Variant | Stored] = {}
+        self.last: Variant | Stored | None = None
+        self._profiled: dict[tuple, Variant | Stored] = {}
+        self._prepare = prepare
+        self._prepared: LLVMRunner | None = None
+        self._lock = threading.Lock()
+        if all(is_static(n.shape) for n in source.inputs):
+            self.last = self._load({}, False)
+        if self.last is None:
+            self._inner()
+
+    def _inner(self) -> LLVMRunner:
+        """The runner of the optimized program, prepared on first need."""
+        if self._prepared is None:
+            self._prepared = self._prepare()
+        return self._prepared
+
+    @property
+    def program(self) -> Program:
+        """The optimized program (optimizing it now if no miss has yet)."""
+        return self._inner().program
+
+    def _load(self, binding: dict, profile: bool) -> Stored | None:
+        variants = self._profiled if profile else self.variants
+        key = _binding_key(binding)
+        if key in variants:
+            return variants[key]
+        started = time.perf_counter()
+        payload = cache.load(variant_key(self.key, binding, profile))
+        found = payload and decode(payload, self.source, self.params)
+        if not found:
+            return None
+        layout, obj = found
+        try:
+            loaded = target.Loaded(obj)
+            stored = Stored(lambda s: Native(layout, loaded, s.error_message), self._inner,
+                            dict(binding), profile, time.perf_counter() - started)
+        except Exception:  # an entry that will not load or link is rebuilt
+            return None
+        variants[key] = stored
+        return stored
+
+    def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False):
+        found = self._load(binding, profile)
+        if found is None:
+            found = self._inner().variant(binding, profile)
+            payload = encode(found.layout, found.obj, self.params)
+            if payload is not None:
+                cache.store(variant_key(self.key, binding, profile), payload)
+            (self._profiled if profile else self.variants)[_binding_key(binding)] = found
+        return found
+
+    def run(self, arguments, binding, step):
+        with self._lock:
+            variant = self.last = self.variant(binding)
+            outputs = variant.native.run(list(arguments), step, self.threads)
+        return outputs + [param.value for param, _ in self.source.updates]
+
+    def profile(self, arguments, binding, step, calls: int) -> Profile:
+        with self._lock:
+            variant = self.variant(binding, profile=True)
+            return _profile(variant.native, arguments, step, self.threads, calls)
+
+    def memory_report(self) -> dict:
+        return _memory_report(self.last, len(self.variants))

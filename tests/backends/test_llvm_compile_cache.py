@@ -1,0 +1,261 @@
+"""The disk cache keyed by the unoptimized program: a hit runs the stored object code with
+neither the optimizer nor the lowerings, gives the same results as a compile without the
+cache, and anything that could make the stored code wrong (graphc's source, options,
+binding, a damaged entry) means a recompile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm import cache, key, layout
+from graphc.backends.llvm.runner import Stored
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    return tmp_path / "graphc"
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.o"))
+
+
+def _net(seed: int = 0, **options):
+    """A small conv net's training step (static shapes), its params and a batch."""
+    rng = np.random.default_rng(seed)
+    x = gc.input("x", (4, 1, 8, 8))
+    y = gc.input("y", (4,), "int32")
+    w = gc.param("w", rng.normal(0, 0.3, (3, 1, 3, 3)).astype(np.float32))
+    v = gc.param("v", rng.normal(0, 0.3, (27, 5)).astype(np.float32))
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, w, padding=1)), 2)
+    loss = gc.softmax_cross_entropy(gc.reshape(h, (4, -1))[:, :27] @ v, y)
+    gw, gv = gc.grad(loss, [w, v])
+    step = gc.compile([x, y], [loss], updates={w: w - 0.1 * gw, v: v - 0.1 * gv}, **options)
+    data = (rng.normal(size=(4, 1, 8, 8)).astype(np.float32),
+            np.array([0, 1, 4, 2], np.int32))
+    return step, (w, v), data
+
+
+def _train(step, params, data, calls: int = 3) -> list[np.ndarray]:
+    losses = [step(*data)[0] for _ in range(calls)]
+    return losses + [p.value.copy() for p in params]
+
+
+def _hit(step) -> bool:
+    return step._runner.memory_report()["cache_hit"]
+
+
+def test_a_hit_gives_the_results_of_a_compile_without_the_cache(cache_dir, monkeypatch):
+    first = _train(*_net())
+    assert len(_entries(cache_dir)) == 1
+    step, params, data = _net()
+    (found,) = step._runner.variants.values()  # found at gc.compile: shapes are static
+    assert isinstance(found, Stored)
+    assert step._program is None  # nothing optimized
+    hit = _train(step, params, data)
+    assert _hit(step)
+    monkeypatch.setenv("GRAPHC_CACHE", "0")
+    uncached = _train(*_net())
+    for a, b, c in zip(first, hit, uncached, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_a_hit_binds_this_processs_params(cache_dir):
+    _train(*_net(seed=0))
+    step, params, data = _net(seed=1)  # same code, other param values and nodes
+    assert _hit(step)
+    got = _train(step, params, data)
+    reference, ref_params, _ = _net(seed=1, backend="numpy")
+    expected = _train(reference, ref_params, data)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_the_optimized_program_is_built_when_asked_for(cache_dir):
+    _train(*_net())
+    step, params, data = _net()
+    assert _hit(step)
+    assert "kernels left:" in step.report()  # optimizes now, measuring every pass
+    assert len(step.pass_stats) > 0 and step.program is step._runner.program
+    assert "digraph" in step.to_dot()
+    ops = [s.node.op for s in step._runner.last.plan.steps if s.node is not None]
+    assert [op for op, _ in step._runner.last.layout.steps][:len(ops)] == ops
+    assert "graphc_entry" in step._runner.last.ir
+    profile = step.profile(*data, calls=2)
+    assert len(profile.kernels) == len(step._runner.last.layout.steps)
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import graphc as gc
+    from tests.backends.test_llvm_compile_cache import _net, _train
+    step, params, data = _net()
+    results = _train(step, params, data)
+    print(json.dumps({
+        "hit": step._runner.memory_report()["cache_hit"],
+        "passes": "graphc.passes" in sys.modules,
+        "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
+        "ir": "graphc.backends.llvm.module" in sys.modules,
+        "results": [r.tolist() for r in results],
+    }))
+""")
+
+
+def _fresh(cache_dir: Path) -> dict:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir.parent)}
+    env.pop("GRAPHC_CACHE", None)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_new_process_hits_without_optimizing_or_lowering(cache_dir):
+    cold = _fresh(cache_dir)
+    warm = _fresh(cache_dir)
+    assert (cold["hit"], cold["passes"], cold["lowerings"], cold["ir"]) == (False, True, True,
+                                                                            True)
+    assert (warm["hit"], warm["passes"], warm["lowerings"], warm["ir"]) == (True, False, False,
+                                                                            False)
+    assert warm["results"] == cold["results"]
+
+
+def test_a_changed_graphc_source_misses(cache_dir, monkeypatch):
+    _train(*_net())
+    key.code_fingerprint.cache_clear()
+    real = key.code_fingerprint()
+    monkeypatch.setattr(key, "code_fingerprint", lambda: real[::-1])
+    step, params, data = _net()
+    _train(step, params, data)
+    assert not _hit(step)
+    assert len(_entries(cache_dir)) == 2
+
+
+def test_the_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    monkeypatch.setattr(key, "_PACKAGE", package)
+    digests = []
+    for edit in (None, ("sub/b.py", "y = 3\n"), ("sub/c.py", "")):
+        if edit:
+            (package / edit[0]).write_text(edit[1])
+        key.code_fingerprint.cache_clear()
+        digests.append(key.code_fingerprint())
+    key.code_fingerprint.cache_clear()
+    assert len(set(digests)) == 3
+
+
+@pytest.mark.parametrize("options", [{"optimize": False}, {"threads": 2}, {"threads": None}])
+def test_other_options_are_other_entries_with_the_same_results(cache_dir, options):
+    base = _train(*_net(threads=1))
+    step, params, data = _net(**options)
+    other = _train(step, params, data)
+    assert not _hit(step)
+    assert len(_entries(cache_dir)) == 2
+    again, params, data = _net(**options)
+    assert _hit(again)
+    repeated = _train(again, params, data)
+    for a, b, c in zip(base, other, repeated, strict=True):
+        np.testing.assert_array_equal(b, c)
+        if "optimize" in options:  # optimizing may round differently
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        else:  # any thread count computes the same bits
+            np.testing.assert_array_equal(a, b)
+
+
+def test_each_binding_is_an_entry_of_its_own(cache_dir):
+    def compiled():
+        x = gc.input("x", ("N", 3), "float64")
+        return gc.compile([x], gc.sum(gc.exp(x), axis=1))
+
+    fn = compiled()
+    a, b = np.ones((2, 3)), np.ones((5, 3))
+    fn(a), fn(b)
+    assert len(_entries(cache_dir)) == 2
+    again = compiled()
+    for arg in (b, a):
+        np.testing.assert_allclose(again(arg), np.exp(1.0) * 3, rtol=1e-14)
+        assert _hit(again)
+    assert again._runner.memory_report()["bindings_compiled"] == 2
+
+
+def test_a_kernel_error_on_a_hit_reads_as_without_the_cache(cache_dir):
+    def compiled():
+        y = gc.input("y", (3,), "int32")
+        return gc.compile([y], gc.one_hot(y, 4) * 2.0)
+
+    bad = np.array([0, 4, 1], np.int32)
+    with pytest.raises(ValueError) as miss:
+        compiled()(bad)
+    fn = compiled()
+    assert _hit(fn)
+    with pytest.raises(ValueError) as hit:
+        fn(bad)
+    assert str(hit.value) == str(miss.value) and "4" in str(hit.value)
+    np.testing.assert_array_equal(fn(np.array([3, 0, 0], np.int32))[0], [0, 0, 0, 2])
+
+
+def _stored_payload(cache_dir: Path) -> tuple[Path, bytes]:
+    (entry,) = _entries(cache_dir)
+    payload = cache.load(bytes.fromhex(entry.stem))
+    assert payload is not None
+    return entry, payload
+
+
+def _header(payload: bytes) -> tuple[dict, bytes]:
+    (length,) = layout._LENGTH.unpack_from(payload)
+    start = layout._LENGTH.size
+    return json.loads(payload[start:start + length]), payload[start + length:]
+
+
+def _with_header(header: dict, rest: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return layout._LENGTH.pack(len(text)) + text + rest
+
+
+DAMAGE = {
+    "param index": lambda h: h["slots"].__setitem__(
+        next(i for i, s in enumerate(h["slots"]) if s[0] == "param"), ["param", 99]),
+    "negative slot": lambda h: h["outputs"][0].__setitem__(0, -1),
+    "output dtype": lambda h: h["outputs"][0].__setitem__(2, "<f8"),
+    "slot kind": lambda h: h["slots"][0].__setitem__(0, "weird"),
+    "blob sizes": lambda h: h["blobs"].append(5),
+    "version": lambda h: h.__setitem__("version", 0),
+    "written": lambda h: h.__setitem__("written", [7]),
+    "arena": lambda h: h.__setitem__("arena_bytes", -64),
+    "not a count": lambda h: h.__setitem__("work", "many"),
+    "missing field": lambda h: h.pop("steps"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_an_entry_that_does_not_fit_is_rebuilt(cache_dir, damage):
+    expected = _train(*_net())
+    entry, payload = _stored_payload(cache_dir)
+    header, rest = _header(payload)
+    DAMAGE[damage](header)
+    cache.store(bytes.fromhex(entry.stem), _with_header(header, rest))  # a valid file
+    step, params, data = _net()
+    for a, b in zip(expected, _train(step, params, data), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not _hit(step)
+    assert _entries(cache_dir) == [entry]
+    assert layout.decode(_stored_payload(cache_dir)[1], step.source,
+                         layout.params_of(step.source)) is not None  # rewritten
+
