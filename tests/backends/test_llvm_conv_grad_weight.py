@@ -121,7 +121,7 @@ def _rounding_bound(shape, arrays) -> np.ndarray:
     with independent rounding errors (random data), the error exceeds
     LAMBDA * sqrt(k) * 2**-24 * sum |g * x| with probability below 2 exp(-LAMBDA**2 / 2)
     (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019). For lenet1 that is about 0.6,
-    the size of one average term: a lost term or image row fails the test."""
+    the size of an average term: a lost image row fails here, a lost term the exact test."""
     plan = _plan(shape)
     roundings = shape[0] * -(-plan.ho * plan.wo // plan.lanes) + np.log2(plan.lanes)
     magnitudes = _run(shape, "float64", [np.abs(a).astype(np.float64) for a in arrays],

@@ -13,6 +13,7 @@ Two paths for the float dtypes the op accepts (`grad_weight_path` picks one from
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,16 +105,19 @@ def _up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
 
 
+@functools.lru_cache(maxsize=64)
 def _blocking(outputs: int, taps: int) -> tuple[int, int]:
-    """(output channels, taps) of a register block: the fewest FMA slots over the whole
-    outputs x taps grid, edge blocks included, counting a vector load as half a slot."""
+    """(output channels, taps) of a register block. The cost of a block is its FMAs plus
+    half its vector loads per pixel vector; the choice minimizes the cost of the whole
+    outputs x taps grid on one thread plus that of the busier thread on two (threads
+    split the blocks into contiguous ranges; these machines have two cores)."""
     def cost(ob: int, tb: int) -> float:
-        total = 0.0
-        for o in range(0, outputs, ob):
-            for t in range(0, taps, tb):
-                o_here, t_here = min(ob, outputs - o), min(tb, taps - t)
-                total += o_here * t_here + (o_here + t_here) / 2
-        return total
+        sizes_o = np.minimum(ob, outputs - np.arange(0, outputs, ob))
+        sizes_t = np.minimum(tb, taps - np.arange(0, taps, tb))
+        items = (np.outer(sizes_o, sizes_t) + (sizes_o[:, None] + sizes_t[None, :]) / 2)
+        items = items.ravel()
+        half = -(-items.size // 2)
+        return items.sum() + max(items[:half].sum(), items[half:].sum())
 
     shapes = [(ob, tb) for ob in range(1, min(MAX_BLOCK, outputs) + 1)
               for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= MAX_ACCUMULATORS]
