@@ -938,6 +938,12 @@ def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
     loop = fn.append_basic_block("loop")
     done = fn.append_basic_block("done")
     b = ir.IRBuilder(entry)
+    # The C tile is read or written only after the k loop: fetch its lines meanwhile.
+    prefetch = mc.function("llvm.prefetch.p0", VOID, [PTR, I32, I32, I32])
+    for i in range(MR):
+        for v in range(TILE_VECTORS):
+            q = b.gep(c, [b.add(b.mul(i64(i), ldc), i64(v * n_lanes))], source_etype=t)
+            b.call(prefetch, [q, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
     b.branch(loop)
     b.position_at_end(loop)
     p = b.phi(I64, "p")
