@@ -72,10 +72,10 @@ class Blocking:
         width = nr(dtype)
         mc, nc = min(MC, _up(m, MR)), min(NC, _up(n, width))
         while batch * -(-m // mc) * -(-n // nc) < MIN_ITEMS:
-            if nc >= 2 * width and nc >= mc:
-                nc = _up(nc // 2, width)
-            elif mc >= 2 * MR:
+            if mc >= 2 * MR:  # rows first: B is then packed once per column block
                 mc = _up(mc // 2, MR)
+            elif nc >= 2 * width:
+                nc = _up(nc // 2, width)
             else:
                 break
         return Blocking(mc, nc, max(1, min(KC, k)))
