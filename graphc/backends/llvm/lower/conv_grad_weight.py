@@ -362,46 +362,85 @@ def _lane_sum(b, v, lanes: int) -> ir.Value:
 
 def _fill_shifted(k, p: Shifted, x, scratch) -> None:
     """S[n, c, j][yy * Wo + xx] = x[n, c, yy - ph, xx + j - pw], zero outside the image,
-    a row at a time in masked vector loads and stores; each thread fills whole (n, c)."""
+    in masked vector loads and stores (short loops unrolled); each thread fills whole
+    (n, c) planes."""
     b = k.b
     start, stop = k.split(p.n * p.c)
     with k.loop(start, stop, "plane") as nc:
         src_plane = b.mul(nc, i64(p.h * p.w))
         for j in range(p.kw):
             dst = b.mul(b.add(b.mul(nc, i64(p.kw)), i64(j)), i64(p.plane))
-            for first in (0, p.ph + p.h):  # the padding rows above and below
-                with k.loop(first, first + p.ph, "pad") as yy:
-                    _shifted_row(k, p, x, scratch, b.add(dst, b.mul(yy, i64(p.wo))), None, j)
-            with k.loop(0, p.h, "iy") as iy:
-                row = b.add(dst, b.mul(b.add(iy, i64(p.ph)), i64(p.wo)))
-                src = b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw)))
-                _shifted_row(k, p, x, scratch, row, src, j)
+            _zeros(k, p, scratch, dst, p.ph * p.wo)  # the padding rows above
+            _zeros(k, p, scratch, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
+
+            def row(iy, j=j, dst=dst):
+                _shifted_row(k, p, x, scratch, b.add(dst, b.mul(b.add(iy, i64(p.ph)),
+                                                                i64(p.wo))),
+                             b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw))), j)
+
+            _repeat(k, p.h, row)
+
+
+def _repeat(k, count: int, emit) -> None:
+    """emit(i) for i in range(count): unrolled when short, a loop otherwise."""
+    if count <= UNROLL:
+        for i in range(count):
+            emit(i64(i))
+        return
+    with k.loop(0, count, "r") as i:
+        emit(i)
+
+
+class _Vectors:
+    """Widest vectors of a dtype, with their masked load and store."""
+
+    def __init__(self, k, dtype: np.dtype):
+        self.lanes = VECTOR_BYTES // dtype.itemsize
+        self.t = llvm_type(dtype)
+        self.vec, self.mask = ir.VectorType(self.t, self.lanes), ir.VectorType(I1, self.lanes)
+        suffix = f"v{self.lanes}{_suffix(dtype)}.p0"
+        self.load = k.mc.function(f"llvm.masked.load.{suffix}", self.vec,
+                                  [PTR, I32, self.mask, self.vec])
+        self.store = k.mc.function(f"llvm.masked.store.{suffix}", ir.VoidType(),
+                                   [self.vec, PTR, I32, self.mask])
+        self.align = ir.Constant(I32, dtype.itemsize)
+        self.zero = ir.Constant(self.vec, [0.0] * self.lanes)
+
+    def lanes_below(self, count: int) -> ir.Constant:
+        return ir.Constant(self.mask, [lane < count for lane in range(self.lanes)])
+
+
+def _zeros(k, p: Shifted, scratch, start, count: int) -> None:
+    """scratch[start : start + count] = 0 (elements of p.dtype)."""
+    v = _Vectors(k, p.dtype)
+    b = k.b
+    whole, rest = divmod(count, v.lanes)
+
+    def store(i, mask):
+        at = b.gep(scratch, [b.add(start, b.mul(i, i64(v.lanes)))], source_etype=v.t)
+        b.call(v.store, [v.zero, at, v.align, mask])
+
+    _repeat(k, whole, lambda i: store(i, v.lanes_below(v.lanes)))
+    if rest:
+        store(i64(whole), v.lanes_below(rest))
 
 
 def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
     """One row of a shifted plane: scratch[dst + xx] = x[src + xx] for the output columns
-    xx whose input column lies in the image, zero for the others (all zero if src is
-    None). Masked-off lanes may address outside x: they are never accessed."""
+    xx whose input column lies in the image, zero for the others. Masked-off lanes may
+    address outside x: they are never accessed."""
     b = k.b
-    lanes = p.lanes
-    t = llvm_type(p.dtype)
-    vec, mask = ir.VectorType(t, lanes), ir.VectorType(I1, lanes)
-    suffix = _suffix(p.dtype)
-    load = k.mc.function(f"llvm.masked.load.v{lanes}{suffix}.p0", vec, [PTR, I32, mask, vec])
-    store = k.mc.function(f"llvm.masked.store.v{lanes}{suffix}.p0", ir.VoidType(),
-                          [vec, PTR, I32, mask])
-    align = ir.Constant(I32, p.dtype.itemsize)
-    zero = ir.Constant(vec, [0.0] * lanes)
+    v = _Vectors(k, p.dtype)
     lo, hi = column_range(j, p.w, p.wo, 1, p.pw)
-    for first in range(0, p.wo, lanes):
-        columns = range(first, first + lanes)
+    for first in range(0, p.wo, v.lanes):
+        columns = range(first, first + v.lanes)
         inside = [lo <= xx < hi for xx in columns]
-        value = zero
-        if src is not None and any(inside):
-            at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=t)  # not inbounds
-            value = b.call(load, [at, align, ir.Constant(mask, inside), zero])
-        at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=t)
-        b.call(store, [value, at, align, ir.Constant(mask, [xx < p.wo for xx in columns])])
+        value = v.zero
+        if any(inside):
+            at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=v.t)  # not inbounds
+            value = b.call(v.load, [at, v.align, ir.Constant(v.mask, inside), v.zero])
+        at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=v.t)
+        b.call(v.store, [value, at, v.align, v.lanes_below(p.wo - first)])
 
 
 def _suffix(dtype: np.dtype) -> str:
