@@ -130,6 +130,9 @@ def test_other_convolutions_keep_their_paths():
     assert forward_path(node, x, w) == "gemm"
     node, g, w = _grad_node(big)
     assert grad_input_path(node, g, w) == "forward"
+    cifar = (8, 3, 32, 32, 64, 3, 3, 1)  # few terms, many channels: full GEMM tiles
+    node, x, w = _forward_node(cifar)
+    assert forward_path(node, x, w) == "gemm"
     node, x, w = _forward_node(CONVS["lenet2"], stride=2)
     assert forward_path(node, x, w) == "gemm"
     node, g, w = _grad_node(CONVS["lenet2"], stride=2)

@@ -36,9 +36,10 @@ from graphc.backends.llvm.kernel import Kernel
 VECTOR_BYTES = 64  # one zmm register
 ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm registers)
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
-MAX_SLOT_BYTES = 256 * 1024  # one thread's padded image and tile stay in L2
-MAX_DEPTH = 400  # channels x kernel taps up to which packing patches costs more than it saves
-MAX_PLANE = 256  # output pixels up to which the GEMM's tiles are mostly edge
+MAX_SLOT_BYTES = 512 * 1024  # one thread's padded image and tile or weights stay in L2
+MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kernel is taken
+MAX_PLANE = 256  # output pixels up to which the direct kernel is taken
+FEW_TAPS, MANY_CHANNELS = 32, 32  # where the GEMM's tiles are full and its packing cheap
 FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
 BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
 STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
@@ -211,14 +212,19 @@ class Direct:
 
 
 def suits(conv: Direct) -> bool:
-    """Whether the direct kernel is the better path. Small convolutions: few terms per
-    output (cin * kh * kw <= MAX_DEPTH, where the GEMM's patch packing costs as much as
-    its arithmetic) or small output planes (ho * wo <= MAX_PLANE, where most GEMM column
-    panels are partial); float dtypes, and a thread's scratch within MAX_SLOT_BYTES.
-    Large convolutions keep the packed GEMM (it wastes no junk columns)."""
-    small = conv.cin * conv.kh * conv.kw <= MAX_DEPTH or conv.ho * conv.wo <= MAX_PLANE
-    return (np.dtype(conv.dtype).kind == "f" and small and conv.ho > 0 and conv.wo > 0
-            and conv.slot_bytes <= MAX_SLOT_BYTES)
+    """Whether the direct kernel is the better path (float dtypes, a thread's scratch
+    within MAX_SLOT_BYTES). Small convolutions take it: few terms per output
+    (cin * kh * kw <= MAX_DEPTH) or small output planes (ho * wo <= MAX_PLANE), where
+    the GEMM packs patches for little arithmetic or fills few of its 8 x 32 tiles (LeNet
+    and digits layers: 2.5-4x faster). Exception: large planes with few terms and many
+    output channels (CIFAR's first layer, 3x3x3 -> 64 channels on 32 x 32: GEMM 92,
+    direct 80 GFLOP/s). Large convolutions keep the GEMM (on the 64-channel 32 x 32 3x3 of
+    benchmarks/bench_gemm.py the two paths measured within a shared machine's noise)."""
+    small = conv.taps <= MAX_DEPTH or conv.ho * conv.wo <= MAX_PLANE
+    gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS
+                   and conv.ho * conv.wo > MAX_PLANE)
+    return (np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped
+            and conv.ho > 0 and conv.wo > 0 and conv.slot_bytes <= MAX_SLOT_BYTES)
 
 
 def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) -> None:
