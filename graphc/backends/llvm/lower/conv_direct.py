@@ -24,6 +24,7 @@ channel roles swapped.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,19 +137,23 @@ class Direct:
 
     @property
     def positions_blocks(self) -> tuple[float, int, int]:
+        return _positions_model(self)
+
+    def _positions_blocks(self) -> tuple[float, int, int]:
         """(estimated cycles per image, R vectors, kb channels) of the best "positions"
         register block; channel blocks are balanced, the vectors left at a plane's end
         form a smaller last block (ties: fewer loads)."""
         best = None
         for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
             sizes = _balanced(self.cout, ACCUMULATORS // r)
+            per_tap = {v: sum(_cycles(v * kb, v + kb) for kb in sizes)
+                       for v in {r, self.vectors % r or r}}
             cost = self.cout * self.vectors * STORE_CYCLES
             for j in range(0, self.vectors, r):
                 vectors = min(r, self.vectors - j)
                 y0 = j * self.lanes // self.wp
                 y1 = min((j + vectors) * self.lanes - 1, self.ho * self.wp - 1) // self.wp
-                taps = self.cin * self.kw * self.active_rows(y0, y1)
-                cost += sum(_cycles(vectors * kb, vectors + kb) for kb in sizes) * taps
+                cost += per_tap[vectors] * self.cin * self.kw * self.active_rows(y0, y1)
             best = min(best or (cost, r + sizes[0], r, sizes[0]), (cost, r + sizes[0], r,
                                                                     sizes[0]))
         return best[0], best[2], best[3]
@@ -159,6 +164,9 @@ class Direct:
 
     @property
     def channel_blocks(self) -> tuple[float, int, int, int]:
+        return _channels_model(self)
+
+    def _channel_blocks(self) -> tuple[float, int, int, int]:
         """(estimated cycles per image, G channel vectors per item, m rows, s columns) of
         the best "channels" register block: m whole rows (s = wo) when a row fits,
         else row segments of s pixels (m = 1); G * m * s accumulators at most."""
@@ -211,6 +219,16 @@ class Direct:
         return SLOTS * self.slot_bytes
 
 
+@functools.lru_cache(maxsize=256)
+def _positions_model(conv: Direct) -> tuple[float, int, int]:
+    return conv._positions_blocks()  # cached: the rule, the scratch and the kernel ask
+
+
+@functools.lru_cache(maxsize=256)
+def _channels_model(conv: Direct) -> tuple[float, int, int, int]:
+    return conv._channel_blocks()
+
+
 def suits(conv: Direct) -> bool:
     """Whether the direct kernel is the better path (float dtypes, a thread's scratch
     within MAX_SLOT_BYTES). Small convolutions take it: few terms per output
@@ -224,7 +242,8 @@ def suits(conv: Direct) -> bool:
     gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS
                    and conv.ho * conv.wo > MAX_PLANE)
     return (np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped
-            and conv.ho > 0 and conv.wo > 0 and conv.slot_bytes <= MAX_SLOT_BYTES)
+            and conv.ho > 0 and conv.wo > 0 and conv.second_offset <= MAX_SLOT_BYTES
+            and conv.slot_bytes <= MAX_SLOT_BYTES)
 
 
 def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) -> None:
