@@ -80,6 +80,37 @@ def test_gradients_of_matmul_read_transposes_in_place():
     assert "transpose" not in _ops(fn)
 
 
+# (m, k, n): full and partial panels, depths that are and are not multiples of the packing
+# blocks (8 and 16 float32, 8 float64) and more than one depth block.
+PACKED = [(16, 16, 32), (19, 37, 45), (24, 300, 64), (8, 5, 33), (65, 513, 70)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("at,bt", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["ab", "aTb", "abT", "aTbT"])
+@pytest.mark.parametrize("m,k,n", PACKED, ids=[f"{m}x{k}x{n}" for m, k, n in PACKED])
+def test_operand_layouts_pack_alike(m, k, n, at, bt, dtype):
+    """Row-major and transposed operands take different packing paths (vector loads,
+    transposed blocks, elements at the edges); every path gives what NumPy gives."""
+    rng = np.random.default_rng(m + 10 * k + 100 * n + at + 2 * bt)
+    x = gc.input("x", (k, m) if at else (m, k), dtype)
+    y = gc.input("y", (n, k) if bt else (k, n), dtype)
+    out = (gc.transpose(x) if at else x) @ (gc.transpose(y) if bt else y)
+    args = [rng.normal(size=v.shape).astype(dtype) for v in (x, y)]
+    fn, got, expected = _both([x, y], out, args)
+    _close(got, expected, dtype, depth=k)
+    assert "transpose" not in _ops(fn)
+
+
+def test_mixed_dtypes_pack_by_elements():
+    """Operands of another dtype than the result are converted while packed."""
+    rng = np.random.default_rng(11)
+    x, y = gc.input("x", (40, 33)), gc.input("y", (33, 50), "float64")
+    args = [rng.normal(size=(40, 33)).astype(np.float32), rng.normal(size=(33, 50))]
+    _, got, expected = _both([x, y], [x @ y, gc.transpose(y) @ gc.transpose(x)], args)
+    _close(got, expected, "float64", depth=33)
+
+
 def test_transposed_output_is_still_computed():
     x = gc.input("x", (3, 5), "float64")
     t = gc.transpose(x)
@@ -151,7 +182,8 @@ def test_identical_bits_for_any_thread_count():
     x, w = gc.input("x", (4, 3, 20, 20)), gc.input("w", (8, 3, 3, 3))
     a, b = gc.input("a", (150, 700)), gc.input("b", (700, 90))
     y = gc.conv2d(x, w, padding=1)
-    outputs = [a @ b, gc.transpose(a) @ (a @ b), y, *gc.grad(gc.sum(y * y), [x, w])]
+    outputs = [a @ b, gc.transpose(a) @ (a @ b), (a @ b) @ gc.transpose(b), y,
+               *gc.grad(gc.sum(y * y), [x, w])]
     args = [rng.normal(size=s).astype(np.float32)
             for s in ((4, 3, 20, 20), (8, 3, 3, 3), (150, 700), (700, 90))]
     reference = gc.compile([x, w, a, b], outputs, threads=1)(*args)
