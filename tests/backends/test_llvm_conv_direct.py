@@ -133,6 +133,9 @@ def test_other_convolutions_keep_their_paths():
     cifar = (8, 3, 32, 32, 64, 3, 3, 1)  # few terms, many channels: full GEMM tiles
     node, x, w = _forward_node(cifar)
     assert forward_path(node, x, w) == "gemm"
+    wide = (2, 2, 3, 40, 4, 1, 17, 0)  # more kernel columns than a block unrolls
+    node, x, w = _forward_node(wide)
+    assert forward_path(node, x, w) == "gemm"
     node, x, w = _forward_node(CONVS["lenet2"], stride=2)
     assert forward_path(node, x, w) == "gemm"
     node, g, w = _grad_node(CONVS["lenet2"], stride=2)

@@ -41,6 +41,7 @@ MAX_SLOT_BYTES = 512 * 1024  # one thread's padded image and tile or weights sta
 MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kernel is taken
 MAX_PLANE = 256  # output pixels up to which the direct kernel is taken
 FEW_TAPS, MANY_CHANNELS = 32, 32  # where the GEMM's tiles are full and its packing cheap
+MAX_KW = 16  # kernel columns are unrolled in every register block
 FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
 BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
 STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
@@ -231,19 +232,20 @@ def _channels_model(conv: Direct) -> tuple[float, int, int, int]:
 
 def suits(conv: Direct) -> bool:
     """Whether the direct kernel is the better path (float dtypes, a thread's scratch
-    within MAX_SLOT_BYTES). Small convolutions take it: few terms per output
-    (cin * kh * kw <= MAX_DEPTH) or small output planes (ho * wo <= MAX_PLANE), where
-    the GEMM packs patches for little arithmetic or fills few of its 8 x 32 tiles (LeNet
-    and digits layers: 2.5-4x faster). Exception: large planes with few terms and many
-    output channels (CIFAR's first layer, 3x3x3 -> 64 channels on 32 x 32: GEMM 92,
-    direct 80 GFLOP/s). Large convolutions keep the GEMM (on the 64-channel 32 x 32 3x3 of
-    benchmarks/bench_gemm.py the two paths measured within a shared machine's noise)."""
+    within MAX_SLOT_BYTES, at most MAX_KW kernel columns). Small convolutions take it:
+    few terms per output (cin * kh * kw <= MAX_DEPTH) or small output planes
+    (ho * wo <= MAX_PLANE), where the GEMM packs patches for little arithmetic or fills
+    few of its 8 x 32 tiles (LeNet and digits layers: 2.5-4x faster). Exception: large
+    planes with few terms and many output channels (CIFAR's first layer, 3x3x3 -> 64
+    channels on 32 x 32: GEMM 92, direct 80 GFLOP/s). Large convolutions keep the GEMM
+    (on the 64-channel 32 x 32 3x3 of benchmarks/bench_gemm.py the two paths measured
+    within a shared machine's noise)."""
     small = conv.taps <= MAX_DEPTH or conv.ho * conv.wo <= MAX_PLANE
     gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS
                    and conv.ho * conv.wo > MAX_PLANE)
-    return (np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped
-            and conv.ho > 0 and conv.wo > 0 and conv.second_offset <= MAX_SLOT_BYTES
-            and conv.slot_bytes <= MAX_SLOT_BYTES)
+    fits = (conv.ho > 0 and conv.wo > 0 and conv.kw <= MAX_KW
+            and conv.second_offset <= MAX_SLOT_BYTES and conv.slot_bytes <= MAX_SLOT_BYTES)
+    return np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped and fits
 
 
 def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) -> None:
