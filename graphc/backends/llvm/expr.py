@@ -294,12 +294,14 @@ class ExpressionEmitter:
         # ln 2 in two parts, the first with trailing zero bits so n * ln2_hi is exact.
         ln2_hi = 0.6931471803691238 if f64 else 0.693359375
         ln2_lo = math.log(2) - ln2_hi
-        clamped = self._extremum(self._extremum(x, self.number(low), ">"), self.number(high),
-                                 "<")
+        # Clamped so 2**n stays in range; a NaN passes the clamps (both comparisons are
+        # false) and is put back at the end, so plain min/max instructions do.
         x_in = x
-        x = clamped
+        x = b.select(b.fcmp_ordered("<", x, self.number(low)), self.number(low), x)
+        x = b.select(b.fcmp_ordered(">", x, self.number(high)), self.number(high), x)
         n = self.intrinsic("rint", b.fmul(x, self.number(1 / math.log(2))))
-        r = b.fsub(b.fsub(x, b.fmul(n, self.number(ln2_hi))), b.fmul(n, self.number(ln2_lo)))
+        r = self.intrinsic("fma", n, self.number(-ln2_hi), x)  # exact: n * ln2_hi is
+        r = self.intrinsic("fma", n, self.number(-ln2_lo), r)
         poly = self.horner([1 / math.factorial(k) for k in range(terms + 1)], r)
         whole = b.fptosi(n, int_type)
         half = b.ashr(whole, ir.Constant(int_type, 1))

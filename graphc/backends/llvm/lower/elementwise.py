@@ -10,7 +10,14 @@ from graphc import dtypes
 from graphc.backends.llvm.expr import ExpressionEmitter
 from graphc.backends.llvm.irtypes import I1, const, convert
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides, strided_nest
+from graphc.backends.llvm.nest import (
+    broadcast_strides,
+    collapse,
+    contiguous_strides,
+    streamed_loop,
+    streams,
+    strided_nest,
+)
 from graphc.ops.elementwise import Elementwise
 from graphc.ops.registry import all_ops, get_op
 
@@ -72,11 +79,16 @@ def emit_expression(k, body, symbols, dtype: np.dtype, out, ins) -> None:
     strides = [contiguous_strides(out.shape)] + [broadcast_strides(i.shape, out.shape)
                                                   for i in loaded(ins)]
 
-    def body_at(offsets):
+    def value_at(offsets):
         value = expression_value(k, body, dtype, operand_env(k, symbols, ins, offsets[1:], dtype))
-        k.store(convert(k.b, value, dtype, out.dtype), out.ptr, out.dtype, offsets[0])
+        return convert(k.b, value, dtype, out.dtype)
 
-    strided_nest(k, out.shape, strides, body_at)
+    if streams(out.shape, strides, out.dtype):
+        stride = [t[-1] for t in collapse(out.shape, strides)[1]]
+        streamed_loop(k, out.size, stride, value_at, out.ptr, out.dtype)
+        return
+    strided_nest(k, out.shape, strides,
+                 lambda offsets: k.store(value_at(offsets), out.ptr, out.dtype, offsets[0]))
 
 
 def _emit_elementwise(k, node, out, ins, scratch) -> None:
