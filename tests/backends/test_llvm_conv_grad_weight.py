@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.lower.conv_grad_weight import Shifted, grad_weight_path
+from graphc.backends.llvm.lower.conv_grad_weight import Channels, Shifted, grad_weight_path
 
 # N, C, H, W, O, kh, kw, ph, pw
 MODELS = {
@@ -30,6 +30,10 @@ SWEEP = [
     (2, 2, 3, 3, 3, 1, 1, 2, 2),     # padding beyond the kernel: whole rows of zeros
     (1, 2, 7, 5, 3, 3, 5, 2, 1),
     (3, 1, 8, 8, 6, 5, 5, 2, 2),
+    (2, 3, 4, 4, 70, 3, 3, 1, 1),    # 16 pixels: 5 vectors of channels in groups of 2
+    (3, 2, 3, 5, 9, 3, 3, 1, 1),     # 15 pixels
+    (4, 5, 2, 2, 20, 1, 1, 0, 0),    # 1x1 kernel on 2x2 planes
+    (2, 3, 3, 6, 50, 2, 4, 0, 1),    # 2x4 kernel: groups of 3 vectors of channels
 ]
 
 
@@ -58,10 +62,11 @@ def _arrays(shape, dtype, rng, draw):
     return [draw(rng, s).astype(dtype) for s in ((n, c, h, wd), (o, c, kh, kw), y_shape)]
 
 
-def _plan(shape, dtype="float32") -> Shifted:
+def _plan(shape, dtype="float32") -> Channels | Shifted:
     n, c, h, wd, o, kh, kw, ph, pw = shape
     g = (n, o, h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1)
-    return Shifted.of(dtype, (n, c, h, wd), g, (kh, kw), (ph, pw))
+    plan = {"channels": Channels, "shifted": Shifted}[_path(shape, dtype)]
+    return plan.of(dtype, (n, c, h, wd), g, (kh, kw), (ph, pw))
 
 
 def _path(shape, dtype="float32", stride=1) -> str:
@@ -71,23 +76,33 @@ def _path(shape, dtype="float32", stride=1) -> str:
 
 
 def test_path_rule():
+    for dtype in ("float32", "float64"):
+        for name in ("lenet1", "lenet2", "digits1"):
+            assert _path(MODELS[name], dtype) == "shifted", name
+    assert _path(MODELS["digits2"]) == "channels"  # 16 pixels: one float32 vector
+    assert _path(MODELS["digits2"], "float64") == "shifted"  # two float64 vectors
+    assert _path((1, 2, 2, 3, 4, 5, 5, 2, 2)) == "shifted"  # 25 taps: too many registers
     for shape in [*MODELS.values(), *SWEEP]:
-        assert _path(shape) == "shifted", shape
-        assert _path(shape, "float64") == "shifted", shape
         assert _path(shape, stride=2) == "gemm", shape
     # The benchmark layer (its shifted copy would be 27 MB) keeps the GEMM.
     assert _path((32, 64, 32, 32, 64, 3, 3, 1, 1)) == "gemm"
 
 
-def test_cases_cover_the_shifted_path():
-    """The shapes below reach every variant of the generated code."""
+def test_cases_cover_both_paths():
+    """The shapes below reach every variant of the generated code of either path."""
     plans = [_plan(s, dt) for s in [*MODELS.values(), *SWEEP] for dt in ("float32", "float64")]
-    assert any(p.chunks > 1 for p in plans) and any(p.chunks == 1 for p in plans)
-    assert any(p.o % p.ob for p in plans) and any(p.taps % p.tb for p in plans)
-    assert {p.lanes * p.dtype.itemsize for p in plans} == {32, 64}
-    assert any(p.ho * p.wo % p.lanes for p in plans)  # a masked last vector
-    assert any(p.ho * p.wo < p.lanes for p in plans)  # a plane narrower than a vector
-    assert any(p.ho * p.wo > 4 * p.lanes for p in plans)  # a loop over vectors
+    shifted = [p for p in plans if isinstance(p, Shifted)]
+    assert any(p.chunks > 1 for p in shifted) and any(p.chunks == 1 for p in shifted)
+    assert any(p.o % p.ob for p in shifted) and any(p.taps % p.tb for p in shifted)
+    assert {p.lanes * p.dtype.itemsize for p in shifted} == {32, 64}
+    assert any(p.ho * p.wo % p.lanes for p in shifted)  # a masked last vector
+    assert any(p.ho * p.wo < p.lanes for p in shifted)  # a plane narrower than a vector
+    assert any(p.ho * p.wo > 4 * p.lanes for p in shifted)  # a loop over vectors
+    channels = [p for p in plans if isinstance(p, Channels)]
+    assert {p.dtype.name for p in channels} == {"float32", "float64"}
+    assert any(p.o % p.lanes for p in channels)  # padding channels
+    assert any(p.vectors % p.group for p in channels)  # a short last group
+    assert any(p.vectors == p.group for p in channels)  # one group
 
 
 def _small_integers(rng, shape):
@@ -115,22 +130,26 @@ LAMBDA = 6.0  # probabilistic bound below: fails with probability < 2 exp(-18) p
 
 
 def _rounding_bound(shape, arrays) -> np.ndarray:
-    """Each lane sums its m = N * ceil(Ho*Wo / lanes) terms one FMA (one rounding) at a
-    time, then log2(lanes) additions join the lanes: k = m + log2(lanes) roundings in a
-    row. The worst case, k * 2**-24 * sum |g * x|, is thousands of times the errors seen;
-    with independent rounding errors (random data), the error exceeds
-    LAMBDA * sqrt(k) * 2**-24 * sum |g * x| with probability below 2 exp(-LAMBDA**2 / 2)
-    (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019). For lenet1 that is about 0.6,
-    the size of an average term: a lost image row fails here, a lost term the exact test."""
+    """Shifted path: each lane sums its N * ceil(Ho*Wo / lanes) terms one FMA (one
+    rounding) at a time, then log2(lanes) additions join the lanes; channels path: one
+    FMA per image and pixel. Either way k roundings in a row. The worst case,
+    k * 2**-24 * sum |g * x|, is thousands of times the errors seen; with independent
+    rounding errors (random data), the error exceeds LAMBDA * sqrt(k) * 2**-24 *
+    sum |g * x| with probability below 2 exp(-LAMBDA**2 / 2) (Higham and Mary, SIAM J.
+    Sci. Comput. 41(5), 2019). For lenet1 that is about 0.6, the size of an average
+    term: a lost image row fails here, a lost term the exact test."""
     plan = _plan(shape)
-    roundings = shape[0] * -(-plan.ho * plan.wo // plan.lanes) + np.log2(plan.lanes)
+    if isinstance(plan, Channels):  # one FMA per image and pixel, no lanes to join
+        roundings = shape[0] * plan.ho * plan.wo
+    else:
+        roundings = shape[0] * -(-plan.ho * plan.wo // plan.lanes) + np.log2(plan.lanes)
     magnitudes = _run(shape, "float64", [np.abs(a).astype(np.float64) for a in arrays],
                       backend="numpy")
     return LAMBDA * np.sqrt(roundings) * 2.0 ** -24 * magnitudes
 
 
-@pytest.mark.parametrize("shape", [*MODELS.values(), SWEEP[3], SWEEP[6]],
-                         ids=[*MODELS, _shape_id(SWEEP[3]), _shape_id(SWEEP[6])])
+@pytest.mark.parametrize("shape", [*MODELS.values(), SWEEP[3], SWEEP[6], SWEEP[11]],
+                         ids=[*MODELS, *map(_shape_id, (SWEEP[3], SWEEP[6], SWEEP[11]))])
 def test_float32_rounding(shape):
     arrays = _arrays(shape, "float32", np.random.default_rng(7), _normal)
     got = _run(shape, "float32", arrays).astype(np.float64)
@@ -157,8 +176,8 @@ def test_ieee_specials_as_numpy():
     assert np.isfinite(got).any()
 
 
-@pytest.mark.parametrize("shape", [MODELS["lenet1"], MODELS["digits2"], SWEEP[5]],
-                         ids=["lenet1", "digits2", _shape_id(SWEEP[5])])
+@pytest.mark.parametrize("shape", [MODELS["lenet1"], MODELS["digits2"], SWEEP[5], SWEEP[11]],
+                         ids=["lenet1", "digits2", *map(_shape_id, (SWEEP[5], SWEEP[11]))])
 def test_identical_bits_for_any_thread_count(shape):
     arrays = _arrays(shape, "float32", np.random.default_rng(11), _normal)
     reference = _run(shape, "float32", arrays, threads=1)

@@ -20,6 +20,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm import gemm
+from graphc.backends.llvm.gemm import _transpose as gemm_transpose
 from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import column_range
@@ -34,28 +35,38 @@ SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path m
 
 
 def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
-    """"shifted" or "gemm" (see the module docstring). The shifted path copies the padded
-    input kw times, then does only useful FMAs; the GEMM packs image patches (for small
-    planes mostly padding and gathers) and fills 8 x 32 register tiles, which few output
-    channels leave half empty. Small stride-1 problems, whose shifted copy (at most
-    SHIFTED_BYTES) stays in the caches, go the shifted way: the LeNet and digits layers,
-    where the GEMM ran at 10-40 GFLOP/s. Big ones (the 32x32, 64-channel layer: a 27 MB
-    copy) keep the GEMM, whose packing is amortized over many channels."""
+    """"channels", "shifted" or "gemm" (see the module docstring), for stride 1:
+    - planes of at most one vector of output pixels (and kernels of at most
+      MAX_ACCUMULATORS taps) take the channels path: a vector over pixels would multiply
+      mostly padding there (4x4 planes, 3x3 kernels: 44 of 144 products), a vector over
+      output channels wastes nothing;
+    - other problems whose shifted copy stays in the caches (at most SHIFTED_BYTES) take
+      the shifted path, which does no packing and only useful FMAs, where the GEMM packs
+      image patches (small planes: mostly padding and gathers) and fills 8 x 32 register
+      tiles that few output channels leave half empty: the LeNet and digits layers ran
+      at 10-40 GFLOP/s on it;
+    - big ones (the 32x32, 64-channel benchmark layer: a 27 MB copy) and strided ones
+      keep the GEMM, whose packing is amortized over many channels."""
     n_, c_, h, _ = x_shape
     _, o_, ho, wo = g_shape
     if tuple(stride) != (1, 1) or n_ * c_ * o_ * ho * wo == 0:
         return "gemm"
-    shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * np.dtype(dtype).itemsize
+    itemsize = np.dtype(dtype).itemsize
+    if ho * wo <= VECTOR_BYTES // itemsize and kernel[0] * kernel[1] <= MAX_ACCUMULATORS:
+        return "channels"
+    shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * itemsize
     return "shifted" if shifted <= SHIFTED_BYTES else "gemm"
 
 
-def _plan(node, x_shape, g_shape) -> Shifted | None:
-    """The shifted path's plan, or None for the GEMM."""
+def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
+    """The plan of the channels or shifted path, or None for the GEMM."""
     kernel, padding = node.attrs["kernel"], node.attrs["padding"]
-    if grad_weight_path(node.dtype, x_shape, g_shape, kernel, node.attrs["stride"],
-                        padding) == "gemm":
+    path = grad_weight_path(node.dtype, x_shape, g_shape, kernel, node.attrs["stride"],
+                            padding)
+    plans = {"channels": Channels, "shifted": Shifted}
+    if path not in plans:
         return None
-    return Shifted.of(node.dtype, x_shape, g_shape, kernel, padding)
+    return plans[path].of(node.dtype, x_shape, g_shape, kernel, padding)
 
 
 def _grad_weight_scratch(node, shapes) -> int:
@@ -72,7 +83,9 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
     """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted]."""
     x, g = ins
     plan = _plan(node, x.shape, g.shape)
-    if plan is not None:
+    if isinstance(plan, Channels):
+        _channels_grad_weight(k, plan, x, g, out, scratch)
+    elif isinstance(plan, Shifted):
         _shifted_grad_weight(k, plan, x, g, out, scratch)
     else:
         _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
@@ -441,6 +454,136 @@ def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
             value = b.call(v.load, [at, v.align, ir.Constant(v.mask, inside), v.zero])
         at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=v.t)
         b.call(v.store, [value, at, v.align, v.lanes_below(p.wo - first)])
+
+
+# ----- the channels path ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Channels:
+    """The channels path: g transposed to gT[n, q, o] (output channels padded to whole
+    vectors), then per (vector group of output channels, input channel) a register block
+    acc[tap][vector] += gT[n, q, vector] * x[n, c, q's input pixel for tap], over the
+    images and, unrolled, the (pixel, tap) pairs that read inside the image."""
+
+    dtype: np.dtype
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    kh: int
+    kw: int
+    ph: int
+    pw: int
+    ho: int
+    wo: int
+    group: int  # output channel vectors per block
+
+    @staticmethod
+    def of(dtype, x_shape, g_shape, kernel, padding) -> Channels:
+        dtype = np.dtype(dtype)
+        n_, c_, h, wd = x_shape
+        _, o_, ho, wo = g_shape
+        kh, kw = kernel
+        vectors = -(-o_ // (VECTOR_BYTES // dtype.itemsize))
+        return Channels(dtype, n_, c_, h, wd, o_, kh, kw, padding[0], padding[1], ho, wo,
+                        min(vectors, MAX_ACCUMULATORS // (kh * kw)))
+
+    @property
+    def lanes(self) -> int:
+        return VECTOR_BYTES // self.dtype.itemsize
+
+    @property
+    def vectors(self) -> int:
+        """Vectors of output channels (the last one padded with zeros)."""
+        return -(-self.o // self.lanes)
+
+    @property
+    def end(self) -> int:
+        """Scratch bytes: gT."""
+        return self.n * self.ho * self.wo * self.vectors * VECTOR_BYTES
+
+
+def _channels_grad_weight(k, p: Channels, x, g, out, scratch) -> None:
+    """Threads transpose g by images, meet at a barrier, then split the blocks; each gw
+    element is summed by one thread over images, then pixels, whatever the thread count."""
+    _transpose_grads(k, p, g, scratch)
+    b = k.b
+    b.call(k.mc.barrier, [k.nthreads])  # blocks read gT rows other threads wrote
+    groups = -(-p.vectors // p.group)
+    start, stop = k.split(groups * p.c)
+    with k.loop(start, stop, "block") as item:
+        first = b.mul(b.udiv(item, i64(p.c)), i64(p.group))
+        c = b.urem(item, i64(p.c))
+        _by_size(b, first, p.group, p.vectors,
+                 lambda vectors: _channel_block(k, p, x, out, scratch, first, c, vectors))
+
+
+def _transpose_grads(k, p: Channels, g, scratch) -> None:
+    """gT[n, q, o] = g[n, o, q], zero for the padding channels o >= O: per image and
+    vector of output channels, one masked load per channel and a shuffle transpose."""
+    b = k.b
+    v = _Vectors(k, p.dtype)
+    pixels = p.ho * p.wo
+    width = p.vectors * v.lanes
+    none = ir.Constant(v.mask, [0] * v.lanes)
+    start, stop = k.split(p.n)
+    with k.loop(start, stop, "n") as n:
+        with k.loop(0, p.vectors, "ov") as vector:
+            rows = []
+            for lane in range(v.lanes):
+                o = b.add(b.mul(vector, i64(v.lanes)), i64(lane))
+                inside = b.icmp_signed("<", o, i64(p.o))
+                at = b.select(inside, b.mul(b.add(b.mul(n, i64(p.o)), o), i64(pixels)), i64(0))
+                rows.append(b.call(v.load, [b.gep(g.ptr, [at], source_etype=v.t), v.align,
+                                            b.select(inside, v.lanes_below(pixels), none),
+                                            v.zero]))
+            base = b.add(b.mul(n, i64(pixels * width)), b.mul(vector, i64(v.lanes)))
+            for q, column in enumerate(gemm_transpose(b, rows)[:pixels]):
+                at = b.gep(scratch, [b.add(base, i64(q * width))], source_etype=v.t)
+                b.store(column, at, align=VECTOR_BYTES)
+
+
+def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> None:
+    """gw[o, c, tap] for the output channel vectors first.. (`vectors` of them)."""
+    b = k.b
+    v = _Vectors(k, p.dtype)
+    fma = k.mc.function(f"llvm.fma.v{v.lanes}{_suffix(p.dtype)}", v.vec, [v.vec] * 3)
+    taps = p.kh * p.kw
+    pixels = p.ho * p.wo
+    width = p.vectors * v.lanes
+    accs = [[k.alloca(v.vec) for _ in range(vectors)] for _ in range(taps)]
+    for row in accs:
+        for acc in row:
+            b.store(v.zero, acc)
+    with k.loop(0, p.n, "n") as n:
+        image = b.mul(b.add(b.mul(n, i64(p.c)), c), i64(p.h * p.w))
+        grads = b.add(b.mul(n, i64(pixels * width)), b.mul(first, i64(v.lanes)))
+        for q in range(pixels):
+            y, xx = divmod(q, p.wo)
+            gv = [b.load(b.gep(scratch, [b.add(grads, i64(q * width + u * v.lanes))],
+                               source_etype=v.t), typ=v.vec, align=VECTOR_BYTES)
+                  for u in range(vectors)]
+            for tap in range(taps):
+                iy, ix = y + tap // p.kw - p.ph, xx + tap % p.kw - p.pw
+                if not (0 <= iy < p.h and 0 <= ix < p.w):
+                    continue  # padding: a zero product
+                value = k.load(x.ptr, p.dtype, b.add(image, i64(iy * p.w + ix)))
+                splat = b.shuffle_vector(
+                    b.insert_element(ir.Constant(v.vec, ir.Undefined), value, ir.Constant(I32, 0)),
+                    ir.Constant(v.vec, ir.Undefined), ir.Constant(ir.VectorType(I32, v.lanes),
+                                                                  [0] * v.lanes))
+                for u in range(vectors):
+                    acc = accs[tap][u]
+                    b.store(b.call(fma, [gv[u], splat, b.load(acc, typ=v.vec)]), acc)
+    for tap, row in enumerate(accs):
+        for u, acc in enumerate(row):
+            total = b.load(acc, typ=v.vec)
+            for lane in range(v.lanes):
+                o = b.add(b.mul(b.add(first, i64(u)), i64(v.lanes)), i64(lane))
+                with k.when(b.icmp_signed("<", o, i64(p.o))):
+                    at = b.add(b.mul(b.add(b.mul(o, i64(p.c)), c), i64(taps)), i64(tap))
+                    k.store(b.extract_element(total, ir.Constant(I32, lane)), out.ptr,
+                            p.dtype, at)
 
 
 def _suffix(dtype: np.dtype) -> str:
