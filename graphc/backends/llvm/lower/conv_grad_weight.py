@@ -1,6 +1,10 @@
 """conv2d_grad_weight: gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted].
 
-Two paths for the float dtypes the op accepts (`grad_weight_path` picks one from the shapes):
+Three paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
+shapes and says why):
+- "channels" (stride 1, planes of at most one vector of output pixels): g transposed to
+  gT[n, pixel, o]; vectors over output channels times broadcast image values, for only
+  the (pixel, tap) pairs whose input pixel lies inside the image.
 - "shifted" (stride 1, small problems): each input plane is copied kw times into scratch,
   zero-padded and shifted by a kernel column, with the output's row pitch:
   S[n, c, j][yy * Wo + xx] = x_padded[n, c, yy, xx + j]. Every tap then reads one
@@ -9,6 +13,8 @@ Two paths for the float dtypes the op accepts (`grad_weight_path` picks one from
   of output channels times taps (no packing, no junk lanes).
 - "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
   runs over the batch and the image.
+Every gw element is summed by one thread in a fixed order, so results do not depend on
+the thread count.
 """
 
 from __future__ import annotations
