@@ -184,8 +184,10 @@ def test_nonfinite_values_propagate():
 
 
 @pytest.mark.parametrize("shape", [(5, 6, 14, 14, 16, 5, 5, 0), (3, 3, 9, 11, 7, 3, 3, 1),
-                                   (7, 16, 4, 4, 32, 3, 3, 1)])
+                                   (7, 16, 4, 4, 32, 3, 3, 1), (1, 1, 28, 28, 6, 5, 5, 2),
+                                   (1, 6, 14, 14, 16, 5, 5, 0)])
 def test_identical_bits_for_any_thread_count(shape):
+    """Batch 1 too: with few images, bands of output rows are shared out as well."""
     inputs, (y, gx) = _conv(shape, "float32", True)
     args = _arguments(inputs, "float32", 4)
     for output in (y, gx):

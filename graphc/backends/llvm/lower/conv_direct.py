@@ -47,6 +47,7 @@ BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithme
 STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
 TRANSPOSE_CYCLES = 5  # cycles per vector of a register transpose (shuffles and a store)
 CHANNEL_GROUPS = 3  # the most channel vectors one "channels" item accumulates
+MIN_ITEMS = 8  # fewer (image, channel block) items than this are split into row bands
 
 
 def _cycles(accumulators: int, loads: int) -> float:
@@ -119,14 +120,20 @@ class Direct:
 
     @property
     def row(self) -> int:
-        """Elements of one tile plane: whole vectors of output positions."""
+        """Elements of whole vectors covering a plane's output positions."""
         return self.vectors * self.lanes
+
+    @property
+    def tile_plane(self) -> int:
+        """Elements of one tile plane: the vectors of a band of rows (whole vectors from
+        the band's first row, so a band may need one vector past `row`)."""
+        return self.row + self.lanes
 
     @property
     def plane(self) -> int:
         """Elements of one padded image plane in scratch, with the slack the last vector's
         farthest tap reads."""
-        return _up(self.row + (self.kh - 1) * self.wp + self.kw - 1, self.lanes)
+        return _up(self.tile_plane + (self.kh - 1) * self.wp + self.kw - 1, self.lanes)
 
     @property
     def taps(self) -> int:
@@ -210,7 +217,7 @@ class Direct:
     def slot_bytes(self) -> int:
         """One thread's scratch: padded image planes, then the tile or packed weights."""
         if self.variant == "positions":
-            second = self.positions_blocks[2] * self.row
+            second = self.positions_blocks[2] * self.tile_plane
         else:
             second = self.taps * self.channel_vectors * self.lanes
         return self.second_offset + _up(second * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
@@ -249,8 +256,9 @@ def suits(conv: Direct) -> bool:
 
 
 def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) -> None:
-    """The calling thread's share of out (n, cout, ho, wo); epilogue(n, k0, k1) runs on
-    each finished block of output planes [k0, k1) of image n."""
+    """The calling thread's share of out (n, cout, ho, wo); epilogue(n, k0, k1, q0, q1)
+    runs on each finished block: output planes [k0, k1) of image n, flat pixels
+    [q0, q1)."""
     if conv.n * conv.cout * conv.ho * conv.wo == 0:
         return
     assert np.dtype(out.dtype) == np.dtype(conv.dtype), (out.dtype, conv.dtype)
@@ -258,10 +266,14 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
     if conv.variant == "positions":
         _, r, per_item = conv.positions_blocks
     else:
-        _, groups, rows, cols = conv.channel_blocks
+        _, groups, rows_, cols = conv.channel_blocks
         per_item = groups * conv.lanes
     k_blocks = -(-conv.cout // per_item)
     tail = conv.cout - (k_blocks - 1) * per_item
+    # Few images (inference): bands of output rows are items too, so threads share them.
+    bands = min(conv.ho, -(-MIN_ITEMS // (conv.n * k_blocks)))
+    band_rows = _balanced(conv.ho, -(-conv.ho // bands))
+    bands = len(band_rows)
     workers = _smin(b, k.nthreads, i64(SLOTS))
     with k.when(b.icmp_signed("<", k.tid, workers)):
         slot = b.gep(scratch, [b.mul(k.tid, i64(conv.slot_bytes))], source_etype=I8)
@@ -271,35 +283,48 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
         if conv.variant == "channels":
             _pack_weights(k, conv, weight, second)
 
-        def item_body(n, k0, count):
+        def item_body(n, k0, count, y0, rows):
             if conv.variant == "positions":
-                _planes(k, conv, weight, padded, second, k0, r, count)
-                _copy_out(k, conv, second, out, n, k0, count)
+                _planes(k, conv, weight, padded, second, k0, r, count, y0, rows)
+                _copy_out(k, conv, second, out, n, k0, count, y0, rows)
             else:
                 vectors = -(-count // conv.lanes)
-                _channel_planes(k, conv, second, padded, out, n, k0, vectors, rows, cols)
+                _channel_planes(k, conv, second, padded, out, n, k0, vectors, rows_, cols,
+                                y0, rows)
 
-        items = conv.n * k_blocks
+        def cases(value, last: int, sizes: tuple[int, int], emit_case) -> None:
+            """emit_case(size) for the value's block size: sizes[0] below `last`, else
+            sizes[1] (one case when they agree)."""
+            if sizes[0] == sizes[1]:
+                emit_case(sizes[0])
+                return
+            with b.if_else(b.icmp_signed("<", value, i64(last))) as (most, final):
+                with most:
+                    emit_case(sizes[0])
+                with final:
+                    emit_case(sizes[1])
+
+        items = conv.n * k_blocks * bands
         chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
         start = _smin(b, b.mul(k.tid, chunk), i64(items))
         stop = _smin(b, b.add(start, chunk), i64(items))
         with k.loop(start, stop, "item") as item:
-            n, block = b.udiv(item, i64(k_blocks)), b.urem(item, i64(k_blocks))
+            n = b.udiv(item, i64(k_blocks * bands))
+            block = b.urem(b.udiv(item, i64(bands)), i64(k_blocks))
+            band = b.urem(item, i64(bands))
             # Items run n-major: pad image n on a thread's first item and when n changes.
-            with k.when(b.or_(b.icmp_signed("==", item, start),
-                              b.icmp_signed("==", block, i64(0)))):
+            first_of_n = b.icmp_signed("==", b.urem(item, i64(k_blocks * bands)), i64(0))
+            with k.when(b.or_(b.icmp_signed("==", item, start), first_of_n)):
                 _pad(k, conv, image, n, padded)
             k0 = b.mul(block, i64(per_item))
-            if tail == per_item:
-                item_body(n, k0, per_item)
-            else:
-                with b.if_else(b.icmp_signed("<", block, i64(k_blocks - 1))) as (full, last):
-                    with full:
-                        item_body(n, k0, per_item)
-                    with last:
-                        item_body(n, k0, tail)
+            y0 = b.mul(band, i64(band_rows[0]))
+            cases(block, k_blocks - 1, (per_item, tail), lambda count: cases(
+                band, bands - 1, (band_rows[0], band_rows[-1]),
+                lambda rows: item_body(n, k0, count, y0, rows)))
             if epilogue is not None:
-                epilogue(n, k0, _smin(b, b.add(k0, i64(per_item)), i64(conv.cout)))
+                k1 = _smin(b, b.add(k0, i64(per_item)), i64(conv.cout))
+                y1 = _smin(b, b.add(y0, i64(band_rows[0])), i64(conv.ho))
+                epilogue(n, k0, k1, b.mul(y0, i64(conv.wo)), b.mul(y1, i64(conv.wo)))
 
 
 def _smin(b, x, y):
@@ -329,19 +354,24 @@ def _pad(k: Kernel, conv: Direct, image, n, padded) -> None:
             _copy_row(k, image.ptr, image.dtype, src, padded, dt, dst, conv.w)
 
 
-def _planes(k: Kernel, conv: Direct, weight, padded, tile, k0, r: int, kb: int) -> None:
-    """Tile planes 0..kb of output channels k0.. for every output position: blocks of r
-    vectors, then one block of the remaining vectors."""
-    full, rest = divmod(conv.vectors, r)
+def _planes(k: Kernel, conv: Direct, weight, padded, tile, k0, r: int, kb: int, y0,
+            rows: int) -> None:
+    """Tile planes 0..kb of output channels k0.. for the output rows [y0, y0 + rows),
+    positions from y0 * wp on: blocks of r vectors, then one of the remaining vectors."""
+    b = k.b
+    base = b.mul(y0, i64(conv.wp))
+    full, rest = divmod(-(-rows * conv.wp // conv.lanes), r)
     with k.loop(0, full, "jb") as jb:
-        _block(k, conv, weight, padded, tile, k0, k.b.mul(jb, i64(r * conv.lanes)), r, kb)
+        _block(k, conv, weight, padded, tile, k0, base, b.mul(jb, i64(r * conv.lanes)), r, kb)
     if rest:
-        _block(k, conv, weight, padded, tile, k0, i64(full * r * conv.lanes), rest, kb)
+        _block(k, conv, weight, padded, tile, k0, base, i64(full * r * conv.lanes), rest, kb)
 
 
-def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: int) -> None:
-    """One register block: r vectors of positions from j0 times kb channels from k0,
-    summed over (c, ky, kx) in that order, stored into the tile."""
+def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: int,
+           kb: int) -> None:
+    """One register block: r vectors of positions from j0 = base + offset times kb
+    channels from k0, summed over (c, ky, kx) in that order, stored into the tile at
+    offset."""
     b = k.b
     dt = np.dtype(conv.dtype)
     lanes = conv.lanes
@@ -356,6 +386,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
     tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
                       else (0, conv.kw, 1))
     w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
+    j0 = b.add(base, offset)
     y1 = _smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
     first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1)
     with k.loop(0, conv.cin, "c") as c:
@@ -378,19 +409,20 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, j0, r: int, kb: in
                     b.store(value, slot)
     for kk, row in enumerate(slots):
         for v, slot in enumerate(row):
-            at = b.add(j0, i64(kk * conv.row + v * lanes))
+            at = b.add(offset, i64(kk * conv.tile_plane + v * lanes))
             b.store(b.load(slot, typ=vec), k.gep(tile, dt, at), align=size)
 
 
-def _copy_out(k: Kernel, conv: Direct, tile, out, n, k0, kb: int) -> None:
-    """out[n, k0 + kk, y, x] = tile[kk, y * wp + x] for the valid columns x < wo."""
+def _copy_out(k: Kernel, conv: Direct, tile, out, n, k0, kb: int, y0, rows: int) -> None:
+    """out[n, k0 + kk, y0 + y, x] = tile[kk, y * wp + x] for the rows of the band and the
+    valid columns x < wo."""
     b = k.b
     dt = conv.dtype
     with k.loop(0, kb, "ok") as kk:
         plane = b.mul(b.add(b.mul(n, i64(conv.cout)), b.add(k0, kk)), i64(conv.ho * conv.wo))
-        src_plane = b.mul(kk, i64(conv.row))
-        with k.loop(0, conv.ho, "oy") as y:
-            dst = b.add(plane, b.mul(y, i64(conv.wo)))
+        src_plane = b.mul(kk, i64(conv.tile_plane))
+        with k.loop(0, rows, "oy") as y:
+            dst = b.add(plane, b.mul(b.add(y0, y), i64(conv.wo)))
             src = b.add(src_plane, b.mul(y, i64(conv.wp)))
             _copy_row(k, tile, dt, src, out.ptr, out.dtype, dst, conv.wo)
 
@@ -459,9 +491,10 @@ def _pack_weights(k: Kernel, conv: Direct, weight, packed) -> None:
 
 
 def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int,
-                    rows: int, cols: int) -> None:
-    """Output planes k0 .. k0 + vectors * lanes (those below cout) of image n: blocks of
-    `rows` whole rows, or (rows == 1) row segments of `cols` pixels."""
+                    rows: int, cols: int, y0, band: int) -> None:
+    """Output planes k0 .. k0 + vectors * lanes (those below cout) of image n, rows
+    [y0, y0 + band): blocks of `rows` whole rows, or (rows == 1) row segments of `cols`
+    pixels."""
     def run(total: int, most: int, body) -> None:
         """body(start, size) over _balanced parts of range(total): equal parts in a loop,
         a smaller last part on its own."""
@@ -472,13 +505,13 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors
         if same < len(parts):
             body(i64(same * parts[0]), parts[-1])
 
-    def block(y0, x0, m, s):
-        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y0, x0, m, s)
+    def block(y, x0, m, s):
+        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y, x0, m, s)
 
     if cols == conv.wo:
-        run(conv.ho, rows, lambda y0, m: block(y0, i64(0), m, cols))
+        run(band, rows, lambda y, m: block(k.b.add(y0, y), i64(0), m, cols))
     else:
-        with k.loop(0, conv.ho, "cy") as y:
+        with k.loop(y0, k.b.add(y0, i64(band)), "cy") as y:
             run(conv.wo, cols, lambda x0, s: block(y, x0, 1, s))
 
 
