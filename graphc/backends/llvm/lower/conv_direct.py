@@ -266,7 +266,7 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
     if conv.variant == "positions":
         _, r, per_item = conv.positions_blocks
     else:
-        _, groups, rows_, cols = conv.channel_blocks
+        _, groups, block_rows, block_cols = conv.channel_blocks
         per_item = groups * conv.lanes
     k_blocks = -(-conv.cout // per_item)
     tail = conv.cout - (k_blocks - 1) * per_item
@@ -289,8 +289,8 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
                 _copy_out(k, conv, second, out, n, k0, count, y0, rows)
             else:
                 vectors = -(-count // conv.lanes)
-                _channel_planes(k, conv, second, padded, out, n, k0, vectors, rows_, cols,
-                                y0, rows)
+                _channel_planes(k, conv, second, padded, out, n, k0, vectors, block_rows,
+                                block_cols, y0, rows)
 
         def cases(value, last: int, sizes: tuple[int, int], emit_case) -> None:
             """emit_case(size) for the value's block size: sizes[0] below `last`, else
