@@ -39,6 +39,7 @@ MIN_ITEMS = 4  # split smaller problems into this many items where possible (thr
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
 MAX_BATCH = 4  # batch dims a descriptor holds (more are folded where strides allow)
 DIGITS = 3  # digits of an Affine index map
+IN_PLACE_PANELS = 2  # A blocks used by at most this many column panels are not packed
 MIN_RUN = 8  # image-row runs along the depth at least this long are packed by transposes
 
 
@@ -403,13 +404,30 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
             else:
                 _pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, pc, kc,
                                 part["b_pack"])
+            # An A block used by few column panels is not worth packing: full row panels
+            # of a linear A of the compute dtype are read in place.
+            in_place = None
+            if a_dtype == dtype:
+                when = b.and_(b.icmp_signed("!=", f["a_cs"], i64(0)),
+                              b.icmp_signed("<=", nc, i64(IN_PLACE_PANELS * nr(dtype))))
+                in_place = _InPlaceA(when, None, f["a_rs"], f["a_cs"])
             with k.loop(group.lo, group.hi, "ic") as icb:
                 ic = b.mul(icb, f["mc"])
                 m_here = _smin(b, f["mc"], b.sub(f["m"], ic))
-                _pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
-                        part["a_cols"])
+                if in_place is None:
+                    _pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
+                            part["a_cols"])
+                else:
+                    at = b.add(a_base, b.add(b.mul(ic, f["a_rs"]), b.mul(pc, f["a_cs"])))
+                    in_place.rows = k.gep(a_ptr, a_dtype, at)
+                    # Only a last partial panel is packed, at its place in the block.
+                    whole = b.select(in_place.when, b.mul(b.sdiv(m_here, i64(MR)), i64(MR)),
+                                     i64(0))
+                    _pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
+                            b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
+                            part["a_cols"])
                 _tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
-                       c_base, ic, m_here, jc, nc, kc, accumulate, dtype)
+                       c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()
     return k.function
 
@@ -881,8 +899,19 @@ def _suffix(t: ir.Type) -> str:
     return "f32" if str(t) == "float" else "f64"
 
 
+@dataclass
+class _InPlaceA:
+    """Full row panels of A read where they lie (by gc_micro_rows) when `when` holds:
+    row r of the block starts at rows + r * row_stride, depths step by depth_stride."""
+
+    when: ir.Value
+    rows: ir.Value
+    row_stride: ir.Value
+    depth_stride: ir.Value
+
+
 def _tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
-           dtype) -> None:
+           dtype, in_place: _InPlaceA | None = None) -> None:
     """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc)."""
     b = k.b
     width = nr(dtype)
@@ -897,11 +926,26 @@ def _tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, k
             at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
             full = b.and_(b.icmp_signed("==", rows, i64(MR)),
                           b.icmp_signed("==", cols, i64(width)))
+
+            def product(c, ldc, accumulate):
+                if in_place is None:
+                    b.call(micro, [ap, bp, c, ldc, kc, accumulate])
+                    return
+                direct = b.and_(in_place.when, b.icmp_signed("==", rows, i64(MR)))
+                with b.if_else(direct) as (where_it_lies, packed):
+                    with where_it_lies:
+                        a = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
+                        b.call(_micro(k.mc, dtype, in_place=True),
+                               [a, in_place.row_stride, in_place.depth_stride, bp, c, ldc,
+                                kc, accumulate])
+                    with packed:
+                        b.call(micro, [ap, bp, c, ldc, kc, accumulate])
+
             with b.if_else(full) as (whole, partial):
                 with whole:
-                    b.call(micro, [ap, bp, k.gep(c_ptr, dtype, at), ldc, kc, accumulate])
+                    product(k.gep(c_ptr, dtype, at), ldc, accumulate)
                 with partial:
-                    b.call(micro, [ap, bp, tile, i64(width), kc, ir.Constant(I1, 0)])
+                    product(tile, i64(width), ir.Constant(I1, 0))
                     _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
 
 
@@ -921,16 +965,28 @@ def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
     """gc_micro_<type>(a, b, c, ldc, kc, accumulate): the MR x NR tile at c (rows ldc
     elements apart) is set to (or, if accumulate, incremented by) the product of the
     packed panels a (kc x MR) and b (kc x NR); kc >= 1. One per module and dtype."""
+    return _micro(mc, dtype, in_place=False)
+
+
+def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
+    """The packed micro-kernel, or (in_place) gc_micro_rows_<type>(a, a_rs, a_cs, b, c,
+    ldc, kc, accumulate), which reads A's element (i, p) at a[i * a_rs + p * a_cs] where
+    it lies instead of from a packed panel."""
     t = llvm_type(dtype)
-    name = f"gc_micro_{t}"
+    name = f"gc_micro_rows_{t}" if in_place else f"gc_micro_{t}"
     existing = mc.module.globals.get(name)
     if existing is not None:
         return existing
     n_lanes = lanes(dtype)
     vec = ir.VectorType(t, n_lanes)
-    fn = ir.Function(mc.module, ir.FunctionType(VOID, [PTR, PTR, PTR, I64, I64, I1]), name=name)
+    strides = [I64, I64] if in_place else []
+    fn = ir.Function(mc.module, ir.FunctionType(VOID, [PTR, *strides, PTR, PTR, I64, I64, I1]),
+                     name=name)
     fn.linkage = "internal"
-    a, bp, c, ldc, kc, accumulate = fn.args
+    if in_place:
+        a, a_rs, a_cs, bp, c, ldc, kc, accumulate = fn.args
+    else:
+        (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(MR)
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
     fma = mc.function(f"llvm.fma.v{n_lanes}{_suffix(t)}", vec, [vec] * 3)
@@ -957,11 +1013,12 @@ def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
     b_row = b.mul(p, i64(width))
     bs = [b.load(b.gep(bp, [b.add(b_row, i64(v * n_lanes))], source_etype=t), typ=vec,
                  align=VECTOR_BYTES) for v in range(TILE_VECTORS)]
-    a_row = b.mul(p, i64(MR))
+    a_depth = b.mul(p, a_cs)
     splat_mask = ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes)
     new = []
     for i in range(MR):
-        scalar = b.load(b.gep(a, [b.add(a_row, i64(i))], source_etype=t), typ=t)
+        at = b.add(a_depth, b.mul(i64(i), a_rs))
+        scalar = b.load(b.gep(a, [at], source_etype=t), typ=t)
         one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
         splat = b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat_mask)
         new.append([b.call(fma, [splat, bs[v], accs[i][v]]) for v in range(TILE_VECTORS)])
