@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import cache, key, layout
+from graphc.backends.llvm import cache, key, layout, target
 from graphc.backends.llvm.runner import Stored
 
 
@@ -28,7 +28,10 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.o"))
+    """The variants stored (a library object holds no layout)."""
+    start = layout._LENGTH.size
+    return sorted(e for e in folder.glob("*.o")
+                  if (cache.load(bytes.fromhex(e.stem)) or b"")[start:start + 1] == b"{")
 
 
 def _net(seed: int = 0, **options):
@@ -108,7 +111,8 @@ FRESH_PROCESS = textwrap.dedent("""
         "hit": step._runner.memory_report()["cache_hit"],
         "passes": "graphc.passes" in sys.modules,
         "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
-        "ir": "graphc.backends.llvm.module" in sys.modules,
+        "ir": any(m in sys.modules for m in ("graphc.backends.llvm.module",
+                                             "graphc.backends.llvm.plan")),
         "results": [r.tolist() for r in results],
     }))
 """)
@@ -259,3 +263,32 @@ def test_an_entry_that_does_not_fit_is_rebuilt(cache_dir, damage):
     assert layout.decode(_stored_payload(cache_dir)[1], step.source,
                          layout.params_of(step.source)) is not None  # rewritten
 
+
+
+def test_programs_share_the_gemm_library_object(cache_dir, monkeypatch):
+    def product(n: int):
+        a = gc.input("a", (n, 32))
+        w = gc.param("w", np.eye(32, dtype=np.float32)[:, :24] * 2)
+        return gc.compile([a], gc.relu(a @ w))
+
+    compiled: list[str] = []
+    real = target.compile_object
+    monkeypatch.setattr(target, "compile_object", lambda ir: compiled.append(ir) or real(ir))
+    for n in (8, 5):  # two programs, one GEMM driver
+        data = np.arange(n * 32, dtype=np.float32).reshape(n, 32) - 40
+        np.testing.assert_array_equal(product(n)(data), np.maximum(data[:, :24] * 2, 0))
+    first, second = compiled[:-1], compiled[-1:]
+    libraries = [ir for ir in first if "graphc_entry" not in ir]
+    assert len(first) == 2 and len(libraries) == 1 and "gc_gemm" in libraries[0]
+    assert "graphc_entry" in second[0] and "define internal void @\"gc_gemm" not in second[0]
+    assert len(list(cache_dir.glob("*.o"))) == 3  # two variants, one library
+
+
+def test_split_modules_link_and_compute_what_one_module_does(monkeypatch):
+    from graphc.backends.llvm import module  # not at the top: the fresh process must not
+
+    monkeypatch.setenv("GRAPHC_CACHE", "0")
+    expected = _train(*_net())
+    monkeypatch.setattr(module, "split_shared", lambda text: (text, []))
+    for a, b in zip(expected, _train(*_net()), strict=True):
+        np.testing.assert_array_equal(a, b)

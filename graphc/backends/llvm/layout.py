@@ -74,11 +74,11 @@ def layout_of(plan, program: Program) -> Layout:
                   plan.intermediate_bytes, plan.in_place)
 
 
-def encode(layout: Layout, obj: bytes, params: list[Node]) -> bytes | None:
+def encode(layout: Layout, objects: list[bytes], params: list[Node]) -> bytes | None:
     """An entry's payload: the layout (params by position in `params`) and the object
-    code; None if the layout uses a param that is not among `params`."""
+    files; None if the layout uses a param that is not among `params`."""
     position = {p: k for k, p in enumerate(params)}
-    blobs: list[bytes] = [obj]
+    blobs: list[bytes] = list(objects)
     slots = []
     for kind, key in layout.slots:
         if kind == "param":
@@ -98,15 +98,16 @@ def encode(layout: Layout, obj: bytes, params: list[Node]) -> bytes | None:
         "written": [position[p] for p in layout.written],
         "steps": [[op, list(shape)] for op, shape in layout.steps],
         "intermediate_bytes": layout.intermediate_bytes, "in_place": layout.in_place,
-        "blobs": [len(b) for b in blobs],
+        "objects": len(objects), "blobs": [len(b) for b in blobs],
     }
     text = json.dumps(header, separators=(",", ":")).encode()
     return _LENGTH.pack(len(text)) + text + b"".join(blobs)
 
 
-def decode(payload: bytes, program: Program, params: list[Node]) -> tuple[Layout, bytes] | None:
-    """The layout, bound to this process's `params`, and the object code of an entry; None
-    unless the entry fits `program` in every detail."""
+def decode(payload: bytes, program: Program,
+           params: list[Node]) -> tuple[Layout, list[bytes]] | None:
+    """The layout, bound to this process's `params`, and the object files of an entry;
+    None unless the entry fits `program` in every detail."""
     try:
         return _decode(payload, program, params)
     except (ValueError, TypeError, KeyError, IndexError, struct.error):
@@ -122,7 +123,8 @@ def _decode(payload: bytes, program: Program, params: list[Node]):
     for size in header["blobs"]:
         blobs.append(payload[offset:offset + _count(size)])
         offset += size
-    if offset != len(payload) or not blobs:
+    objects = _count(header["objects"])
+    if offset != len(payload) or not 1 <= objects <= len(blobs):
         return None
     slots: list[tuple[str, object]] = []
     for kind, key in header["slots"]:
@@ -138,7 +140,7 @@ def _decode(payload: bytes, program: Program, params: list[Node]):
             key = params[_count(key)]
         else:
             index, dtype, shape = key
-            if index < 1:
+            if _count(index) < objects:
                 return None
             array = np.frombuffer(blobs[index], dtype=np.dtype(dtype))
             key = array.reshape([_count(d) for d in shape])
@@ -154,7 +156,7 @@ def _decode(payload: bytes, program: Program, params: list[Node]):
                     [params[_count(k)] for k in header["written"]],
                     [(str(op), tuple(_count(d) for d in shape)) for op, shape in header["steps"]],
                     _count(header["intermediate_bytes"]), _count(header["in_place"]))
-    return layout, blobs[0]
+    return layout, blobs[:objects]
 
 
 def _count(value) -> int:

@@ -5,6 +5,7 @@ barrier (LLVM atomics) between kernels and an early exit when a kernel reports a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,3 +228,84 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
     return k.function, storages
 
 
+
+
+_REFERENCE = re.compile(r'@"([^"]+)"')
+
+
+def split_shared(text: str) -> tuple[str, list[str]]:
+    """Split a module's IR into the program's own part and library modules: functions that
+    read no global variable and call only such functions or declarations (the GEMM driver
+    and its micro-kernel) do not depend on the program, so their object code can be shared
+    by every program that emits the same IR (target.compile_shared caches it by text).
+    One library module per group of functions that call each other; a function the
+    program calls is exported from its library and declared in the program's part."""
+    head, definitions = _parse(text)
+    globals_ = {name for name, line in head.items() if line.startswith("@")}
+    refs = {name: set(_REFERENCE.findall(body)) - {name} for name, body in definitions.items()}
+    shared = {name for name in definitions if name.startswith("gc_")}
+    changed = True
+    while changed:  # drop every function that reads a global or calls a program function
+        changed = False
+        for name in sorted(shared):
+            if refs[name] & globals_ or any(r in definitions and r not in shared
+                                            for r in refs[name]):
+                shared.discard(name)
+                changed = True
+    called = {r for name in definitions if name not in shared for r in refs[name]}
+    libraries = []
+    for group in _groups(shared, refs):
+        body = []
+        for name in sorted(group):
+            text_ = definitions[name]
+            if name in called:  # exported: the program's part calls it
+                text_ = text_.replace("define internal ", "define ", 1)
+            body.append(text_)
+        needed = {r for name in group for r in refs[name] if r not in group}
+        libraries.append("\n".join([head[HEADER]] + [head[r] for r in sorted(needed)] + body))
+    main = [line for name, line in head.items()]
+    main += [_declaration(definitions[name]) for name in sorted(shared & called)]
+    main += [body for name, body in definitions.items() if name not in shared]
+    return "\n".join(main), libraries
+
+
+HEADER = "\0header"
+
+
+def _parse(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(module-level lines by name, the header under HEADER; definitions by name) of IR
+    text as llvmlite prints it: one line per global and declaration, `define ... {` to
+    a line `}` per function."""
+    head: dict[str, str] = {}
+    header: list[str] = []
+    definitions: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if line.startswith("define "):
+            body = [line]
+            for more in lines:
+                body.append(more)
+                if more == "}":
+                    break
+            definitions[_REFERENCE.search(line).group(1)] = "\n".join(body)
+        elif line.startswith(("@", "declare ")):
+            head[_REFERENCE.search(line).group(1)] = line
+        elif line.strip():
+            header.append(line)
+    return {HEADER: "\n".join(header), **head}, definitions
+
+
+def _declaration(definition: str) -> str:
+    first = definition.split("\n", 1)[0]
+    return "declare " + first.removeprefix("define internal ").removeprefix("define ")
+
+
+def _groups(names: set[str], refs: dict[str, set[str]]) -> list[set[str]]:
+    """The connected groups of `names` under calls among them."""
+    groups: list[set[str]] = []
+    for name in sorted(names):
+        linked = [g for g in groups if name in g or refs[name] & g
+                  or any(name in refs[other] for other in g)]
+        merged = {name}.union(*linked)
+        groups = [g for g in groups if not any(g is h for h in linked)] + [merged]
+    return groups

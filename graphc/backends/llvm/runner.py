@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import numpy as np
 import sympy
 
 from graphc.backends.llvm import cache, target
-from graphc.backends.llvm.key import variant_key
+from graphc.backends.llvm.key import code_fingerprint, variant_key
 from graphc.backends.llvm.layout import (
     CYCLES,
     ENTRY,
@@ -137,8 +138,10 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        self.obj = target.compile_object(self.ir)
-        self.native = Native(self.layout, target.Loaded(self.obj), self.error_message)
+        from graphc.backends.llvm.module import split_shared
+        own, libraries = split_shared(self.ir)
+        self.objects = [target.compile_object(own)] + [_library(text) for text in libraries]
+        self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
 
     @functools.cached_property
@@ -185,6 +188,20 @@ class Stored:
                                                                        value)
         op, shape = self.layout.steps[code - 1]  # the program optimizes differently now
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
+
+
+def _library(text: str) -> bytes:
+    """The object code of a library module (module.split_shared), compiled once per
+    machine: stored under the digest of its IR (with graphc's code fingerprint, which
+    covers the LLVM version, the CPU and the optimization pipeline)."""
+    if not cache.enabled():
+        return target.compile_object(text)
+    name = hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
+    obj = cache.load(name)
+    if obj is None:
+        obj = target.compile_object(text)
+        cache.store(name, obj)
+    return obj
 
 
 def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
@@ -311,9 +328,9 @@ class CachedRunner:
         found = payload and decode(payload, self.source, self.params)
         if not found:
             return None
-        layout, obj = found
+        layout, objects = found
         try:
-            loaded = target.Loaded(obj)
+            loaded = target.Loaded(*objects)
             stored = Stored(lambda s: Native(layout, loaded, s.error_message), self._inner,
                             dict(binding), profile, time.perf_counter() - started)
         except Exception:  # an entry that will not load or link is rebuilt
@@ -325,7 +342,7 @@ class CachedRunner:
         found = self._load(binding, profile)
         if found is None:
             found = self._inner().variant(binding, profile)
-            payload = encode(found.layout, found.obj, self.params)
+            payload = encode(found.layout, found.objects, self.params)
             if payload is not None:
                 cache.store(variant_key(self.key, binding, profile), payload)
             (self._profiled if profile else self.variants)[_binding_key(binding)] = found

@@ -84,15 +84,17 @@ def assembly(ir_text: str) -> str:
 
 
 class Loaded:
-    """Object code loaded into an execution engine; keeps the engine alive."""
+    """Object files loaded into one execution engine (they call each other's exported
+    functions); keeps the engine alive."""
 
-    def __init__(self, obj: bytes):
+    def __init__(self, *objects: bytes):
         _initialize()
         with _lock:
             empty = llvm.parse_assembly("")
             empty.triple = host()[0]
             self.engine = llvm.create_mcjit_compiler(empty, target_machine())
-            self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            for obj in objects:
+                self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self.engine.finalize_object()
 
     def address(self, name: str) -> int:
