@@ -1,7 +1,8 @@
 """The vector path of 2x2 stride-2 pooling (max, average, their gradients and the gather
 of max pooling's second derivative) against the NumPy backend, bit for bit: rows of
-windows shorter than a vector, exactly one, and longer with a masked tail; images whose
-last row or column no window reads; ties, NaN and -inf; 1 to 3 threads."""
+windows short enough to take several per vector, shorter than a vector, exactly one, and
+longer with a masked tail; images whose last row or column no window reads; ties, NaN
+and -inf; 1 to 3 threads (thread shares that end inside a vector of rows)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pytest
 
 import graphc as gc
 
-SHAPES = [  # (N, C, H, W): output rows of 5, 8, 14, 16, 17 and 40 windows
+SHAPES = [  # (N, C, H, W): output rows of 1, 2, 3, 4, 5, 8, 14, 16, 17 and 40 windows
+    (1, 5, 2, 2),    # short rows: several whole rows per vector
+    (2, 7, 4, 4),
+    (4, 3, 6, 6),
+    (3, 5, 8, 8),
     (2, 3, 10, 10),
     (1, 2, 4, 16),
     (3, 2, 28, 28),
