@@ -51,14 +51,11 @@ def test_streamed_output_equals_the_unstreamed_kernel(dtype, threads):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_broadcast_operand_and_reused_buffer():
-    """A (1,)-shaped operand broadcasts along the streamed run; the second kernel writes
-    its output over the first's (dead) buffer."""
+def test_broadcast_operand():
+    """A (1,)-shaped operand broadcasts along the streamed run."""
     n = BIG
     a, b, c = gc.input("a", (n,)), gc.input("b", (n,)), gc.input("c", (1,))
-    first = gc.exp(a * b + c)
-    out = gc.sigmoid(first * 0.5 - c)
-    step = gc.compile([a, b, c], out, threads=2)
+    step = gc.compile([a, b, c], gc.sigmoid(gc.exp(a * b + c) * 0.5 - c), threads=2)
     rng = np.random.default_rng(3)
     args = [rng.normal(size=n).astype(np.float32) for _ in range(2)] + [
         np.array([0.25], np.float32)]
@@ -69,8 +66,22 @@ def test_broadcast_operand_and_reused_buffer():
                                for i in range(0, n - n % m, m)])
     got = step(*args)
     np.testing.assert_array_equal(got[:n - n % m], expected)
-    reference = gc.compile([a, b, c], out, backend="numpy")(*args)
+    reference = gc.compile([a, b, c], gc.sigmoid(gc.exp(a * b + c) * 0.5 - c),
+                           backend="numpy")(*args)
     np.testing.assert_allclose(got, reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_param_updated_in_place(threads):
+    """An SGD update writes the param's own buffer, each block after reading it."""
+    rng = np.random.default_rng(4)
+    start = rng.normal(size=BIG).astype(np.float32)
+    p = gc.param("p", start.copy())
+    g = gc.input("g", (BIG,))
+    step = gc.compile([g], [], updates={p: p - 0.5 * g}, threads=threads)
+    grad = rng.normal(size=BIG).astype(np.float32)
+    step(grad)
+    np.testing.assert_array_equal(p.value, start - np.float32(0.5) * grad)
 
 
 def test_small_and_strided_outputs_are_not_streamed():
