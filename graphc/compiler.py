@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -115,7 +117,8 @@ class Executable:
             program = self.source
             if self._optimize:
                 from graphc.passes import optimize as run_passes
-                program = run_passes(program, self._pass_stats)
+                with _collector_paused():
+                    program = run_passes(program, self._pass_stats)
             self._program = program
         return self._program
 
@@ -228,6 +231,21 @@ class Executable:
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
         return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for a block: the passes allocate sympy
+    objects by the thousand, and each full collection they trigger walks every live
+    object (lenet's optimization: 80 -> 34 ms CPU). Cycles made meanwhile are collected
+    later."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _as_array(node: Node, arg) -> np.ndarray:
