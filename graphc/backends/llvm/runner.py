@@ -129,6 +129,7 @@ class Variant:
     """The program compiled for one binding: its plan, IR and native code."""
 
     def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
+        from graphc.backends.llvm.module import split_shared
         from graphc.backends.llvm.plan import make_plan
 
         started = time.perf_counter()
@@ -138,7 +139,6 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        from graphc.backends.llvm.module import split_shared
         own, libraries = split_shared(self.ir)
         self.objects = [target.compile_object(own)] + [_library(text) for text in libraries]
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
