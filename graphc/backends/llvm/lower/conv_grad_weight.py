@@ -43,9 +43,9 @@ SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path m
 def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     """"channels", "shifted" or "gemm" (see the module docstring), for stride 1:
     - planes of at most one vector of output pixels (and kernels of at most
-      MAX_ACCUMULATORS taps) take the channels path: a vector over pixels would multiply
-      mostly padding there (4x4 planes, 3x3 kernels: 44 of 144 products), a vector over
-      output channels wastes nothing;
+      MAX_ACCUMULATORS taps) take the channels path: a vector over pixels multiplies
+      padding there too (4x4 planes, 3x3 kernels, padding 1: 44 of 144 products), a
+      vector over output channels skips it;
     - other problems whose shifted copy stays in the caches (at most SHIFTED_BYTES) take
       the shifted path, which does no packing and only useful FMAs, where the GEMM packs
       image patches (small planes: mostly padding and gathers) and fills 8 x 32 register
