@@ -34,7 +34,7 @@ from graphc.backends.llvm.kernel import Kernel, decompose
 MR = 8  # rows of the register tile
 VECTOR_BYTES = 64  # one zmm register
 TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64
-KC, MC, NC = 256, 128, 1024  # cache blocks: depth, rows, columns
+KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
 MAX_BATCH = 4  # batch dims a descriptor holds (more are folded where strides allow)
