@@ -292,3 +292,17 @@ def test_split_modules_link_and_compute_what_one_module_does(monkeypatch):
     monkeypatch.setattr(module, "split_shared", lambda text: (text, []))
     for a, b in zip(expected, _train(*_net()), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_damaged_library_entry_is_rebuilt(cache_dir):
+    _train(*_net())
+    (library,) = set(cache_dir.glob("*.o")) - set(_entries(cache_dir))
+    data = library.read_bytes()
+    library.write_bytes(data[:100] + bytes(b ^ 0xFF for b in data[100:200]) + data[200:])
+    assert cache.load(bytes.fromhex(library.stem)) is None
+    expected = _train(*_net(seed=3), calls=1)
+    for entry in _entries(cache_dir):
+        entry.unlink()  # a new compile of the same program needs the library again
+    for a, b in zip(expected, _train(*_net(seed=3), calls=1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert cache.load(bytes.fromhex(library.stem)) is not None  # rewritten

@@ -234,12 +234,13 @@ _REFERENCE = re.compile(r'@"([^"]+)"')
 
 
 def split_shared(text: str) -> tuple[str, list[str]]:
-    """Split a module's IR into the program's own part and library modules: functions that
-    read no global variable and call only such functions or declarations (the GEMM driver
-    and its micro-kernel) do not depend on the program, so their object code can be shared
-    by every program that emits the same IR (target.compile_shared caches it by text).
-    One library module per group of functions that call each other; a function the
-    program calls is exported from its library and declared in the program's part."""
+    """Split a module's IR into the program's own part and library modules. Helpers (the
+    functions named gc_*, not the steps' kernels k*_*) that read no global variable and
+    call only such helpers or declarations (the GEMM driver and its micro-kernel) do not
+    depend on the program, so their object code can be shared by every program that emits
+    the same IR (the runner caches it by its text). One library module per group of
+    helpers that call each other; a helper the program calls is exported from its library
+    and declared in the program's part."""
     head, definitions = _parse(text)
     globals_ = {name for name, line in head.items() if line.startswith("@")}
     refs = {name: set(_REFERENCE.findall(body)) - {name} for name, body in definitions.items()}
