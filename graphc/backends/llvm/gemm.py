@@ -71,7 +71,10 @@ class Blocking:
     @staticmethod
     def of(batch: int, m: int, n: int, k: int, dtype: np.dtype) -> Blocking:
         width = nr(dtype)
-        mc, nc = min(MC, _up(m, MR)), min(NC, _up(n, width))
+        # Row blocks of equal size, an even number of them (two threads share them alike).
+        m_blocks = -(-m // MC)
+        m_blocks += m_blocks % 2 if m_blocks > 1 else 0
+        mc, nc = _up(-(-m // m_blocks), MR), min(NC, _up(n, width))
         while batch * -(-m // mc) * -(-n // nc) < MIN_ITEMS:
             if mc >= 2 * MR:  # rows first: B is then packed once per column block
                 mc = _up(mc // 2, MR)
