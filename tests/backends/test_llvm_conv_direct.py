@@ -166,21 +166,33 @@ def test_sweep_matches_numpy(shape, epilogue, dtype):
     _check(shape, dtype, epilogue)
 
 
+NONFINITE = [(2, 1, 6, 6, 3, 5, 5, (2, 2)),    # positions; padding rows skipped if finite
+             (1, 2, 4, 4, 2, 5, 5, (4, 4)),    # padding wider than the image
+             (3, 16, 4, 4, 32, 3, 3, (1, 1))]  # channels
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference's NaN
-def test_nonfinite_values_propagate():
-    shape = (1, 2, 6, 7, 3, 3, 3, (1, 1))
-    inputs, outputs = _conv(shape, "float32", False)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["x", "w", "g"])
+@pytest.mark.parametrize("shape", NONFINITE, ids=["x".join(map(str, s[:7])) for s in NONFINITE])
+def test_nonfinite_values_propagate_as_in_the_reference(shape, where, value):
+    """A weight's inf or NaN meets the padding as in the reference: times zero in the
+    forward pass (im2col), never in the input gradient (col2im)."""
+    assert forward_path(*_forward_node(shape)) == grad_input_path(*_grad_node(shape)) == \
+        "direct"
+    inputs, (y, gx) = _conv(shape, "float32", False)
     args = _arguments(inputs, "float32", 3)
-    args[0][0, 1, 2, 3] = np.nan
-    args[0][0, 0, 4, 5] = np.inf
-    got = gc.compile(inputs, outputs)(*args)
-    expected = gc.compile(inputs, outputs, backend="numpy")(*args)
-    for gv, ev in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(np.isnan(gv), np.isnan(ev))
-        np.testing.assert_array_equal(np.isinf(gv), np.isinf(ev))
-        finite = np.isfinite(ev)
-        np.testing.assert_allclose(gv[finite], ev[finite], rtol=1e-5,
-                                   atol=1e-5 * np.max(np.abs(ev[finite])))
+    target = args[["x", "w", "b", "g"].index(where)]
+    target.reshape(-1)[[0, target.size // 2]] = value
+    for output in (y, gx):
+        (got,) = gc.compile(inputs, [output])(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5,
+                                   atol=1e-5 * np.max(np.abs(expected[finite]), initial=1))
 
 
 @pytest.mark.parametrize("shape", [(5, 6, 14, 14, 16, 5, 5, 0), (3, 3, 9, 11, 7, 3, 3, 1),

@@ -256,13 +256,15 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     g, w = ins
     path = grad_input_path(node, g.shape, w.shape)
     if path == "direct":
-        conv_direct.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch)
+        # Non-finite weights: the loops, which like the reference multiply no padding.
+        conv_direct.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch,
+                         nonfinite=lambda: _loops_grad_input(k, node, g, w, out))
     elif path == "forward":
         _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
     elif path == "col2im":
         _col2im_grad_input(k, node, g, w, out, scratch)
     else:
-        _direct_grad_input(k, node, g, w, out)
+        _loops_grad_input(k, node, g, w, out)
 
 
 def _gemm_grad_input(k, g, w, out, padding, scratch) -> None:
@@ -324,8 +326,9 @@ def _col2im_grad_input(k, node, g, w, out, scratch) -> None:
                             k.store(b.fadd(k.load(out.ptr, dt, at), value), out.ptr, dt, at)
 
 
-def _direct_grad_input(k, node, g, w, out) -> None:
-    """Loops (integer dtypes): each thread owns whole gx planes."""
+def _loops_grad_input(k, node, g, w, out) -> None:
+    """Loops (integer dtypes; float ones with non-finite weights on the direct path):
+    each thread owns whole gx planes."""
     n_, c_, h, wd = out.shape
     o_, _, kh, kw = w.shape
     ho, wo = g.shape[2:]

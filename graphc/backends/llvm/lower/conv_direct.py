@@ -255,13 +255,31 @@ def suits(conv: Direct) -> bool:
     return np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped and fits
 
 
-def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) -> None:
+def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None,
+         nonfinite=None) -> None:
     """The calling thread's share of out (n, cout, ho, wo); epilogue(n, k0, k1, q0, q1)
     runs on each finished block: output planes [k0, k1) of image n, flat pixels
-    [q0, q1)."""
+    [q0, q1). With weights that are not all finite, `nonfinite()` runs instead if given
+    (a reference-exact path: the input gradient must not multiply padding), else the
+    kernel runs every kernel row."""
     if conv.n * conv.cout * conv.ho * conv.wo == 0:
         return
     assert np.dtype(out.dtype) == np.dtype(conv.dtype), (out.dtype, conv.dtype)
+    b = k.b
+    finite = weights_finite(k, weight, conv.cout * conv.taps)
+    if nonfinite is not None:
+        with b.if_else(finite) as (direct, exact):
+            with direct:
+                _emit_items(k, conv, image, weight, out, scratch, epilogue, finite)
+            with exact:
+                nonfinite()
+    else:
+        _emit_items(k, conv, image, weight, out, scratch, epilogue, finite)
+
+
+def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
+                skip) -> None:
+    """The thread's items (image, block of output channels, band of rows)."""
     b = k.b
     if conv.variant == "positions":
         _, r, per_item = conv.positions_blocks
@@ -285,12 +303,12 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None) ->
 
         def item_body(n, k0, count, y0, rows):
             if conv.variant == "positions":
-                _planes(k, conv, weight, padded, second, k0, r, count, y0, rows)
+                _planes(k, conv, weight, padded, second, k0, r, count, y0, rows, skip)
                 _copy_out(k, conv, second, out, n, k0, count, y0, rows)
             else:
                 vectors = -(-count // conv.lanes)
                 _channel_planes(k, conv, second, padded, out, n, k0, vectors, block_rows,
-                                block_cols, y0, rows)
+                                block_cols, y0, rows, skip)
 
         def cases(value, last: int, sizes: tuple[int, int], emit_case) -> None:
             """emit_case(size) for the value's block size: sizes[0] below `last`, else
@@ -355,20 +373,22 @@ def _pad(k: Kernel, conv: Direct, image, n, padded) -> None:
 
 
 def _planes(k: Kernel, conv: Direct, weight, padded, tile, k0, r: int, kb: int, y0,
-            rows: int) -> None:
+            rows: int, skip) -> None:
     """Tile planes 0..kb of output channels k0.. for the output rows [y0, y0 + rows),
     positions from y0 * wp on: blocks of r vectors, then one of the remaining vectors."""
     b = k.b
     base = b.mul(y0, i64(conv.wp))
     full, rest = divmod(-(-rows * conv.wp // conv.lanes), r)
     with k.loop(0, full, "jb") as jb:
-        _block(k, conv, weight, padded, tile, k0, base, b.mul(jb, i64(r * conv.lanes)), r, kb)
+        _block(k, conv, weight, padded, tile, k0, base, b.mul(jb, i64(r * conv.lanes)), r, kb,
+               skip)
     if rest:
-        _block(k, conv, weight, padded, tile, k0, base, i64(full * r * conv.lanes), rest, kb)
+        _block(k, conv, weight, padded, tile, k0, base, i64(full * r * conv.lanes), rest, kb,
+               skip)
 
 
 def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: int,
-           kb: int) -> None:
+           kb: int, skip) -> None:
     """One register block: r vectors of positions from j0 = base + offset times kb
     channels from k0, summed over (c, ky, kx) in that order, stored into the tile at
     offset."""
@@ -388,7 +408,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
     w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
     j0 = b.add(base, offset)
     y1 = _smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
-    first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1)
+    first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1, skip)
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
         w_c = b.add(w_block, b.mul(c, i64(conv.c_stride)))
@@ -491,7 +511,7 @@ def _pack_weights(k: Kernel, conv: Direct, weight, packed) -> None:
 
 
 def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int,
-                    rows: int, cols: int, y0, band: int) -> None:
+                    rows: int, cols: int, y0, band: int, skip) -> None:
     """Output planes k0 .. k0 + vectors * lanes (those below cout) of image n, rows
     [y0, y0 + band): blocks of `rows` whole rows, or (rows == 1) row segments of `cols`
     pixels."""
@@ -506,7 +526,7 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors
             body(i64(same * parts[0]), parts[-1])
 
     def block(y, x0, m, s):
-        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y, x0, m, s)
+        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y, x0, m, s, skip)
 
     if cols == conv.wo:
         run(band, rows, lambda y, m: block(k.b.add(y0, y), i64(0), m, cols))
@@ -516,7 +536,7 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors
 
 
 def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int, y0,
-                   x0, m: int, s: int) -> None:
+                   x0, m: int, s: int, skip) -> None:
     """One register block: `vectors` vectors of output channels from k0 times the m x s
     pixels from (y0, x0), summed over (c, ky, kx) in that order; transposed in registers
     into pixel vectors of each channel and stored (the pixels are contiguous in out)."""
@@ -533,7 +553,7 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors:
     for row in slots:
         for slot in row:
             b.store(zero, slot)
-    first, last = _kernel_rows(b, conv, y0, b.add(y0, i64(m - 1)))
+    first, last = _kernel_rows(b, conv, y0, b.add(y0, i64(m - 1)), skip)
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), b.add(b.mul(y0, i64(conv.wp)), x0))
         w_c = b.add(b.mul(c, i64(conv.kh * conv.kw * kp)), k0)
@@ -573,13 +593,28 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors:
                         b.call(store, [values, ptr, ir.Constant(I32, size), mask])
 
 
-def _kernel_rows(b, conv: Direct, y0, y1) -> tuple:
-    """[first, last): the kernel rows that meet image rows for some output row in
-    [y0, y1]; the others add only zeros from the padding (the input gradient pads by
-    kernel - 1 - padding) and are skipped."""
+def _kernel_rows(b, conv: Direct, y0, y1, skip) -> tuple:
+    """[first, last): with `skip` (the weights are finite), the kernel rows that meet
+    image rows for some output row in [y0, y1]; the others add only zeros from the
+    padding (the input gradient pads by kernel - 1 - padding). Without it, all rows:
+    a weight's inf or NaN times the padding gives NaN, as in the reference."""
     first = _smax(b, b.sub(i64(conv.ph), y1), i64(0))
     last = _smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
-    return first, last
+    return b.select(skip, first, i64(0)), b.select(skip, last, i64(conv.kh))
+
+
+def weights_finite(k: Kernel, weight, count: int):
+    """i1: whether the first `count` weights are all finite (no inf, no NaN)."""
+    b = k.b
+    t = llvm_type(weight.dtype)
+    fabs = k.mc.intrinsic("fabs", t)
+    flag = k.alloca(I1)
+    b.store(ir.Constant(I1, 1), flag)
+    with k.loop(0, count, "finite") as i:
+        ok = b.fcmp_ordered("<", b.call(fabs, [k.load(weight.ptr, weight.dtype, i)]),
+                            ir.Constant(t, float("inf")))
+        b.store(b.and_(b.load(flag, typ=I1), ok), flag)
+    return b.load(flag, typ=I1)
 
 
 def _splat(b, scalar, vec: ir.VectorType):
