@@ -2,6 +2,8 @@
 output of a matmul or conv2d, which nothing else uses, becomes the producer's epilogue
 (`fused_matmul` / `fused_conv2d`, graphc/ops/epilogue.py): bias add and activation in the
 forward pass, the relu-mask multiply in the backward pass, applied in the producer's loop.
+Only a consumer of the producer's dtype is attached (`matmul(x, w) > 0`, a bool, is not:
+the value is stored in place of the producer's).
 A multi-output `fused_group` gives up the one member that reads such an output (when no
 other member does and it reads no other member): that member becomes the epilogue, the
 rest read its stored value. A group computing param updates stays whole (group fusion
@@ -90,7 +92,8 @@ def _peel(group: Node, producer: Node, origin: Node) -> list[Node] | None:
     with tagging(group.tag):
         members = _ungroup(group)
         readers = [m for m in members if producer in m.inputs]
-        if len(readers) != 1 or any(i in members for i in readers[0].inputs):
+        if (len(readers) != 1 or any(i in members for i in readers[0].inputs)
+                or readers[0].dtype != producer.dtype):
             return None
         (head,) = readers
         new_of = {head: attach(head, producer, (head, origin))}
@@ -128,7 +131,7 @@ def epilogue(program: Program) -> Program:
             for old_input, new_input in zip(node.inputs, new.inputs):
                 if (old_input.op in PRODUCERS and old_input not in results
                         and graph.consumers[old_input] == [node]
-                        and new.shape == new_input.shape
+                        and new.shape == new_input.shape and new.dtype == new_input.dtype
                         and new_input in _body(new)[1]):
                     new = attach(new, new_input, (node, old_input))
                     break

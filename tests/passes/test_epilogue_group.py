@@ -65,3 +65,21 @@ def test_no_epilogue_when_two_members_read_the_producer():
     assert "matmul" in _ops(after) and "fused_matmul" not in _ops(after)
     args = [RNG.normal(size=s).astype(np.float32) for s in ((5, 4), (4, 6), (5, 6))]
     _check_exact(before, after, *args)
+
+
+def test_a_consumer_of_another_dtype_stays_a_kernel_of_its_own():
+    """`x @ w > 0` is bool: it is not stored in place of the float product (the LLVM
+    backend computed it as one and failed)."""
+    x, w = gc.input("x", (4, 5)), gc.input("w", (5, 3))
+    k = gc.input("k", (2, 5, 3, 3))
+    image = gc.input("image", (1, 5, 6, 6))
+    outputs = [gc.greater(x @ w, 0.0), gc.less(gc.conv2d(image, k), 0.5)]
+    before = program(outputs, [x, w, image, k])
+    after = optimize(before)
+    assert not {"fused_matmul", "fused_conv2d"} & set(_ops(after))
+    args = [RNG.normal(size=s).astype(np.float32)
+            for s in ((4, 5), (5, 3), (1, 5, 6, 6), (2, 5, 3, 3))]
+    _check_exact(before, after, *args)
+    compiled = gc.compile([x, w, image, k], outputs)
+    for got, expected in zip(compiled(*args), run(before, *args), strict=True):
+        np.testing.assert_array_equal(got, expected)
