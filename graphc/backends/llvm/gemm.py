@@ -915,17 +915,18 @@ class _InPlaceA:
 
 def _tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
            dtype, in_place: _InPlaceA | None = None) -> None:
-    """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc)."""
+    """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc), a row panel at a
+    time: its A panel stays in L1 and its C tiles are visited along C's rows."""
     b = k.b
     width = nr(dtype)
-    with k.loop(0, b.sdiv(b.add(nc, i64(width - 1)), i64(width)), "jr") as jr:
-        col = b.mul(jr, i64(width))
-        cols = _smin(b, i64(width), b.sub(nc, col))
-        bp = k.gep(b_pack, dtype, b.mul(col, kc))
-        with k.loop(0, b.sdiv(b.add(mc, i64(MR - 1)), i64(MR)), "ir") as ir_:
-            row = b.mul(ir_, i64(MR))
-            rows = _smin(b, i64(MR), b.sub(mc, row))
-            ap = k.gep(a_pack, dtype, b.mul(row, kc))
+    with k.loop(0, b.sdiv(b.add(mc, i64(MR - 1)), i64(MR)), "ir") as ir_:
+        row = b.mul(ir_, i64(MR))
+        rows = _smin(b, i64(MR), b.sub(mc, row))
+        ap = k.gep(a_pack, dtype, b.mul(row, kc))
+        with k.loop(0, b.sdiv(b.add(nc, i64(width - 1)), i64(width)), "jr") as jr:
+            col = b.mul(jr, i64(width))
+            cols = _smin(b, i64(width), b.sub(nc, col))
+            bp = k.gep(b_pack, dtype, b.mul(col, kc))
             at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
             full = b.and_(b.icmp_signed("==", rows, i64(MR)),
                           b.icmp_signed("==", cols, i64(width)))
