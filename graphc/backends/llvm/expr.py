@@ -69,6 +69,15 @@ def _tanh_coefficients(terms: int) -> list[float]:
 _TANH_TERMS = {4: 6, 8: 12}
 
 
+@functools.cache
+def _host_scales() -> bool:
+    """Whether the host has AVX-512, where llvm.ldexp is one vector instruction
+    (vscalef); elsewhere it may become a libm call per element."""
+    from graphc.backends.llvm import target
+
+    return "+avx512f" in target.host()[2].split(",")
+
+
 class ExpressionEmitter:
     """Emits expressions over `env` (symbol -> LLVM value of the compute dtype)."""
 
@@ -284,8 +293,8 @@ class ExpressionEmitter:
         """e**x in plain arithmetic, so loops over it vectorize (LLVM's exp intrinsic
         becomes one libm call per element) and vector and scalar code agree bit for bit:
         x = n*ln2 + r with |r| <= ln2/2, e**r by its Taylor polynomial (within a few ulps:
-        measured 1 ulp float32, 12 ulps float64), times 2**n built from exponent bits in
-        two halves (so overflow gives inf and underflow subnormals or 0). NaN propagates."""
+        measured 1 ulp float32, 12 ulps float64), times 2**n (see _times_power_of_two).
+        NaN propagates."""
         b = self.b
         f64 = self.dtype.itemsize == 8
         int_type = ir.IntType(64 if f64 else 32)
@@ -303,14 +312,28 @@ class ExpressionEmitter:
         r = self.intrinsic("fma", n, self.number(-ln2_hi), x)  # exact: n * ln2_hi is
         r = self.intrinsic("fma", n, self.number(-ln2_lo), r)
         poly = self.horner([1 / math.factorial(k) for k in range(terms + 1)], r)
-        whole = b.fptosi(n, int_type)
-        half = b.ashr(whole, ir.Constant(int_type, 1))
+        value = self._times_power_of_two(poly, b.fptosi(n, int_type), bits, bias)
+        return b.select(b.fcmp_unordered("uno", x_in, x_in), x_in, value)
+
+    def _times_power_of_two(self, x: ir.Value, n: ir.Value, bits: int, bias: int) -> ir.Value:
+        """x * 2**n rounded once (x near 1, n an exponent exp can need: overflow gives
+        inf, underflow subnormals or 0). With AVX-512, llvm.ldexp (one vscalef); else
+        2**n from exponent bits in two halves, each a normal number, so the first product
+        is exact and the second rounds once: the same bits."""
+        b = self.b
+        if _host_scales():
+            i32 = ir.IntType(32)
+            exponent = b.trunc(n, i32) if n.type != i32 else n
+            suffix = "f64" if self.dtype.itemsize == 8 else "f32"
+            ldexp = self.mc.function(f"llvm.ldexp.{suffix}.i32", self.type, [self.type, i32])
+            return b.call(ldexp, [x, exponent])
+        int_type = n.type
+        half = b.ashr(n, ir.Constant(int_type, 1))
         scale = []
-        for part in (half, b.sub(whole, half)):
+        for part in (half, b.sub(n, half)):
             field = b.shl(b.add(part, ir.Constant(int_type, bias)), ir.Constant(int_type, bits))
             scale.append(b.bitcast(field, self.type))
-        value = b.fmul(b.fmul(poly, scale[0]), scale[1])
-        return b.select(b.fcmp_unordered("uno", x_in, x_in), x_in, value)
+        return b.fmul(b.fmul(x, scale[0]), scale[1])
 
     def tanh(self, x: ir.Value) -> ir.Value:
         """tanh in plain arithmetic (vectorizes): its odd Taylor series below |x| = 0.3,
