@@ -143,7 +143,7 @@ def _decode(payload: bytes, program: Program, params: list[Node]):
             if _count(index) < objects:
                 return None
             array = np.frombuffer(blobs[index], dtype=np.dtype(dtype))
-            key = array.reshape([_count(d) for d in shape])
+            key = array.reshape([_count(d) for d in shape]).copy()  # aligned as numpy aligns
         slots.append((kind, key))
     outputs = []
     for (slot, shape, dtype), node in zip(header["outputs"], program.outputs, strict=True):

@@ -323,6 +323,8 @@ class CachedRunner:
         key = _binding_key(binding)
         if key in variants:
             return variants[key]
+        if not cache.enabled():  # turned off since gc.compile
+            return None
         started = time.perf_counter()
         payload = cache.load(variant_key(self.key, binding, profile))
         found = payload and decode(payload, self.source, self.params)
@@ -343,7 +345,7 @@ class CachedRunner:
         if found is None:
             found = self._inner().variant(binding, profile)
             payload = encode(found.layout, found.objects, self.params)
-            if payload is not None:
+            if payload is not None and cache.enabled():
                 cache.store(variant_key(self.key, binding, profile), payload)
             (self._profiled if profile else self.variants)[_binding_key(binding)] = found
         return found
