@@ -581,15 +581,21 @@ def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> N
                 for u in range(vectors):
                     acc = accs[tap][u]
                     b.store(b.call(fma, [gv[u], splat, b.load(acc, typ=v.vec)]), acc)
+    # Through a stack tile, so the output channels past O (padding) are one loop bound.
+    tile = k.alloca(ir.ArrayType(v.vec, taps * vectors))
     for tap, row in enumerate(accs):
         for u, acc in enumerate(row):
-            total = b.load(acc, typ=v.vec)
-            for lane in range(v.lanes):
-                o = b.add(b.mul(b.add(first, i64(u)), i64(v.lanes)), i64(lane))
-                with k.when(b.icmp_signed("<", o, i64(p.o))):
-                    at = b.add(b.mul(b.add(b.mul(o, i64(p.c)), c), i64(taps)), i64(tap))
-                    k.store(b.extract_element(total, ir.Constant(I32, lane)), out.ptr,
-                            p.dtype, at)
+            b.store(b.load(acc, typ=v.vec), b.gep(tile, [i64(0), i64(u * taps + tap)]))
+    o0 = b.mul(first, i64(v.lanes))
+    count = b.sub(i64(p.o), o0)
+    count = b.select(b.icmp_signed("<", count, i64(vectors * v.lanes)), count,
+                     i64(vectors * v.lanes))
+    with k.loop(0, count, "o") as o:
+        u, lane = b.udiv(o, i64(v.lanes)), b.urem(o, i64(v.lanes))
+        at = b.mul(b.add(b.mul(b.add(o0, o), i64(p.c)), c), i64(taps))
+        for tap in range(taps):
+            vector = b.load(b.gep(tile, [i64(0), b.add(b.mul(u, i64(taps)), i64(tap))]))
+            k.store(b.extract_element(vector, lane), out.ptr, p.dtype, b.add(at, i64(tap)))
 
 
 def _suffix(dtype: np.dtype) -> str:
