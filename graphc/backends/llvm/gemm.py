@@ -9,10 +9,12 @@ call plus its epilogue, and the module does not grow with the number of matmuls.
 A micro-kernel keeps an MR x NR tile of C in vector registers (SSA phis, explicit
 `llvm.fma`) while it runs over packed panels: A in panels of MR rows, B in panels of NR
 columns, both k-major, packed from their operands into per-thread scratch. A's element
-(r, p) is at r * row stride + cols(p); B is either strided (contiguous columns are packed
-with vector loads) or zero-padded image patches (im2col without the copy: masked contiguous
-loads where a panel's columns or its depths run along an image row, masked gathers
-otherwise). Index maps (`Affine`) are tabulated per cache block with carried digits
+(r, p) is at r * row stride + cols(p) (packed with vector loads, in transposed blocks where
+its columns are contiguous; an A block that only one or two column panels use is read in
+place); B is either strided (packed with vector loads, in transposed blocks where its
+depths are contiguous) or zero-padded image patches (im2col without the copy: masked
+contiguous loads where a panel's columns or its depths run along an image row, masked
+gathers otherwise). Index maps (`Affine`) are tabulated per cache block with carried digits
 instead of divisions. Panels past the matrix edge are packed with zeros, and partial tiles
 go through a small scratch tile. Each C element sums its K terms in KC blocks in a fixed
 order, so results do not depend on which thread computes a block: the threads split
