@@ -152,12 +152,35 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
         return pointers[id(s)]
 
     ticks = _ProfileTicks(mc, len(plan.steps), b, tid) if profile else None
-    for step, (fn, storages) in zip(plan.steps, kernels):
-        b.call(fn, [pointer(s) for s in storages] + [tid, n, call])
+    # Profiling times each step on its own: serial steps are not grouped there.
+    for group in _serial_runs(plan) if ticks is None else [[step] for step in plan.steps]:
+        if len(group) == 1 and not _serial(plan, group[0]):
+            (step,) = group
+            fn, storages = kernels[step.index]
+            b.call(fn, [pointer(s) for s in storages] + [tid, n, call])
+        else:
+            # Serial kernels in a row run on thread 0 alone (as one thread of one), with no
+            # barrier between them; an error skips the rest of the run.
+            pointers_before = dict(pointers)
+            serial_end = entry.append_basic_block(f"serial_end{group[-1].index}")
+            with b.if_then(b.icmp_signed("==", tid, i64(0))):
+                for step in group:
+                    fn, storages = kernels[step.index]
+                    b.call(fn, [pointer(s) for s in storages] + [i64(0), i64(1), call])
+                    go_on = entry.append_basic_block(f"after{step.index}")
+                    b.cbranch(b.icmp_signed("!=", mc.load_error(b), ir.Constant(I32, 0)),
+                              serial_end, go_on)
+                    b.position_at_end(go_on)
+                b.branch(serial_end)
+            # Pointers loaded inside the branch do not dominate what follows it.
+            pointers.clear()
+            pointers.update(pointers_before)
+            b.branch(serial_end)
+            b.position_at_end(serial_end)
         status = b.call(mc.barrier, [n])
         if ticks is not None:
-            ticks.count(b, step.index)
-        next_block = entry.append_basic_block(f"after{step.index}")
+            ticks.count(b, group[-1].index)
+        next_block = entry.append_basic_block(f"after_barrier{group[-1].index}")
         b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
         b.position_at_end(next_block)
     b.branch(exit_block)
@@ -172,6 +195,41 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
     gb = ir.IRBuilder(getter.append_basic_block("entry"))
     gb.ret(gb.load_atomic(mc._error_value, "monotonic", 8, typ=I64))
     return str(mc.module)
+
+
+SERIAL_BELOW = 1 << 14  # elements a kernel touches, below which one thread runs it
+SERIAL_GEMM_BELOW = 1 << 17  # multiply-adds of a matmul below which one thread runs it
+_GEMM_OPS = frozenset({"matmul", "fused_matmul"})
+_OWN_SPLIT = frozenset({"conv2d", "fused_conv2d", "conv2d_grad_input", "conv2d_grad_weight"})
+
+
+def _serial(plan: Plan, step: Step) -> bool:
+    """Whether a step is too small to share among threads: a barrier (and the other
+    threads' caches) would cost more than it saves. The choice depends on shapes only,
+    and every kernel computes the same bits on any number of threads."""
+    node = step.node if step.node is not None else step.source
+    if step.node is not None and node.op in _OWN_SPLIT:
+        return False
+    out = int(np.prod(plan.shape(node), dtype=np.int64))
+    if step.node is not None and node.op in _GEMM_OPS:
+        depth = plan.shape(node.inputs[0])[-1] if plan.shape(node.inputs[0]) else 1
+        return out * depth < SERIAL_GEMM_BELOW
+    inputs = node.inputs if step.node is not None else ()
+    touched = out + sum(int(np.prod(plan.shape(i), dtype=np.int64)) for i in inputs)
+    return touched < SERIAL_BELOW
+
+
+def _serial_runs(plan: Plan) -> list[list[Step]]:
+    """The steps in order, consecutive serial steps grouped (one barrier after each
+    group)."""
+    groups: list[list[Step]] = []
+    for step in plan.steps:
+        serial = _serial(plan, step)
+        if serial and groups and _serial(plan, groups[-1][-1]):
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
 
 
 class _ProfileTicks:
