@@ -277,12 +277,12 @@ class _Block:
         if p.chunks > 1:
             with b.if_else(b.icmp_signed("==", self.chunk, i64(0))) as (first, later):
                 with first:
-                    self._fill(accs, lambda o, tap: zero)
+                    self._set(accs, lambda o, tap: zero)
                 with later:
-                    self._fill(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
+                    self._set(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
                                                            align=p.lanes * p.dtype.itemsize))
         else:
-            self._fill(accs, lambda o, tap: zero)
+            self._set(accs, lambda o, tap: zero)
         self._images(accs, vec)
         if p.chunks > 1:
             last = b.icmp_signed("==", self.chunk, i64(p.chunks - 1))
@@ -297,7 +297,8 @@ class _Block:
         else:
             self._finish(accs, vec)
 
-    def _fill(self, accs, value) -> None:
+    def _set(self, accs, value) -> None:
+        """acc[o][tap] = value(o, tap)."""
         for o, row in enumerate(accs):
             for tap, acc in enumerate(row):
                 self.k.b.store(value(o, tap), acc)
