@@ -10,7 +10,7 @@ A micro-kernel keeps an MR x NR tile of C in vector registers (SSA phis, explici
 `llvm.fma`) while it runs over packed panels: A in panels of MR rows, B in panels of NR
 columns, both k-major, packed from their operands into per-thread scratch. A's element
 (r, p) is at r * row stride + cols(p) (packed with vector loads, in transposed blocks where
-its columns are contiguous; an A block that only one or two column panels use is read in
+its columns are contiguous; an A block that only a few column panels use is read in
 place); B is either strided (packed with vector loads, in transposed blocks where its
 depths are contiguous) or zero-padded image patches (im2col without the copy: masked
 contiguous loads where a panel's columns or its depths run along an image row, masked
@@ -41,7 +41,9 @@ MIN_ITEMS = 4  # split smaller problems into this many items where possible (thr
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
 MAX_BATCH = 4  # batch dims a descriptor holds (more are folded where strides allow)
 DIGITS = 3  # digits of an Affine index map
-IN_PLACE_PANELS = 2  # A blocks used by at most this many column panels are not packed
+# A blocks used by at most this many column panels are read in place, not packed: rows
+# whose depths are contiguous, other linear layouts (a transposed A packs cheaply).
+IN_PLACE_PANELS = (4, 2)
 MIN_RUN = 8  # image-row runs along the depth at least this long are packed by transposes
 
 
@@ -410,11 +412,13 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
                 _pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, pc, kc,
                                 part["b_pack"])
             # An A block used by few column panels is not worth packing: full row panels
-            # of a linear A of the compute dtype are read in place.
+            # of a linear A of the compute dtype are read in place (IN_PLACE_PANELS).
             in_place = None
             if a_dtype == dtype:
+                panels = b.select(b.icmp_signed("==", f["a_cs"], i64(1)),
+                                  i64(IN_PLACE_PANELS[0]), i64(IN_PLACE_PANELS[1]))
                 when = b.and_(b.icmp_signed("!=", f["a_cs"], i64(0)),
-                              b.icmp_signed("<=", nc, i64(IN_PLACE_PANELS * nr(dtype))))
+                              b.icmp_signed("<=", nc, b.mul(panels, i64(nr(dtype)))))
                 in_place = _InPlaceA(when, None, f["a_rs"], f["a_cs"])
             with k.loop(group.lo, group.hi, "ic") as icb:
                 ic = b.mul(icb, f["mc"])
