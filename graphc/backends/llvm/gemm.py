@@ -533,7 +533,7 @@ def _pack_a(k, f, ptr, src, dtype, base, start, count, kc, dest, cols) -> None:
                             at = b.add(row_base, k.load(cols, np.dtype("int64"), p))
                             rows = [b.load(k.gep(ptr, src, b.add(at, b.mul(i64(t), f["a_rs"]))),
                                            typ=vec, align=src.itemsize) for t in range(MR)]
-                            for d, values in enumerate(_transpose(b, rows)):
+                            for d, values in enumerate(transpose(b, rows)):
                                 slot = b.add(panel, b.mul(b.add(p, i64(d)), i64(MR)))
                                 b.store(values, k.gep(dest, dtype, slot),
                                         align=src.itemsize * MR)
@@ -608,7 +608,7 @@ def _pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> 
                                         b.add(first, i64(part + c)), f["b_cs"]))),
                                         typ=vec, align=src.itemsize)
                                     for c in range(n_lanes)]
-                                for d, values in enumerate(_transpose(b, columns)):
+                                for d, values in enumerate(transpose(b, columns)):
                                     slot = b.add(panel, b.add(
                                         b.mul(b.add(p, i64(d)), i64(width)), i64(part)))
                                     b.store(values, k.gep(dest, dtype, slot),
@@ -845,7 +845,7 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
         loaded.append(b.call(load, [b.gep(ptr, [at], source_etype=t),
                                     ir.Constant(I32, src.itemsize),
                                     b.select(ok, inside, none), zero]))
-    for depth, values in enumerate(_transpose(b, loaded)):
+    for depth, values in enumerate(transpose(b, loaded)):
         row = b.add(panel, b.mul(b.add(p, i64(depth)), i64(width)))
         slot = b.gep(dest, [b.add(row, first)], inbounds=True, source_etype=t)
         b.store(values, slot, align=VECTOR_BYTES)
@@ -859,7 +859,7 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
     return fn
 
 
-def _transpose(b, rows: list) -> list:
+def transpose(b, rows: list) -> list:
     """The transpose of a square block given as a list of row vectors, in log2(n) stages
     of two-vector shuffles."""
     n = len(rows)

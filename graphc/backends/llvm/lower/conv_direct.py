@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.gemm import _transpose as transpose
+from graphc.backends.llvm.gemm import transpose
 from graphc.backends.llvm.irtypes import I1, I8, I32, VOID, const, convert, i64, llvm_type
 from graphc.backends.llvm.kernel import Kernel
 

@@ -26,7 +26,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.gemm import _transpose as gemm_transpose
+from graphc.backends.llvm.gemm import transpose as gemm_transpose
 from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import column_range
