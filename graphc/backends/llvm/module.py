@@ -5,6 +5,7 @@ barrier (LLVM atomics) between kernels and an early exit when a kernel reports a
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -368,3 +369,118 @@ def _groups(names: set[str], refs: dict[str, set[str]]) -> list[set[str]]:
         merged = {name}.union(*linked)
         groups = [g for g in groups if not any(g is h for h in linked)] + [merged]
     return groups
+
+
+_KERNEL = re.compile(r"k\d+_")
+
+
+def split_kernels(text: str, parts: int) -> list[str]:
+    """The program's own module (split_shared's first part) as up to `parts` modules of
+    similar size, compiled apart (in parallel) and linked into one engine. Kernels (k*_*,
+    independent functions) are dealt out biggest first to the smallest part. The first
+    part keeps every other exported function (the entry, the accessors) and defines the
+    mutable globals (error slot, barrier, profile ticks), which the others declare; each
+    part gets its own copy of the internal constants and helpers it uses (so it optimizes
+    as before), and a kernel called from another part is exported and declared there."""
+    head, definitions = _parse(text)
+    kernels = sorted((n for n in definitions if _KERNEL.match(n)),
+                     key=lambda n: -len(definitions[n]))
+    if parts < 2 or len(kernels) < 2:
+        return [text]
+    roots = [[n for n, body in definitions.items()
+              if not _KERNEL.match(n) and not body.startswith("define internal ")]]
+    roots += [[] for _ in range(min(parts, len(kernels)) - 1)]
+    sizes = [sum(len(definitions[n]) for n in roots[0])] + [0] * (len(roots) - 1)
+    for name in kernels:
+        k = sizes.index(min(sizes))
+        roots[k].append(name)
+        sizes[k] += len(definitions[name])
+    refs = {name: set(_REFERENCE.findall(body)) - {name} for name, body in definitions.items()}
+    members = [_with_helpers(r, refs, definitions) for r in roots]
+    home = {name: k for k, names in enumerate(roots) for name in names}
+    called = {r for k, names in enumerate(members) for n in names for r in refs[n]
+              if home.get(r, k) != k}
+    return [_part(k, names, head, definitions, refs, home, called)
+            for k, names in enumerate(members)]
+
+
+def _with_helpers(roots: list[str], refs: dict[str, set[str]],
+                  definitions: dict[str, str]) -> list[str]:
+    """`roots` and the internal helpers (neither kernels nor exported) they call,
+    transitively."""
+    found, todo = list(roots), list(roots)
+    while todo:
+        for r in sorted(refs[todo.pop()]):
+            body = definitions.get(r)
+            if (body is not None and r not in found and not _KERNEL.match(r)
+                    and body.startswith("define internal ")):
+                found.append(r)
+                todo.append(r)
+    return found
+
+
+def _part(k: int, names: list[str], head: dict[str, str], definitions: dict[str, str],
+          refs: dict[str, set[str]], home: dict[str, int], called: set[str]) -> str:
+    used = {r for n in names for r in refs[n]}
+    lines = [head[HEADER]]
+    for name, line in head.items():
+        mutable = line.startswith("@") and " = internal global " in line
+        if name == HEADER or (name not in used and not (k == 0 and mutable)):
+            continue
+        if mutable:  # defined by the first part, declared by the others
+            line = line.replace(" = internal global ", " = global " if k == 0 else
+                                " = external global ", 1)
+            if k:
+                line = _without_initializer(line)
+        lines.append(line)
+    lines += [_declaration(definitions[r]) for r in sorted(used)
+              if r in home and home[r] != k]
+    for name in names:
+        body = definitions[name]
+        if name in called and home.get(name) == k:
+            lines.append(_stub(name, body, definitions))
+            body = body.replace(f'@"{name}"(', f'@"{name}.body"(', 1)
+        lines.append(body)
+    return "\n".join(lines)
+
+
+def _stub(name: str, definition: str, definitions: dict[str, str]) -> str:
+    """An exported function under a kernel's name that calls the (renamed, internal)
+    kernel with the constants every call site passes (a serial kernel's thread 0 of 1),
+    so the optimizer specializes the kernel as it does in one module."""
+    sites = [_arguments(m.group(1)) for body in definitions.values()
+             for m in re.finditer(rf'call void @"{re.escape(name)}"\((.*)\)$', body, re.M)]
+    first = definition.split("\n", 1)[0]
+    params = _arguments(first[first.index(f'@"{name}"(') + len(name) + 4:first.rindex(")")])
+    args = []
+    for k, param in enumerate(params):
+        constants = {site[k] for site in sites if re.fullmatch(r"i64 -?\d+", site[k])}
+        if sites and len(constants) == 1 and all(site[k] in constants for site in sites):
+            args.append(constants.pop())
+        else:
+            args.append(param.split(" ", 1)[0] + " " + param.rsplit(" ", 1)[1])
+    return "\n".join([first.replace("define internal ", "define ", 1),
+                      "{", "entry:", f'  call void @"{name}.body"({", ".join(args)})',
+                      "  ret void", "}"])
+
+
+def _arguments(text: str) -> list[str]:
+    """The comma-separated items of an argument or parameter list."""
+    items, depth, start = [], 0, 0
+    for k, char in enumerate(text):
+        depth += (char in "([<{") - (char in ")]>}")
+        if char == "," and depth == 0:
+            items.append(text[start:k].strip())
+            start = k + 1
+    return items + [text[start:].strip()] if text.strip() else items
+
+
+def _without_initializer(line: str) -> str:
+    """`@"g" = external global TYPE INIT, align N` without INIT (a declaration)."""
+    start = line.index(" = external global ") + len(" = external global ")
+    rest = line[start:]
+    depths = itertools.accumulate((c in "[<{") - (c in "]>}") for c in rest)
+    end = next((k for k, (c, d) in enumerate(zip(rest, depths)) if c == " " and d == 0),
+               len(rest))
+    align = re.search(r", align \d+$", rest)
+    return line[:start] + rest[:end] + (align.group() if align else "")

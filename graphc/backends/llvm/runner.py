@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy
 
-from graphc.backends.llvm import cache, target
+from graphc.backends.llvm import cache, parallel, target
 from graphc.backends.llvm.key import code_fingerprint, variant_key
 from graphc.backends.llvm.layout import (
     CYCLES,
@@ -139,8 +139,7 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        own, libraries = split_shared(self.ir)
-        self.objects = [target.compile_object(own)] + [_library(text) for text in libraries]
+        self.objects = _objects(*split_shared(self.ir))
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
 
@@ -190,18 +189,26 @@ class Stored:
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
-def _library(text: str) -> bytes:
-    """The object code of a library module (module.split_shared), compiled once per
-    machine: stored under the digest of its IR (with graphc's code fingerprint, which
-    covers the LLVM version, the CPU and the optimization pipeline)."""
-    if not cache.enabled():
-        return target.compile_object(text)
-    name = hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
-    obj = cache.load(name)
-    if obj is None:
-        obj = target.compile_object(text)
-        cache.store(name, obj)
-    return obj
+def _objects(own: str, libraries: list[str]) -> list[bytes]:
+    """The object code of the program's own module and of its library modules
+    (module.split_shared). A library is compiled once per machine: stored under the digest
+    of its IR (with graphc's code fingerprint, which covers the LLVM version, the CPU and
+    the optimization pipeline). What is left to compile is compiled in parallel when it
+    is big enough (parallel.py), the own module split into parts for it."""
+    from graphc.backends.llvm.module import split_kernels
+
+    names = [hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
+             if cache.enabled() else None for text in libraries]
+    found = [name and cache.load(name) for name in names]
+    missing = [k for k, obj in enumerate(found) if not obj]
+    workers = parallel.workers_for(len(own) + sum(len(libraries[k]) for k in missing))
+    parts = split_kernels(own, 2 * (workers + 1)) if workers else [own]
+    compiled = parallel.compile_all(parts + [libraries[k] for k in missing], workers)
+    for k, obj in zip(missing, compiled[len(parts):]):
+        found[k] = obj
+        if names[k] is not None:
+            cache.store(names[k], obj)
+    return compiled[:len(parts)] + found
 
 
 def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:

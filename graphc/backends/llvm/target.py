@@ -11,13 +11,14 @@ import threading
 import llvmlite
 import llvmlite.binding as llvm
 
+from graphc.backends.llvm import objgen
+
 _lock = threading.Lock()
 
 
 @functools.cache
 def _initialize() -> None:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
+    objgen.initialize()
     # erf/tanh and friends come from libm; sched_yield from libc (the barrier's back-off).
     for name in ("m", "c"):
         path = ctypes.util.find_library(name)
@@ -35,9 +36,7 @@ def host() -> tuple[str, str, str]:
 
 def target_machine() -> llvm.TargetMachine:
     """A fresh target machine for the host CPU at O3 (MCJIT takes ownership of one)."""
-    triple, cpu, features = host()
-    target = llvm.Target.from_triple(triple)
-    return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+    return objgen.target_machine(*host())
 
 
 def fingerprint() -> str:
@@ -47,24 +46,11 @@ def fingerprint() -> str:
 
 
 def compile_object(ir_text: str) -> bytes:
-    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code."""
+    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code
+    (objgen.emit_object, which compile workers run too)."""
     _initialize()
     with _lock:
-        module = llvm.parse_assembly(ir_text)
-        module.verify()
-        tm = target_machine()
-        module.triple = tm.triple
-        module.data_layout = str(tm.target_data)
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
-        pto.loop_vectorization = True
-        pto.slp_vectorization = True
-        pto.loop_interleaving = True
-        # The unroller cost ~30% of compile time and bought no measured step time: the
-        # GEMM is register-blocked by hand and the vectorizer interleaves the rest.
-        pto.loop_unrolling = False
-        builder = llvm.create_pass_builder(tm, pto)
-        builder.getModulePassManager().run(module, builder)
-        return tm.emit_object(module)
+        return objgen.emit_object(ir_text, *host())
 
 
 def assembly(ir_text: str) -> str:

@@ -1,0 +1,202 @@
+"""Parallel compilation (parallel.py, objgen.py, module.split_kernels): a big module is
+split into parts compiled by worker processes and in-process, and linked into one engine.
+The split build must compute the bits the one-module build computes, a failing worker
+must change nothing but the time, and no worker may outlive the compile."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm import module, objgen, parallel, target
+
+
+@pytest.fixture
+def no_cache(monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE", "0")
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Every module split and compiled with two workers, whatever its size and the
+    machine's CPU count; yields the workers started (to check they were all reaped)."""
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 3)
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
+    started: list[parallel._Worker] = []
+    init = parallel._Worker.__init__
+
+    def spy(self):
+        init(self)
+        started.append(self)
+
+    monkeypatch.setattr(parallel._Worker, "__init__", spy)
+    yield started
+    assert all(w.process.returncode is not None for w in started)  # reaped: no zombies
+
+
+def _cnn(threads: int, seed: int = 0):
+    """A LeNet-like training step (conv, pool, GEMMs, bias, relu, cross-entropy)."""
+    rng = np.random.default_rng(seed)
+    x = gc.input("x", (6, 1, 12, 12))
+    y = gc.input("y", (6,), "int32")
+    params = [gc.param("c1", rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32)),
+              gc.param("b1", rng.normal(0, 0.1, 4).astype(np.float32)),
+              gc.param("c2", rng.normal(0, 0.3, (6, 4, 3, 3)).astype(np.float32)),
+              gc.param("w", rng.normal(0, 0.2, (24, 10)).astype(np.float32)),
+              gc.param("b", np.zeros(10, np.float32))]
+    c1, b1, c2, w, b = params
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, c1, b1, padding=1)), 2)
+    h = gc.max_pool2d(gc.relu(gc.conv2d(h, c2)), 2)
+    loss = gc.softmax_cross_entropy(gc.reshape(h, (6, -1)) @ w + b, y)
+    grads = gc.grad(loss, params)
+    step = gc.compile([x, y], [loss], updates={p: p - 0.1 * g for p, g in zip(params, grads)},
+                      threads=threads)
+    data = (rng.normal(size=(6, 1, 12, 12)).astype(np.float32),
+            np.array([0, 1, 4, 2, 9, 3], np.int32))
+    losses = [step(*data)[0] for _ in range(3)]
+    return losses + [p.value.copy() for p in params]
+
+
+def _assert_same_bits(expected: list, got: list) -> None:
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_split_build_computes_the_bits_of_one_module(no_cache, monkeypatch, forced, threads):
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    expected = _cnn(threads)
+    assert not forced
+    compiled = []
+    real = parallel._Worker.compile
+    monkeypatch.setattr(parallel._Worker, "compile",
+                        lambda self, text: compiled.append(real(self, text)) or compiled[-1])
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE")
+    _assert_same_bits(expected, _cnn(threads))
+    assert forced and compiled and all(compiled)  # workers did compile parts
+
+
+def test_a_worker_emits_the_object_compiled_in_process():
+    text = module.split_kernels(_own_module(), 3)[1]
+    worker = parallel._Worker()
+    try:
+        assert worker.compile(text) == target.compile_object(text)
+    finally:
+        worker.close()
+    assert worker.process.returncode is not None
+
+
+FAKE_WORKERS = {
+    "exits": "import sys; sys.exit(3)",
+    "garbage": """
+        import sys
+        sys.stdin.buffer.read(8)
+        sys.stdout.buffer.write(b"\\x10" + b"\\0" * 7 + b"x" * 32 + b"not an object!!!")
+        sys.stdout.buffer.flush()
+        sys.stdin.buffer.read()
+    """,
+    "truncated": """
+        import sys
+        sys.stdin.buffer.read(8)
+        sys.stdout.buffer.write(b"\\xff" + b"\\0" * 7 + b"x" * 32 + b"short")
+    """,
+    "hangs": "import time; time.sleep(120)",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAKE_WORKERS))
+def test_a_failing_worker_leaves_its_modules_to_this_process(no_cache, monkeypatch, tmp_path,
+                                                             forced, fault):
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    expected = _cnn(1, seed=2)
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE")
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(FAKE_WORKERS[fault]))
+    monkeypatch.setattr(parallel, "_OBJGEN", str(script))
+    monkeypatch.setattr(parallel, "TIMEOUT", 1.0)
+    _assert_same_bits(expected, _cnn(1, seed=2))
+    assert forced
+
+
+def test_a_worker_that_cannot_start_changes_nothing(no_cache, monkeypatch, forced):
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    expected = _cnn(2, seed=3)
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE")
+    monkeypatch.setattr(parallel.sys, "executable", "/nonexistent/python")
+    _assert_same_bits(expected, _cnn(2, seed=3))
+
+
+def test_an_invalid_module_raises_as_in_process(forced):
+    with pytest.raises(RuntimeError):
+        parallel.compile_all(["define i32 @f() {\n  ret i64 0\n}", "not IR"], workers=2)
+
+
+def test_a_split_build_is_stored_and_loaded_like_any_other(monkeypatch, tmp_path, forced):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    compiled = _cnn(1, seed=4)
+    assert forced
+    started = len(forced)
+    _assert_same_bits(compiled, _cnn(1, seed=4))  # loaded: nothing compiled
+    assert len(forced) == started
+
+
+def test_only_big_modules_are_split_and_at_most_one_worker_per_spare_cpu(monkeypatch):
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
+    assert parallel.workers_for(parallel.MIN_BYTES - 1) == 0
+    assert parallel.workers_for(parallel.MIN_BYTES) == 1
+    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 3
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 1)
+    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 0
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 0
+
+
+def test_split_kernels_defines_each_global_once_and_keeps_constants_local():
+    text = _own_module()
+    parts = module.split_kernels(text, 3)
+    assert len(parts) == 3
+    whole = set(re.findall(r'^define [^@]*@"(k\d+_\w+)"', text, re.M))
+    bodies = [set(re.findall(r'^define internal [^@]*@"(k\d+_\w+)\.body"', p, re.M))
+              | set(re.findall(r'^define internal [^@]*@"(k\d+_\w+)"\(', p, re.M))
+              for p in parts]
+    assert set().union(*bodies) == whole and sum(map(len, bodies)) == len(whole)
+    for name in ("gc_error_code", "gc_error_value", "gc_barrier_count"):
+        definitions = [p for p in parts if re.search(rf'^@"{name}" = global ', p, re.M)]
+        assert definitions == [parts[0]]
+        for p in parts[1:]:
+            assert not re.search(rf'^@"{name}" = (internal )?global', p, re.M)
+    assert 'define i32 @"graphc_entry"' in parts[0]
+    # A serial kernel keeps its constant thread arguments: its stub passes them.
+    stubs = re.findall(r'call void @"k\d+_\w+\.body"\((.*)\)', "".join(parts[1:]))
+    assert any(", i64 0, i64 1, " in args for args in stubs)
+    assert module.split_kernels(text, 1) == [text]
+
+
+def _own_module() -> str:
+    """The program's own IR of a small conv net's training step."""
+    rng = np.random.default_rng(0)
+    x = gc.input("x", (8, 2, 10, 10))
+    y = gc.input("y", (8,), "int32")
+    k = gc.param("k", rng.normal(0, 0.3, (4, 2, 3, 3)).astype(np.float32))
+    w = gc.param("w", rng.normal(0, 0.3, (64, 3)).astype(np.float32))
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, k)), 2)
+    loss = gc.softmax_cross_entropy(gc.reshape(h, (8, -1)) @ w, y)
+    gk, gw = gc.grad(loss, [k, w])
+    step = gc.compile([x, y], [loss], updates={k: k - 0.1 * gk, w: w - 0.1 * gw})
+    own, _ = module.split_shared(step._runner.variant({}).ir)
+    return own
+
+
+def test_the_worker_entry_point_imports_llvmlite_alone():
+    source = open(objgen.__file__).read()
+    imports = re.findall(r"^(?:import|from) (\S+)", source, re.M)
+    assert set(imports) <= {"__future__", "hashlib", "struct", "sys", "llvmlite.binding"}
