@@ -22,10 +22,11 @@ def no_cache(monkeypatch):
 
 @pytest.fixture
 def forced(monkeypatch):
-    """Every module split and compiled with two workers, whatever its size and the
-    machine's CPU count; yields the workers started (to check they were all reaped)."""
-    monkeypatch.setattr(parallel, "MIN_BYTES", 1)
-    monkeypatch.setattr(parallel, "cpu_count", lambda: 3)
+    """Every module split and compiled with two workers (unless GRAPHC_PARALLEL_COMPILE=0),
+    whatever its size and the machine's CPU count; yields the workers started (to check
+    they were all reaped)."""
+    monkeypatch.setattr(parallel, "workers_for",
+                        lambda whole, divisible: 2 if parallel.enabled() else 0)
     monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
     started: list[parallel._Worker] = []
     init = parallel._Worker.__init__
@@ -147,17 +148,23 @@ def test_a_split_build_is_stored_and_loaded_like_any_other(monkeypatch, tmp_path
     assert len(forced) == started
 
 
-def test_only_big_modules_are_split_and_at_most_one_worker_per_spare_cpu(monkeypatch):
+def test_workers_only_where_they_save_more_time_than_their_start(monkeypatch):
     monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
-    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
-    assert parallel.workers_for(parallel.MIN_BYTES - 1) == 0
-    assert parallel.workers_for(parallel.MIN_BYTES) == 1
-    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 3
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    start = parallel.START
+    assert parallel.workers_for([], 0.01) == 0  # the many tiny programs of the tests
+    assert parallel.workers_for([], 2 * start) == 0  # halves save less than a start
+    assert parallel.workers_for([], 4 * start) == 1
+    assert parallel.workers_for([0.4], 0.05) == 0  # the library alone is the critical path
+    assert parallel.workers_for([0.4], 0.7) == 1  # lenet's cold compile
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
+    assert parallel.workers_for([], 100 * start) == 7  # at most one per spare CPU
+    assert parallel.workers_for([], 6 * start) == 1  # a second worker would save less
     monkeypatch.setattr(parallel, "cpu_count", lambda: 1)
-    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 0
-    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
+    assert parallel.workers_for([], 100 * start) == 0
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
     monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
-    assert parallel.workers_for(100 * parallel.MIN_BYTES) == 0
+    assert parallel.workers_for([], 100 * start) == 0
 
 
 def test_split_kernels_defines_each_global_once_and_keeps_constants_local():

@@ -2,7 +2,7 @@
 the extra hands are worker processes: a fresh interpreter each (never a fork: the parent
 runs native threads) running objgen.py, which imports llvmlite alone and is handed this
 process's target, so its object code is the in-process one. The caller compiles too;
-everyone takes the biggest module left. A worker that fails, times out or answers
+everyone takes the next module left. A worker that fails, times out or answers
 garbage is killed and reaped, and its module is compiled in-process: the result is the
 same, only slower. GRAPHC_PARALLEL_COMPILE=0 compiles everything in-process.
 """
@@ -21,10 +21,7 @@ import llvmlite
 from graphc.backends.llvm import objgen, target
 from graphc.backends.llvm.threads import cpu_count
 
-# A worker costs ~0.1 s of CPU to start (interpreter, llvmlite, target) and LLVM compiles
-# ~1 KB of IR per millisecond (lenet: 724 KB in 0.69 s): a module is split only when its
-# halves save clearly more than a start.
-MIN_BYTES = 300_000
+START = 0.12  # seconds of CPU a worker takes to start (interpreter, llvmlite, target)
 TIMEOUT = 120.0  # seconds for one module: LLVM takes ~1 s for the biggest we build
 _OBJGEN = str(Path(objgen.__file__).resolve())
 _LLVMLITE = str(Path(llvmlite.__file__).resolve().parent.parent)
@@ -35,16 +32,25 @@ def enabled() -> bool:
         "0", "false", "no", "off")
 
 
-def workers_for(ir_bytes: int) -> int:
-    """How many worker processes `ir_bytes` of IR to compile pays for (at most one per
-    spare CPU)."""
+def workers_for(whole: list[float], divisible: float) -> int:
+    """How many worker processes pay for compiling modules of these estimated costs
+    (seconds): `whole` modules stay whole, `divisible` seconds can be split finely. A
+    worker must save more wall time than the CPU time its start costs; at most one per
+    spare CPU."""
     if not enabled():
         return 0
-    return max(0, min(cpu_count() - 1, ir_bytes // MIN_BYTES))
+    alone = sum(whole) + divisible
+    best, most = 0, 0.0
+    for n in range(1, cpu_count()):
+        saved = alone - max([*whole, (alone + n * START) / (n + 1)]) - n * START
+        if saved > most:
+            best, most = n, saved
+    return best
 
 
 def compile_all(texts: list[str], workers: int) -> list[bytes]:
-    """The object code of each module, compiled here and by up to `workers` processes."""
+    """The object code of each module, compiled here and by up to `workers` processes,
+    which take the modules in the order given (the costliest should come first)."""
     if workers < 1 or len(texts) < 2:
         return [target.compile_object(text) for text in texts]
     jobs = _Jobs(texts)
@@ -63,11 +69,12 @@ def compile_all(texts: list[str], workers: int) -> list[bytes]:
 
 
 class _Jobs:
-    """The modules left to compile, biggest first, and the objects built so far."""
+    """The modules left to compile (taken from the end of `left`) and the objects built
+    so far."""
 
     def __init__(self, texts: list[str]):
         self.texts = texts
-        self.left = sorted(range(len(texts)), key=lambda k: len(texts[k]))
+        self.left = list(reversed(range(len(texts))))
         self.results: list[bytes] = [b""] * len(texts)
         self.busy = 0  # modules workers are compiling
         self.stopped = False

@@ -44,6 +44,10 @@ _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 _VALUE_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
 SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
+# What LLVM (O3 and code generation) takes per byte of IR, measured on lenet's step: its
+# own module 724 KB in 0.70 s, the GEMM library (hand-blocked vector code) 174 KB in 0.43 s.
+OWN_SECONDS_PER_BYTE = 1.0e-6
+LIBRARY_SECONDS_PER_BYTE = 2.5e-6
 
 
 class Native:
@@ -201,14 +205,16 @@ def _objects(own: str, libraries: list[str]) -> list[bytes]:
              if cache.enabled() else None for text in libraries]
     found = [name and cache.load(name) for name in names]
     missing = [k for k, obj in enumerate(found) if not obj]
-    workers = parallel.workers_for(len(own) + sum(len(libraries[k]) for k in missing))
+    workers = parallel.workers_for([len(libraries[k]) * LIBRARY_SECONDS_PER_BYTE
+                                    for k in missing], len(own) * OWN_SECONDS_PER_BYTE)
     parts = split_kernels(own, 2 * (workers + 1)) if workers else [own]
-    compiled = parallel.compile_all(parts + [libraries[k] for k in missing], workers)
-    for k, obj in zip(missing, compiled[len(parts):]):
+    # The GEMM libraries first: hand-blocked vector code, they cost the most per byte.
+    compiled = parallel.compile_all([libraries[k] for k in missing] + parts, workers)
+    for k, obj in zip(missing, compiled):
         found[k] = obj
         if names[k] is not None:
             cache.store(names[k], obj)
-    return compiled[:len(parts)] + found
+    return compiled[len(missing):] + found
 
 
 def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
