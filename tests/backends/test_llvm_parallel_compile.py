@@ -207,3 +207,19 @@ def test_the_worker_entry_point_imports_llvmlite_alone():
     source = open(objgen.__file__).read()
     imports = re.findall(r"^(?:import|from) (\S+)", source, re.M)
     assert set(imports) <= {"__future__", "hashlib", "struct", "sys", "llvmlite.binding"}
+
+
+def test_workers_started_early_are_reaped_whether_used_or_not(monkeypatch):
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 3)
+    with parallel.started(2) as unused:
+        assert len(unused) == 2
+    assert all(w.process.returncode is not None for w in unused)
+    texts = module.split_kernels(_own_module(), 3)
+    with parallel.started(1) as ready:
+        objects = parallel.compile_all(texts, 1, ready)
+        assert ready[0].process.returncode is not None
+    assert objects == [target.compile_object(text) for text in texts]
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    with parallel.started(2) as none:
+        assert none == []

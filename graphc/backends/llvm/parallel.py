@@ -9,11 +9,13 @@ same, only slower. GRAPHC_PARALLEL_COMPILE=0 compiles everything in-process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import llvmlite
@@ -48,13 +50,33 @@ def workers_for(whole: list[float], divisible: float) -> int:
     return best
 
 
-def compile_all(texts: list[str], workers: int) -> list[bytes]:
+@contextlib.contextmanager
+def started(n: int) -> Iterator[list[_Worker]]:
+    """Up to `n` workers started now, to load llvmlite while the caller builds the IR and
+    then be handed to compile_all; any still running at the end are killed and reaped."""
+    workers: list[_Worker] = []
+    try:
+        for _ in range(min(n, cpu_count() - 1) if enabled() else 0):
+            workers.append(_Worker())
+    except OSError:  # no process: compile_all starts its own or compiles in-process
+        pass
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def compile_all(texts: list[str], workers: int, ready: list[_Worker] = ()) -> list[bytes]:
     """The object code of each module, compiled here and by up to `workers` processes,
-    which take the modules in the order given (the costliest should come first)."""
+    which take the modules in the order given (the costliest should come first); `ready`
+    are workers already started (see `started`)."""
     if workers < 1 or len(texts) < 2:
         return [target.compile_object(text) for text in texts]
     jobs = _Jobs(texts)
-    threads = [threading.Thread(target=_work, args=(jobs,), daemon=True)
+    ready = list(ready)
+    threads = [threading.Thread(target=_work, args=(jobs, ready.pop() if ready else None),
+                                daemon=True)
                for _ in range(min(workers, len(texts) - 1))]
     for thread in threads:
         thread.start()
@@ -112,12 +134,11 @@ class _Jobs:
             worker.kill()
 
 
-def _work(jobs: _Jobs) -> None:
-    """A worker thread: starts a worker process and feeds it modules until none is left
-    or it fails."""
-    worker = None
+def _work(jobs: _Jobs, worker: _Worker | None) -> None:
+    """A worker thread: starts a worker process (unless given one) and feeds it modules
+    until none is left or it fails."""
     try:
-        worker = _Worker()
+        worker = worker or _Worker()
         with jobs._changed:
             jobs.workers.append(worker)
             if jobs.stopped:

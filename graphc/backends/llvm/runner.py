@@ -48,6 +48,8 @@ SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
 # own module 724 KB in 0.70 s, the GEMM library (hand-blocked vector code) 174 KB in 0.43 s.
 OWN_SECONDS_PER_BYTE = 1.0e-6
 LIBRARY_SECONDS_PER_BYTE = 2.5e-6
+CONVOLUTION_BYTES = 100_000  # a convolution kernel's IR, roughly
+_CONVOLUTIONS = frozenset({"conv2d", "fused_conv2d", "conv2d_grad_input", "conv2d_grad_weight"})
 
 
 class Native:
@@ -143,7 +145,8 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        self.objects = _objects(*split_shared(self.ir))
+        with parallel.started(_early_workers(self.plan)) as ready:
+            self.objects = _objects(*split_shared(self.ir), ready)
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
 
@@ -193,12 +196,23 @@ class Stored:
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
-def _objects(own: str, libraries: list[str]) -> list[bytes]:
+def _early_workers(plan: Plan) -> int:
+    """Workers worth starting before the IR is built (~0.2 s for lenet, time enough for
+    one to start) by a guess from the plan: convolution kernels (forward and gradients)
+    are by far the biggest IR a plan emits (lenet: five of 60-175 KB, 560 of its 724 KB),
+    the rest is counted as nothing."""
+    convolutions = sum(step.node is not None and step.node.op in _CONVOLUTIONS
+                       for step in plan.steps)
+    return parallel.workers_for([], convolutions * CONVOLUTION_BYTES * OWN_SECONDS_PER_BYTE)
+
+
+def _objects(own: str, libraries: list[str], ready: list = ()) -> list[bytes]:
     """The object code of the program's own module and of its library modules
     (module.split_shared). A library is compiled once per machine: stored under the digest
     of its IR (with graphc's code fingerprint, which covers the LLVM version, the CPU and
     the optimization pipeline). What is left to compile is compiled in parallel when it
-    is big enough (parallel.py), the own module split into parts for it."""
+    is big enough (parallel.py; `ready`: workers already started), the own module split
+    into parts for it."""
     from graphc.backends.llvm.module import split_kernels
 
     names = [hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
@@ -209,7 +223,7 @@ def _objects(own: str, libraries: list[str]) -> list[bytes]:
                                     for k in missing], len(own) * OWN_SECONDS_PER_BYTE)
     parts = split_kernels(own, 2 * (workers + 1)) if workers else [own]
     # The GEMM libraries first: hand-blocked vector code, they cost the most per byte.
-    compiled = parallel.compile_all([libraries[k] for k in missing] + parts, workers)
+    compiled = parallel.compile_all([libraries[k] for k in missing] + parts, workers, ready)
     for k, obj in zip(missing, compiled):
         found[k] = obj
         if names[k] is not None:
