@@ -107,6 +107,13 @@ FAKE_WORKERS = {
         sys.stdin.buffer.read(8)
         sys.stdout.buffer.write(b"\\xff" + b"\\0" * 7 + b"x" * 32 + b"short")
     """,
+    "claims 16 EiB": """
+        import sys
+        sys.stdin.buffer.read(8)
+        sys.stdout.buffer.write(b"\\xff" * 8 + b"x" * 32)
+        sys.stdout.buffer.flush()
+        sys.stdin.buffer.read()
+    """,
     "hangs": "import time; time.sleep(120)",
 }
 
@@ -129,8 +136,9 @@ def test_a_worker_that_cannot_start_changes_nothing(no_cache, monkeypatch, force
     monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
     expected = _cnn(2, seed=3)
     monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE")
-    monkeypatch.setattr(parallel.sys, "executable", "/nonexistent/python")
-    _assert_same_bits(expected, _cnn(2, seed=3))
+    for executable in ("/nonexistent/python", ""):
+        monkeypatch.setattr(parallel.sys, "executable", executable)
+        _assert_same_bits(expected, _cnn(2, seed=3))
 
 
 def test_an_invalid_module_raises_as_in_process(forced):

@@ -25,6 +25,7 @@ from graphc.backends.llvm.threads import cpu_count
 
 START = 0.12  # seconds of CPU a worker takes to start (interpreter, llvmlite, target)
 TIMEOUT = 120.0  # seconds for one module: LLVM takes ~1 s for the biggest we build
+MAX_OBJECT = 1 << 30  # bytes: a longer answer is garbage
 _OBJGEN = str(Path(objgen.__file__).resolve())
 _LLVMLITE = str(Path(llvmlite.__file__).resolve().parent.parent)
 
@@ -144,8 +145,11 @@ def _work(jobs: _Jobs, worker: _Worker | None) -> None:
             if jobs.stopped:
                 return
         while (k := jobs.take()) is not None:
-            obj = worker.compile(jobs.texts[k])
-            jobs.finish(k, obj, worker=True)
+            obj = None
+            try:
+                obj = worker.compile(jobs.texts[k])
+            finally:  # whatever happened, the module is done or back in the queue
+                jobs.finish(k, obj, worker=True)
             if obj is None:
                 return
     except OSError:  # the process could not be started
@@ -159,6 +163,8 @@ class _Worker:
     """One worker process (objgen.py) and its pipes."""
 
     def __init__(self):
+        if not sys.executable:  # an embedded interpreter: nothing to start
+            raise OSError("no Python executable to start a compile worker with")
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", _OBJGEN, _LLVMLITE, *target.host()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -176,6 +182,8 @@ class _Worker:
             if len(head) != objgen.REPLY.size:
                 return None
             length, digest = objgen.REPLY.unpack(head)
+            if length > MAX_OBJECT:
+                return None
             obj = self.process.stdout.read(length)
             if not obj or len(obj) != length or hashlib.sha256(obj).digest() != digest:
                 return None
