@@ -372,6 +372,7 @@ def _groups(names: set[str], refs: dict[str, set[str]]) -> list[set[str]]:
 
 
 _KERNEL = re.compile(r"k\d+_")
+_MUTABLE = re.compile(r'(@"[^"]+" = )internal ((?:[a-z_]+ )*global )')  # not constant
 
 
 def split_kernels(text: str, parts: int) -> list[str]:
@@ -424,14 +425,12 @@ def _part(k: int, names: list[str], head: dict[str, str], definitions: dict[str,
     used = {r for n in names for r in refs[n]}
     lines = [head[HEADER]]
     for name, line in head.items():
-        mutable = line.startswith("@") and " = internal global " in line
+        mutable = _MUTABLE.match(line)
         if name == HEADER or (name not in used and not (k == 0 and mutable)):
             continue
         if mutable:  # defined by the first part, declared by the others
-            line = line.replace(" = internal global ", " = global " if k == 0 else
-                                " = external global ", 1)
-            if k:
-                line = _without_initializer(line)
+            line = (mutable.expand(r"\1\2") + line[mutable.end():] if k == 0 else
+                    mutable.expand(r"\1external \2") + _type_and_align(line[mutable.end():]))
         lines.append(line)
     lines += [_declaration(definitions[r]) for r in sorted(used)
               if r in home and home[r] != k]
@@ -451,7 +450,10 @@ def _stub(name: str, definition: str, definitions: dict[str, str]) -> str:
     sites = [_arguments(m.group(1)) for body in definitions.values()
              for m in re.finditer(rf'call void @"{re.escape(name)}"\((.*)\)$', body, re.M)]
     first = definition.split("\n", 1)[0]
-    params = _arguments(first[first.index(f'@"{name}"(') + len(name) + 4:first.rindex(")")])
+    start = first.index(f'@"{name}"(') + len(name) + 4
+    depths = itertools.accumulate((c in "([<{") - (c in ")]>}") for c in first[start:])
+    end = start + next(k for k, d in enumerate(depths) if d < 0)
+    params = _arguments(first[start:end])
     args = []
     for k, param in enumerate(params):
         constants = {site[k] for site in sites if re.fullmatch(r"i64 -?\d+", site[k])}
@@ -475,12 +477,10 @@ def _arguments(text: str) -> list[str]:
     return items + [text[start:].strip()] if text.strip() else items
 
 
-def _without_initializer(line: str) -> str:
-    """`@"g" = external global TYPE INIT, align N` without INIT (a declaration)."""
-    start = line.index(" = external global ") + len(" = external global ")
-    rest = line[start:]
+def _type_and_align(rest: str) -> str:
+    """`TYPE INIT, align N` (a global's definition after `global`) without INIT."""
     depths = itertools.accumulate((c in "[<{") - (c in "]>}") for c in rest)
     end = next((k for k, (c, d) in enumerate(zip(rest, depths)) if c == " " and d == 0),
                len(rest))
     align = re.search(r", align \d+$", rest)
-    return line[:start] + rest[:end] + (align.group() if align else "")
+    return rest[:end] + (align.group() if align else "")
