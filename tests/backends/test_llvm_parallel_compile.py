@@ -231,3 +231,30 @@ def test_workers_started_early_are_reaped_whether_used_or_not(monkeypatch):
     monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
     with parallel.started(2) as none:
         assert none == []
+
+
+def test_an_error_raised_in_another_part_reaches_the_entry(no_cache, monkeypatch, forced):
+    parts: list[list[str]] = []
+    real = module.split_kernels
+    monkeypatch.setattr(module, "split_kernels",
+                        lambda text, n: parts.append(real(text, n)) or parts[-1])
+    rng = np.random.default_rng(5)
+    x = gc.input("x", (4, 1, 8, 8))
+    y = gc.input("y", (4,), "int32")
+    k = gc.param("k", rng.normal(0, 0.3, (3, 1, 3, 3)).astype(np.float32))
+    w = gc.param("w", rng.normal(0, 0.3, (27, 5)).astype(np.float32))
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, k, padding=1)), 2)
+    loss = gc.softmax_cross_entropy(gc.reshape(h, (4, -1))[:, :27] @ w, y)
+    gk, gw = gc.grad(loss, [k, w])
+    step = gc.compile([x, y], [loss], updates={k: k - 0.1 * gk, w: w - 0.1 * gw})
+    data = rng.normal(size=(4, 1, 8, 8)).astype(np.float32)
+    before = k.value.copy(), w.value.copy()
+    with pytest.raises(ValueError, match="5"):
+        step(data, np.array([0, 1, 5, 2], np.int32))  # a label out of range
+    (split,) = parts
+    checking = [p for p in split if re.search(r'define internal void @"k\d+_one_hot\.body"', p)]
+    assert checking and checking[0] is not split[0]  # the check is not in the entry's part
+    np.testing.assert_array_equal(k.value, before[0])
+    np.testing.assert_array_equal(w.value, before[1])
+    (good,) = step(data, np.array([0, 1, 4, 2], np.int32))
+    assert np.isfinite(good)
