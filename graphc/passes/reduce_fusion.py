@@ -7,8 +7,11 @@ stored value of its own: one whose consumers are all elementwise ops or reductio
 a producer used elsewhere too is computed again in the other kernels (a recomputation
 instead of a store and a load: softmax becomes three kernels, max, sum(exp(x - max)) and
 exp(x - max) / sum). A producer that a result, a matmul or any other op needs stored is
-reduced from its stored value instead. Runs before elementwise fusion, which then fuses
-what is left.
+reduced from its stored value instead, and so is a transcendental one (exp, log, erf,
+...) with several consumers, once it is big enough (STORE_FROM) for the extra kernel not
+to matter: elementwise fusion stores it for the others anyway, and loading it costs less
+than computing it again.
+Runs before elementwise fusion, which then fuses what is left.
 """
 
 from __future__ import annotations
@@ -21,12 +24,31 @@ from graphc.program import Program
 from .expression import Expression, fusable, joins
 from .rewrite import rebuild, record_members
 
+STORE_FROM = 1 << 14  # elements (static dims) from which a shared expensive value is stored
+EXPENSIVE = frozenset({"exp", "log", "tanh", "erf", "sigmoid", "gelu", "gelu_tanh", "sin",
+                       "cos", "pow"})
+
 
 def _stored(program: Program, graph: Graph) -> set[Node]:
-    """The nodes some result or non-elementwise, non-reduction consumer needs stored."""
+    """The nodes some result or non-elementwise, non-reduction consumer needs stored,
+    and the expensive ones with several consumers."""
     results = set(program.results)
-    return {n for n in graph.nodes if n in results or any(
-        not fusable(c) and c.op not in KINDS for c in graph.consumers[n])}
+
+    def needs_store(n: Node) -> bool:
+        consumers = graph.consumers[n]
+        if n in results or any(not fusable(c) and c.op not in KINDS for c in consumers):
+            return True
+        return n.op in EXPENSIVE and len(consumers) > 1 and _static_size(n) >= STORE_FROM
+
+    return {n for n in graph.nodes if needs_store(n)}
+
+
+def _static_size(node: Node) -> int:
+    """The product of a node's static dims (a symbolic dim counts as 1)."""
+    size = 1
+    for d in node.shape:
+        size *= d if isinstance(d, int) else 1
+    return size
 
 
 def producer_tree(root: Node, stored: set[Node]) -> list[Node]:

@@ -70,3 +70,29 @@ def test_fused_reduce_gradient_matches_the_unfused_one():
         xs = X.astype(np.float64) / 10
         np.testing.assert_allclose(run(program([g_fused], [x]), xs)[0],
                                    run(program([g_plain], [x]), xs)[0], rtol=1e-12)
+
+
+def test_a_big_shared_exp_is_stored_once_and_reduced_from_its_store():
+    """A large softmax and its gradient: exp(x - max) has several consumers, so it is
+    stored once; neither the sum nor the gradient's reduction computes it again."""
+    x, g = gc.input("x", (64, 512)), gc.input("g", (64, 512))
+    y = gc.softmax(x)
+    (gx,) = gc.grad(gc.sum(y * g), [x])
+    before = program([y, gx], [x, g])
+    after = optimize(before)
+    ops = kernel_ops(after)
+    assert ops.count("sum") == 1, ops
+    for node in kernels(after.graph):
+        if node.op == "fused_reduce":
+            assert "exp" not in str(node.attrs["expr"])
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=(64, 512)).astype(np.float32) for _ in range(2)]
+    for got, expected in zip(run(after, *args), run(before, *args)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_small_shared_exp_is_still_recomputed_in_the_reduction():
+    x = gc.input("x", (8, 10))
+    before = program([gc.softmax(x)], [x])
+    after = optimize(before)
+    assert kernel_ops(after) == ["max", "fused_reduce", "fused"]
