@@ -131,7 +131,8 @@ class ModuleContext:
 
 def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
     """The LLVM IR text of a plan's module. With `profile`, thread 0 adds the cycles of
-    each step (its kernel and the barrier after it: the step's wall time) to a counter."""
+    each step (its kernel, and the barrier after it if any: the step's wall time) to a
+    counter; the schedule is the same as without."""
     mc = ModuleContext()
     kernels = [_emit_step(mc, plan, step, table) for step in plan.steps]
 
@@ -153,8 +154,7 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
         return pointers[id(s)]
 
     ticks = _ProfileTicks(mc, len(plan.steps), b, tid) if profile else None
-    # Profiling times each step on its own: serial steps are not grouped there.
-    for group in _serial_runs(plan) if ticks is None else [[step] for step in plan.steps]:
+    for group in _serial_runs(plan):
         if len(group) == 1 and not _serial(plan, group[0]):
             (step,) = group
             fn, storages = kernels[step.index]
@@ -168,6 +168,8 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
                 for step in group:
                     fn, storages = kernels[step.index]
                     b.call(fn, [pointer(s) for s in storages] + [i64(0), i64(1), call])
+                    if ticks is not None:
+                        ticks.count(b, step.index)
                     go_on = entry.append_basic_block(f"after{step.index}")
                     b.cbranch(b.icmp_signed("!=", mc.load_error(b), ir.Constant(I32, 0)),
                               serial_end, go_on)
@@ -179,7 +181,7 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
             b.branch(serial_end)
             b.position_at_end(serial_end)
         status = b.call(mc.barrier, [n])
-        if ticks is not None:
+        if ticks is not None:  # the barrier's wait counts to the run's last step
             ticks.count(b, group[-1].index)
         next_block = entry.append_basic_block(f"after_barrier{group[-1].index}")
         b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
@@ -248,14 +250,18 @@ class _ProfileTicks:
                               .append_basic_block("entry"))
             fb.ret(fb.bitcast(self.array, PTR) if ret is PTR else fb.call(clock, []))
         self.clock, self.tid = clock, tid
-        self.last = b.call(clock, [])
+        # The last reading lives in a stack slot: counts are made inside serial runs'
+        # branches too, whose values do not dominate what follows them.
+        self.last = b.alloca(I64)
+        b.store(b.call(clock, []), self.last)
 
     def count(self, b: ir.IRBuilder, index: int) -> None:
         now = b.call(self.clock, [])
         with b.if_then(b.icmp_signed("==", self.tid, i64(0))):
             slot = b.gep(self.array, [i64(0), i64(index)], inbounds=True)
-            b.store(b.add(b.load(slot, typ=I64), b.sub(now, self.last)), slot)
-        self.last = now
+            spent = b.sub(now, b.load(self.last, typ=I64))
+            b.store(b.add(b.load(slot, typ=I64), spent), slot)
+        b.store(now, self.last)
 
 
 def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
