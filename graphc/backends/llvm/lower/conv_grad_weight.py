@@ -144,8 +144,9 @@ def _blocking(outputs: int, taps: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Shifted:
-    """The shifted path's shapes, register block, image chunks and scratch layout."""
+class _Shapes:
+    """A stride-1 weight gradient's shapes: x (n, c, h, w), g (n, o, ho, wo), the kernel
+    (kh, kw) and the padding (ph, pw)."""
 
     dtype: np.dtype
     n: int
@@ -159,6 +160,23 @@ class Shifted:
     pw: int
     ho: int
     wo: int
+
+    @staticmethod
+    def values(dtype, x_shape, g_shape, kernel, padding) -> tuple:
+        """The fields above, in order, from the op's shapes."""
+        n_, c_, h, wd = x_shape
+        _, o_, ho, wo = g_shape
+        return (np.dtype(dtype), n_, c_, h, wd, o_, *kernel, *padding, ho, wo)
+
+    @property
+    def taps(self) -> int:
+        return self.c * self.kh * self.kw
+
+
+@dataclass(frozen=True)
+class Shifted(_Shapes):
+    """The shifted path's register block, image chunks and scratch layout."""
+
     ob: int  # output channels per block
     tb: int  # taps (c, i, j) per block
     lanes: int  # of a vector
@@ -177,17 +195,13 @@ class Shifted:
         per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
         steps = -(-ho * wo // lanes)
         chunk = min(n_, max(CHUNK_BYTES // per_image, -(-MIN_STEPS // steps)))
-        return Shifted(dtype, n_, c_, h, wd, o_, kh, kw, padding[0], padding[1], ho, wo,
+        return Shifted(*_Shapes.values(dtype, x_shape, g_shape, kernel, padding),
                        ob, tb, lanes, chunk)
 
     @property
     def plane(self) -> int:
         """Elements of a shifted plane: the padded input's rows, the output's columns."""
         return (self.h + 2 * self.ph) * self.wo
-
-    @property
-    def taps(self) -> int:
-        return self.c * self.kh * self.kw
 
     @property
     def blocks(self) -> tuple[int, int]:
@@ -465,34 +479,19 @@ def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
 
 # ----- the channels path ------------------------------------------------------------------
 @dataclass(frozen=True)
-class Channels:
+class Channels(_Shapes):
     """The channels path: g transposed to gT[n, q, o] (output channels padded to whole
     vectors), then per (vector group of output channels, input channel) a register block
     acc[tap][vector] += gT[n, q, vector] * x[n, c, q's input pixel for tap], over the
     images and, unrolled, the (pixel, tap) pairs that read inside the image."""
 
-    dtype: np.dtype
-    n: int
-    c: int
-    h: int
-    w: int
-    o: int
-    kh: int
-    kw: int
-    ph: int
-    pw: int
-    ho: int
-    wo: int
     group: int  # output channel vectors per block
 
     @staticmethod
     def of(dtype, x_shape, g_shape, kernel, padding) -> Channels:
-        dtype = np.dtype(dtype)
-        n_, c_, h, wd = x_shape
-        _, o_, ho, wo = g_shape
+        vectors = -(-g_shape[1] // (VECTOR_BYTES // np.dtype(dtype).itemsize))
         kh, kw = kernel
-        vectors = -(-o_ // (VECTOR_BYTES // dtype.itemsize))
-        return Channels(dtype, n_, c_, h, wd, o_, kh, kw, padding[0], padding[1], ho, wo,
+        return Channels(*_Shapes.values(dtype, x_shape, g_shape, kernel, padding),
                         min(vectors, MAX_ACCUMULATORS // (kh * kw)))
 
     @property
