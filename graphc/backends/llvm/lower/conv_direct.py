@@ -619,8 +619,9 @@ def weights_finite(k: Kernel, weight, count: int):
 
 def _splat(b, scalar, vec: ir.VectorType):
     one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
+    # An all-zero mask as zeroinitializer: no constant object per lane (IR building time).
     return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
-                            ir.Constant(ir.VectorType(I32, vec.count), [0] * vec.count))
+                            ir.Constant(ir.VectorType(I32, vec.count), None))
 
 
 def _suffix(dtype: np.dtype) -> str:
