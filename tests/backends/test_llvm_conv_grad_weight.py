@@ -184,3 +184,50 @@ def test_identical_bits_for_any_thread_count(shape):
     for threads in (2, 3, 4):
         np.testing.assert_array_equal(_run(shape, "float32", arrays, threads=threads),
                                       reference, err_msg=f"threads={threads}")
+
+
+# The GEMM path with its depth split into image chunks: stride 2 (no direct path), a
+# depth of 16 images x 32 x 32 pixels, 4 chunks.
+SPLIT = ((16, 4, 64, 64), (8, 4, 3, 3), (2, 2), (1, 1))
+
+
+def _split_step(dtype, threads=None, backend="llvm"):
+    x_shape, w_shape, stride, padding = SPLIT
+    x = gc.input("x", x_shape, dtype)
+    w = gc.input("w", w_shape, dtype)
+    y = gc.conv2d(x, w, stride=stride, padding=padding)
+    g = gc.input("g", y.shape, dtype)
+    options = {"threads": threads} if backend == "llvm" else {}
+    return gc.compile([x, w, g], gc.grad(gc.sum(y * g), [w])[0], backend=backend, **options)
+
+
+def _split_arrays(dtype, values):
+    rng = np.random.default_rng(7)
+    x_shape, w_shape, _, _ = SPLIT
+    g_shape = (x_shape[0], w_shape[0], 32, 32)
+    return [values(rng, s).astype(dtype) for s in (x_shape, w_shape, g_shape)]
+
+
+def test_split_gemm_path_is_taken():
+    from graphc.backends.llvm.lower.conv_grad_weight import _splits
+    x_shape, w_shape, stride, padding = SPLIT
+    assert grad_weight_path("float32", x_shape, (16, 8, 32, 32), w_shape[2:], stride,
+                            padding) == "gemm"
+    assert _splits(16, 16 * 32 * 32) == 4 and _splits(15, 15 * 64 * 64) == 3
+    assert _splits(7, 7 * 64 * 64) == 1 and _splits(16, 16 * 8 * 8) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_split_gemm_exact_on_integers_and_the_same_on_any_thread_count(dtype):
+    arrays = _split_arrays(dtype, _small_integers)
+    expected = _split_step(dtype, backend="numpy")(*arrays)
+    results = [_split_step(dtype, threads)(*arrays) for threads in (1, 2, 3)]
+    np.testing.assert_array_equal(results[0], expected)
+    for got in results[1:]:
+        np.testing.assert_array_equal(got, results[0])
+    # Random values: the chunks' partial sums round differently from NumPy, not more.
+    arrays = _split_arrays(dtype, _normal)
+    got, reference = _split_step(dtype, 2)(*arrays), _split_step(dtype, backend="numpy")(*arrays)
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(got, reference, rtol=0, atol=scale * (1e-5 if dtype ==
+                                                                      "float32" else 1e-13))

@@ -80,8 +80,7 @@ def _grad_weight_scratch(node, shapes) -> int:
     plan = _plan(node, x, g)
     if plan is not None:
         return plan.end
-    return gemm.scratch_bytes(1, out[0], out[1] * out[2] * out[3], x[0] * g[2] * g[3],
-                              node.dtype)
+    return _split_layout(node.dtype, x, g, out)[2]
 
 
 @lowering("conv2d_grad_weight", scratch=_grad_weight_scratch)
@@ -97,26 +96,67 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
         _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
 
 
+SPLIT_FROM = 1 << 14  # depth (images x output pixels) from which the GEMM is split
+SPLITS = 4  # the most image chunks of a split GEMM
+
+
+def _splits(n: int, depth: int) -> int:
+    """Image chunks of the GEMM path: the largest divisor of the batch up to SPLITS once
+    the depth is long. Fixed by the shapes (not the thread count), so the sums' order and
+    the bits are the same on any number of threads."""
+    if depth < SPLIT_FROM:
+        return 1
+    return max(s for s in range(1, SPLITS + 1) if n % s == 0)
+
+
+def _split_layout(dtype, x_shape, g_shape, out_shape) -> tuple[int, int, int]:
+    """(chunks, byte offset of the chunks' partial sums in the scratch, scratch bytes)."""
+    n_, _, _, _ = x_shape
+    o_, c_, kh, kw = out_shape
+    depth = n_ * g_shape[2] * g_shape[3]
+    splits = _splits(n_, depth)
+    at = gemm.scratch_bytes(splits, o_, c_ * kh * kw, depth // splits, dtype)
+    partials = splits * o_ * c_ * kh * kw * np.dtype(dtype).itemsize if splits > 1 else 0
+    return splits, at, at + partials
+
+
 def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
-    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK), one GEMM whose depth
-    runs over the batch and the image."""
+    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK): a GEMM whose depth
+    runs over the batch and the image. A long depth is split into image chunks, one
+    batch item of the GEMM each (every thread then packs only its own chunks' patches,
+    where splitting rows would have every thread pack them all), summed after a barrier
+    in chunk order."""
     n_, c_, h, wd = x.shape
     o_, _, kh, kw = out.shape
     ho, wo = g.shape[2:]
     (sh, sw), (ph, pw) = stride, padding
     dt = out.dtype
+    ckk = c_ * kh * kw
+    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape)
+    chunk = n_ // splits
 
-    # Column (n, yx) of row o is g[n, o, yx].
-    grads = gemm.Rows(g.ptr, g.dtype, (), ho * wo,
-                      gemm.Affine((n_, ho * wo), ((o_ * ho * wo,), (1,))))
-
-    rows = gemm.Affine((n_, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
+    # Column (n, yx) of row o is g[n, o, yx]; chunk s starts at image s * chunk.
+    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo,), ho * wo,
+                      gemm.Affine((chunk, ho * wo), ((o_ * ho * wo,), (1,))))
+    rows = gemm.Affine((chunk, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
                        (0, -ph, -pw))
     cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
-    patches = gemm.Patches(x.ptr, x.dtype, x.size, (), h, wd, rows, cols)
-    gm = gemm.Gemm((), o_, c_ * kh * kw, n_ * ho * wo, dt, grads, patches, out.ptr,
-                   c_ * kh * kw, 0)
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd,), h, wd, rows, cols)
+    b = k.b
+    partials = out.ptr if splits == 1 else b.gep(scratch, [i64(at)], inbounds=True,
+                                                  source_etype=I8)
+    gm = gemm.Gemm((splits,), o_, ckk, chunk * ho * wo, dt, grads, patches, partials, ckk,
+                   o_ * ckk)
     gemm.emit(k, gm, scratch)
+    if splits == 1:
+        return
+    b.call(k.mc.barrier, [k.nthreads])  # every chunk's partial sums are written
+    start, stop = k.split(o_ * ckk, 16)
+    with k.loop(start, stop, "e") as e:
+        total = k.load(partials, dt, e)
+        for s_ in range(1, splits):
+            total = b.fadd(total, k.load(partials, dt, b.add(e, i64(s_ * o_ * ckk))))
+        k.store(total, out.ptr, dt, e)
 
 
 # ----- the shifted path -------------------------------------------------------------------
