@@ -12,9 +12,11 @@ shapes and says why):
   q over the Ho * Wo output pixels, summed by vector FMAs into registers holding a block
   of output channels times taps (no packing, no junk lanes).
 - "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
-  runs over the batch and the image.
-Every gw element is summed by one thread in a fixed order, so results do not depend on
-the thread count.
+  runs over the batch and the image; a long depth is cut into image chunks (batch items
+  of the GEMM, so threads do not pack the same patches) whose partial sums are added in
+  chunk order.
+Every gw element (every chunk's partial sum) is summed by one thread in a fixed order,
+so results do not depend on the thread count.
 """
 
 from __future__ import annotations
