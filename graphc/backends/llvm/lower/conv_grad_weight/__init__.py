@@ -1,0 +1,155 @@
+"""conv2d_grad_weight: gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted].
+
+Three paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
+shapes and says why); this module holds the rule and the GEMM path, channels.py and
+shifted.py the direct paths, common.py what those two share:
+- "channels" (stride 1, planes of at most one vector of output pixels): g transposed to
+  gT[n, pixel, o]; vectors over output channels times broadcast image values, for only
+  the (pixel, tap) pairs whose input pixel lies inside the image.
+- "shifted" (stride 1, small problems): each input plane is copied kw times into scratch,
+  zero-padded and shifted by a kernel column, with the output's row pitch:
+  S[n, c, j][yy * Wo + xx] = x_padded[n, c, yy, xx + j]. Every tap then reads one
+  contiguous run: gw[o, c, i, j] = sum over n, q of g[n, o, q] * S[n, c, j][q + i * Wo],
+  q over the Ho * Wo output pixels, summed by vector FMAs into registers holding a block
+  of output channels times taps (no packing, no junk lanes).
+- "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
+  runs over the batch and the image; a long depth is cut into image chunks (batch items
+  of the GEMM, so threads do not pack the same patches) whose partial sums are added in
+  chunk order.
+Every gw element (every chunk's partial sum) is summed by one thread in a fixed order,
+so results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.backends.llvm import gemm
+from graphc.backends.llvm.irtypes import I8, i64
+from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.lower.conv_grad_weight.channels import Channels, channels_grad_weight
+from graphc.backends.llvm.lower.conv_grad_weight.common import MAX_ACCUMULATORS, VECTOR_BYTES
+from graphc.backends.llvm.lower.conv_grad_weight.shifted import Shifted, shifted_grad_weight
+
+__all__ = ["Channels", "Shifted", "grad_weight_path"]
+
+SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path makes
+
+
+def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
+    """"channels", "shifted" or "gemm" (see the module docstring), for stride 1:
+    - planes of at most one vector of output pixels (and kernels of at most
+      MAX_ACCUMULATORS taps) take the channels path: a vector over pixels multiplies
+      padding there too (4x4 planes, 3x3 kernels, padding 1: 44 of 144 products), a
+      vector over output channels skips it;
+    - other problems whose shifted copy stays in the caches (at most SHIFTED_BYTES) take
+      the shifted path, which does no packing and only useful FMAs, where the GEMM packs
+      image patches (small planes: mostly padding and gathers) and fills 8 x 32 register
+      tiles that few output channels leave half empty: the LeNet and digits layers ran
+      at 10-40 GFLOP/s on it;
+    - big ones (the 32x32, 64-channel benchmark layer: a 27 MB copy) and strided ones
+      keep the GEMM, whose packing is amortized over many channels."""
+    n_, c_, h, _ = x_shape
+    _, o_, ho, wo = g_shape
+    if tuple(stride) != (1, 1) or n_ * c_ * o_ * ho * wo == 0:
+        return "gemm"
+    itemsize = np.dtype(dtype).itemsize
+    if ho * wo <= VECTOR_BYTES // itemsize and kernel[0] * kernel[1] <= MAX_ACCUMULATORS:
+        return "channels"
+    shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * itemsize
+    return "shifted" if shifted <= SHIFTED_BYTES else "gemm"
+
+
+def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
+    """The plan of the channels or shifted path, or None for the GEMM."""
+    kernel, padding = node.attrs["kernel"], node.attrs["padding"]
+    path = grad_weight_path(node.dtype, x_shape, g_shape, kernel, node.attrs["stride"],
+                            padding)
+    plans = {"channels": Channels, "shifted": Shifted}
+    if path not in plans:
+        return None
+    return plans[path].of(node.dtype, x_shape, g_shape, kernel, padding)
+
+
+def _grad_weight_scratch(node, shapes) -> int:
+    x, g, out = shapes
+    plan = _plan(node, x, g)
+    if plan is not None:
+        return plan.end
+    return _split_layout(node.dtype, x, g, out)[2]
+
+
+@lowering("conv2d_grad_weight", scratch=_grad_weight_scratch)
+def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
+    """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted]."""
+    x, g = ins
+    plan = _plan(node, x.shape, g.shape)
+    if isinstance(plan, Channels):
+        channels_grad_weight(k, plan, x, g, out, scratch)
+    elif isinstance(plan, Shifted):
+        shifted_grad_weight(k, plan, x, g, out, scratch)
+    else:
+        _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
+
+
+SPLIT_FROM = 1 << 14  # depth (images x output pixels) from which the GEMM is split
+SPLITS = 4  # the most image chunks of a split GEMM
+
+
+def _splits(n: int, depth: int) -> int:
+    """Image chunks of the GEMM path: the largest divisor of the batch up to SPLITS once
+    the depth is long. Fixed by the shapes (not the thread count), so the sums' order and
+    the bits are the same on any number of threads."""
+    if depth < SPLIT_FROM:
+        return 1
+    return max(s for s in range(1, SPLITS + 1) if n % s == 0)
+
+
+def _split_layout(dtype, x_shape, g_shape, out_shape) -> tuple[int, int, int]:
+    """(chunks, byte offset of the chunks' partial sums in the scratch, scratch bytes)."""
+    n_, _, _, _ = x_shape
+    o_, c_, kh, kw = out_shape
+    depth = n_ * g_shape[2] * g_shape[3]
+    splits = _splits(n_, depth)
+    at = gemm.scratch_bytes(splits, o_, c_ * kh * kw, depth // splits, dtype)
+    partials = splits * o_ * c_ * kh * kw * np.dtype(dtype).itemsize if splits > 1 else 0
+    return splits, at, at + partials
+
+
+def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
+    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK): a GEMM whose depth
+    runs over the batch and the image. A long depth is split into image chunks, one
+    batch item of the GEMM each (every thread then packs only its own chunks' patches,
+    where splitting rows would have every thread pack them all), summed after a barrier
+    in chunk order."""
+    n_, c_, h, wd = x.shape
+    o_, _, kh, kw = out.shape
+    ho, wo = g.shape[2:]
+    (sh, sw), (ph, pw) = stride, padding
+    dt = out.dtype
+    ckk = c_ * kh * kw
+    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape)
+    chunk = n_ // splits
+
+    # Column (n, yx) of row o is g[n, o, yx]; chunk s starts at image s * chunk.
+    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo,), ho * wo,
+                      gemm.Affine((chunk, ho * wo), ((o_ * ho * wo,), (1,))))
+    rows = gemm.Affine((chunk, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
+                       (0, -ph, -pw))
+    cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd,), h, wd, rows, cols)
+    b = k.b
+    partials = out.ptr if splits == 1 else b.gep(scratch, [i64(at)], inbounds=True,
+                                                  source_etype=I8)
+    gm = gemm.Gemm((splits,), o_, ckk, chunk * ho * wo, dt, grads, patches, partials, ckk,
+                   o_ * ckk)
+    gemm.emit(k, gm, scratch)
+    if splits == 1:
+        return
+    b.call(k.mc.barrier, [k.nthreads])  # every chunk's partial sums are written
+    start, stop = k.split(o_ * ckk, 16)
+    with k.loop(start, stop, "e") as e:
+        total = k.load(partials, dt, e)
+        for s_ in range(1, splits):
+            total = b.fadd(total, k.load(partials, dt, b.add(e, i64(s_ * o_ * ckk))))
+        k.store(total, out.ptr, dt, e)

@@ -1,0 +1,323 @@
+"""The "shifted" path: each input plane copied kw times, zero-padded and shifted by a
+kernel column with the output's row pitch, so every tap reads one contiguous run,
+summed by vector FMAs into register blocks of output channels x taps."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.lower.conv import column_range
+from graphc.backends.llvm.lower.conv_grad_weight.common import (
+    MAX_ACCUMULATORS,
+    VECTOR_BYTES,
+    Shapes,
+    Vectors,
+    by_size,
+    type_suffix,
+)
+
+MAX_BLOCK = 8  # output channels (or taps) per block: their addresses stay in registers
+UNROLL = 4  # pixel vectors per image up to which the pixel loop is unrolled
+CHUNK_BYTES = 256 * 1024  # g and shifted planes of the images one pass reads (L2)
+MIN_STEPS = 64  # vector steps per block and pass, at least (a pass costs a flush)
+
+
+def _up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+@functools.lru_cache(maxsize=64)
+def _blocking(outputs: int, taps: int) -> tuple[int, int]:
+    """(output channels, taps) of a register block. The cost of a block is its FMAs plus
+    half its vector loads per pixel vector; the choice minimizes the cost of the whole
+    outputs x taps grid on one thread plus that of the busier thread on two (threads
+    split the blocks into contiguous ranges; these machines have two cores)."""
+    def cost(ob: int, tb: int) -> float:
+        sizes_o = np.minimum(ob, outputs - np.arange(0, outputs, ob))
+        sizes_t = np.minimum(tb, taps - np.arange(0, taps, tb))
+        items = (np.outer(sizes_o, sizes_t) + (sizes_o[:, None] + sizes_t[None, :]) / 2)
+        items = items.ravel()
+        half = -(-items.size // 2)
+        return items.sum() + max(items[:half].sum(), items[half:].sum())
+
+    shapes = [(ob, tb) for ob in range(1, min(MAX_BLOCK, outputs) + 1)
+              for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= MAX_ACCUMULATORS]
+    return min(shapes, key=lambda s: (cost(*s), -s[0] * s[1]))
+
+
+@dataclass(frozen=True)
+class Shifted(Shapes):
+    """The shifted path's register block, image chunks and scratch layout."""
+
+    ob: int  # output channels per block
+    tb: int  # taps (c, i, j) per block
+    lanes: int  # of a vector
+    chunk: int  # images per pass over the blocks
+
+    @staticmethod
+    def of(dtype, x_shape, g_shape, kernel, padding) -> Shifted:
+        dtype = np.dtype(dtype)
+        n_, c_, h, wd = x_shape
+        _, o_, ho, wo = g_shape
+        kh, kw = kernel
+        ob, tb = _blocking(o_, c_ * kh * kw)
+        # Half vectors where they waste fewer lanes on the last pixels (as fast on Zen 4).
+        widest = VECTOR_BYTES // dtype.itemsize
+        lanes = min((widest, widest // 2), key=lambda n: _up(ho * wo, n))
+        per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
+        steps = -(-ho * wo // lanes)
+        chunk = min(n_, max(CHUNK_BYTES // per_image, -(-MIN_STEPS // steps)))
+        return Shifted(*Shapes.values(dtype, x_shape, g_shape, kernel, padding),
+                       ob, tb, lanes, chunk)
+
+    @property
+    def plane(self) -> int:
+        """Elements of a shifted plane: the padded input's rows, the output's columns."""
+        return (self.h + 2 * self.ph) * self.wo
+
+    @property
+    def blocks(self) -> tuple[int, int]:
+        """(output channel blocks, tap blocks)."""
+        return -(-self.o // self.ob), -(-self.taps // self.tb)
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.n // self.chunk)
+
+    @property
+    def partials(self) -> int:
+        """Byte offset of the per-block partial sums kept from one chunk to the next,
+        after the shifted planes and a vector of slack (masked tail loads)."""
+        planes = self.n * self.c * self.kw * self.plane * self.dtype.itemsize
+        return _up(planes + VECTOR_BYTES, VECTOR_BYTES)
+
+    @property
+    def block_bytes(self) -> int:
+        return self.ob * self.tb * self.lanes * self.dtype.itemsize
+
+    @property
+    def end(self) -> int:
+        """Scratch bytes (partial sums only when there is more than one chunk)."""
+        kb, tb = self.blocks
+        return self.partials + (kb * tb * self.block_bytes if self.chunks > 1 else 0)
+
+
+def shifted_grad_weight(k, p: Shifted, x, g, out, scratch) -> None:
+    """Threads fill the shifted planes by (n, c), meet at a barrier, then split the grid of
+    (output channel block, tap block); each gw element is summed by one thread in one
+    order (per lane over chunks, images and pixels, then a shuffle tree), whatever the
+    thread count."""
+    _fill_shifted(k, p, x, scratch)
+    b = k.b
+    b.call(k.mc.barrier, [k.nthreads])  # blocks read planes other threads wrote
+    kb, tb = p.blocks
+    start, stop = k.split(kb * tb)
+    with k.loop(0, p.chunks, "chunk") as chunk:
+        with k.loop(start, stop, "block") as item:
+            o0 = b.mul(b.udiv(item, i64(tb)), i64(p.ob))
+            t0 = b.mul(b.urem(item, i64(tb)), i64(p.tb))
+            block = _Block(k, p, g, out, scratch, chunk, item, o0, t0)
+            by_size(b, o0, p.ob, p.o, lambda o_here: by_size(
+                b, t0, p.tb, p.taps, lambda t_here: block.emit(o_here, t_here)))
+
+
+@dataclass
+class _Block:
+    """One register block: output channels o0.. times taps t0.., over one chunk of images."""
+
+    k: object
+    p: Shifted
+    g: object
+    out: object
+    scratch: ir.Value
+    chunk: ir.Value
+    item: ir.Value
+    o0: ir.Value
+    t0: ir.Value
+
+    def emit(self, ob: int, tb: int) -> None:
+        k, p, b = self.k, self.p, self.k.b
+        t = llvm_type(p.dtype)
+        vec = ir.VectorType(t, p.lanes)
+        zero = ir.Constant(vec, [0.0] * p.lanes)
+        accs = [[k.alloca(vec) for _ in range(tb)] for _ in range(ob)]
+        partial = b.gep(self.scratch, [b.add(i64(p.partials), b.mul(self.item,
+                                                                    i64(p.block_bytes)))],
+                        source_etype=I8)
+
+        def slot(o, tap):  # vector (o, tap) of this block's partial sums
+            return b.gep(partial, [i64(o * tb + tap)], source_etype=vec)
+
+        if p.chunks > 1:
+            with b.if_else(b.icmp_signed("==", self.chunk, i64(0))) as (first, later):
+                with first:
+                    self._set(accs, lambda o, tap: zero)
+                with later:
+                    self._set(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
+                                                           align=p.lanes * p.dtype.itemsize))
+        else:
+            self._set(accs, lambda o, tap: zero)
+        self._images(accs, vec)
+        if p.chunks > 1:
+            last = b.icmp_signed("==", self.chunk, i64(p.chunks - 1))
+            with b.if_else(last) as (done, more):
+                with done:
+                    self._finish(accs, vec)
+                with more:
+                    for o, row in enumerate(accs):
+                        for tap, acc in enumerate(row):
+                            b.store(b.load(acc, typ=vec), slot(o, tap),
+                                    align=p.lanes * p.dtype.itemsize)
+        else:
+            self._finish(accs, vec)
+
+    def _set(self, accs, value) -> None:
+        """acc[o][tap] = value(o, tap)."""
+        for o, row in enumerate(accs):
+            for tap, acc in enumerate(row):
+                self.k.b.store(value(o, tap), acc)
+
+    def _images(self, accs, vec) -> None:
+        """acc[o][tap] += g[n, o0 + o, q] * S[n, tap's plane][q + tap's row] per lane, over
+        this chunk's images n and the pixels q in vectors (the last one masked)."""
+        k, p, b = self.k, self.p, self.k.b
+        ob, tb = len(accs), len(accs[0])
+        t = llvm_type(p.dtype)
+        suffix = type_suffix(p.dtype)
+        fma = k.mc.function(f"llvm.fma.v{p.lanes}{suffix}", vec, [vec] * 3)
+        per_tap = p.kh * p.kw
+        offsets = []  # of each tap's run in an image's shifted planes
+        for tap in range(tb):
+            flat = b.add(self.t0, i64(tap))
+            c, ij = b.udiv(flat, i64(per_tap)), b.urem(flat, i64(per_tap))
+            i, j = b.udiv(ij, i64(p.kw)), b.urem(ij, i64(p.kw))
+            plane = b.add(b.mul(c, i64(p.kw)), j)
+            offsets.append(b.add(b.mul(plane, i64(p.plane)), b.mul(i, i64(p.wo))))
+        pixels = p.ho * p.wo
+        n0 = b.mul(self.chunk, i64(p.chunk))
+        n1 = b.add(n0, i64(p.chunk))
+        n1 = b.select(b.icmp_signed("<", n1, i64(p.n)), n1, i64(p.n))
+        with k.loop(n0, n1, "n") as n:
+            g_base = b.mul(b.add(b.mul(n, i64(p.o)), self.o0), i64(pixels))
+            grads = [k.gep(self.g.ptr, p.dtype, b.add(g_base, i64(o * pixels)))
+                     for o in range(ob)]
+            s_base = b.mul(n, i64(p.c * p.kw * p.plane))
+            shifted = [k.gep(self.scratch, p.dtype, b.add(s_base, off)) for off in offsets]
+
+            def step(q, mask):
+                def load(ptr):
+                    at = b.gep(ptr, [q], source_etype=t)
+                    if mask is None:
+                        return b.load(at, typ=vec, align=p.dtype.itemsize)
+                    masked = k.mc.function(f"llvm.masked.load.v{p.lanes}{suffix}.p0", vec,
+                                           [PTR, I32, ir.VectorType(I1, p.lanes), vec])
+                    return b.call(masked, [at, ir.Constant(I32, p.dtype.itemsize), mask,
+                                           ir.Constant(vec, [0.0] * p.lanes)])
+
+                gv = [load(ptr) for ptr in grads]
+                for tap, ptr in enumerate(shifted):
+                    sv = load(ptr)
+                    for o in range(ob):
+                        acc = accs[o][tap]
+                        b.store(b.call(fma, [gv[o], sv, b.load(acc, typ=vec)]), acc)
+
+            whole, rest = divmod(pixels, p.lanes)
+            if whole <= UNROLL:
+                for v in range(whole):
+                    step(i64(v * p.lanes), None)
+            else:
+                with k.loop(0, whole, "q") as v:
+                    step(b.mul(v, i64(p.lanes)), None)
+            if rest:
+                mask = ir.Constant(ir.VectorType(I1, p.lanes),
+                                   [1] * rest + [0] * (p.lanes - rest))
+                step(i64(whole * p.lanes), mask)
+
+    def _finish(self, accs, vec) -> None:
+        """gw[o0 + o, t0 + tap] = the lanes of acc[o][tap] summed by a shuffle tree."""
+        k, p, b = self.k, self.p, self.k.b
+        for o, row in enumerate(accs):
+            at = b.add(b.mul(b.add(self.o0, i64(o)), i64(p.taps)), self.t0)
+            for tap, acc in enumerate(row):
+                k.store(_lane_sum(b, b.load(acc, typ=vec), p.lanes), self.out.ptr,
+                        p.dtype, b.add(at, i64(tap)))
+
+
+def _lane_sum(b, v, lanes: int) -> ir.Value:
+    """The sum of a vector's lanes: halves added until one lane is left (a fixed order)."""
+    while lanes > 1:
+        lanes //= 2
+        low = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, lanes), list(range(lanes))))
+        high = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, lanes),
+                                                  list(range(lanes, 2 * lanes))))
+        v = b.fadd(low, high)
+    return b.extract_element(v, ir.Constant(I32, 0))
+
+
+def _fill_shifted(k, p: Shifted, x, scratch) -> None:
+    """S[n, c, j][yy * Wo + xx] = x[n, c, yy - ph, xx + j - pw], zero outside the image,
+    in masked vector loads and stores (short loops unrolled); each thread fills whole
+    (n, c) planes."""
+    b = k.b
+    start, stop = k.split(p.n * p.c)
+    with k.loop(start, stop, "plane") as nc:
+        src_plane = b.mul(nc, i64(p.h * p.w))
+        for j in range(p.kw):
+            dst = b.mul(b.add(b.mul(nc, i64(p.kw)), i64(j)), i64(p.plane))
+            _zeros(k, p, scratch, dst, p.ph * p.wo)  # the padding rows above
+            _zeros(k, p, scratch, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
+
+            def row(iy, j=j, dst=dst):
+                _shifted_row(k, p, x, scratch, b.add(dst, b.mul(b.add(iy, i64(p.ph)),
+                                                                i64(p.wo))),
+                             b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw))), j)
+
+            _repeat(k, p.h, row)
+
+
+def _repeat(k, count: int, emit) -> None:
+    """emit(i) for i in range(count): unrolled when short, a loop otherwise."""
+    if count <= UNROLL:
+        for i in range(count):
+            emit(i64(i))
+        return
+    with k.loop(0, count, "r") as i:
+        emit(i)
+
+
+def _zeros(k, p: Shifted, scratch, start, count: int) -> None:
+    """scratch[start : start + count] = 0 (elements of p.dtype)."""
+    v = Vectors(k, p.dtype)
+    b = k.b
+    whole, rest = divmod(count, v.lanes)
+
+    def store(i, mask):
+        at = b.gep(scratch, [b.add(start, b.mul(i, i64(v.lanes)))], source_etype=v.t)
+        b.call(v.store, [v.zero, at, v.align, mask])
+
+    _repeat(k, whole, lambda i: store(i, v.lanes_below(v.lanes)))
+    if rest:
+        store(i64(whole), v.lanes_below(rest))
+
+
+def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
+    """One row of a shifted plane: scratch[dst + xx] = x[src + xx] for the output columns
+    xx whose input column lies in the image, zero for the others. Masked-off lanes may
+    address outside x: they are never accessed."""
+    b = k.b
+    v = Vectors(k, p.dtype)
+    lo, hi = column_range(j, p.w, p.wo, 1, p.pw)
+    for first in range(0, p.wo, v.lanes):
+        columns = range(first, first + v.lanes)
+        inside = [lo <= xx < hi for xx in columns]
+        value = v.zero
+        if any(inside):
+            at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=v.t)  # not inbounds
+            value = b.call(v.load, [at, v.align, ir.Constant(v.mask, inside), v.zero])
+        at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=v.t)
+        b.call(v.store, [value, at, v.align, v.lanes_below(p.wo - first)])
