@@ -129,6 +129,9 @@ def test_other_convolutions_keep_their_paths():
     node, x, w = _forward_node(big)
     assert forward_path(node, x, w) == "gemm"
     node, g, w = _grad_node(big)
+    assert grad_input_path(node, g, w) == "direct"  # input gradients: up to 600 terms
+    deep = (4, 96, 32, 32, 96, 3, 3, 1)  # 864 terms per input-gradient element
+    node, g, w = _grad_node(deep)
     assert grad_input_path(node, g, w) == "forward"
     cifar = (8, 3, 32, 32, 64, 3, 3, 1)  # few terms, many channels: full GEMM tiles
     node, x, w = _forward_node(cifar)
@@ -145,6 +148,12 @@ def test_other_convolutions_keep_their_paths():
     assert grad_input_path(node, g, w) == "col2im"
     node, x, w = _forward_node(padded)
     assert forward_path(node, x, w) == "direct"
+
+
+def test_the_benchmark_layers_input_gradient_matches_numpy():
+    """bench_gemm.py's 64-channel 3x3 layer: its input gradient takes the direct path,
+    its forward pass the GEMM (batch 2: the path depends on the layer only)."""
+    _check((2, 64, 32, 32, 64, 3, 3, 1), "float32", False)
 
 
 @pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])

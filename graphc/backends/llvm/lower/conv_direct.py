@@ -39,6 +39,7 @@ ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm register
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
 MAX_SLOT_BYTES = 512 * 1024  # one thread's padded image and tile or weights stay in L2
 MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kernel is taken
+MAX_GRAD_DEPTH = 600  # the same for input gradients (see suits)
 MAX_PLANE = 256  # output pixels up to which the direct kernel is taken
 FEW_TAPS, MANY_CHANNELS = 32, 32  # where the GEMM's tiles are full and its packing cheap
 MAX_KW = 16  # kernel columns are unrolled in every register block
@@ -245,9 +246,12 @@ def suits(conv: Direct) -> bool:
     few of its 8 x 32 tiles (LeNet and digits layers: 2.5-4x faster). Exception: large
     planes with few terms and many output channels (CIFAR's first layer, 3x3x3 -> 64
     channels on 32 x 32: GEMM 92, direct 80 GFLOP/s). Large convolutions keep the GEMM
-    (on the 64-channel 32 x 32 3x3 of benchmarks/bench_gemm.py the two paths measured
-    within a shared machine's noise)."""
-    small = conv.taps <= MAX_DEPTH or conv.ho * conv.wo <= MAX_PLANE
+    for the forward pass (the 64-channel 32 x 32 3x3 of the benchmarks: 24 ms on the GEMM,
+    33 ms direct), while input gradients take the direct kernel up to MAX_GRAD_DEPTH terms
+    (there the GEMM packs patches of the gradient: the same layer's backward pass took
+    47.5-48.7 ms instead of 50.5 at 1 thread, 24.6-24.8 instead of 25.4-25.6 at 2)."""
+    depth = MAX_GRAD_DEPTH if conv.flipped else MAX_DEPTH
+    small = conv.taps <= depth or conv.ho * conv.wo <= MAX_PLANE
     gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS
                    and conv.ho * conv.wo > MAX_PLANE)
     fits = (conv.ho > 0 and conv.wo > 0 and conv.kw <= MAX_KW
