@@ -397,10 +397,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
     channels from k0, summed over (c, ky, kx) in that order, stored into the tile at
     offset."""
     b = k.b
-    dt = np.dtype(conv.dtype)
-    lanes = conv.lanes
-    vec = ir.VectorType(llvm_type(dt), lanes)
-    fma = k.mc.function(f"llvm.fma.v{lanes}{_suffix(dt)}", vec, [vec] * 3)
+    dt, lanes, vec, fma = _vector_fma(k, conv)
     size = dt.itemsize
     zero = ir.Constant(vec, [0.0] * lanes)
     slots = [[k.alloca(vec) for _ in range(r)] for _ in range(kb)]
@@ -545,10 +542,7 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors:
     pixels from (y0, x0), summed over (c, ky, kx) in that order; transposed in registers
     into pixel vectors of each channel and stored (the pixels are contiguous in out)."""
     b = k.b
-    dt = np.dtype(conv.dtype)
-    lanes = conv.lanes
-    vec = ir.VectorType(llvm_type(dt), lanes)
-    fma = k.mc.function(f"llvm.fma.v{lanes}{_suffix(dt)}", vec, [vec] * 3)
+    dt, lanes, vec, fma = _vector_fma(k, conv)
     size = dt.itemsize
     kp = conv.channel_vectors * lanes
     pixels = [(dy, dx) for dy in range(m) for dx in range(s)]
@@ -619,6 +613,14 @@ def weights_finite(k: Kernel, weight, count: int):
                             ir.Constant(t, float("inf")))
         b.store(b.and_(b.load(flag, typ=I1), ok), flag)
     return b.load(flag, typ=I1)
+
+
+def _vector_fma(k: Kernel, conv: Direct) -> tuple:
+    """(dtype, lanes, vector type, the vector llvm.fma) of a convolution's blocks."""
+    dt = np.dtype(conv.dtype)
+    vec = ir.VectorType(llvm_type(dt), conv.lanes)
+    return dt, conv.lanes, vec, k.mc.function(f"llvm.fma.v{conv.lanes}{_suffix(dt)}", vec,
+                                              [vec] * 3)
 
 
 def _splat(b, scalar, vec: ir.VectorType):
