@@ -21,7 +21,7 @@ import numpy as np
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.irtypes import I8, const, convert, i64
 from graphc.backends.llvm.kernel import dot
-from graphc.backends.llvm.lower import conv_direct, lowering
+from graphc.backends.llvm.lower import conv_direct, conv_winograd, lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
 from graphc.backends.llvm.nest import broadcast_strides
@@ -119,11 +119,25 @@ def forward_direct(node, x, w) -> conv_direct.Direct:
                               False, np.dtype(node.dtype))
 
 
+def forward_winograd(node, x, w) -> conv_winograd.Winograd | None:
+    """The forward convolution as the Winograd kernel sees it, if it is a stride-1 3 x 3
+    one (x, w: shapes)."""
+    n_, c_, h, wd = x
+    o_, _, kh, kw = w
+    if node.attrs["stride"] != (1, 1) or (kh, kw) != (3, 3):
+        return None
+    ph, pw = node.attrs["padding"]
+    return conv_winograd.plan(n_, c_, h, wd, o_, ph, pw, False, np.dtype(node.dtype))
+
+
 def forward_path(node, x, w) -> str:
-    """"direct" (conv_direct.py), "gemm" (the packed GEMM over image patches) or "loops"
-    (integer dtypes) for a conv2d or fused_conv2d node with input shapes x and w."""
+    """"winograd" (conv_winograd.py), "direct" (conv_direct.py), "gemm" (the packed GEMM
+    over image patches) or "loops" (integer dtypes) for a conv2d or fused_conv2d node with
+    input shapes x and w."""
     if not gemm.supported(node.dtype):
         return "loops"
+    if conv_winograd.suits(forward_winograd(node, x, w)):
+        return "winograd"
     if node.attrs["stride"] == (1, 1) and conv_direct.suits(forward_direct(node, x, w)):
         return "direct"
     return "gemm"
@@ -132,6 +146,8 @@ def forward_path(node, x, w) -> str:
 def _conv_scratch(node, shapes) -> int:
     x, w, out = shapes[0], shapes[1], shapes[-1]
     path = forward_path(node, x, w)
+    if path == "winograd":
+        return forward_winograd(node, x, w).scratch_bytes
     if path == "direct":
         return forward_direct(node, x, w).scratch_bytes
     if path == "gemm":
@@ -145,7 +161,10 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     planes [o0, o1) of image n (flat pixels [q0, q1), else all)."""
     stride, padding = node.attrs["stride"], node.attrs["padding"]
     path = forward_path(node, x.shape, w.shape)
-    if path == "direct":
+    if path == "winograd":
+        conv_winograd.emit(k, forward_winograd(node, x.shape, w.shape), x, w, out, scratch,
+                           epilogue)
+    elif path == "direct":
         conv_direct.emit(k, forward_direct(node, x.shape, w.shape), x, w, out, scratch,
                          epilogue)
     elif path == "gemm":
@@ -212,15 +231,30 @@ def grad_input_direct(node, g, w) -> conv_direct.Direct:
                               c_ * kh * kw, True, np.dtype(node.dtype))
 
 
+def grad_input_winograd(node, g, w) -> conv_winograd.Winograd | None:
+    """The input gradient of a stride-1 3 x 3 convolution (padding below 3) as the
+    Winograd kernel's convolution: g padded by 2 - padding, the flipped kernel, channels
+    swapped."""
+    n_, o_, ho, wo = g
+    _, c_, kh, kw = w
+    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    if (sh, sw) != (1, 1) or (kh, kw) != (3, 3) or ph > 2 or pw > 2:
+        return None
+    return conv_winograd.plan(n_, o_, ho, wo, c_, 2 - ph, 2 - pw, True, np.dtype(node.dtype))
+
+
 def grad_input_path(node, g, w) -> str:
-    """"direct" (conv_direct.py); "forward": the packed-GEMM forward convolution of g
-    with the flipped kernel (stride 1, padding below the kernel size, enough channels to
-    share the patch packing); "col2im": a GEMM into patch columns, then summed back into
-    place; "loops" (integer dtypes). g and w are the input shapes."""
+    """"winograd" (conv_winograd.py); "direct" (conv_direct.py); "forward": the packed-GEMM
+    forward convolution of g with the flipped kernel (stride 1, padding below the kernel
+    size, enough channels to share the patch packing); "col2im": a GEMM into patch
+    columns, then summed back into place; "loops" (integer dtypes). g and w are the input
+    shapes."""
     if not gemm.supported(node.dtype):
         return "loops"
     (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
     _, channels, kh, kw = w
+    if conv_winograd.suits(grad_input_winograd(node, g, w)):
+        return "winograd"
     if sh == sw == 1 and ph < kh and pw < kw:
         if conv_direct.suits(grad_input_direct(node, g, w)):
             return "direct"
@@ -232,6 +266,8 @@ def grad_input_path(node, g, w) -> str:
 def _grad_input_scratch(node, shapes) -> int:
     g, w, out = shapes
     path = grad_input_path(node, g, w)
+    if path == "winograd":
+        return grad_input_winograd(node, g, w).scratch_bytes
     if path == "direct":
         return grad_input_direct(node, g, w).scratch_bytes
     if path == "forward":
@@ -255,7 +291,9 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins
     path = grad_input_path(node, g.shape, w.shape)
-    if path == "direct":
+    if path == "winograd":
+        conv_winograd.emit(k, grad_input_winograd(node, g.shape, w.shape), g, w, out, scratch)
+    elif path == "direct":
         # Non-finite weights: the loops, which like the reference multiply no padding.
         conv_direct.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch,
                          nonfinite=lambda: _loops_grad_input(k, node, g, w, out))

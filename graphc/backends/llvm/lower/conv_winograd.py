@@ -1,0 +1,438 @@
+"""Winograd F(m x m, 3 x 3) convolution for stride-1 3 x 3 layers (forward and input
+gradient): fewer multiplications than im2col + GEMM (F(4x4, 3x3): 36 products per 4 x 4
+output tile and channel pair instead of 144).
+
+With tiles of m x m outputs read from (m + 2) x (m + 2) input patches d, and 3 x 3
+filters g, each output tile is A^T [(G g G^T) . (B^T d B)] A. The products over the
+channels are (m + 2)^2 GEMMs, one per transformed position xi:
+M[xi] (K x tiles) = U[xi] (K x C) @ V[xi] (C x tiles).
+
+One kernel does it all. Its threads transform the weights (U, shared scratch, computed
+every call in float64 and rounded once), then after a barrier each thread takes whole
+items (an image, or a band of its tile rows when the images are few) and runs over
+them in blocks of NR tiles (the GEMM's register tile width, vector lanes = tiles):
+masked gathers transform the input patches into V, laid out as the GEMM's packed B panels
+(per-thread scratch, in L2); gemm.micro_kernel multiplies U's packed panels with them into
+M; the output transform scatters each block's tiles into place. The epilogue (bias,
+activation) runs on an item's rows once they are finished. Blocks and items are fixed by
+the shapes, so the bits do not depend on the thread count.
+
+Non-finite values: the transforms mix a patch's values, so an inf or NaN (or an overflow
+of the transforms) would spread NaN over whole tiles. A block whose outputs are not all
+finite is computed again term by term as the reference does (the forward convolution
+multiplies the zero padding, the input gradient does not), so inf and NaN land where
+NumPy puts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction as F
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.backends.llvm import gemm
+from graphc.backends.llvm.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.kernel import Kernel
+
+SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
+MIN_ITEMS = 8  # few images are split into bands of tile rows so that threads share them
+KERNEL = 3
+
+
+def _matrices(m: int) -> tuple[list, list, list]:
+    """(B^T, G, A^T) of F(m x m, 3 x 3) (Lavin and Gray's points 0, +-1, +-2, inf)."""
+    if m == 2:
+        bt = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+        g = [[1, 0, 0], [F(1, 2), F(1, 2), F(1, 2)], [F(1, 2), F(-1, 2), F(1, 2)], [0, 0, 1]]
+        at = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    elif m == 4:
+        bt = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+              [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+        g = [[F(1, 4), 0, 0], [F(-1, 6), F(-1, 6), F(-1, 6)], [F(-1, 6), F(1, 6), F(-1, 6)],
+             [F(1, 24), F(1, 12), F(1, 6)], [F(1, 24), F(-1, 12), F(1, 6)], [0, 0, 1]]
+        at = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+              [0, 1, -1, 8, -8, 1]]
+    else:
+        raise ValueError(f"conv2d winograd: no F({m}x{m}, 3x3) transform (tiles 2 or 4)")
+    return bt, g, at
+
+
+def transforms(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """B^T, G, A^T of F(m x m, 3 x 3) as float64 arrays."""
+    return tuple(np.array([[float(v) for v in row] for row in mat]) for mat in _matrices(m))
+
+
+@dataclass(frozen=True)
+class Winograd:
+    """A stride-1 3 x 3 correlation as the kernel sees it: images (n, cin, h, w) padded by
+    (ph, pw) into out (n, cout, ho, wo), in tiles of m x m outputs. The filter of output
+    channel o over input channel c is w[o, c] or, `flipped` (the input gradient: channels
+    swapped, kernel turned by 180 degrees), w[c, o, ::-1, ::-1]."""
+
+    n: int
+    cin: int
+    h: int
+    w: int
+    cout: int
+    ph: int
+    pw: int
+    m: int
+    flipped: bool
+    dtype: np.dtype
+
+    @property
+    def ho(self) -> int:
+        return self.h + 2 * self.ph - KERNEL + 1
+
+    @property
+    def wo(self) -> int:
+        return self.w + 2 * self.pw - KERNEL + 1
+
+    @property
+    def alpha(self) -> int:
+        """The side of an input patch and of a transformed tile."""
+        return self.m + KERNEL - 1
+
+    @property
+    def tiles_y(self) -> int:
+        return -(-self.ho // self.m)
+
+    @property
+    def tiles_x(self) -> int:
+        return -(-self.wo // self.m)
+
+    @property
+    def width(self) -> int:
+        """Tiles per block: the GEMM micro-kernel's NR."""
+        return gemm.nr(self.dtype)
+
+    @property
+    def kpad(self) -> int:
+        """Output channels rounded up to the micro-kernel's MR rows."""
+        return -(-self.cout // gemm.MR) * gemm.MR
+
+    @property
+    def band_rows(self) -> int:
+        """Tile rows per item: whole images, or bands when the images are few."""
+        bands = min(self.tiles_y, -(-MIN_ITEMS // self.n))
+        return -(-self.tiles_y // bands)
+
+    @property
+    def bands(self) -> int:
+        return -(-self.tiles_y // self.band_rows)
+
+    def _bytes(self, elements: int) -> int:
+        return -(-elements * np.dtype(self.dtype).itemsize // 64) * 64
+
+    @property
+    def u_bytes(self) -> int:
+        return self._bytes(self.alpha ** 2 * self.kpad * self.cin)
+
+    @property
+    def v_bytes(self) -> int:
+        return self._bytes(self.alpha ** 2 * self.cin * self.width)
+
+    @property
+    def slot_bytes(self) -> int:
+        """One thread's V (packed B panels) and M (the GEMMs' products)."""
+        return self.v_bytes + self._bytes(self.alpha ** 2 * self.kpad * self.width)
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.u_bytes + SLOTS * self.slot_bytes
+
+
+TILE = 4  # F(4x4, 3x3)
+MIN_CHANNELS = 32  # provisional
+MIN_SIDE = 8
+MAX_SLOT_BYTES = 2 * 1024 * 1024
+
+
+def plan(n: int, cin: int, h: int, w: int, cout: int, ph: int, pw: int, flipped: bool,
+         dtype: np.dtype) -> Winograd:
+    """The Winograd convolution of these shapes, in tiles of TILE x TILE outputs."""
+    return Winograd(n, cin, h, w, cout, ph, pw, TILE, flipped, np.dtype(dtype))
+
+
+def suits(conv: Winograd | None) -> bool:
+    """Whether a stride-1 3 x 3 convolution (None: not one) takes the Winograd kernel."""
+    return (conv is not None and min(conv.cin, conv.cout) >= MIN_CHANNELS
+            and min(conv.ho, conv.wo) >= MIN_SIDE and conv.slot_bytes <= MAX_SLOT_BYTES
+            and conv.h * conv.w < 2 ** 31 and conv.ho * conv.wo < 2 ** 31)
+
+
+class _Vec:
+    """Vector helpers over `lanes` lanes (one lane per tile of a block)."""
+
+    def __init__(self, k: Kernel, dtype: np.dtype, lanes: int):
+        self.b, self.lanes, self.mc = k.b, lanes, k.mc
+        self.t = llvm_type(dtype)
+        self.vec = ir.VectorType(self.t, lanes)
+        self.ivec = ir.VectorType(I32, lanes)
+        self.mask = ir.VectorType(I1, lanes)
+        self.zero = ir.Constant(self.vec, [0.0] * lanes)
+        self.none = ir.Constant(self.mask, [0] * lanes)
+        suffix = f"v{lanes}{'f32' if self.t == ir.FloatType() else 'f64'}"
+        ptrs = ir.VectorType(PTR, lanes)
+        self.gather = k.mc.function(f"llvm.masked.gather.{suffix}.v{lanes}p0", self.vec,
+                                    [ptrs, I32, self.mask, self.vec])
+        self.scatter = k.mc.function(f"llvm.masked.scatter.{suffix}.v{lanes}p0", ir.VoidType(),
+                                     [self.vec, ptrs, I32, self.mask])
+        self.fabs = k.mc.function(f"llvm.fabs.{suffix}", self.vec, [self.vec])
+        self.size = ir.Constant(I32, np.dtype(dtype).itemsize)
+
+    def ints(self, values) -> ir.Constant:
+        return ir.Constant(self.ivec, list(values))
+
+    def splat(self, x: ir.Value) -> ir.Value:
+        """An i32 vector of the i64 scalar x."""
+        b = self.b
+        one = b.insert_element(ir.Constant(self.ivec, ir.Undefined), b.trunc(x, I32),
+                               ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(self.ivec, ir.Undefined),
+                                ir.Constant(self.ivec, None))
+
+    def below(self, x: ir.Value, limit: int) -> ir.Value:
+        """Lanes where 0 <= x < limit."""
+        return self.b.icmp_unsigned("<", x, self.ints([limit] * self.lanes))
+
+    def pointers(self, base: ir.Value, offsets: ir.Value) -> ir.Value:
+        p = self.b.gep(base, [offsets], source_etype=self.t)
+        p.type = ir.VectorType(PTR, self.lanes)  # llvmlite types a vector GEP as ptr
+        return p
+
+
+def combine(b: ir.IRBuilder, coeffs, values: list, scale=None) -> ir.Value:
+    """sum of coeffs[j] * values[j] (zero terms skipped, +-1 as adds and subtractions);
+    scale(c) makes the constant operand of a product."""
+    total = None
+    for c, v in zip(coeffs, values):
+        if c == 0:
+            continue
+        negative = c < 0
+        term = v if abs(c) == 1 else b.fmul(v, scale(abs(c)))
+        if total is None:
+            total = b.fneg(term) if negative else term
+        else:
+            total = b.fsub(total, term) if negative else b.fadd(total, term)
+    return total
+
+
+def _transform(b, left, x, right, scale) -> list:
+    """left @ x @ right^T for a square list-of-lists x of values."""
+    rows = [[combine(b, coeffs, [x[i][j] for i in range(len(x))], scale)
+             for j in range(len(x[0]))] for coeffs in left]
+    return [[combine(b, coeffs, row, scale) for coeffs in right] for row in rows]
+
+
+def emit(k: Kernel, conv: Winograd, image, weight, out, scratch, epilogue=None) -> None:
+    """The calling thread's share of out = conv(image, weight); epilogue(n, k0, k1, q0, q1)
+    runs on finished planes [k0, k1) of image n, flat pixels [q0, q1)."""
+    if conv.n * conv.cout * conv.ho * conv.wo == 0:
+        return
+    b = k.b
+    _weights(k, conv, weight, scratch)
+    b.call(k.mc.barrier, [k.nthreads])  # every thread reads all of U
+    workers = b.select(b.icmp_signed("<", k.nthreads, i64(SLOTS)), k.nthreads, i64(SLOTS))
+    items = conv.n * conv.bands
+    with k.when(b.icmp_signed("<", k.tid, workers)):
+        slot = b.gep(scratch, [b.add(i64(conv.u_bytes), b.mul(k.tid, i64(conv.slot_bytes)))],
+                     source_etype=I8)
+        chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
+        start = _smin(b, b.mul(k.tid, chunk), i64(items))
+        stop = _smin(b, b.add(start, chunk), i64(items))
+        with k.loop(start, stop, "item") as item:
+            n, band = b.udiv(item, i64(conv.bands)), b.urem(item, i64(conv.bands))
+            row0 = b.mul(band, i64(conv.band_rows))
+            row1 = _smin(b, b.add(row0, i64(conv.band_rows)), i64(conv.tiles_y))
+            first = b.mul(row0, i64(conv.tiles_x))
+            end = b.mul(row1, i64(conv.tiles_x))
+            blocks = b.udiv(b.add(b.sub(end, first), i64(conv.width - 1)), i64(conv.width))
+            with k.loop(0, blocks, "block") as block:
+                t0 = b.add(first, b.mul(block, i64(conv.width)))
+                _block(k, conv, image, weight, out, scratch, slot, n, t0, end)
+            if epilogue is not None:
+                y1 = _smin(b, b.mul(row1, i64(conv.m)), i64(conv.ho))
+                epilogue(n, i64(0), i64(conv.cout), b.mul(b.mul(row0, i64(conv.m)), i64(conv.wo)),
+                         b.mul(y1, i64(conv.wo)))
+
+
+def _smin(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
+    """U[xi][kp][c][r] = (G g G^T)[xi] of output channel kp * MR + r over channel c (zero
+    past cout), in float64 rounded once; threads split the (kp, c) pairs, MR lanes each."""
+    b = k.b
+    mr = gemm.MR
+    v = _Vec(k, np.dtype("float64"), mr)
+    _, g_mat, _ = _matrices(conv.m)
+    t = llvm_type(conv.dtype)
+    kp_count = conv.kpad // mr
+    start, stop = k.split(kp_count * conv.cin)
+    wvec = _Vec(k, np.dtype(weight.dtype), mr)
+    with k.loop(start, stop, "pair") as pair:
+        kp, c = b.udiv(pair, i64(conv.cin)), b.urem(pair, i64(conv.cin))
+        rows = b.add(v.splat(b.mul(kp, i64(mr))), v.ints(range(mr)))
+        valid = v.below(rows, conv.cout)
+        taps = KERNEL * KERNEL
+        if conv.flipped:  # w[c, o, 2 - i, 2 - j]: (c * cout + o) * 9
+            base = b.mul(b.add(v.splat(b.mul(c, i64(conv.cout))), rows), v.ints([taps] * mr))
+        else:  # w[o, c, i, j]: (o * cin + c) * 9
+            base = b.mul(b.add(b.mul(rows, v.ints([conv.cin] * mr)),
+                               v.splat(c)), v.ints([taps] * mr))
+        g = [[None] * KERNEL for _ in range(KERNEL)]
+        for i in range(KERNEL):
+            for j in range(KERNEL):
+                tap = (KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j if conv.flipped \
+                    else i * KERNEL + j
+                at = b.add(base, v.ints([tap] * mr))
+                value = b.call(wvec.gather, [wvec.pointers(weight.ptr, at), wvec.size, valid,
+                                             wvec.zero])
+                g[i][j] = value if wvec.t == F64 else b.fpext(value, v.vec)
+        u = _transform(b, g_mat, g, g_mat,
+                       lambda c: ir.Constant(v.vec, [float(c)] * mr))
+        out_vec = ir.VectorType(t, mr)
+        for x1 in range(conv.alpha):
+            for x2 in range(conv.alpha):
+                xi = x1 * conv.alpha + x2
+                value = u[x1][x2] if t == F64 else b.fptrunc(u[x1][x2], out_vec)
+                at = b.mul(b.add(b.mul(i64(xi * kp_count), i64(conv.cin)),
+                                 b.add(b.mul(kp, i64(conv.cin)), c)), i64(mr))
+                b.store(value, b.gep(scratch, [at], source_etype=t), align=mr)
+
+
+def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, end) -> None:
+    """Tiles [t0, min(t0 + NR, end)) of image n (flat over the image's tile rows)."""
+    b = k.b
+    dt = np.dtype(conv.dtype)
+    v = _Vec(k, dt, conv.width)
+    lanes = conv.width
+    tile = b.add(v.splat(t0), v.ints(range(lanes)))
+    valid = b.icmp_signed("<", tile, v.splat(end))
+    ty = b.udiv(tile, v.ints([conv.tiles_x] * lanes))
+    tx = b.urem(tile, v.ints([conv.tiles_x] * lanes))
+    y0 = b.mul(ty, v.ints([conv.m] * lanes))
+    x0 = b.mul(tx, v.ints([conv.m] * lanes))
+    vp = slot
+    mp = b.gep(slot, [i64(conv.v_bytes)], source_etype=I8)
+
+    # Input transform: V[xi][c][lane], the packed B panels of the GEMMs.
+    iy0, ix0 = b.sub(y0, v.ints([conv.ph] * lanes)), b.sub(x0, v.ints([conv.pw] * lanes))
+    row_ok = [v.below(b.add(iy0, v.ints([i] * lanes)), conv.h) for i in range(conv.alpha)]
+    col_ok = [b.and_(valid, v.below(b.add(ix0, v.ints([j] * lanes)), conv.w))
+              for j in range(conv.alpha)]
+    origin = b.add(b.mul(iy0, v.ints([conv.w] * lanes)), ix0)
+    bt, _, at = _matrices(conv.m)
+
+    def scale(c):
+        return ir.Constant(v.vec, [float(c)] * lanes)
+
+    with k.loop(0, conv.cin, "c") as c:
+        plane = k.gep(image.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cin)), c),
+                                           i64(conv.h * conv.w)))
+        d = [[b.call(v.gather, [v.pointers(plane, b.add(origin, v.ints([i * conv.w + j] * lanes))),
+                                v.size, b.and_(row_ok[i], col_ok[j]), v.zero])
+              for j in range(conv.alpha)] for i in range(conv.alpha)]
+        transformed = _transform(b, bt, d, bt, scale)
+        for x1 in range(conv.alpha):
+            for x2 in range(conv.alpha):
+                xi = x1 * conv.alpha + x2
+                at_ = b.mul(b.add(i64(xi * conv.cin), c), i64(lanes))
+                b.store(transformed[x1][x2], k.gep(vp, dt, at_), align=64)
+
+    # The GEMMs: M[xi] (kpad x NR) = U[xi] (kpad x cin) @ V[xi] (cin x NR).
+    micro = gemm.micro_kernel(k.mc, dt)
+    kp_count = conv.kpad // gemm.MR
+    with k.loop(0, conv.alpha ** 2, "xi") as xi:
+        panel_b = k.gep(vp, dt, b.mul(xi, i64(conv.cin * lanes)))
+        with k.loop(0, kp_count, "kp") as kp:
+            panel_a = k.gep(scratch, dt, b.mul(b.add(b.mul(xi, i64(kp_count)), kp),
+                                               i64(conv.cin * gemm.MR)))
+            tile_c = k.gep(mp, dt, b.mul(b.add(b.mul(xi, i64(conv.kpad)),
+                                               b.mul(kp, i64(gemm.MR))), i64(lanes)))
+            b.call(micro, [panel_a, panel_b, tile_c, i64(lanes), i64(conv.cin),
+                           ir.Constant(I1, 0)])
+
+    # Output transform: each tile's m x m outputs scattered into place.
+    inf = ir.Constant(v.vec, [float("inf")] * lanes)
+    bad = k.alloca(v.mask)
+    b.store(v.none, bad)
+    out_row = [v.below(b.add(y0, v.ints([a] * lanes)), conv.ho) for a in range(conv.m)]
+    out_col = [b.and_(valid, v.below(b.add(x0, v.ints([j] * lanes)), conv.wo))
+               for j in range(conv.m)]
+    out_origin = b.add(b.mul(y0, v.ints([conv.wo] * lanes)), x0)
+    with k.loop(0, conv.cout, "o") as o:
+        products = [[b.load(k.gep(mp, dt, b.mul(b.add(i64(xi * conv.kpad), o), i64(lanes))),
+                            typ=v.vec, align=64)
+                     for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
+                    for x1 in range(conv.alpha)]
+        y = _transform(b, at, products, at, scale)
+        plane = k.gep(out.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cout)), o),
+                                         i64(conv.ho * conv.wo)))
+        flags = b.load(bad, typ=v.mask)
+        for a in range(conv.m):
+            for j in range(conv.m):
+                mask = b.and_(out_row[a], out_col[j])
+                finite = b.fcmp_ordered("<", b.call(v.fabs, [y[a][j]]), inf)
+                flags = b.or_(flags, b.and_(mask, b.not_(finite)))
+                where = v.pointers(plane, b.add(out_origin, v.ints([a * conv.wo + j] * lanes)))
+                b.call(v.scatter, [y[a][j], where, v.size, mask])
+        b.store(flags, bad)
+    any_bad = k.mc.function(f"llvm.vector.reduce.or.v{lanes}i1", I1, [v.mask])
+    with k.when(b.call(any_bad, [b.load(bad, typ=v.mask)])):
+        _exact(k, conv, image, weight, out, n, t0, end)
+
+
+def _exact(k: Kernel, conv: Winograd, image, weight, out, n, t0, end) -> None:
+    """Tiles [t0, min(t0 + NR, end)) of image n summed term by term, as the reference: the
+    forward convolution multiplies the zero padding (inf * 0 is NaN), the input gradient
+    only the gradient's own values."""
+    b = k.b
+    dt = np.dtype(conv.dtype)
+    zero = ir.Constant(llvm_type(dt), 0.0)
+    stop = _smin(b, b.add(t0, i64(conv.width)), end)
+    with k.loop(t0, stop, "t") as tile:
+        ty, tx = b.udiv(tile, i64(conv.tiles_x)), b.urem(tile, i64(conv.tiles_x))
+        with k.loop(0, conv.cout, "o") as o:
+            dst = b.mul(b.add(b.mul(n, i64(conv.cout)), o), i64(conv.ho * conv.wo))
+            for a in range(conv.m):
+                y = b.add(b.mul(ty, i64(conv.m)), i64(a))
+                for j in range(conv.m):
+                    x = b.add(b.mul(tx, i64(conv.m)), i64(j))
+                    inside = b.and_(b.icmp_signed("<", y, i64(conv.ho)),
+                                    b.icmp_signed("<", x, i64(conv.wo)))
+                    with k.when(inside):
+                        total = k.alloca(llvm_type(dt))
+                        b.store(zero, total)
+                        with k.loop(0, conv.cin, "ec") as c:
+                            src = b.mul(b.add(b.mul(n, i64(conv.cin)), c), i64(conv.h * conv.w))
+                            for i in range(KERNEL):
+                                iy = b.add(y, i64(i - conv.ph))
+                                for jj in range(KERNEL):
+                                    ix = b.add(x, i64(jj - conv.pw))
+                                    ok = b.and_(
+                                        b.icmp_unsigned("<", iy, i64(conv.h)),
+                                        b.icmp_unsigned("<", ix, i64(conv.w)))
+                                    at = b.select(ok, b.add(src, b.add(b.mul(iy, i64(conv.w)), ix)),
+                                                  i64(0))
+                                    value = b.select(ok, k.load(image.ptr, dt, at), zero)
+                                    wt = k.load(weight.ptr, dt, _tap(b, conv, o, c, i, jj))
+                                    acc = b.load(total, typ=llvm_type(dt))
+                                    new = b.fadd(acc, b.fmul(wt, value))
+                                    b.store(new if not conv.flipped else b.select(ok, new, acc),
+                                            total)
+                        k.store(b.load(total, typ=llvm_type(dt)), out.ptr, dt,
+                                b.add(dst, b.add(b.mul(y, i64(conv.wo)), x)))
+
+
+def _tap(b, conv: Winograd, o, c, i: int, j: int):
+    """The flat index of tap (i, j) of output channel o's filter over input channel c."""
+    if conv.flipped:
+        return b.add(b.mul(b.add(b.mul(c, i64(conv.cout)), o), i64(KERNEL * KERNEL)),
+                     i64((KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j))
+    return b.add(b.mul(b.add(b.mul(o, i64(conv.cin)), c), i64(KERNEL * KERNEL)),
+                 i64(i * KERNEL + j))

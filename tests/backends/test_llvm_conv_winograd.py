@@ -1,0 +1,183 @@
+"""The Winograd convolution of the LLVM backend (graphc/backends/llvm/lower/
+conv_winograd.py): its transforms, which layers take it, and its forward pass (plain and
+with a bias/relu epilogue) and input gradient against the NumPy reference, with inf and
+NaN where the reference puts them and identical bits for any thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm.lower import conv_winograd
+from graphc.backends.llvm.lower.conv import (
+    forward_path,
+    forward_winograd,
+    grad_input_path,
+    grad_input_winograd,
+)
+from graphc.ir.node import Node
+
+# Tolerances relative to the output's scale (max |expected|), measured against a float64
+# reference (/work/briefs-era script in the report): F(4x4, 3x3) rounds the transformed
+# tiles, whose entries grow by up to 100x (B^T's 4s and 5s on both sides), so float32
+# outputs of 32-64 channels differ by up to 7.2e-6 of their scale (F(2x2, 3x3): 7e-7,
+# the GEMM: ~5e-7). 3e-5 leaves fourfold headroom; float64 measured 1.7e-14, bound 1e-12.
+RTOL = {"float32": 3e-5, "float64": 1e-12}
+
+BENCHMARK = (32, 64, 32, 32, 64, 1)  # N, C, H, W, K, padding: issue 7's conv2d layer
+
+SHAPES = [  # N, C, H, W, K, padding
+    (2, 32, 8, 8, 32, 1),      # the smallest that takes it: one 2 x 2 grid of tiles
+    (1, 33, 11, 9, 35, 1),     # batch 1 (bands of tile rows), C and K off the vectors
+    (3, 40, 13, 10, 36, 0),    # padding 0, outputs 11 x 8: partial tiles at both edges
+    (2, 48, 17, 23, 40, 1),    # tiles of a block over several tile rows, K past 5 panels
+    (1, 64, 9, 30, 32, 1),     # a wide band, 64 channels
+]
+
+
+def _conv(shape, dtype, epilogue):
+    """Inputs and outputs (conv or relu(conv + b), and the gradient in x of sum(out * g))."""
+    n, c, h, wd, o, padding = shape
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, 3, 3), dtype)
+    b = gc.input("b", (o,), dtype)
+    y = gc.conv2d(x, w, padding=padding)
+    if epilogue:
+        y = gc.relu(y + gc.reshape(b, (1, o, 1, 1)))
+    g = gc.input("g", y.shape, dtype)
+    (gx,) = gc.grad(gc.sum(y * g), [x])
+    return [x, w, b, g], [y, gx]
+
+
+def _arguments(inputs, dtype, seed):
+    """Unit-normal images and gradients; weights scaled so outputs stay O(1)."""
+    rng = np.random.default_rng(seed)
+    args = [rng.normal(size=tuple(int(d) for d in i.shape)).astype(dtype) for i in inputs]
+    args[1] /= np.sqrt(9 * args[1].shape[1])
+    return args
+
+
+def _nodes(shape, dtype="float32", stride=1, kernel=3):
+    """(conv2d node, x shape, w shape), (conv2d_grad_input node, g shape, w shape)."""
+    n, c, h, wd, o, padding = shape
+    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kernel, kernel), dtype)
+    y = gc.conv2d(x, w, stride=stride, padding=padding)
+    g = gc.input("g", y.shape, dtype)
+    grad = Node.make("conv2d_grad_input", (g, w), input_shape=x.shape[2:],
+                     stride=y.attrs["stride"], padding=y.attrs["padding"])
+    return (y, x.shape, w.shape), (grad, g.shape, w.shape)
+
+
+def _check(shape, dtype, epilogue, seed=0):
+    forward, gradient = _nodes(shape, dtype)
+    assert forward_path(*forward) == grad_input_path(*gradient) == "winograd"
+    inputs, (y, gx) = _conv(shape, dtype, epilogue)
+    args = _arguments(inputs, dtype, seed)
+    # Compiled apart: with the gradient, the relu would join its mask in one fused group.
+    for name, output in (("forward", y), ("input gradient", gx)):
+        compiled = gc.compile(inputs, [output], backend="llvm")
+        if epilogue and name == "forward":  # the bias and relu run in the conv's kernel
+            assert "fused_conv2d" in compiled.to_dot()
+        (got,) = compiled(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        scale = float(np.max(np.abs(expected)))
+        np.testing.assert_allclose(got, expected, rtol=RTOL[dtype],
+                                   atol=RTOL[dtype] * scale, err_msg=f"{name} of {shape}")
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_transforms_compute_the_correlation(m):
+    """A^T [(G g G^T) . (B^T d B)] A is the 3 x 3 correlation of an (m+2)^2 patch."""
+    bt, g_mat, at = conv_winograd.transforms(m)
+    rng = np.random.default_rng(m)
+    d, g = rng.normal(size=(m + 2, m + 2)), rng.normal(size=(3, 3))
+    got = at @ ((g_mat @ g @ g_mat.T) * (bt @ d @ bt.T)) @ at.T
+    expected = np.array([[np.sum(d[y:y + 3, x:x + 3] * g) for x in range(m)]
+                         for y in range(m)])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_routing():
+    """The benchmark layer takes Winograd both ways; small layers (LeNet's 5x5, the
+    digits CNN's 8x8 images with 1-16 channels), strided, non-3x3 and padding-3 ones do
+    not."""
+    forward, gradient = _nodes(BENCHMARK)
+    assert forward_path(*forward) == grad_input_path(*gradient) == "winograd"
+    for dtype in ("float32", "float64"):
+        forward, gradient = _nodes(BENCHMARK, dtype)
+        assert forward_path(*forward) == "winograd"
+    lenet = [(64, 1, 28, 28, 6, 2), (64, 6, 14, 14, 16, 0)]
+    for shape in lenet:
+        forward, gradient = _nodes(shape, kernel=5)
+        assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
+    digits = [(64, 1, 8, 8, 16, 1), (64, 16, 4, 4, 32, 1)]
+    for shape in digits:
+        forward, gradient = _nodes(shape)
+        assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
+    forward, gradient = _nodes(BENCHMARK, stride=2)
+    assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
+    assert forward_winograd(*_nodes(BENCHMARK, kernel=5)[0]) is None
+    padded = (2, 32, 16, 16, 32, 3)  # the input gradient would pad by -1
+    forward, gradient = _nodes(padded)
+    assert forward_path(*forward) == "winograd"
+    assert grad_input_winograd(*gradient) is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+def test_matches_numpy(shape, epilogue, dtype):
+    _check(shape, dtype, epilogue)
+
+
+def test_the_benchmark_layer_matches_numpy():
+    _check((2, *BENCHMARK[1:]), "float32", False)  # batch 2: the path depends on the layer
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference's NaN
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["x", "w", "g"])
+def test_nonfinite_values_propagate_as_in_the_reference(where, value):
+    """Tiles with an inf or NaN are summed again term by term: a weight's inf or NaN
+    meets the padding as in the reference (times zero in the forward pass, never in the
+    input gradient), and neighbouring tiles stay finite."""
+    shape = (2, 32, 10, 9, 33, 1)
+    inputs, (y, gx) = _conv(shape, "float32", False)
+    args = _arguments(inputs, "float32", 3)
+    target = args[["x", "w", "b", "g"].index(where)]
+    target.reshape(-1)[[0, target.size // 2]] = value
+    for output in (y, gx):
+        (got,) = gc.compile(inputs, [output])(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=RTOL["float32"],
+                                   atol=RTOL["float32"] * np.max(np.abs(expected[finite])))
+
+
+def test_overflow_in_the_transforms_falls_back_to_the_terms():
+    """Finite values whose transformed tiles overflow float32 (B^T d B scales by up to
+    100) give the reference's finite outputs."""
+    shape = (1, 32, 8, 8, 32, 1)
+    inputs, (y, _) = _conv(shape, "float32", False)
+    args = _arguments(inputs, "float32", 5)
+    args[0][0, :, 3, 3] = 3e37
+    (got,) = gc.compile(inputs, [y])(*args)
+    (expected,) = gc.compile(inputs, [y], backend="numpy")(*args)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[3]])
+def test_identical_bits_for_any_thread_count(shape):
+    """Batch 1 too: with few images, bands of tile rows are shared out."""
+    inputs, (y, gx) = _conv(shape, "float32", True)
+    args = _arguments(inputs, "float32", 4)
+    for output in (y, gx):
+        (reference,) = gc.compile(inputs, [output], threads=1)(*args)
+        for threads in (2, 3):
+            (got,) = gc.compile(inputs, [output], threads=threads)(*args)
+            np.testing.assert_array_equal(got, reference, err_msg=f"threads={threads}")
