@@ -191,3 +191,62 @@ def test_identical_bits_for_any_thread_count():
         got = gc.compile([x, w, a, b], outputs, threads=threads)(*args)
         for g_, r in zip(got, reference, strict=True):
             np.testing.assert_array_equal(g_, r, err_msg=f"threads={threads}")
+
+
+def _same_on_any_thread_count(inputs, outputs, args, dtype, depth):
+    """The outputs on 2, 3 and 9 threads (9: more threads than scratch slots) are the bits
+    of one thread, and match NumPy."""
+    one, got, expected = _both(inputs, outputs, args, threads=1)
+    _close(got, expected, dtype, depth=depth)
+    got = got if isinstance(got, list) else [got]
+    for threads in (2, 3, 9):
+        again = gc.compile(inputs, outputs, threads=threads)(*args)
+        for g_, r in zip(again if isinstance(again, list) else [again], got, strict=True):
+            np.testing.assert_array_equal(g_, r, err_msg=f"threads={threads}")
+
+
+# (m, k, n): one column block whose row blocks the threads share, each packing a share of
+# every B panel for all: shares of row blocks and of panels that do not divide evenly, a
+# partial last panel, more than one depth block (panels alternate between two buffers);
+# then GEMMs too small to split by rows (one row block: column blocks are shared out) and
+# one too small to thread at all.
+SHARED = [(300, 600, 40), (129, 1100, 70), (1000, 37, 300), (64, 513, 100), (8, 600, 40),
+          (3, 5, 7)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bt", [False, True], ids=["b", "bT"])
+@pytest.mark.parametrize("m,k,n", SHARED, ids=[f"{m}x{k}x{n}" for m, k, n in SHARED])
+def test_threads_share_packed_b(m, k, n, bt, dtype):
+    rng = np.random.default_rng(m + 7 * k + 31 * n + bt)
+    x, y = gc.input("x", (m, k), dtype), gc.input("y", (n, k) if bt else (k, n), dtype)
+    args = [rng.normal(size=v.shape).astype(dtype) for v in (x, y)]
+    _same_on_any_thread_count([x, y], x @ (gc.transpose(y) if bt else y), args, dtype, k)
+
+
+def test_shared_panels_with_an_epilogue_and_an_odd_batch():
+    """Three batch items of row blocks shared between threads (the epilogue runs on the
+    rows each thread computed), and a fused bias and activation."""
+    rng = np.random.default_rng(12)
+    a, w = gc.input("a", (3, 130, 70)), gc.input("w", (3, 70, 90))
+    bias = gc.input("bias", (90,))
+    outputs = [a @ w, gc.gelu(a @ w + bias)]
+    args = [rng.normal(size=v.shape).astype(np.float32) for v in (a, w, bias)]
+    _same_on_any_thread_count([a, w, bias], outputs, args, "float32", 70)
+
+
+def test_shared_image_patch_panels():
+    """The weight gradient of a stride-1 convolution on the GEMM: image patches packed by
+    runs along image rows, a share of the panels per thread. Rows of 30 pixels: a run
+    crosses the end of a depth block (512), and the rows its block has past that end must
+    not land in the next panel, which another thread packs."""
+    from graphc.backends.llvm.lower.conv_grad_weight import grad_weight_path
+
+    shape, kernel = (7, 64, 30, 30), (64, 64, 3, 3)
+    assert grad_weight_path("float32", shape, shape, (3, 3), (1, 1), (1, 1)) == "gemm"
+    rng = np.random.default_rng(13)
+    x, w = gc.input("x", shape), gc.input("w", kernel)
+    g = gc.input("g", shape)
+    (gw,) = gc.grad(gc.sum(gc.conv2d(x, w, padding=1) * g), [w])
+    args = [rng.normal(size=s).astype(np.float32) for s in (shape, kernel, shape)]
+    _same_on_any_thread_count([x, w, g], gw, args, "float32", 7 * 30 * 30)

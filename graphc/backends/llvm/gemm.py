@@ -89,13 +89,12 @@ class Blocking:
         return Blocking(mc, nc, max(1, min(KC, k)))
 
     def layout(self, dtype: np.dtype) -> dict[str, int]:
-        """Byte offsets in one thread's scratch: the packed A block and B panels (plus the
-        depth rows one run-packed block may write past them), a C tile,
+        """Byte offsets in one thread's scratch: the packed A block and B panels, a C tile,
         the A column table (kc i64), B's row tables (3 x kc i64) and column tables
         (3 x nc i32); "end" is the size."""
         size = np.dtype(dtype).itemsize
         parts = {"a_pack": self.mc * self.kc * size,
-                 "b_pack": (self.nc * self.kc + nr(dtype) * lanes(dtype)) * size,
+                 "b_pack": self.nc * self.kc * size,
                  "tile": MR * nr(dtype) * size, "a_cols": 8 * self.kc,
                  "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
         out, at = {}, 0
@@ -298,8 +297,8 @@ def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
         return
     m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
     shape = _Shape(i64(batch * m_blocks * n_blocks), i64(m_blocks), i64(n_blocks),
-                   i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n))
-    with _groups(k, shape) as group:
+                   i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n), nr(dtype))
+    with _groups(k, shape) as group, k.when(k.b.icmp_signed("<", group.lo, group.hi)):
         index = decompose(k.b, group.flat_batch, list(g.batch)) if g.batch else []
         row0, row1 = group.rows(k.b)
         g.epilogue(index, row0, row1, group.jc, k.b.add(group.jc, group.nc))
@@ -314,18 +313,26 @@ class _Shape:
     nc: ir.Value
     m: ir.Value
     n: ir.Value
+    width: int  # columns of a B panel (NR)
 
 
 @dataclass
 class _Group:
-    """One (batch, column block) of a thread's items, with its row blocks [lo, hi)."""
+    """One (batch, column block) of a thread's items: its row blocks [lo, hi) and the B
+    panels [panel_lo, panel_hi) of the column block it packs. With `shared`, the packed
+    panels are read by every thread; `active` threads have a scratch slot."""
 
     shape: _Shape
+    index: ir.Value
     flat_batch: ir.Value
     jc: ir.Value
     nc: ir.Value
     lo: ir.Value
     hi: ir.Value
+    panel_lo: ir.Value
+    panel_hi: ir.Value
+    shared: ir.Value
+    active: ir.Value
 
     def rows(self, b) -> tuple[ir.Value, ir.Value]:
         return (b.mul(self.lo, self.shape.mc),
@@ -335,15 +342,22 @@ class _Group:
 @contextlib.contextmanager
 def _groups(k: Kernel, s: _Shape):
     """Loop over the calling thread's items grouped by (batch, column block); the same
-    split in the driver and in the caller's epilogue."""
+    split in the driver and in the caller's epilogue. Threads take contiguous runs of
+    items and pack the B panels of their groups, unless that would have several threads
+    pack the same panels (a group's row blocks split between them): then every thread
+    visits every group, packs its share of the panels and computes its share of the row
+    blocks against all of them (`shared`: a barrier separates packing from computing)."""
     b = k.b
     workers = _smin(b, k.nthreads, i64(SCRATCH_SLOTS))
-    chunk = b.sdiv(b.add(s.items, b.sub(workers, i64(1))), workers)
     active = b.icmp_signed("<", k.tid, workers)
-    start = b.select(active, _smin(b, b.mul(k.tid, chunk), s.items), s.items)
-    stop = _smin(b, b.add(start, chunk), s.items)
-    first = b.sdiv(start, s.m_blocks)
-    last = b.sdiv(b.add(stop, b.sub(s.m_blocks, i64(1))), s.m_blocks)
+    groups = b.sdiv(s.items, s.m_blocks)
+    shared = b.and_(b.and_(b.icmp_signed(">", workers, i64(1)),
+                           b.icmp_signed(">=", s.m_blocks, workers)),
+                    b.icmp_signed("!=", b.srem(groups, workers), i64(0)))
+    start, stop = _share(b, s.items, k.tid, workers, active)
+    row_lo, row_hi = _share(b, s.m_blocks, k.tid, workers, active)
+    first = b.select(shared, i64(0), b.sdiv(start, s.m_blocks))
+    last = b.select(shared, groups, _ceil_div(b, stop, s.m_blocks))
     with k.loop(first, last, "group") as group:
         flat_batch = b.sdiv(group, s.n_blocks)
         jc = b.mul(b.srem(group, s.n_blocks), s.nc)
@@ -351,7 +365,23 @@ def _groups(k: Kernel, s: _Shape):
         base_item = b.mul(group, s.m_blocks)
         lo = b.sub(_smax(b, start, base_item), base_item)
         hi = b.sub(_smin(b, stop, b.add(base_item, s.m_blocks)), base_item)
-        yield _Group(s, flat_batch, jc, nc, lo, hi)
+        panels = _ceil_div(b, nc, i64(s.width))
+        panel_lo, panel_hi = _share(b, panels, k.tid, workers, active)
+        yield _Group(s, group, flat_batch, jc, nc, b.select(shared, row_lo, lo),
+                     b.select(shared, row_hi, hi), b.select(shared, panel_lo, i64(0)),
+                     b.select(shared, panel_hi, panels), shared, active)
+
+
+def _share(b, total, tid, workers, active) -> tuple[ir.Value, ir.Value]:
+    """Thread tid's contiguous share [start, stop) of range(total) among `workers`; empty
+    for an inactive thread."""
+    chunk = _ceil_div(b, total, workers)
+    start = b.select(active, _smin(b, b.mul(tid, chunk), total), total)
+    return start, _smin(b, b.add(start, chunk), total)
+
+
+def _ceil_div(b, x, y):
+    return b.sdiv(b.add(x, b.sub(y, i64(1))), y)
 
 
 def _smin(b, x, y):
@@ -374,6 +404,8 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
         return existing
     k = Kernel(mc, name, 5)
     desc, a_ptr, b_ptr, c_ptr, scratch = k.buffers
+    # Threads read B panels other threads packed (after a barrier): scratch is shared.
+    scratch.attributes.discard("noalias")
     b = k.b
     f = {}
     for key, (at, count) in _FIELDS.items():
@@ -384,7 +416,8 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
     part = {key: b.gep(slot, [f[key]], source_etype=I8)
             for key in ("b_pack", "tile", "a_cols", "b_rows", "b_cols")}
     a_pack = slot
-    shape = _Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"])
+    shape = _Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"],
+                   nr(dtype))
     micro = micro_kernel(mc, dtype)
     zero_k = b.icmp_signed("==", f["k"], i64(0))
     with _groups(k, shape) as group:
@@ -397,20 +430,32 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
             row0, row1 = group.rows(b)
             _zero_block(k, c_ptr, dtype, f["ldc"], c_base, row0, row1, jc, nc)
         if b_kind == "patches":
-            _table(k, f["b_col_map"], 3, jc, nc, part["b_cols"], I32, f["nc"])
+            with k.when(group.active):
+                _table(k, f["b_col_map"], 3, jc, nc, part["b_cols"], I32, f["nc"])
         blocks = b.sdiv(b.add(f["k"], b.sub(f["kc"], i64(1))), f["kc"])
         with k.loop(0, blocks, "pc") as pcb:
             pc = b.mul(pcb, f["kc"])
             kc = _smin(b, f["kc"], b.sub(f["k"], pc))
             accumulate = b.icmp_signed(">", pcb, i64(0))
-            _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
-            if b_kind == "patches":
-                _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
-                _pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, kc,
-                              part["b_pack"], part["b_rows"], part["b_cols"], gathers)
-            else:
-                _pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, pc, kc,
-                                part["b_pack"])
+            # A shared panel alternates between slot 0's and slot 1's B regions, so one
+            # barrier per panel suffices: a thread packs into a region only after the
+            # barrier that every thread passes once done with the panel it held before.
+            parity = b.and_(b.add(b.mul(group.index, blocks), pcb), i64(1))
+            shared_pack = b.gep(scratch, [b.add(b.mul(parity, f["slot"]), f["b_pack"])],
+                                source_etype=I8)
+            b_pack = b.select(group.shared, shared_pack, part["b_pack"])
+            with k.when(group.active):
+                _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
+                panels = (group.panel_lo, group.panel_hi)
+                if b_kind == "patches":
+                    _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
+                    _pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, kc,
+                                  b_pack, part["b_rows"], part["b_cols"], gathers)
+                else:
+                    _pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, pc, kc,
+                                    b_pack)
+            with k.when(group.shared):
+                b.call(mc.barrier, [k.nthreads])  # every share of the panel is packed
             # An A block used by few column panels is not worth packing: full row panels
             # of a linear A of the compute dtype are read in place (IN_PLACE_PANELS).
             in_place = None
@@ -435,7 +480,7 @@ def _driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: s
                     _pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
                             b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
                             part["a_cols"])
-                _tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
+                _tiles(k, f["ldc"], c_ptr, micro, a_pack, b_pack, part["tile"],
                        c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()
     return k.function
@@ -568,16 +613,17 @@ def _pack_a_elements(k, f, ptr, src, dtype, base, first, valid, p0, kc, dest, pa
                         k.store(v, dest, dtype, b.add(at, i64(t)))
 
 
-def _pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> None:
-    """Pack columns [start, start+count) of a strided B over depth [pc, pc+kc) into panels
-    of NR: dest[q * NR * kc + p * NR + t]; columns past N as zeros. Full panels of the
-    compute dtype are read with vectors: one load per depth when the columns are adjacent,
-    lanes x lanes blocks transposed with shuffles when the depths are (a transposed B)."""
+def _pack_strided_b(k, f, ptr, src, dtype, base, start, panels, pc, kc, dest) -> None:
+    """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of a strided
+    B, over depth [pc, pc+kc): dest[q * NR * kc + p * NR + t]; columns past N as zeros.
+    Full panels of the compute dtype are read with vectors: one load per depth when the
+    columns are adjacent, lanes x lanes blocks transposed with shuffles when the depths
+    are (a transposed B)."""
     b = k.b
     width = nr(dtype)
     n_lanes = lanes(dtype)
     vec_src = ir.VectorType(llvm_type(src), width)
-    with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
+    with k.loop(*panels, "panel") as q:
         first = b.add(start, b.mul(q, i64(width)))
         panel = b.mul(q, b.mul(kc, i64(width)))
         valid = b.sub(f["n"], first)
@@ -638,16 +684,17 @@ def _pack_b_elements(k, f, ptr, src, dtype, base, first, valid, p0, pc, kc, dest
             k.store(v, dest, dtype, b.add(at, i64(t)))
 
 
-def _pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, cols,
+def _pack_patches(k, f, ptr, src, dtype, base, start, panels, kc, dest, rows, cols,
                   gathers: bool) -> None:
-    """Pack columns [start, start+count) of an image-patch B into panels of NR (see
-    _pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx of each depth) and
-    column tables (3 x nc i32, from column `start`): masked gathers, or element by element
-    when the operand is too big for 32-bit indices or needs a conversion."""
+    """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of an
+    image-patch B (see _pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx
+    of each depth) and column tables (3 x nc i32, from column `start`): masked gathers, or
+    element by element when the operand is too big for 32-bit indices or needs a
+    conversion."""
     b = k.b
     width = nr(dtype)
     height, image_width = f["height"], f["width"]
-    with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
+    with k.loop(*panels, "panel") as q:
         local = b.mul(q, i64(width))
         panel = b.mul(q, b.mul(kc, i64(width)))
         limit = b.sub(f["n"], b.add(start, local))
@@ -763,9 +810,9 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
     height, width): pack a panel whose depths run along image rows. From each depth p, the
     run of up to L = lanes depths on one output row is read per column with one masked
     contiguous load, and each L x L block of columns is transposed with shuffles into L
-    depth rows. Whole blocks are stored (rows past the run are rewritten by the next run;
-    the scratch has room for those past the panel's end). A function of its own: inlined,
-    its many live values slowed the driver's other loops twofold."""
+    depth rows. Whole blocks are stored (rows past the run are rewritten by the next run,
+    rows past the panel's end go to its last row before that row's value does). A function
+    of its own: inlined, its many live values slowed the driver's other loops twofold."""
     t = llvm_type(src)
     name = f"gc_pack_runs_{t}"
     existing = mc.module.globals.get(name)
@@ -845,8 +892,12 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
         loaded.append(b.call(load, [b.gep(ptr, [at], source_etype=t),
                                     ir.Constant(I32, src.itemsize),
                                     b.select(ok, inside, none), zero]))
-    for depth, values in enumerate(transpose(b, loaded)):
-        row = b.add(panel, b.mul(b.add(p, i64(depth)), i64(width)))
+    # Last depth first, rows past the panel's end clamped to its last row: the valid row
+    # stored there comes later (the next panel may be another thread's).
+    last_row = b.sub(kc, i64(1))
+    for depth, values in reversed(list(enumerate(transpose(b, loaded)))):
+        depth_row = _smin(b, b.add(p, i64(depth)), last_row)
+        row = b.add(panel, b.mul(depth_row, i64(width)))
         slot = b.gep(dest, [b.add(row, first)], inbounds=True, source_etype=t)
         b.store(values, slot, align=VECTOR_BYTES)
     p.add_incoming(b.add(p, run), b.block)
