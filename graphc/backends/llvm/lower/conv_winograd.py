@@ -198,6 +198,10 @@ class _Vec:
         """Lanes where 0 <= x < limit."""
         return self.b.icmp_unsigned("<", x, self.ints([limit] * self.lanes))
 
+    def scale(self, c) -> ir.Constant:
+        """A float vector of the constant c."""
+        return ir.Constant(self.vec, [float(c)] * self.lanes)
+
     def pointers(self, base: ir.Value, offsets: ir.Value) -> ir.Value:
         p = self.b.gep(base, [offsets], source_etype=self.t)
         p.type = ir.VectorType(PTR, self.lanes)  # llvmlite types a vector GEP as ptr
@@ -293,8 +297,7 @@ def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
                 value = b.call(wvec.gather, [wvec.pointers(weight.ptr, at), wvec.size, valid,
                                              wvec.zero])
                 g[i][j] = value if wvec.t == F64 else b.fpext(value, v.vec)
-        u = _transform(b, g_mat, g, g_mat,
-                       lambda c: ir.Constant(v.vec, [float(c)] * mr))
+        u = _transform(b, g_mat, g, g_mat, v.scale)
         out_vec = ir.VectorType(t, mr)
         for x1 in range(conv.alpha):
             for x2 in range(conv.alpha):
@@ -305,72 +308,108 @@ def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
                 b.store(value, b.gep(scratch, [at], source_etype=t), align=mr)
 
 
-def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, end) -> None:
-    """Tiles [t0, min(t0 + NR, end)) of image n (flat over the image's tile rows)."""
-    b = k.b
-    dt = np.dtype(conv.dtype)
-    v = _Vec(k, dt, conv.width)
-    lanes = conv.width
-    tile = b.add(v.splat(t0), v.ints(range(lanes)))
-    valid = b.icmp_signed("<", tile, v.splat(end))
-    ty = b.udiv(tile, v.ints([conv.tiles_x] * lanes))
-    tx = b.urem(tile, v.ints([conv.tiles_x] * lanes))
-    y0 = b.mul(ty, v.ints([conv.m] * lanes))
-    x0 = b.mul(tx, v.ints([conv.m] * lanes))
-    vp = slot
-    mp = b.gep(slot, [i64(conv.v_bytes)], source_etype=I8)
+@dataclass
+class _Tiles:
+    """One vector of a block's tiles (lane = tile): which part of the block, which lanes
+    hold tiles, and each tile's first output row and column."""
 
-    # Input transform: V[xi][c][lane], the packed B panels of the GEMMs.
-    iy0, ix0 = b.sub(y0, v.ints([conv.ph] * lanes)), b.sub(x0, v.ints([conv.pw] * lanes))
+    part: ir.Value
+    valid: ir.Value
+    y0: ir.Value
+    x0: ir.Value
+
+
+def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, end) -> None:
+    """Tiles [t0, min(t0 + NR, end)) of image n (flat over the image's tile rows), in
+    vectors of one register (gathers and scatters take 32-bit indices only so)."""
+    b = k.b
+    lanes = gemm.lanes(conv.dtype)
+    v = _Vec(k, conv.dtype, lanes)
+    products = b.gep(slot, [i64(conv.v_bytes)], source_etype=I8)
+
+    def tiles(part) -> _Tiles:
+        tile = b.add(v.splat(b.add(t0, b.mul(part, i64(lanes)))), v.ints(range(lanes)))
+        ty = b.udiv(tile, v.ints([conv.tiles_x] * lanes))
+        tx = b.urem(tile, v.ints([conv.tiles_x] * lanes))
+        return _Tiles(part, b.icmp_signed("<", tile, v.splat(end)),
+                      b.mul(ty, v.ints([conv.m] * lanes)), b.mul(tx, v.ints([conv.m] * lanes)))
+
+    parts = conv.width // lanes
+    with k.loop(0, parts, "part") as part:
+        _input_transform(k, v, conv, image, n, tiles(part), slot)
+    _products(k, conv, scratch, slot, products)
+    bad = k.alloca(v.mask)
+    b.store(v.none, bad)
+    with k.loop(0, parts, "part") as part:
+        _output_transform(k, v, conv, out, n, tiles(part), products, bad)
+    any_bad = k.mc.function(f"llvm.vector.reduce.or.v{lanes}i1", I1, [v.mask])
+    with k.when(b.call(any_bad, [b.load(bad, typ=v.mask)])):
+        _exact(k, conv, image, weight, out, n, t0, end)
+
+
+def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, n, tiles: _Tiles,
+                     dest) -> None:
+    """dest[xi][c][lane] = (B^T d B)[xi] of the tile's patch d in channel c: the packed
+    B panels of the GEMMs (masked gathers; the padding and lanes past the tiles read 0)."""
+    b, lanes, dt = k.b, v.lanes, conv.dtype
+    iy0 = b.sub(tiles.y0, v.ints([conv.ph] * lanes))
+    ix0 = b.sub(tiles.x0, v.ints([conv.pw] * lanes))
     row_ok = [v.below(b.add(iy0, v.ints([i] * lanes)), conv.h) for i in range(conv.alpha)]
-    col_ok = [b.and_(valid, v.below(b.add(ix0, v.ints([j] * lanes)), conv.w))
+    col_ok = [b.and_(tiles.valid, v.below(b.add(ix0, v.ints([j] * lanes)), conv.w))
               for j in range(conv.alpha)]
     origin = b.add(b.mul(iy0, v.ints([conv.w] * lanes)), ix0)
-    bt, _, at = _matrices(conv.m)
-
-    def scale(c):
-        return ir.Constant(v.vec, [float(c)] * lanes)
-
+    bt = _matrices(conv.m)[0]
     with k.loop(0, conv.cin, "c") as c:
         plane = k.gep(image.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cin)), c),
                                            i64(conv.h * conv.w)))
         d = [[b.call(v.gather, [v.pointers(plane, b.add(origin, v.ints([i * conv.w + j] * lanes))),
                                 v.size, b.and_(row_ok[i], col_ok[j]), v.zero])
               for j in range(conv.alpha)] for i in range(conv.alpha)]
-        transformed = _transform(b, bt, d, bt, scale)
+        transformed = _transform(b, bt, d, bt, v.scale)
         for x1 in range(conv.alpha):
             for x2 in range(conv.alpha):
                 xi = x1 * conv.alpha + x2
-                at_ = b.mul(b.add(i64(xi * conv.cin), c), i64(lanes))
-                b.store(transformed[x1][x2], k.gep(vp, dt, at_), align=64)
+                at = b.add(b.mul(b.add(i64(xi * conv.cin), c), i64(conv.width)),
+                           b.mul(tiles.part, i64(lanes)))
+                b.store(transformed[x1][x2], k.gep(dest, dt, at), align=64)
 
-    # The GEMMs: M[xi] (kpad x NR) = U[xi] (kpad x cin) @ V[xi] (cin x NR).
+
+def _products(k: Kernel, conv: Winograd, u, v, dest) -> None:
+    """dest[xi] (kpad x NR) = U[xi] (kpad x cin) @ V[xi] (cin x NR), MR rows a call of
+    the GEMM's micro-kernel."""
+    b, dt, lanes = k.b, conv.dtype, conv.width
     micro = gemm.micro_kernel(k.mc, dt)
     kp_count = conv.kpad // gemm.MR
     with k.loop(0, conv.alpha ** 2, "xi") as xi:
-        panel_b = k.gep(vp, dt, b.mul(xi, i64(conv.cin * lanes)))
+        panel_b = k.gep(v, dt, b.mul(xi, i64(conv.cin * lanes)))
         with k.loop(0, kp_count, "kp") as kp:
-            panel_a = k.gep(scratch, dt, b.mul(b.add(b.mul(xi, i64(kp_count)), kp),
-                                               i64(conv.cin * gemm.MR)))
-            tile_c = k.gep(mp, dt, b.mul(b.add(b.mul(xi, i64(conv.kpad)),
+            panel_a = k.gep(u, dt, b.mul(b.add(b.mul(xi, i64(kp_count)), kp),
+                                         i64(conv.cin * gemm.MR)))
+            rows = k.gep(dest, dt, b.mul(b.add(b.mul(xi, i64(conv.kpad)),
                                                b.mul(kp, i64(gemm.MR))), i64(lanes)))
-            b.call(micro, [panel_a, panel_b, tile_c, i64(lanes), i64(conv.cin),
+            b.call(micro, [panel_a, panel_b, rows, i64(lanes), i64(conv.cin),
                            ir.Constant(I1, 0)])
 
-    # Output transform: each tile's m x m outputs scattered into place.
-    inf = ir.Constant(v.vec, [float("inf")] * lanes)
-    bad = k.alloca(v.mask)
-    b.store(v.none, bad)
-    out_row = [v.below(b.add(y0, v.ints([a] * lanes)), conv.ho) for a in range(conv.m)]
-    out_col = [b.and_(valid, v.below(b.add(x0, v.ints([j] * lanes)), conv.wo))
+
+def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, n, tiles: _Tiles, products,
+                      bad) -> None:
+    """Each tile's outputs (A^T M A) scattered into place; lanes with an output that is
+    not finite are flagged in `bad`."""
+    b, lanes, dt = k.b, v.lanes, conv.dtype
+    inf = v.scale(float("inf"))
+    out_row = [v.below(b.add(tiles.y0, v.ints([a] * lanes)), conv.ho) for a in range(conv.m)]
+    out_col = [b.and_(tiles.valid, v.below(b.add(tiles.x0, v.ints([j] * lanes)), conv.wo))
                for j in range(conv.m)]
-    out_origin = b.add(b.mul(y0, v.ints([conv.wo] * lanes)), x0)
+    origin = b.add(b.mul(tiles.y0, v.ints([conv.wo] * lanes)), tiles.x0)
+    at = _matrices(conv.m)[2]
+    column = b.mul(tiles.part, i64(lanes))
     with k.loop(0, conv.cout, "o") as o:
-        products = [[b.load(k.gep(mp, dt, b.mul(b.add(i64(xi * conv.kpad), o), i64(lanes))),
-                            typ=v.vec, align=64)
-                     for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
-                    for x1 in range(conv.alpha)]
-        y = _transform(b, at, products, at, scale)
+        m = [[b.load(k.gep(products, dt, b.add(b.mul(b.add(i64(xi * conv.kpad), o),
+                                                     i64(conv.width)), column)),
+                     typ=v.vec, align=64)
+              for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
+             for x1 in range(conv.alpha)]
+        y = _transform(b, at, m, at, v.scale)
         plane = k.gep(out.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cout)), o),
                                          i64(conv.ho * conv.wo)))
         flags = b.load(bad, typ=v.mask)
@@ -379,12 +418,9 @@ def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, 
                 mask = b.and_(out_row[a], out_col[j])
                 finite = b.fcmp_ordered("<", b.call(v.fabs, [y[a][j]]), inf)
                 flags = b.or_(flags, b.and_(mask, b.not_(finite)))
-                where = v.pointers(plane, b.add(out_origin, v.ints([a * conv.wo + j] * lanes)))
+                where = v.pointers(plane, b.add(origin, v.ints([a * conv.wo + j] * lanes)))
                 b.call(v.scatter, [y[a][j], where, v.size, mask])
         b.store(flags, bad)
-    any_bad = k.mc.function(f"llvm.vector.reduce.or.v{lanes}i1", I1, [v.mask])
-    with k.when(b.call(any_bad, [b.load(bad, typ=v.mask)])):
-        _exact(k, conv, image, weight, out, n, t0, end)
 
 
 def _exact(k: Kernel, conv: Winograd, image, weight, out, n, t0, end) -> None:
