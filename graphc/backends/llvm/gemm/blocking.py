@@ -1,0 +1,80 @@
+"""Register tile and cache blocks of the GEMM: the constants, the blocking of one
+shape and the scratch it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MR = 8  # rows of the register tile
+VECTOR_BYTES = 64  # one zmm register
+TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64
+KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
+MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
+SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
+
+
+def lanes(dtype: np.dtype) -> int:
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def nr(dtype: np.dtype) -> int:
+    return lanes(dtype) * TILE_VECTORS
+
+
+def supported(dtype: np.dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Cache blocks of one GEMM shape (rows mc, columns nc, depth kc), chosen from the
+    shape alone: kc fixes every element's summation order; mc and nc only share out work."""
+
+    mc: int
+    nc: int
+    kc: int
+
+    @staticmethod
+    def of(batch: int, m: int, n: int, k: int, dtype: np.dtype) -> Blocking:
+        width = nr(dtype)
+        # Row blocks of equal size, an even number of them (two threads share them alike).
+        m_blocks = -(-m // MC)
+        m_blocks += m_blocks % 2 if m_blocks > 1 else 0
+        mc, nc = round_up(-(-m // m_blocks), MR), min(NC, round_up(n, width))
+        while batch * -(-m // mc) * -(-n // nc) < MIN_ITEMS:
+            if mc >= 2 * MR:  # rows first: B is then packed once per column block
+                mc = round_up(mc // 2, MR)
+            elif nc >= 2 * width:
+                nc = round_up(nc // 2, width)
+            else:
+                break
+        return Blocking(mc, nc, max(1, min(KC, k)))
+
+    def layout(self, dtype: np.dtype) -> dict[str, int]:
+        """Byte offsets in one thread's scratch: the packed A block and B panels, a C tile,
+        the A column table (kc i64), B's row tables (3 x kc i64) and column tables
+        (3 x nc i32); "end" is the size."""
+        size = np.dtype(dtype).itemsize
+        parts = {"a_pack": self.mc * self.kc * size,
+                 "b_pack": self.nc * self.kc * size,
+                 "tile": MR * nr(dtype) * size, "a_cols": 8 * self.kc,
+                 "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
+        out, at = {}, 0
+        for name, nbytes in parts.items():
+            out[name] = at
+            at += round_up(nbytes, VECTOR_BYTES)
+        out["end"] = at
+        return out
+
+
+def scratch_bytes(batch: int, m: int, n: int, k: int, dtype: np.dtype) -> int:
+    """The scratch a GEMM of this shape needs, for every thread slot."""
+    if m * n * batch == 0:
+        return 0
+    return SCRATCH_SLOTS * Blocking.of(batch, m, n, k, dtype).layout(dtype)["end"]

@@ -1,0 +1,156 @@
+"""The micro-kernel (an MR x NR tile of C in registers over packed panels) and the
+loop over a block's tiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.backends.llvm.gemm.arith import smin
+from graphc.backends.llvm.gemm.blocking import MR, TILE_VECTORS, VECTOR_BYTES, lanes, nr
+from graphc.backends.llvm.gemm.vectors import type_suffix
+from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
+
+
+@dataclass
+class InPlaceA:
+    """Full row panels of A read where they lie (by gc_micro_rows) when `when` holds:
+    row r of the block starts at rows + r * row_stride, depths step by depth_stride."""
+
+    when: ir.Value
+    rows: ir.Value
+    row_stride: ir.Value
+    depth_stride: ir.Value
+
+
+def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
+           dtype, in_place: InPlaceA | None = None) -> None:
+    """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc), a row panel at a
+    time: its A panel stays in L1 and its C tiles are visited along C's rows."""
+    b = k.b
+    width = nr(dtype)
+    with k.loop(0, b.sdiv(b.add(mc, i64(MR - 1)), i64(MR)), "ir") as ir_:
+        row = b.mul(ir_, i64(MR))
+        rows = smin(b, i64(MR), b.sub(mc, row))
+        ap = k.gep(a_pack, dtype, b.mul(row, kc))
+        with k.loop(0, b.sdiv(b.add(nc, i64(width - 1)), i64(width)), "jr") as jr:
+            col = b.mul(jr, i64(width))
+            cols = smin(b, i64(width), b.sub(nc, col))
+            bp = k.gep(b_pack, dtype, b.mul(col, kc))
+            at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
+            full = b.and_(b.icmp_signed("==", rows, i64(MR)),
+                          b.icmp_signed("==", cols, i64(width)))
+
+            def product(c, ldc, accumulate):
+                if in_place is None:
+                    b.call(micro, [ap, bp, c, ldc, kc, accumulate])
+                    return
+                direct = b.and_(in_place.when, b.icmp_signed("==", rows, i64(MR)))
+                with b.if_else(direct) as (where_it_lies, packed):
+                    with where_it_lies:
+                        a = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
+                        b.call(_micro(k.mc, dtype, in_place=True),
+                               [a, in_place.row_stride, in_place.depth_stride, bp, c, ldc,
+                                kc, accumulate])
+                    with packed:
+                        b.call(micro, [ap, bp, c, ldc, kc, accumulate])
+
+            with b.if_else(full) as (whole, partial):
+                with whole:
+                    product(k.gep(c_ptr, dtype, at), ldc, accumulate)
+                with partial:
+                    product(tile, i64(width), ir.Constant(I1, 0))
+                    _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
+
+
+def _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype) -> None:
+    """C[at + r * ldc + c] (+)= tile[r, c] for the valid part of a partial tile."""
+    b = k.b
+    width = nr(dtype)
+    with k.loop(0, rows, "tr") as r:
+        with k.loop(0, cols, "tc") as c:
+            v = k.load(tile, dtype, b.add(b.mul(r, i64(width)), c))
+            dst = b.add(at, b.add(b.mul(r, ldc), c))
+            old = k.load(c_ptr, dtype, dst)
+            k.store(b.select(accumulate, b.fadd(old, v), v), c_ptr, dtype, dst)
+
+
+def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
+    """gc_micro_<type>(a, b, c, ldc, kc, accumulate): the MR x NR tile at c (rows ldc
+    elements apart) is set to (or, if accumulate, incremented by) the product of the
+    packed panels a (kc x MR) and b (kc x NR); kc >= 1. One per module and dtype."""
+    return _micro(mc, dtype, in_place=False)
+
+
+def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
+    """The packed micro-kernel, or (in_place) gc_micro_rows_<type>(a, a_rs, a_cs, b, c,
+    ldc, kc, accumulate), which reads A's element (i, p) at a[i * a_rs + p * a_cs] where
+    it lies instead of from a packed panel."""
+    t = llvm_type(dtype)
+    name = f"gc_micro_rows_{t}" if in_place else f"gc_micro_{t}"
+    existing = mc.module.globals.get(name)
+    if existing is not None:
+        return existing
+    n_lanes = lanes(dtype)
+    vec = ir.VectorType(t, n_lanes)
+    strides = [I64, I64] if in_place else []
+    fn = ir.Function(mc.module, ir.FunctionType(VOID, [PTR, *strides, PTR, PTR, I64, I64, I1]),
+                     name=name)
+    fn.linkage = "internal"
+    if in_place:
+        a, a_rs, a_cs, bp, c, ldc, kc, accumulate = fn.args
+    else:
+        (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(MR)
+    for arg in (a, bp, c):
+        arg.add_attribute("noalias")
+    fma = mc.function(f"llvm.fma.v{n_lanes}{type_suffix(t)}", vec, [vec] * 3)
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("loop")
+    done = fn.append_basic_block("done")
+    b = ir.IRBuilder(entry)
+    # The C tile is read or written only after the k loop: fetch its lines meanwhile.
+    prefetch = mc.function("llvm.prefetch.p0", VOID, [PTR, I32, I32, I32])
+    for i in range(MR):
+        for v in range(TILE_VECTORS):
+            q = b.gep(c, [b.add(b.mul(i64(i), ldc), i64(v * n_lanes))], source_etype=t)
+            b.call(prefetch, [q, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+    b.branch(loop)
+    b.position_at_end(loop)
+    p = b.phi(I64, "p")
+    p.add_incoming(i64(0), entry)
+    zero = ir.Constant(vec, [0.0] * n_lanes)
+    accs = [[b.phi(vec) for _ in range(TILE_VECTORS)] for _ in range(MR)]
+    for row in accs:
+        for acc in row:
+            acc.add_incoming(zero, entry)
+    width = n_lanes * TILE_VECTORS
+    b_row = b.mul(p, i64(width))
+    bs = [b.load(b.gep(bp, [b.add(b_row, i64(v * n_lanes))], source_etype=t), typ=vec,
+                 align=VECTOR_BYTES) for v in range(TILE_VECTORS)]
+    a_depth = b.mul(p, a_cs)
+    splat_mask = ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes)
+    new = []
+    for i in range(MR):
+        at = b.add(a_depth, b.mul(i64(i), a_rs))
+        scalar = b.load(b.gep(a, [at], source_etype=t), typ=t)
+        one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
+        splat = b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat_mask)
+        new.append([b.call(fma, [splat, bs[v], accs[i][v]]) for v in range(TILE_VECTORS)])
+    p_next = b.add(p, i64(1))
+    p.add_incoming(p_next, loop)
+    for i in range(MR):
+        for v in range(TILE_VECTORS):
+            accs[i][v].add_incoming(new[i][v], loop)
+    b.cbranch(b.icmp_signed("<", p_next, kc), loop, done)
+    b.position_at_end(done)
+    for i in range(MR):
+        row = b.mul(i64(i), ldc)
+        for v in range(TILE_VECTORS):
+            q = b.gep(c, [b.add(row, i64(v * n_lanes))], source_etype=t)
+            old = b.load(q, typ=vec, align=np.dtype(dtype).itemsize)
+            total = b.select(accumulate, b.fadd(old, new[i][v]), new[i][v])
+            b.store(total, q, align=np.dtype(dtype).itemsize)
+    b.ret_void()
+    return fn

@@ -1,0 +1,81 @@
+"""Packing a strided B into panels of NR columns."""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.backends.llvm.gemm.arith import smin
+from graphc.backends.llvm.gemm.blocking import VECTOR_BYTES, lanes, nr
+from graphc.backends.llvm.gemm.vectors import transpose
+from graphc.backends.llvm.irtypes import I1, const, convert, i64, llvm_type
+
+
+def pack_strided_b(k, f, ptr, src, dtype, base, start, panels, pc, kc, dest) -> None:
+    """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of a strided
+    B, over depth [pc, pc+kc): dest[q * NR * kc + p * NR + t]; columns past N as zeros.
+    Full panels of the compute dtype are read with vectors: one load per depth when the
+    columns are adjacent, lanes x lanes blocks transposed with shuffles when the depths
+    are (a transposed B)."""
+    b = k.b
+    width = nr(dtype)
+    n_lanes = lanes(dtype)
+    vec_src = ir.VectorType(llvm_type(src), width)
+    with k.loop(*panels, "panel") as q:
+        first = b.add(start, b.mul(q, i64(width)))
+        panel = b.mul(q, b.mul(kc, i64(width)))
+        valid = b.sub(f["n"], first)
+        full = b.icmp_signed(">=", valid, i64(width))
+        adjacent_cols = b.and_(full, b.icmp_signed("==", f["b_cs"], i64(1)))
+        adjacent_rows = b.and_(full, b.icmp_signed("==", f["b_rs"], i64(1)))
+        if src != dtype:  # converting operands are packed element by element
+            adjacent_cols = adjacent_rows = ir.Constant(I1, 0)
+        with b.if_else(adjacent_cols) as (by_depth, other):
+            with by_depth:
+                with k.loop(0, kc, "p") as p:
+                    row = b.add(base, b.mul(b.add(pc, p), f["b_rs"]))
+                    v = b.load(k.gep(ptr, src, b.add(row, first)), typ=vec_src,
+                               align=src.itemsize)
+                    slot = k.gep(dest, dtype, b.add(panel, b.mul(p, i64(width))))
+                    b.store(v, slot, align=VECTOR_BYTES)
+            with other:
+                with b.if_else(adjacent_rows) as (by_blocks, by_elements):
+                    with by_blocks:
+                        blocks = b.sdiv(kc, i64(n_lanes))
+                        vec = ir.VectorType(llvm_type(dtype), n_lanes)
+                        with k.loop(0, blocks, "pblock") as block:
+                            p = b.mul(block, i64(n_lanes))
+                            at = b.add(base, b.add(pc, p))
+                            for part in range(0, width, n_lanes):
+                                columns = [
+                                    b.load(k.gep(ptr, src, b.add(at, b.mul(
+                                        b.add(first, i64(part + c)), f["b_cs"]))),
+                                        typ=vec, align=src.itemsize)
+                                    for c in range(n_lanes)]
+                                for d, values in enumerate(transpose(b, columns)):
+                                    slot = b.add(panel, b.add(
+                                        b.mul(b.add(p, i64(d)), i64(width)), i64(part)))
+                                    b.store(values, k.gep(dest, dtype, slot),
+                                            align=VECTOR_BYTES)
+                        _pack_b_elements(k, f, ptr, src, dtype, base, first, valid,
+                                         b.mul(blocks, i64(n_lanes)), pc, kc, dest, panel)
+                    with by_elements:
+                        _pack_b_elements(k, f, ptr, src, dtype, base, first, valid, i64(0),
+                                         pc, kc, dest, panel)
+
+
+def _pack_b_elements(k, f, ptr, src, dtype, base, first, valid, p0, pc, kc, dest,
+                     panel) -> None:
+    """Depths [p0, kc) of one strided B panel, element by element (columns past N as
+    zeros)."""
+    b = k.b
+    width = nr(dtype)
+    zero = const(dtype, 0)
+    last = b.sub(f["n"], i64(1))
+    cols = [b.mul(smin(b, b.add(first, i64(t)), last), f["b_cs"]) for t in range(width)]
+    with k.loop(p0, kc, "p") as p:
+        row = b.add(base, b.mul(b.add(pc, p), f["b_rs"]))
+        at = b.add(panel, b.mul(p, i64(width)))
+        for t, col in enumerate(cols):
+            v = convert(b, k.load(ptr, src, b.add(row, col)), src, dtype)
+            v = b.select(b.icmp_signed("<", i64(t), valid), v, zero)
+            k.store(v, dest, dtype, b.add(at, i64(t)))
