@@ -13,13 +13,19 @@ that operand. NaN semantics decide the rest:
 - `exp(log(x)) -> x` only where x is known nonnegative (for x < 0 the log is NaN).
 - `log(exp(x)) -> x` always: it differs only where exp overflows (there the original
   gives inf, the rewrite the exact x).
-- `-(-x) -> x`, `transpose(transpose(x))`, `reshape(reshape(x))` and
-  `broadcast_to(broadcast_to(x))` collapse; an elementwise operand `broadcast_to(y, s)`
+- `-(-x) -> x`, `transpose(transpose(x))`, `reshape(reshape(x))`,
+  `broadcast_to(broadcast_to(x))` and nested concats along one axis collapse; a transpose
+  of a concat becomes a concat of transposes (the LLVM backend reads those by strides, so
+  the data moves once); an elementwise operand `broadcast_to(y, s)`
   becomes `y` when NumPy broadcasting gives the same shape (scalars stay scalars).
 - `log(softmax(z))` (as gc.softmax builds it) becomes the stable log_softmax form, and
   `1 / (1 + exp(-x))` becomes `sigmoid(x)`; `log(sigmoid(x))`, `log(1 - sigmoid(x))` and
   `log(1 + exp(x))` (binary cross-entropy's pieces) become the stable
   `-relu(-x) - log(1 + exp(-|x|))` forms, which do not overflow.
+- The sum of slice gradients over adjacent ranges of one axis (the gradient of q, k, v
+  sliced from one projection) becomes slice_grad of their concatenation (no zero-filled
+  copies summed); the only difference is a -0.0 gradient, which stays -0.0 where the
+  sum gave +0.0.
 - `x > 0` (relu's gradient mask) reads `relu(x)` instead where the graph computes it:
   relu(x) > 0 exactly when x > 0 (NaN included), and x then often has relu as its one
   reader, which epilogue fusion folds into the conv/matmul producing x.
@@ -175,6 +181,10 @@ def _shape_rule(node: Node) -> Node | None:
     if node.op == "transpose" and x.op == "transpose":
         axes = tuple(x.attrs["axes"][a] for a in node.attrs["axes"])
         return dsl.transpose(x.inputs[0], axes)
+    if node.op == "transpose" and x.op == "concat":  # one copy: the parts read by strides
+        axes = node.attrs["axes"]
+        return dsl.concat([dsl.transpose(i, axes) for i in x.inputs],
+                          axes.index(x.attrs["axis"]))
     if node.op == "reshape" and x.op == "reshape":
         return dsl.reshape(x.inputs[0], node.shape)
     if node.op == "reshape" and node.shape == x.shape:
@@ -184,14 +194,73 @@ def _shape_rule(node: Node) -> Node | None:
     return None
 
 
+def _whole(entry, dim) -> bool:
+    return tuple(entry) in ((0, dim, 1), (None, None, 1))
+
+
+def _slab(node: Node) -> tuple[int, int, int] | None:
+    """(axis, start, stop) when `node` is a slice_grad placing its gradient in one unit-step
+    range of one axis, whole along the others."""
+    if node.op != "slice_grad":
+        return None
+    partial = [(axis, entry) for axis, (entry, dim) in
+               enumerate(zip(node.attrs["index"], node.shape)) if not _whole(entry, dim)]
+    if len(partial) != 1:
+        return None
+    axis, (start, stop, step) = partial[0]
+    return (axis, start, stop) if step == 1 and start is not None else None
+
+
+def _slice_grad_sum(node: Node) -> Node | None:
+    """slice_grad(a) + slice_grad(b) over adjacent ranges of one axis -> one slice_grad of
+    concat(a, b), and a slice_grad of the whole shape -> its gradient. The gradient of
+    slices that split a value (q, k, v of one projection) is then one concatenation, not
+    zero-filled copies summed. Exact except for zeros' signs: -0.0 in a slice stays -0.0
+    where the sum added the other slices' +0.0 to it."""
+    a, b = node.inputs
+    ends = _slab(a), _slab(b)
+    if None in ends or a.attrs["shape"] != b.attrs["shape"] or a.dtype != b.dtype:
+        return None
+    (axis, a0, a1), (axis_b, b0, b1) = ends
+    if axis != axis_b or (a1 != b0 and b1 != a0):
+        return None
+    first, second = (a, b) if a1 == b0 else (b, a)
+    start, stop = min(a0, b0), max(a1, b1)
+    joined = dsl.concat([first.inputs[0], second.inputs[0]], axis)
+    index = list(a.attrs["index"])
+    index[axis] = (start, stop, 1)
+    if _whole(index[axis], node.shape[axis]):
+        return joined
+    return Node.make("slice_grad", (joined,), shape=a.attrs["shape"], index=tuple(index))
+
+
+def _concat_rule(node: Node) -> Node | None:
+    """concat(.., concat(x, y), ..) along one axis -> one concat."""
+    axis = node.attrs["axis"]
+    if not any(i.op == "concat" and i.attrs["axis"] == axis for i in node.inputs):
+        return None
+    flat = []
+    for i in node.inputs:
+        flat.extend(i.inputs if i.op == "concat" and i.attrs["axis"] == axis else [i])
+    return dsl.concat(flat, axis)
+
+
+def _rule(node: Node) -> Node | None:
+    """A simpler node computing `node`, or None."""
+    if node.op == "add" and (joined := _slice_grad_sum(node)) is not None:
+        return joined
+    if isinstance(get_op(node.op), Elementwise):
+        return _elementwise_rule(node)
+    if node.op == "concat":
+        return _concat_rule(node)
+    if node.op in ("transpose", "reshape", "broadcast_to"):
+        return _shape_rule(node)
+    return None
+
+
 def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
     node = rebuild(node, inputs)
-    if isinstance(get_op(node.op), Elementwise):
-        found = _elementwise_rule(node)
-    elif node.op in ("transpose", "reshape", "broadcast_to"):
-        found = _shape_rule(node)
-    else:
-        found = None
+    found = _rule(node)
     if found is None or not _same_type(found, node):
         return node
     return found

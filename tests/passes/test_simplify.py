@@ -119,3 +119,37 @@ def test_softplus_rewrite_terminates():
     # float32 log(1 + e) is 0 for e below float32's epsilon: an absolute error under 1e-7
     np.testing.assert_allclose(got, np.logaddexp(0, X.astype(np.float64) * 10), rtol=1e-6,
                                atol=1e-7)
+
+
+def test_slice_gradients_of_a_split_become_one_concatenation():
+    """The gradient of q, k, v sliced from one value: concat, not slice_grads summed."""
+    x = gc.input("x", (3, 4, 5), "float64")
+    w = gc.input("w", (3, 4, 5), "float64")
+    parts = [x[i] * w[i] for i in range(3)]
+    loss = gc.sum(parts[2] * parts[0] + gc.sin(parts[1]))
+    (dx,) = gc.grad(loss, [x])
+    before, after, out = simplified(dx, x, w)
+    kinds = set(ops(after))
+    assert "slice_grad" not in kinds and "concat" in kinds
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))]
+    np.testing.assert_allclose(run(after, *args)[0], run(before, *args)[0], rtol=1e-12)
+
+
+def test_slice_gradients_that_leave_a_gap_stay():
+    x = gc.input("x", (6, 2), "float64")
+    (dx,) = gc.grad(gc.sum(x[0:2] * 2.0) + gc.sum(x[3:6] * 3.0), [x])
+    before, after, out = simplified(dx, x)
+    assert "concat" not in ops(after)
+    args = [np.arange(12.0).reshape(6, 2)]
+    np.testing.assert_array_equal(run(after, *args)[0], run(before, *args)[0])
+
+
+def test_a_transposed_concat_is_a_concat_of_transposes():
+    a, b = gc.input("a", (2, 3, 4), "float64"), gc.input("b", (2, 5, 4), "float64")
+    before, after, out = simplified(gc.transpose(gc.concat([a, gc.concat([b, a], 1)], 1),
+                                                 (2, 1, 0)), a, b)
+    assert out.op == "concat" and out.attrs["axis"] == 1 and len(out.inputs) == 3
+    assert all(i.op == "transpose" for i in out.inputs)
+    args = [np.arange(24.0).reshape(2, 3, 4), np.arange(40.0).reshape(2, 5, 4)]
+    np.testing.assert_array_equal(run(after, *args)[0], run(before, *args)[0])

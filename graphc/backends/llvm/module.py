@@ -25,8 +25,8 @@ SPINS_BEFORE_YIELD = 2000
 class Operand:
     """A value a kernel reads or writes: its buffer pointer, concrete shape and dtype;
     `constant` holds a constant node's array (lowerings inline scalars); `strides` (in
-    elements) are set when the value is a strided view of its buffer (a transpose read in
-    place by a matmul), else None (contiguous)."""
+    elements) are set when the value is a strided view of its buffer (plan.View: `ptr`
+    then points at its first element), else None (contiguous)."""
 
     ptr: ir.Value
     node: Node
@@ -279,8 +279,14 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict):
 
     def operand(s: Storage, value: Node, dtype: np.dtype | None = None) -> Operand:
         constant = value.value if value.op == "constant" else None
-        return Operand(ptr[id(s)], value, plan.shape(value), dtype or value.dtype, constant,
-                       plan.strided.get(value))
+        view = plan.strided.get(value)
+        if view is None:
+            return Operand(ptr[id(s)], value, plan.shape(value), dtype or value.dtype,
+                           constant)
+        at = k.b.gep(ptr[id(s)], [i64(view.offset * value.dtype.itemsize)], inbounds=True,
+                     source_etype=I8) if view.offset else ptr[id(s)]
+        return Operand(at, value, plan.shape(value), dtype or value.dtype, constant,
+                       view.strides)
 
     if step.node is not None:
         outs = [operand(s, node, d) for s, d in zip(step.outs, output_dtypes(node))]

@@ -1,13 +1,19 @@
 """Data movement: views (reshape, stop_gradient) share their input's buffer; transpose,
-broadcast_to, slice, slice_grad and concat are strided copies."""
+broadcast_to, slice, slice_grad and concat are strided copies, which read an input that is
+itself a strided view (plan.View) through its strides."""
 
 from __future__ import annotations
 
 from graphc.backends.llvm.irtypes import const, convert
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides, strided_nest
+from graphc.backends.llvm.nest import contiguous_strides, strided_nest
 
 lowering("reshape", "stop_gradient", kind="view")(None)
+
+
+def strides_of(x) -> list[int]:
+    """An operand's element strides: its view's, or those of a contiguous array."""
+    return list(x.strides) if x.strides is not None else contiguous_strides(x.shape)
 
 
 def copy_strided(k, out, src, shape, out_strides, in_strides, out_base=0, in_base=0) -> None:
@@ -22,7 +28,7 @@ def copy_strided(k, out, src, shape, out_strides, in_strides, out_base=0, in_bas
 @lowering("transpose")
 def emit_transpose(k, node, out, ins, scratch) -> None:
     (x,) = ins
-    own = contiguous_strides(x.shape)
+    own = strides_of(x)
     copy_strided(k, out, x, out.shape, contiguous_strides(out.shape),
                  [own[a] for a in node.attrs["axes"]])
 
@@ -30,14 +36,16 @@ def emit_transpose(k, node, out, ins, scratch) -> None:
 @lowering("broadcast_to")
 def emit_broadcast_to(k, node, out, ins, scratch) -> None:
     (x,) = ins
-    copy_strided(k, out, x, out.shape, contiguous_strides(out.shape),
-                 broadcast_strides(x.shape, out.shape))
+    pad = len(out.shape) - len(x.shape)
+    strides = [0] * pad + [0 if d == 1 else t for d, t in zip(x.shape, strides_of(x))]
+    copy_strided(k, out, x, out.shape, contiguous_strides(out.shape), strides)
 
 
-def slice_geometry(index, shape) -> tuple[int, list[int]]:
-    """(offset of the first element, per-axis element steps) of a slice of a contiguous
-    array; symbolic axes are sliced whole, forwards (start None) or backwards."""
-    own = contiguous_strides(shape)
+def slice_geometry(index, shape, strides=None) -> tuple[int, list[int]]:
+    """(offset of the first element, per-axis element steps) of a slice of an array with
+    `strides` (default contiguous); symbolic axes are sliced whole, forwards (start None)
+    or backwards."""
+    own = contiguous_strides(shape) if strides is None else strides
     base, steps = 0, []
     for (start, _, step), dim, stride in zip(index, shape, own):
         if start is None:
@@ -50,7 +58,7 @@ def slice_geometry(index, shape) -> tuple[int, list[int]]:
 @lowering("slice")
 def emit_slice(k, node, out, ins, scratch) -> None:
     (x,) = ins
-    base, steps = slice_geometry(node.attrs["index"], x.shape)
+    base, steps = slice_geometry(node.attrs["index"], x.shape, strides_of(x))
     copy_strided(k, out, x, out.shape, contiguous_strides(out.shape), steps, in_base=base)
 
 
@@ -63,7 +71,7 @@ def emit_slice_grad(k, node, out, ins, scratch) -> None:
                  lambda offsets: k.store(zero, out.ptr, out.dtype, offsets[0]))
     k.b.call(k.mc.barrier, [k.nthreads])
     base, steps = slice_geometry(node.attrs["index"], out.shape)
-    copy_strided(k, out, g, g.shape, steps, contiguous_strides(g.shape), out_base=base)
+    copy_strided(k, out, g, g.shape, steps, strides_of(g), out_base=base)
 
 
 @lowering("concat")
@@ -72,6 +80,6 @@ def emit_concat(k, node, out, ins, scratch) -> None:
     strides = contiguous_strides(out.shape)
     start = 0
     for x in ins:
-        copy_strided(k, out, x, x.shape, strides, contiguous_strides(x.shape),
+        copy_strided(k, out, x, x.shape, strides, strides_of(x),
                      out_base=start * strides[axis])
         start += x.shape[axis]
