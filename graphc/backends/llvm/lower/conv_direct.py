@@ -42,7 +42,7 @@ MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kerne
 MAX_GRAD_DEPTH = 600  # the same for input gradients (see suits)
 MAX_PLANE = 256  # output pixels up to which the direct kernel is taken
 FEW_TAPS, MANY_CHANNELS = 32, 32  # where the GEMM's tiles are full and its packing cheap
-MAX_KW = 16  # kernel columns are unrolled in every register block
+MAX_KW = 16  # the widest kernel taken (blocks once unrolled its columns; wider ones: GEMM)
 FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
 BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
 STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
@@ -310,8 +310,7 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
                 _planes(k, conv, weight, padded, second, k0, r, count, y0, rows, skip)
                 _copy_out(k, conv, second, out, n, k0, count, y0, rows)
             else:
-                vectors = -(-count // conv.lanes)
-                _channel_planes(k, conv, second, padded, out, n, k0, vectors, block_rows,
+                _channel_planes(k, conv, second, padded, out, n, k0, count, block_rows,
                                 block_cols, y0, rows, skip)
 
         def cases(value, last: int, sizes: tuple[int, int], emit_case) -> None:
@@ -399,7 +398,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
     b = k.b
     dt, lanes, vec, fma = _vector_fma(k, conv)
     size = dt.itemsize
-    zero = ir.Constant(vec, [0.0] * lanes)
+    zero = ir.Constant(vec, None)
     slots = [[k.alloca(vec) for _ in range(r)] for _ in range(kb)]
     for row in slots:
         for slot in row:
@@ -413,18 +412,17 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
         w_c = b.add(w_block, b.mul(c, i64(conv.c_stride)))
-        with k.loop(first, last, "ky") as ky:
-            p_row = b.add(p_c, b.mul(ky, i64(conv.wp)))
-            w_row = b.add(w_c, b.mul(ky, i64(dky)))
+        with k.loop(first, last, "ky") as ky, k.loop(0, conv.kw, "kx") as kx:
+            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.wp))), kx)
+            w_tap = b.add(b.add(w_c, b.mul(ky, i64(dky))), b.mul(kx, i64(dkx)))
             accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
-            for kx in range(conv.kw):
-                xs = [b.load(k.gep(padded, dt, b.add(p_row, i64(kx + v * lanes))), typ=vec,
-                             align=size) for v in range(r)]
-                for kk in range(kb):
-                    at = b.add(w_row, i64(kx * dkx + kk * conv.k_stride))
-                    scalar = convert(b, k.load(weight.ptr, weight.dtype, at), weight.dtype, dt)
-                    w_splat = _splat(b, scalar, vec)
-                    accs[kk] = [b.call(fma, [w_splat, xs[v], accs[kk][v]]) for v in range(r)]
+            xs = [b.load(k.gep(padded, dt, b.add(p_tap, i64(v * lanes))), typ=vec,
+                         align=size) for v in range(r)]
+            for kk in range(kb):
+                at = b.add(w_tap, i64(kk * conv.k_stride))
+                scalar = convert(b, k.load(weight.ptr, weight.dtype, at), weight.dtype, dt)
+                w_splat = _splat(b, scalar, vec)
+                accs[kk] = [b.call(fma, [w_splat, xs[v], accs[kk][v]]) for v in range(r)]
             for row, values in zip(slots, accs):
                 for slot, value in zip(row, values):
                     b.store(value, slot)
@@ -511,11 +509,10 @@ def _pack_weights(k: Kernel, conv: Direct, weight, packed) -> None:
                     k.store(convert(b, value, weight.dtype, dt), packed, dt, b.add(dst, o))
 
 
-def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int,
+def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels: int,
                     rows: int, cols: int, y0, band: int, skip) -> None:
-    """Output planes k0 .. k0 + vectors * lanes (those below cout) of image n, rows
-    [y0, y0 + band): blocks of `rows` whole rows, or (rows == 1) row segments of `cols`
-    pixels."""
+    """Output planes k0 .. k0 + channels (at most cout) of image n, rows [y0, y0 + band):
+    blocks of `rows` whole rows, or (rows == 1) row segments of `cols` pixels."""
     def run(total: int, most: int, body) -> None:
         """body(start, size) over _balanced parts of range(total): equal parts in a loop,
         a smaller last part on its own."""
@@ -527,7 +524,7 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors
             body(i64(same * parts[0]), parts[-1])
 
     def block(y, x0, m, s):
-        _channel_block(k, conv, packed, padded, out, n, k0, vectors, y, x0, m, s, skip)
+        _channel_block(k, conv, packed, padded, out, n, k0, channels, y, x0, m, s, skip)
 
     if cols == conv.wo:
         run(band, rows, lambda y, m: block(k.b.add(y0, y), i64(0), m, cols))
@@ -536,18 +533,20 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors
             run(conv.wo, cols, lambda x0, s: block(y, x0, 1, s))
 
 
-def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors: int, y0,
-                   x0, m: int, s: int, skip) -> None:
-    """One register block: `vectors` vectors of output channels from k0 times the m x s
-    pixels from (y0, x0), summed over (c, ky, kx) in that order; transposed in registers
-    into pixel vectors of each channel and stored (the pixels are contiguous in out)."""
+def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels: int,
+                   y0, x0, m: int, s: int, skip) -> None:
+    """One register block: output channels k0 .. k0 + channels (whole vectors of them)
+    times the m x s pixels from (y0, x0), summed over (c, ky, kx) in that order; transposed
+    in registers into pixel vectors of each channel and stored (the pixels are contiguous
+    in out)."""
     b = k.b
     dt, lanes, vec, fma = _vector_fma(k, conv)
+    vectors = -(-channels // lanes)
     size = dt.itemsize
     kp = conv.channel_vectors * lanes
     pixels = [(dy, dx) for dy in range(m) for dx in range(s)]
     slots = [[k.alloca(vec) for _ in range(vectors)] for _ in pixels]
-    zero = ir.Constant(vec, [0.0] * lanes)
+    zero = ir.Constant(vec, None)
     for row in slots:
         for slot in row:
             b.store(zero, slot)
@@ -555,17 +554,15 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors:
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), b.add(b.mul(y0, i64(conv.wp)), x0))
         w_c = b.add(b.mul(c, i64(conv.kh * conv.kw * kp)), k0)
-        with k.loop(first, last, "ky") as ky:
-            p_row = b.add(p_c, b.mul(ky, i64(conv.wp)))
-            w_row = b.add(w_c, b.mul(ky, i64(conv.kw * kp)))
+        with k.loop(first, last, "ky") as ky, k.loop(0, conv.kw, "kx") as kx:
+            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.wp))), kx)
+            w_tap = b.add(w_c, b.mul(b.add(b.mul(ky, i64(conv.kw)), kx), i64(kp)))
             accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
-            for kx in range(conv.kw):
-                ws = [b.load(k.gep(packed, dt, b.add(w_row, i64(kx * kp + g * lanes))),
-                             typ=vec, align=size) for g in range(vectors)]
-                for p, (dy, dx) in enumerate(pixels):
-                    at = b.add(p_row, i64(dy * conv.wp + dx + kx))
-                    x = _splat(b, k.load(padded, dt, at), vec)
-                    accs[p] = [b.call(fma, [ws[g], x, accs[p][g]]) for g in range(vectors)]
+            ws = [b.load(k.gep(packed, dt, b.add(w_tap, i64(g * lanes))), typ=vec,
+                         align=size) for g in range(vectors)]
+            for p, (dy, dx) in enumerate(pixels):
+                x = _splat(b, k.load(padded, dt, b.add(p_tap, i64(dy * conv.wp + dx))), vec)
+                accs[p] = [b.call(fma, [ws[g], x, accs[p][g]]) for g in range(vectors)]
             for row, values in zip(slots, accs):
                 for slot, value in zip(row, values):
                     b.store(value, slot)
@@ -577,18 +574,16 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, vectors:
             count = min(lanes, len(pixels) - start)
             values = [b.load(slots[p][g], typ=vec) for p in range(start, start + count)]
             columns = transpose(b, values + [zero] * (lanes - count))
-            for c, values in enumerate(columns):
+            for c, values in enumerate(columns[:channels - g * lanes]):
                 channel = b.add(k0, i64(g * lanes + c))
-                with k.when(b.icmp_signed("<", channel, i64(conv.cout))):
-                    plane = b.mul(b.add(b.mul(n, i64(conv.cout)), channel),
-                                  i64(conv.ho * conv.wo))
-                    ptr = k.gep(out.ptr, dt, b.add(plane, b.add(first_pixel, i64(start))))
-                    if count == lanes:
-                        b.store(values, ptr, align=size)
-                    else:
-                        mask = ir.Constant(ir.VectorType(I1, lanes),
-                                           [int(i < count) for i in range(lanes)])
-                        b.call(store, [values, ptr, ir.Constant(I32, size), mask])
+                plane = b.mul(b.add(b.mul(n, i64(conv.cout)), channel), i64(conv.ho * conv.wo))
+                ptr = k.gep(out.ptr, dt, b.add(plane, b.add(first_pixel, i64(start))))
+                if count == lanes:
+                    b.store(values, ptr, align=size)
+                else:
+                    mask = ir.Constant(ir.VectorType(I1, lanes),
+                                       [int(i < count) for i in range(lanes)])
+                    b.call(store, [values, ptr, ir.Constant(I32, size), mask])
 
 
 def _kernel_rows(b, conv: Direct, y0, y1, skip) -> tuple:

@@ -126,7 +126,7 @@ class _Windows2x2:
         self.rows = n // out_width if tiled and 2 * out_width <= n else 0
         t = llvm_type(self.dtype)
         self.vec = ir.VectorType(t, n)
-        self.zero = ir.Constant(self.vec, [0.0] * n)
+        self.zero = ir.Constant(self.vec, None)
         self._lane = ir.Constant(ir.VectorType(I64, 4 * n), list(range(4 * n)))
         if self.rows:  # lane q: window q % out_width of output row q // out_width
             self.block = ir.VectorType(t, 4 * n)
@@ -149,7 +149,7 @@ class _Windows2x2:
         b = self.b
         one = b.insert_element(ir.Constant(typ, ir.Undefined), value, ir.Constant(I32, 0))
         return b.shuffle_vector(one, ir.Constant(typ, ir.Undefined),
-                                ir.Constant(ir.VectorType(I32, typ.count), [0] * typ.count))
+                                ir.Constant(ir.VectorType(I32, typ.count), None))
 
     def _mask(self, count: ir.Value, width: int) -> ir.Value:
         b = self.b
@@ -168,7 +168,7 @@ class _Windows2x2:
         typ = typ or self.vec
         return self.b.call(self._intrinsic("load", typ), [
             self.k.gep(ptr, self.dtype, at), ir.Constant(I32, self.dtype.itemsize),
-            self._mask(count, typ.count), ir.Constant(typ, [0.0] * typ.count)])
+            self._mask(count, typ.count), ir.Constant(typ, None)])
 
     def store(self, value, ptr, at, count) -> None:
         typ = value.type
@@ -256,7 +256,7 @@ def _first_max_2x2(b, values):
     """The index 0-3 (an i32 vector) of each window's first maximum, as in
     _first_max_position: a NaN is the maximum."""
     best = values[0]
-    where = ir.Constant(ir.VectorType(I32, best.type.count), [0] * best.type.count)
+    where = ir.Constant(ir.VectorType(I32, best.type.count), None)
     for t, value in enumerate(values[1:], start=1):
         take = b.and_(b.fcmp_unordered(">", value, best), b.fcmp_ordered("ord", best, best))
         best = b.select(take, value, best)

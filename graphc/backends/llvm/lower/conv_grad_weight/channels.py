@@ -74,7 +74,7 @@ def _transpose_grads(k, p: Channels, g, scratch) -> None:
     v = Vectors(k, p.dtype)
     pixels = p.ho * p.wo
     width = p.vectors * v.lanes
-    none = ir.Constant(v.mask, [0] * v.lanes)
+    none = ir.Constant(v.mask, None)
     start, stop = k.split(p.n)
     with k.loop(start, stop, "n") as n:
         with k.loop(0, p.vectors, "ov") as vector:
@@ -120,7 +120,7 @@ def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> N
                 splat = b.shuffle_vector(
                     b.insert_element(ir.Constant(v.vec, ir.Undefined), value, ir.Constant(I32, 0)),
                     ir.Constant(v.vec, ir.Undefined), ir.Constant(ir.VectorType(I32, v.lanes),
-                                                                  [0] * v.lanes))
+                                                                  None))
                 for u in range(vectors):
                     acc = accs[tap][u]
                     b.store(b.call(fma, [gv[u], splat, b.load(acc, typ=v.vec)]), acc)

@@ -68,7 +68,7 @@ class Vectors:
         self.store = k.mc.function(f"llvm.masked.store.{suffix}", ir.VoidType(),
                                    [self.vec, PTR, I32, self.mask])
         self.align = ir.Constant(I32, dtype.itemsize)
-        self.zero = ir.Constant(self.vec, [0.0] * self.lanes)
+        self.zero = ir.Constant(self.vec, None)
 
     def lanes_below(self, count: int) -> ir.Constant:
         return ir.Constant(self.mask, [lane < count for lane in range(self.lanes)])

@@ -144,7 +144,7 @@ class _Block:
         k, p, b = self.k, self.p, self.k.b
         t = llvm_type(p.dtype)
         vec = ir.VectorType(t, p.lanes)
-        zero = ir.Constant(vec, [0.0] * p.lanes)
+        zero = ir.Constant(vec, None)
         accs = [[k.alloca(vec) for _ in range(tb)] for _ in range(ob)]
         partial = b.gep(self.scratch, [b.add(i64(p.partials), b.mul(self.item,
                                                                     i64(p.block_bytes)))],
@@ -217,7 +217,7 @@ class _Block:
                     masked = k.mc.function(f"llvm.masked.load.v{p.lanes}{suffix}.p0", vec,
                                            [PTR, I32, ir.VectorType(I1, p.lanes), vec])
                     return b.call(masked, [at, ir.Constant(I32, p.dtype.itemsize), mask,
-                                           ir.Constant(vec, [0.0] * p.lanes)])
+                                           ir.Constant(vec, None)])
 
                 gv = [load(ptr) for ptr in grads]
                 for tap, ptr in enumerate(shifted):
