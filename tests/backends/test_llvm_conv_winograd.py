@@ -28,7 +28,8 @@ RTOL = {"float32": 3e-5, "float64": 1e-12}
 BENCHMARK = (32, 64, 32, 32, 64, 1)  # N, C, H, W, K, padding: issue 7's conv2d layer
 
 SHAPES = [  # N, C, H, W, K, padding
-    (2, 32, 8, 8, 32, 1),      # the smallest that takes it: one 2 x 2 grid of tiles
+    (2, 32, 8, 8, 32, 1),      # a 2 x 2 grid of tiles per image, blocks over images
+    (5, 24, 4, 5, 24, 1),      # the fewest channels and pixels: a tile and a partial one
     (1, 33, 11, 9, 35, 1),     # batch 1 (bands of tile rows), C and K off the vectors
     (3, 40, 13, 10, 36, 0),    # padding 0, outputs 11 x 8: partial tiles at both edges
     (2, 48, 17, 23, 40, 1),    # tiles of a block over several tile rows, K past 5 panels
@@ -114,6 +115,9 @@ def test_routing():
     digits = [(64, 1, 8, 8, 16, 1), (64, 16, 4, 4, 32, 1)]
     for shape in digits:
         forward, gradient = _nodes(shape)
+        assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
+    for shape in [(8, 16, 32, 32, 64, 1), (8, 64, 32, 32, 16, 1), (8, 24, 3, 3, 24, 1)]:
+        forward, gradient = _nodes(shape)  # 16 channels one way; a 3 x 3 output plane
         assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
     forward, gradient = _nodes(BENCHMARK, stride=2)
     assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))

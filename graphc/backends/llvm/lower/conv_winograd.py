@@ -26,6 +26,7 @@ NumPy puts them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction as F
 
@@ -37,7 +38,7 @@ from graphc.backends.llvm.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
 from graphc.backends.llvm.kernel import Kernel
 
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
-MIN_ITEMS = 8  # few images are split into bands of tile rows so that threads share them
+MIN_ITEMS = 2  # items a batch is cut into at least (where it has the tile rows)
 KERNEL = 3
 
 
@@ -114,14 +115,20 @@ class Winograd:
         return -(-self.cout // gemm.MR) * gemm.MR
 
     @property
-    def band_rows(self) -> int:
-        """Tile rows per item: whole images, or bands when the images are few."""
-        bands = min(self.tiles_y, -(-MIN_ITEMS // self.n))
-        return -(-self.tiles_y // bands)
+    def rows(self) -> int:
+        """Tile rows of the whole batch (an image's follow the previous image's)."""
+        return self.n * self.tiles_y
 
     @property
-    def bands(self) -> int:
-        return -(-self.tiles_y // self.band_rows)
+    def item_rows(self) -> int:
+        """Tile rows per item: the fewest that fill whole blocks (a partial block costs as
+        much as a whole one), but at most 1/MIN_ITEMS of the batch's (threads share them)."""
+        whole = self.width // math.gcd(self.width, self.tiles_x)
+        return max(1, min(whole, -(-self.rows // MIN_ITEMS)))
+
+    @property
+    def items(self) -> int:
+        return -(-self.rows // self.item_rows)
 
     def _bytes(self, elements: int) -> int:
         return -(-elements * np.dtype(self.dtype).itemsize // 64) * 64
@@ -144,10 +151,19 @@ class Winograd:
         return self.u_bytes + SLOTS * self.slot_bytes
 
 
-TILE = 4  # F(4x4, 3x3)
-MIN_CHANNELS = 32  # provisional
-MIN_SIDE = 8
-MAX_SLOT_BYTES = 2 * 1024 * 1024
+# F(4x4, 3x3): the benchmark layer (N32 C64 32x32 K64, float32, 1 thread) took 11.6 ms
+# against 19.5 with F(2x2, 3x3) and 24.3 on the GEMM; its rounding error (7e-6 of the
+# output scale in float32, 4e-7 with F(2x2), 1.7e-14 in float64) is within the op tests'.
+TILE = 4
+# The rule, measured at 1 thread against the current paths (direct kernel or GEMM), both
+# dtypes, forward and input gradient alike (ratios Winograd / current): 24-256 channels
+# win at every plane from 4x4 to 32x32 (0.40-0.81: 24 channels 16x16 0.66, 32 channels
+# 4x4 0.65, 64 channels 8x8 0.57, 256 channels 8x8 0.59-0.72); 16 channels break even
+# (0.87-1.04 float32), 8 and 3 channels lose (1.1-1.8). So at least 24 channels each way,
+# which keeps the digits CNN (1-16 channels) and LeNet (5x5) on their paths.
+MIN_CHANNELS = 24
+MIN_SIDE = 4  # one whole tile; smaller outputs were not measured
+MAX_SLOT_BYTES = 3 * 1024 * 1024  # a thread's V and M for up to 256 channels (float32)
 
 
 def plan(n: int, cin: int, h: int, w: int, cout: int, ph: int, pw: int, flipped: bool,
@@ -160,7 +176,8 @@ def suits(conv: Winograd | None) -> bool:
     """Whether a stride-1 3 x 3 convolution (None: not one) takes the Winograd kernel."""
     return (conv is not None and min(conv.cin, conv.cout) >= MIN_CHANNELS
             and min(conv.ho, conv.wo) >= MIN_SIDE and conv.slot_bytes <= MAX_SLOT_BYTES
-            and conv.h * conv.w < 2 ** 31 and conv.ho * conv.wo < 2 ** 31)
+            and max(conv.cin * conv.h * conv.w, conv.cout * conv.ho * conv.wo) * conv.n
+            < 2 ** 31)
 
 
 class _Vec:
@@ -240,27 +257,42 @@ def emit(k: Kernel, conv: Winograd, image, weight, out, scratch, epilogue=None) 
     _weights(k, conv, weight, scratch)
     b.call(k.mc.barrier, [k.nthreads])  # every thread reads all of U
     workers = b.select(b.icmp_signed("<", k.nthreads, i64(SLOTS)), k.nthreads, i64(SLOTS))
-    items = conv.n * conv.bands
     with k.when(b.icmp_signed("<", k.tid, workers)):
         slot = b.gep(scratch, [b.add(i64(conv.u_bytes), b.mul(k.tid, i64(conv.slot_bytes)))],
                      source_etype=I8)
-        chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
-        start = _smin(b, b.mul(k.tid, chunk), i64(items))
-        stop = _smin(b, b.add(start, chunk), i64(items))
+        chunk = b.sdiv(b.add(i64(conv.items), b.sub(workers, i64(1))), workers)
+        start = _smin(b, b.mul(k.tid, chunk), i64(conv.items))
+        stop = _smin(b, b.add(start, chunk), i64(conv.items))
         with k.loop(start, stop, "item") as item:
-            n, band = b.udiv(item, i64(conv.bands)), b.urem(item, i64(conv.bands))
-            row0 = b.mul(band, i64(conv.band_rows))
-            row1 = _smin(b, b.add(row0, i64(conv.band_rows)), i64(conv.tiles_y))
+            row0 = b.mul(item, i64(conv.item_rows))
+            row1 = _smin(b, b.add(row0, i64(conv.item_rows)), i64(conv.rows))
             first = b.mul(row0, i64(conv.tiles_x))
             end = b.mul(row1, i64(conv.tiles_x))
             blocks = b.udiv(b.add(b.sub(end, first), i64(conv.width - 1)), i64(conv.width))
             with k.loop(0, blocks, "block") as block:
                 t0 = b.add(first, b.mul(block, i64(conv.width)))
-                _block(k, conv, image, weight, out, scratch, slot, n, t0, end)
+                _block(k, conv, image, weight, out, scratch, slot, t0, end)
             if epilogue is not None:
-                y1 = _smin(b, b.mul(row1, i64(conv.m)), i64(conv.ho))
-                epilogue(n, i64(0), i64(conv.cout), b.mul(b.mul(row0, i64(conv.m)), i64(conv.wo)),
-                         b.mul(y1, i64(conv.wo)))
+                _epilogue(k, conv, epilogue, row0, row1)
+
+
+def _epilogue(k: Kernel, conv: Winograd, epilogue, row0, row1) -> None:
+    """epilogue over the output rows of tile rows [row0, row1) of the batch, image by
+    image."""
+    b = k.b
+    n0 = b.udiv(row0, i64(conv.tiles_y))
+    n1 = b.udiv(b.add(row1, i64(conv.tiles_y - 1)), i64(conv.tiles_y))
+    with k.loop(n0, n1, "en") as n:
+        base = b.mul(n, i64(conv.tiles_y))
+        lo = b.sub(_smax(b, row0, base), base)
+        hi = b.sub(_smin(b, row1, b.add(base, i64(conv.tiles_y))), base)
+        y1 = _smin(b, b.mul(hi, i64(conv.m)), i64(conv.ho))
+        epilogue(n, i64(0), i64(conv.cout), b.mul(b.mul(lo, i64(conv.m)), i64(conv.wo)),
+                 b.mul(y1, i64(conv.wo)))
+
+
+def _smax(b, x, y):
+    return b.select(b.icmp_signed(">", x, y), x, y)
 
 
 def _smin(b, x, y):
@@ -311,17 +343,18 @@ def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
 @dataclass
 class _Tiles:
     """One vector of a block's tiles (lane = tile): which part of the block, which lanes
-    hold tiles, and each tile's first output row and column."""
+    hold tiles, each tile's image and its first output row and column."""
 
     part: ir.Value
     valid: ir.Value
+    n: ir.Value
     y0: ir.Value
     x0: ir.Value
 
 
-def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, end) -> None:
-    """Tiles [t0, min(t0 + NR, end)) of image n (flat over the image's tile rows), in
-    vectors of one register (gathers and scatters take 32-bit indices only so)."""
+def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, t0, end) -> None:
+    """Tiles [t0, min(t0 + NR, end)) of the batch (flat over its tile rows), in vectors
+    of one register (gathers and scatters take 32-bit indices only so)."""
     b = k.b
     lanes = gemm.lanes(conv.dtype)
     v = _Vec(k, conv.dtype, lanes)
@@ -329,25 +362,29 @@ def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, n, t0, 
 
     def tiles(part) -> _Tiles:
         tile = b.add(v.splat(b.add(t0, b.mul(part, i64(lanes)))), v.ints(range(lanes)))
-        ty = b.udiv(tile, v.ints([conv.tiles_x] * lanes))
-        tx = b.urem(tile, v.ints([conv.tiles_x] * lanes))
-        return _Tiles(part, b.icmp_signed("<", tile, v.splat(end)),
-                      b.mul(ty, v.ints([conv.m] * lanes)), b.mul(tx, v.ints([conv.m] * lanes)))
+        valid = b.icmp_signed("<", tile, v.splat(end))
+        tile = b.select(valid, tile, v.ints([0] * lanes))
+        per_image = v.ints([conv.tiles_y * conv.tiles_x] * lanes)
+        n, local = b.udiv(tile, per_image), b.urem(tile, per_image)
+        ty = b.udiv(local, v.ints([conv.tiles_x] * lanes))
+        tx = b.urem(local, v.ints([conv.tiles_x] * lanes))
+        return _Tiles(part, valid, n, b.mul(ty, v.ints([conv.m] * lanes)),
+                      b.mul(tx, v.ints([conv.m] * lanes)))
 
     parts = conv.width // lanes
     with k.loop(0, parts, "part") as part:
-        _input_transform(k, v, conv, image, n, tiles(part), slot)
+        _input_transform(k, v, conv, image, tiles(part), slot)
     _products(k, conv, scratch, slot, products)
     bad = k.alloca(v.mask)
     b.store(v.none, bad)
     with k.loop(0, parts, "part") as part:
-        _output_transform(k, v, conv, out, n, tiles(part), products, bad)
+        _output_transform(k, v, conv, out, tiles(part), products, bad)
     any_bad = k.mc.function(f"llvm.vector.reduce.or.v{lanes}i1", I1, [v.mask])
     with k.when(b.call(any_bad, [b.load(bad, typ=v.mask)])):
-        _exact(k, conv, image, weight, out, n, t0, end)
+        _exact(k, conv, image, weight, out, t0, end)
 
 
-def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, n, tiles: _Tiles,
+def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, tiles: _Tiles,
                      dest) -> None:
     """dest[xi][c][lane] = (B^T d B)[xi] of the tile's patch d in channel c: the packed
     B panels of the GEMMs (masked gathers; the padding and lanes past the tiles read 0)."""
@@ -357,11 +394,11 @@ def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, n, tiles: _Tiles
     row_ok = [v.below(b.add(iy0, v.ints([i] * lanes)), conv.h) for i in range(conv.alpha)]
     col_ok = [b.and_(tiles.valid, v.below(b.add(ix0, v.ints([j] * lanes)), conv.w))
               for j in range(conv.alpha)]
-    origin = b.add(b.mul(iy0, v.ints([conv.w] * lanes)), ix0)
+    origin = b.add(b.mul(tiles.n, v.ints([conv.cin * conv.h * conv.w] * lanes)),
+                   b.add(b.mul(iy0, v.ints([conv.w] * lanes)), ix0))
     bt = _matrices(conv.m)[0]
     with k.loop(0, conv.cin, "c") as c:
-        plane = k.gep(image.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cin)), c),
-                                           i64(conv.h * conv.w)))
+        plane = k.gep(image.ptr, dt, b.mul(c, i64(conv.h * conv.w)))
         d = [[b.call(v.gather, [v.pointers(plane, b.add(origin, v.ints([i * conv.w + j] * lanes))),
                                 v.size, b.and_(row_ok[i], col_ok[j]), v.zero])
               for j in range(conv.alpha)] for i in range(conv.alpha)]
@@ -391,7 +428,7 @@ def _products(k: Kernel, conv: Winograd, u, v, dest) -> None:
                            ir.Constant(I1, 0)])
 
 
-def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, n, tiles: _Tiles, products,
+def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, tiles: _Tiles, products,
                       bad) -> None:
     """Each tile's outputs (A^T M A) scattered into place; lanes with an output that is
     not finite are flagged in `bad`."""
@@ -400,7 +437,8 @@ def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, n, tiles: _Tiles,
     out_row = [v.below(b.add(tiles.y0, v.ints([a] * lanes)), conv.ho) for a in range(conv.m)]
     out_col = [b.and_(tiles.valid, v.below(b.add(tiles.x0, v.ints([j] * lanes)), conv.wo))
                for j in range(conv.m)]
-    origin = b.add(b.mul(tiles.y0, v.ints([conv.wo] * lanes)), tiles.x0)
+    origin = b.add(b.mul(tiles.n, v.ints([conv.cout * conv.ho * conv.wo] * lanes)),
+                   b.add(b.mul(tiles.y0, v.ints([conv.wo] * lanes)), tiles.x0))
     at = _matrices(conv.m)[2]
     column = b.mul(tiles.part, i64(lanes))
     with k.loop(0, conv.cout, "o") as o:
@@ -410,8 +448,7 @@ def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, n, tiles: _Tiles,
               for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
              for x1 in range(conv.alpha)]
         y = _transform(b, at, m, at, v.scale)
-        plane = k.gep(out.ptr, dt, b.mul(b.add(b.mul(n, i64(conv.cout)), o),
-                                         i64(conv.ho * conv.wo)))
+        plane = k.gep(out.ptr, dt, b.mul(o, i64(conv.ho * conv.wo)))
         flags = b.load(bad, typ=v.mask)
         for a in range(conv.m):
             for j in range(conv.m):
@@ -423,8 +460,8 @@ def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, n, tiles: _Tiles,
         b.store(flags, bad)
 
 
-def _exact(k: Kernel, conv: Winograd, image, weight, out, n, t0, end) -> None:
-    """Tiles [t0, min(t0 + NR, end)) of image n summed term by term, as the reference: the
+def _exact(k: Kernel, conv: Winograd, image, weight, out, t0, end) -> None:
+    """Tiles [t0, min(t0 + NR, end)) of the batch summed term by term, as the reference: the
     forward convolution multiplies the zero padding (inf * 0 is NaN), the input gradient
     only the gradient's own values."""
     b = k.b
@@ -432,7 +469,8 @@ def _exact(k: Kernel, conv: Winograd, image, weight, out, n, t0, end) -> None:
     zero = ir.Constant(llvm_type(dt), 0.0)
     stop = _smin(b, b.add(t0, i64(conv.width)), end)
     with k.loop(t0, stop, "t") as tile:
-        ty, tx = b.udiv(tile, i64(conv.tiles_x)), b.urem(tile, i64(conv.tiles_x))
+        n, local = (f(tile, i64(conv.tiles_y * conv.tiles_x)) for f in (b.udiv, b.urem))
+        ty, tx = b.udiv(local, i64(conv.tiles_x)), b.urem(local, i64(conv.tiles_x))
         with k.loop(0, conv.cout, "o") as o:
             dst = b.mul(b.add(b.mul(n, i64(conv.cout)), o), i64(conv.ho * conv.wo))
             for a in range(conv.m):
