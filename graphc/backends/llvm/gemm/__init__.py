@@ -76,13 +76,13 @@ def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
     desc.initializer = ir.Constant(typ, words)
     gathers = isinstance(g.b, Patches) and g.b.size < 2 ** 31 and g.b.dtype == dtype
     driver = gemm_driver(k.mc, dtype, np.dtype(g.a.dtype), np.dtype(g.b.dtype),
-                     "patches" if isinstance(g.b, Patches) else "strided", gathers)
+                         "patches" if isinstance(g.b, Patches) else "strided", gathers)
     k.b.call(driver, [desc, g.a.ptr, g.b.ptr, g.c, scratch, k.tid, k.nthreads, k.step])
     if g.epilogue is None:
         return
     m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
     shape = Shape(i64(batch * m_blocks * n_blocks), i64(m_blocks), i64(n_blocks),
-                   i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n), nr(dtype))
+                  i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n), nr(dtype))
     with groups(k, shape) as group, k.when(k.b.icmp_signed("<", group.lo, group.hi)):
         index = decompose(k.b, group.flat_batch, list(g.batch)) if g.batch else []
         row0, row1 = group.rows(k.b)

@@ -24,7 +24,7 @@ IN_PLACE_PANELS = (4, 2)
 
 
 def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: str,
-            gathers: bool) -> ir.Function:
+                gathers: bool) -> ir.Function:
     """gc_gemm_<variant>(desc, a, b, c, scratch, tid, nthreads, step): one per module and
     variant."""
     name = f"gc_gemm_{dtype.name}_{a_dtype.name}_{b_kind}_{b_dtype.name}" + \
@@ -47,7 +47,7 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             for key in ("b_pack", "tile", "a_cols", "b_rows", "b_cols")}
     a_pack = slot
     shape = Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"],
-                   nr(dtype))
+                  nr(dtype))
     micro = micro_kernel(mc, dtype)
     zero_k = b.icmp_signed("==", f["k"], i64(0))
     with groups(k, shape) as group:
@@ -80,10 +80,10 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 if b_kind == "patches":
                     _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
                     pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, kc,
-                                  b_pack, part["b_rows"], part["b_cols"], gathers)
+                                 b_pack, part["b_rows"], part["b_cols"], gathers)
                 else:
                     pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, pc, kc,
-                                    b_pack)
+                                   b_pack)
             with k.when(group.shared):
                 b.call(mc.barrier, [k.nthreads])  # every share of the panel is packed
             # An A block used by few column panels is not worth packing: full row panels
@@ -100,7 +100,7 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 m_here = smin(b, f["mc"], b.sub(f["m"], ic))
                 if in_place is None:
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
-                            part["a_cols"])
+                           part["a_cols"])
                 else:
                     at = b.add(a_base, b.add(b.mul(ic, f["a_rs"]), b.mul(pc, f["a_cs"])))
                     in_place.rows = k.gep(a_ptr, a_dtype, at)
@@ -108,10 +108,10 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                     whole = b.select(in_place.when, b.mul(b.sdiv(m_here, i64(MR)), i64(MR)),
                                      i64(0))
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
-                            b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
-                            part["a_cols"])
+                           b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
+                           part["a_cols"])
                 tiles(k, f["ldc"], c_ptr, micro, a_pack, b_pack, part["tile"],
-                       c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
+                      c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()
     return k.function
 

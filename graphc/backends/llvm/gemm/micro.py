@@ -26,7 +26,7 @@ class InPlaceA:
 
 
 def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
-           dtype, in_place: InPlaceA | None = None) -> None:
+          dtype, in_place: InPlaceA | None = None) -> None:
     """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc), a row panel at a
     time: its A panel stays in L1 and its C tiles are visited along C's rows."""
     b = k.b

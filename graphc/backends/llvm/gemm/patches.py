@@ -13,7 +13,7 @@ from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, const, convert
 
 
 def pack_patches(k, f, ptr, src, dtype, base, start, panels, kc, dest, rows, cols,
-                  gathers: bool) -> None:
+                 gathers: bool) -> None:
     """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of an
     image-patch B (see pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx
     of each depth) and column tables (3 x nc i32, from column `start`): masked gathers, or

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from graphc.backends.llvm.gemm.arith import smax, smin
+from graphc.backends.llvm.gemm.arith import ceil_div, smax, smin
 from graphc.backends.llvm.gemm.blocking import SCRATCH_SLOTS
 from graphc.backends.llvm.irtypes import i64
 from graphc.backends.llvm.kernel import Kernel
@@ -60,14 +60,14 @@ def groups(k: Kernel, s: Shape):
     b = k.b
     workers = smin(b, k.nthreads, i64(SCRATCH_SLOTS))
     active = b.icmp_signed("<", k.tid, workers)
-    groups = b.sdiv(s.items, s.m_blocks)
+    n_groups = b.sdiv(s.items, s.m_blocks)
     shared = b.and_(b.and_(b.icmp_signed(">", workers, i64(1)),
                            b.icmp_signed(">=", s.m_blocks, workers)),
-                    b.icmp_signed("!=", b.srem(groups, workers), i64(0)))
+                    b.icmp_signed("!=", b.srem(n_groups, workers), i64(0)))
     start, stop = _share(b, s.items, k.tid, workers, active)
     row_lo, row_hi = _share(b, s.m_blocks, k.tid, workers, active)
     first = b.select(shared, i64(0), b.sdiv(start, s.m_blocks))
-    last = b.select(shared, groups, ceil_div(b, stop, s.m_blocks))
+    last = b.select(shared, n_groups, ceil_div(b, stop, s.m_blocks))
     with k.loop(first, last, "group") as group:
         flat_batch = b.sdiv(group, s.n_blocks)
         jc = b.mul(b.srem(group, s.n_blocks), s.nc)
@@ -78,8 +78,8 @@ def groups(k: Kernel, s: Shape):
         panels = ceil_div(b, nc, i64(s.width))
         panel_lo, panel_hi = _share(b, panels, k.tid, workers, active)
         yield Group(s, group, flat_batch, jc, nc, b.select(shared, row_lo, lo),
-                     b.select(shared, row_hi, hi), b.select(shared, panel_lo, i64(0)),
-                     b.select(shared, panel_hi, panels), shared, active)
+                    b.select(shared, row_hi, hi), b.select(shared, panel_lo, i64(0)),
+                    b.select(shared, panel_hi, panels), shared, active)
 
 
 def _share(b, total, tid, workers, active) -> tuple[ir.Value, ir.Value]:
@@ -88,7 +88,3 @@ def _share(b, total, tid, workers, active) -> tuple[ir.Value, ir.Value]:
     chunk = ceil_div(b, total, workers)
     start = b.select(active, smin(b, b.mul(tid, chunk), total), total)
     return start, smin(b, b.add(start, chunk), total)
-
-
-def ceil_div(b, x, y):
-    return b.sdiv(b.add(x, b.sub(y, i64(1))), y)
