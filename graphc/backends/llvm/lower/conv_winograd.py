@@ -9,8 +9,8 @@ M[xi] (K x tiles) = U[xi] (K x C) @ V[xi] (C x tiles).
 
 One kernel does it all. Its threads transform the weights (U, shared scratch, computed
 every call in float64 and rounded once), then after a barrier each thread takes whole
-items (an image, or a band of its tile rows when the images are few) and runs over
-them in blocks of NR tiles (the GEMM's register tile width, vector lanes = tiles):
+items (runs of tile rows of the batch, images one after another) and runs over them in
+blocks of NR tiles (the GEMM's register tile width; vector lanes = tiles):
 masked gathers transform the input patches into V, laid out as the GEMM's packed B panels
 (per-thread scratch, in L2); gemm.micro_kernel multiplies U's packed panels with them into
 M; the output transform scatters each block's tiles into place. The epilogue (bias,
