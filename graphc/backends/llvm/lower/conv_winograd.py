@@ -163,7 +163,11 @@ TILE = 4
 # which keeps the digits CNN (1-16 channels) and LeNet (5x5) on their paths.
 MIN_CHANNELS = 24
 MIN_SIDE = 4  # one whole tile; smaller outputs were not measured
-MAX_SLOT_BYTES = 3 * 1024 * 1024  # a thread's V and M for up to 256 channels (float32)
+# float32 error grows with the depth summed: 4-7e-6 of the output scale at 32-64 input
+# channels, 9e-6 at 128 (5.5e-5 relative on outputs above a tenth of the largest), 1.6e-5
+# at 256 (9e-5, at the op tests' 1e-4): deeper float32 layers keep the GEMM.
+MAX_FLOAT32_DEPTH = 128
+MAX_SLOT_BYTES = 3 * 1024 * 1024  # a thread's V and M for up to 256 channels
 
 
 def plan(n: int, cin: int, h: int, w: int, cout: int, ph: int, pw: int, flipped: bool,
@@ -176,6 +180,7 @@ def suits(conv: Winograd | None) -> bool:
     """Whether a stride-1 3 x 3 convolution (None: not one) takes the Winograd kernel."""
     return (conv is not None and min(conv.cin, conv.cout) >= MIN_CHANNELS
             and min(conv.ho, conv.wo) >= MIN_SIDE and conv.slot_bytes <= MAX_SLOT_BYTES
+            and (conv.cin <= MAX_FLOAT32_DEPTH or np.dtype(conv.dtype) != np.float32)
             and max(conv.cin * conv.h * conv.w, conv.cout * conv.ho * conv.wo) * conv.n
             < 2 ** 31)
 
