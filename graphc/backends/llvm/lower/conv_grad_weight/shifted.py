@@ -102,9 +102,9 @@ class Shifted(Shapes):
 
     @property
     def end(self) -> int:
-        """Scratch bytes (partial sums only when there is more than one chunk)."""
+        """Scratch bytes: the shifted planes, then every block's partial sums."""
         kb, tb = self.blocks
-        return self.partials + (kb * tb * self.block_bytes if self.chunks > 1 else 0)
+        return self.partials + kb * tb * self.block_bytes
 
 
 def shifted_grad_weight(k, p: Shifted, x, g, out, scratch) -> None:
@@ -141,46 +141,37 @@ class _Block:
     t0: ir.Value
 
     def emit(self, ob: int, tb: int) -> None:
+        """The block's sums: from zero (first chunk) or the partial sums the last chunk
+        left, over this chunk's images, back into the partial sums; after the last chunk
+        each one's lanes are added into gw."""
         k, p, b = self.k, self.p, self.k.b
-        t = llvm_type(p.dtype)
-        vec = ir.VectorType(t, p.lanes)
-        zero = ir.Constant(vec, None)
+        vec = ir.VectorType(llvm_type(p.dtype), p.lanes)
+        align = p.lanes * p.dtype.itemsize
         accs = [[k.alloca(vec) for _ in range(tb)] for _ in range(ob)]
         partial = b.gep(self.scratch, [b.add(i64(p.partials), b.mul(self.item,
                                                                     i64(p.block_bytes)))],
                         source_etype=I8)
 
-        def slot(o, tap):  # vector (o, tap) of this block's partial sums
-            return b.gep(partial, [i64(o * tb + tap)], source_etype=vec)
+        def slot(index):  # vector index = o * tb + tap of this block's partial sums
+            return b.gep(partial, [index], source_etype=vec)
 
-        if p.chunks > 1:
-            with b.if_else(b.icmp_signed("==", self.chunk, i64(0))) as (first, later):
-                with first:
-                    self._set(accs, lambda o, tap: zero)
-                with later:
-                    self._set(accs, lambda o, tap: b.load(slot(o, tap), typ=vec,
-                                                           align=p.lanes * p.dtype.itemsize))
-        else:
-            self._set(accs, lambda o, tap: zero)
-        self._images(accs, vec)
-        if p.chunks > 1:
-            last = b.icmp_signed("==", self.chunk, i64(p.chunks - 1))
-            with b.if_else(last) as (done, more):
-                with done:
-                    self._finish(accs, vec)
-                with more:
-                    for o, row in enumerate(accs):
-                        for tap, acc in enumerate(row):
-                            b.store(b.load(acc, typ=vec), slot(o, tap),
-                                    align=p.lanes * p.dtype.itemsize)
-        else:
-            self._finish(accs, vec)
-
-    def _set(self, accs, value) -> None:
-        """acc[o][tap] = value(o, tap)."""
+        first = b.icmp_signed("==", self.chunk, i64(0))
         for o, row in enumerate(accs):
             for tap, acc in enumerate(row):
-                self.k.b.store(value(o, tap), acc)
+                # On the first chunk the slot holds stale scratch: loaded, not used.
+                earlier = b.load(slot(i64(o * tb + tap)), typ=vec, align=align)
+                b.store(b.select(first, ir.Constant(vec, None), earlier), acc)
+        self._images(accs, vec)
+        for o, row in enumerate(accs):
+            for tap, acc in enumerate(row):
+                b.store(b.load(acc, typ=vec), slot(i64(o * tb + tap)), align=align)
+        with k.when(b.icmp_signed("==", self.chunk, i64(p.chunks - 1))):
+            # gw[o0 + o, t0 + tap] = the sum of partial (o, tap)'s lanes.
+            with k.loop(0, ob * tb, "sum") as index:
+                o, tap = b.udiv(index, i64(tb)), b.urem(index, i64(tb))
+                at = b.add(b.mul(b.add(self.o0, o), i64(p.taps)), b.add(self.t0, tap))
+                total = _lane_sum(b, b.load(slot(index), typ=vec, align=align), p.lanes)
+                k.store(total, self.out.ptr, p.dtype, at)
 
     def _images(self, accs, vec) -> None:
         """acc[o][tap] += g[n, o0 + o, q] * S[n, tap's plane][q + tap's row] per lane, over
@@ -237,15 +228,6 @@ class _Block:
                 mask = ir.Constant(ir.VectorType(I1, p.lanes),
                                    [1] * rest + [0] * (p.lanes - rest))
                 step(i64(whole * p.lanes), mask)
-
-    def _finish(self, accs, vec) -> None:
-        """gw[o0 + o, t0 + tap] = the lanes of acc[o][tap] summed by a shuffle tree."""
-        k, p, b = self.k, self.p, self.k.b
-        for o, row in enumerate(accs):
-            at = b.add(b.mul(b.add(self.o0, i64(o)), i64(p.taps)), self.t0)
-            for tap, acc in enumerate(row):
-                k.store(_lane_sum(b, b.load(acc, typ=vec), p.lanes), self.out.ptr,
-                        p.dtype, b.add(at, i64(tap)))
 
 
 def _lane_sum(b, v, lanes: int) -> ir.Value:
