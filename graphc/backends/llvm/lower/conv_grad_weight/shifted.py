@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, I8, I32, PTR, i64, llvm_type
-from graphc.backends.llvm.lower.conv import column_range
+from graphc.backends.llvm.irtypes import I1, I8, I32, I64, PTR, i64, llvm_type
 from graphc.backends.llvm.lower.conv_grad_weight.common import (
     MAX_ACCUMULATORS,
     VECTOR_BYTES,
@@ -247,19 +246,19 @@ def _fill_shifted(k, p: Shifted, x, scratch) -> None:
     (n, c) planes."""
     b = k.b
     start, stop = k.split(p.n * p.c)
-    with k.loop(start, stop, "plane") as nc:
-        src_plane = b.mul(nc, i64(p.h * p.w))
-        for j in range(p.kw):
-            dst = b.mul(b.add(b.mul(nc, i64(p.kw)), i64(j)), i64(p.plane))
-            _zeros(k, p, scratch, dst, p.ph * p.wo)  # the padding rows above
-            _zeros(k, p, scratch, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
-
-            def row(iy, j=j, dst=dst):
-                _shifted_row(k, p, x, scratch, b.add(dst, b.mul(b.add(iy, i64(p.ph)),
-                                                                i64(p.wo))),
-                             b.add(src_plane, b.add(b.mul(iy, i64(p.w)), i64(j - p.pw))), j)
-
-            _repeat(k, p.h, row)
+    with k.loop(start, stop, "plane") as nc, k.loop(0, p.kw, "j") as j:
+        dst = b.mul(b.add(b.mul(nc, i64(p.kw)), j), i64(p.plane))
+        _zeros(k, p, scratch, dst, p.ph * p.wo)  # the padding rows above
+        _zeros(k, p, scratch, b.add(dst, i64((p.ph + p.h) * p.wo)), p.ph * p.wo)
+        src = b.add(b.mul(nc, i64(p.h * p.w)), b.sub(j, i64(p.pw)))
+        # The output columns [lo, hi) read inside the image: input column xx + j - pw.
+        lo = b.sub(i64(p.pw), j)
+        lo = b.select(b.icmp_signed(">", lo, i64(0)), lo, i64(0))
+        hi = b.sub(i64(p.w + p.pw), j)
+        hi = b.select(b.icmp_signed("<", hi, i64(p.wo)), hi, i64(p.wo))
+        _repeat(k, p.h, lambda iy: _shifted_row(
+            k, p, x, scratch, b.add(dst, b.mul(b.add(iy, i64(p.ph)), i64(p.wo))),
+            b.add(src, b.mul(iy, i64(p.w))), lo, hi))
 
 
 def _repeat(k, count: int, emit) -> None:
@@ -287,19 +286,24 @@ def _zeros(k, p: Shifted, scratch, start, count: int) -> None:
         store(i64(whole), v.lanes_below(rest))
 
 
-def _shifted_row(k, p: Shifted, x, scratch, dst, src, j: int) -> None:
+def _shifted_row(k, p: Shifted, x, scratch, dst, src, lo, hi) -> None:
     """One row of a shifted plane: scratch[dst + xx] = x[src + xx] for the output columns
-    xx whose input column lies in the image, zero for the others. Masked-off lanes may
-    address outside x: they are never accessed."""
+    lo <= xx < hi (inside the image), zero for the others. Masked-off lanes may address
+    outside x: they are never accessed."""
     b = k.b
     v = Vectors(k, p.dtype)
-    lo, hi = column_range(j, p.w, p.wo, 1, p.pw)
+    wide = ir.VectorType(I64, v.lanes)
+    low, high = _splat(b, lo, wide), _splat(b, hi, wide)
     for first in range(0, p.wo, v.lanes):
-        columns = range(first, first + v.lanes)
-        inside = [lo <= xx < hi for xx in columns]
-        value = v.zero
-        if any(inside):
-            at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=v.t)  # not inbounds
-            value = b.call(v.load, [at, v.align, ir.Constant(v.mask, inside), v.zero])
+        columns = ir.Constant(wide, list(range(first, first + v.lanes)))
+        inside = b.and_(b.icmp_signed(">=", columns, low), b.icmp_signed("<", columns, high))
+        at = b.gep(x.ptr, [b.add(src, i64(first))], source_etype=v.t)  # not inbounds
+        value = b.call(v.load, [at, v.align, inside, v.zero])
         at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=v.t)
         b.call(v.store, [value, at, v.align, v.lanes_below(p.wo - first)])
+
+
+def _splat(b, value, typ: ir.VectorType):
+    one = b.insert_element(ir.Constant(typ, ir.Undefined), value, ir.Constant(I32, 0))
+    return b.shuffle_vector(one, ir.Constant(typ, ir.Undefined),
+                            ir.Constant(ir.VectorType(I32, typ.count), None))
