@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -231,6 +232,42 @@ def test_workers_started_early_are_reaped_whether_used_or_not(monkeypatch):
     monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
     with parallel.started(2) as none:
         assert none == []
+
+
+def test_a_worker_compiles_what_is_submitted_before_the_objects_are_asked_for(monkeypatch):
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
+    texts = module.split_kernels(_own_module(), 3)
+    taken = threading.Event()
+    real = parallel._Worker.compile
+
+    def spy(self, text):
+        taken.set()
+        return real(self, text)
+
+    monkeypatch.setattr(parallel._Worker, "compile", spy)
+    with parallel.started(1) as ready:
+        with parallel.Compiler(1, ready) as compiler:
+            compiler.submit(texts[0])
+            assert taken.wait(60)  # taken while the caller has not asked for anything
+            for text in texts[1:]:
+                compiler.submit(text)
+            objects = compiler.objects()
+            with pytest.raises(RuntimeError, match="after the objects"):
+                compiler.submit(texts[0])
+        assert ready[0].process.returncode is not None
+    assert objects == [target.compile_object(text) for text in texts]
+
+
+def test_a_compiler_left_early_reaps_its_workers(monkeypatch):
+    monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
+    started: list[parallel._Worker] = []
+    init = parallel._Worker.__init__
+    monkeypatch.setattr(parallel._Worker, "__init__",
+                        lambda self: init(self) or started.append(self))
+    with pytest.raises(KeyError), parallel.Compiler(2) as compiler:
+        compiler.submit(_own_module())
+        raise KeyError("the caller failed before asking for the objects")
+    assert len(started) == 2 and all(w.process.returncode is not None for w in started)
 
 
 def test_an_error_raised_in_another_part_reaches_the_entry(no_cache, monkeypatch, forced):

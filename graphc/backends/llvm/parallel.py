@@ -2,13 +2,16 @@
 the extra hands are worker processes: a fresh interpreter each (never a fork: the parent
 runs native threads) running objgen.py, which imports llvmlite alone and is handed this
 process's target, so its object code is the in-process one. The caller compiles too;
-everyone takes the next module left. A worker that fails, times out or answers
-garbage is killed and reaped, and its module is compiled in-process: the result is the
-same, only slower. GRAPHC_PARALLEL_COMPILE=0 compiles everything in-process.
+everyone takes the next module left. Modules can be submitted one by one (Compiler), so
+workers start on the first while the caller still builds the others. A worker that
+fails, times out or answers garbage is killed and reaped, and its module is compiled
+in-process: the result is the same, only slower. GRAPHC_PARALLEL_COMPILE=0 compiles
+everything in-process.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
@@ -76,53 +79,95 @@ def compile_all(texts: list[str], workers: int, ready: list[_Worker] = ()) -> li
     are workers already started (see `started`)."""
     if workers < 1 or len(texts) < 2:
         return [target.compile_object(text) for text in texts]
-    jobs = _Jobs(texts)
-    ready = list(ready)
-    threads = [threading.Thread(target=_work, args=(jobs, ready.pop() if ready else None),
-                                daemon=True)
-               for _ in range(min(workers, len(texts) - 1))]
-    for thread in threads:
-        thread.start()
-    try:
-        while (k := jobs.take(wait=True)) is not None:
-            jobs.finish(k, target.compile_object(texts[k]))
-    finally:
-        jobs.stop()
-        for thread in threads:
+    with Compiler(min(workers, len(texts) - 1), ready) as compiler:
+        for text in texts:
+            compiler.submit(text)
+        return compiler.objects()
+
+
+class Compiler:
+    """Modules compiled as they are submitted: each of `workers` worker processes (those
+    `ready` first) takes the next module as soon as there is one, so a worker can compile
+    a module while the caller still builds the next; `objects()` compiles here what no
+    worker took and waits for the rest. Leaving the with-block stops the workers."""
+
+    def __init__(self, workers: int, ready: list[_Worker] = ()):
+        self._jobs = _Jobs()
+        ready = list(ready)
+        self._threads = [threading.Thread(target=_work, daemon=True,
+                                          args=(self._jobs, ready.pop() if ready else None))
+                         for _ in range(max(0, workers) if enabled() else 0)]
+        for thread in self._threads:
+            thread.start()
+
+    def __enter__(self) -> Compiler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._jobs.stop()
+        for thread in self._threads:
             thread.join()
-    return jobs.results
+
+    def submit(self, text: str) -> None:
+        """Queue a module (taken in the order submitted)."""
+        self._jobs.add(text)
+
+    def objects(self) -> list[bytes]:
+        """The object code of every module submitted, in order (no more may be)."""
+        jobs = self._jobs
+        jobs.close()
+        while (k := jobs.take()) is not None:
+            jobs.finish(k, target.compile_object(jobs.texts[k]))
+        return list(jobs.results)
 
 
 class _Jobs:
-    """The modules left to compile (taken from the end of `left`) and the objects built
-    so far."""
+    """The modules submitted, those left to compile (`left`, in order) and the objects
+    built so far."""
 
-    def __init__(self, texts: list[str]):
-        self.texts = texts
-        self.left = list(reversed(range(len(texts))))
-        self.results: list[bytes] = [b""] * len(texts)
+    def __init__(self):
+        self.texts: list[str] = []
+        self.left: collections.deque[int] = collections.deque()
+        self.results: list[bytes] = []
         self.busy = 0  # modules workers are compiling
+        self.closed = False  # no more modules will be submitted
         self.stopped = False
         self.workers: list[_Worker] = []
         self._changed = threading.Condition()
 
-    def take(self, wait: bool = False) -> int | None:
-        """The next module's index, None when none is left (the caller's `wait`s for
-        the workers' modules too: one may come back)."""
+    def add(self, text: str) -> None:
         with self._changed:
-            while wait and not self.left and self.busy and not self.stopped:
+            if self.closed:
+                raise RuntimeError("internal error: a module submitted after the objects")
+            self.texts.append(text)
+            self.results.append(b"")
+            self.left.append(len(self.texts) - 1)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def take(self, worker: bool = False) -> int | None:
+        """The next module's index, None when there is none to take: a worker waits for
+        submissions until they are closed, the caller for the modules workers compile
+        (one may come back)."""
+        with self._changed:
+            while not self.stopped and not self.left and (
+                    not self.closed if worker else self.busy):
                 self._changed.wait()
-            if not self.left or self.stopped:
+            if self.stopped or not self.left:
                 return None
-            if not wait:
-                self.busy += 1
-            return self.left.pop()
+            self.busy += worker
+            return self.left.popleft()
 
     def finish(self, k: int, obj: bytes | None, worker: bool = False) -> None:
-        """Record a module's object; None puts the module back (its worker failed)."""
+        """Record a module's object; None puts the module back, first in line (its worker
+        failed)."""
         with self._changed:
             if obj is None:
-                self.left.append(k)
+                self.left.appendleft(k)
             else:
                 self.results[k] = obj
             self.busy -= worker
@@ -133,6 +178,7 @@ class _Jobs:
         with self._changed:
             self.stopped = True
             workers = list(self.workers)
+            self._changed.notify_all()
         for worker in workers:
             worker.kill()
 
@@ -146,7 +192,7 @@ def _work(jobs: _Jobs, worker: _Worker | None) -> None:
             jobs.workers.append(worker)
             if jobs.stopped:
                 return
-        while (k := jobs.take()) is not None:
+        while (k := jobs.take(worker=True)) is not None:
             obj = None
             try:
                 obj = worker.compile(jobs.texts[k])
