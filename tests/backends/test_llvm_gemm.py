@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.backends.llvm.gemm import Blocking
 
 TOL = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 # A sum of k products of O(1) numbers is O(sqrt(k)); an element near zero cancels that
@@ -205,19 +206,21 @@ def _same_on_any_thread_count(inputs, outputs, args, dtype, depth):
             np.testing.assert_array_equal(g_, r, err_msg=f"threads={threads}")
 
 
-# (m, k, n): one column block whose row blocks the threads share, each packing a share of
-# every B panel for all: shares of row blocks and of panels that do not divide evenly, a
-# partial last panel, more than one depth block (panels alternate between two buffers);
-# then GEMMs too small to split by rows (one row block: column blocks are shared out) and
-# one too small to thread at all.
-SHARED = [(300, 600, 40), (129, 1100, 70), (1000, 37, 300), (64, 513, 100), (8, 600, 40),
-          (3, 5, 7)]
+# (m, k, n, shared): packed B panels big enough to share (over 1 MiB: kc 512 x more than
+# 512 float32 columns), with shares of row blocks and of panels that do not divide evenly
+# among 2 and 3 threads, partial last panels, a second column block, and three depth blocks
+# (panels alternate between two buffers); then GEMMs whose panels each thread packs: too
+# small to split by rows (one row block: column blocks are shared out), or to thread.
+SHARED = [(300, 600, 1100, True), (129, 1100, 700, True), (1000, 520, 600, True),
+          (64, 513, 1000, True), (8, 600, 1100, False), (3, 5, 7, False)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("bt", [False, True], ids=["b", "bT"])
-@pytest.mark.parametrize("m,k,n", SHARED, ids=[f"{m}x{k}x{n}" for m, k, n in SHARED])
-def test_threads_share_packed_b(m, k, n, bt, dtype):
+@pytest.mark.parametrize("m,k,n,shared", SHARED, ids=[f"{m}x{k}x{n}" for m, k, n, _ in SHARED])
+def test_threads_share_packed_b(m, k, n, shared, bt, dtype):
+    blocks = Blocking.of(1, m, n, k, np.dtype(dtype))  # the row's case: rows split, big panels
+    assert (blocks.shares_b(np.dtype(dtype)) and -(-m // blocks.mc) >= 2) == shared
     rng = np.random.default_rng(m + 7 * k + 31 * n + bt)
     x, y = gc.input("x", (m, k), dtype), gc.input("y", (n, k) if bt else (k, n), dtype)
     args = [rng.normal(size=v.shape).astype(dtype) for v in (x, y)]
@@ -227,12 +230,13 @@ def test_threads_share_packed_b(m, k, n, bt, dtype):
 def test_shared_panels_with_an_epilogue_and_an_odd_batch():
     """Three batch items of row blocks shared between threads (the epilogue runs on the
     rows each thread computed), and a fused bias and activation."""
+    assert Blocking.of(3, 130, 900, 300, np.dtype("float32")).shares_b(np.dtype("float32"))
     rng = np.random.default_rng(12)
-    a, w = gc.input("a", (3, 130, 70)), gc.input("w", (3, 70, 90))
-    bias = gc.input("bias", (90,))
+    a, w = gc.input("a", (3, 130, 300)), gc.input("w", (3, 300, 900))
+    bias = gc.input("bias", (900,))
     outputs = [a @ w, gc.gelu(a @ w + bias)]
     args = [rng.normal(size=v.shape).astype(np.float32) for v in (a, w, bias)]
-    _same_on_any_thread_count([a, w, bias], outputs, args, "float32", 70)
+    _same_on_any_thread_count([a, w, bias], outputs, args, "float32", 300)
 
 
 def test_shared_image_patch_panels():

@@ -82,7 +82,8 @@ def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
         return
     m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
     shape = Shape(i64(batch * m_blocks * n_blocks), i64(m_blocks), i64(n_blocks),
-                  i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n), nr(dtype))
+                  i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n),
+                  i64(int(blocks.shares_b(dtype))), nr(dtype))
     with groups(k, shape) as group, k.when(k.b.icmp_signed("<", group.lo, group.hi)):
         index = decompose(k.b, group.flat_batch, list(g.batch)) if g.batch else []
         row0, row1 = group.rows(k.b)

@@ -47,7 +47,7 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             for key in ("b_pack", "tile", "a_cols", "b_rows", "b_cols")}
     a_pack = slot
     shape = Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"],
-                  nr(dtype))
+                  f["share_b"], nr(dtype))
     micro = micro_kernel(mc, dtype)
     zero_k = b.icmp_signed("==", f["k"], i64(0))
     with groups(k, shape) as group:
@@ -76,13 +76,13 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             b_pack = b.select(group.shared, shared_pack, part["b_pack"])
             with k.when(group.active):
                 _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
-                panels = (group.panel_lo, group.panel_hi)
+                share = (group.panel_lo, group.panel_hi)
                 if b_kind == "patches":
                     _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
-                    pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, kc,
+                    pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, share, kc,
                                  b_pack, part["b_rows"], part["b_cols"], gathers)
                 else:
-                    pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, panels, pc, kc,
+                    pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, share, pc, kc,
                                    b_pack)
             with k.when(group.shared):
                 b.call(mc.barrier, [k.nthreads])  # every share of the panel is packed

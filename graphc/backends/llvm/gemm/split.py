@@ -23,6 +23,7 @@ class Shape:
     nc: ir.Value
     m: ir.Value
     n: ir.Value
+    share_b: ir.Value  # i64: whether threads may share packed B panels (Blocking.shares_b)
     width: int  # columns of a B panel (NR)
 
 
@@ -54,16 +55,18 @@ def groups(k: Kernel, s: Shape):
     """Loop over the calling thread's items grouped by (batch, column block); the same
     split in the driver and in the caller's epilogue. Threads take contiguous runs of
     items and pack the B panels of their groups, unless that would have several threads
-    pack the same panels (a group's row blocks split between them): then every thread
-    visits every group, packs its share of the panels and computes its share of the row
-    blocks against all of them (`shared`: a barrier separates packing from computing)."""
+    pack the same panels (a group's row blocks split between them) and the panels are big
+    (Blocking.shares_b): then every thread visits every group, packs its share of the
+    panels and computes its share of the row blocks against all of them (`shared`: a
+    barrier separates packing from computing)."""
     b = k.b
     workers = smin(b, k.nthreads, i64(SCRATCH_SLOTS))
     active = b.icmp_signed("<", k.tid, workers)
     n_groups = b.sdiv(s.items, s.m_blocks)
-    shared = b.and_(b.and_(b.icmp_signed(">", workers, i64(1)),
-                           b.icmp_signed(">=", s.m_blocks, workers)),
-                    b.icmp_signed("!=", b.srem(n_groups, workers), i64(0)))
+    shared = b.and_(b.and_(b.icmp_signed("!=", s.share_b, i64(0)),
+                           b.icmp_signed(">", workers, i64(1))),
+                    b.and_(b.icmp_signed(">=", s.m_blocks, workers),
+                           b.icmp_signed("!=", b.srem(n_groups, workers), i64(0))))
     start, stop = _share(b, s.items, k.tid, workers, active)
     row_lo, row_hi = _share(b, s.m_blocks, k.tid, workers, active)
     first = b.select(shared, i64(0), b.sdiv(start, s.m_blocks))
