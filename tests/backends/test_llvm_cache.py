@@ -73,7 +73,7 @@ def test_cache_off(cache_dir, monkeypatch):
     assert not cache_dir.exists() or not _entries(cache_dir)
 
 
-def test_concurrent_processes_compiling_the_same_graph(cache_dir):
+def test_concurrent_processes_compiling_the_same_graph(cache_dir, tmp_path):
     script = textwrap.dedent("""
         import numpy as np
         import graphc as gc
@@ -83,15 +83,21 @@ def test_concurrent_processes_compiling_the_same_graph(cache_dir):
         np.testing.assert_allclose(fn(a), np.maximum(a @ a, 0) + 1, rtol=1e-4, atol=1e-4)
         print("ok")
     """)
-    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(cache_dir.parent)}
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    entries = _entries(cache_dir)  # the program's variant and the GEMM library it links
-    assert len(entries) == 2
+    def run(processes: int, cache_home: Path) -> None:
+        env = {**__import__("os").environ, "XDG_CACHE_HOME": str(cache_home)}
+        procs = [subprocess.Popen([sys.executable, "-c", script], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(processes)]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            assert out.strip() == "ok"
+
+    alone = tmp_path / "alone"
+    run(1, alone)  # the entries one process writes: the variant and the libraries it links
+    run(2, cache_dir.parent)
+    entries = _entries(cache_dir)
+    assert [e.name for e in entries] == [e.name for e in _entries(alone / "graphc")]
     assert all(cache.load(bytes.fromhex(e.stem)) is not None for e in entries)
     assert not list(cache_dir.glob(".tmp-*"))
 
