@@ -15,6 +15,7 @@ cache.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import sys
@@ -61,15 +62,25 @@ def _cpu() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+def _load() -> float | None:
+    """The 1-minute load average, where the OS has one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m benchmarks.compile_time OUT.json", file=sys.stderr)
         return 2
+    before = _load()
     try:
         report = measure()
     except Exception as exc:  # reported in the table's compile line
         report = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    report["load"] = [before, _load()]  # a busy machine stretches the wall time
     Path(argv[0]).write_text(json.dumps(report))
     return 0
 
