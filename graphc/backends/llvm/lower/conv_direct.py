@@ -496,17 +496,14 @@ def _pack_weights(k: Kernel, conv: Direct, weight, packed) -> None:
     _fill_zero(k, packed, dt, conv.taps * kp)
     tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
                       else (0, conv.kw, 1))
-    with k.loop(0, conv.cin, "wc") as c:
-        with k.loop(0, conv.kh, "wy") as ky:
-            for kx in range(conv.kw):
-                src = b.add(b.add(b.mul(c, i64(conv.c_stride)), b.mul(ky, i64(dky))),
-                            i64(tap0 + kx * dkx))
-                dst = b.mul(b.add(b.mul(b.add(b.mul(c, i64(conv.kh)), ky), i64(conv.kw)),
-                                  i64(kx)), i64(kp))
-                with k.loop(0, conv.cout, "wo") as o:
-                    value = k.load(weight.ptr, weight.dtype,
-                                   b.add(src, b.mul(o, i64(conv.k_stride))))
-                    k.store(convert(b, value, weight.dtype, dt), packed, dt, b.add(dst, o))
+    with (k.loop(0, conv.cin, "wc") as c, k.loop(0, conv.kh, "wy") as ky,
+          k.loop(0, conv.kw, "wx") as kx):
+        src = b.add(b.add(b.mul(c, i64(conv.c_stride)), b.mul(ky, i64(dky))),
+                    b.add(i64(tap0), b.mul(kx, i64(dkx))))
+        dst = b.mul(b.add(b.mul(b.add(b.mul(c, i64(conv.kh)), ky), i64(conv.kw)), kx), i64(kp))
+        with k.loop(0, conv.cout, "wo") as o:
+            value = k.load(weight.ptr, weight.dtype, b.add(src, b.mul(o, i64(conv.k_stride))))
+            k.store(convert(b, value, weight.dtype, dt), packed, dt, b.add(dst, o))
 
 
 def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels: int,
