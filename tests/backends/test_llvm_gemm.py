@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.gemm import Blocking
 
 TOL = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 # A sum of k products of O(1) numbers is O(sqrt(k)); an element near zero cancels that
@@ -206,31 +205,28 @@ def _same_on_any_thread_count(inputs, outputs, args, dtype, depth):
             np.testing.assert_array_equal(g_, r, err_msg=f"threads={threads}")
 
 
-# (m, k, n, shared): packed B panels big enough to share (over 1 MiB: kc 512 x more than
-# 512 float32 columns), with shares of row blocks and of panels that do not divide evenly
-# among 2 and 3 threads, partial last panels, a second column block, and three depth blocks
-# (panels alternate between two buffers); then GEMMs whose panels each thread packs: too
-# small to split by rows (one row block: column blocks are shared out), or to thread.
-SHARED = [(300, 600, 1100, True), (129, 1100, 700, True), (1000, 520, 600, True),
-          (64, 513, 1000, True), (8, 600, 1100, False), (3, 5, 7, False)]
+# (m, k, n): (column block, row block) items that 2, 3 and 9 threads share unevenly (a
+# thread's run of items ending inside a column block, whose panels both threads then pack;
+# a thread left without items), partial last row blocks and panels, three depth blocks; then
+# a GEMM too small to split by rows (one row block: column blocks are shared out) and one
+# too small to thread at all.
+UNEVEN = [(300, 600, 1100), (129, 1100, 700), (1000, 520, 600), (64, 513, 1000),
+          (8, 600, 1100), (3, 5, 7)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("bt", [False, True], ids=["b", "bT"])
-@pytest.mark.parametrize("m,k,n,shared", SHARED, ids=[f"{m}x{k}x{n}" for m, k, n, _ in SHARED])
-def test_threads_share_packed_b(m, k, n, shared, bt, dtype):
-    blocks = Blocking.of(1, m, n, k, np.dtype(dtype))  # the row's case: rows split, big panels
-    assert (blocks.shares_b(np.dtype(dtype)) and -(-m // blocks.mc) >= 2) == shared
+@pytest.mark.parametrize("m,k,n", UNEVEN, ids=[f"{m}x{k}x{n}" for m, k, n in UNEVEN])
+def test_uneven_thread_shares(m, k, n, bt, dtype):
     rng = np.random.default_rng(m + 7 * k + 31 * n + bt)
     x, y = gc.input("x", (m, k), dtype), gc.input("y", (n, k) if bt else (k, n), dtype)
     args = [rng.normal(size=v.shape).astype(dtype) for v in (x, y)]
     _same_on_any_thread_count([x, y], x @ (gc.transpose(y) if bt else y), args, dtype, k)
 
 
-def test_shared_panels_with_an_epilogue_and_an_odd_batch():
-    """Three batch items of row blocks shared between threads (the epilogue runs on the
-    rows each thread computed), and a fused bias and activation."""
-    assert Blocking.of(3, 130, 900, 300, np.dtype("float32")).shares_b(np.dtype("float32"))
+def test_thread_shares_of_an_odd_batch_with_an_epilogue():
+    """Three batch items of two row blocks each (threads split a batch item's rows; the
+    epilogue runs on the rows each thread computed), and a fused bias and activation."""
     rng = np.random.default_rng(12)
     a, w = gc.input("a", (3, 130, 300)), gc.input("w", (3, 300, 900))
     bias = gc.input("bias", (900,))
@@ -239,11 +235,10 @@ def test_shared_panels_with_an_epilogue_and_an_odd_batch():
     _same_on_any_thread_count([a, w, bias], outputs, args, "float32", 300)
 
 
-def test_shared_image_patch_panels():
+def test_image_patch_runs_across_depth_blocks():
     """The weight gradient of a stride-1 convolution on the GEMM: image patches packed by
-    runs along image rows, a share of the panels per thread. Rows of 30 pixels: a run
-    crosses the end of a depth block (512), and the rows its block has past that end must
-    not land in the next panel, which another thread packs."""
+    runs along image rows. Rows of 30 pixels: a run crosses the end of a depth block (512),
+    and its block's rows past that end are written past the panel."""
     from graphc.backends.llvm.lower.conv_grad_weight import grad_weight_path
 
     shape, kernel = (7, 64, 30, 30), (64, 64, 3, 3)

@@ -19,9 +19,7 @@ instead of divisions. Panels past the matrix edge are packed with zeros, and par
 go through a small scratch tile. Each C element sums its K terms in KC blocks in a fixed
 order, so results do not depend on which thread computes a block: the threads split
 (batch, column block, row block) items, and the caller runs its epilogue over the same
-items after the driver returns. Where a (batch, column block) group's row blocks are split
-between threads, they share its packed B panels: each packs a share of a panel, a barrier,
-then each multiplies its rows by the whole panel (split.py).
+items after the driver returns.
 
 Modules: blocking (tile, cache blocks, scratch), operands (what a call site describes),
 descriptor (the run-time parameters), split (threads' shares), driver (the loops over
@@ -82,9 +80,8 @@ def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
         return
     m_blocks, n_blocks = -(-g.m // blocks.mc), -(-g.n // blocks.nc)
     shape = Shape(i64(batch * m_blocks * n_blocks), i64(m_blocks), i64(n_blocks),
-                  i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n),
-                  i64(int(blocks.shares_b(dtype))), nr(dtype))
-    with groups(k, shape) as group, k.when(k.b.icmp_signed("<", group.lo, group.hi)):
+                  i64(blocks.mc), i64(blocks.nc), i64(g.m), i64(g.n))
+    with groups(k, shape) as group:
         index = decompose(k.b, group.flat_batch, list(g.batch)) if g.batch else []
         row0, row1 = group.rows(k.b)
         g.epilogue(index, row0, row1, group.jc, k.b.add(group.jc, group.nc))

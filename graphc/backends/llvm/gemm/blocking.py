@@ -13,10 +13,6 @@ TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64
 KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
-# Threads share packed B panels bigger than this (a core's L2), which stream from L3 either
-# way; a smaller panel stays in the L2 of the core that packed it, and reading it from the
-# other core's cache cost more than packing it twice (split.py).
-SHARE_B_FROM = 1 << 20
 
 
 def lanes(dtype: np.dtype) -> int:
@@ -60,17 +56,14 @@ class Blocking:
                 break
         return Blocking(mc, nc, max(1, min(KC, k)))
 
-    def shares_b(self, dtype: np.dtype) -> bool:
-        """Whether threads that split a column block's rows share its packed B panels."""
-        return self.kc * self.nc * np.dtype(dtype).itemsize > SHARE_B_FROM
-
     def layout(self, dtype: np.dtype) -> dict[str, int]:
-        """Byte offsets in one thread's scratch: the packed A block and B panels, a C tile,
+        """Byte offsets in one thread's scratch: the packed A block and B panels (plus the
+        depth rows one run-packed block may write past them), a C tile,
         the A column table (kc i64), B's row tables (3 x kc i64) and column tables
         (3 x nc i32); "end" is the size."""
         size = np.dtype(dtype).itemsize
         parts = {"a_pack": self.mc * self.kc * size,
-                 "b_pack": self.nc * self.kc * size,
+                 "b_pack": (self.nc * self.kc + nr(dtype) * lanes(dtype)) * size,
                  "tile": MR * nr(dtype) * size, "a_cols": 8 * self.kc,
                  "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
         out, at = {}, 0

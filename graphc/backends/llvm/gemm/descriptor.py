@@ -16,7 +16,7 @@ MIN_RUN = 8  # image-row runs along the depth at least this long are packed by t
 _AFFINE1 = 2 + DIGITS + 1
 _AFFINE3 = 2 + 3 * DIGITS + 3
 _LAYOUT = [("m", 1), ("n", 1), ("k", 1), ("ldc", 1), ("c_batch", 1), ("mc", 1), ("nc", 1),
-           ("kc", 1), ("m_blocks", 1), ("n_blocks", 1), ("items", 1), ("share_b", 1), ("slot", 1),
+           ("kc", 1), ("m_blocks", 1), ("n_blocks", 1), ("items", 1), ("slot", 1),
            ("b_pack", 1), ("tile", 1), ("a_cols", 1), ("b_rows", 1), ("b_cols", 1),
            ("batch", MAX_BATCH), ("a_batch", MAX_BATCH), ("b_batch", MAX_BATCH),
            ("a_rs", 1), ("a_cs", 1), ("a_map", _AFFINE1), ("b_rs", 1), ("b_cs", 1), ("height", 1),
@@ -37,7 +37,6 @@ def descriptor(g: Gemm, blocks: Blocking) -> list[int]:
     values = {"m": g.m, "n": g.n, "k": g.k, "ldc": g.ldc, "c_batch": g.c_batch_stride,
               "mc": blocks.mc, "nc": blocks.nc, "kc": blocks.kc, "m_blocks": m_blocks,
               "n_blocks": n_blocks, "items": batch * m_blocks * n_blocks,
-              "share_b": int(blocks.shares_b(dtype)),
               "slot": layout["end"], "b_pack": layout["b_pack"], "tile": layout["tile"],
               "a_cols": layout["a_cols"], "b_rows": layout["b_rows"],
               "b_cols": layout["b_cols"], "batch": [1] * pad + list(g.batch),

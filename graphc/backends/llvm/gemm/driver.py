@@ -34,8 +34,6 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
         return existing
     k = Kernel(mc, name, 5)
     desc, a_ptr, b_ptr, c_ptr, scratch = k.buffers
-    # Threads read B panels other threads packed (after a barrier): scratch is shared.
-    scratch.attributes.discard("noalias")
     b = k.b
     f = {}
     for key, (at, count) in FIELDS.items():
@@ -46,8 +44,7 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
     part = {key: b.gep(slot, [f[key]], source_etype=I8)
             for key in ("b_pack", "tile", "a_cols", "b_rows", "b_cols")}
     a_pack = slot
-    shape = Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"],
-                  f["share_b"], nr(dtype))
+    shape = Shape(f["items"], f["m_blocks"], f["n_blocks"], f["mc"], f["nc"], f["m"], f["n"])
     micro = micro_kernel(mc, dtype)
     zero_k = b.icmp_signed("==", f["k"], i64(0))
     with groups(k, shape) as group:
@@ -60,32 +57,20 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             row0, row1 = group.rows(b)
             _zero_block(k, c_ptr, dtype, f["ldc"], c_base, row0, row1, jc, nc)
         if b_kind == "patches":
-            with k.when(group.active):
-                _table(k, f["b_col_map"], 3, jc, nc, part["b_cols"], I32, f["nc"])
+            _table(k, f["b_col_map"], 3, jc, nc, part["b_cols"], I32, f["nc"])
         blocks = b.sdiv(b.add(f["k"], b.sub(f["kc"], i64(1))), f["kc"])
         with k.loop(0, blocks, "pc") as pcb:
             pc = b.mul(pcb, f["kc"])
             kc = smin(b, f["kc"], b.sub(f["k"], pc))
             accumulate = b.icmp_signed(">", pcb, i64(0))
-            # A shared panel alternates between slot 0's and slot 1's B regions, so one
-            # barrier per panel suffices: a thread packs into a region only after the
-            # barrier that every thread passes once done with the panel it held before.
-            parity = b.and_(b.add(b.mul(group.index, blocks), pcb), i64(1))
-            shared_pack = b.gep(scratch, [b.add(b.mul(parity, f["slot"]), f["b_pack"])],
-                                source_etype=I8)
-            b_pack = b.select(group.shared, shared_pack, part["b_pack"])
-            with k.when(group.active):
-                _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
-                share = (group.panel_lo, group.panel_hi)
-                if b_kind == "patches":
-                    _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
-                    pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, share, kc,
-                                 b_pack, part["b_rows"], part["b_cols"], gathers)
-                else:
-                    pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, share, pc, kc,
-                                   b_pack)
-            with k.when(group.shared):
-                b.call(mc.barrier, [k.nthreads])  # every share of the panel is packed
+            _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
+            if b_kind == "patches":
+                _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
+                pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, kc,
+                              part["b_pack"], part["b_rows"], part["b_cols"], gathers)
+            else:
+                pack_strided_b(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, pc, kc,
+                                part["b_pack"])
             # An A block used by few column panels is not worth packing: full row panels
             # of a linear A of the compute dtype are read in place (IN_PLACE_PANELS).
             in_place = None
@@ -100,7 +85,7 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 m_here = smin(b, f["mc"], b.sub(f["m"], ic))
                 if in_place is None:
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
-                           part["a_cols"])
+                            part["a_cols"])
                 else:
                     at = b.add(a_base, b.add(b.mul(ic, f["a_rs"]), b.mul(pc, f["a_cs"])))
                     in_place.rows = k.gep(a_ptr, a_dtype, at)
@@ -108,10 +93,10 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                     whole = b.select(in_place.when, b.mul(b.sdiv(m_here, i64(MR)), i64(MR)),
                                      i64(0))
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
-                           b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
-                           part["a_cols"])
-                tiles(k, f["ldc"], c_ptr, micro, a_pack, b_pack, part["tile"],
-                      c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
+                            b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
+                            part["a_cols"])
+                tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
+                       c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()
     return k.function
 

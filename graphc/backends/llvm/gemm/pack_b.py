@@ -10,17 +10,16 @@ from graphc.backends.llvm.gemm.vectors import transpose
 from graphc.backends.llvm.irtypes import I1, const, convert, i64, llvm_type
 
 
-def pack_strided_b(k, f, ptr, src, dtype, base, start, panels, pc, kc, dest) -> None:
-    """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of a strided
-    B, over depth [pc, pc+kc): dest[q * NR * kc + p * NR + t]; columns past N as zeros.
-    Full panels of the compute dtype are read with vectors: one load per depth when the
-    columns are adjacent, lanes x lanes blocks transposed with shuffles when the depths
-    are (a transposed B)."""
+def pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> None:
+    """Pack columns [start, start+count) of a strided B over depth [pc, pc+kc) into panels
+    of NR: dest[q * NR * kc + p * NR + t]; columns past N as zeros. Full panels of the
+    compute dtype are read with vectors: one load per depth when the columns are adjacent,
+    lanes x lanes blocks transposed with shuffles when the depths are (a transposed B)."""
     b = k.b
     width = nr(dtype)
     n_lanes = lanes(dtype)
     vec_src = ir.VectorType(llvm_type(src), width)
-    with k.loop(*panels, "panel") as q:
+    with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
         first = b.add(start, b.mul(q, i64(width)))
         panel = b.mul(q, b.mul(kc, i64(width)))
         valid = b.sub(f["n"], first)

@@ -6,23 +6,21 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.gemm.arith import smin
 from graphc.backends.llvm.gemm.blocking import VECTOR_BYTES, lanes, nr
 from graphc.backends.llvm.gemm.vectors import transpose, type_suffix
 from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, const, convert, i64, llvm_type
 
 
-def pack_patches(k, f, ptr, src, dtype, base, start, panels, kc, dest, rows, cols,
+def pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, cols,
                  gathers: bool) -> None:
-    """Pack the panels [lo, hi) = `panels` of NR columns from column `start` of an
-    image-patch B (see pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx
-    of each depth) and column tables (3 x nc i32, from column `start`): masked gathers, or
-    element by element when the operand is too big for 32-bit indices or needs a
-    conversion."""
+    """Pack columns [start, start+count) of an image-patch B into panels of NR (see
+    pack_strided_b), from the row tables (3 x kc i64: offset, dy, dx of each depth) and
+    column tables (3 x nc i32, from column `start`): masked gathers, or element by element
+    when the operand is too big for 32-bit indices or needs a conversion."""
     b = k.b
     width = nr(dtype)
     height, image_width = f["height"], f["width"]
-    with k.loop(*panels, "panel") as q:
+    with k.loop(0, b.sdiv(b.add(count, i64(width - 1)), i64(width)), "panel") as q:
         local = b.mul(q, i64(width))
         panel = b.mul(q, b.mul(kc, i64(width)))
         limit = b.sub(f["n"], b.add(start, local))
@@ -138,9 +136,9 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
     height, width): pack a panel whose depths run along image rows. From each depth p, the
     run of up to L = lanes depths on one output row is read per column with one masked
     contiguous load, and each L x L block of columns is transposed with shuffles into L
-    depth rows. Whole blocks are stored (rows past the run are rewritten by the next run,
-    rows past the panel's end go to its last row before that row's value does). A function
-    of its own: inlined, its many live values slowed the driver's other loops twofold."""
+    depth rows. Whole blocks are stored (rows past the run are rewritten by the next run;
+    the scratch has room for those past the panel's end). A function of its own: inlined,
+    its many live values slowed the driver's other loops twofold."""
     t = llvm_type(src)
     name = f"gc_pack_runs_{t}"
     existing = mc.module.globals.get(name)
@@ -220,12 +218,8 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
         loaded.append(b.call(load, [b.gep(ptr, [at], source_etype=t),
                                     ir.Constant(I32, src.itemsize),
                                     b.select(ok, inside, none), zero]))
-    # Last depth first, rows past the panel's end clamped to its last row: the valid row
-    # stored there comes later (the next panel may be another thread's).
-    last_row = b.sub(kc, i64(1))
-    for depth, values in reversed(list(enumerate(transpose(b, loaded)))):
-        depth_row = smin(b, b.add(p, i64(depth)), last_row)
-        row = b.add(panel, b.mul(depth_row, i64(width)))
+    for depth, values in enumerate(transpose(b, loaded)):
+        row = b.add(panel, b.mul(b.add(p, i64(depth)), i64(width)))
         slot = b.gep(dest, [b.add(row, first)], inbounds=True, source_etype=t)
         b.store(values, slot, align=VECTOR_BYTES)
     p.add_incoming(b.add(p, run), b.block)
