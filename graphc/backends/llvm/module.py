@@ -307,12 +307,11 @@ _REFERENCE = re.compile(r'@"([^"]+)"')
 def split_shared(text: str) -> tuple[str, list[str]]:
     """Split a module's IR into the program's own part and library modules. Helpers (the
     functions named gc_*, not the steps' kernels k*_*) that read no global variable and
-    call only such helpers, declarations or CALLBACKS (the GEMM driver and its
-    micro-kernels) do not depend on the program, so their object code can be shared by
-    every program that emits the same IR (the runner caches it by its text). One library
-    module per group of helpers that call each other; a helper the program calls is
-    exported from its library and declared in the program's part, a callback the other
-    way round."""
+    call only such helpers or declarations (the GEMM driver and its micro-kernel) do not
+    depend on the program, so their object code can be shared by every program that emits
+    the same IR (the runner caches it by its text). One library module per group of
+    helpers that call each other; a helper the program calls is exported from its library
+    and declared in the program's part."""
     head, definitions = _parse(text)
     globals_ = {name for name, line in head.items() if line.startswith("@")}
     refs = {name: set(_REFERENCE.findall(body)) - {name} for name, body in definitions.items()}
@@ -322,7 +321,7 @@ def split_shared(text: str) -> tuple[str, list[str]]:
         changed = False
         for name in sorted(shared):
             if refs[name] & globals_ or any(r in definitions and r not in shared
-                                            and r not in CALLBACKS for r in refs[name]):
+                                            for r in refs[name]):
                 shared.discard(name)
                 changed = True
     called = {r for name in definitions if name not in shared for r in refs[name]}
@@ -335,21 +334,14 @@ def split_shared(text: str) -> tuple[str, list[str]]:
                 text_ = text_.replace("define internal ", "define ", 1)
             body.append(text_)
         needed = {r for name in group for r in refs[name] if r not in group}
-        libraries.append("\n".join(
-            [head[HEADER]] + [head[r] if r in head else _declaration(definitions[r])
-                              for r in sorted(needed)] + body))
-    back = {r for name in shared for r in refs[name] if r in CALLBACKS}
+        libraries.append("\n".join([head[HEADER]] + [head[r] for r in sorted(needed)] + body))
     main = [line for name, line in head.items()]
     main += [_declaration(definitions[name]) for name in sorted(shared & called)]
-    main += [body.replace("define internal ", "define ", 1) if name in back else body
-             for name, body in definitions.items() if name not in shared]
+    main += [body for name, body in definitions.items() if name not in shared]
     return "\n".join(main), libraries
 
 
 HEADER = "\0header"
-# Program functions a library may call: each program's engine links its own (the GEMM
-# driver waits at the program's barrier while threads share packed panels).
-CALLBACKS = frozenset({"gc_barrier"})
 
 
 def _parse(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -456,7 +448,7 @@ def _part(k: int, names: list[str], head: dict[str, str], definitions: dict[str,
               if r in home and home[r] != k]
     for name in names:
         body = definitions[name]
-        if name in called and home.get(name) == k and _KERNEL.match(name):
+        if name in called and home.get(name) == k:
             lines.append(_stub(name, body, definitions))
             body = body.replace(f'@"{name}"(', f'@"{name}.body"(', 1)
         lines.append(body)
