@@ -17,6 +17,7 @@ from graphc.backends.llvm.lower.conv import (
 )
 from graphc.backends.llvm.lower.conv_direct import suits
 from graphc.ir.node import Node
+from tests.backends.convs import conv_and_input_grad
 
 # Each output sums up to a few hundred products of unit normals in another order (FMA
 # chains over (c, ky, kx)) than the reference's BLAS: the differences measured stay near
@@ -48,26 +49,13 @@ SWEEP = [  # N, C, H, W, K, kh, kw, (ph, pw)
 ]
 
 
-def _conv(shape, dtype, epilogue):
-    """Inputs and outputs (conv or relu(conv + b), and the gradient in x of sum(out * g))."""
-    n, c, h, wd, o, kh, kw, padding = shape
-    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, kh, kw), dtype)
-    b = gc.input("b", (o,), dtype)
-    y = gc.conv2d(x, w, padding=padding)
-    if epilogue:
-        y = gc.relu(y + gc.reshape(b, (1, o, 1, 1)))
-    g = gc.input("g", y.shape, dtype)
-    (gx,) = gc.grad(gc.sum(y * g), [x])
-    return [x, w, b, g], [y, gx]
-
-
 def _arguments(inputs, dtype, seed):
     rng = np.random.default_rng(seed)
     return [rng.normal(size=tuple(int(d) for d in i.shape)).astype(dtype) for i in inputs]
 
 
 def _check(shape, dtype, epilogue, seed=0):
-    inputs, (y, gx) = _conv(shape, dtype, epilogue)
+    inputs, (y, gx) = conv_and_input_grad(shape, dtype, epilogue)
     args = _arguments(inputs, dtype, seed)
     # Compiled apart: with the gradient, the relu would join its mask in one fused group.
     for name, output in (("forward", y), ("input gradient", gx)):
@@ -192,7 +180,7 @@ def test_nonfinite_values_propagate_as_in_the_reference(shape, where, value):
     forward pass (im2col), never in the input gradient (col2im)."""
     assert forward_path(*_forward_node(shape)) == grad_input_path(*_grad_node(shape)) == \
         "direct"
-    inputs, (y, gx) = _conv(shape, "float32", False)
+    inputs, (y, gx) = conv_and_input_grad(shape, "float32", False)
     args = _arguments(inputs, "float32", 3)
     target = args[["x", "w", "b", "g"].index(where)]
     target.reshape(-1)[[0, target.size // 2]] = value
@@ -212,7 +200,7 @@ def test_nonfinite_values_propagate_as_in_the_reference(shape, where, value):
                                    (1, 6, 14, 14, 16, 5, 5, 0)])
 def test_identical_bits_for_any_thread_count(shape):
     """Batch 1 too: with few images, bands of output rows are shared out as well."""
-    inputs, (y, gx) = _conv(shape, "float32", True)
+    inputs, (y, gx) = conv_and_input_grad(shape, "float32", True)
     args = _arguments(inputs, "float32", 4)
     for output in (y, gx):
         (reference,) = gc.compile(inputs, [output], threads=1)(*args)

@@ -17,6 +17,7 @@ from graphc.backends.llvm.lower.conv import (
     grad_input_winograd,
 )
 from graphc.ir.node import Node
+from tests.backends.convs import conv_and_input_grad
 
 # Tolerances relative to the output's scale (max |expected|). F(4x4, 3x3) rounds the
 # transformed tiles, whose entries grow by up to 100x (B^T's 4s and 5s on both sides):
@@ -39,16 +40,9 @@ SHAPES = [  # N, C, H, W, K, padding
 
 
 def _conv(shape, dtype, epilogue):
-    """Inputs and outputs (conv or relu(conv + b), and the gradient in x of sum(out * g))."""
+    """A 3x3 conv of shape (N, C, H, W, K, padding) and its input gradient."""
     n, c, h, wd, o, padding = shape
-    x, w = gc.input("x", (n, c, h, wd), dtype), gc.input("w", (o, c, 3, 3), dtype)
-    b = gc.input("b", (o,), dtype)
-    y = gc.conv2d(x, w, padding=padding)
-    if epilogue:
-        y = gc.relu(y + gc.reshape(b, (1, o, 1, 1)))
-    g = gc.input("g", y.shape, dtype)
-    (gx,) = gc.grad(gc.sum(y * g), [x])
-    return [x, w, b, g], [y, gx]
+    return conv_and_input_grad((n, c, h, wd, o, 3, 3, padding), dtype, epilogue)
 
 
 def _arguments(inputs, dtype, seed):
