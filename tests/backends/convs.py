@@ -1,7 +1,9 @@
-"""The convolution graph the conv-path tests compile: a conv (or relu(conv + b)) and its
-input gradient."""
+"""What the conv-path tests share: the graph they compile (a conv, or relu(conv + b), and
+its input gradient) and the comparison with the reference when inputs hold inf or NaN."""
 
 from __future__ import annotations
+
+import numpy as np
 
 import graphc as gc
 
@@ -18,3 +20,17 @@ def conv_and_input_grad(shape, dtype, epilogue):
     g = gc.input("g", y.shape, dtype)
     (gx,) = gc.grad(gc.sum(y * g), [x])
     return [x, w, b, g], [y, gx]
+
+
+def assert_matches_reference_with_nonfinite(inputs, outputs, args, rtol: float) -> None:
+    """Each output on the LLVM backend against the NumPy reference: NaN, +inf and -inf at
+    the same places, the finite values within rtol of the largest finite value."""
+    for output in outputs:
+        (got,) = gc.compile(inputs, [output])(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=rtol,
+                                   atol=rtol * np.max(np.abs(expected[finite]), initial=1))

@@ -17,7 +17,10 @@ from graphc.backends.llvm.lower.conv import (
 )
 from graphc.backends.llvm.lower.conv_direct import suits
 from graphc.ir.node import Node
-from tests.backends.convs import conv_and_input_grad
+from tests.backends.convs import (
+    assert_matches_reference_with_nonfinite,
+    conv_and_input_grad,
+)
 
 # Each output sums up to a few hundred products of unit normals in another order (FMA
 # chains over (c, ky, kx)) than the reference's BLAS: the differences measured stay near
@@ -184,15 +187,7 @@ def test_nonfinite_values_propagate_as_in_the_reference(shape, where, value):
     args = _arguments(inputs, "float32", 3)
     target = args[["x", "w", "b", "g"].index(where)]
     target.reshape(-1)[[0, target.size // 2]] = value
-    for output in (y, gx):
-        (got,) = gc.compile(inputs, [output])(*args)
-        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
-        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
-        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
-        finite = np.isfinite(expected)
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5,
-                                   atol=1e-5 * np.max(np.abs(expected[finite]), initial=1))
+    assert_matches_reference_with_nonfinite(inputs, (y, gx), args, 1e-5)
 
 
 @pytest.mark.parametrize("shape", [(5, 6, 14, 14, 16, 5, 5, 0), (3, 3, 9, 11, 7, 3, 3, 1),

@@ -17,7 +17,10 @@ from graphc.backends.llvm.lower.conv import (
     grad_input_winograd,
 )
 from graphc.ir.node import Node
-from tests.backends.convs import conv_and_input_grad
+from tests.backends.convs import (
+    assert_matches_reference_with_nonfinite,
+    conv_and_input_grad,
+)
 
 # Tolerances relative to the output's scale (max |expected|). F(4x4, 3x3) rounds the
 # transformed tiles, whose entries grow by up to 100x (B^T's 4s and 5s on both sides):
@@ -149,15 +152,7 @@ def test_nonfinite_values_propagate_as_in_the_reference(where, value):
     args = _arguments(inputs, "float32", 3)
     target = args[["x", "w", "b", "g"].index(where)]
     target.reshape(-1)[[0, target.size // 2]] = value
-    for output in (y, gx):
-        (got,) = gc.compile(inputs, [output])(*args)
-        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
-        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
-        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
-        finite = np.isfinite(expected)
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=RTOL["float32"],
-                                   atol=RTOL["float32"] * np.max(np.abs(expected[finite])))
+    assert_matches_reference_with_nonfinite(inputs, (y, gx), args, RTOL["float32"])
 
 
 def test_overflow_in_the_transforms_falls_back_to_the_terms():
