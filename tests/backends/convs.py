@@ -34,3 +34,20 @@ def assert_matches_reference_with_nonfinite(inputs, outputs, args, rtol: float) 
         finite = np.isfinite(expected)
         np.testing.assert_allclose(got[finite], expected[finite], rtol=rtol,
                                    atol=rtol * np.max(np.abs(expected[finite]), initial=1))
+
+
+def assert_matches_reference(inputs, outputs, args, epilogue: bool, rtol: float,
+                             label: str) -> None:
+    """The forward output and the input gradient, each compiled alone (with the gradient,
+    the relu would join its mask in one fused group), against the NumPy reference, within
+    rtol of the largest value; with `epilogue` the bias and relu run in the conv's kernel."""
+    for name, output in zip(("forward", "input gradient"), outputs):
+        compiled = gc.compile(inputs, [output], backend="llvm")
+        if epilogue and name == "forward":
+            assert "fused_conv2d" in compiled.to_dot()
+        (got,) = compiled(*args)
+        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * scale,
+                                   err_msg=f"{name} of {label}")

@@ -18,6 +18,7 @@ from graphc.backends.llvm.lower.conv import (
 from graphc.backends.llvm.lower.conv_direct import suits
 from graphc.ir.node import Node
 from tests.backends.convs import (
+    assert_matches_reference,
     assert_matches_reference_with_nonfinite,
     conv_and_input_grad,
 )
@@ -60,17 +61,7 @@ def _arguments(inputs, dtype, seed):
 def _check(shape, dtype, epilogue, seed=0):
     inputs, (y, gx) = conv_and_input_grad(shape, dtype, epilogue)
     args = _arguments(inputs, dtype, seed)
-    # Compiled apart: with the gradient, the relu would join its mask in one fused group.
-    for name, output in (("forward", y), ("input gradient", gx)):
-        compiled = gc.compile(inputs, [output], backend="llvm")
-        if epilogue and name == "forward":  # the bias and relu run in the conv's kernel
-            assert "fused_conv2d" in compiled.to_dot()
-        (got,) = compiled(*args)
-        (expected,) = gc.compile(inputs, [output], backend="numpy")(*args)
-        assert got.shape == expected.shape and got.dtype == expected.dtype
-        scale = float(np.max(np.abs(expected))) if expected.size else 1.0
-        np.testing.assert_allclose(got, expected, rtol=RTOL[dtype],
-                                   atol=RTOL[dtype] * scale, err_msg=f"{name} of {shape}")
+    assert_matches_reference(inputs, (y, gx), args, epilogue, RTOL[dtype], str(shape))
 
 
 def _forward_node(shape, dtype="float32", stride=1):
