@@ -4,9 +4,15 @@ GRAPHC_CACHE=0. One compiled variant per distinct binding of the symbolic dims."
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import struct
 import subprocess
 import sys
 import textwrap
+import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +141,93 @@ def test_one_variant_per_binding(cache_dir):
     for n in (5, 3, 5, 3, 7):
         report = _call(fn, n)
     assert report["bindings_compiled"] == 3
+
+
+# ----- hostile cache entries (issue 13, item 12) -----------------------------------------------
+
+def _in_thread(fn, fifo: Path, seconds: float = 30):
+    """fn() run in a daemon thread; fails (instead of hanging) if it is still blocked after
+    `seconds`, after opening `fifo` for writing so that a reader blocked on it returns."""
+    result = []
+    worker = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail(f"blocked for {seconds} s on the FIFO {fifo}")
+    assert result, "the thread raised"
+    return result[0]
+
+
+def _valid_entry(key: bytes, payload: bytes) -> bytes:
+    """The bytes `cache.store` writes for `payload` under `key`."""
+    digest = hashlib.sha256(payload).digest()
+    return cache.MAGIC + struct.pack("<32sQ32s", key, len(payload), digest) + payload
+
+
+def test_a_fifo_entry_is_a_miss_and_never_blocks(cache_dir):
+    _call(_function())
+    (entry,) = _entries(cache_dir)
+    entry.unlink()
+    os.mkfifo(entry)
+    assert _in_thread(lambda: _call(_function())["cache_hit"], entry) is False
+    assert entry.is_file() and not entry.is_symlink()  # replaced by the rebuilt entry
+    assert _call(_function())["cache_hit"] is True
+
+
+LOAD_IN_A_SMALL_PROCESS = textwrap.dedent("""
+    import importlib.util, resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # reading /dev/zero: MemoryError
+    spec = importlib.util.spec_from_file_location("cache", sys.argv[1])
+    cache = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cache)
+    print(cache.load(bytes.fromhex(sys.argv[2])))
+""")
+
+
+def test_a_symlink_to_dev_zero_is_a_miss_read_no_further(cache_dir):
+    """Run in a process of at most 1 GiB (only cache.py loaded), so that a regression
+    fails with a MemoryError instead of exhausting the machine's memory."""
+    key = bytes(range(32))
+    cache_dir.mkdir(mode=0o700)
+    cache.path_of(key).symlink_to("/dev/zero")
+    done = subprocess.run([sys.executable, "-c", LOAD_IN_A_SMALL_PROCESS, cache.__file__,
+                           key.hex()], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
+
+
+def test_a_symlink_to_a_valid_entry_is_not_followed(cache_dir, tmp_path):
+    key, payload = bytes(range(32)), b"object code"
+    target = tmp_path / "elsewhere.o"
+    target.write_bytes(_valid_entry(key, payload))
+    cache_dir.mkdir(mode=0o700)
+    cache.path_of(key).symlink_to(target)
+    assert cache.load(key) is None
+
+
+def test_an_entry_beyond_the_size_bound_is_refused_unread(cache_dir, monkeypatch):
+    key, payload = bytes(range(32)), bytes(3000)
+    cache.store(key, payload)
+    assert cache.load(key) == payload
+    with monkeypatch.context() as patch:
+        patch.setattr(cache, "MAX_ENTRY_BYTES", 2000)
+        assert cache.load(key) is None
+    with cache.path_of(key).open("r+b") as f:  # a sparse file just past the real bound
+        f.truncate(cache.MAX_ENTRY_BYTES + 1)
+    tracemalloc.start()
+    try:
+        assert cache.load(key) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"read {peak} bytes of an entry beyond the bound"
+
+
+def test_a_payload_beyond_the_size_bound_is_not_stored(cache_dir, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRY_BYTES", 2000)
+    cache.store(bytes(32), bytes(3000))
+    cache.store(bytes(range(32)), bytes(100))
+    assert [e.stem for e in _entries(cache_dir)] == [bytes(range(32)).hex()]

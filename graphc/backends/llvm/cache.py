@@ -7,19 +7,29 @@ and code fingerprint, computed before anything is optimized) and holds a compile
 payload length, payload hash) before the payload, so a truncated, corrupt or foreign file
 is recognized and ignored (then rebuilt). Writers go
 through a temporary file and an atomic rename, so concurrent compilers never see half a
-file.
+file. An entry is opened without following a symlink and without blocking, and read only
+if it is a regular file of at most MAX_ENTRY_BYTES: a FIFO, a device or a huge file under
+an entry's name is a miss, never a hang or an exhausted memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 import tempfile
 from pathlib import Path
 
 MAGIC = b"GRAPHC-OBJ-1\n"
 _HEADER = struct.Struct("<32sQ32s")  # key digest, payload length, payload digest
+# The largest entry read or written. An entry is a variant's object code and the constants
+# folded into it: the lenet training step's is 110 KB, so 256 MiB leaves room for graphs
+# with big constants while a stray huge file costs at most that much memory (and a bigger
+# payload is simply not cached, so `store` never writes what `load` would refuse).
+MAX_ENTRY_BYTES = 256 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def enabled() -> bool:
@@ -37,9 +47,8 @@ def path_of(key: bytes) -> Path:
 
 def load(key: bytes) -> bytes | None:
     """The payload stored under key, or None if absent or not a valid entry for it."""
-    try:
-        data = path_of(key).read_bytes()
-    except OSError:
+    data = _read(path_of(key))
+    if data is None:
         return None
     start = len(MAGIC) + _HEADER.size
     if len(data) < start or not data.startswith(MAGIC):
@@ -51,8 +60,29 @@ def load(key: bytes) -> bytes | None:
     return payload
 
 
+def _read(path: Path) -> bytes | None:
+    """The bytes of the regular file at `path` if it is at most MAX_ENTRY_BYTES long; None
+    for anything else (absent, a symlink, a FIFO or device, too big, unreadable)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+                return None
+            data = f.read(info.st_size + 1)  # one byte more: a file that grew is refused
+    except OSError:
+        return None
+    return data if len(data) == info.st_size else None
+
+
 def store(key: bytes, payload: bytes) -> None:
-    """Write an entry atomically; a cache that cannot be written is silently skipped."""
+    """Write an entry atomically; a cache that cannot be written is silently skipped, and so
+    is a payload too big to be read back (MAX_ENTRY_BYTES)."""
+    if len(MAGIC) + _HEADER.size + len(payload) > MAX_ENTRY_BYTES:
+        return
     folder = directory()
     try:
         folder.mkdir(parents=True, exist_ok=True)
