@@ -270,7 +270,7 @@ def info_lines() -> list[str]:
 
 def _cache_line() -> str:
     folder, entries = _cache_entries()
-    size = sum(p.stat().st_size for p in entries)
+    size = _total_bytes(entries)
     state = "off (GRAPHC_CACHE=0)" if os.environ.get("GRAPHC_CACHE") == "0" else \
         f"{len(entries)} entries, {size / 1e6:.1f} MB"
     return f"cache       {folder}: {state}"
@@ -287,7 +287,8 @@ def info(args: argparse.Namespace) -> int:
 
 def _cache_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("clear", "info"),
-                        help="clear: delete every cached object file; info: location and size")
+                        help="clear: delete every cached object file and temporary file; "
+                             "info: location and size")
 
 
 def _cache_entries() -> tuple[Path, list[Path]]:
@@ -295,25 +296,39 @@ def _cache_entries() -> tuple[Path, list[Path]]:
     from graphc.backends.llvm import cache as disk
 
     folder = disk.directory()
-    entries = [p for p in folder.glob("*.o") if len(p.stem) == 64
-               and all(c in "0123456789abcdef" for c in p.stem)] if folder.is_dir() else []
-    return folder, sorted(entries)
+    return folder, disk.entries(folder)
+
+
+def _total_bytes(paths: list[Path]) -> int:
+    """The size of the files at `paths` (not of what a symlink points to; 0 for a file
+    removed meanwhile)."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += path.lstat().st_size
+    return total
 
 
 @command("cache", "show the location and size of the compiled-code cache, or clear it",
          _cache_arguments)
 def cache(args: argparse.Namespace) -> int:
+    from graphc.backends.llvm import cache as disk
+
     folder, entries = _cache_entries()
-    size = sum(p.stat().st_size for p in entries)
+    temps = disk.temp_files(folder)  # left by writers killed mid-write (or writing now)
+    size, temp_size = _total_bytes(entries), _total_bytes(temps)
     if args.action == "info":
-        print(f"{folder}: {len(entries)} entries, {size / 1e6:.1f} MB")
+        print(f"{folder}: {len(entries)} entries, {size / 1e6:.1f} MB, {len(temps)} temporary "
+              f"files ({temp_size / 1e6:.1f} MB)")
         return 0
-    removed = 0
-    for entry in entries:
-        with contextlib.suppress(FileNotFoundError):  # another process may clear it too
-            entry.unlink()
-            removed += 1
-    print(f"removed {removed} entries ({size / 1e6:.1f} MB) from {folder}")
+    removed = [0, 0]
+    for k, paths in enumerate((entries, temps)):
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):  # another process may clear it too
+                path.unlink()
+                removed[k] += 1
+    print(f"removed {removed[0]} entries and {removed[1]} temporary files "
+          f"({(size + temp_size) / 1e6:.1f} MB) from {folder}")
     return 0
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -231,3 +232,39 @@ def test_a_payload_beyond_the_size_bound_is_not_stored(cache_dir, monkeypatch):
     cache.store(bytes(32), bytes(3000))
     cache.store(bytes(range(32)), bytes(100))
     assert [e.stem for e in _entries(cache_dir)] == [bytes(range(32)).hex()]
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_store_sweeps_stale_temp_files_once_per_process(cache_dir):
+    """A writer killed between its temporary file and the rename leaves a .tmp-*.o file;
+    the next store removes those older than an hour (a live writer's is milliseconds old)
+    and leaves every other file alone."""
+    cache_dir.mkdir(mode=0o700)
+    stale, fresh = cache_dir / ".tmp-killed.o", cache_dir / ".tmp-writing.o"
+    other = cache_dir / ".tmp-notes.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"half an entry")
+    _age(stale, 2 * 3600)
+    _age(other, 2 * 3600)
+    cache.store(bytes(32), b"payload")
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert cache.load(bytes(32)) == b"payload"
+    _age(fresh, 2 * 3600)
+    cache.store(bytes(range(32)), b"payload")  # swept once per process: left to the next
+    assert fresh.exists()
+
+
+def test_a_temp_file_of_a_killed_compile_is_swept_by_a_later_process(cache_dir):
+    cache_dir.mkdir(mode=0o700)
+    orphan = cache_dir / ".tmp-k1ll3d.o"
+    orphan.write_bytes(b"half an entry")
+    _age(orphan, 2 * 3600)
+    script = "import graphc.backends.llvm.cache as c; c.store(bytes(32), b'payload')"
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120,
+                   env={**os.environ, "XDG_CACHE_HOME": str(cache_dir.parent)})
+    assert not orphan.exists()
+    assert cache.load(bytes(32)) == b"payload"

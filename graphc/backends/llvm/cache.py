@@ -9,7 +9,9 @@ is recognized and ignored (then rebuilt). Writers go
 through a temporary file and an atomic rename, so concurrent compilers never see half a
 file. An entry is opened without following a symlink and without blocking, and read only
 if it is a regular file of at most MAX_ENTRY_BYTES: a FIFO, a device or a huge file under
-an entry's name is a miss, never a hang or an exhausted memory.
+an entry's name is a miss, never a hang or an exhausted memory. A writer killed between
+its temporary file and the rename leaves a .tmp-*.o file: the first store of a process
+removes those older than STALE_TEMP_SECONDS, `graphc cache clear` removes them all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import stat
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 MAGIC = b"GRAPHC-OBJ-1\n"
@@ -31,6 +34,12 @@ MAX_ENTRY_BYTES = 256 << 20
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
+TEMP_PREFIX, SUFFIX = ".tmp-", ".o"
+# A temporary file lives from mkstemp to the rename, milliseconds of writing; one an hour
+# old is an orphan of a killed writer, never a live write.
+STALE_TEMP_SECONDS = 3600
+_swept: set[Path] = set()  # the folders this process has swept of stale temporary files
+
 
 def enabled() -> bool:
     return os.environ.get("GRAPHC_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -42,7 +51,40 @@ def directory() -> Path:
 
 
 def path_of(key: bytes) -> Path:
-    return directory() / f"{key.hex()}.o"
+    return directory() / f"{key.hex()}{SUFFIX}"
+
+
+def entries(folder: Path) -> list[Path]:
+    """The entries in `folder`: the names `path_of` gives (whatever kind of file they are)."""
+    return sorted(p for p in _listing(folder) if p.name.endswith(SUFFIX)
+                  and len(p.stem) == 64 and all(c in "0123456789abcdef" for c in p.stem))
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """The temporary files of writers in `folder`, live or orphaned (.tmp-*.o)."""
+    return sorted(p for p in _listing(folder)
+                  if p.name.startswith(TEMP_PREFIX) and p.name.endswith(SUFFIX))
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:  # absent, not a folder, unreadable
+        return []
+
+
+def sweep_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Remove the temporary files in `folder` last modified more than `older_than` seconds
+    ago; returns how many were removed (a file another process removes first is skipped)."""
+    removed, now = 0, time.time()
+    for path in temp_files(folder):
+        try:
+            if now - path.lstat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def load(key: bytes) -> bytes | None:
@@ -86,7 +128,10 @@ def store(key: bytes, payload: bytes) -> None:
     folder = directory()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".o")
+        if folder not in _swept:
+            _swept.add(folder)
+            sweep_temp_files(folder)
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=SUFFIX)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(MAGIC)
