@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +270,47 @@ def test_a_temp_file_of_a_killed_compile_is_swept_by_a_later_process(cache_dir):
                    env={**os.environ, "XDG_CACHE_HOME": str(cache_dir.parent)})
     assert not orphan.exists()
     assert cache.load(bytes(32)) == b"payload"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0])
+def test_the_cache_folder_is_created_private(cache_dir, umask):
+    """Its entries run as code in every process that compiles: only its owner may list,
+    read or write them, whatever the umask."""
+    old = os.umask(umask)
+    try:
+        cache.store(bytes(32), b"payload")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(cache.path_of(bytes(32)).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("problem", ["writable by every user", "owned by"])
+def test_a_folder_others_could_plant_code_in_is_not_used(cache_dir, monkeypatch, problem):
+    """An entry forged with the right digest runs its code: a cache folder that others can
+    write (a squatted /tmp/graphc) is ignored, with one warning naming it."""
+    key = bytes(range(32))
+    cache_dir.mkdir()
+    cache.path_of(key).write_bytes(_valid_entry(key, b"planted code"))
+    if problem == "owned by":
+        uid = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: uid + 1)
+    else:
+        cache_dir.chmod(0o777)
+    with pytest.warns(UserWarning, match=f"{cache_dir}.*{problem}"):
+        assert cache.load(key) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once
+        cache.store(bytes(32), b"payload")
+        assert cache.load(bytes(32)) is None
+    assert not cache.path_of(bytes(32)).exists()
+
+
+def test_a_group_writable_folder_of_its_owner_is_used(cache_dir):
+    """A umask of 002 made folders of older versions 0775: still the user's own cache."""
+    cache_dir.mkdir()
+    cache_dir.chmod(0o775)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache.store(bytes(32), b"payload")
+        assert cache.load(bytes(32)) == b"payload"

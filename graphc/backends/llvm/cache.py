@@ -12,6 +12,12 @@ if it is a regular file of at most MAX_ENTRY_BYTES: a FIFO, a device or a huge f
 an entry's name is a miss, never a hang or an exhausted memory. A writer killed between
 its temporary file and the rename leaves a .tmp-*.o file: the first store of a process
 removes those older than STALE_TEMP_SECONDS, `graphc cache clear` removes them all.
+
+The cache folder must be trusted: an entry forged with a correct digest runs its code in
+every process that compiles that program. The folder is created mode 0700 and its entries
+0600; a folder owned by another user or writable by every user (a squatted /tmp/graphc) is
+not used, with a warning. Whoever else can write it (a group of a shared 0775 folder) is
+trusted.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import stat
 import struct
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 MAGIC = b"GRAPHC-OBJ-1\n"
@@ -39,6 +46,7 @@ TEMP_PREFIX, SUFFIX = ".tmp-", ".o"
 # old is an orphan of a killed writer, never a live write.
 STALE_TEMP_SECONDS = 3600
 _swept: set[Path] = set()  # the folders this process has swept of stale temporary files
+_warned: set[Path] = set()  # the untrusted folders this process has warned about
 
 
 def enabled() -> bool:
@@ -89,6 +97,8 @@ def sweep_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> in
 
 def load(key: bytes) -> bytes | None:
     """The payload stored under key, or None if absent or not a valid entry for it."""
+    if not _trusted(directory()):
+        return None
     data = _read(path_of(key))
     if data is None:
         return None
@@ -100,6 +110,28 @@ def load(key: bytes) -> bytes | None:
     if stored_key != key or length != len(payload) or hashlib.sha256(payload).digest() != digest:
         return None
     return payload
+
+
+def _trusted(folder: Path) -> bool:
+    """Whether `folder` is safe to run code from: not owned by another user, not writable by
+    every user (absent counts as safe: `store` creates it private). Warns once per folder."""
+    try:
+        info = folder.stat()
+    except OSError:
+        return True
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        problem = f"owned by uid {info.st_uid}, not by this user (uid {os.geteuid()})"
+    elif info.st_mode & stat.S_IWOTH:
+        problem = "writable by every user"
+    else:
+        return True
+    if folder not in _warned:
+        _warned.add(folder)
+        warnings.warn(f"graphc: not using the compiled-code cache {folder}: it is {problem}, "
+                      "so others could plant code that compiled functions would run; make "
+                      f"it yours and private (chmod 700 {folder}), point XDG_CACHE_HOME "
+                      "elsewhere, or set GRAPHC_CACHE=0", UserWarning, stacklevel=3)
+    return False
 
 
 def _read(path: Path) -> bytes | None:
@@ -127,7 +159,9 @@ def store(key: bytes, payload: bytes) -> None:
         return
     folder = directory()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _trusted(folder):
+            return
         if folder not in _swept:
             _swept.add(folder)
             sweep_temp_files(folder)
