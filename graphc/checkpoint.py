@@ -78,13 +78,16 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
 
 
 def load(path: str | os.PathLike, names: Iterable[str] | None = None,
-         max_bytes: int | Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+         max_bytes: int | Mapping[str, int] | None = None,
+         like: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The named arrays of a checkpoint written by `save`.
 
     names: read only these (each must be present); None reads every array. max_bytes: the
     most array data a member may declare, one bound for all or by name; by default the
     size of the file itself, which no member `save` writes exceeds (it stores arrays
-    uncompressed), so a member that would inflate beyond it is refused unread."""
+    uncompressed), so a member that would inflate beyond it is refused unread. like: arrays
+    (a model's params) whose shape and dtype the members of their names must have, checked
+    from the header before the data is read; their names are read too."""
     path = Path(path)
     fd = _open_regular(path)
     with os.fdopen(fd, "rb") as f:
@@ -93,7 +96,9 @@ def load(path: str | os.PathLike, names: Iterable[str] | None = None,
             raise CheckpointError(f"checkpoint {path}: a bare .npy array, not an .npz "
                                   "checkpoint (save writes .npz files)")
         f.seek(0)
-        bounds = _Bounds(max_bytes, size)
+        bounds = _Bounds(max_bytes, size, like or {})
+        if names is not None:
+            names = list(dict.fromkeys([*names, *(like or {})]))
         try:
             with zipfile.ZipFile(f) as archive:
                 return _read_members(archive, path, names, bounds)
@@ -121,14 +126,26 @@ def _open_regular(path: Path) -> int:
 
 
 class _Bounds:
-    """The most array data each member may declare (see `load`'s max_bytes)."""
+    """What each member may declare: at most so many bytes of data (`load`'s max_bytes),
+    and for a name of `like`, exactly that array's shape and dtype."""
 
-    def __init__(self, max_bytes: int | Mapping[str, int] | None, file_size: int):
-        self.by_name = max_bytes if isinstance(max_bytes, Mapping) else {}
+    def __init__(self, max_bytes: int | Mapping[str, int] | None, file_size: int,
+                 like: Mapping[str, np.ndarray]):
+        self.by_name = dict(max_bytes) if isinstance(max_bytes, Mapping) else {}
+        self.by_name.update({name: value.nbytes for name, value in like.items()})
         self.default = max_bytes if isinstance(max_bytes, int) else file_size
+        self.like = like
 
     def __call__(self, name: str) -> int:
         return self.by_name.get(name, self.default)
+
+    def check(self, name: str, shape: tuple[int, ...], dtype: np.dtype, path: Path) -> None:
+        """Raise CheckpointError if `name` must be like an array of another shape or dtype."""
+        if name in self.like:
+            want = self.like[name]
+            if shape != want.shape or dtype != want.dtype:
+                raise CheckpointError(f"checkpoint {path}: {name} is {dtype}{list(shape)}, "
+                                      f"the model's is {want.dtype}{list(want.shape)}")
 
 
 def _read_members(archive: zipfile.ZipFile, path: Path, names: Iterable[str] | None,
@@ -139,7 +156,7 @@ def _read_members(archive: zipfile.ZipFile, path: Path, names: Iterable[str] | N
     if FORMAT_KEY not in members:
         raise CheckpointError(f"checkpoint {path}: an .npz file, but not a graphc checkpoint "
                               f"(no {FORMAT_KEY} entry)")
-    version = _read_member(archive, members[FORMAT_KEY], FORMAT_KEY, 16, path)
+    version = _read_member(archive, members[FORMAT_KEY], FORMAT_KEY, _Bounds(16, 0, {}), path)
     if version.shape != () or version.dtype.kind not in "iu" or int(version) != VERSION:
         raise CheckpointError(f"checkpoint {path}: format version {version!r}, expected "
                               f"{VERSION}")
@@ -147,14 +164,15 @@ def _read_members(archive: zipfile.ZipFile, path: Path, names: Iterable[str] | N
     missing = sorted(set(wanted) - set(members))
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")
-    return {name: _read_member(archive, members[name], name, bounds(name), path)
-            for name in wanted}
+    return {name: _read_member(archive, members[name], name, bounds, path) for name in wanted}
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, bound: int,
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, bounds: _Bounds,
                  path: Path) -> np.ndarray:
     """One .npy member as a writable array; refused before its data is read if the zip
-    directory or the .npy header declares more than `bound` bytes of data."""
+    directory or the .npy header declares more than its bound or, for a name that must be
+    like an array, another shape or dtype."""
+    bound = bounds(name)
     if info.file_size > bound + MAX_HEADER_BYTES:
         raise CheckpointError(f"checkpoint {path}: {name} declares {info.file_size} bytes, "
                               f"more than the {bound} expected")
@@ -163,6 +181,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, bou
         if any(n < 0 for n in shape):
             raise CheckpointError(f"checkpoint {path} is damaged: {name} declares the shape "
                                   f"{list(shape)}")
+        bounds.check(name, shape, dtype, path)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > bound:
             raise CheckpointError(f"checkpoint {path}: {name} declares {dtype}{list(shape)} "
@@ -209,7 +228,8 @@ def _read_header(stream, name: str, path: Path) -> tuple[tuple[int, ...], bool, 
 
 def check(arrays: Mapping[str, np.ndarray], targets: Mapping[str, object], path) -> None:
     """Raise CheckpointError unless every name of `targets` (name -> gc.param) is in
-    `arrays` with the param's shape and dtype."""
+    `arrays` with the param's shape and dtype, ValueError if a param is read-only: after
+    it, `restore` cannot fail midway."""
     missing = sorted(set(targets) - set(arrays))
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")
@@ -219,6 +239,9 @@ def check(arrays: Mapping[str, np.ndarray], targets: Mapping[str, object], path)
             raise CheckpointError(f"checkpoint {path}: {name} is {value.dtype}"
                                   f"{list(value.shape)}, the model's is {current.dtype}"
                                   f"{list(current.shape)}")
+        if not current.flags.writeable:
+            raise ValueError(f"cannot restore {name} from checkpoint {path}: the param's "
+                             "array is read-only")
 
 
 def restore(arrays: Mapping[str, np.ndarray], targets: Mapping[str, object], path) -> None:

@@ -28,6 +28,8 @@ LOSSES: dict[str, Callable[[Node, Node], Node]] = {
     "mse": mse_loss,
     "binary_cross_entropy": binary_cross_entropy_with_logits,
 }
+COUNTERS = ("trainer/epoch", "trainer/step")  # a checkpoint's counters (state_arrays)
+SCALAR_BYTES = 16  # the most a scalar of any real dtype takes (longdouble)
 
 
 @dataclass
@@ -237,22 +239,73 @@ class Trainer:
         return checkpoint.save(path, self.state_arrays())
 
     def load(self, path) -> None:
-        """Restore a checkpoint written by `save` for this model and optimizer, bit for bit."""
-        arrays = checkpoint.load(path)
+        """Restore a checkpoint written by `save` for this model and optimizer, bit for bit.
+        Reads only the arrays this trainer has, each bounded by its size here, and checks
+        all of them before changing anything: a refused checkpoint leaves the trainer as
+        it was."""
         targets = {f"model/{k}": v for k, v in self.model.named_params().items()}
         targets.update({f"optimizer/{k}": v for k, v in self.optimizer.named_state().items()})
-        checkpoint.restore(arrays, targets, path)
-        for key in ("trainer/epoch", "trainer/step"):
-            if key not in arrays or arrays[key].shape != ():
-                raise checkpoint.CheckpointError(f"checkpoint {path} lacks {key}")
-        self.epoch = int(arrays["trainer/epoch"])
-        self._restored_step = int(arrays["trainer/step"])
+        scalars = [*COUNTERS, *(f"schedule/{k}" for k in self._schedule_state())]
+        arrays = checkpoint.load(path, names=scalars, max_bytes=SCALAR_BYTES,
+                                 like={name: node.value for name, node in targets.items()})
+        checkpoint.check(arrays, targets, path)
+        epoch, step = (_counter(arrays, key, path) for key in COUNTERS)
+        schedule = {key.split("/", 1)[1]: _scalar(arrays, key, path)
+                    for key in scalars if key.startswith("schedule/")}
         if self.schedule is not None:
-            state = {k.split("/", 1)[1]: v.item() for k, v in arrays.items()
-                     if k.startswith("schedule/")}
-            self.schedule.load_state_dict(state)
+            self._load_schedule(schedule, path)
+        checkpoint.restore(arrays, targets, path)  # checked: copies, cannot fail
+        self.epoch, self._restored_step = epoch, step
         if self._signature is not None:
-            self.step_fn.step = self._restored_step
+            self.step_fn.step = step
+
+    def _schedule_state(self) -> dict:
+        return {} if self.schedule is None else self.schedule.state_dict()
+
+    def _load_schedule(self, state: dict, path) -> None:
+        """Give the schedule its state; if it refuses, put back the old one and raise."""
+        old = self.schedule.state_dict()
+        try:
+            self.schedule.load_state_dict(state)
+        except Exception as exc:
+            self.schedule.load_state_dict(old)
+            raise checkpoint.CheckpointError(f"checkpoint {path}: the schedule refused its "
+                                             f"state {state}: {exc}") from exc
+
+
+
+def _scalar(arrays: dict[str, np.ndarray], key: str, path) -> int | float:
+    """arrays[key] as a Python number: a finite real scalar (schedule/epoch: a counter)."""
+    value = arrays[key]
+    if value.shape != ():
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be a scalar, got "
+                                         f"{value.dtype}{list(value.shape)}")
+    if key == "schedule/epoch":
+        return _counter(arrays, key, path)
+    if value.dtype.kind not in "iuf":
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be a real number, "
+                                         f"got {value.dtype}")
+    if not np.isfinite(value):
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be finite, got "
+                                         f"{value}")
+    return value.item()
+
+
+def _counter(arrays: dict[str, np.ndarray], key: str, path) -> int:
+    """arrays[key] as a Python int: a scalar of an integer dtype in [0, 2**63 - 1] (saved as
+    int64; the step counter is the kernels' int64 seed)."""
+    value = arrays[key]
+    if value.shape != ():
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be a scalar, got "
+                                         f"{value.dtype}{list(value.shape)}")
+    if value.dtype.kind not in "iu":
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be an integer, got "
+                                         f"{value.dtype}")
+    count = int(value)
+    if not 0 <= count <= np.iinfo(np.int64).max:
+        raise checkpoint.CheckpointError(f"checkpoint {path}: {key} must be an integer "
+                                         f">= 0 and <= 2**63 - 1, got {count}")
+    return count
 
 
 def fit(model: Module, optimizer: Optimizer, x, y, *, loss="cross_entropy",

@@ -1,5 +1,9 @@
 """The training loop: loss falls, evaluation, early stopping, schedules, exact resume."""
 
+import io
+import tracemalloc
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -135,3 +139,103 @@ def test_progress_bar_shows_loss_and_accuracy(capsys):
     make().fit(x, y, epochs=1, batch_size=8, validation=(x, y))
     err = capsys.readouterr().err
     assert "epoch 1" in err and "loss=" in err and "accuracy=" in err and "val_accuracy=" in err
+
+
+# ----- hostile checkpoints (issue 13, item 13) -------------------------------------------------
+
+def _trained(tmp_path, seed=0):
+    """A trainer after one epoch (so its optimizer state is not all zeros), and a valid
+    checkpoint of it."""
+    x, y = blobs(n=48)
+    trainer = make(seed=seed, schedule=True)
+    trainer.fit(x, y, epochs=1, progress=False)
+    return trainer, trainer.save(tmp_path / f"ok{seed}.npz")
+
+
+def _forged(tmp_path, valid, **changes):
+    """The checkpoint `valid` with arrays replaced (or removed: None)."""
+    arrays = checkpoint.load(valid)
+    for name, value in changes.items():
+        name = name.replace("__", "/")
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value
+    return checkpoint.save(tmp_path / "forged.npz", arrays)
+
+
+BAD_CHECKPOINTS = {
+    "no step": ({"trainer__step": None}, r"lacks \['trainer/step'\]"),
+    "no epoch": ({"trainer__epoch": None}, r"lacks \['trainer/epoch'\]"),
+    "no schedule": ({"schedule__epoch": None}, r"lacks \['schedule/epoch'\]"),
+    "step of shape (2,)": ({"trainer__step": np.array([3, 4])},
+                           r"trainer/step must be a scalar, got int64\[2\]"),
+    "negative step": ({"trainer__step": np.array(-1)},
+                      r"trainer/step must be an integer >= 0 .*, got -1"),
+    "epoch 2**70": ({"trainer__epoch": np.array(2.0**70)},
+                    "trainer/epoch must be an integer, got float64"),
+    "epoch 2**64-1": ({"trainer__epoch": np.array(2**64 - 1, np.uint64)},
+                      r"trainer/epoch must be .*<= 2\*\*63 - 1, got 18446744073709551615"),
+    "bool epoch": ({"trainer__epoch": np.array(True)}, "trainer/epoch must be an integer"),
+    "negative schedule epoch": ({"schedule__epoch": np.array(-3)},
+                                "schedule/epoch must be .*>= 0"),
+    "base_lr a string": ({"schedule__base_lr": np.array("0.1")},
+                         "schedule/base_lr must be a real number"),
+    "base_lr NaN": ({"schedule__base_lr": np.array(np.nan)}, "schedule/base_lr must be finite"),
+    "weight shape": ({"model__0.weight": np.zeros((4, 8), np.float32)},
+                     r"model/0.weight is float32\[4, 8\], the model's is float32\[4, 16\]"),
+    "no velocity": ({"optimizer__velocity.0": None}, r"lacks \[.optimizer/velocity.0.\]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CHECKPOINTS))
+def test_a_failed_load_changes_nothing(tmp_path, case):
+    """Everything is validated before anything is applied: params, optimizer state, epoch,
+    step counter and schedule are bit for bit what they were."""
+    changes, message = BAD_CHECKPOINTS[case]
+    _, valid = _trained(tmp_path, seed=0)
+    trainer, _ = _trained(tmp_path, seed=1)
+    before = trainer.state_arrays()
+    forged = _forged(tmp_path, valid, **changes)
+    with pytest.raises(checkpoint.CheckpointError, match=message):
+        trainer.load(forged)
+    after = trainer.state_arrays()
+    assert after.keys() == before.keys()
+    for name in before:
+        assert after[name].dtype == before[name].dtype, name
+        assert after[name].tobytes() == before[name].tobytes(), name
+    assert trainer.optimizer.learning_rate == before["optimizer/lr"]
+    trainer.load(valid)  # and a valid one still loads
+    assert trainer.state_arrays()["model/0.weight"].tobytes() == \
+        checkpoint.load(valid)["model/0.weight"].tobytes()
+
+
+def test_load_reads_only_the_keys_the_model_asks_for(tmp_path):
+    """An unused member that inflates to 64 MiB (64 KB in the file) is never read."""
+    trainer, path = _trained(tmp_path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (2**24,)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("unused.npy", header.getvalue() + bytes(2**26), zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        trainer.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"load held {peak} bytes"
+
+
+def test_a_load_into_a_read_only_param_changes_nothing(tmp_path):
+    """Found while fixing the above: np.copyto into a read-only array fails midway."""
+    _, valid = _trained(tmp_path, seed=0)
+    trainer, _ = _trained(tmp_path, seed=1)
+    before = trainer.state_arrays()
+    trainer.optimizer.named_state()["velocity.3"].value.flags.writeable = False
+    with pytest.raises(ValueError, match=r"optimizer/velocity.3 .*read-only"):
+        trainer.load(valid)
+    after = trainer.state_arrays()
+    for name in before:
+        assert after[name].tobytes() == before[name].tobytes(), name
