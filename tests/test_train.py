@@ -239,3 +239,32 @@ def test_a_load_into_a_read_only_param_changes_nothing(tmp_path):
     after = trainer.state_arrays()
     for name in before:
         assert after[name].tobytes() == before[name].tobytes(), name
+
+
+def test_a_param_declaring_a_huge_shape_is_refused_before_reading(tmp_path):
+    """model/0.weight declared float32[2**32] (16 GiB) in a file of a few KB: refused from
+    its header, nothing allocated, nothing changed."""
+    trainer, valid = _trained(tmp_path)
+    before = trainer.state_arrays()
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (2**32,)})
+    forged = tmp_path / "huge.npz"
+    with zipfile.ZipFile(valid) as source, zipfile.ZipFile(forged, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "model/0.weight.npy":
+                data = header.getvalue() + bytes(64)
+            target.writestr(info.filename, data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(checkpoint.CheckpointError,
+                           match=r"model/0.weight is float32\[4294967296\], the model's is "
+                                 r"float32\[4, 16\]"):
+            trainer.load(forged)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    after = trainer.state_arrays()
+    assert all(after[name].tobytes() == before[name].tobytes() for name in before)
