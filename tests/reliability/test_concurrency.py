@@ -4,6 +4,7 @@ items 5-8)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
@@ -12,7 +13,10 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
+
+import graphc as gc
 
 INTERRUPTED = textwrap.dedent("""
     import signal, sys
@@ -94,3 +98,42 @@ def test_ctrl_c_during_threaded_calls_never_crashes(tmp_path):
         assert child.returncode == 0, (f"run {run}: exit {child.returncode}, "
                                        f"stdout {out!r}, stderr {err[-2000:].decode()}")
 
+
+_FORKED: dict = {}  # what a forked child calls (set before the fork)
+
+
+def _threaded_layer():
+    rng = np.random.default_rng(0)
+    x = gc.input("x", (128, 128))
+    w = gc.param("w", rng.normal(size=(128, 128)).astype(np.float32) * 0.1)
+    f = gc.compile([x], gc.tanh(x @ w) + x, threads=2)
+    return f, rng.normal(size=(128, 128)).astype(np.float32)
+
+
+def _call_in_child(conn) -> None:
+    f, a = _FORKED["f"], _FORKED["a"]
+    conn.send([f(a), f(a * 2.0)])
+    conn.close()
+
+
+def test_a_forked_child_runs_threaded_calls():
+    """multiprocessing with the fork start method after the parent's pool ran: the child's
+    threaded calls complete with the parent's results (before the fix the child waited
+    forever for workers that do not exist in it)."""
+    f, a = _threaded_layer()
+    expected = [f(a), f(a * 2.0)]  # the pool runs in the parent first
+    _FORKED.update(f=f, a=a)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_call_in_child, args=(send,))
+    child.start()
+    send.close()
+    try:
+        assert receive.poll(30), "the forked child hung in its first threaded call"
+        got = receive.recv()
+    finally:
+        child.kill()
+        child.join()
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(f(a), expected[0])  # and the parent's pool still works

@@ -11,7 +11,8 @@ call of a new thread is slow.)
 A job is published, run on thread 0 and waited for in one native call (`gc_pool_run`), so
 no Python code, and hence no KeyboardInterrupt, can come between: an interrupt reaches
 Python when the call is complete. Workers take their thread ids natively, in order, so a
-thread start cut short by an interrupt can leave a spare worker, never two with one id."""
+thread start cut short by an interrupt can leave a spare worker, never two with one id. A
+forked child starts with no workers: the pool resets itself there (os.register_at_fork)."""
 
 from __future__ import annotations
 
@@ -222,6 +223,8 @@ class WorkerPool:
 
     def __init__(self):
         self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
 
     def _reset(self) -> None:
         self._run_lock = threading.Lock()  # one job at a time
@@ -229,6 +232,13 @@ class WorkerPool:
         self._wakeups: dict[int, SimpleQueue] = {}  # by worker id
         self._parked: set[int] = set()
         self._started = 0  # worker threads whose start returned (ids are taken natively)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no worker exists, whatever state the parent's were in."""
+        self._reset()
+        native = self.__dict__.get("_native")
+        if native is not None:
+            native.cells[LIVE] = native.cells[PENDING] = 0
 
     @functools.cached_property
     def _native(self) -> _Native:
