@@ -13,6 +13,7 @@ from graphc import dtypes
 from graphc.backends import get_backend
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.locks import Group, group_of
 from graphc.profile import Profile
 from graphc.program import Program
 from graphc.shapes import dims_equal, shape_str
@@ -80,7 +81,15 @@ def _check_program(program: Program) -> None:
 
 
 class Executable:
-    """A compiled function: call it with one numpy array per input."""
+    """A compiled function: call it with one numpy array per input.
+
+    Calls may come from any thread. Calls of one function take turns, on every backend,
+    and so do calls of functions that share a param (one reads or writes a param another
+    reads or writes, e.g. a training step writing W and an eval reading W): each call sees
+    every param as a whole step left it and takes its own call count (`step`, the dropout
+    stream). Functions over disjoint params run at once. Reading or replacing a param's
+    `.value` from Python is not covered: do it while no call that uses the param runs.
+    """
 
     def __init__(self, source: Program, backend, single: bool, options: dict,
                  optimize: bool = True):
@@ -93,6 +102,8 @@ class Executable:
         reached = Graph(source.results).leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
+        # Calls hold this group's lock (the group of every function sharing a param).
+        self._group = group_of(self._params) or Group()
         self._runner = self._prepare(options)
 
     def _prepare(self, options: dict):
@@ -143,6 +154,19 @@ class Executable:
 
     def __call__(self, *arguments):
         arrays, binding = self.check_arguments(arguments)
+        return self._exclusive(self._call, arrays, binding)
+
+    def _exclusive(self, run, *args):
+        """run(*args) holding the lock of this function's param group (taken again if the
+        group was merged into another while waiting for it)."""
+        while True:
+            group = self._group.root()
+            with group.lock:
+                if group.parent is None:
+                    return run(*args)
+
+    def _call(self, arrays: list[np.ndarray], binding: dict):
+        """One call, its lock held: the call count is taken and advanced under it."""
         results = self._runner.run(arrays, binding, self.step)
         self.step += 1
         k = len(self.source.outputs)
@@ -216,6 +240,9 @@ class Executable:
         if not isinstance(calls, int) or isinstance(calls, bool) or calls < 1:
             raise ValueError(f"profile: calls must be a positive int, got {calls!r}")
         arrays, binding = self.check_arguments(arguments)
+        return self._exclusive(self._profile, arrays, binding, calls)
+
+    def _profile(self, arrays: list[np.ndarray], binding: dict, calls: int) -> Profile:
         saved = [(p.value, p.value.copy()) for p in self._params]
         try:
             return self._runner.profile(arrays, binding, self.step, calls)

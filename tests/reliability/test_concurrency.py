@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
 import pytest
 
 import graphc as gc
+from tests.backends_available import BACKENDS
 
 INTERRUPTED = textwrap.dedent("""
     import signal, sys
@@ -137,3 +139,95 @@ def test_a_forked_child_runs_threaded_calls():
     for g, e in zip(got, expected):
         np.testing.assert_array_equal(g, e)
     np.testing.assert_array_equal(f(a), expected[0])  # and the parent's pool still works
+
+
+def _in_threads(work, count: int, seconds: float = 120) -> None:
+    """Run `work(k)` on `count` threads at once; fail (rather than hang) past `seconds`."""
+    errors = []
+
+    def guarded(k):
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(count)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + seconds
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "threads still running: a deadlock?"
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_calls_of_one_step_lose_no_update(backend):
+    """Four threads call one training step: every update lands (calls of one function take
+    turns on every backend), and no param mixes two steps' values."""
+    count = gc.param("count", np.zeros((), np.int64))
+    w = gc.param("w", np.zeros(50_000, np.float32))
+    step = gc.compile([], count, updates={count: count + 1, w: w + 1.0}, backend=backend)
+    _in_threads(lambda k: [step() for _ in range(300)], 4)
+    assert int(count.value) == 1200
+    assert np.all(w.value == 1200.0), np.unique(w.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_calls_draw_distinct_random_streams(backend):
+    """Each call takes its own call count (the dropout stream) even when calls race: no two
+    calls share a mask, and the counter ends at the number of calls."""
+    x = gc.input("x", (256,))
+    f = gc.compile([x], gc.dropout(x, 0.5, seed=1), backend=backend)
+    ones = np.ones(256, np.float32)
+    masks = [[] for _ in range(4)]
+    _in_threads(lambda k: masks[k].extend(f(ones).tobytes() for _ in range(200)), 4)
+    assert f.step == 800
+    assert len({m for thread in masks for m in thread}) == 800
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_eval_never_sees_a_half_applied_step(backend):
+    """A training step writes w in one thread while an eval function reading w runs in
+    others: the two functions share w, so their calls never overlap, and every eval sees w
+    before or after a step, never in between."""
+    w = gc.param("w", np.zeros(200_000, np.float32))
+    train = gc.compile([], gc.sum(w), updates={w: w + 1.0}, backend=backend, threads=1)
+    spread = gc.compile([], gc.max(w) - gc.min(w), backend=backend, threads=1)
+    done = threading.Event()
+    torn = []
+
+    def work(k):
+        if k == 0:
+            for _ in range(150):
+                train()
+            done.set()
+        else:
+            while not done.is_set():
+                torn.append(float(spread()))
+
+    _in_threads(work, 3)
+    assert float(w.value[0]) == 150.0
+    assert torn and max(torn) == 0.0, f"{sum(t != 0 for t in torn)} of {len(torn)} torn"
+
+
+def test_functions_over_overlapping_params_never_deadlock():
+    """Nine threads call steps over params a, b and c (one each: no shared params yet) and,
+    mid-way, compile and call steps over (a, b), (b, c) and (c, a), which merge the params'
+    groups while other threads' calls run in them: every call completes and every update
+    lands."""
+    a, b, c = (gc.param(name, np.zeros(4)) for name in "abc")
+    singles = [gc.compile([], p, updates={p: p + 1.0}, backend="numpy") for p in (a, b, c)]
+    pairs = [(a, b), (b, c), (c, a)]
+
+    def work(k):
+        for n in range(60):
+            singles[(k + n) % 3]()
+            if n == 20 + k:
+                p, q = pairs[k % 3]
+                gc.compile([], p * q, updates={p: p + q * 0.0 + 1.0}, backend="numpy")()
+
+    _in_threads(work, 9)
+    assert float(a.value[0]) + float(b.value[0]) + float(c.value[0]) == 9 * 61
+    assert len({f._group.root() for f in singles}) == 1  # one group now: calls take turns
