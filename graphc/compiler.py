@@ -137,6 +137,7 @@ class Executable:
         reached = Graph(source.results).leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
+        self._written = tuple(p for p, _ in source.updates)
         # Calls hold this group's lock (the group of every function sharing a param).
         self._group = group_of(self._params) or Group()
         self._runner = self._prepare(options)
@@ -202,6 +203,7 @@ class Executable:
 
     def _call(self, arrays: list[np.ndarray], binding: dict):
         """One call, its lock held: the call count is taken and advanced under it."""
+        _check_writable(self._written)
         results = self._runner.run(arrays, binding, self.step)
         self.step += 1
         k = len(self.source.outputs)
@@ -278,6 +280,7 @@ class Executable:
         return self._exclusive(self._profile, arrays, binding, calls)
 
     def _profile(self, arrays: list[np.ndarray], binding: dict, calls: int) -> Profile:
+        _check_writable(self._written)
         saved = [(p.value, p.value.copy()) for p in self._params]
         try:
             return self._runner.profile(arrays, binding, self.step, calls)
@@ -293,6 +296,15 @@ class Executable:
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
         return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+
+
+def _check_writable(params: tuple[Node, ...]) -> None:
+    """Refuse a call that would write a param whose array was made read-only (checked on
+    every call, before anything is written: a flag can change between calls)."""
+    for param in params:
+        if not param._value.flags.writeable:
+            raise ValueError(f"param '{param.name}': its value is read-only "
+                             "(flags.writeable is False) and this function updates it")
 
 
 @contextlib.contextmanager
