@@ -334,6 +334,9 @@ def _as_array(node: Node, arg) -> np.ndarray:
         raise TypeError(f"input '{node.name}': expected a numpy array of {node.dtype.name} "
                         f"with shape {shape_str(node.shape)}, got {type(arg).__name__}")
     if array.dtype != node.dtype:
+        if array.dtype.newbyteorder("=") == node.dtype:
+            raise TypeError(f"input '{node.name}': expected {node.dtype.name} in native byte "
+                            f"order, got {dtypes.byte_order_words(array.dtype)}")
         raise TypeError(f"input '{node.name}': expected dtype {node.dtype.name}, got "
                         f"{array.dtype.name}")
     try:

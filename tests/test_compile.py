@@ -199,3 +199,20 @@ def test_a_param_made_read_only_after_a_call_is_not_written(backend):
     np.testing.assert_array_equal(w.value, 3.0)
     assert float(gc.compile([], gc.sum(frozen), backend=backend)()) == 6.0  # read only
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_big_endian_input_is_refused_as_big_endian(backend):
+    """Issue 13 item 15: it was refused as "expected dtype float32, got float32"."""
+    x = gc.input("x", (3,))
+    f = gc.compile([x], x * 2.0, backend=backend)
+    swapped = np.arange(3, dtype=np.dtype(np.float32).newbyteorder())
+    with pytest.raises(TypeError, match=r"input 'x': expected float32 in native byte order, "
+                                        r"got (big|little)-endian float32.*astype"):
+        f(swapped)
+    np.testing.assert_array_equal(f(swapped.astype(np.float32)), [0.0, 2.0, 4.0])
+
+
+def test_a_big_endian_param_is_refused_as_big_endian():
+    swapped = np.arange(3, dtype=np.dtype(np.float64).newbyteorder())
+    with pytest.raises(TypeError, match=r"param 'p': .*(big|little)-endian.*astype"):
+        gc.param("p", swapped)
