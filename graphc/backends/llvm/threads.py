@@ -28,6 +28,7 @@ from llvmlite import ir
 SPIN_CYCLES = 4_000_000  # cycle-counter ticks an idle worker spins before parking (~1 ms)
 SPIN_ROUNDS = 1 << 22  # the same bound in rounds, where the counter does not tick
 YIELD_AFTER = 2000  # rounds the caller spins for its workers before yielding the CPU
+START_SECONDS = 60.0  # a job waits this long for its new workers to start, then fails
 # Slots of the shared cell array (i64 each): the job word, the job, a caller about to
 # publish (workers must not park), the worker ids taken, and, on a cache line of its own,
 # the done counter. The job word is the job counter times 2**THREAD_BITS plus the job's
@@ -252,7 +253,11 @@ class WorkerPool:
             threading.Thread(target=self._work, daemon=True,
                              name=f"graphc-worker-{self._started + 1}").start()
             self._started += 1
+        deadline = time.monotonic() + START_SECONDS
         while native.cells[LIVE] < workers:
+            if time.monotonic() > deadline:  # a thread that died before taking its id
+                raise RuntimeError(f"graphc: {workers} worker threads did not start within "
+                                   f"{START_SECONDS:.0f} s")
             time.sleep(1e-5)
 
     def _work(self) -> None:
