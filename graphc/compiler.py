@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -13,6 +15,7 @@ from graphc import dtypes
 from graphc.backends import get_backend
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.locks import Group, group_of
 from graphc.profile import Profile
 from graphc.program import Program
 from graphc.shapes import dims_equal, shape_str
@@ -27,6 +30,8 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     outputs: a value (the call returns one array) or a list of values (it returns a list).
     updates: {param: new value}; every new value is computed from the old params first.
     backend: "llvm" (native code) or "numpy" (the reference interpreter).
+    threads (option): the most threads a call uses (None: as many as pay, up to the CPUs);
+    capped at the CPUs the process may run on (or GRAPHC_MAX_THREADS, if set).
     """
     if isinstance(inputs, Node):
         inputs = [inputs]
@@ -35,10 +40,41 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     outputs = (outputs,) if single else tuple(outputs)
     program = Program(inputs, outputs, _check_updates(updates or {}))
     _check_program(program)
+    if "threads" in options:
+        options = {**options, "threads": _checked_threads(options["threads"])}
     executable = Executable(program, get_backend(backend), single, options, optimize)
     for recorder in _recorders:
         recorder.append(executable)
     return executable
+
+
+def _checked_threads(threads: int | None) -> int | None:
+    """threads= validated, and capped at max_threads() with a warning: more threads than
+    CPUs only wait for each other at every barrier (1000 took 1.9 s for a 0.15 ms call)."""
+    if threads is None:
+        return None
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, (bool, np.bool_)):
+        raise TypeError(f"threads: expected a positive int or None, got {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
+    cap = max_threads()
+    if threads > cap:
+        warnings.warn(f"threads={threads} is capped at {cap} (the CPUs this process may run "
+                      "on, or GRAPHC_MAX_THREADS if set)", stacklevel=3)
+        return cap
+    return int(threads)
+
+
+def max_threads() -> int:
+    """The most threads a call may use: GRAPHC_MAX_THREADS if set (a positive int), else
+    the CPUs this process may run on."""
+    text = os.environ.get("GRAPHC_MAX_THREADS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _check_updates(updates: Mapping[Node, Node]) -> tuple[tuple[Node, Node], ...]:
@@ -80,7 +116,15 @@ def _check_program(program: Program) -> None:
 
 
 class Executable:
-    """A compiled function: call it with one numpy array per input."""
+    """A compiled function: call it with one numpy array per input.
+
+    Calls may come from any thread. Calls of one function take turns, on every backend,
+    and so do calls of functions that share a param (one reads or writes a param another
+    reads or writes, e.g. a training step writing W and an eval reading W): each call sees
+    every param as a whole step left it and takes its own call count (`step`, the dropout
+    stream). Functions over disjoint params run at once. Reading or replacing a param's
+    `.value` from Python is not covered: do it while no call that uses the param runs.
+    """
 
     def __init__(self, source: Program, backend, single: bool, options: dict,
                  optimize: bool = True):
@@ -93,6 +137,9 @@ class Executable:
         reached = Graph(source.results).leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
+        self._written = tuple(p for p, _ in source.updates)
+        # Calls hold this group's lock (the group of every function sharing a param).
+        self._group = group_of(self._params) or Group()
         self._runner = self._prepare(options)
 
     def _prepare(self, options: dict):
@@ -143,6 +190,20 @@ class Executable:
 
     def __call__(self, *arguments):
         arrays, binding = self.check_arguments(arguments)
+        return self._exclusive(self._call, arrays, binding)
+
+    def _exclusive(self, run, *args):
+        """run(*args) holding the lock of this function's param group (taken again if the
+        group was merged into another while waiting for it)."""
+        while True:
+            group = self._group.root()
+            with group.lock:
+                if group.parent is None:
+                    return run(*args)
+
+    def _call(self, arrays: list[np.ndarray], binding: dict):
+        """One call, its lock held: the call count is taken and advanced under it."""
+        _check_writable(self._written)
         results = self._runner.run(arrays, binding, self.step)
         self.step += 1
         k = len(self.source.outputs)
@@ -216,6 +277,10 @@ class Executable:
         if not isinstance(calls, int) or isinstance(calls, bool) or calls < 1:
             raise ValueError(f"profile: calls must be a positive int, got {calls!r}")
         arrays, binding = self.check_arguments(arguments)
+        return self._exclusive(self._profile, arrays, binding, calls)
+
+    def _profile(self, arrays: list[np.ndarray], binding: dict, calls: int) -> Profile:
+        _check_writable(self._written)
         saved = [(p.value, p.value.copy()) for p in self._params]
         try:
             return self._runner.profile(arrays, binding, self.step, calls)
@@ -231,6 +296,15 @@ class Executable:
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
         return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+
+
+def _check_writable(params: tuple[Node, ...]) -> None:
+    """Refuse a call that would write a param whose array was made read-only (checked on
+    every call, before anything is written: a flag can change between calls)."""
+    for param in params:
+        if not param._value.flags.writeable:
+            raise ValueError(f"param '{param.name}': its value is read-only "
+                             "(flags.writeable is False) and this function updates it")
 
 
 @contextlib.contextmanager
@@ -260,6 +334,9 @@ def _as_array(node: Node, arg) -> np.ndarray:
         raise TypeError(f"input '{node.name}': expected a numpy array of {node.dtype.name} "
                         f"with shape {shape_str(node.shape)}, got {type(arg).__name__}")
     if array.dtype != node.dtype:
+        if array.dtype.newbyteorder("=") == node.dtype:
+            raise TypeError(f"input '{node.name}': expected {node.dtype.name} in native byte "
+                            f"order, got {dtypes.byte_order_words(array.dtype)}")
         raise TypeError(f"input '{node.name}': expected dtype {node.dtype.name}, got "
                         f"{array.dtype.name}")
     try:

@@ -19,10 +19,20 @@ def as_dtype(dtype) -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"unknown dtype {dtype!r}") from exc
+    if dt not in SUPPORTED and dt.newbyteorder("=") in SUPPORTED:
+        raise TypeError(f"only native byte order is supported, got {byte_order_words(dt)}")
     if dt not in SUPPORTED:
         names = ", ".join(d.name for d in SUPPORTED)
         raise TypeError(f"dtype {dt.name} is not supported (supported: {names})")
     return dt
+
+
+def byte_order_words(dtype: np.dtype) -> str:
+    """A non-native dtype named with its byte order, and how to convert an array of it."""
+    endian = "big" if dtype.byteorder == ">" else "little"
+    native = dtype.newbyteorder("=")
+    return (f"{endian}-endian {dtype.name} ('{dtype.str}'); convert with "
+            f".astype('{native.str}') or np.ascontiguousarray(x, dtype='{native.name}')")
 
 
 def is_float(dtype: np.dtype) -> bool:

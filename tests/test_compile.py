@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from tests.backends_available import BACKENDS
 
 
 def test_single_output_gives_an_array_and_a_list_gives_a_list():
@@ -172,3 +173,46 @@ def test_llvm_report_states_the_arena_after_the_first_call():
     assert "planned at the first call" in f.report()
     f(np.ones((5, 8), np.float32))
     assert "memory: arena" in f.report() and "1 binding(s) compiled" in f.report()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_param_made_read_only_after_a_call_is_not_written(backend):
+    """Issue 13 item 14: the LLVM backend checked a param's flags only when its array
+    changed, so a param made read-only after the first call was still written in place.
+    Every call refuses it now, naming the param, writes no other param and keeps the call
+    count; a read-only param that is only read is fine."""
+    w = gc.param("w", np.ones(3, np.float32))
+    b = gc.param("b", np.zeros(3, np.float32))
+    frozen = gc.param("frozen", np.full(3, 2.0, np.float32))
+    step = gc.compile([], gc.sum(w * frozen), updates={b: b + 1.0, w: w + 1.0},
+                      backend=backend)
+    step()
+    w.value.flags.writeable = False
+    frozen.value.flags.writeable = False
+    with pytest.raises(ValueError, match=r"param 'w': .*read-only"):
+        step()
+    np.testing.assert_array_equal(w.value, 2.0)
+    np.testing.assert_array_equal(b.value, 1.0)
+    assert step.step == 1
+    w.value.flags.writeable = True
+    assert float(step()) == 12.0
+    np.testing.assert_array_equal(w.value, 3.0)
+    assert float(gc.compile([], gc.sum(frozen), backend=backend)()) == 6.0  # read only
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_big_endian_input_is_refused_as_big_endian(backend):
+    """Issue 13 item 15: it was refused as "expected dtype float32, got float32"."""
+    x = gc.input("x", (3,))
+    f = gc.compile([x], x * 2.0, backend=backend)
+    swapped = np.arange(3, dtype=np.dtype(np.float32).newbyteorder())
+    with pytest.raises(TypeError, match=r"input 'x': expected float32 in native byte order, "
+                                        r"got (big|little)-endian float32.*astype"):
+        f(swapped)
+    np.testing.assert_array_equal(f(swapped.astype(np.float32)), [0.0, 2.0, 4.0])
+
+
+def test_a_big_endian_param_is_refused_as_big_endian():
+    swapped = np.arange(3, dtype=np.dtype(np.float64).newbyteorder())
+    with pytest.raises(TypeError, match=r"param 'p': .*(big|little)-endian.*astype"):
+        gc.param("p", swapped)

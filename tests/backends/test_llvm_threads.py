@@ -4,6 +4,10 @@ ValueError with every thread stopping cleanly."""
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
+
 import numpy as np
 import pytest
 
@@ -75,3 +79,31 @@ def test_one_hot_label_out_of_range():
     with pytest.raises(ValueError, match=r"one_hot: label -1 is out of range \[0, 4\)"):
         fn(np.array([0, -1, 2], np.int32))
     np.testing.assert_array_equal(fn(np.array([0, 3, 2], np.int32)), np.eye(4)[[0, 3, 2]])
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError),
+                                        ("2", TypeError), (True, TypeError)])
+def test_threads_must_be_a_positive_int_or_none(backend, bad, error):
+    x = gc.input("x", (3,))
+    with pytest.raises(error, match=r"threads: expected a positive int or None, got"):
+        gc.compile([x], x * 2.0, backend=backend, threads=bad)
+
+
+def test_threads_beyond_the_cpus_are_capped_with_a_warning(monkeypatch):
+    """threads=1000 used to start 1000 worker threads (a call took seconds): it is capped
+    at the CPUs the process may run on, with a warning."""
+    monkeypatch.delenv("GRAPHC_MAX_THREADS", raising=False)
+    cpus = len(os.sched_getaffinity(0))
+    x = gc.input("x", (256, 256))
+    with pytest.warns(UserWarning, match=rf"threads=1000 is capped at {cpus} "):
+        f = gc.compile([x], gc.exp(x) @ x, threads=1000)
+    assert f._runner.threads == cpus
+    before = threading.active_count()
+    a = np.ones((256, 256), np.float32)
+    np.testing.assert_allclose(f(a), np.exp(a) @ a, rtol=1e-5)
+    assert threading.active_count() <= before + cpus
+    monkeypatch.setenv("GRAPHC_MAX_THREADS", "3")  # an explicit bound (tests of odd splits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gc.compile([x], gc.exp(x) @ x, threads=3)._runner.threads == 3

@@ -84,14 +84,15 @@ class Native:
         self.written = layout.written
 
     def run(self, arguments: list[np.ndarray], step: int, threads: int | None) -> list:
-        """The outputs (fresh arrays); params are updated in place."""
+        """The outputs (fresh arrays); params are updated in place (the caller has checked
+        that the params it writes are writable: gc.compile's Executable, on every call)."""
         argv = self.argv
         for k, (slot, node) in enumerate(self.param_slots):
             array = node._value
             if array is not self._param_arrays[k]:
-                if not array.flags.c_contiguous or not array.flags.writeable:
-                    raise ValueError(f"param '{node.name}': its value must be a writable "
-                                     "C-contiguous array")
+                if not array.flags.c_contiguous or not array.dtype.isnative:
+                    raise ValueError(f"param '{node.name}': its value must be a C-contiguous "
+                                     "array in native byte order")
                 self._param_arrays[k] = array
                 argv[slot] = array.ctypes.data
         for slot, k in self.input_slots:
