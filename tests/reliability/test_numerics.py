@@ -57,3 +57,82 @@ def test_layer_norm_of_a_constant_row_is_finite(backend):
     y, g = f(np.array([[3.0] * 4, [1.0, 2.0, 3.0, 4.0]], np.float32))
     np.testing.assert_array_equal(y[0], np.zeros(4))
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(g))
+
+
+# ----- reductions over a zero-length axis (issue 13, item 1) ------------------------------
+EMPTY_REDUCTIONS = [((0, 3), 0), ((2, 0, 4), 1), ((2, 0, 4), (0, 1)), ((3, 0), 1),
+                    ((0, 3), None), ((2, 0, 4), 1, True)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimize", [False, True])
+@pytest.mark.parametrize("case", EMPTY_REDUCTIONS, ids=str)
+def test_sum_and_mean_over_an_empty_axis_are_zero_and_nan(backend, optimize, case):
+    """NumPy's values (sum 0, mean 0/0 = NaN), plain and fused with an elementwise
+    producer (whose value at a missing element would be 1, not 0)."""
+    shape, axis, keepdims = (*case, False)[:3]
+    x = gc.input("x", shape, "float32")
+    i = gc.input("i", shape, "int32")
+    outs = [gc.sum(x, axis, keepdims), gc.mean(x, axis, keepdims),
+            gc.sum(x * x + 1.0, axis, keepdims), gc.mean(gc.exp(x), axis, keepdims),
+            gc.sum(i, axis, keepdims), gc.mean(i, axis, keepdims)]
+    f = gc.compile([x, i], outs, backend=backend, optimize=optimize)
+    a, b = np.zeros(shape, np.float32), np.zeros(shape, np.int32)
+    expected = [np.zeros(o.shape, o.dtype) for o in outs]
+    for k in (1, 3, 5):
+        expected[k][...] = np.nan
+    for _ in range(3):  # a new call may find other garbage
+        for got, want, node in zip(f(a, b), expected, outs):
+            assert got.dtype == node.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_over_an_empty_axis_is_an_error_naming_the_op_and_line(backend, op):
+    x = gc.input("x", ("N", 3), "float32")
+    f = gc.compile([x], getattr(gc, op)(x, axis=0), backend=backend)
+    with pytest.raises(ValueError, match=rf"{op}: .*zero-size.*\(0, 3\).*test_numerics.py:\d+"):
+        f(np.zeros((0, 3), np.float32))
+    np.testing.assert_array_equal(f(np.ones((2, 3), np.float32)), np.ones(3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_argmax_over_a_nonempty_axis_of_an_empty_array_is_empty(backend):
+    x = gc.input("x", ("N", 3), "float32")
+    f = gc.compile([x], [gc.argmax(x, axis=1), gc.max(x, axis=1)], backend=backend)
+    rows, maxima = f(np.zeros((0, 3), np.float32))
+    assert rows.shape == (0,) and rows.dtype == np.int64 and maxima.shape == (0,)
+    g = gc.compile([x], gc.argmax(x, axis=0), backend=backend)
+    with pytest.raises(ValueError, match=r"argmax: .*zero-size.*test_numerics.py:\d+"):
+        g(np.zeros((0, 3), np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimize", [False, True])
+@pytest.mark.parametrize("loss_kind", ["mse", "sum", "mean_of_mean", "cross_entropy"])
+def test_an_empty_batch_training_step_leaves_params_unchanged(backend, optimize, loss_kind):
+    """A batch of 0 rows: every gradient is a sum over no rows, 0, so SGD changes nothing
+    (the loss, a mean over no rows, is NaN, as in NumPy and PyTorch)."""
+    x = gc.input("x", ("N", 3), "float32")
+    W = gc.param("W", np.full((3, 2), 0.5, np.float32))
+    b = gc.param("b", np.full(2, 0.25, np.float32))
+    y = x @ W + b
+    if loss_kind == "cross_entropy":
+        t = gc.input("t", ("N",), "int32")
+        loss = gc.softmax_cross_entropy(y, t)
+    else:
+        t = gc.input("t", ("N", 2), "float32")
+        loss = {"mse": lambda: gc.mse_loss(y, t), "sum": lambda: gc.sum(y * t),
+                "mean_of_mean": lambda: gc.sum(gc.mean(y * t, axis=0))}[loss_kind]()
+    gW, gb = gc.grad(loss, [W, b])
+    step = gc.compile([x, t], [loss, gW, gb], updates={W: W - 0.1 * gW, b: b - 0.1 * gb},
+                      backend=backend, optimize=optimize)
+    labels = np.zeros((0,) + tuple(t.shape[1:]), t.dtype)
+    for _ in range(3):
+        value, grad_w, grad_b = step(np.zeros((0, 3), np.float32), labels)
+        np.testing.assert_array_equal(grad_w, np.zeros((3, 2)))
+        np.testing.assert_array_equal(grad_b, np.zeros(2))
+        assert np.isnan(value) == (loss_kind != "sum")
+        np.testing.assert_array_equal(W.value, np.full((3, 2), 0.5))
+        np.testing.assert_array_equal(b.value, np.full(2, 0.25))
