@@ -87,13 +87,15 @@ class Elementwise(Op):
     values), "cast".
     """
 
-    def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True):
+    def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True,
+                 partials=None):
         self.name = name
         self.arity = arity
         self.reference = reference
         self.sym = sym
         self.dtype_rule = dtype_rule
         self.differentiable = differentiable
+        self._partials = partials
 
     def infer(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -138,13 +140,32 @@ class Elementwise(Op):
         """The sympy expression of this op applied to scalar `symbols`."""
         return self.sym(*symbols, **attrs)
 
+    def partials(self, symbols, attrs) -> list[sympy.Basic]:
+        """d expression / d symbol_i: sympy's, or the op's own rules where sympy's leave
+        the reals or differ from the convention (pow at base 0)."""
+        if self._partials is not None:
+            return self._partials(*symbols)
+        expr = self.expression(symbols, attrs)
+        return [sympy.diff(expr, s) for s in symbols]
+
     def grad(self, node, out_grad):
         from graphc.autodiff.elementwise import elementwise_grad
         return elementwise_grad(node, out_grad)
 
 
-def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True):
-    return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable))
+def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None):
+    return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable,
+                                partials))
+
+
+def _pow_partials(x, y):
+    """PyTorch's rules for x ** y: d/dx = y x**(y-1), 0 where y == 0 (sympy's y x**y / x is
+    NaN at x = 0); d/dy = x**y log x, 0 where x == 0 and y >= 0 (0**y log 0 is 0 * -inf
+    there). A negative base gives log x = NaN, as in PyTorch."""
+    dx = scalar.piecewise((sympy.S.Zero, sympy.Eq(y, 0)), (y * x ** (y - 1), True))
+    dy = scalar.piecewise((sympy.S.Zero, sympy.And(sympy.Eq(x, 0), y >= 0)),
+                          (x ** y * sympy.log(x), True))
+    return [dx, dy]
 
 
 # ----- arithmetic ----------------------------------------------------------------------
@@ -152,7 +173,7 @@ _elementwise("add", 2, np.add, lambda a, b: a + b, "arith")
 _elementwise("sub", 2, np.subtract, lambda a, b: a - b, "arith")
 _elementwise("mul", 2, np.multiply, lambda a, b: a * b, "arith")
 _elementwise("div", 2, np.true_divide, lambda a, b: a / b, "div")
-_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith")
+_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith", partials=_pow_partials)
 _elementwise("maximum", 2, np.maximum, scalar.Maximum, "arith")
 _elementwise("minimum", 2, np.minimum, scalar.Minimum, "arith")
 _elementwise("neg", 1, np.negative, lambda a: -a, "same")

@@ -136,3 +136,87 @@ def test_an_empty_batch_training_step_leaves_params_unchanged(backend, optimize,
         assert np.isnan(value) == (loss_kind != "sum")
         np.testing.assert_array_equal(W.value, np.full((3, 2), 0.5))
         np.testing.assert_array_equal(b.value, np.full(2, 0.25))
+
+
+# ----- gradients where sympy's derivative leaves the reals (issue 13, item 2) ---------------
+def _grads(backend, build, *arrays):
+    """The gradients of sum(build(*inputs)) w.r.t. the float64 inputs fed `arrays`."""
+    inputs = [gc.input(f"v{k}", a.shape, "float64") for k, a in enumerate(arrays)]
+    grads = gc.grad(gc.sum(build(*inputs)), inputs)
+    return gc.compile(inputs, grads, backend=backend)(*arrays)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pow_gradient_at_base_zero_and_negative_bases_is_pytorchs(backend):
+    """PyTorch's rules: d/dx = y x**(y-1), 0 where y == 0; d/dy = x**y log x, 0 where
+    x == 0 and y >= 0 (values printed by torch 2.13)."""
+    dx, dy = _grads(backend, lambda x, y: x ** y, np.zeros(3), np.array([0.0, 0.3, -0.3]))
+    np.testing.assert_array_equal(dx, [0.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(dy, [0.0, 0.0, -np.inf])
+    dx, dy = _grads(backend, lambda x, y: x ** y, np.full(3, -2.0), np.array([0.0, 2.0, 0.5]))
+    np.testing.assert_array_equal(dx, [0.0, -4.0, np.nan])
+    np.testing.assert_array_equal(dy, [np.nan] * 3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pow_gradient_with_a_constant_base_or_exponent(backend):
+    e = np.array([0.0, 0.5, 2.0, -1.0])
+    (g,) = _grads(backend, lambda v: (-2.0) ** v, e)
+    np.testing.assert_array_equal(g, [np.nan] * 4)
+    (g,) = _grads(backend, lambda v: 0.0 ** v, e)
+    np.testing.assert_array_equal(g, [0.0, 0.0, 0.0, -np.inf])
+    (g,) = _grads(backend, lambda v: 2.0 ** v, e)
+    np.testing.assert_allclose(g, 2.0 ** e * np.log(2.0), rtol=1e-15)
+    x = np.array([0.0, 1.0, -1.0])
+    for exponent, want in [(0.0, [0.0, 0.0, 0.0]), (0.5, [np.inf, 0.5, np.nan]),
+                           (-1.0, [-np.inf, -1.0, -1.0]), (3, [0.0, 3.0, 3.0])]:
+        (g,) = _grads(backend, lambda v, e=exponent: v ** e, x)
+        np.testing.assert_array_equal(g, want, err_msg=f"x ** {exponent}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_of_a_division_by_a_zero_constant_is_infinite(backend):
+    """sympy's 1/0 is ComplexInfinity; the graph's is IEEE (PyTorch: inf)."""
+    (g,) = _grads(backend, lambda v: v / 0.0, np.array([0.0, 1.0, -1.0]))
+    np.testing.assert_array_equal(g, [np.inf] * 3)
+
+
+def test_pow_gradients_match_central_differences():
+    """The explicit rules agree with the derivative where it exists (float64, x > 0 and
+    x < 0 with integer exponents), first and second order."""
+    rng = np.random.default_rng(0)
+    x0 = np.concatenate([rng.uniform(0.2, 3.0, 6), rng.uniform(-3.0, -0.2, 4)])
+    y0 = np.concatenate([rng.uniform(-2.0, 2.0, 6), [-2.0, -1.0, 2.0, 3.0]])
+    x, y = gc.input("x", (10,), "float64"), gc.input("y", (10,), "float64")
+    f = gc.sum(x ** y)
+    dx, dy = gc.grad(f, [x, y])
+    (dxx,) = gc.grad(gc.sum(dx), [x])
+    run = gc.compile([x, y], [f, dx, dy, dxx], backend="numpy")
+    h = 1e-6
+    _, gx, gy, gxx = run(x0, y0)
+    for k in range(10):
+        e = np.zeros(10)
+        e[k] = h
+        fd_x = (run(x0 + e, y0)[0] - run(x0 - e, y0)[0]) / (2 * h)
+        fd_xx = (run(x0 + e, y0)[1][k] - run(x0 - e, y0)[1][k]) / (2 * h)
+        assert gx[k] == pytest.approx(fd_x, rel=1e-6, abs=1e-8)
+        assert gxx[k] == pytest.approx(fd_xx, rel=1e-5, abs=1e-6)
+        if x0[k] > 0:
+            fd_y = (run(x0, y0 + e)[0] - run(x0, y0 - e)[0]) / (2 * h)
+            assert gy[k] == pytest.approx(fd_y, rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_derivative_sympy_evaluates_to_a_complex_number_becomes_nan(backend):
+    """What a fused kernel's gradient converts (sympy.diff of its body, constants inlined):
+    log(-2) = 0.69 + I*pi and 1/0 = zoo are NaN in a graph of reals, not an error."""
+    import sympy
+
+    from graphc.autodiff.sympy_graph import to_graph
+
+    s = sympy.Symbol("s", real=True)
+    x = gc.input("x", (3,), "float64")
+    exprs = [sympy.diff(sympy.Float(-2.0) ** s, s), s / sympy.Float(0.0)]
+    f = gc.compile([x], [to_graph(e, {s: x}, np.float64) for e in exprs], backend=backend)
+    for out in f(np.array([0.0, 1.0, -1.0])):
+        np.testing.assert_array_equal(out, [np.nan] * 3)
