@@ -208,7 +208,7 @@ def emit_argmax(k, node, out, ins, scratch) -> None:
     """Index of the first maximum; a NaN counts as the maximum (NumPy)."""
     (x,) = ins
     axis = node.attrs["axis"]
-    check_reducible("argmax", x.shape, tuple(range(x.ndim)) if axis is None else (axis,),
+    check_reducible("argmax", x.shape, tuple(range(len(x.shape))) if axis is None else (axis,),
                     node.origin)
     if out.size == 0:
         return
