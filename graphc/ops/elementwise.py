@@ -14,6 +14,7 @@ import sympy
 
 from graphc import dtypes
 from graphc.errors import build_error
+from graphc.ir.node import Node
 from graphc.ops import scalar
 from graphc.ops.registry import Op, register
 from graphc.shapes import broadcast, shape_str
@@ -216,3 +217,51 @@ _elementwise("where", 3, np.where,
              lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
              "where")
 _elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")
+
+
+# ----- integer powers -------------------------------------------------------------------------
+def negative_power_message(node, value) -> str:
+    """Why an integer power with a negative exponent is refused (as NumPy, PyTorch)."""
+    return (f"pow: integers to negative integer powers are not allowed: the {node.attrs['role']} "
+            f"({node.dtype.name}, shape {shape_str(node.shape)}) holds {value} "
+            f"(at {node.origin})")
+
+
+class NonnegativeCheck(Op):
+    """Its input, refused (ValueError at call time) where an element is negative: the
+    exponent of an integer power, whose result would not be an integer. attrs: role (what
+    the message calls the value)."""
+
+    name = "nonnegative_check"
+    differentiable = False
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        if not dtypes.is_int(x.dtype):
+            raise build_error(self.name, f"takes an int input, got {x.dtype.name}", dtype=True)
+        return x.dtype, x.shape
+
+    def numpy(self, node, args, env):
+        (x,) = args
+        negative = x[x < 0]
+        if negative.size:
+            raise ValueError(negative_power_message(node, int(negative[0])))
+        return x
+
+
+register(NonnegativeCheck())
+
+
+def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
+    """The operands of base ** exponent. An integer power's exponent must not be negative:
+    a constant one is checked now, any other at call time (a nonnegative_check node)."""
+    if not (dtypes.is_int(base.dtype) and dtypes.is_int(exponent.dtype)):
+        return base, exponent
+    if exponent.op == "constant":
+        negative = exponent.value[exponent.value < 0]
+        if negative.size:
+            raise build_error("pow", f"integers to negative integer powers are not allowed: "
+                              f"the exponent ({exponent.dtype.name}, shape "
+                              f"{shape_str(exponent.shape)}) holds {int(negative[0])}")
+        return base, exponent
+    return base, Node.make("nonnegative_check", (exponent,), role="exponent")

@@ -89,6 +89,9 @@ CASES: list[Case] = [
     Case("pow_scalar", lambda a: a ** 3, (In((3, 3)),), lambda a: a * a * a),
     Case("pow_tensor", lambda a, b: a ** b, (In((3,), kind="positive"), In((3,))),
          per_element(lambda a, b: math.pow(a, b))),
+    Case("pow_int", lambda a, b: a ** b, (In((6,), "int32", "int:-4:5"),
+                                          In((6,), "int64", "int:0:6")),
+         per_element(lambda a, b: int(a) ** int(b)), grad=False),  # b: a nonnegative_check
     Case("neg", lambda a: -a, (In((2, 3)),), lambda a: 0 - a),
     Case("abs", lambda a: gc.abs(a), (In((7,)),), per_element(abs)),
     Case("sign", lambda a: gc.sign(a), (In((7,)),),

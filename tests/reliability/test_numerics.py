@@ -220,3 +220,38 @@ def test_a_derivative_sympy_evaluates_to_a_complex_number_becomes_nan(backend):
     f = gc.compile([x], [to_graph(e, {s: x}, np.float64) for e in exprs], backend=backend)
     for out in f(np.array([0.0, 1.0, -1.0])):
         np.testing.assert_array_equal(out, [np.nan] * 3)
+
+
+# ----- integer powers with negative exponents (issue 13, item 3) ----------------------------
+NEGATIVE_POWER = r"pow: integers to negative integer powers are not allowed"
+
+
+@pytest.mark.parametrize("exponent", [-2, np.array([1, -1, 2], np.int32)], ids=["-2", "array"])
+def test_a_negative_constant_integer_exponent_is_refused_when_the_graph_is_built(exponent):
+    i = gc.input("i", (3,), "int32")
+    with pytest.raises(ValueError, match=NEGATIVE_POWER + r".*-\d.*test_numerics.py:\d+"):
+        i ** exponent  # noqa: B018  (the expression is the test)
+    assert (i ** 2).dtype == np.int32 and (i ** -2.0).dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimize", [False, True])
+def test_a_negative_integer_exponent_computed_at_run_time_raises_at_call_time(backend, optimize):
+    """As NumPy (PyTorch refuses a negative scalar exponent too): an error naming the op,
+    the exponent's value and the user's line, and no param is updated by the failed call."""
+    i, j = gc.input("i", (3,), "int32"), gc.input("j", (3,), "int64")
+    p = gc.param("p", np.zeros(3, np.float32))
+    powers = [i ** j, i ** (j - 3), (i ** j) * 2 + 1]
+    f = gc.compile([i, j], powers, updates={p: p + 1.0}, backend=backend, optimize=optimize)
+    base, exponent = np.array([1, -2, 3], np.int32), np.array([3, 4, 5], np.int64)
+    want = [base.astype(np.int64) ** exponent, base.astype(np.int64) ** (exponent - 3),
+            base.astype(np.int64) ** exponent * 2 + 1]
+    for got, expected in zip(f(base, exponent), want):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(p.value, np.ones(3))
+    for bad, value in [(np.array([3, 4, 2], np.int64), "-1"), (np.array([0, -5, 3], np.int64),
+                                                               "-5")]:
+        with pytest.raises(ValueError, match=NEGATIVE_POWER + rf".*{value}.*test_numerics.py"):
+            f(base, bad)
+        np.testing.assert_array_equal(p.value, np.ones(3))
+    assert f(base, exponent)[0].dtype == np.int64
