@@ -255,3 +255,66 @@ def test_a_negative_integer_exponent_computed_at_run_time_raises_at_call_time(ba
             f(base, bad)
         np.testing.assert_array_equal(p.value, np.ones(3))
     assert f(base, exponent)[0].dtype == np.int64
+
+
+# ----- masked (-inf) logits (issue 13, item 4) ----------------------------------------------
+MASKED = np.array([[0.0, -np.inf, 0.0], [-np.inf, 2.0, -np.inf]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_of_masked_logits_is_finite_as_in_pytorch(backend, dtype):
+    """-inf logits (attention masks, constrained decoding) of classes that are not the
+    label: loss and gradient are those of the unmasked classes (torch 2.13: 0 and [0, 0] for
+    [[0, -inf]], label 0). 0 * log 0 counts 0 for probability targets too."""
+    logits = gc.input("logits", (2, 3), dtype)
+    labels = gc.input("labels", (2,), "int32")
+    probs = gc.input("probs", (2, 3), dtype)
+    losses = [gc.softmax_cross_entropy(logits, labels), gc.softmax_cross_entropy(logits, probs)]
+    grads = [gc.grad(loss, [logits])[0] for loss in losses]
+    f = gc.compile([logits, labels, probs], losses + grads, backend=backend)
+    target = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype)
+    loss, loss_p, grad, grad_p = f(MASKED.astype(dtype), np.array([2, 1], np.int32), target)
+    assert loss == pytest.approx(np.log(2) / 2, rel=1e-6) and loss_p == loss
+    want = np.array([[0.25, 0.0, -0.25], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(grad, want, atol=1e-7)
+    np.testing.assert_allclose(grad_p, want, atol=1e-7)
+    single = gc.input("single", (1, 2), dtype)
+    one = gc.softmax_cross_entropy(single, gc.constant(np.array([0], np.int32)))
+    g = gc.compile([single], [one, gc.grad(one, [single])[0]], backend=backend)
+    value, gradient = g(np.array([[0.0, -np.inf]], dtype))
+    assert value == 0.0
+    np.testing.assert_array_equal(gradient, [[0.0, 0.0]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_label_smoothing_with_a_masked_logit_is_infinite_with_a_finite_gradient(backend):
+    """Smoothing puts mass on the masked class, whose log-probability is -inf (torch 2.13:
+    loss inf, gradient [0.05, -0.05] for [[0, -inf]] with smoothing 0.1)."""
+    logits = gc.input("logits", (1, 2), "float64")
+    loss = gc.softmax_cross_entropy(logits, gc.constant(np.array([0], np.int32)), 0.1)
+    (g,) = gc.grad(loss, [logits])
+    value, grad = gc.compile([logits], [loss, g], backend=backend)(np.array([[0.0, -np.inf]]))
+    assert value == np.inf
+    np.testing.assert_allclose(grad, [[0.05, -0.05]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_and_log_softmax_of_masked_logits_and_their_gradients(backend):
+    """Masked entries: probability 0, log-probability -inf, finite gradients (torch 2.13:
+    log_softmax's gradient of sum over [[0, -inf]] is [-1, 1]); a row of only -inf is NaN,
+    as in PyTorch."""
+    x = gc.input("x", (3, 3), "float64")
+    w = gc.constant(np.array([1.0, 2.0, 3.0]))
+    sm, lsm = gc.softmax(x), gc.log_softmax(x)
+    (g_sm,) = gc.grad(gc.sum(sm * w), [x])
+    (g_lsm,) = gc.grad(gc.sum(lsm), [x])
+    f = gc.compile([x], [sm, lsm, g_sm, g_lsm], backend=backend)
+    a = np.vstack([MASKED, np.full((1, 3), -np.inf)])
+    p, logp, grad_sm, grad_lsm = f(a)
+    np.testing.assert_allclose(p[:2], [[0.5, 0.0, 0.5], [0.0, 1.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(logp[:2], [[-np.log(2), -np.inf, -np.log(2)],
+                                          [-np.inf, 0.0, -np.inf]], atol=1e-15)
+    np.testing.assert_allclose(grad_sm[:2], [[-0.5, 0.0, 0.5], [0.0, 0.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(grad_lsm[:2], [[-0.5, 1.0, -0.5], [1.0, -2.0, 1.0]], atol=1e-15)
+    assert np.isnan(p[2]).all() and np.isnan(logp[2]).all()
