@@ -135,6 +135,10 @@ class Elementwise(Op):
         return result
 
     def numpy(self, node, args, env):
+        if self.dtype_rule == "float":
+            # ints compute in the float result dtype (the references of sigmoid, erf and
+            # gelu keep their input's dtype, which truncated them to ints)
+            args = [a.astype(node.dtype, copy=False) for a in args]
         return np.asarray(self.reference(*args, **node.attrs)).astype(node.dtype, copy=False)
 
     def expression(self, symbols, attrs):
