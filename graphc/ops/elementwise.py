@@ -135,10 +135,6 @@ class Elementwise(Op):
         return result
 
     def numpy(self, node, args, env):
-        if self.dtype_rule == "float":
-            # ints compute in the float result dtype (the references of sigmoid, erf and
-            # gelu keep their input's dtype, which truncated them to ints)
-            args = [a.astype(node.dtype, copy=False) for a in args]
         return np.asarray(self.reference(*args, **node.attrs)).astype(node.dtype, copy=False)
 
     def expression(self, symbols, attrs):
@@ -158,7 +154,21 @@ class Elementwise(Op):
         return elementwise_grad(node, out_grad)
 
 
+def _of_floats(fn):
+    """A float function's reference taking ints as float64 (its result dtype): sigmoid, erf
+    and gelu build their result in their input's dtype, which truncated them to ints."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        args = [a.astype(dtypes.float_result(a.dtype), copy=False)
+                if isinstance(a, (np.ndarray, np.generic)) else a for a in args]
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
 def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None):
+    reference = _of_floats(reference) if dtype_rule == "float" else reference
     return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable,
                                 partials))
 

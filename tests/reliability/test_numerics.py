@@ -318,3 +318,22 @@ def test_softmax_and_log_softmax_of_masked_logits_and_their_gradients(backend):
     np.testing.assert_allclose(grad_sm[:2], [[-0.5, 0.0, 0.5], [0.0, 0.0, 0.0]], atol=1e-15)
     np.testing.assert_allclose(grad_lsm[:2], [[-0.5, 1.0, -0.5], [1.0, -2.0, 1.0]], atol=1e-15)
     assert np.isnan(p[2]).all() and np.isnan(logp[2]).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimize", [False, True])
+def test_float_functions_of_ints_in_fused_kernels(backend, optimize):
+    """sigmoid/erf/gelu of int values compute in float64, fused or not (the fused NumPy
+    evaluator called the references, which truncated them to ints; found by the fuzzer)."""
+    import math
+
+    i = gc.input("i", (5,), "int32")
+    outs = [gc.erf(i * i), gc.sigmoid(i + 1), gc.gelu(i - 1) * 2.0]
+    f = gc.compile([i], outs, backend=backend, optimize=optimize)
+    a = np.arange(-2, 3, dtype=np.int32)
+    gelu = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in a - 1]
+    want = [[math.erf(v * v) for v in a], [1 / (1 + math.exp(-(v + 1))) for v in a],
+            [2 * g for g in gelu]]
+    for got, expected in zip(f(a), want):
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
