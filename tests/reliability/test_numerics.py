@@ -337,3 +337,21 @@ def test_float_functions_of_ints_in_fused_kernels(backend, optimize):
     for got, expected in zip(f(a), want):
         assert got.dtype == np.float64
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_an_empty_batch_conv_training_step_leaves_params_unchanged(backend, stride):
+    """Every conv gradient path with a batch of 0 (stride 2 takes col2im for the input
+    gradient, whose scratch is 0 bytes for an empty batch: the LLVM lowering crashed; found
+    by the fuzzer's zero-size programs)."""
+    x = gc.input("x", ("N", 16, 12, 12), "float32")
+    w = gc.param("w", np.full((32, 16, 3, 3), 0.01, np.float32))
+    y = gc.conv2d(x, w, stride=stride, padding=1)
+    loss = gc.mean(gc.tanh(y)) + gc.mean(gc.max_pool2d(x, 2))
+    gx, gw = gc.grad(loss, [x, w])
+    step = gc.compile([x], [loss, gx, gw], updates={w: w - 0.1 * gw}, backend=backend)
+    value, grad_x, grad_w = step(np.zeros((0, 16, 12, 12), np.float32))
+    assert np.isnan(value) and grad_x.shape == (0, 16, 12, 12)
+    np.testing.assert_array_equal(grad_w, np.zeros((32, 16, 3, 3)))
+    np.testing.assert_array_equal(w.value, np.full((32, 16, 3, 3), 0.01, np.float32))
