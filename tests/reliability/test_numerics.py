@@ -355,3 +355,21 @@ def test_an_empty_batch_conv_training_step_leaves_params_unchanged(backend, stri
     assert np.isnan(value) and grad_x.shape == (0, 16, 12, 12)
     np.testing.assert_array_equal(grad_w, np.zeros((32, 16, 3, 3)))
     np.testing.assert_array_equal(w.value, np.full((32, 16, 3, 3), 0.01, np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_int_ops_with_float_coefficients_truncate_inside_fused_kernels(backend):
+    """leaky_relu and clip of ints compute in float64 and store ints (NumPy's rules); fused
+    into a consumer the truncation was lost: leaky_relu(-4, 0.1) / 2.5 gave -0.16, not 0
+    (found by the fuzzer's int programs, seed 5116)."""
+    i = gc.input("i", (3,), "int64")
+    outs = [gc.leaky_relu(i, 0.1) / 2.5, gc.leaky_relu(i, 0.1) * 2, gc.clip(i, -0.5, 1.5) * 1.5,
+            gc.tanh(gc.leaky_relu(i, 0.3))]
+    a = np.array([-4, -6, 2])
+    want = [np.array([0, 0, 0.8]), np.array([0, 0, 4]), np.array([0, 0, 1.5]),
+            np.tanh([-1, -1, 2])]
+    for optimize in (False, True):
+        got = gc.compile([i], outs, backend=backend, optimize=optimize)(a)
+        for g, w, node in zip(got, want, outs):
+            assert g.dtype == node.dtype
+            np.testing.assert_allclose(g, w, rtol=1e-15, err_msg=f"optimize={optimize}")
