@@ -373,3 +373,16 @@ def test_int_ops_with_float_coefficients_truncate_inside_fused_kernels(backend):
         for g, w, node in zip(got, want, outs):
             assert g.dtype == node.dtype
             np.testing.assert_allclose(g, w, rtol=1e-15, err_msg=f"optimize={optimize}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_of_a_batched_matmul_with_zero_output_columns(backend):
+    """A shared 2-D weight with 0 columns: the weight gradient's row reshape had to infer
+    -1 next to a 0 and could not (GraphError from gc.grad; found by the fuzzer)."""
+    a = gc.input("a", ("B", 3, 4), "float64")
+    b = gc.input("b", (4, 0), "float64")
+    ga, gb = gc.grad(gc.sum(a @ b) + gc.sum(a * a), [a, b])
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    got_a, got_b = gc.compile([a, b], [ga, gb], backend=backend)(x, np.zeros((4, 0)))
+    np.testing.assert_allclose(got_a, 2 * x, rtol=1e-15)
+    assert got_b.shape == (4, 0)
