@@ -130,8 +130,8 @@ class Builder:
         if np.dtype(dtype).kind != "f":
             array = self.rng.integers(-3, 4, size=shape).astype(dtype)
         elif values == "near_zero":
-            # No -0.0: x ** -0.5 there is +inf unfused and -inf fused on NumPy (sympy.cse
-            # rewrites it to 1 / x**0.5, and np.power(-0.0, 0.5) is -0.0): see fuzz notes.
+            # No -0.0: x ** -0.5 there is +inf unfused but -inf fused on NumPy (sympy.cse
+            # makes it 1 / x**0.5, and np.power(-0.0, 0.5) is -0.0), a fusion quirk of its own.
             choices = np.array([0.0, 0.0, 1e-3, -1e-3, 0.25, -0.5, 1.0, -2.0])
             array = self.rng.choice(choices, size=shape).astype(dtype)
         else:
@@ -165,9 +165,9 @@ class Builder:
     def unary(self, name: str | None = None) -> None:
         x = self.value()
         name = name or self.c.choice(UNARY if self.floating else INT_UNARY)
-        if name == "pow_const_exponent" and self.c.boolean():
-            x = self.new_input(x.shape, values="near_zero")  # bases at and near 0, negative
         if name == "pow_const_exponent":
+            if self.c.boolean():
+                x = self.new_input(x.shape, values="near_zero")  # bases at, near 0, negative
             exponent = self.c.choice(EXPONENTS)
             self.add(x ** exponent, f"{self._name(x)} ** {exponent!r}")
         elif name == "pow_const_base":
