@@ -26,17 +26,19 @@ def user_origin(node) -> str:
     return node.origin
 
 
-def check_reducible(op: str, shape, axes, origin: str) -> None:
+def check_reducible(op: str, shape, axes, node) -> None:
     """Refuse a max/min/argmax over no elements: it has no identity (NumPy raises too), and
-    a made-up value would be garbage. sum and mean of nothing are 0 and NaN."""
+    a made-up value would be garbage; the error names where the user built `node`'s
+    reduction. sum and mean of nothing are 0 and NaN."""
     if op in ("max", "min", "argmax") and reduced_count(shape, axes) == 0:
         raise ValueError(f"{op}: zero-size reduction over axes {tuple(axes)} of an input of "
-                         f"shape {shape_str(tuple(shape))} has no identity (at {origin})")
+                         f"shape {shape_str(tuple(shape))} has no identity "
+                         f"(at {user_origin(node)})")
 
 
 def _mean(x, axis, keepdims):
     """np.mean, without its RuntimeWarning for a mean over no elements (NaN, as 0/0)."""
-    if reduced_count(x.shape, axis) == 0:
+    if reduced_count(x.shape, range(x.ndim) if axis is None else axis) == 0:
         with np.errstate(all="ignore"):
             total = np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float64)
             return np.true_divide(total, 0)
@@ -76,7 +78,7 @@ class Reduction(Op):
 
     def numpy(self, node, args, env):
         (x,) = args
-        check_reducible(self.name, x.shape, node.attrs["axes"], user_origin(node))
+        check_reducible(self.name, x.shape, node.attrs["axes"], node)
         with np.errstate(all="ignore"):
             out = self.reference(x, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
         return np.asarray(out, dtype=node.dtype)
@@ -120,7 +122,7 @@ class ArgMax(Op):
         (x,) = args
         axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
         axes = range(x.ndim) if axis is None else (axis,)
-        check_reducible(self.name, x.shape, tuple(axes), node.origin)
+        check_reducible(self.name, x.shape, tuple(axes), node)
         out = np.argmax(x, axis=axis, keepdims=keepdims)
         return np.asarray(out, dtype=np.int64)
 

@@ -26,7 +26,6 @@ from graphc.ops.epilogue import ACC
 from graphc.ops.fused import input_symbols, kernel_body
 from graphc.ops.fused_group import group_body, output_symbols
 from graphc.ops.fused_reduce import FusedReduce
-from graphc.ops.reduction import user_origin
 from graphc.shapes import evaluate
 
 
@@ -120,8 +119,7 @@ def emit_fused_reduce(k, node, out, ins, scratch) -> None:
 
     strides = [broadcast_strides(i.shape, space) for i in reading] or [[0] * len(space)]
     source = Source(space, strides, value, node.dtype)
-    reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out,
-           origin=user_origin(node))
+    reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out, node)
 
 
 @lowering("fused_matmul", scratch=matmul_scratch)

@@ -19,7 +19,7 @@ from graphc.backends.llvm.irtypes import const, convert, i64, llvm_type
 from graphc.backends.llvm.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.nest import contiguous_strides
-from graphc.ops.reduction import check_reducible, reduced_count, user_origin
+from graphc.ops.reduction import check_reducible, reduced_count
 
 
 class Source:
@@ -98,16 +98,15 @@ class Accumulator:
 
 @lowering("sum", "mean", "max", "min")
 def emit_reduction(k, node, out, ins, scratch) -> None:
-    reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out,
-           origin=user_origin(node))
+    reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out, node)
 
 
-def reduce(k, op: str, source: Source, axes: set[int], out, origin: str = "<graphc>") -> None:
+def reduce(k, op: str, source: Source, axes: set[int], out, node) -> None:
     """out = op-reduction of the source's elements over `axes` (out is contiguous over
-    the kept axes). A max/min over no elements raises ValueError naming `origin` (where
-    the user built it), as the reference does."""
+    the kept axes). A max/min over no elements raises ValueError naming where the user
+    built `node`'s reduction, as the reference does."""
     count = reduced_count(source.shape, sorted(axes))
-    check_reducible(op, source.shape, tuple(sorted(axes)), origin)
+    check_reducible(op, source.shape, tuple(sorted(axes)), node)
     if out.size == 0:
         return
     if count == 0:
@@ -209,7 +208,7 @@ def emit_argmax(k, node, out, ins, scratch) -> None:
     (x,) = ins
     axis = node.attrs["axis"]
     check_reducible("argmax", x.shape, tuple(range(len(x.shape))) if axis is None else (axis,),
-                    node.origin)
+                    node)
     if out.size == 0:
         return
     if axis is None:
