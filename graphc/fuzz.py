@@ -237,6 +237,11 @@ class Builder:
             name = self.c.choice(CHAIN if h.dtype.kind == "f" else INT_CHAIN)
             h = self._chain_step(name, h, x)
             names.append(name)
+        if h.dtype.kind == "f":
+            # a residual: sigmoids and sines contract every row toward one fixed point, and
+            # a layer norm of such a row would turn float32 roundings into 1e-3 errors
+            h = h + x
+            names.append("+ residual")
         self.add(h, f"chain({self._name(start)}: {', '.join(names)})")
 
     @staticmethod
