@@ -16,6 +16,7 @@ import numpy as np
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
+from graphc.ops.elementwise import pow_operands
 from graphc.ops.reduction import Reduction
 from graphc.ops.registry import get_op
 from graphc.ops.shape import Reshape, normalize_slice
@@ -94,7 +95,8 @@ def add(a, b) -> Node: return _elementwise("add", a, b)
 def sub(a, b) -> Node: return _elementwise("sub", a, b)
 def mul(a, b) -> Node: return _elementwise("mul", a, b)
 def div(a, b) -> Node: return _elementwise("div", a, b)
-def pow(a, b) -> Node: return _elementwise("pow", a, b)  # noqa: A001
+def pow(a, b) -> Node:  # noqa: A001
+    return Node.make("pow", pow_operands(*operands(a, b)))
 def maximum(a, b) -> Node: return _elementwise("maximum", a, b)
 def minimum(a, b) -> Node: return _elementwise("minimum", a, b)
 def neg(x) -> Node: return _elementwise("neg", x)

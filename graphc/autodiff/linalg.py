@@ -5,6 +5,7 @@ from __future__ import annotations
 from graphc import dsl
 from graphc.autodiff.broadcast import unbroadcast
 from graphc.ir.node import Node
+from graphc.shapes import size
 
 
 def _swap_last(x: Node) -> Node:
@@ -17,8 +18,9 @@ def matmul_grad(node: Node, out_grad: Node) -> list[Node]:
     grad_a = dsl.matmul(out_grad, _swap_last(b))
     if b.ndim == 2 and a.ndim > 2:
         # A weight shared by every batch: one GEMM over all rows, not one per batch summed.
-        rows_a = dsl.reshape(a, (-1, a.shape[-1]))
-        rows_g = dsl.reshape(out_grad, (-1, out_grad.shape[-1]))
+        rows = size(a.shape[:-1])  # not -1: it cannot be inferred next to a 0 dim
+        rows_a = dsl.reshape(a, (rows, a.shape[-1]))
+        rows_g = dsl.reshape(out_grad, (rows, out_grad.shape[-1]))
         grad_b = dsl.matmul(_swap_last(rows_a), rows_g)
     else:
         grad_b = dsl.matmul(_swap_last(a), out_grad)

@@ -22,6 +22,8 @@ _RELATIONS = {
     sympy.Equality: dsl.equal, sympy.Unequality: dsl.not_equal,
 }
 
+_NOT_REAL = (sympy.I, sympy.zoo, sympy.nan)  # singletons
+
 _LOGIC = {sympy.And: dsl.logical_and, sympy.Or: dsl.logical_or, sympy.Not: dsl.logical_not}
 
 
@@ -49,6 +51,10 @@ class _Converter:
         return node
 
     def _convert(self, expr) -> Node:
+        if any(expr is c for c in _NOT_REAL):
+            # sympy left the reals (log(-2) has an imaginary part, 1/0 is zoo): a graph of
+            # reals has no such value, and NaN says so (PyTorch: log(-2) = NaN).
+            return self.number(float("nan"))
         if expr.is_Number or expr.is_NumberSymbol:
             return self.number(expr)
         if expr.is_Add:

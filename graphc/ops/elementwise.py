@@ -14,6 +14,7 @@ import sympy
 
 from graphc import dtypes
 from graphc.errors import build_error
+from graphc.ir.node import Node
 from graphc.ops import scalar
 from graphc.ops.registry import Op, register
 from graphc.shapes import broadcast, shape_str
@@ -87,13 +88,15 @@ class Elementwise(Op):
     values), "cast".
     """
 
-    def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True):
+    def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True,
+                 partials=None):
         self.name = name
         self.arity = arity
         self.reference = reference
         self.sym = sym
         self.dtype_rule = dtype_rule
         self.differentiable = differentiable
+        self._partials = partials
 
     def infer(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -138,13 +141,46 @@ class Elementwise(Op):
         """The sympy expression of this op applied to scalar `symbols`."""
         return self.sym(*symbols, **attrs)
 
+    def partials(self, symbols, attrs) -> list[sympy.Basic]:
+        """d expression / d symbol_i: sympy's, or the op's own rules where sympy's leave
+        the reals or differ from the convention (pow at base 0)."""
+        if self._partials is not None:
+            return self._partials(*symbols)
+        expr = self.expression(symbols, attrs)
+        return [sympy.diff(expr, s) for s in symbols]
+
     def grad(self, node, out_grad):
         from graphc.autodiff.elementwise import elementwise_grad
         return elementwise_grad(node, out_grad)
 
 
-def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True):
-    return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable))
+def _of_floats(fn):
+    """A float function's reference taking ints as float64 (its result dtype): sigmoid, erf
+    and gelu build their result in their input's dtype, which truncated them to ints."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        args = [a.astype(dtypes.float_result(a.dtype), copy=False)
+                if isinstance(a, (np.ndarray, np.generic)) else a for a in args]
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None):
+    reference = _of_floats(reference) if dtype_rule == "float" else reference
+    return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable,
+                                partials))
+
+
+def _pow_partials(x, y):
+    """PyTorch's rules for x ** y: d/dx = y x**(y-1), 0 where y == 0 (sympy's y x**y / x is
+    NaN at x = 0); d/dy = x**y log x, 0 where x == 0 and y >= 0 (0**y log 0 is 0 * -inf
+    there). A negative base gives log x = NaN, as in PyTorch."""
+    dx = scalar.piecewise((sympy.S.Zero, sympy.Eq(y, 0)), (y * x ** (y - 1), True))
+    dy = scalar.piecewise((sympy.S.Zero, sympy.And(sympy.Eq(x, 0), y >= 0)),
+                          (x ** y * sympy.log(x), True))
+    return [dx, dy]
 
 
 # ----- arithmetic ----------------------------------------------------------------------
@@ -152,7 +188,7 @@ _elementwise("add", 2, np.add, lambda a, b: a + b, "arith")
 _elementwise("sub", 2, np.subtract, lambda a, b: a - b, "arith")
 _elementwise("mul", 2, np.multiply, lambda a, b: a * b, "arith")
 _elementwise("div", 2, np.true_divide, lambda a, b: a / b, "div")
-_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith")
+_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith", partials=_pow_partials)
 _elementwise("maximum", 2, np.maximum, scalar.Maximum, "arith")
 _elementwise("minimum", 2, np.minimum, scalar.Minimum, "arith")
 _elementwise("neg", 1, np.negative, lambda a: -a, "same")
@@ -195,3 +231,51 @@ _elementwise("where", 3, np.where,
              lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
              "where")
 _elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")
+
+
+# ----- integer powers -------------------------------------------------------------------------
+def negative_power_message(node, value) -> str:
+    """Why an integer power with a negative exponent is refused (as NumPy, PyTorch)."""
+    return (f"pow: integers to negative integer powers are not allowed: the {node.attrs['role']} "
+            f"({node.dtype.name}, shape {shape_str(node.shape)}) holds {value} "
+            f"(at {node.origin})")
+
+
+class NonnegativeCheck(Op):
+    """Its input, refused (ValueError at call time) where an element is negative: the
+    exponent of an integer power, whose result would not be an integer. attrs: role (what
+    the message calls the value)."""
+
+    name = "nonnegative_check"
+    differentiable = False
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        if not dtypes.is_int(x.dtype):
+            raise build_error(self.name, f"takes an int input, got {x.dtype.name}", dtype=True)
+        return x.dtype, x.shape
+
+    def numpy(self, node, args, env):
+        (x,) = args
+        negative = x[x < 0]
+        if negative.size:
+            raise ValueError(negative_power_message(node, int(negative[0])))
+        return x
+
+
+register(NonnegativeCheck())
+
+
+def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
+    """The operands of base ** exponent. An integer power's exponent must not be negative:
+    a constant one is checked now, any other at call time (a nonnegative_check node)."""
+    if not (dtypes.is_int(base.dtype) and dtypes.is_int(exponent.dtype)):
+        return base, exponent
+    if exponent.op == "constant":
+        negative = exponent.value[exponent.value < 0]
+        if negative.size:
+            raise build_error("pow", f"integers to negative integer powers are not allowed: "
+                              f"the exponent ({exponent.dtype.name}, shape "
+                              f"{shape_str(exponent.shape)}) holds {int(negative[0])}")
+        return base, exponent
+    return base, Node.make("nonnegative_check", (exponent,), role="exponent")

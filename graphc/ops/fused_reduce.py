@@ -29,7 +29,7 @@ from graphc.ops.fused import (
     float_dtype_of,
     input_symbols,
 )
-from graphc.ops.reduction import reduced_shape
+from graphc.ops.reduction import check_reducible, reduced_shape
 from graphc.ops.registry import Op, get_op, register_class
 
 KINDS = ("sum", "mean", "max", "min")
@@ -56,6 +56,7 @@ class FusedReduce(Op):
         attrs = node.attrs
         values = dict(zip(input_symbols(len(args)), args))
         space = env.shape(self.space(node))
+        check_reducible(attrs["kind"], space, attrs["axes"], node)
         elements = evaluate(attrs["expr"], values, float_dtype_of(node))
         elements = np.broadcast_to(elements.astype(node.dtype, copy=False), space)
         with np.errstate(all="ignore"):

@@ -71,7 +71,14 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
                           f"{label_smoothing}")
     if label_smoothing:
         targets = targets * (1.0 - label_smoothing) + label_smoothing / classes
-    return -dsl.mean(dsl.sum(targets * log_softmax(logits), -1))
+    return -dsl.mean(dsl.sum(_xlogy(targets, log_softmax(logits)), -1))
+
+
+def _xlogy(t: Node, log_p: Node) -> Node:
+    """t * log_p, 0 where t is 0: a class with no target mass adds nothing even where its
+    logit is -inf (a masked logit: log_p = -inf, and 0 * -inf would be NaN). PyTorch's loss
+    for class indices is the same; NaN still comes from a NaN logit or a row of only -inf."""
+    return dsl.where(dsl.equal(t, 0.0), 0.0, t * log_p)
 
 
 def binary_cross_entropy_with_logits(logits, targets) -> Node:

@@ -10,6 +10,41 @@ from graphc.ops.registry import Op, register
 from graphc.shapes import normalize_axes, shape_str
 
 
+def reduced_count(shape, axes) -> int:
+    """How many elements each output element of a reduction over `axes` combines."""
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def user_origin(node) -> str:
+    """Where the user built the reduction `node` computes: its own origin, or for a fused
+    kernel the origin of the reduction it absorbed (the kernel was built by the optimizer)."""
+    from graphc.passes.rewrite import members_of  # the passes import the ops
+    kind = node.attrs.get("kind", node.op)
+    for member in reversed(members_of(node)):
+        if member.op == kind:
+            return member.origin
+    return node.origin
+
+
+def check_reducible(op: str, shape, axes, node) -> None:
+    """Refuse a max/min/argmax over no elements: it has no identity (NumPy raises too), and
+    a made-up value would be garbage; the error names where the user built `node`'s
+    reduction. sum and mean of nothing are 0 and NaN."""
+    if op in ("max", "min", "argmax") and reduced_count(shape, axes) == 0:
+        raise ValueError(f"{op}: zero-size reduction over axes {tuple(axes)} of an input of "
+                         f"shape {shape_str(tuple(shape))} has no identity "
+                         f"(at {user_origin(node)})")
+
+
+def _mean(x, axis, keepdims):
+    """np.mean, without its RuntimeWarning for a mean over no elements (NaN, as 0/0)."""
+    if reduced_count(x.shape, range(x.ndim) if axis is None else axis) == 0:
+        with np.errstate(all="ignore"):
+            total = np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float64)
+            return np.true_divide(total, 0)
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
 def reduced_shape(shape, axes, keepdims):
     if keepdims:
         return tuple(1 if k in axes else d for k, d in enumerate(shape))
@@ -43,6 +78,7 @@ class Reduction(Op):
 
     def numpy(self, node, args, env):
         (x,) = args
+        check_reducible(self.name, x.shape, node.attrs["axes"], node)
         with np.errstate(all="ignore"):
             out = self.reference(x, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
         return np.asarray(out, dtype=node.dtype)
@@ -53,7 +89,7 @@ class Reduction(Op):
 
 
 register(Reduction("sum", np.sum, "sum"))
-register(Reduction("mean", np.mean, "mean"))
+register(Reduction("mean", _mean, "mean"))
 register(Reduction("max", np.max, "same"))
 register(Reduction("min", np.min, "same"))
 
@@ -85,6 +121,8 @@ class ArgMax(Op):
     def numpy(self, node, args, env):
         (x,) = args
         axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+        axes = range(x.ndim) if axis is None else (axis,)
+        check_reducible(self.name, x.shape, tuple(axes), node)
         out = np.argmax(x, axis=axis, keepdims=keepdims)
         return np.asarray(out, dtype=np.int64)
 

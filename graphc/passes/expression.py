@@ -20,10 +20,20 @@ from graphc.shapes import broadcast
 
 def fusable(node: Node) -> bool:
     """Whether a node can be part of a fused elementwise kernel: any elementwise op, but
-    a cast only from bool (other casts round or truncate, which an expression cannot say)."""
+    a cast only from bool (other casts round or truncate, which an expression cannot say),
+    and no int op with float coefficients (leaky_relu, clip of ints: it truncates too)."""
     if not isinstance(get_op(node.op), Elementwise):
         return False
-    return node.op != "cast" or node.inputs[0].dtype == np.bool_
+    if node.op == "cast":
+        return node.inputs[0].dtype == np.bool_
+    attrs = tuple(sorted(node.attrs.items()))
+    return node.dtype.kind not in "iu" or not _has_floats(node.op, attrs, len(node.inputs))
+
+
+@functools.cache
+def _has_floats(op: str, attrs: tuple, arity: int) -> bool:
+    expr = get_op(op).expression(input_symbols(arity), dict(attrs))
+    return any(a.is_Float for a in expr.atoms(sympy.Number))
 
 
 @functools.cache

@@ -89,6 +89,9 @@ CASES: list[Case] = [
     Case("pow_scalar", lambda a: a ** 3, (In((3, 3)),), lambda a: a * a * a),
     Case("pow_tensor", lambda a, b: a ** b, (In((3,), kind="positive"), In((3,))),
          per_element(lambda a, b: math.pow(a, b))),
+    Case("pow_int", lambda a, b: a ** b, (In((6,), "int32", "int:-4:5"),
+                                          In((6,), "int64", "int:0:6")),
+         per_element(lambda a, b: int(a) ** int(b)), grad=False),  # b: a nonnegative_check
     Case("neg", lambda a: -a, (In((2, 3)),), lambda a: 0 - a),
     Case("abs", lambda a: gc.abs(a), (In((7,)),), per_element(abs)),
     Case("sign", lambda a: gc.sign(a), (In((7,)),),
@@ -112,6 +115,14 @@ CASES: list[Case] = [
     Case("gelu", gc.gelu, (In((3, 4)),), per_element(_gelu)),
     Case("gelu_tanh", lambda a: gc.gelu(a, approximate="tanh"), (In((3, 4)),),
          per_element(_gelu_tanh)),
+    # float functions of ints compute in float64 (the reference once cast results back to
+    # the int dtype: sigmoid, erf and gelu of ints were 0; found by the fuzzer's int programs)
+    *[Case(f"{name}_of_int32", fn, (In((8,), "int32", "int:-5:5"),), per_element(scalar),
+           grad=False)
+      for name, fn, scalar in [("erf", gc.erf, math.erf), ("sigmoid", gc.sigmoid, _sigmoid),
+                               ("gelu", gc.gelu, _gelu), ("tanh", gc.tanh, math.tanh),
+                               ("gelu_tanh", lambda a: gc.gelu(a, approximate="tanh"),
+                                _gelu_tanh)]],
     # ----- comparisons, selection, casts (no gradient) -----
     Case("equal", gc.equal, (In((6,), "int64", "int:0:3"), In((6,), "int64", "int:0:3")),
          lambda a, b: np.array([x == y for x, y in zip(a, b)]), grad=False),

@@ -248,7 +248,8 @@ class ExpressionEmitter:
         return self.number(1) if result is None else result
 
     def _int_pow(self, x: ir.Value, e: ir.Value) -> ir.Value:
-        """Integer x**e for a run-time exponent (e < 0 gives 0 except for x = +-1)."""
+        """Integer x**e for a run-time exponent e >= 0 (a negative one, which would give 1,
+        is refused first: at build time or by a nonnegative_check kernel, see pow_operands)."""
         fn = self._int_pow_function()
         return self.b.call(fn, [x, e])
 

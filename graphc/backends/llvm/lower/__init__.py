@@ -45,6 +45,7 @@ def lowering(*names: str, **options):
 
 def table() -> dict:
     from graphc.backends.llvm.lower import (  # noqa: F401  (each module registers its ops)
+        checks,
         conv,
         conv_grad_weight,
         elementwise,

@@ -290,6 +290,8 @@ def _col2im_layout(dtype, g, w) -> tuple[int, int]:
 def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins
+    if out.size == 0:  # an empty batch: nothing to write (col2im would get no scratch)
+        return
     path = grad_input_path(node, g.shape, w.shape)
     if path == "winograd":
         conv_winograd.emit(k, grad_input_winograd(node, g.shape, w.shape), g, w, out, scratch)

@@ -119,7 +119,7 @@ def emit_fused_reduce(k, node, out, ins, scratch) -> None:
 
     strides = [broadcast_strides(i.shape, space) for i in reading] or [[0] * len(space)]
     source = Source(space, strides, value, node.dtype)
-    reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out)
+    reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out, node)
 
 
 @lowering("fused_matmul", scratch=matmul_scratch)

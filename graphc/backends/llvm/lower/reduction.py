@@ -19,7 +19,7 @@ from graphc.backends.llvm.irtypes import const, convert, i64, llvm_type
 from graphc.backends.llvm.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.nest import contiguous_strides
-from graphc.shapes import shape_str
+from graphc.ops.reduction import check_reducible, reduced_count
 
 
 class Source:
@@ -98,17 +98,19 @@ class Accumulator:
 
 @lowering("sum", "mean", "max", "min")
 def emit_reduction(k, node, out, ins, scratch) -> None:
-    reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out)
+    reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out, node)
 
 
-def reduce(k, op: str, source: Source, axes: set[int], out) -> None:
+def reduce(k, op: str, source: Source, axes: set[int], out, node) -> None:
     """out = op-reduction of the source's elements over `axes` (out is contiguous over
-    the kept axes)."""
-    count = int(np.prod([source.shape[a] for a in axes], dtype=np.int64))
-    if count == 0 and op in ("max", "min"):
-        raise ValueError(f"{op}: zero-size reduction of an input of shape "
-                         f"{shape_str(source.shape)} over axes {tuple(sorted(axes))}")
+    the kept axes). A max/min over no elements raises ValueError naming where the user
+    built `node`'s reduction, as the reference does."""
+    count = reduced_count(source.shape, sorted(axes))
+    check_reducible(op, source.shape, tuple(sorted(axes)), node)
     if out.size == 0:
+        return
+    if count == 0:
+        _fill(k, out, 0 if op == "sum" else np.nan)
         return
     groups = runs(source, axes)
     kinds = [r[1] for r in groups]
@@ -116,6 +118,14 @@ def reduce(k, op: str, source: Source, axes: set[int], out) -> None:
         _rows(k, op, source, out, groups, count)
     else:
         _scalar(k, op, source, out, groups, count)
+
+
+def _fill(k, out, value: float) -> None:
+    """Every output element = value: a sum over no elements is 0, a mean NaN (0/0), as in
+    NumPy (the loops below would read the first element, which does not exist)."""
+    start, stop = k.split(out.size)
+    with k.loop(start, stop, "o") as o:
+        k.store(const(out.dtype, value), out.ptr, out.dtype, o)
 
 
 def _acc_dtype(op: str, x_dtype: np.dtype, out_dtype: np.dtype, inner: bool) -> np.dtype:
@@ -197,8 +207,10 @@ def emit_argmax(k, node, out, ins, scratch) -> None:
     """Index of the first maximum; a NaN counts as the maximum (NumPy)."""
     (x,) = ins
     axis = node.attrs["axis"]
-    if x.size == 0:
-        raise ValueError(f"argmax: zero-size input of shape {shape_str(x.shape)}")
+    check_reducible("argmax", x.shape, tuple(range(len(x.shape))) if axis is None else (axis,),
+                    node)
+    if out.size == 0:
+        return
     if axis is None:
         outer, size, inner = 1, x.size, 1
     else:
