@@ -2,84 +2,58 @@
 
 Declare a model as a graph with the DSL, differentiate it with `grad`, and `compile` it
 with the LLVM backend (native code) or the NumPy reference backend.
+
+The public names are loaded on first use (PEP 562), so that importing one layer
+(`import graphc.ir`) does not import the layers above it.
 """
 
-from graphc.autodiff import grad
-from graphc.compiler import Executable, compile
-from graphc.dsl import (
-    abs,
-    add,
-    argmax,
-    broadcast_to,
-    cast,
-    clip,
-    concat,
-    constant,
-    cos,
-    div,
-    embedding,
-    equal,
-    erf,
-    exp,
-    expand_dims,
-    gelu,
-    getitem,
-    greater,
-    greater_equal,
-    input,
-    leaky_relu,
-    less,
-    less_equal,
-    log,
-    logical_and,
-    logical_not,
-    logical_or,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    not_equal,
-    one_hot,
-    param,
-    pow,
-    random_uniform,
-    relu,
-    reshape,
-    sigmoid,
-    sign,
-    sin,
-    slice_axis,
-    sqrt,
-    squeeze,
-    stop_gradient,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    where,
-)
-from graphc.errors import GraphError, GraphTypeError
-from graphc.ir import Graph, Node
-from graphc.ops.conv import conv2d
-from graphc.ops.nn import (
-    binary_cross_entropy_with_logits,
-    dropout,
-    layer_norm,
-    log_softmax,
-    mse_loss,
-    softmax,
-    softmax_cross_entropy,
-)
-from graphc.ops.pool import avg_pool2d, max_pool2d
-from graphc.viz import to_dot
+from __future__ import annotations
 
-Value = Node
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# The training stack: layers, optimizers, data tools (after the ops they build on).
-from graphc import data, nn, optim, train  # noqa: E402
+# Where the public names that are not graph-building functions (graphc/dsl.py) live.
+_HOMES = {
+    "grad": "graphc.autodiff",
+    "compile": "graphc.compiler",
+    "Executable": "graphc.compiler",
+    "GraphError": "graphc.errors",
+    "GraphTypeError": "graphc.errors",
+    "Graph": "graphc.ir",
+    "Node": "graphc.ir",
+    "to_dot": "graphc.viz",
+}
+# Subpackages and modules reached as attributes (gc.nn.Linear, gc.ops.scalar, ...).
+_MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "dsl", "dtypes",
+            "errors", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train", "viz")
+
+if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and editors
+    from graphc import data, nn, optim, train  # noqa: F401
+    from graphc.autodiff import grad  # noqa: F401
+    from graphc.compiler import Executable, compile  # noqa: F401
+    from graphc.dsl import *  # noqa: F403
+    from graphc.errors import GraphError, GraphTypeError  # noqa: F401
+    from graphc.ir import Graph, Node  # noqa: F401
+    from graphc.viz import to_dot  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"graphc.{name}")
+    module = importlib.import_module(_HOMES.get(name, "graphc.dsl"))
+    try:
+        value = getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"module 'graphc' has no attribute {name!r}") from None
+    if name.startswith("_"):
+        raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    dsl = importlib.import_module("graphc.dsl")
+    public = [n for n in vars(dsl) if not n.startswith("_")]
+    return sorted(set(public) | set(_HOMES) | set(_MODULES) | {"__version__"})

@@ -15,9 +15,9 @@ from graphc import dtypes
 from graphc.backends import get_backend
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.ir.program import Program
 from graphc.locks import Group, group_of
 from graphc.profile import Profile
-from graphc.program import Program
 from graphc.shapes import dims_equal, shape_str
 
 _recorders: list[list] = []

@@ -19,7 +19,7 @@ from graphc.compiler import compile as compile_graph
 from graphc.data.batching import Batches
 from graphc.ir.node import Node
 from graphc.nn.module import Module
-from graphc.ops.nn import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
+from graphc.ops.composite import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.schedule import Schedule
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphc import dtypes
-from graphc.dsl import add, broadcast_to, cast, operands
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
-from graphc.ops.registry import get_op
+from graphc.ir.op import get_op
+from graphc.ops.elementwise import add, cast
+from graphc.ops.leaf import operands
+from graphc.ops.shape import broadcast_to
 from graphc.shapes import dims_equal, shape_str
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 import numpy as np
 import sympy
 
-from graphc.program import Program
+from graphc.ir.program import Program
 
 
 class Runner(Protocol):

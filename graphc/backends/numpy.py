@@ -5,36 +5,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import sympy
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.ops.registry import get_op
+from graphc.ir.op import Env, get_op, is_kernel
+from graphc.ir.program import Program
 from graphc.profile import KernelTime, Profile
-from graphc.program import Program
 from graphc.shapes import evaluate, shape_str
-
-
-class Env:
-    """What ops see while running: the dim binding, the call counter, the arguments."""
-
-    def __init__(self, binding: dict[sympy.Symbol, int], step: int,
-                 arguments: dict[Node, np.ndarray], shapes: dict | None = None):
-        self.binding = binding
-        self.step = step
-        self._arguments = arguments
-        self._shapes: dict[tuple, tuple[int, ...]] = {} if shapes is None else shapes
-
-    def shape(self, shape) -> tuple[int, ...]:
-        """A (possibly symbolic) shape made concrete by the binding."""
-        try:
-            return self._shapes[shape]
-        except KeyError:
-            concrete = self._shapes[shape] = evaluate(shape, self.binding)
-            return concrete
-
-    def argument(self, node: Node) -> np.ndarray:
-        return self._arguments[node]
 
 
 class NumpyRunner:
@@ -79,7 +56,6 @@ class NumpyRunner:
 
     def profile(self, arguments, binding, step, calls: int) -> Profile:
         """Per-node times of `calls` runs (leaves and views take no time and are left out)."""
-        from graphc.passes.report import is_kernel  # passes import this backend
         timings = [0.0] * len(self.nodes)
         for _ in range(calls):
             self.run(list(arguments), binding, step, timings)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import user_location
+from graphc.ir.op import get_op
 from graphc.shapes import Shape, shape_str
 
 
@@ -85,7 +86,6 @@ class Node:
     @staticmethod
     def make(op: str, inputs: tuple[Node, ...] = (), **attrs) -> Node:
         """The node for `op(inputs, attrs)`, the existing one if it was built before."""
-        from graphc.ops.registry import get_op
 
         frozen = {k: freeze(v) for k, v in attrs.items()}
         key = (op, tuple(id(i) for i in inputs), tuple(sorted(frozen.items())))
@@ -155,46 +155,8 @@ class Node:
     def __reduce__(self):
         raise TypeError("graph values cannot be pickled")
 
-    # ----- operators (the DSL functions do the work) ------------------------------------
-    def __add__(self, other): return _dsl().add(self, other)
-    def __radd__(self, other): return _dsl().add(other, self)
-    def __sub__(self, other): return _dsl().sub(self, other)
-    def __rsub__(self, other): return _dsl().sub(other, self)
-    def __mul__(self, other): return _dsl().mul(self, other)
-    def __rmul__(self, other): return _dsl().mul(other, self)
-    def __truediv__(self, other): return _dsl().div(self, other)
-    def __rtruediv__(self, other): return _dsl().div(other, self)
-    def __pow__(self, other): return _dsl().pow(self, other)
-    def __rpow__(self, other): return _dsl().pow(other, self)
-    def __matmul__(self, other): return _dsl().matmul(self, other)
-    def __rmatmul__(self, other): return _dsl().matmul(other, self)
-    def __neg__(self): return _dsl().neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return _dsl().abs(self)
-    def __lt__(self, other): return _dsl().less(self, other)
-    def __le__(self, other): return _dsl().less_equal(self, other)
-    def __gt__(self, other): return _dsl().greater(self, other)
-    def __ge__(self, other): return _dsl().greater_equal(self, other)
-    def __getitem__(self, index): return _dsl().getitem(self, index)
+    # Operators (+ - * / ** @, comparisons, indexing) and the methods .sum .mean .max .min
+    # .argmax .reshape .transpose .astype .T are the op builders', installed on this class
+    # by graphc/ops/operators.py: the IR knows no op.
 
     __hash__ = object.__hash__
-
-    def sum(self, axis=None, keepdims=False): return _dsl().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _dsl().mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _dsl().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _dsl().min(self, axis, keepdims)
-    def argmax(self, axis=None, keepdims=False): return _dsl().argmax(self, axis, keepdims)
-    def reshape(self, *shape):
-        return _dsl().reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes):
-        return _dsl().transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-    def astype(self, dtype): return _dsl().cast(self, dtype)
-
-    @property
-    def T(self):
-        return _dsl().transpose(self)
-
-
-def _dsl():
-    import graphc.dsl as dsl
-    return dsl

@@ -12,7 +12,7 @@ from graphc.ir.node import Node
 from graphc.nn.dropout import Dropout
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module, check_sizes
-from graphc.ops.nn import softmax
+from graphc.ops.composite import softmax
 from graphc.shapes import shape_str
 
 

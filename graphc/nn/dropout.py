@@ -5,7 +5,7 @@ from __future__ import annotations
 from graphc.ir.node import Node
 from graphc.nn import init
 from graphc.nn.module import Module
-from graphc.ops.nn import dropout
+from graphc.ops.composite import dropout
 
 
 class Dropout(Module):

@@ -16,7 +16,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.registry import Op, register_class
+from graphc.ir.op import Op, Pattern, register_class
+from graphc.ops.leaf import operands
+from graphc.ops.shape import reshape
 from graphc.shapes import Dim, as_dim, dims_equal, shape_str
 
 
@@ -160,6 +162,9 @@ class Conv2d(Op):
     (N, O, Ho, Wo), a cross-correlation as PyTorch's conv2d; x is padded with zeros."""
 
     name = "conv2d"
+    pattern = Pattern.OUT_FUSABLE
+    epilogue = "fused_conv2d"
+    epilogue_attrs = ("stride", "padding")
 
     def infer(self, inputs, attrs):
         x, w = inputs
@@ -281,8 +286,6 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> Node:
     stride and padding are ints or (h, w) pairs; padding adds zeros on both sides. The
     output is (N, O, floor((H + 2p - kh) / s) + 1, ...). The bias is an ordinary broadcast
     add after the convolution, which the optimizer may fuse into it."""
-    from graphc.dsl import operands, reshape
-
     x, w = operands(x, w)
     out = Node.make("conv2d", (x, w), stride=pair("conv2d", "stride", stride, 1),
                     padding=pair("conv2d", "padding", padding, 0))

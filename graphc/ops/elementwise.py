@@ -1,7 +1,9 @@
-"""Elementwise ops: one table entry each, with NumPy broadcasting and dtype promotion.
+"""Elementwise ops: one table entry each, with NumPy broadcasting and dtype promotion, and
+their builders (`gc.add`, `gc.exp`, ...).
 
-Each entry gives the NumPy reference and the sympy expression of one scalar; gradients
-(and, later, fused kernels) are derived from the expression.
+Each entry gives the NumPy reference and the expression of one scalar in the scalar
+language (graphc/ops/scalar.py); gradients and fused kernels are derived from the
+expression.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import sympy
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
+from graphc.ir.op import Op, Pattern, get_op, register
 from graphc.ops import scalar
-from graphc.ops.registry import Op, register
+from graphc.ops.leaf import is_weak, operands
 from graphc.shapes import broadcast, shape_str
 
 
@@ -88,6 +91,8 @@ class Elementwise(Op):
     values), "cast".
     """
 
+    pattern = Pattern.ELEMENTWISE
+
     def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True,
                  partials=None):
         self.name = name
@@ -150,8 +155,17 @@ class Elementwise(Op):
         return [sympy.diff(expr, s) for s in symbols]
 
     def grad(self, node, out_grad):
-        from graphc.autodiff.elementwise import elementwise_grad
-        return elementwise_grad(node, out_grad)
+        symbols, expr, partials = _derivatives(node.op, tuple(sorted(node.attrs.items())),
+                                               len(node.inputs))
+        return scalar.expression_grads(expr, symbols, node.inputs, node, out_grad, partials)
+
+
+@functools.cache
+def _derivatives(op_name: str, attrs: tuple, arity: int):
+    """(symbols, expression, [d expression / d symbol_i]) of an op with given attrs."""
+    symbols = scalar.input_symbols(arity)
+    op = get_op(op_name)
+    return symbols, op.expression(symbols, dict(attrs)), op.partials(symbols, dict(attrs))
 
 
 def _of_floats(fn):
@@ -279,3 +293,75 @@ def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
                               f"{shape_str(exponent.shape)}) holds {int(negative[0])}")
         return base, exponent
     return base, Node.make("nonnegative_check", (exponent,), role="exponent")
+
+
+# ----- builders -----------------------------------------------------------------------------
+def _apply(op: str, *xs, **attrs) -> Node:
+    return Node.make(op, operands(*xs), **attrs)
+
+
+def add(a, b) -> Node: return _apply("add", a, b)
+def sub(a, b) -> Node: return _apply("sub", a, b)
+def mul(a, b) -> Node: return _apply("mul", a, b)
+def div(a, b) -> Node: return _apply("div", a, b)
+def pow(a, b) -> Node:  # noqa: A001
+    return Node.make("pow", pow_operands(*operands(a, b)))
+def maximum(a, b) -> Node: return _apply("maximum", a, b)
+def minimum(a, b) -> Node: return _apply("minimum", a, b)
+def neg(x) -> Node: return _apply("neg", x)
+def abs(x) -> Node: return _apply("abs", x)  # noqa: A001
+def sign(x) -> Node: return _apply("sign", x)
+def exp(x) -> Node: return _apply("exp", x)
+def log(x) -> Node: return _apply("log", x)
+def sqrt(x) -> Node: return _apply("sqrt", x)
+def sin(x) -> Node: return _apply("sin", x)
+def cos(x) -> Node: return _apply("cos", x)
+def tanh(x) -> Node: return _apply("tanh", x)
+def erf(x) -> Node: return _apply("erf", x)
+def sigmoid(x) -> Node: return _apply("sigmoid", x)
+def relu(x) -> Node: return _apply("relu", x)
+def equal(a, b) -> Node: return _apply("equal", a, b)
+def not_equal(a, b) -> Node: return _apply("not_equal", a, b)
+def less(a, b) -> Node: return _apply("less", a, b)
+def less_equal(a, b) -> Node: return _apply("less_equal", a, b)
+def greater(a, b) -> Node: return _apply("greater", a, b)
+def greater_equal(a, b) -> Node: return _apply("greater_equal", a, b)
+def logical_and(a, b) -> Node: return _apply("logical_and", a, b)
+def logical_or(a, b) -> Node: return _apply("logical_or", a, b)
+def logical_not(x) -> Node: return _apply("logical_not", x)
+
+
+def leaky_relu(x, slope: float = 0.01) -> Node:
+    """x where x > 0, else slope * x."""
+    return _apply("leaky_relu", x, slope=float(slope))
+
+
+def gelu(x, approximate: str = "none") -> Node:
+    """x * Phi(x) (exact, erf form); approximate="tanh" gives the tanh approximation."""
+    if approximate not in ("none", "tanh"):
+        raise build_error("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _apply("gelu" if approximate == "none" else "gelu_tanh", x)
+
+
+def clip(x, lo=None, hi=None) -> Node:
+    """x limited to [lo, hi] (either may be None); the gradient is 1 inside, bounds included."""
+    for bound in (lo, hi):
+        if bound is not None and not is_weak(bound):
+            raise build_error("clip", f"bounds must be Python numbers or None, got {bound!r}")
+    if lo is not None and hi is not None and lo > hi:
+        raise build_error("clip", f"lo {lo} is greater than hi {hi}")
+    return _apply("clip", x, lo=lo, hi=hi)
+
+
+def where(condition, a, b) -> Node:
+    """a where condition (a bool value) holds, else b; broadcast like numpy.where."""
+    (condition,) = operands(condition, reference=dtypes.BOOL)
+    a, b = operands(a, b)
+    return Node.make("where", (condition, a, b))
+
+
+def cast(x, dtype) -> Node:
+    """x converted to dtype (float to int truncates toward zero, as NumPy)."""
+    (x,) = operands(x)
+    dtype = dtypes.as_dtype(dtype)
+    return x if x.dtype == dtype else Node.make("cast", (x,), dtype=dtype.name)

@@ -1,10 +1,10 @@
-"""Epilogue ops: a matmul or conv2d whose output goes through an elementwise expression
-(bias add, activation, the relu mask of a backward pass) in the same loop, before it is
-stored.
+"""Epilogue ops: a producer (matmul, conv2d: an op that declares `epilogue`) whose output
+goes through an elementwise expression (bias add, activation, the relu mask of a backward
+pass) in the same loop, before it is stored.
 
 Format (an interface: the optimizer builds them, every backend lowers them):
 
-- op names ``"fused_matmul"`` and ``"fused_conv2d"``.
+- op name: the producer's `epilogue` (``"fused_matmul"``, ``"fused_conv2d"``).
 - ``inputs``: the producer's operands first (matmul: ``a, b``; conv2d: ``x, w``), then the
   epilogue's extra operands ``e0, e1, ...``, any dtypes, each broadcasting (NumPy rules)
   to the producer's output shape.
@@ -13,7 +13,8 @@ Format (an interface: the optimizer builds them, every backend lowers them):
   the extra operands in order; built from the same pieces, kept unevaluated and evaluated
   the same way as a ``"fused"`` node's expression (graphc/ops/fused.py).
 - ``attrs["dtype"]``: the output dtype name. The output shape is the producer's.
-- ``fused_conv2d`` also has the conv2d attrs ``stride`` and ``padding`` (same meaning).
+- the producer's attributes named by its `epilogue_attrs` (conv2d's ``stride`` and
+  ``padding``), with the same meaning.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import sympy
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.fused import check_expression, evaluate, expression_grads, float_dtype_of
-from graphc.ops.fused import input_symbols as extra_symbols
-from graphc.ops.registry import Op, get_op, register
+from graphc.ir.op import Op, Pattern, all_ops, get_op, register
+from graphc.ops.fused import float_dtype_of
+from graphc.ops.scalar import check_expression, evaluate, expression_grads
+from graphc.ops.scalar import input_symbols as extra_symbols
 from graphc.shapes import broadcast, dims_equal, shape_str
 
 ACC = sympy.Symbol("acc", real=True)
@@ -35,10 +37,13 @@ ACC = sympy.Symbol("acc", real=True)
 class Epilogue(Op):
     """A producer op with an elementwise epilogue (format in the module docstring)."""
 
-    def __init__(self, name: str, producer: str, producer_attrs: tuple[str, ...]):
-        self.name = name
-        self.producer = producer
-        self.producer_attrs = producer_attrs
+    pattern = Pattern.OPAQUE
+    fused = True
+
+    def __init__(self, producer: Op):
+        self.name = producer.epilogue
+        self.producer = producer.name
+        self.producer_attrs = producer.epilogue_attrs
 
     def split(self, node: Node) -> tuple[Node, tuple[Node, ...]]:
         """(the producer node, the extra operands)."""
@@ -80,5 +85,8 @@ class Epilogue(Op):
         return [*get_op(self.producer).grad(producer, g_acc), *g_extras]
 
 
-register(Epilogue("fused_matmul", "matmul", ()))
-register(Epilogue("fused_conv2d", "conv2d", ("stride", "padding")))
+# Every op that declares an epilogue gets its epilogue op (this module is imported after
+# every producer's).
+for _producer in list(all_ops().values()):
+    if _producer.epilogue is not None:
+        register(Epilogue(_producer))

@@ -5,19 +5,11 @@ Format (an interface: the optimizer builds it, every backend lowers it):
 - op name ``"fused"``.
 - ``inputs``: the distinct outside operands, any dtypes, any shapes that broadcast (NumPy
   rules) to the output shape.
-- ``attrs["expr"]``: a sympy expression of one output element in the symbols
-  ``x0, x1, ...`` (``input_symbols(n)``: ``sympy.Symbol(f"x{i}", real=True)``, one per
-  input, in order). It is built only from numbers, Add, Mul, Pow, exp, log, tanh, erf,
-  sin, cos, sign, Abs, Piecewise, relationals (>, >=, <, <=, Eq, Ne), And/Or/Not and the
-  functions of graphc/ops/scalar.py (Sigmoid, Relu, Gelu, ... with the elementwise ops'
-  semantics). The expression is kept *unevaluated* (built under ``sympy.evaluate(False)``)
-  so it has exactly the structure of the ops it replaces: ``x*0`` and ``x - x`` stay (NaN
-  semantics), ``a/b`` is ``Mul(a, Pow(b, -1))`` and means a division, ``Pow(b, 1/2)`` is
-  sqrt. Backends evaluate ``kernel_body(expr)`` (sympy.cse, still unevaluated): a tuple of
-  (temporary, subexpression) assignments, then the result.
-- A bool value is a number 0 or 1 inside the expression (``Piecewise((1, rel), (0,
-  True))``); ``Ne(b, 0)`` of a bool input is its truth.
-- Numbers are weak, as Python scalars in NumPy: they take the dtype of the array they meet.
+- ``attrs["expr"]``: an expression of one output element in the scalar language
+  (graphc/ops/scalar.py: its grammar, and what unevaluated means), in the symbols
+  ``x0, x1, ...`` (``input_symbols(n)``), one per input, in order. Backends evaluate
+  ``kernel_body(expr)`` (sympy.cse, still unevaluated): a tuple of (temporary,
+  subexpression) assignments, then the result.
 - ``attrs["dtype"]``: the output dtype name; the value is computed in the operands' dtypes
   (NumPy promotion, as the unfused ops did) and converted to it at the end.
 - ``attrs["shape"]`` (optional): the output shape when it is not the broadcast of the
@@ -26,188 +18,16 @@ Format (an interface: the optimizer builds it, every backend lowers it):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
-import sympy
 
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops import scalar
-from graphc.ops.registry import Op, get_op, register_class
+from graphc.ir.op import Op, Pattern, register_class
+from graphc.ops.scalar import check_expression, evaluate, expression_grads, input_symbols
 from graphc.shapes import as_shape, broadcast, dims_equal, shape_str
-
-_FUNCTION_OPS = {sympy.exp: "exp", sympy.log: "log", sympy.tanh: "tanh", sympy.erf: "erf",
-                 sympy.sin: "sin", sympy.cos: "cos", sympy.sign: "sign", sympy.Abs: "abs",
-                 **{fn: fn.op_name for fn in scalar.CUSTOM_FUNCTIONS}}
-_RELATIONS = {sympy.StrictGreaterThan: np.greater, sympy.GreaterThan: np.greater_equal,
-              sympy.StrictLessThan: np.less, sympy.LessThan: np.less_equal,
-              sympy.Equality: np.equal, sympy.Unequality: np.not_equal}
-_LOGIC = {sympy.And: np.logical_and, sympy.Or: np.logical_or}
-
-
-@functools.cache
-def input_symbols(n: int) -> tuple[sympy.Symbol, ...]:
-    """The symbols x0 .. x{n-1} that stand for a fused node's inputs."""
-    return tuple(sympy.Symbol(f"x{i}", real=True) for i in range(n))
-
-
-@functools.lru_cache(maxsize=4096)
-def kernel_body(expr: sympy.Basic) -> tuple[tuple[tuple[sympy.Symbol, sympy.Basic], ...],
-                                            sympy.Basic]:
-    """sympy.cse of an expression, without re-evaluating it: (assignments, result).
-
-    A reciprocal `Pow(b, -1)` that cse made a temporary is put back where it is used,
-    so `a * Pow(b, -1)` stays the division a / b (a multiplication by a rounded 1/b is
-    not the same number). Cached: every call of a compiled function evaluates the same
-    bodies, and sympy.cse costs milliseconds."""
-    with sympy.evaluate(False):
-        assignments, results = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
-        kept, (result,) = inline_reciprocals(assignments, results)
-        return kept, result
-
-
-def inline_reciprocals(assignments, results):
-    """sympy.cse's (assignments, results) with every reciprocal temporary put back where
-    it is used (call under sympy.evaluate(False)): (assignments, results) as tuples."""
-    inline: dict[sympy.Symbol, sympy.Basic] = {}
-    kept = []
-    for temp, value in assignments:
-        value = value.xreplace(inline)
-        if value.is_Pow and value.exp == -1:
-            inline[temp] = value
-        else:
-            kept.append((temp, value))
-    return tuple(kept), tuple(r.xreplace(inline) for r in results)
-
-
-def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
-             float_dtype: np.dtype) -> np.ndarray:
-    """The expression on arrays, op by op as the unfused ops compute it (each function by
-    its elementwise op's NumPy reference). `float_dtype` types the float numbers of a
-    Piecewise none of whose values is an array."""
-    assignments, result = kernel_body(expr)
-    env = dict(values)
-    with np.errstate(all="ignore"):
-        for temp, sub in assignments:
-            env[temp] = _Evaluator(env, float_dtype).run(sub)
-        return np.asarray(_Evaluator(env, float_dtype).run(result))
-
-
-class _Evaluator:
-    def __init__(self, env, float_dtype):
-        self.env = env
-        self.float_dtype = float_dtype
-
-    def run(self, expr):
-        value = self._run(expr)
-        if isinstance(value, np.generic) and not expr.free_symbols:
-            return value.item()  # numbers stay weak Python scalars, as in the graph
-        return value
-
-    def _run(self, expr):
-        if expr in self.env:
-            return self.env[expr]
-        if expr.is_Integer:
-            return int(expr)
-        if expr.is_Number or expr.is_NumberSymbol:
-            return float(expr)
-        if expr is sympy.true or expr is sympy.false:
-            return bool(expr)
-        if expr.is_Add:
-            return functools.reduce(np.add, (self.run(a) for a in expr.args))
-        if expr.is_Mul:
-            return self._mul(expr.args)
-        if expr.is_Pow:
-            return self._pow(*expr.args)
-        if isinstance(expr, sympy.Piecewise):
-            return self._piecewise(expr.args)
-        if type(expr) in _RELATIONS:
-            return _RELATIONS[type(expr)](self.run(expr.lhs), self.run(expr.rhs))
-        if type(expr) in _LOGIC:
-            return functools.reduce(_LOGIC[type(expr)], (self.run(a) for a in expr.args))
-        if isinstance(expr, sympy.Not):
-            return np.logical_not(self.run(expr.args[0]))
-        if expr.func in _FUNCTION_OPS:
-            args = [self.array(a) for a in expr.args]
-            return get_op(_FUNCTION_OPS[expr.func]).reference(*args)
-        raise NotImplementedError(f"fused: cannot evaluate {expr.func.__name__} ({expr})")
-
-    def array(self, expr):
-        value = self.run(expr)
-        return value if isinstance(value, np.ndarray) else np.asarray(value, self.float_dtype)
-
-    def _mul(self, args):
-        if len(args) == 2 and args[0] == -1:
-            return np.negative(self.run(args[1]))
-        above, below = [], []
-        for factor in args:
-            if factor.is_Pow and factor.exp == -1:
-                below.append(self.run(factor.base))
-            else:
-                above.append(self.run(factor))
-        out = functools.reduce(np.multiply, above) if above else 1
-        return out if not below else np.true_divide(out, functools.reduce(np.multiply, below))
-
-    def _pow(self, base, exponent):
-        if exponent == -1:
-            return np.true_divide(1, self.run(base))
-        if exponent == sympy.S.Half:
-            return get_op("sqrt").reference(self.array(base))
-        return np.power(self.run(base), self.run(exponent))
-
-    def _piecewise(self, pieces):
-        values = [self.run(v) for v, _ in pieces]
-        if not any(isinstance(v, np.ndarray) for v in values):
-            if all(isinstance(v, int) and -128 <= v < 128 for v in values):
-                values = [np.int8(v) for v in values]  # 0/1 bools: promote to nothing
-            else:
-                values = [np.asarray(v, self.float_dtype) for v in values]
-        out = values[-1]
-        for value, (_, condition) in zip(reversed(values[:-1]), reversed(pieces[:-1])):
-            out = np.where(self.run(condition), value, out)
-        return out
-
-
-def expression_grads(expr: sympy.Basic, symbols: Sequence[sympy.Symbol],
-                     operands: Sequence[Node], out: Node, out_grad: Node) -> list[Node | None]:
-    """d expr / d operand_i * out_grad, as graph, for a node `out` computing `expr` with
-    each symbol bound to its operand; summed down to each operand's shape. None for
-    operands that are not float."""
-    from graphc import dsl
-    from graphc.autodiff.broadcast import unbroadcast
-    from graphc.autodiff.sympy_graph import to_graph
-
-    env = dict(zip(symbols, operands))
-    grads: list[Node | None] = []
-    for symbol, x in zip(symbols, operands):
-        if not dtypes.is_float(x.dtype):
-            grads.append(None)
-            continue
-        partial = sympy.diff(expr, symbol)
-        if partial == 0:
-            g = out_grad * 0.0
-        elif partial == 1:
-            g = out_grad
-        else:
-            g = out_grad * to_graph(partial, {**env, expr: out}, out.dtype)
-        if g.shape != out.shape:
-            g = dsl.broadcast_to(g, out.shape)
-        grads.append(unbroadcast(g, x.shape) if g.shape != x.shape else g)
-    return grads
-
-
-def check_expression(op: str, expr, symbols: Sequence[sympy.Symbol]) -> None:
-    """Refuse an `expr` attribute that is not a sympy expression of the given symbols."""
-    if not isinstance(expr, sympy.Basic):
-        raise build_error(op, f"expr must be a sympy expression, got {type(expr).__name__}")
-    unknown = expr.free_symbols - set(symbols)
-    if unknown:
-        names = ", ".join(sorted(map(str, unknown)))
-        raise build_error(op, f"expr uses {names}, which are not among its inputs "
-                          f"({', '.join(map(str, symbols))})")
 
 
 def elementwise_shape(op: str, inputs: Sequence[Node], attrs: dict):
@@ -235,6 +55,8 @@ class Fused(Op):
     """A tree of elementwise ops as one kernel (format in the module docstring)."""
 
     name = "fused"
+    pattern = Pattern.ELEMENTWISE
+    fused = True
 
     def infer(self, inputs, attrs):
         check_expression(self.name, attrs.get("expr"), input_symbols(len(inputs)))

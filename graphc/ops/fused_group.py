@@ -35,14 +35,9 @@ import sympy
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.fused import (
-    _Evaluator,
-    check_expression,
-    elementwise_shape,
-    inline_reciprocals,
-    input_symbols,
-)
-from graphc.ops.registry import Op, register_class
+from graphc.ir.op import Kind, Op, Pattern, register_class
+from graphc.ops.fused import elementwise_shape
+from graphc.ops.scalar import Evaluator, check_expression, inline_reciprocals, input_symbols
 from graphc.shapes import as_shape
 
 Body = tuple[tuple[tuple[sympy.Symbol, sympy.Basic], ...], tuple[sympy.Basic, ...]]
@@ -80,6 +75,8 @@ class FusedGroup(Op):
     docstring)."""
 
     name = "fused_group"
+    pattern = Pattern.ELEMENTWISE
+    fused = True
 
     def infer(self, inputs, attrs):
         exprs, names = attrs.get("exprs"), attrs.get("dtypes")
@@ -105,8 +102,8 @@ class FusedGroup(Op):
                 float_dtype = output_float_dtype(node, i)
                 for temp, sub in ready(assignments, values):
                     if temp not in values:
-                        values[temp] = _Evaluator(values, float_dtype).run(sub)
-                out = np.asarray(_Evaluator(values, float_dtype).run(result))
+                        values[temp] = Evaluator(values, float_dtype).run(sub)
+                out = np.asarray(Evaluator(values, float_dtype).run(result))
                 out = np.broadcast_to(out.astype(name, copy=False), shape)
                 values[output_symbols(i + 1)[-1]] = out
                 outputs.append(out)
@@ -134,6 +131,7 @@ class GroupOutput(Op):
     """Output `index` of a fused_group."""
 
     name = "group_output"
+    kind = Kind.VIEW
 
     def infer(self, inputs, attrs):
         if len(inputs) != 1 or inputs[0].op != "fused_group":

@@ -21,16 +21,19 @@ import numpy as np
 
 from graphc import dtypes
 from graphc.errors import build_error
-from graphc.ops.fused import (
+from graphc.ir.node import Node
+from graphc.ir.op import Op, Pattern, get_op, register_class
+from graphc.ops.elementwise import cast
+from graphc.ops.fused import elementwise_shape, float_dtype_of
+from graphc.ops.reduction import check_reducible, reduced_shape, reduction_grad
+from graphc.ops.scalar import (
     check_expression,
-    elementwise_shape,
     evaluate,
     expression_grads,
-    float_dtype_of,
     input_symbols,
+    to_graph,
 )
-from graphc.ops.reduction import check_reducible, reduced_shape
-from graphc.ops.registry import Op, get_op, register_class
+from graphc.ops.shape import broadcast_to
 
 KINDS = ("sum", "mean", "max", "min")
 
@@ -40,6 +43,8 @@ class FusedReduce(Op):
     """An elementwise expression reduced over axes (format in the module docstring)."""
 
     name = "fused_reduce"
+    pattern = Pattern.REDUCTION
+    fused = True
 
     def infer(self, inputs, attrs):
         check_expression(self.name, attrs.get("expr"), input_symbols(len(inputs)))
@@ -70,15 +75,11 @@ class FusedReduce(Op):
         return elementwise_shape("fused_reduce", node.inputs, node.attrs)
 
     def grad(self, node, out_grad):
-        from graphc import dsl
-        from graphc.autodiff.reduction import reduction_grad
-        from graphc.autodiff.sympy_graph import to_graph
-
         symbols = input_symbols(len(node.inputs))
         attrs = node.attrs
         elements = to_graph(attrs["expr"], dict(zip(symbols, node.inputs)), node.dtype)
-        elements = dsl.broadcast_to(dsl.cast(elements, node.dtype), self.space(node))
-        reduced = dsl.Node.make(attrs["kind"], (elements,), axes=attrs["axes"],
+        elements = broadcast_to(cast(elements, node.dtype), self.space(node))
+        reduced = Node.make(attrs["kind"], (elements,), axes=attrs["axes"],
                                 keepdims=attrs["keepdims"])
         (g,) = reduction_grad(reduced, out_grad)
         return expression_grads(attrs["expr"], symbols, node.inputs, elements, g)

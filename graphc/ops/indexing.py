@@ -7,7 +7,8 @@ import numpy as np
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.registry import Op, register_class
+from graphc.ir.op import Op, register_class
+from graphc.ops.leaf import operands
 from graphc.shapes import shape_str
 
 
@@ -87,3 +88,15 @@ class OneHot(Op):
         n = node.attrs["n"]
         check_ids("one_hot", labels, n, "label")
         return (labels[..., None] == np.arange(n)).astype(node.dtype)
+
+
+def embedding(ids, table) -> Node:
+    """table[ids] (PyTorch's argument order): rows of a (V, D) table for integer ids."""
+    ids, table = operands(ids, table)
+    return Node.make("take", (table, ids))
+
+
+def one_hot(labels, n: int, dtype="float32") -> Node:
+    """(..., n) with a 1 at each label; labels out of [0, n) raise at call time."""
+    (labels,) = operands(labels)
+    return Node.make("one_hot", (labels,), n=int(n), dtype=dtypes.as_dtype(dtype).name)

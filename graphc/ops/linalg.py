@@ -1,4 +1,6 @@
-"""Matrix multiplication: 2-D and batched, batch dims broadcast as numpy.matmul does."""
+"""Matrix multiplication: 2-D and batched, batch dims broadcast as numpy.matmul does; its
+builder (1-D operands too) and its gradient: dA = G @ B^T, dB = A^T @ G, summed over
+broadcast batch dims."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ import numpy as np
 
 from graphc import dtypes
 from graphc.errors import build_error
-from graphc.ops.registry import Op, register_class
-from graphc.shapes import broadcast, dims_equal, shape_str
+from graphc.ir.node import Node
+from graphc.ir.op import Op, Pattern, register_class
+from graphc.ops.leaf import operands
+from graphc.ops.shape import reshape, transpose, unbroadcast
+from graphc.shapes import broadcast, dims_equal, shape_str, size
 
 
 @register_class
@@ -15,6 +20,8 @@ class MatMul(Op):
     """(..., M, K) @ (..., K, N) -> (..., M, N). 1-D operands are reshaped by gc.matmul."""
 
     name = "matmul"
+    pattern = Pattern.OUT_FUSABLE
+    epilogue = "fused_matmul"
 
     def infer(self, inputs, attrs):
         a, b = inputs
@@ -40,5 +47,44 @@ class MatMul(Op):
         return np.matmul(a, b)
 
     def grad(self, node, out_grad):
-        from graphc.autodiff.linalg import matmul_grad
-        return matmul_grad(node, out_grad)
+        a, b = node.inputs
+        grad_a = matmul(out_grad, _swap_last(b))
+        if b.ndim == 2 and a.ndim > 2:
+            # A weight shared by every batch: one GEMM over all rows, not one per batch summed.
+            rows = size(a.shape[:-1])  # not -1: it cannot be inferred next to a 0 dim
+            rows_a = reshape(a, (rows, a.shape[-1]))
+            rows_g = reshape(out_grad, (rows, out_grad.shape[-1]))
+            grad_b = matmul(_swap_last(rows_a), rows_g)
+        else:
+            grad_b = matmul(_swap_last(a), out_grad)
+        return [unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)]
+
+
+def _swap_last(x: Node) -> Node:
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return transpose(x, axes)
+
+
+def matmul(a, b) -> Node:
+    """numpy.matmul: 2-D, batched with broadcast batch dims, and 1-D operands."""
+    a, b = operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise build_error("matmul", f"operands must not be scalars, got {shape_str(a.shape)} "
+                          f"and {shape_str(b.shape)}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if not dims_equal(inner_a, inner_b):
+        raise build_error("matmul", f"inner dims differ: {shape_str(a.shape)} @ "
+                          f"{shape_str(b.shape)} ({inner_a} != {inner_b})")
+    squeeze = []
+    if a.ndim == 1:
+        a = reshape(a, (1, a.shape[0]))
+        squeeze.append(-2)
+    if b.ndim == 1:
+        b = reshape(b, (b.shape[0], 1))
+        squeeze.append(-1)
+    out = Node.make("matmul", (a, b))
+    if squeeze:
+        keep = [d for k, d in enumerate(out.shape) if k - out.ndim not in squeeze]
+        out = reshape(out, tuple(keep))
+    return out

@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc.errors import build_error
 from graphc.ir.node import Node
+from graphc.ir.op import Op, register_class
 from graphc.ops.conv import (
     check_hw,
     check_window_attrs,
@@ -22,7 +23,7 @@ from graphc.ops.conv import (
     scatter_windows,
     windows,
 )
-from graphc.ops.registry import Op, register_class
+from graphc.ops.leaf import operands
 from graphc.shapes import dims_equal, shape_str
 
 
@@ -224,8 +225,6 @@ def _check_same_nc(op: str, x: Node, g: Node) -> None:
 
 # ----- the user-facing functions ---------------------------------------------------------------
 def _pool(op: str, x, kernel_size, stride, padding) -> Node:
-    from graphc.dsl import operands
-
     (x,) = operands(x)
     kernel = pair(op, "kernel_size", kernel_size, 1)
     stride = kernel if stride is None else pair(op, "stride", stride, 1)

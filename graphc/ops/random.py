@@ -7,7 +7,9 @@ import numpy as np
 
 from graphc import dtypes
 from graphc.errors import build_error
-from graphc.ops.registry import Op, register_class
+from graphc.ir.node import Node
+from graphc.ir.op import Op, register_class
+from graphc.shapes import as_shape
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -56,3 +58,9 @@ class RandomUniform(Op):
         shape = env.shape(node.shape)
         count = int(np.prod(shape, dtype=np.int64))
         return uniform(node.attrs["seed"], env.step, count).astype(node.dtype).reshape(shape)
+
+
+def random_uniform(shape, seed: int, dtype="float32") -> Node:
+    """Uniform [0, 1) values drawn anew at each call (a function of seed, call count, index)."""
+    return Node.make("random_uniform", (), shape=as_shape(shape), seed=seed,
+                     dtype=dtypes.as_dtype(dtype).name)

@@ -1,4 +1,8 @@
-"""Reductions over axes (sum, mean, max, min, argmax), NumPy's dtype rules."""
+"""Reductions over axes (sum, mean, max, min, argmax), NumPy's dtype rules, with their
+builders and gradients (the incoming gradient broadcast back over the reduced axes).
+
+Elementwise ops build on this module, so the gradient of max and min builds the equality
+test and the cast it needs by name."""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import numpy as np
 
 from graphc import dtypes
 from graphc.errors import build_error
-from graphc.ops.registry import Op, register
-from graphc.shapes import normalize_axes, shape_str
+from graphc.ir.node import Node
+from graphc.ir.op import Op, Pattern, get_op, register
+from graphc.ir.provenance import members_of
+from graphc.ops.leaf import dim_value, operands
+from graphc.ops.shape import broadcast_to, reshape
+from graphc.shapes import as_dim, normalize_axes, shape_str, size
 
 
 def reduced_count(shape, axes) -> int:
@@ -18,7 +26,6 @@ def reduced_count(shape, axes) -> int:
 def user_origin(node) -> str:
     """Where the user built the reduction `node` computes: its own origin, or for a fused
     kernel the origin of the reduction it absorbed (the kernel was built by the optimizer)."""
-    from graphc.passes.rewrite import members_of  # the passes import the ops
     kind = node.attrs.get("kind", node.op)
     for member in reversed(members_of(node)):
         if member.op == kind:
@@ -54,6 +61,8 @@ def reduced_shape(shape, axes, keepdims):
 class Reduction(Op):
     """attrs: axes (sorted tuple of nonnegative ints), keepdims (bool)."""
 
+    pattern = Pattern.REDUCTION
+
     def __init__(self, name, reference, dtype_rule):
         self.name = name
         self.reference = reference
@@ -84,7 +93,6 @@ class Reduction(Op):
         return np.asarray(out, dtype=node.dtype)
 
     def grad(self, node, out_grad):
-        from graphc.autodiff.reduction import reduction_grad
         return reduction_grad(node, out_grad)
 
 
@@ -128,3 +136,55 @@ class ArgMax(Op):
 
 
 register(ArgMax())
+
+
+# ----- gradients ----------------------------------------------------------------------------
+def _expand(g: Node, x: Node, axes) -> Node:
+    """g, with the reduced axes restored as size 1 and broadcast to x's shape."""
+    kept = reshape(g, reduced_shape(x.shape, axes, keepdims=True))
+    return broadcast_to(kept, x.shape)
+
+
+def reduction_grad(node: Node, out_grad: Node) -> list[Node | None]:
+    """The gradient of sum, mean, max or min (or of the reduction a fused kernel ends in)."""
+    (x,) = node.inputs
+    axes = node.attrs["axes"]
+    g = _expand(out_grad, x, axes)
+    if node.op == "sum":
+        return [g]
+    if node.op == "mean":
+        count = as_dim(size(tuple(x.shape[a] for a in axes)))
+        return [g / dim_value(count, x.dtype)]
+    # max / min: the gradient is shared equally among the positions that attain it.
+    hit = Node.make("equal", (x, _expand(node, x, axes)))
+    hit = Node.make("cast", (hit,), dtype=x.dtype.name)
+    ties = _expand(sum(hit, axes), x, axes)
+    return [g * hit / ties]
+
+
+# ----- builders -----------------------------------------------------------------------------
+def _reduce(op: str, x, axis, keepdims) -> Node:
+    (x,) = operands(x)
+    return Node.make(op, (x,), **get_op(op).normalize(x, axis, keepdims))
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Node:  # noqa: A001
+    return _reduce("sum", x, axis, keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Node:
+    return _reduce("mean", x, axis, keepdims)
+
+
+def max(x, axis=None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Largest value over axes; the gradient is shared equally among tied maxima."""
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False) -> Node:  # noqa: A001
+    return _reduce("min", x, axis, keepdims)
+
+
+def argmax(x, axis=None, keepdims: bool = False) -> Node:
+    """Index of the first maximum (int64); of the flattened value when axis is None."""
+    return _reduce("argmax", x, axis, keepdims)

@@ -1,18 +1,45 @@
-"""Sympy functions of one scalar for the elementwise ops whose derivative conventions
-sympy's built-ins do not give (relu'(0) = 0, sign' = 0, stable sigmoid, exact GELU).
+"""The scalar-expression language: one sympy expression of scalars per elementwise op, and
+per fused kernel. From it come the op's gradient (sympy differentiates it), the fused
+kernels (the passes compose expressions) and the code (each backend evaluates it).
 
-Every elementwise op's scalar expression is built from these and sympy's exp, log, tanh,
-erf, sin, cos, Pow, Add, Mul and Piecewise, so derivatives come from `sympy.diff` and the
-same expressions can be converted back to graph or emitted by a backend.
+The grammar is the table `GRAMMAR`: every head an expression may use, mapped to what it
+means. A head that names an op ("exp", "greater", "sigmoid") means that elementwise op
+applied to its arguments; the rest are structure: numbers, symbols, "add", "mul", "pow"
+and "piecewise". Every interpreter dispatches from this table: the NumPy evaluator and
+the graph builder here, the gradient (sympy.diff, with the derivative conventions
+declared on the custom functions below) and the LLVM emitter
+(graphc/backends/llvm/codegen/expr.py); tests/ops/test_scalar.py checks that every head
+has every interpreter.
+
+Expressions are kept unevaluated (built under `sympy.evaluate(False)`, Piecewise built
+by `piecewise`), so they keep exactly the structure of the ops they replace: `x*0` and
+`x - x` stay (NaN semantics), `a/b` is `Mul(a, Pow(b, -1))` and means a division,
+`Pow(b, 1/2)` is sqrt. A bool is a number 0 or 1; `Ne(b, 0)` of a bool is its truth.
+Numbers are weak, as Python scalars in NumPy: they take the dtype of the array they meet.
+
+This module sits below the elementwise ops (graphc/ops/elementwise.py builds its
+expressions from it), so the graph builder makes op nodes by name.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
+import numpy as np
 import sympy
 from sympy import Function, Piecewise, S
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from graphc import dtypes
+from graphc.errors import build_error
+from graphc.ir.node import Node
+from graphc.ir.op import get_op
+from graphc.ops.leaf import operands
+from graphc.ops.shape import broadcast_to, unbroadcast
 
+
+# ----- the functions sympy lacks ----------------------------------------------------------
 def piecewise(*pieces) -> Piecewise:
     """Piecewise((value, condition), ...) built without any evaluation.
 
@@ -28,8 +55,6 @@ def piecewise(*pieces) -> Piecewise:
 class Sigmoid(Function):
     """1 / (1 + exp(-x)), evaluated in its stable form by every backend."""
 
-    op_name = "sigmoid"
-
     def fdiff(self, argindex=1):
         s = Sigmoid(self.args[0])
         return s * (1 - s)
@@ -37,8 +62,6 @@ class Sigmoid(Function):
 
 class Relu(Function):
     """max(x, 0) with NaN propagated; relu'(0) = 0."""
-
-    op_name = "relu"
 
     def fdiff(self, argindex=1):
         x = self.args[0]
@@ -48,8 +71,6 @@ class Relu(Function):
 class Sign(Function):
     """-1, 0 or 1; its derivative is 0 everywhere (by convention at 0)."""
 
-    op_name = "sign"
-
     def fdiff(self, argindex=1):
         return S.Zero
 
@@ -57,16 +78,12 @@ class Sign(Function):
 class AbsF(Function):
     """|x|; abs'(0) = sign(0) = 0."""
 
-    op_name = "abs"
-
     def fdiff(self, argindex=1):
         return Sign(self.args[0])
 
 
 class Gelu(Function):
     """x * Phi(x), the exact (erf) GELU."""
-
-    op_name = "gelu"
 
     def fdiff(self, argindex=1):
         x = self.args[0]
@@ -77,8 +94,6 @@ class Gelu(Function):
 
 class GeluTanh(Function):
     """GELU's tanh approximation: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))."""
-
-    op_name = "gelu_tanh"
 
     def fdiff(self, argindex=1):
         x = self.args[0]
@@ -94,8 +109,6 @@ def _tie_split(a, b):
 class Maximum(Function):
     """max(a, b) with NaN propagated; on ties the gradient is split in halves (as PyTorch)."""
 
-    op_name = "maximum"
-
     def fdiff(self, argindex=1):
         a, b = self.args
         return _tie_split(a, b) if argindex == 1 else _tie_split(b, a)
@@ -104,11 +117,351 @@ class Maximum(Function):
 class Minimum(Function):
     """min(a, b) with NaN propagated; on ties the gradient is split in halves (as PyTorch)."""
 
-    op_name = "minimum"
-
     def fdiff(self, argindex=1):
         a, b = self.args
         return _tie_split(b, a) if argindex == 1 else _tie_split(a, b)
 
 
-CUSTOM_FUNCTIONS = (Sigmoid, Relu, Sign, AbsF, Gelu, GeluTanh, Maximum, Minimum)
+# ----- the grammar --------------------------------------------------------------------------
+STRUCTURE = ("number", "symbol", "add", "mul", "pow", "piecewise")
+
+GRAMMAR: dict[type, str] = {
+    sympy.Add: "add", sympy.Mul: "mul", sympy.Pow: "pow", sympy.Piecewise: "piecewise",
+    # elementwise ops
+    sympy.exp: "exp", sympy.log: "log", sympy.tanh: "tanh", sympy.erf: "erf",
+    sympy.sin: "sin", sympy.cos: "cos", sympy.sign: "sign", sympy.Abs: "abs",
+    Sigmoid: "sigmoid", Relu: "relu", Sign: "sign", AbsF: "abs", Gelu: "gelu",
+    GeluTanh: "gelu_tanh", Maximum: "maximum", Minimum: "minimum",
+    # relations (bool-valued ops)
+    sympy.StrictGreaterThan: "greater", sympy.GreaterThan: "greater_equal",
+    sympy.StrictLessThan: "less", sympy.LessThan: "less_equal",
+    sympy.Equality: "equal", sympy.Unequality: "not_equal",
+    # logic on truth values
+    sympy.And: "logical_and", sympy.Or: "logical_or", sympy.Not: "logical_not",
+}
+"""sympy head -> its meaning: a structure name, or the elementwise op it applies."""
+
+NOT_REAL = (sympy.I, sympy.zoo, sympy.nan)  # values sympy reaches that a real graph has not
+
+
+def head(expr: sympy.Basic) -> str:
+    """What an expression's top is, by the grammar: 'number', 'symbol', a structure or op
+    name; raises for anything the language does not have."""
+    if expr.is_Number or expr.is_NumberSymbol or expr in NOT_REAL \
+            or expr is sympy.true or expr is sympy.false:
+        return "number"
+    if expr.is_Symbol:
+        return "symbol"
+    try:
+        return GRAMMAR[type(expr)]
+    except KeyError:
+        raise NotImplementedError(f"{type(expr).__name__} ({expr}) is not in the scalar "
+                                  "expression language") from None
+
+
+@functools.cache
+def input_symbols(n: int) -> tuple[sympy.Symbol, ...]:
+    """The symbols x0 .. x{n-1} that stand for a fused node's (or an op's) inputs."""
+    return tuple(sympy.Symbol(f"x{i}", real=True) for i in range(n))
+
+
+def check_expression(op: str, expr, symbols: Sequence[sympy.Symbol]) -> None:
+    """Refuse an `expr` attribute that is not a sympy expression of the given symbols."""
+    if not isinstance(expr, sympy.Basic):
+        raise build_error(op, f"expr must be a sympy expression, got {type(expr).__name__}")
+    unknown = expr.free_symbols - set(symbols)
+    if unknown:
+        names = ", ".join(sorted(map(str, unknown)))
+        raise build_error(op, f"expr uses {names}, which are not among its inputs "
+                          f"({', '.join(map(str, symbols))})")
+
+
+@functools.lru_cache(maxsize=4096)
+def kernel_body(expr: sympy.Basic) -> tuple[tuple[tuple[sympy.Symbol, sympy.Basic], ...],
+                                            sympy.Basic]:
+    """sympy.cse of an expression, without re-evaluating it: (assignments, result).
+
+    A reciprocal `Pow(b, -1)` that cse made a temporary is put back where it is used,
+    so `a * Pow(b, -1)` stays the division a / b (a multiplication by a rounded 1/b is
+    not the same number). Cached: every call of a compiled function evaluates the same
+    bodies, and sympy.cse costs milliseconds."""
+    with sympy.evaluate(False):
+        assignments, results = sympy.cse(expr, symbols=sympy.numbered_symbols("t"))
+        kept, (result,) = inline_reciprocals(assignments, results)
+        return kept, result
+
+
+def inline_reciprocals(assignments, results):
+    """sympy.cse's (assignments, results) with every reciprocal temporary put back where
+    it is used (call under sympy.evaluate(False)): (assignments, results) as tuples."""
+    inline: dict[sympy.Symbol, sympy.Basic] = {}
+    kept = []
+    for temp, value in assignments:
+        value = value.xreplace(inline)
+        if value.is_Pow and value.exp == -1:
+            inline[temp] = value
+        else:
+            kept.append((temp, value))
+    return tuple(kept), tuple(r.xreplace(inline) for r in results)
+
+
+# ----- the NumPy evaluator ------------------------------------------------------------------
+def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
+             float_dtype: np.dtype) -> np.ndarray:
+    """The expression on arrays, op by op as the unfused ops compute it (each op by its
+    NumPy reference). `float_dtype` types the float numbers of a Piecewise none of whose
+    values is an array."""
+    assignments, result = kernel_body(expr)
+    env = dict(values)
+    with np.errstate(all="ignore"):
+        for temp, sub in assignments:
+            env[temp] = Evaluator(env, float_dtype).run(sub)
+        return np.asarray(Evaluator(env, float_dtype).run(result))
+
+
+class Evaluator:
+    """Evaluates expressions over arrays, given the values of their symbols in `env`."""
+
+    def __init__(self, env, float_dtype):
+        self.env = env
+        self.float_dtype = float_dtype
+
+    def run(self, expr):
+        value = self._run(expr)
+        if isinstance(value, np.generic) and not expr.free_symbols:
+            return value.item()  # numbers stay weak Python scalars, as in the graph
+        return value
+
+    def _run(self, expr):
+        if expr in self.env:
+            return self.env[expr]
+        kind = head(expr)
+        if kind == "number":
+            if expr is sympy.true or expr is sympy.false:
+                return bool(expr)
+            return int(expr) if expr.is_Integer else float(expr)
+        if kind == "add":
+            return functools.reduce(np.add, (self.run(a) for a in expr.args))
+        if kind == "mul":
+            return self._mul(expr.args)
+        if kind == "pow":
+            return self._pow(*expr.args)
+        if kind == "piecewise":
+            return self._piecewise(expr.args)
+        if kind == "symbol":
+            raise KeyError(f"no value for the symbol {expr}")
+        reference = get_op(kind).reference
+        if kind.startswith("logical_") or kind in _RELATIONS:
+            return reference(*(self.run(a) for a in expr.args))
+        return reference(*(self.array(a) for a in expr.args))
+
+    def array(self, expr):
+        value = self.run(expr)
+        return value if isinstance(value, np.ndarray) else np.asarray(value, self.float_dtype)
+
+    def _mul(self, args):
+        if len(args) == 2 and args[0] == -1:
+            return np.negative(self.run(args[1]))
+        above, below = [], []
+        for factor in args:
+            if factor.is_Pow and factor.exp == -1:
+                below.append(self.run(factor.base))
+            else:
+                above.append(self.run(factor))
+        out = functools.reduce(np.multiply, above) if above else 1
+        return out if not below else np.true_divide(out, functools.reduce(np.multiply, below))
+
+    def _pow(self, base, exponent):
+        if exponent == -1:
+            return np.true_divide(1, self.run(base))
+        if exponent == sympy.S.Half:
+            return get_op("sqrt").reference(self.array(base))
+        return np.power(self.run(base), self.run(exponent))
+
+    def _piecewise(self, pieces):
+        values = [self.run(v) for v, _ in pieces]
+        if not any(isinstance(v, np.ndarray) for v in values):
+            if all(isinstance(v, int) and -128 <= v < 128 for v in values):
+                values = [np.int8(v) for v in values]  # 0/1 bools: promote to nothing
+            else:
+                values = [np.asarray(v, self.float_dtype) for v in values]
+        out = values[-1]
+        for value, (_, condition) in zip(reversed(values[:-1]), reversed(pieces[:-1])):
+            out = np.where(self.run(condition), value, out)
+        return out
+
+
+_RELATIONS = frozenset({"greater", "greater_equal", "less", "less_equal", "equal",
+                        "not_equal"})
+
+
+# ----- the graph builder --------------------------------------------------------------------
+def to_graph(expr: sympy.Basic, env: dict[sympy.Basic, Node], dtype) -> Node:
+    """The graph computing `expr`, with symbols (and any subexpression in `env`) bound to
+    nodes and numbers as `dtype`."""
+    return _Converter(env, dtype).convert(expr)
+
+
+class _Converter:
+    def __init__(self, env, dtype):
+        self.env = env
+        self.dtype = dtype
+        self.memo: dict[sympy.Basic, Node] = {}
+
+    def number(self, value) -> Node:
+        (node,) = operands(float(value), reference=self.dtype)
+        return node
+
+    def convert(self, expr) -> Node:
+        if expr in self.env:
+            return self.env[expr]
+        if expr in self.memo:
+            return self.memo[expr]
+        node = self.memo[expr] = self._convert(expr)
+        return node
+
+    def _convert(self, expr) -> Node:
+        kind = head(expr)
+        if kind == "number":
+            # sympy left the reals (log(-2) has an imaginary part, 1/0 is zoo): a graph of
+            # reals has no such value, and NaN says so (PyTorch: log(-2) = NaN).
+            return self.number(float("nan") if expr in NOT_REAL else expr)
+        if kind == "add":
+            return self._add(expr)
+        if kind == "mul":
+            return self._mul(expr)
+        if kind == "pow":
+            return self._pow(*expr.args)
+        if kind == "piecewise":
+            return self._piecewise(expr.args)
+        if kind == "symbol":
+            raise KeyError(f"no graph value for the symbol {expr}")
+        if kind.startswith("logical_"):
+            args = [self._condition(a) for a in expr.args]
+            if kind == "logical_not":
+                return Node.make(kind, tuple(args))
+            return functools.reduce(lambda a, b: Node.make(kind, (a, b)), args)
+        return Node.make(kind, operands(*(self.convert(a) for a in expr.args)))
+
+    def _add(self, expr) -> Node:
+        positive, negative = [], []
+        for term in expr.as_ordered_terms():
+            coeff, _ = term.as_coeff_Mul()
+            (negative if coeff.is_negative else positive).append(
+                -term if coeff.is_negative else term)
+        out = None
+        for term in positive:
+            node = self.convert(term)
+            out = node if out is None else Node.make("add", (out, node))
+        for term in negative:
+            node = self.convert(term)
+            out = Node.make("neg", (node,)) if out is None else Node.make("sub", (out, node))
+        return out
+
+    def _mul(self, expr) -> Node:
+        coeff, _ = expr.as_coeff_Mul()
+        if coeff.is_negative:
+            return Node.make("neg", (self.convert(-expr),))
+        numerator, denominator = [], []
+        for factor in sympy.Mul.make_args(expr):
+            base, exponent = factor.as_base_exp()
+            if exponent.is_Number and exponent.is_negative:
+                denominator.append(base ** -exponent)
+            else:
+                numerator.append(factor)
+        out = self._product(numerator)
+        if denominator:
+            out = Node.make("div", (self.number(1) if out is None else out,
+                                    self._product(denominator)))
+        return out
+
+    def _product(self, factors) -> Node | None:
+        out = None
+        for factor in factors:
+            node = self.convert(factor)
+            out = node if out is None else Node.make("mul", (out, node))
+        return out
+
+    def _pow(self, base, exponent) -> Node:
+        b = self.convert(base)
+        if exponent == 2:
+            return Node.make("mul", (b, b))
+        if exponent == sympy.S.Half:
+            return Node.make("sqrt", (b,))
+        if exponent == -1:
+            return Node.make("div", (self.number(1), b))
+        if exponent.is_Number and exponent.is_negative:
+            return Node.make("div", (self.number(1), self._pow(base, -exponent)))
+        return Node.make("pow", operands(b, self.convert(exponent)))
+
+    def _piecewise(self, pieces) -> Node:
+        out = None
+        for value, condition in reversed(pieces):
+            if out is None or condition == sympy.true:
+                out = self.convert(value)
+            else:
+                out = Node.make("where", (self._condition(condition), *operands(
+                    self.convert(value), out)))
+        return out
+
+    def _condition(self, condition) -> Node:
+        # Ne(c, 0) of a bool value c is c itself (bools are 0/1 numbers in expressions).
+        if isinstance(condition, sympy.Unequality) and condition.rhs == 0:
+            lhs = self.convert(condition.lhs)
+            if lhs.dtype == bool:
+                return lhs
+        return self.convert(condition)
+
+
+# ----- the gradient -------------------------------------------------------------------------
+def leaves_the_reals(expr: sympy.Basic) -> bool:
+    """Whether sympy evaluated part of `expr` outside the real numbers (log of a negative
+    number: I; 1/0 or log(0): zoo; 0 * oo: nan), where IEEE arithmetic on the graph gives a
+    real, infinite or NaN value instead."""
+    return expr.has(*NOT_REAL) or any(
+        a.is_extended_real is False for a in expr.atoms(sympy.Number))
+
+
+def _scalar_constant(node: Node):
+    """The sympy number of a shape-() constant (so x**2 differentiates to 2*x), else None."""
+    if node.op != "constant" or node.shape != ():
+        return None
+    value = node.value.item()
+    return sympy.Integer(value) if isinstance(value, (int, bool)) else sympy.Float(value, 17)
+
+
+def expression_grads(expr: sympy.Basic, symbols: Sequence[sympy.Symbol],
+                     inputs: Sequence[Node], out: Node, out_grad: Node,
+                     partials: Sequence[sympy.Basic] | None = None) -> list[Node | None]:
+    """d expr / d input_i * out_grad as graph, for a node `out` computing `expr` with each
+    symbol bound to its input, summed down to each input's shape; None for inputs that are
+    not float or are constants. `partials`: the derivatives to use (an op's own rules),
+    else sympy's. Scalar constants among the inputs are substituted as numbers first (x**2
+    differentiates to 2*x), unless that takes a partial outside the reals: then the graph
+    computes it in IEEE arithmetic (NaN for log(-2), inf for 1/0)."""
+    if partials is None:
+        partials = [sympy.diff(expr, s) for s in symbols]
+    numbers = {s: n for s, i in zip(symbols, inputs) if (n := _scalar_constant(i)) is not None}
+    grads: list[Node | None] = []
+    for x, partial in zip(inputs, partials):
+        if not dtypes.is_float(x.dtype) or x.op == "constant":
+            grads.append(None)
+            continue
+        substituted = partial.subs(numbers) if numbers else partial
+        if numbers and not leaves_the_reals(substituted):
+            partial, forward = substituted, expr.subs(numbers)
+            bound = {s: i for s, i in zip(symbols, inputs) if s not in numbers}
+        else:  # keep every input a graph value
+            forward, bound = expr, dict(zip(symbols, inputs))
+        if partial == 0:
+            g = out_grad * 0.0
+        elif partial == 1:
+            g = out_grad
+        elif partial == -1:
+            g = -out_grad
+        else:
+            g = out_grad * to_graph(partial, {**bound, forward: out}, out.dtype)
+        if g.shape != out.shape:
+            g = broadcast_to(g, out.shape)
+        grads.append(unbroadcast(g, x.shape) if g.shape != x.shape else g)
+    return grads

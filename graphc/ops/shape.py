@@ -1,6 +1,14 @@
-"""Ops that move data without arithmetic: reshape, transpose, broadcast_to, concat, slice."""
+"""Ops that move data without arithmetic: reshape, transpose, broadcast_to, concat, slice,
+and their builders (basic indexing, `x[...]`, included); `unbroadcast`, the adjoint of
+broadcasting, serves every gradient rule.
+
+Reductions build on this module, so the one reduction used here (the sum in
+`unbroadcast`) is built by name."""
 
 from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
 
 import numpy as np
 import sympy
@@ -8,8 +16,18 @@ import sympy
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.registry import Op, register_class
-from graphc.shapes import as_dim, as_shape, broadcast, dims_equal, shape_str, size
+from graphc.ir.op import Kind, Op, register_class
+from graphc.ops.leaf import operands
+from graphc.shapes import (
+    Shape,
+    as_dim,
+    as_shape,
+    broadcast,
+    dims_equal,
+    normalize_axis,
+    shape_str,
+    size,
+)
 
 
 @register_class
@@ -17,6 +35,7 @@ class Reshape(Op):
     """attrs: shape, the target shape with -1 already resolved."""
 
     name = "reshape"
+    kind = Kind.VIEW
 
     @staticmethod
     def resolve(x, shape) -> tuple:
@@ -53,7 +72,6 @@ class Reshape(Op):
         return args[0].reshape(env.shape(node.shape))
 
     def grad(self, node, out_grad):
-        from graphc.dsl import reshape
         return [reshape(out_grad, node.inputs[0].shape)]
 
 
@@ -75,7 +93,6 @@ class Transpose(Op):
         return np.transpose(args[0], node.attrs["axes"])
 
     def grad(self, node, out_grad):
-        from graphc.dsl import transpose
         return [transpose(out_grad, tuple(np.argsort(node.attrs["axes"]).tolist()))]
 
 
@@ -102,7 +119,6 @@ class BroadcastTo(Op):
         return np.broadcast_to(args[0], env.shape(node.shape))
 
     def grad(self, node, out_grad):
-        from graphc.autodiff.broadcast import unbroadcast
         return [unbroadcast(out_grad, node.inputs[0].shape)]
 
 
@@ -132,7 +148,6 @@ class Concat(Op):
                               axis=node.attrs["axis"])
 
     def grad(self, node, out_grad):
-        from graphc.dsl import slice_axis
         grads, start = [], 0
         for x in node.inputs:
             stop = start + x.shape[node.attrs["axis"]]
@@ -219,6 +234,7 @@ class StopGradient(Op):
     """The identity, through which no gradient flows."""
 
     name = "stop_gradient"
+    kind = Kind.VIEW
     differentiable = False
 
     def infer(self, inputs, attrs):
@@ -227,3 +243,147 @@ class StopGradient(Op):
 
     def numpy(self, node, args, env):
         return args[0]
+
+
+# ----- builders ---------------------------------------------------------------------------
+def reshape(x, shape) -> Node:
+    """numpy.reshape; one dim may be -1. Dims may be symbolic (x.shape[0], or "N")."""
+    (x,) = operands(x)
+    target = Reshape.resolve(x, shape)
+    if target == x.shape:
+        return x
+    return Node.make("reshape", (x,), shape=target)
+
+
+def transpose(x, axes=None) -> Node:
+    """Permute axes (reverse them when axes is None), as numpy.transpose."""
+    (x,) = operands(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    try:
+        axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+    except (TypeError, ValueError) as exc:
+        raise build_error("transpose", f"{exc} (input shape {shape_str(x.shape)})") from None
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Node.make("transpose", (x,), axes=axes)
+
+
+def broadcast_to(x, shape) -> Node:
+    """numpy.broadcast_to."""
+    (x,) = operands(x)
+    shape = as_shape(shape)
+    if shape == x.shape:
+        return x
+    return Node.make("broadcast_to", (x,), shape=shape)
+
+
+def concat(values: Sequence, axis: int = 0) -> Node:
+    """numpy.concatenate of values along an existing axis."""
+    values = operands(*values)
+    if not values:
+        raise build_error("concat", "needs at least one input")
+    try:
+        axis = normalize_axis(axis, values[0].ndim)
+    except (TypeError, ValueError) as exc:
+        raise build_error("concat", f"{exc} (shape {shape_str(values[0].shape)})") from None
+    if len(values) == 1:
+        return values[0]
+    return Node.make("concat", values, axis=axis)
+
+
+def expand_dims(x, axis: int) -> Node:
+    (x,) = operands(x)
+    axis = normalize_axis(axis, x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x, axis=None) -> Node:
+    """Drop size-1 axes (all of them when axis is None)."""
+    (x,) = operands(x)
+    if axis is None:
+        axes = {k for k, d in enumerate(x.shape) if isinstance(d, int) and d == 1}
+    else:
+        axes = {normalize_axis(a, x.ndim) for a in (axis if isinstance(axis, tuple) else (axis,))}
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise build_error("squeeze", f"axis {bad[0]} of {shape_str(x.shape)} is not 1")
+    return reshape(x, tuple(d for k, d in enumerate(x.shape) if k not in axes))
+
+
+def slice_axis(x, axis: int, start, stop, step: int = 1) -> Node:
+    """x[..., start:stop:step, ...] along one axis."""
+    (x,) = operands(x)
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop, step)
+    return getitem(x, tuple(index))
+
+
+def getitem(x, index) -> Node:
+    """Basic indexing: ints, slices (negative steps too), Ellipsis and None."""
+    (x,) = operands(x)
+    if not isinstance(index, tuple):
+        index = (index,)
+    for item in index:
+        if not (item is None or item is Ellipsis or isinstance(item, slice)
+                or isinstance(item, (int, np.integer)) and not isinstance(item, bool)):
+            raise build_error("getitem", f"only basic indexing (ints, slices, ..., None) is "
+                              f"supported, got {item!r}")
+    if builtins.sum(item is Ellipsis for item in index) > 1:
+        raise build_error("getitem", "an index can only have a single ellipsis")
+    used = builtins.sum(item is not None and item is not Ellipsis for item in index)
+    if used > x.ndim:
+        raise build_error("getitem", f"too many indices ({used}) for shape {shape_str(x.shape)}")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (slice(None),) * (x.ndim - used) + index[k + 1:]
+    else:
+        index = index + (slice(None),) * (x.ndim - used)
+
+    spec, out_shape, axis = [], [], 0
+    for item in index:
+        if item is None:
+            out_shape.append(1)
+            continue
+        dim = x.shape[axis]
+        if isinstance(item, slice):
+            start, stop, step = normalize_slice(dim, item, axis)
+            spec.append((start, stop, step))
+            out_shape.append(len(range(start, stop, step)) if isinstance(dim, int) else dim)
+        else:
+            if not isinstance(dim, int):
+                raise build_error("getitem", f"cannot take an int index on axis {axis} of "
+                                  f"symbolic size {dim}")
+            k = int(item)
+            if not -dim <= k < dim:
+                raise IndexError(f"getitem: index {k} is out of bounds for axis {axis} with "
+                                 f"size {dim} (shape {shape_str(x.shape)})")
+            k %= dim
+            spec.append((k, k + 1, 1))
+        axis += 1
+    out = x
+    whole = tuple((0, d, 1) if isinstance(d, int) else (None, None, 1) for d in x.shape)
+    if tuple(spec) != whole:
+        out = Node.make("slice", (x,), index=tuple(spec))
+    return reshape(out, tuple(out_shape))
+
+
+def stop_gradient(x) -> Node:
+    """x itself, but gc.grad treats it as a constant."""
+    return Node.make("stop_gradient", operands(x))
+
+
+def unbroadcast(g: Node, shape: Shape) -> Node:
+    """g (of a broadcast shape) summed down to `shape`."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = list(range(lead))
+    for k, dim in enumerate(shape):
+        if isinstance(dim, int) and dim == 1 and not (
+                isinstance(g.shape[lead + k], int) and g.shape[lead + k] == 1):
+            axes.append(lead + k)
+        elif not dims_equal(dim, g.shape[lead + k]) and not dim == 1:
+            raise ValueError(f"cannot unbroadcast {g.shape} to {shape}")
+    out = Node.make("sum", (g,), axes=tuple(axes), keepdims=False) if axes else g
+    return reshape(out, shape)

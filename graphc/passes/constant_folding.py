@@ -13,10 +13,9 @@ import math
 
 import numpy as np
 
-from graphc.backends.numpy import Env
 from graphc.ir.node import Node
-from graphc.ops.registry import get_op
-from graphc.program import Program
+from graphc.ir.op import Env, get_op
+from graphc.ir.program import Program
 from graphc.shapes import is_static
 
 from .rewrite import rebuild, rewrite

@@ -11,7 +11,7 @@ is dropped (it computes nothing).
 from __future__ import annotations
 
 from graphc.ir.node import Node
-from graphc.program import Program
+from graphc.ir.program import Program
 
 from .rewrite import rebuild, rewrite
 

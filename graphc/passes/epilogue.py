@@ -16,17 +16,22 @@ import sympy
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
+from graphc.ir.op import get_op
+from graphc.ir.program import Program
+from graphc.ir.provenance import members_of, record_members
 from graphc.ops.epilogue import ACC
-from graphc.ops.fused import input_symbols
 from graphc.ops.fused_group import output_symbols
-from graphc.program import Program
+from graphc.ops.scalar import input_symbols
 from graphc.shapes import broadcast
 
 from .expression import Expression, fusable
 from .group_fusion import build_group
-from .rewrite import members_of, rebuild, record_members
+from .rewrite import rebuild
 
-PRODUCERS = {"matmul": ("fused_matmul", ()), "conv2d": ("fused_conv2d", ("stride", "padding"))}
+
+def _producer(node: Node) -> bool:
+    """Whether a node's op takes an epilogue (declares one: matmul, conv2d)."""
+    return get_op(node.op).epilogue is not None
 
 
 def _body(node: Node) -> tuple[sympy.Basic, tuple[Node, ...]]:
@@ -46,10 +51,10 @@ def attach(consumer: Node, producer: Node, origin: tuple[Node, Node]) -> Node:
     mapping = {s: ACC if o is producer else next(new) for s, o in zip(old, operands)}
     with sympy.evaluate(False):
         expr = expr.xreplace(mapping)
-    op, attr_names = PRODUCERS[producer.op]
-    attrs = {k: producer.attrs[k] for k in attr_names}
+    op = get_op(producer.op)
+    attrs = {k: producer.attrs[k] for k in op.epilogue_attrs}
     with tagging(consumer.tag):
-        node = Node.make(op, (*producer.inputs, *extras), expr=expr,
+        node = Node.make(op.epilogue, (*producer.inputs, *extras), expr=expr,
                          dtype=consumer.dtype.name, **attrs)
     return record_members(node, [origin[1], *(members_of(origin[0]) or [origin[0]])])
 
@@ -120,7 +125,7 @@ def epilogue(program: Program) -> Program:
         new = rebuild(node, tuple(memo[i] for i in node.inputs))
         if node.op == "fused_group" and not updates.intersection(graph.consumers[node]):
             for old_input, new_input in zip(node.inputs, new.inputs):
-                if (old_input.op in PRODUCERS and old_input not in results
+                if (_producer(old_input) and old_input not in results
                         and graph.consumers[old_input] == [node]
                         and new.shape == new_input.shape):
                     outputs = _peel(new, new_input, old_input)
@@ -129,7 +134,7 @@ def epilogue(program: Program) -> Program:
                         break
         if node.op == "fused" or fusable(node):
             for old_input, new_input in zip(node.inputs, new.inputs):
-                if (old_input.op in PRODUCERS and old_input not in results
+                if (_producer(old_input) and old_input not in results
                         and graph.consumers[old_input] == [node]
                         and new.shape == new_input.shape and new.dtype == new_input.dtype
                         and new_input in _body(new)[1]):

@@ -11,10 +11,10 @@ import numpy as np
 import sympy
 
 from graphc.ir.node import Node
+from graphc.ir.op import get_op
 from graphc.ops import scalar
 from graphc.ops.elementwise import Elementwise
-from graphc.ops.fused import input_symbols
-from graphc.ops.registry import get_op
+from graphc.ops.scalar import input_symbols
 from graphc.shapes import broadcast
 
 

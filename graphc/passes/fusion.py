@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
-from graphc.program import Program
+from graphc.ir.program import Program
+from graphc.ir.provenance import record_members
 
 from .expression import Expression, fusable, joins
-from .rewrite import rebuild, record_members
+from .rewrite import rebuild
 
 
 def kernel_roots(program: Program) -> dict[Node, Node]:

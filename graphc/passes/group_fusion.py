@@ -19,12 +19,13 @@ import sympy
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
-from graphc.ops.fused import input_symbols
+from graphc.ir.program import Program
+from graphc.ir.provenance import record_members
 from graphc.ops.fused_group import output_symbols
-from graphc.program import Program
+from graphc.ops.scalar import input_symbols
 
 from .expression import Expression, fusable
-from .rewrite import rebuild, record_members
+from .rewrite import rebuild
 
 
 def _is_kernel(node: Node) -> bool:

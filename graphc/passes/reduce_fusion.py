@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
+from graphc.ir.program import Program
+from graphc.ir.provenance import record_members
 from graphc.ops.fused_reduce import KINDS
-from graphc.program import Program
 
 from .expression import Expression, fusable, joins
-from .rewrite import rebuild, record_members
+from .rewrite import rebuild
 
 STORE_FROM = 1 << 14  # elements (static dims) from which a shared expensive value is stored
 EXPENSIVE = frozenset({"exp", "log", "tanh", "erf", "sigmoid", "gelu", "gelu_tanh", "sin",

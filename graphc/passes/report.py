@@ -1,10 +1,10 @@
 """What the optimizer did, measured from the graphs: kernels, per-pass statistics, and
 drawings with each fused group as a cluster.
 
-A *kernel* is a node that does work at run time: not a leaf (input, param, constant,
-dim_value: values that exist before the call) and not a pure view (reshape,
-stop_gradient, the identity at run time, and group_output, one output of the fused_group
-kernel that computes it). Every other node - elementwise, fused, a
+A *kernel* is a node that does work at run time: its op's kind (graphc/ir/op.py) is
+neither a leaf (input, param, constant, dim_value: values that exist before the call) nor
+a view (reshape, stop_gradient, the identity at run time, and group_output, one output of
+the fused_group kernel that computes it). Every other node - elementwise, fused, a
 reduction, matmul, broadcast_to, random_uniform, ... - is one loop nest a backend runs.
 """
 
@@ -15,17 +15,8 @@ from dataclasses import dataclass
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.program import Program
-
-LEAVES = frozenset({"input", "param", "constant", "dim_value"})
-VIEWS = frozenset({"reshape", "stop_gradient", "group_output"})
-FUSED_OPS = frozenset({"fused", "fused_reduce", "fused_matmul", "fused_conv2d",
-                       "fused_group"})
-
-
-def is_kernel(node: Node) -> bool:
-    """Whether a node is a kernel (see the module docstring)."""
-    return node.op not in LEAVES and node.op not in VIEWS
+from graphc.ir.op import get_op, is_kernel
+from graphc.ir.program import Program
 
 
 def kernels(graph: Graph) -> list[Node]:
@@ -52,8 +43,8 @@ class PassStats:
     @classmethod
     def measure(cls, name: str, before: Program, after: Program) -> PassStats:
         old, new = before.graph, after.graph
-        created = Counter(n.op for n in new.nodes if n.op in FUSED_OPS)
-        created.subtract(n.op for n in old.nodes if n.op in FUSED_OPS)
+        created = Counter(n.op for n in new.nodes if get_op(n.op).fused)
+        created.subtract(n.op for n in old.nodes if get_op(n.op).fused)
         return cls(name, len(old), len(new), len(kernels(old)), len(kernels(new)),
                    {op: k for op, k in sorted(created.items()) if k > 0})
 
@@ -93,7 +84,7 @@ def fusion_dot(executable, stage: str = "after") -> str:
     the graph fusion started from, each kernel's member ops boxed together (an op computed
     by several kernels is drawn in the first); "after" draws the graph that runs, each
     fused kernel boxed and titled with the ops it computes."""
-    from graphc.passes.rewrite import members_of, origins
+    from graphc.ir.provenance import members_of, origins
     from graphc.viz import to_dot
 
     if stage not in ("before", "after"):
@@ -106,7 +97,7 @@ def fusion_dot(executable, stage: str = "after") -> str:
     clusters: dict[str, list[Node]] = {}
     seen: set[Node] = set()
     running = final.graph
-    for k, kernel in enumerate(n for n in running.nodes if n.op in FUSED_OPS):
+    for k, kernel in enumerate(n for n in running.nodes if get_op(n.op).fused):
         members = members_of(kernel)
         ops = Counter(m.op for m in members)
         title = f"{kernel.op} #{k}: " + ", ".join(f"{op}" + (f" x{c}" if c > 1 else "")

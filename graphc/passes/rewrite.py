@@ -1,44 +1,17 @@
 """The one traversal every pass uses: rebuild a program's graph bottom-up through a memo
-(old node -> new node), so each node is rewritten once, after its inputs; and the
-provenance drawings use: which node a rebuilt node came from, which nodes a fused kernel
-computes."""
+(old node -> new node), so each node is rewritten once, after its inputs, keeping its
+provenance (graphc/ir/provenance.py)."""
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
-from graphc.program import Program
+from graphc.ir.program import Program
+from graphc.ir.provenance import record_rebuilt
 
 Rule = Callable[[Node, tuple[Node, ...]], Node]
-
-_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def record_members(kernel: Node, members: Sequence[Node]) -> Node:
-    """Remember which nodes a fused kernel computes (for drawings); returns the kernel."""
-    _MEMBERS[kernel] = tuple(members)
-    return kernel
-
-
-def members_of(kernel: Node) -> list[Node]:
-    """The unfused nodes a fused kernel computes (empty if it is not one), following
-    kernels made of kernels (an epilogue over a fused node)."""
-    out: list[Node] = []
-    for member in _MEMBERS.get(kernel, ()):
-        out += members_of(member) if member in _MEMBERS else [member]
-    return out
-
-
-def origins(node: Node) -> Iterator[Node]:
-    """The node, then the node it was rebuilt from, and so on back."""
-    while node is not None:
-        yield node
-        node = _ORIGIN.get(node)
-
 
 def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     """`node` with its inputs replaced (the same node if none changed); keeps its tag."""
@@ -46,10 +19,7 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
         return node
     with tagging(node.tag):
         new = Node.make(node.op, inputs, **node.attrs)
-    if new is not node and new not in _ORIGIN:
-        _ORIGIN[new] = node
-        if node in _MEMBERS:
-            _MEMBERS[new] = _MEMBERS[node]
+    record_rebuilt(new, node)
     return new
 
 

@@ -39,9 +39,9 @@ import sympy
 from graphc import dsl, dtypes
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.ir.op import get_op
+from graphc.ir.program import Program
 from graphc.ops.elementwise import Elementwise
-from graphc.ops.registry import get_op
-from graphc.program import Program
 from graphc.shapes import broadcast
 
 from .rewrite import rebuild, rewrite, rewrite_to_fixed_point

@@ -269,16 +269,16 @@ CASES += CONV_CASES
 
 def optimized(value):
     """The value as the optimizer rewrites it: how the fused ops' rows get their nodes."""
+    from graphc.ir.program import Program
     from graphc.passes import optimize
-    from graphc.program import Program
 
     return optimize(Program((), (value,), ())).outputs[0]
 
 
 def optimized_outputs(*values):
     """The outputs of a program computing `values`, as the optimizer rewrites them."""
+    from graphc.ir.program import Program
     from graphc.passes import optimize
-    from graphc.program import Program
 
     return optimize(Program((), values, ())).outputs
 

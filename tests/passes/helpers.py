@@ -6,7 +6,7 @@ import numpy as np
 
 from graphc.backends.numpy import NumpyRunner
 from graphc.ir.graph import Graph
-from graphc.program import Program
+from graphc.ir.program import Program
 
 
 def program(outputs, inputs=(), updates=()) -> Program:

@@ -3,7 +3,7 @@ import sympy
 
 import graphc as gc
 from graphc.ops.epilogue import ACC
-from graphc.ops.fused import input_symbols
+from graphc.ops.scalar import input_symbols
 from graphc.passes import optimize
 from graphc.passes.epilogue import epilogue
 

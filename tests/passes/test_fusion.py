@@ -2,7 +2,7 @@ import numpy as np
 import sympy
 
 import graphc as gc
-from graphc.ops.fused import input_symbols
+from graphc.ops.scalar import input_symbols
 from graphc.passes.fusion import fusion, fusion_groups
 
 from .helpers import ops, program, run

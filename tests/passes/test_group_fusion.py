@@ -7,13 +7,13 @@ import pytest
 import graphc as gc
 from graphc.errors import GraphError
 from graphc.ir.node import Node
-from graphc.ops.fused import input_symbols
+from graphc.ir.program import Program
 from graphc.ops.fused_group import output_symbols
+from graphc.ops.scalar import input_symbols
 from graphc.passes import PIPELINE, optimize
 from graphc.passes.fusion import fusion
 from graphc.passes.group_fusion import group_fusion
 from graphc.passes.report import count_kernels, fusion_dot
-from graphc.program import Program
 from graphc.viz import node_label
 
 from . import models

@@ -212,7 +212,7 @@ def test_a_derivative_sympy_evaluates_to_a_complex_number_becomes_nan(backend):
     log(-2) = 0.69 + I*pi and 1/0 = zoo are NaN in a graph of reals, not an error."""
     import sympy
 
-    from graphc.autodiff.sympy_graph import to_graph
+    from graphc.ops.scalar import to_graph
 
     s = sympy.Symbol("s", real=True)
     x = gc.input("x", (3,), "float64")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.runner import LLVMRunner
-from graphc.program import Program
+from graphc.ir.program import Program
 
 
 class LLVMBackend:

@@ -20,11 +20,8 @@ from llvmlite import ir
 from graphc.backends.llvm.irtypes import I1, const, is_float, llvm_type
 from graphc.ops import scalar
 
-_RELATIONS = {
-    sympy.StrictGreaterThan: ">", sympy.GreaterThan: ">=", sympy.StrictLessThan: "<",
-    sympy.LessThan: "<=", sympy.Equality: "==", sympy.Unequality: "!=",
-}
-_INTRINSICS = {sympy.sin: "sin", sympy.cos: "cos"}
+_RELATIONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=",
+              "equal": "==", "not_equal": "!="}
 TANH_SERIES_BELOW = 0.3
 ERF_SERIES_BELOW = 2.0
 # float64 erf: terms measured (against math.erf) to keep each branch's relative error at
@@ -141,7 +138,6 @@ class ExpressionEmitter:
         return self.as_number(self.emit(expr))
 
     def _emit(self, expr) -> ir.Value:
-        b = self.b
         if expr is sympy.true or expr is sympy.false:
             return ir.Constant(I1, int(bool(expr)))
         if not expr.free_symbols:
@@ -152,44 +148,15 @@ class ExpressionEmitter:
             return self.emit(self.definitions[expr])
         if expr.is_Symbol:
             raise KeyError(f"internal error: unbound symbol {expr} in a kernel expression")
-        if expr.is_Add:
-            terms = [self.num(a) for a in expr.args]
-            out = terms[0]
-            for t in terms[1:]:
-                out = b.fadd(out, t) if self.float else b.add(out, t)
-            return out
-        if expr.is_Mul:
-            return self._mul(expr)
-        if expr.is_Pow:
-            return self._pow(*expr.args)
-        if isinstance(expr, sympy.Piecewise):
-            return self._piecewise(expr.args)
-        if type(expr) in _RELATIONS:
-            return self.compare(_RELATIONS[type(expr)], self.num(expr.lhs), self.num(expr.rhs))
-        if isinstance(expr, sympy.And):
-            return self._fold(b.and_, expr.args)
-        if isinstance(expr, sympy.Or):
-            return self._fold(b.or_, expr.args)
-        if isinstance(expr, sympy.Not):
-            return b.xor(self.as_condition(self.emit(expr.args[0])), ir.Constant(I1, 1))
-        method = getattr(self, f"_fn_{getattr(expr.func, 'op_name', '')}", None)
-        if method is not None:
-            return method(*(self.num(a) for a in expr.args))
-        if expr.func is sympy.exp:
-            return self.exp(self.num(expr.args[0]))
-        if expr.func in _INTRINSICS:
-            return self.intrinsic(_INTRINSICS[expr.func], self.num(expr.args[0]))
-        if expr.func is sympy.tanh:
-            return self.tanh(self.num(expr.args[0]))
-        if expr.func is sympy.log:
-            return self.log(self.num(expr.args[0]))
-        if expr.func is sympy.erf:
-            return self.erf(self.num(expr.args[0]))
-        if expr.func is sympy.sign:
-            return self._fn_sign(self.num(expr.args[0]))
-        if expr.func is sympy.Abs:
-            return self._fn_abs(self.num(expr.args[0]))
-        raise NotImplementedError(f"llvm backend: cannot emit {expr.func.__name__} ({expr})")
+        kind = scalar.head(expr)
+        return RULES[kind](self, expr)
+
+    def _add(self, expr) -> ir.Value:
+        terms = [self.num(a) for a in expr.args]
+        out = terms[0]
+        for t in terms[1:]:
+            out = self.b.fadd(out, t) if self.float else self.b.add(out, t)
+        return out
 
     def _fold(self, op, args) -> ir.Value:
         values = [self.as_condition(self.emit(a)) for a in args]
@@ -487,5 +454,37 @@ class ExpressionEmitter:
         return b.fmul(b.fmul(self.number(0.5), x), b.fadd(self.number(1), t))
 
 
-assert {f.op_name for f in scalar.CUSTOM_FUNCTIONS} <= {
-    name[4:] for name in dir(ExpressionEmitter) if name.startswith("_fn_")}
+def _unary(method):
+    return lambda e, expr: method(e, e.num(expr.args[0]))
+
+
+def _binary(method):
+    return lambda e, expr: method(e, e.num(expr.args[0]), e.num(expr.args[1]))
+
+
+def _relation(op: str):
+    return lambda e, expr: e.compare(op, e.num(expr.lhs), e.num(expr.rhs))
+
+
+E = ExpressionEmitter
+RULES = {
+    # structure
+    "add": E._add,
+    "mul": E._mul,
+    "pow": lambda e, expr: e._pow(*expr.args),
+    "piecewise": lambda e, expr: e._piecewise(expr.args),
+    # logic
+    "logical_and": lambda e, expr: e._fold(e.b.and_, expr.args),
+    "logical_or": lambda e, expr: e._fold(e.b.or_, expr.args),
+    "logical_not": lambda e, expr: e.b.xor(e.as_condition(e.emit(expr.args[0])),
+                                           ir.Constant(I1, 1)),
+    **{name: _relation(op) for name, op in _RELATIONS.items()},
+    # functions
+    "exp": _unary(E.exp), "log": _unary(E.log), "tanh": _unary(E.tanh), "erf": _unary(E.erf),
+    "sin": lambda e, expr: e.intrinsic("sin", e.num(expr.args[0])),
+    "cos": lambda e, expr: e.intrinsic("cos", e.num(expr.args[0])),
+    "sigmoid": _unary(E._fn_sigmoid), "relu": _unary(E._fn_relu), "sign": _unary(E._fn_sign),
+    "abs": _unary(E._fn_abs), "gelu": _unary(E._fn_gelu), "gelu_tanh": _unary(E._fn_gelu_tanh),
+    "maximum": _binary(E._fn_maximum), "minimum": _binary(E._fn_minimum),
+}
+"""How each head of the scalar language (graphc/ops/scalar.py GRAMMAR) is emitted."""

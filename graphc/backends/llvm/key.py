@@ -21,7 +21,7 @@ import sympy
 
 from graphc.ir.graph import topological_order
 from graphc.ir.node import ArrayAttr, Node
-from graphc.program import Program
+from graphc.ir.program import Program
 
 # Ops whose value is an argument: their names and identities do not reach the code.
 ARGUMENTS = {"input", "param"}

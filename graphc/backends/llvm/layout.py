@@ -20,7 +20,7 @@ import numpy as np
 
 from graphc.ir.graph import topological_order
 from graphc.ir.node import Node
-from graphc.program import Program
+from graphc.ir.program import Program
 
 VERSION = 1
 # What module.py names in the object: the entry, () -> i64 the value of the error a kernel

@@ -21,7 +21,7 @@ import sympy
 
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.program import Program
+from graphc.ir.program import Program
 from graphc.shapes import evaluate
 
 ALIGN = 64

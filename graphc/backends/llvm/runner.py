@@ -34,8 +34,8 @@ from graphc.backends.llvm.layout import (
 )
 from graphc.backends.llvm.threads import POOL, cpu_count
 from graphc.ir.graph import Graph
+from graphc.ir.program import Program
 from graphc.profile import KernelTime, Profile
-from graphc.program import Program
 from graphc.shapes import is_static
 
 if TYPE_CHECKING:

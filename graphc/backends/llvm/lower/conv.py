@@ -26,7 +26,7 @@ from graphc.backends.llvm.lower.elementwise import expression_value, loaded, ope
 from graphc.backends.llvm.lower.fused import fused_dtype
 from graphc.backends.llvm.nest import broadcast_strides
 from graphc.ops.epilogue import ACC
-from graphc.ops.fused import input_symbols, kernel_body
+from graphc.ops.scalar import input_symbols, kernel_body
 
 
 def column_range(j: int, width: int, out_width: int, stride: int, pad: int) -> tuple[int, int]:

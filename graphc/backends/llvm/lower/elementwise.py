@@ -18,8 +18,8 @@ from graphc.backends.llvm.nest import (
     streams,
     strided_nest,
 )
+from graphc.ir.op import all_ops, get_op
 from graphc.ops.elementwise import Elementwise
-from graphc.ops.registry import all_ops, get_op
 
 _WORKING_INT = np.dtype("int32")
 

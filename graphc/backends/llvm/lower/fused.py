@@ -23,9 +23,9 @@ from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch
 from graphc.backends.llvm.lower.reduction import Source, reduce
 from graphc.backends.llvm.nest import broadcast_strides, contiguous_strides, strided_nest
 from graphc.ops.epilogue import ACC
-from graphc.ops.fused import input_symbols, kernel_body
 from graphc.ops.fused_group import group_body, output_symbols
 from graphc.ops.fused_reduce import FusedReduce
+from graphc.ops.scalar import input_symbols, kernel_body
 from graphc.shapes import evaluate
 
 

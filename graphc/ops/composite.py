@@ -1,20 +1,27 @@
-"""Neural-network functions composed from primitive ops, so their gradients, fusion and
-lowering come from the primitives: softmax, losses, layer norm, dropout."""
+"""Composite functions: neural-network functions composed of primitive ops, so their
+gradients, fusion and lowering come from the primitives: softmax, losses, layer norm,
+dropout."""
 
 from __future__ import annotations
 
 import itertools
 
-from graphc import dsl, dtypes
+from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
+from graphc.ops.elementwise import abs, equal, exp, log, relu, sqrt, sub, where
+from graphc.ops.indexing import one_hot
+from graphc.ops.leaf import operands
+from graphc.ops.random import random_uniform
+from graphc.ops.reduction import max, mean, sum
+from graphc.ops.shape import stop_gradient
 from graphc.shapes import shape_str
 
 _dropout_seeds = itertools.count(1)
 
 
 def _float_input(op: str, x) -> Node:
-    (x,) = dsl.operands(x)
+    (x,) = operands(x)
     if not dtypes.is_float(x.dtype):
         raise build_error(op, f"needs a float input, got {x.dtype.name}", dtype=True)
     return x
@@ -22,21 +29,21 @@ def _float_input(op: str, x) -> Node:
 
 def _shifted(x: Node, axis: int) -> Node:
     """x minus its max along axis (the max held constant for gradients): the stable shift."""
-    return x - dsl.stop_gradient(dsl.max(x, axis, keepdims=True))
+    return x - stop_gradient(max(x, axis, keepdims=True))
 
 
 def softmax(x, axis: int = -1) -> Node:
     """exp(x) / sum(exp(x)) along axis, computed as exp(x - max) for stability."""
     x = _float_input("softmax", x)
-    e = dsl.exp(_shifted(x, axis))
-    return e / dsl.sum(e, axis, keepdims=True)
+    e = exp(_shifted(x, axis))
+    return e / sum(e, axis, keepdims=True)
 
 
 def log_softmax(x, axis: int = -1) -> Node:
     """x - logsumexp(x) along axis, in the stable shifted form."""
     x = _float_input("log_softmax", x)
     z = _shifted(x, axis)
-    return z - dsl.log(dsl.sum(dsl.exp(z), axis, keepdims=True))
+    return z - log(sum(exp(z), axis, keepdims=True))
 
 
 def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
@@ -46,7 +53,7 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
     probabilities of the logits' shape. label_smoothing mixes the targets with uniform.
     """
     logits = _float_input("softmax_cross_entropy", logits)
-    (labels,) = dsl.operands(labels)
+    (labels,) = operands(labels)
     if logits.ndim < 1:
         raise build_error("softmax_cross_entropy", "logits must have a class axis")
     classes = logits.shape[-1]
@@ -56,7 +63,7 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
                               f" do not match logits of shape {shape_str(logits.shape)}")
         if not isinstance(classes, int):
             raise build_error("softmax_cross_entropy", "the class axis must have a static size")
-        targets = dsl.one_hot(labels, classes, logits.dtype)
+        targets = one_hot(labels, classes, logits.dtype)
     elif dtypes.is_float(labels.dtype):
         if labels.shape != logits.shape:
             raise build_error("softmax_cross_entropy", f"probabilities of shape "
@@ -71,28 +78,28 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> Node:
                           f"{label_smoothing}")
     if label_smoothing:
         targets = targets * (1.0 - label_smoothing) + label_smoothing / classes
-    return -dsl.mean(dsl.sum(_xlogy(targets, log_softmax(logits)), -1))
+    return -mean(sum(_xlogy(targets, log_softmax(logits)), -1))
 
 
 def _xlogy(t: Node, log_p: Node) -> Node:
     """t * log_p, 0 where t is 0: a class with no target mass adds nothing even where its
     logit is -inf (a masked logit: log_p = -inf, and 0 * -inf would be NaN). PyTorch's loss
     for class indices is the same; NaN still comes from a NaN logit or a row of only -inf."""
-    return dsl.where(dsl.equal(t, 0.0), 0.0, t * log_p)
+    return where(equal(t, 0.0), 0.0, t * log_p)
 
 
 def binary_cross_entropy_with_logits(logits, targets) -> Node:
     """Mean of -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], in the stable form."""
     logits = _float_input("binary_cross_entropy_with_logits", logits)
-    (targets,) = dsl.operands(targets, reference=logits.dtype)
-    return dsl.mean(dsl.relu(logits) - logits * targets
-                    + dsl.log(1.0 + dsl.exp(-dsl.abs(logits))))
+    (targets,) = operands(targets, reference=logits.dtype)
+    return mean(relu(logits) - logits * targets
+                    + log(1.0 + exp(-abs(logits))))
 
 
 def mse_loss(prediction, target) -> Node:
     """Mean over all elements of (prediction - target)^2."""
-    diff = dsl.sub(prediction, target)
-    return dsl.mean(diff * diff)
+    diff = sub(prediction, target)
+    return mean(diff * diff)
 
 
 def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Node:
@@ -101,13 +108,13 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Node:
     x = _float_input("layer_norm", x)
     if eps <= 0:
         raise build_error("layer_norm", f"eps must be positive, got {eps}")
-    centered = x - dsl.mean(x, -1, keepdims=True)
-    variance = dsl.mean(centered * centered, -1, keepdims=True)
-    out = centered / dsl.sqrt(variance + eps)
+    centered = x - mean(x, -1, keepdims=True)
+    variance = mean(centered * centered, -1, keepdims=True)
+    out = centered / sqrt(variance + eps)
     for name, extra in (("weight", weight), ("bias", bias)):
         if extra is None:
             continue
-        (extra,) = dsl.operands(extra)
+        (extra,) = operands(extra)
         if extra.shape != x.shape[-1:]:
             raise build_error("layer_norm", f"{name} of shape {shape_str(extra.shape)} does not "
                               f"match the last axis of {shape_str(x.shape)}")
@@ -129,7 +136,7 @@ def dropout(x, rate: float, seed: int | None = None) -> Node:
     if rate == 1.0:
         return x * 0.0
     seed = next(_dropout_seeds) if seed is None else seed
-    keep = dsl.random_uniform(x.shape, seed, x.dtype) >= rate
-    scale, zero = dsl.operands(1.0 / (1.0 - rate), 0.0, reference=x.dtype)
-    return x * dsl.where(keep, scale, zero)
+    keep = random_uniform(x.shape, seed, x.dtype) >= rate
+    scale, zero = operands(1.0 / (1.0 - rate), 0.0, reference=x.dtype)
+    return x * where(keep, scale, zero)
 
