@@ -13,12 +13,14 @@ import sympy
 
 from graphc import dtypes
 from graphc.backends import get_backend
+from graphc.backends.base import Source
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.program import Program
 from graphc.locks import Group, group_of
 from graphc.profile import Profile
-from graphc.shapes import dims_equal, shape_str
+from graphc.shapes import dims_equal, is_static, shape_str
+from graphc.viz import to_dot
 
 _recorders: list[list] = []
 
@@ -130,6 +132,7 @@ class Executable:
                  optimize: bool = True):
         self.source = source
         self.backend = backend
+        self.options = dict(options)  # as compiled: threads validated and capped
         self._single = single
         self._optimize = optimize
         self._program: Program | None = None
@@ -140,21 +143,8 @@ class Executable:
         self._written = tuple(p for p, _ in source.updates)
         # Calls hold this group's lock (the group of every function sharing a param).
         self._group = group_of(self._params) or Group()
-        self._runner = self._prepare(options)
-
-    def _prepare(self, options: dict):
-        """The backend's runner. On the LLVM backend with the disk cache on, a runner that
-        looks compiled variants up by the unoptimized program and these options first, so
-        a hit neither optimizes nor lowers anything (graphc/backends/llvm/runner.py)."""
-        if self.backend.name == "llvm":
-            from graphc.backends.llvm import cache
-            if cache.enabled():
-                from graphc.backends.llvm.key import compile_key
-                from graphc.backends.llvm.runner import CachedRunner
-                return CachedRunner(compile_key(self.source, self._optimize, options),
-                                    self.source, options.get("threads"),
-                                    lambda: self.backend.prepare(self.program, **options))
-        return self.backend.prepare(self.program, **options)
+        self._runner = backend.prepare(Source(source, optimize, dict(options),
+                                              lambda: self.program))
 
     @property
     def program(self) -> Program:
@@ -163,7 +153,10 @@ class Executable:
         if self._program is None:
             program = self.source
             if self._optimize:
+                # Imported here, not above: a disk-cache hit runs without the optimizer,
+                # and a process that only loads compiled code never imports it.
                 from graphc.passes import optimize as run_passes
+
                 with _collector_paused():
                     program = run_passes(program, self._pass_stats)
             self._program = program
@@ -256,12 +249,12 @@ class Executable:
     def report(self) -> str:
         """What each optimization pass changed, the kernels left (graphc/passes/report.py),
         and, for a backend that plans memory, its arena against the intermediates' sum."""
-        from graphc.passes.report import format_report
+        from graphc.passes.report import format_report  # not on a cache hit's path
+
         text = format_report(self.pass_stats, self.program)
-        memory = getattr(self._runner, "memory_report", None)
-        if memory is None:
+        figures = self.memory_report()
+        if not figures:
             return text
-        figures = memory()
         if "arena_bytes" not in figures:
             return text + "\nmemory: planned at the first call (no call yet)\n"
         arena, total = figures["arena_bytes"], figures["intermediate_bytes"]
@@ -269,6 +262,24 @@ class Executable:
                 f"plus kernel scratch); the intermediates alone would take {total:,} bytes; "
                 f"{figures['in_place']} computed in place; {figures['kernels']} kernels; "
                 f"{figures['bindings_compiled']} binding(s) compiled\n")
+
+    def memory_report(self) -> dict:
+        """The backend's memory plan of the last binding run: arena and intermediate bytes,
+        values computed in place, kernels, bindings compiled (empty: the backend plans no
+        memory; {"compiled": 0}: nothing has run yet)."""
+        return self._runner.memory_report()
+
+    def compiled(self, *arguments):
+        """What the backend compiled for these arguments' shapes (compiling it now if it
+        has not); without arguments, for the function's one binding when its shapes are
+        static, else for the last call's (None before any call). On the LLVM backend: the
+        variant, with its `plan`, `layout` and LLVM `ir`; on the NumPy backend: the program
+        it interprets."""
+        if arguments:
+            binding = self.check_arguments(arguments)[1]
+        else:
+            binding = {} if all(is_static(n.shape) for n in self.inputs) else None
+        return self._runner.compiled(binding)
 
     def profile(self, *arguments, calls: int = 10) -> Profile:
         """Where one call's time goes: each kernel's mean wall time over `calls` calls with
@@ -290,7 +301,6 @@ class Executable:
 
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""
-        from graphc.viz import to_dot
         return to_dot(list(self.program.outputs), updates=self.program.updates, **options)
 
     def __repr__(self) -> str:

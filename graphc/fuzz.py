@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-import graphc as gc
+from graphc import compiler
+from graphc import dsl as gc
+from graphc.autodiff import grad
 from graphc.ir.node import Node
 
 
@@ -360,7 +362,7 @@ def random_program(chooser: Chooser, with_gradient: bool = True) -> Program:
         loss = gc.sum(gc.tanh(outputs[0]))
         for extra in outputs[1:]:
             loss = loss + gc.mean(extra * extra)
-        outputs = outputs + [loss] + gc.grad(loss, wrt, allow_unused=True)
+        outputs = outputs + [loss] + grad(loss, wrt, allow_unused=True)
         builder.log.append("+ loss and its gradient w.r.t. every input")
     updates = _momentum_updates(chooser, builder, outputs[0]) if chooser.boolean() else {}
     return Program(builder.inputs, builder.arrays, outputs, builder.log, updates)
@@ -379,7 +381,7 @@ def _momentum_updates(chooser: Chooser, builder: Builder, value: Node) -> dict:
     p = gc.param("p", builder.rng.normal(size=shape).astype(value.dtype))
     velocity = gc.param("velocity", builder.rng.normal(size=shape).astype(value.dtype))
     loss = gc.sum(gc.tanh(p * value)) + gc.mean(p * p)
-    (g,) = gc.grad(loss, [p])
+    (g,) = grad(loss, [p])
     new_velocity = velocity * 0.9 + g
     builder.log.append(f"+ momentum SGD updates of a param {shape}")
     return {velocity: new_velocity, p: p - 0.1 * new_velocity}
@@ -399,7 +401,7 @@ class Config:
 
     def compile(self, program: Program):
         options = {} if self.threads is None else {"threads": self.threads}
-        return gc.compile(program.inputs, program.outputs, updates=program.updates,
+        return compiler.compile(program.inputs, program.outputs, updates=program.updates,
                           backend=self.backend, optimize=self.optimize, **options)
 
 
@@ -455,7 +457,7 @@ def default_pairs() -> list[tuple[Config, Config]]:
     """What the fuzzer compares: optimization on the reference, then each other backend."""
     pairs = [(Config("numpy"), Config("numpy", optimize=True))]
     try:
-        gc.compile([], gc.constant(np.zeros(1)), backend="llvm")
+        compiler.compile([], gc.constant(np.zeros(1)), backend="llvm")
     except ValueError:
         return pairs
     for optimize in (False, True):

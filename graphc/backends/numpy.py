@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from graphc.backends.base import Source
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.op import Env, get_op, is_kernel
@@ -54,6 +55,14 @@ class NumpyRunner:
                 del values[dead]
         return [values[n] for n in self.program.results]
 
+    def memory_report(self) -> dict:
+        """Nothing: the interpreter plans no memory (NumPy allocates each value)."""
+        return {}
+
+    def compiled(self, binding) -> Program:
+        """The program it interprets (the same for every binding)."""
+        return self.program
+
     def profile(self, arguments, binding, step, calls: int) -> Profile:
         """Per-node times of `calls` runs (leaves and views take no time and are left out)."""
         timings = [0.0] * len(self.nodes)
@@ -79,8 +88,8 @@ def _expected(node: Node) -> list[tuple[np.dtype, tuple]]:
 class NumpyBackend:
     name = "numpy"
 
-    def prepare(self, program: Program, **options) -> NumpyRunner:
-        unknown = set(options) - {"threads"}
+    def prepare(self, source: Source) -> NumpyRunner:
+        unknown = set(source.options) - {"threads"}
         if unknown:
             raise TypeError(f"numpy backend: unknown options {sorted(unknown)}")
-        return NumpyRunner(program)
+        return NumpyRunner(source.optimized())

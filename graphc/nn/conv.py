@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 
-import graphc
 from graphc import dsl
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.nn import init as initializers
 from graphc.nn.module import Module, check_sizes
+from graphc.ops.conv import conv2d
+from graphc.ops.pool import avg_pool2d, max_pool2d
 from graphc.shapes import shape_str
 
 
@@ -45,7 +46,7 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise build_error("Conv2d", f"expected input (N, {self.in_channels}, H, W), got "
                               f"{shape_str(x.shape)}")
-        return graphc.conv2d(x, self.weight, self.bias, stride=self.stride,
+        return conv2d(x, self.weight, self.bias, stride=self.stride,
                              padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -60,7 +61,7 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Node, training: bool) -> Node:
-        return graphc.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        return max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -70,7 +71,7 @@ class AvgPool2d(MaxPool2d):
     """The mean of each window (stride defaults to the kernel size)."""
 
     def forward(self, x: Node, training: bool) -> Node:
-        return graphc.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        return avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
 
 class Flatten(Module):

@@ -29,4 +29,5 @@ from graphc.ops import (  # noqa: F401
     shape,
 )
 
+epilogue.register_all()
 operators.install()

@@ -85,8 +85,9 @@ class Epilogue(Op):
         return [*get_op(self.producer).grad(producer, g_acc), *g_extras]
 
 
-# Every op that declares an epilogue gets its epilogue op (this module is imported after
-# every producer's).
-for _producer in list(all_ops().values()):
-    if _producer.epilogue is not None:
-        register(Epilogue(_producer))
+def register_all() -> None:
+    """Register the epilogue op of every registered op that declares one (once every op
+    module is imported: graphc/ops/__init__.py calls it)."""
+    for producer in list(all_ops().values()):
+        if producer.epilogue is not None and producer.epilogue not in all_ops():
+            register(Epilogue(producer))

@@ -17,6 +17,10 @@ from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.op import get_op, is_kernel
 from graphc.ir.program import Program
+from graphc.ir.provenance import members_of, origins
+from graphc.passes.pipeline import PIPELINE
+from graphc.passes.reduce_fusion import reduce_fusion
+from graphc.viz import to_dot
 
 
 def kernels(graph: Graph) -> list[Node]:
@@ -70,9 +74,6 @@ def format_report(stats: list[PassStats], program: Program) -> str:
 def _prefusion(executable) -> Program:
     """The program as the first fusion pass got it (the passes are deterministic, and
     hash-consing gives back the very same nodes)."""
-    from graphc.passes import PIPELINE
-    from graphc.passes.reduce_fusion import reduce_fusion
-
     program = executable.source
     for run_pass in PIPELINE[:PIPELINE.index(reduce_fusion)]:
         program = run_pass(program)
@@ -84,9 +85,6 @@ def fusion_dot(executable, stage: str = "after") -> str:
     the graph fusion started from, each kernel's member ops boxed together (an op computed
     by several kernels is drawn in the first); "after" draws the graph that runs, each
     fused kernel boxed and titled with the ops it computes."""
-    from graphc.ir.provenance import members_of, origins
-    from graphc.viz import to_dot
-
     if stage not in ("before", "after"):
         raise ValueError(f"fusion_dot: stage must be 'before' or 'after', got {stage!r}")
     final = executable.program

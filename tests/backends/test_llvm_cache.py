@@ -41,7 +41,7 @@ def _call(fn, n=5):
     a = np.arange(n * 4, dtype=np.float64).reshape(n, 4) / 10
     out = fn(a)
     np.testing.assert_allclose(out, np.sum(np.tanh(a) * 3.0, axis=1), rtol=1e-12)
-    return fn._runner.memory_report()
+    return fn.memory_report()
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -117,10 +117,10 @@ def test_a_hit_builds_no_ir(cache_dir):
     _call(_function())
     fn = _function()
     assert _call(fn)["cache_hit"] is True
-    assert "ir" not in vars(fn._runner.last)
+    assert "ir" not in vars(fn.compiled())
     other = _function(2.5)
     np.testing.assert_allclose(other(np.ones((5, 4))), np.full(5, 10 * np.tanh(1.0)))
-    assert other._runner.memory_report()["cache_hit"] is False
+    assert other.memory_report()["cache_hit"] is False
 
     def step(init):
         w = gc.param("w", np.full((3, 2), init, np.float32))
@@ -132,9 +132,9 @@ def test_a_hit_builds_no_ir(cache_dir):
     first, second = step(1.0), step(-1.0)  # same code, different param values and identity
     first(data)
     second(data)
-    assert first._runner.memory_report()["cache_hit"] is False
-    assert second._runner.memory_report()["cache_hit"] is True
-    (w1, _), (w2, _) = first._runner.program.updates[0], second._runner.program.updates[0]
+    assert first.memory_report()["cache_hit"] is False
+    assert second.memory_report()["cache_hit"] is True
+    (w1, _), (w2, _) = first.program.updates[0], second.program.updates[0]
     np.testing.assert_array_equal(w1.value, np.float32(1 - 0.1 * 4))
     np.testing.assert_array_equal(w2.value, -1.0)
 

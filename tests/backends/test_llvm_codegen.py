@@ -21,9 +21,9 @@ def test_fused_elementwise_kernel_is_vectorized():
     fn = gc.compile([a, b, c], gc.maximum(a * b + c, 0.0))
     args = [np.full(4096, v, np.float32) for v in (2.0, 3.0, -1.0)]
     np.testing.assert_array_equal(fn(*args), np.full(4096, 5.0, np.float32))
-    ops = {s.node.op for s in fn._runner.last.plan.steps if s.node is not None}
+    ops = {s.node.op for s in fn.compiled().plan.steps if s.node is not None}
     assert ops == {"fused"}, "the optimizer should have fused the chain into one kernel"
-    asm = target.assembly(fn._runner.last.ir)
+    asm = target.assembly(fn.compiled().ir)
     vector_ops = re.findall(r"\bv(?:mul|add|max|fmadd\w*)ps\s+%[yz]mm", asm)
     assert vector_ops, "no packed float32 arithmetic on ymm/zmm registers"
 
@@ -35,6 +35,6 @@ def test_entry_is_one_native_call_for_any_graph_size():
         y = gc.sin(y) * (1.0 + k) + gc.sum(y)
     fn = gc.compile([x], y)
     fn(np.ones(8))
-    ir = fn._runner.last.ir
+    ir = fn.compiled().ir
     assert len(re.findall(r"^define\b(?!.*internal)", ir, re.M)) == 2  # entry, error value
     assert re.search(r"define i32 @\"?graphc_entry", ir)

@@ -56,14 +56,14 @@ def _train(step, params, data, calls: int = 3) -> list[np.ndarray]:
 
 
 def _hit(step) -> bool:
-    return step._runner.memory_report()["cache_hit"]
+    return step.memory_report()["cache_hit"]
 
 
 def test_a_hit_gives_the_results_of_a_compile_without_the_cache(cache_dir, monkeypatch):
     first = _train(*_net())
     assert len(_entries(cache_dir)) == 1
     step, params, data = _net()
-    (found,) = step._runner.variants.values()  # found at gc.compile: shapes are static
+    found = step.compiled()  # found at gc.compile: shapes are static
     assert isinstance(found, Stored)
     assert step._program is None  # nothing optimized
     hit = _train(step, params, data)
@@ -91,13 +91,13 @@ def test_the_optimized_program_is_built_when_asked_for(cache_dir):
     step, params, data = _net()
     assert _hit(step)
     assert "kernels left:" in step.report()  # optimizes now, measuring every pass
-    assert len(step.pass_stats) > 0 and step.program is step._runner.program
+    assert len(step.pass_stats) > 0 and step.compiled().plan.steps  # the plan, rebuilt
     assert "digraph" in step.to_dot()
-    ops = [s.node.op for s in step._runner.last.plan.steps if s.node is not None]
-    assert [op for op, _ in step._runner.last.layout.steps][:len(ops)] == ops
-    assert "graphc_entry" in step._runner.last.ir
+    ops = [s.node.op for s in step.compiled().plan.steps if s.node is not None]
+    assert [op for op, _ in step.compiled().layout.steps][:len(ops)] == ops
+    assert "graphc_entry" in step.compiled().ir
     profile = step.profile(*data, calls=2)
-    assert len(profile.kernels) == len(step._runner.last.layout.steps)
+    assert len(profile.kernels) == len(step.compiled().layout.steps)
 
 
 FRESH_PROCESS = textwrap.dedent("""
@@ -108,7 +108,7 @@ FRESH_PROCESS = textwrap.dedent("""
     step, params, data = _net()
     results = _train(step, params, data)
     print(json.dumps({
-        "hit": step._runner.memory_report()["cache_hit"],
+        "hit": step.memory_report()["cache_hit"],
         "passes": "graphc.passes" in sys.modules,
         "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
         "ir": any(m in sys.modules for m in ("graphc.backends.llvm.module",
@@ -196,7 +196,7 @@ def test_each_binding_is_an_entry_of_its_own(cache_dir):
     for arg in (b, a):
         np.testing.assert_allclose(again(arg), np.exp(1.0) * 3, rtol=1e-14)
         assert _hit(again)
-    assert again._runner.memory_report()["bindings_compiled"] == 2
+    assert again.memory_report()["bindings_compiled"] == 2
 
 
 def test_a_kernel_error_on_a_hit_reads_as_without_the_cache(cache_dir):

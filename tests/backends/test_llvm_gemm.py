@@ -33,7 +33,7 @@ def _close(got, expected, dtype, depth=1):
 
 
 def _ops(fn) -> list[str]:
-    return [s.node.op for s in fn._runner.last.plan.steps if s.node is not None]
+    return [s.node.op for s in fn.compiled().plan.steps if s.node is not None]
 
 
 SHAPES = [(1, 1, 1), (1, 17, 1), (13, 31, 7), (517, 3, 2), (2, 300, 97), (9, 1, 33),
@@ -66,7 +66,7 @@ def test_transposed_operands_are_read_in_place(dtype):
     fn, got, expected = _both([x, y], outputs, args)
     _close(got, expected, dtype)
     assert "transpose" not in _ops(fn)
-    assert len(fn._runner.last.plan.strided) == 3
+    assert len(fn.compiled().plan.strided) == 3
 
 
 def test_gradients_of_matmul_read_transposes_in_place():

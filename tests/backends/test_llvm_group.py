@@ -61,7 +61,7 @@ def test_training_steps_match_numpy(optimizer, dtype):
 def test_group_outputs_are_written_into_their_params(optimizer):
     step, data = _training_step(optimizer, "float32", "llvm")
     step(*data)
-    plan = step._runner.last.plan
+    plan = step.compiled().plan
     grouped = {p for p, value in step.program.updates if value.op == "group_output"}
     assert len(grouped) == (6 if optimizer == "momentum" else 9)
     assert grouped <= plan.inplace_params

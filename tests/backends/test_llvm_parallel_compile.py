@@ -208,7 +208,7 @@ def _own_module() -> str:
     loss = gc.softmax_cross_entropy(gc.reshape(h, (8, -1)) @ w, y)
     gk, gw = gc.grad(loss, [k, w])
     step = gc.compile([x, y], [loss], updates={k: k - 0.1 * gk, w: w - 0.1 * gw})
-    own, _ = module.split_shared(step._runner.variant({}).ir)
+    own, _ = module.split_shared(step.compiled().ir)
     return own
 
 

@@ -34,7 +34,7 @@ def test_interleaved_thread_counts_and_dropped_functions():
     kept = [_layer(n, float(n)) for n in (1, 2, 3, 4)]
     for round_ in range(6):
         for f, w in kept[::-1] if round_ % 2 else kept:
-            scale = float(f._runner.threads)
+            scale = float(f.options["threads"])
             np.testing.assert_allclose(f(a), _expected(a, w, scale), rtol=2e-5, atol=2e-5)
         # A function used on threads and dropped at once: its native code is freed while
         # the pool lives on.

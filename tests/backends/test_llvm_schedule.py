@@ -41,7 +41,7 @@ def test_small_kernels_share_barriers_and_compute_the_same_bits():
         np.testing.assert_array_equal(losses, runs[0][0])
         for got, expected in zip(values, runs[0][1]):
             np.testing.assert_array_equal(got, expected)
-    ir_text = step._runner.last.ir
+    ir_text = step.compiled().ir
     kernels = len(re.findall(r'^define internal void @"k\d+_', ir_text, re.M))
     # Every kernel here is tiny: one run of serial kernels, one barrier, plus the exit's.
     assert kernels > 5 and _barrier_calls(ir_text) == 2
@@ -56,7 +56,7 @@ def test_big_kernels_keep_a_barrier_each():
     from graphc.backends.llvm.lower import table
     runs = _serial_runs(make_plan(f.program, {}, table()))
     assert all(len(run) == 1 for run in runs)
-    assert _barrier_calls(f._runner.last.ir) == len(runs) + 1
+    assert _barrier_calls(f.compiled().ir) == len(runs) + 1
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -98,7 +98,7 @@ def test_threads_beyond_the_cpus_are_capped_with_a_warning(monkeypatch):
     x = gc.input("x", (256, 256))
     with pytest.warns(UserWarning, match=rf"threads=1000 is capped at {cpus} "):
         f = gc.compile([x], gc.exp(x) @ x, threads=1000)
-    assert f._runner.threads == cpus
+    assert f.options["threads"] == cpus
     before = threading.active_count()
     a = np.ones((256, 256), np.float32)
     np.testing.assert_allclose(f(a), np.exp(a) @ a, rtol=1e-5)
@@ -106,4 +106,4 @@ def test_threads_beyond_the_cpus_are_capped_with_a_warning(monkeypatch):
     monkeypatch.setenv("GRAPHC_MAX_THREADS", "3")  # an explicit bound (tests of odd splits)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert gc.compile([x], gc.exp(x) @ x, threads=3)._runner.threads == 3
+        assert gc.compile([x], gc.exp(x) @ x, threads=3).options["threads"] == 3

@@ -19,7 +19,7 @@ def _run(inputs, outputs, args, threads=1):
 
 
 def _ops(fn) -> list[str]:
-    return [s.node.op if s.node is not None else "copy" for s in fn._runner.last.plan.steps]
+    return [s.node.op if s.node is not None else "copy" for s in fn.compiled().plan.steps]
 
 
 def _attention(b, t, heads, dh, dtype):
@@ -47,7 +47,7 @@ def test_attention_reads_q_k_v_in_place_forward_and_backward(threads):
     # and v are one concatenation, not zero-filled slice gradients summed.
     assert "slice" not in ops and "slice_grad" not in ops
     assert ops.count("concat") == 1
-    offsets = {v.offset for n, v in fn._runner.last.plan.strided.items() if n.op == "slice"}
+    offsets = {v.offset for n, v in fn.compiled().plan.strided.items() if n.op == "slice"}
     assert offsets == {0, 64, 128}
 
 
@@ -89,7 +89,7 @@ def test_copies_read_strided_views():
     for g, e in zip(got[:3], expected[:3]):  # copies: exact
         np.testing.assert_array_equal(g, e)
     np.testing.assert_allclose(got[3], expected[3], rtol=1e-6)
-    assert fn._runner.last.plan.strided[view].offset == 16
+    assert fn.compiled().plan.strided[view].offset == 16
     assert _ops(fn) == ["concat", "transpose", "broadcast_to", "matmul"]
 
 

@@ -14,21 +14,34 @@ cache hit needs to run), key and cache (disk cache), threads (worker pool), runn
 
 from __future__ import annotations
 
+from graphc.backends.base import Source
+from graphc.backends.llvm import cache
+from graphc.backends.llvm.key import compile_key
 from graphc.backends.llvm.lower import table
-from graphc.backends.llvm.runner import LLVMRunner
-from graphc.ir.program import Program
+from graphc.backends.llvm.runner import CachedRunner, LLVMRunner
 
 
 class LLVMBackend:
     name = "llvm"
 
-    def prepare(self, program: Program, threads: int | None = None, **options) -> LLVMRunner:
-        """threads: None uses every core the process may run on (small graphs run on
-        one: results are identical for any thread count); an int sets the count."""
+    def prepare(self, source: Source) -> LLVMRunner | CachedRunner:
+        """Options: threads: None uses every core the process may run on (small graphs run
+        on one: results are identical for any thread count); an int sets the count. With
+        the disk cache on, compiled variants are looked up by the unoptimized program and
+        these options first, so a hit neither optimizes nor lowers anything."""
+        options = dict(source.options)
+        threads = options.pop("threads", None)
         if options:
             raise TypeError(f"llvm backend: unknown options {sorted(options)}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                     or threads < 1):
             raise ValueError(f"llvm backend: threads must be a positive int or None, got "
                              f"{threads!r}")
-        return LLVMRunner(program, table(), threads)
+
+        def prepare() -> LLVMRunner:
+            return LLVMRunner(source.optimized(), table(), threads)
+
+        if not cache.enabled():
+            return prepare()
+        key = compile_key(source.program, source.optimize, source.options)
+        return CachedRunner(key, source.program, threads, prepare)

@@ -294,6 +294,13 @@ class LLVMRunner:
         """The arena of the most recent binding against the intermediates it holds."""
         return _memory_report(self.last, len(self.variants))
 
+    def compiled(self, binding: dict | None) -> Variant | None:
+        """The variant of a binding (compiled now if it was not), or the last one run."""
+        if binding is None:
+            return self.last
+        with self._lock:
+            return self.variant(binding)
+
 
 def _profile(native: Native, arguments, step, threads, calls) -> Profile:
     seconds = native.kernel_times(list(arguments), step, threads, calls)
@@ -397,3 +404,11 @@ class CachedRunner:
 
     def memory_report(self) -> dict:
         return _memory_report(self.last, len(self.variants))
+
+    def compiled(self, binding: dict | None) -> Variant | Stored | None:
+        """The variant of a binding (compiled or loaded now if it was not), or the last one
+        run."""
+        if binding is None:
+            return self.last
+        with self._lock:
+            return self.variant(binding)
