@@ -8,6 +8,7 @@ The attribute helpers here (pairs of ints, output sizes, padded windows) serve p
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import sympy
@@ -23,6 +24,22 @@ from graphc.shapes import Dim, as_dim, dims_equal, shape_str
 
 
 # ----- attributes and shape rules shared with pooling ----------------------------------------
+@dataclass(frozen=True)
+class Window:
+    """The typed view of a convolution's or pool's window attributes: stride and zero
+    padding, (h, w) each, and the kernel size where it is an attribute (pools, the weight
+    gradient; a convolution's is its weight's shape). Read them with `Window.of(node)`."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    kernel: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, node: Node) -> Window:
+        attrs = node.attrs
+        return cls(attrs["stride"], attrs["padding"], attrs.get("kernel"))
+
+
 def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints as an (h, w) tuple, each at least `minimum`."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
@@ -153,7 +170,8 @@ def scatter_windows(cols: np.ndarray, shape, stride, padding) -> np.ndarray:
 
 # ----- the ops -----------------------------------------------------------------------------------
 def _attrs(node: Node) -> tuple[tuple[int, int], tuple[int, int]]:
-    return node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    return window.stride, window.padding
 
 
 @register_class
@@ -265,7 +283,7 @@ class Conv2dGradWeight(Op):
 
     def numpy(self, node, args, env):
         x, g = args
-        dw = channels_last(g).T @ im2col(self.name, x, node.attrs["kernel"],
+        dw = channels_last(g).T @ im2col(self.name, x, Window.of(node).kernel,
                                            *_attrs(node))
         return dw.reshape(node.shape)
 

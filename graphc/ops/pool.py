@@ -14,6 +14,7 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, register_class
 from graphc.ops.conv import (
+    Window,
     check_hw,
     check_window_attrs,
     out_hw,
@@ -37,7 +38,8 @@ def _check_pool(op: str, x: Node, attrs: dict, shape=None) -> tuple:
 
 
 def _window_attrs(node: Node) -> tuple:
-    return node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    return window.kernel, window.stride, window.padding
 
 
 def _offsets(kernel):
@@ -177,7 +179,7 @@ class AvgPool2d(Op):
         return dtype, x.shape[:2] + _check_pool(self.name, x, attrs)
 
     def numpy(self, node, args, env):
-        kernel = node.attrs["kernel"]
+        kernel = Window.of(node).kernel
         total = reduce_windows(self.name, args[0], *_window_attrs(node), 0.0, np.add)
         return total / node.dtype.type(kernel[0] * kernel[1])
 

@@ -25,6 +25,7 @@ from graphc.backends.llvm.lower import conv_direct, conv_winograd, lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
 from graphc.backends.llvm.nest import broadcast_strides
+from graphc.ops.conv import Window
 from graphc.ops.epilogue import ACC
 from graphc.ops.scalar import input_symbols, kernel_body
 
@@ -114,7 +115,7 @@ def forward_direct(node, x, w) -> conv_direct.Direct:
     """The forward convolution as the direct kernel sees it (x, w: shapes)."""
     n_, c_, h, wd = x
     o_, _, kh, kw = w
-    ph, pw = node.attrs["padding"]
+    ph, pw = Window.of(node).padding
     return conv_direct.Direct(n_, c_, h, wd, o_, kh, kw, ph, pw, c_ * kh * kw, kh * kw,
                               False, np.dtype(node.dtype))
 
@@ -124,9 +125,9 @@ def forward_winograd(node, x, w) -> conv_winograd.Winograd | None:
     one (x, w: shapes)."""
     n_, c_, h, wd = x
     o_, _, kh, kw = w
-    if node.attrs["stride"] != (1, 1) or (kh, kw) != (3, 3):
+    if Window.of(node).stride != (1, 1) or (kh, kw) != (3, 3):
         return None
-    ph, pw = node.attrs["padding"]
+    ph, pw = Window.of(node).padding
     return conv_winograd.plan(n_, c_, h, wd, o_, ph, pw, False, np.dtype(node.dtype))
 
 
@@ -138,7 +139,7 @@ def forward_path(node, x, w) -> str:
         return "loops"
     if conv_winograd.suits(forward_winograd(node, x, w)):
         return "winograd"
-    if node.attrs["stride"] == (1, 1) and conv_direct.suits(forward_direct(node, x, w)):
+    if Window.of(node).stride == (1, 1) and conv_direct.suits(forward_direct(node, x, w)):
         return "direct"
     return "gemm"
 
@@ -159,7 +160,8 @@ def _conv_scratch(node, shapes) -> int:
 def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     """out = conv2d(x, w) on the node's path; epilogue(n, o0, o1[, q0, q1]) on finished
     planes [o0, o1) of image n (flat pixels [q0, q1), else all)."""
-    stride, padding = node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    stride, padding = window.stride, window.padding
     path = forward_path(node, x.shape, w.shape)
     if path == "winograd":
         conv_winograd.emit(k, forward_winograd(node, x.shape, w.shape), x, w, out, scratch,
@@ -226,7 +228,7 @@ def grad_input_direct(node, g, w) -> conv_direct.Direct:
     convolution: g padded by kernel - 1 - padding, the flipped kernel, channels swapped."""
     n_, o_, ho, wo = g
     _, c_, kh, kw = w
-    ph, pw = node.attrs["padding"]
+    ph, pw = Window.of(node).padding
     return conv_direct.Direct(n_, o_, ho, wo, c_, kh, kw, kh - 1 - ph, kw - 1 - pw, kh * kw,
                               c_ * kh * kw, True, np.dtype(node.dtype))
 
@@ -237,7 +239,8 @@ def grad_input_winograd(node, g, w) -> conv_winograd.Winograd | None:
     swapped."""
     n_, o_, ho, wo = g
     _, c_, kh, kw = w
-    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
     if (sh, sw) != (1, 1) or (kh, kw) != (3, 3) or ph > 2 or pw > 2:
         return None
     return conv_winograd.plan(n_, o_, ho, wo, c_, 2 - ph, 2 - pw, True, np.dtype(node.dtype))
@@ -251,7 +254,8 @@ def grad_input_path(node, g, w) -> str:
     shapes."""
     if not gemm.supported(node.dtype):
         return "loops"
-    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
     _, channels, kh, kw = w
     if conv_winograd.suits(grad_input_winograd(node, g, w)):
         return "winograd"
@@ -300,7 +304,7 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
         conv_direct.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch,
                          nonfinite=lambda: _loops_grad_input(k, node, g, w, out))
     elif path == "forward":
-        _gemm_grad_input(k, g, w, out, node.attrs["padding"], scratch)
+        _gemm_grad_input(k, g, w, out, Window.of(node).padding, scratch)
     elif path == "col2im":
         _col2im_grad_input(k, node, g, w, out, scratch)
     else:
@@ -334,7 +338,8 @@ def _col2im_grad_input(k, node, g, w, out, scratch) -> None:
     n_, c_, h, wd = out.shape
     o_, _, kh, kw = w.shape
     ho, wo = g.shape[2:]
-    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
     b = k.b
     dt = out.dtype
     depth = c_ * kh * kw
@@ -372,7 +377,8 @@ def _loops_grad_input(k, node, g, w, out) -> None:
     n_, c_, h, wd = out.shape
     o_, _, kh, kw = w.shape
     ho, wo = g.shape[2:]
-    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
     b = k.b
     dt = out.dtype
     start, stop = k.split(n_ * c_)

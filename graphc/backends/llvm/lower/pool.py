@@ -16,10 +16,12 @@ from graphc.backends.llvm.expr import ExpressionEmitter
 from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, const, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import _zero
+from graphc.ops.conv import Window
 
 
 def _attrs(node):
-    return node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    window = Window.of(node)
+    return window.kernel, window.stride, window.padding
 
 
 def _inside(b, iy, ix, h, w) -> ir.Value:

@@ -30,6 +30,7 @@ from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv_grad_weight.channels import Channels, channels_grad_weight
 from graphc.backends.llvm.lower.conv_grad_weight.common import MAX_ACCUMULATORS, VECTOR_BYTES
 from graphc.backends.llvm.lower.conv_grad_weight.shifted import Shifted, shifted_grad_weight
+from graphc.ops.conv import Window
 
 __all__ = ["Channels", "Shifted", "grad_weight_path"]
 
@@ -62,13 +63,13 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
 
 def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
     """The plan of the channels or shifted path, or None for the GEMM."""
-    kernel, padding = node.attrs["kernel"], node.attrs["padding"]
-    path = grad_weight_path(node.dtype, x_shape, g_shape, kernel, node.attrs["stride"],
-                            padding)
+    window = Window.of(node)
+    path = grad_weight_path(node.dtype, x_shape, g_shape, window.kernel, window.stride,
+                            window.padding)
     plans = {"channels": Channels, "shifted": Shifted}
     if path not in plans:
         return None
-    return plans[path].of(node.dtype, x_shape, g_shape, kernel, padding)
+    return plans[path].of(node.dtype, x_shape, g_shape, window.kernel, window.padding)
 
 
 def _grad_weight_scratch(node, shapes) -> int:
@@ -89,7 +90,8 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
     elif isinstance(plan, Shifted):
         shifted_grad_weight(k, plan, x, g, out, scratch)
     else:
-        _gemm_grad_weight(k, x, g, out, node.attrs["stride"], node.attrs["padding"], scratch)
+        _gemm_grad_weight(k, x, g, out, Window.of(node).stride, Window.of(node).padding,
+                          scratch)
 
 
 SPLIT_FROM = 1 << 14  # depth (images x output pixels) from which the GEMM is split
