@@ -44,6 +44,7 @@ from graphc.ops.elementwise import (
     relu,
     sigmoid,
     sign,
+    silu,
     sin,
     sqrt,
     sub,

@@ -112,6 +112,7 @@ CASES: list[Case] = [
     Case("tanh", gc.tanh, (In((3, 4)),), per_element(math.tanh)),
     Case("erf", gc.erf, (In((3, 4)),), per_element(math.erf)),
     Case("sigmoid", gc.sigmoid, (In((3, 4)),), per_element(_sigmoid)),
+    Case("silu", gc.silu, (In((3, 4)),), per_element(lambda v: v * _sigmoid(v))),
     Case("gelu", gc.gelu, (In((3, 4)),), per_element(_gelu)),
     Case("gelu_tanh", lambda a: gc.gelu(a, approximate="tanh"), (In((3, 4)),),
          per_element(_gelu_tanh)),
