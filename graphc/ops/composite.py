@@ -17,6 +17,11 @@ from graphc.ops.reduction import max, mean, sum
 from graphc.ops.shape import stop_gradient
 from graphc.shapes import shape_str
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy_with_logits",
+    "mse_loss", "dropout", "layer_norm",
+]
+
 _dropout_seeds = itertools.count(1)
 
 

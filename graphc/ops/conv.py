@@ -22,6 +22,10 @@ from graphc.ops.leaf import operands
 from graphc.ops.shape import reshape
 from graphc.shapes import Dim, as_dim, dims_equal, shape_str
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "conv2d",
+]
+
 
 # ----- attributes and shape rules shared with pooling ----------------------------------------
 @dataclass(frozen=True)

@@ -22,6 +22,13 @@ from graphc.ops import scalar
 from graphc.ops.leaf import is_weak, operands
 from graphc.shapes import broadcast, shape_str
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "abs", "sign", "exp",
+    "log", "sqrt", "sin", "cos", "tanh", "erf", "sigmoid", "relu", "silu", "equal",
+    "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
+    "logical_or", "logical_not", "leaky_relu", "gelu", "clip", "where", "cast",
+]
+
 
 def _ieee(fn):
     """Run a NumPy function with IEEE semantics: no warnings for inf, nan or division by 0."""

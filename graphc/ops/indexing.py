@@ -11,6 +11,10 @@ from graphc.ir.op import Op, register_class
 from graphc.ops.leaf import operands
 from graphc.shapes import shape_str
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "embedding", "one_hot",
+]
+
 
 def check_ids(op: str, ids: np.ndarray, limit: int, what: str) -> None:
     """Refuse ids outside [0, limit) at run time with a message naming them."""

@@ -14,6 +14,10 @@ from graphc.ir.node import Node
 from graphc.ir.op import Kind, Op, register_class
 from graphc.shapes import as_shape
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "input", "param", "constant", "operands",
+]
+
 _param_ids = itertools.count()
 
 

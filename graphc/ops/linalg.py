@@ -14,6 +14,10 @@ from graphc.ops.leaf import operands
 from graphc.ops.shape import reshape, transpose, unbroadcast
 from graphc.shapes import broadcast, dims_equal, shape_str, size
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "matmul",
+]
+
 
 @register_class
 class MatMul(Op):

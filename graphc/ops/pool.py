@@ -27,6 +27,10 @@ from graphc.ops.conv import (
 from graphc.ops.leaf import operands
 from graphc.shapes import dims_equal, shape_str
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "max_pool2d", "avg_pool2d",
+]
+
 
 def _check_pool(op: str, x: Node, attrs: dict, shape=None) -> tuple:
     """The output (H, W) of pooling a value of `shape` (x's by default) with attrs."""

@@ -11,6 +11,10 @@ from graphc.ir.node import Node
 from graphc.ir.op import Op, register_class
 from graphc.shapes import as_shape
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "random_uniform",
+]
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)

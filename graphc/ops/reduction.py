@@ -17,6 +17,10 @@ from graphc.ops.leaf import dim_value, operands
 from graphc.ops.shape import broadcast_to, reshape
 from graphc.shapes import as_dim, normalize_axes, shape_str, size
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "sum", "mean", "max", "min", "argmax",
+]
+
 
 def reduced_count(shape, axes) -> int:
     """How many elements each output element of a reduction over `axes` combines."""

@@ -29,6 +29,11 @@ from graphc.shapes import (
     size,
 )
 
+__all__ = [  # the public builders (graphc/dsl.py)
+    "reshape", "transpose", "broadcast_to", "concat", "expand_dims", "squeeze",
+    "slice_axis", "getitem", "stop_gradient",
+]
+
 
 @register_class
 class Reshape(Op):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 import graphc as gc
-from tests.ops.harness import Case, In
+from tests.ops.harness import Case, In, optimized, optimized_outputs
 
 
 def per_element(fn):
@@ -266,22 +266,6 @@ CASES += [
 from tests.ops.cases_conv import CONV_CASES  # noqa: E402
 
 CASES += CONV_CASES
-
-
-def optimized(value):
-    """The value as the optimizer rewrites it: how the fused ops' rows get their nodes."""
-    from graphc.ir.program import Program
-    from graphc.passes import optimize
-
-    return optimize(Program((), (value,), ())).outputs[0]
-
-
-def optimized_outputs(*values):
-    """The outputs of a program computing `values`, as the optimizer rewrites them."""
-    from graphc.ir.program import Program
-    from graphc.passes import optimize
-
-    return optimize(Program((), values, ())).outputs
 
 
 def _grouped(index):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphc as gc
-from tests.ops.harness import Case, In
+from tests.ops.harness import Case, In, optimized
 
 
 def _pad(x, padding, fill=0.0):
@@ -137,6 +137,19 @@ def avg_pool2d_grad_loops(g, input_hw, kernel, stride, padding=(0, 0)):
     return xp[:, :, ph:ph + h, pw:pw + w]
 
 
+def conv1d_loops(x, w, stride=1, padding=0):
+    """out[n, o, l] = sum over c, t of w[o, c, t] * x_padded[n, c, l * stride + t]."""
+    n, c, length = x.shape
+    o, _, k = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding)))
+    out = np.zeros((n, o, _out(length, k, stride, padding)), dtype=np.result_type(x, w))
+    for i in range(n):
+        for j in range(o):
+            for pos in range(out.shape[2]):
+                out[i, j, pos] = np.sum(w[j] * xp[i, :, pos * stride:pos * stride + k])
+    return out
+
+
 def _op(name, *inputs, **attrs):
     return gc.Node.make(name, inputs, **attrs)
 
@@ -174,6 +187,12 @@ CONV_CASES: list[Case] = [
                           padding=(0, 1)),
          (In((2, 2, 4, 5)), In((2, 3, 3, 3))),
          lambda x, g: conv2d_grad_weight_loops(x, g, (2, 3), (1, 2), (0, 1))),
+    Case("conv1d", lambda x, w, b: gc.conv1d(x, w, b, stride=2, padding=1),
+         (In((2, 3, 7)), In((4, 3, 3)), In((4,))),
+         lambda x, w, b: conv1d_loops(x, w, 2, 1) + b[:, None]),
+    Case("fused_conv1d", lambda x, w, b: optimized(gc.relu(gc.conv1d(x, w, b, padding=2))),
+         (In((2, 2, 5)), In((3, 2, 4)), In((3,))),
+         lambda x, w, b: np.maximum(conv1d_loops(x, w, 1, 2) + b[:, None], 0)),
     Case("max_pool2d", lambda x: gc.max_pool2d(x, 2), (In((2, 2, 4, 6), kind="distinct"),),
          lambda x: max_pool2d_loops(x, (2, 2), (2, 2))),
     Case("max_pool2d_overlap_pad", lambda x: gc.max_pool2d(x, 3, stride=2, padding=1),

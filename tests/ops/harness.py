@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import graphc as gc
+from graphc.ir.program import Program
+from graphc.passes import optimize
 from graphc.shapes import evaluate, symbol
 
 
@@ -141,3 +143,13 @@ def ops_of(case: Case) -> set[str]:
         if wrt:
             names |= {n.op for n in gc.Graph(gc.grad(gc.sum(out * w), wrt))}
     return names
+
+
+def optimized(value):
+    """The value as the optimizer rewrites it: how the fused ops' rows get their nodes."""
+    return optimize(Program((), (value,), ())).outputs[0]
+
+
+def optimized_outputs(*values):
+    """The outputs of a program computing `values`, as the optimizer rewrites them."""
+    return optimize(Program((), values, ())).outputs

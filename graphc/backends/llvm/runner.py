@@ -48,8 +48,6 @@ SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
 # own module 724 KB in 0.70 s, the GEMM library (hand-blocked vector code) 174 KB in 0.43 s.
 OWN_SECONDS_PER_BYTE = 1.0e-6
 LIBRARY_SECONDS_PER_BYTE = 2.5e-6
-CONVOLUTION_BYTES = 100_000  # a convolution kernel's IR, roughly
-_CONVOLUTIONS = frozenset({"conv2d", "fused_conv2d", "conv2d_grad_input", "conv2d_grad_weight"})
 
 
 class Native:
@@ -146,7 +144,7 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        with parallel.started(_early_workers(self.plan)) as ready:
+        with parallel.started(_early_workers(self.plan, table)) as ready:
             self.objects = _objects(*split_shared(self.ir), ready)
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
@@ -197,14 +195,13 @@ class Stored:
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
-def _early_workers(plan: Plan) -> int:
+def _early_workers(plan: Plan, table: dict) -> int:
     """Workers worth starting before the IR is built (~0.2 s for lenet, time enough for
-    one to start) by a guess from the plan: convolution kernels (forward and gradients)
-    are by far the biggest IR a plan emits (lenet: five of 60-175 KB, 560 of its 724 KB),
-    the rest is counted as nothing."""
-    convolutions = sum(step.node is not None and step.node.op in _CONVOLUTIONS
-                       for step in plan.steps)
-    return parallel.workers_for([], convolutions * CONVOLUTION_BYTES * OWN_SECONDS_PER_BYTE)
+    one to start) by a guess from the plan: the IR its kernels' lowerings say they emit
+    (convolutions, forward and gradients, are by far the biggest; the rest count as
+    nothing)."""
+    emitted = sum(table[step.node.op].ir_bytes for step in plan.steps if step.node is not None)
+    return parallel.workers_for([], emitted * OWN_SECONDS_PER_BYTE)
 
 
 # Parts of the own module per compiling process: fine enough that whoever finishes the GEMM

@@ -29,6 +29,7 @@ from graphc.ops.conv import Window
 from graphc.ops.epilogue import ACC
 from graphc.ops.scalar import input_symbols, kernel_body
 
+CONVOLUTION_IR = 100_000  # bytes of IR a convolution kernel emits, roughly
 
 def column_range(j: int, width: int, out_width: int, stride: int, pad: int) -> tuple[int, int]:
     """The output columns x whose input column x*stride - pad + j lies in [0, width)."""
@@ -179,13 +180,13 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
         conv2d(k, x, w, out, stride, padding, plane)
 
 
-@lowering("conv2d", scratch=_conv_scratch)
+@lowering("conv2d", scratch=_conv_scratch, splits_own_work=True, ir_bytes=CONVOLUTION_IR)
 def emit_conv2d(k, node, out, ins, scratch) -> None:
     x, w = ins
     _emit_forward(k, node, x, w, out, scratch)
 
 
-@lowering("fused_conv2d", scratch=_conv_scratch)
+@lowering("fused_conv2d", scratch=_conv_scratch, splits_own_work=True, ir_bytes=CONVOLUTION_IR)
 def emit_fused_conv2d(k, node, out, ins, scratch) -> None:
     x, w, *extras = ins
     symbols = input_symbols(len(extras))
@@ -290,7 +291,8 @@ def _col2im_layout(dtype, g, w) -> tuple[int, int]:
     return at, at + n_ * c_ * kh * kw * ho * wo * np.dtype(dtype).itemsize
 
 
-@lowering("conv2d_grad_input", scratch=_grad_input_scratch)
+@lowering("conv2d_grad_input", scratch=_grad_input_scratch, splits_own_work=True,
+          ir_bytes=CONVOLUTION_IR)
 def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
     """gx[n, c] = sum over o, i, j of w[o, c, i, j] * g[n, o] scattered back."""
     g, w = ins

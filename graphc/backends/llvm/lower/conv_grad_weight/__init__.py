@@ -27,6 +27,7 @@ import numpy as np
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.irtypes import I8, i64
 from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv_grad_weight.channels import Channels, channels_grad_weight
 from graphc.backends.llvm.lower.conv_grad_weight.common import MAX_ACCUMULATORS, VECTOR_BYTES
 from graphc.backends.llvm.lower.conv_grad_weight.shifted import Shifted, shifted_grad_weight
@@ -80,7 +81,8 @@ def _grad_weight_scratch(node, shapes) -> int:
     return _split_layout(node.dtype, x, g, out)[2]
 
 
-@lowering("conv2d_grad_weight", scratch=_grad_weight_scratch)
+@lowering("conv2d_grad_weight", scratch=_grad_weight_scratch, splits_own_work=True,
+          ir_bytes=CONVOLUTION_IR)
 def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
     """gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted]."""
     x, g = ins
