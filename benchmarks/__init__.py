@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 7: graphc's LLVM backend against its NumPy reference, PyTorch
+"""The benchmark suite: graphc's LLVM backend against its NumPy reference, PyTorch
 (eager and torch.compile) and JAX, on the reference workloads, measured in one run.
 
 `python -m benchmarks --help` (or `graphc bench`) runs it. Modules: workloads (the models and

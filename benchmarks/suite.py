@@ -183,7 +183,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=(
-        "Time issue 7's workloads on graphc (llvm, and its numpy reference), PyTorch eager, "
+        "Time the benchmark workloads on graphc (llvm, and its numpy reference), PyTorch eager, "
         "torch.compile and JAX, at each thread count, and print one table."))
     add_arguments(p)
     p.add_argument("--frameworks", default=",".join(child.FRAMEWORKS),

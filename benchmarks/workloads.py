@@ -1,4 +1,4 @@
-"""The reference workloads of issue 7, free of any framework: layer lists, shapes, the
+"""The reference workloads of the benchmarks, free of any framework: layer lists, shapes, the
 initial weights and data (numpy, from a seed, handed to every framework), FLOP counts and
 the target ratios.
 

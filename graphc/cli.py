@@ -362,7 +362,7 @@ def benchmark_suite():
     return suite
 
 
-@command("bench", "time issue 7's workloads on graphc, PyTorch and JAX at 1 and 2 threads "
+@command("bench", "time the benchmark workloads on graphc, PyTorch and JAX at 1 and 2 threads "
          "(python -m benchmarks)", _bench_arguments)
 def bench(args: argparse.Namespace) -> int:
     argv = ["--threads", args.threads]

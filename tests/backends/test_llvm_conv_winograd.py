@@ -31,7 +31,7 @@ from tests.backends.convs import (
 # 2.9e-14 (up to 256 channels), bound 1e-12.
 RTOL = {"float32": 3e-5, "float64": 1e-12}
 
-BENCHMARK = (32, 64, 32, 32, 64, 1)  # N, C, H, W, K, padding: issue 7's conv2d layer
+BENCHMARK = (32, 64, 32, 32, 64, 1)  # N, C, H, W, K, padding: the benchmarks' conv2d layer
 
 SHAPES = [  # N, C, H, W, K, padding
     (2, 32, 8, 8, 32, 1),      # a 2 x 2 grid of tiles per image, blocks over images
