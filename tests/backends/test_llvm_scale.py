@@ -43,9 +43,13 @@ def grows_linearly(make_input, run, n: int, repeat: int = 5) -> tuple[bool, floa
     """Whether run(make_input(GROWTH * n)) costs at most LINEAR times run(make_input(n)),
     and the ratio (of the least times of `repeat` interleaved runs of each)."""
     small, big = make_input(n), make_input(GROWTH * n)
-    times = [(cpu_seconds(lambda: run(small)), cpu_seconds(lambda: run(big)))
-             for _ in range(repeat)]
-    ratio = min(t for _, t in times) / max(min(t for t, _ in times), 1e-3)
+    smalls, bigs = [], []
+    for _ in range(repeat):
+        smalls.append(max(cpu_seconds(lambda: run(small)), 1e-3))
+        bigs.append(cpu_seconds(lambda: run(big)))
+        if min(bigs) > 2 * LINEAR * min(smalls):  # plainly superlinear: no need to wait
+            break
+    ratio = min(bigs) / min(smalls)
     return ratio < LINEAR, ratio
 
 
