@@ -413,8 +413,23 @@ def split_kernels(text: str, parts: int) -> list[str]:
     home = {name: k for k, names in enumerate(roots) for name in names}
     called = {r for k, names in enumerate(members) for n in names for r in refs[n]
               if home.get(r, k) != k}
-    return [_part(k, names, head, definitions, refs, home, called)
+    sites = _call_sites(definitions, called)
+    return [_part(k, names, head, definitions, refs, home, sites)
             for k, names in enumerate(members)]
+
+
+_CALL = re.compile(r'call void @"([^"]+)"\((.*)\)$', re.M)
+
+
+def _call_sites(definitions: dict[str, str], names: set[str]) -> dict[str, list[list[str]]]:
+    """The argument lists of every call of each function in `names` (one scan of every
+    body, so splitting costs time linear in the module)."""
+    sites: dict[str, list[list[str]]] = {name: [] for name in names}
+    for body in definitions.values():
+        for m in _CALL.finditer(body):
+            if m.group(1) in sites:
+                sites[m.group(1)].append(_arguments(m.group(2)))
+    return sites
 
 
 def _with_helpers(roots: list[str], refs: dict[str, set[str]],
@@ -433,7 +448,8 @@ def _with_helpers(roots: list[str], refs: dict[str, set[str]],
 
 
 def _part(k: int, names: list[str], head: dict[str, str], definitions: dict[str, str],
-          refs: dict[str, set[str]], home: dict[str, int], called: set[str]) -> str:
+          refs: dict[str, set[str]], home: dict[str, int],
+          sites: dict[str, list[list[str]]]) -> str:
     used = {r for n in names for r in refs[n]}
     lines = [head[HEADER]]
     for name, line in head.items():
@@ -448,19 +464,18 @@ def _part(k: int, names: list[str], head: dict[str, str], definitions: dict[str,
               if r in home and home[r] != k]
     for name in names:
         body = definitions[name]
-        if name in called and home.get(name) == k:
-            lines.append(_stub(name, body, definitions))
+        if name in sites and home.get(name) == k:
+            lines.append(_stub(name, body, sites[name]))
             body = body.replace(f'@"{name}"(', f'@"{name}.body"(', 1)
         lines.append(body)
     return "\n".join(lines)
 
 
-def _stub(name: str, definition: str, definitions: dict[str, str]) -> str:
+def _stub(name: str, definition: str, sites: list[list[str]]) -> str:
     """An exported function under a kernel's name that calls the (renamed, internal)
-    kernel with the constants every call site passes (a serial kernel's thread 0 of 1),
-    so the optimizer specializes the kernel as it does in one module."""
-    sites = [_arguments(m.group(1)) for body in definitions.values()
-             for m in re.finditer(rf'call void @"{re.escape(name)}"\((.*)\)$', body, re.M)]
+    kernel with the constants every call site (`sites`: their argument lists) passes (a
+    serial kernel's thread 0 of 1), so the optimizer specializes the kernel as it does in
+    one module."""
     first = definition.split("\n", 1)[0]
     start = first.index(f'@"{name}"(') + len(name) + 4
     depths = itertools.accumulate((c in "([<{") - (c in ")]>}") for c in first[start:])
