@@ -1,6 +1,8 @@
-"""Module assembly: the kernels of a plan as internal functions, and the one exported
-entry `graphc_entry(args, arena, tid, nthreads, step) -> i32` that runs them all, with a
-barrier (LLVM atomics) between kernels and an early exit when a kernel reports an error.
+"""Module assembly: the kernels of a plan as internal functions (one per distinct kernel:
+steps that compute the same way share it), and the one exported entry
+`graphc_entry(args, arena, tid, nthreads, step) -> i32` that runs them all, with a
+barrier (LLVM atomics) between kernels and an early exit when a kernel reports an error
+(a schedule of more than SEGMENT_STEPS steps runs as segments the entry calls in turn).
 """
 
 from __future__ import annotations
