@@ -39,8 +39,9 @@ class Graph:
         self.consumers: dict[Node, list[Node]] = {n: [] for n in self.nodes}
         for node in self.nodes:
             for i in node.inputs:
-                if node not in self.consumers[i]:
-                    self.consumers[i].append(node)
+                users = self.consumers[i]
+                if not users or users[-1] is not node:  # a node's uses of i come in a row
+                    users.append(node)
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -96,18 +96,42 @@ def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
         return np.asarray(_Evaluator(env, float_dtype).run(result))
 
 
+_LEAF = object()  # _Evaluator._leaf's answer for an expression with operands
+
+
 class _Evaluator:
+    """Evaluates an expression on arrays (see `evaluate`). Iterative, not recursive: a
+    stack of the subexpressions being evaluated, each with the values of its operands so
+    far (as a recursive walk would hold them), so no expression is too deep."""
+
     def __init__(self, env, float_dtype):
         self.env = env
         self.float_dtype = float_dtype
 
     def run(self, expr):
-        value = self._run(expr)
-        if isinstance(value, np.generic) and not expr.free_symbols:
-            return value.item()  # numbers stay weak Python scalars, as in the graph
-        return value
+        """The value: an array, or a weak Python scalar for a number without symbols."""
+        value = self._leaf(expr)
+        if value is not _LEAF:
+            return _weak(expr, value)
+        stack = [(expr, self._operands(expr), [])]
+        while True:
+            node, operands, values = stack[-1]
+            if len(values) < len(operands):
+                child = operands[len(values)]
+                value = self._leaf(child)
+                if value is _LEAF:
+                    stack.append((child, self._operands(child), []))
+                else:
+                    values.append(_weak(child, value))
+                continue
+            stack.pop()
+            value = _weak(node, self._combine(node, values))
+            if not stack:
+                return value
+            stack[-1][2].append(value)
 
-    def _run(self, expr):
+    def _leaf(self, expr):
+        """The value of a bound symbol or a number, else _LEAF."""
         if expr in self.env:
             return self.env[expr]
         if expr.is_Integer:
@@ -116,59 +140,88 @@ class _Evaluator:
             return float(expr)
         if expr is sympy.true or expr is sympy.false:
             return bool(expr)
-        if expr.is_Add:
-            return functools.reduce(np.add, (self.run(a) for a in expr.args))
+        return _LEAF
+
+    @staticmethod
+    def _operands(expr) -> list:
+        """The subexpressions whose values `_combine` takes, in evaluation order."""
         if expr.is_Mul:
-            return self._mul(expr.args)
+            args = expr.args
+            if len(args) == 2 and args[0] == -1:
+                return [args[1]]
+            return [f.base if _reciprocal(f) else f for f in args]
         if expr.is_Pow:
-            return self._pow(*expr.args)
-        if isinstance(expr, sympy.Piecewise):
-            return self._piecewise(expr.args)
+            base, exponent = expr.args
+            return [base] if exponent == -1 or exponent == sympy.S.Half else [base, exponent]
+        if isinstance(expr, sympy.Piecewise):  # the values, then conditions last to first
+            pieces = expr.args
+            return [v for v, _ in pieces] + [c for _, c in reversed(pieces[:-1])]
         if type(expr) in _RELATIONS:
-            return _RELATIONS[type(expr)](self.run(expr.lhs), self.run(expr.rhs))
-        if type(expr) in _LOGIC:
-            return functools.reduce(_LOGIC[type(expr)], (self.run(a) for a in expr.args))
-        if isinstance(expr, sympy.Not):
-            return np.logical_not(self.run(expr.args[0]))
-        if expr.func in _FUNCTION_OPS:
-            args = [self.array(a) for a in expr.args]
-            return get_op(_FUNCTION_OPS[expr.func]).reference(*args)
+            return [expr.lhs, expr.rhs]
+        if (expr.is_Add or type(expr) in _LOGIC or isinstance(expr, sympy.Not)
+                or expr.func in _FUNCTION_OPS):
+            return list(expr.args)
         raise NotImplementedError(f"fused: cannot evaluate {expr.func.__name__} ({expr})")
 
-    def array(self, expr):
-        value = self.run(expr)
+    def _combine(self, expr, values: list):
+        """expr's value from its operands' values (`_operands`' order)."""
+        if expr.is_Add:
+            return functools.reduce(np.add, values)
+        if expr.is_Mul:
+            return self._mul(expr.args, values)
+        if expr.is_Pow:
+            if expr.exp == -1:
+                return np.true_divide(1, values[0])
+            if expr.exp == sympy.S.Half:
+                return get_op("sqrt").reference(self._array(values[0]))
+            return np.power(*values)
+        if isinstance(expr, sympy.Piecewise):
+            return self._piecewise(len(expr.args), values)
+        if type(expr) in _RELATIONS:
+            return _RELATIONS[type(expr)](*values)
+        if type(expr) in _LOGIC:
+            return functools.reduce(_LOGIC[type(expr)], values)
+        if isinstance(expr, sympy.Not):
+            return np.logical_not(values[0])
+        return get_op(_FUNCTION_OPS[expr.func]).reference(*map(self._array, values))
+
+    def _array(self, value):
         return value if isinstance(value, np.ndarray) else np.asarray(value, self.float_dtype)
 
-    def _mul(self, args):
+    @staticmethod
+    def _mul(args, values):
         if len(args) == 2 and args[0] == -1:
-            return np.negative(self.run(args[1]))
-        above, below = [], []
-        for factor in args:
-            if factor.is_Pow and factor.exp == -1:
-                below.append(self.run(factor.base))
-            else:
-                above.append(self.run(factor))
+            return np.negative(values[0])
+        above = [v for f, v in zip(args, values) if not _reciprocal(f)]
+        below = [v for f, v in zip(args, values) if _reciprocal(f)]
         out = functools.reduce(np.multiply, above) if above else 1
         return out if not below else np.true_divide(out, functools.reduce(np.multiply, below))
 
-    def _pow(self, base, exponent):
-        if exponent == -1:
-            return np.true_divide(1, self.run(base))
-        if exponent == sympy.S.Half:
-            return get_op("sqrt").reference(self.array(base))
-        return np.power(self.run(base), self.run(exponent))
-
-    def _piecewise(self, pieces):
-        values = [self.run(v) for v, _ in pieces]
+    def _piecewise(self, count: int, operands: list):
+        """A Piecewise of `count` pieces from its values and its conditions (all but the
+        last piece's, last to first)."""
+        values, conditions = operands[:count], operands[count:]
         if not any(isinstance(v, np.ndarray) for v in values):
             if all(isinstance(v, int) and -128 <= v < 128 for v in values):
                 values = [np.int8(v) for v in values]  # 0/1 bools: promote to nothing
             else:
                 values = [np.asarray(v, self.float_dtype) for v in values]
         out = values[-1]
-        for value, (_, condition) in zip(reversed(values[:-1]), reversed(pieces[:-1])):
-            out = np.where(self.run(condition), value, out)
+        for value, condition in zip(reversed(values[:-1]), conditions):
+            out = np.where(condition, value, out)
         return out
+
+
+def _reciprocal(factor: sympy.Basic) -> bool:
+    return factor.is_Pow and factor.exp == -1
+
+
+def _weak(expr: sympy.Basic, value):
+    """A NumPy scalar computed from numbers alone as a Python scalar (weak, as in the
+    graph); anything else as it is."""
+    if isinstance(value, np.generic) and not expr.free_symbols:
+        return value.item()
+    return value
 
 
 def expression_grads(expr: sympy.Basic, symbols: Sequence[sympy.Symbol],

@@ -51,6 +51,34 @@ def _traits(node: Node) -> tuple[bool, frozenset[int]]:
     return _shape_of_expression(node.op, tuple(sorted(node.attrs.items())), len(node.inputs))
 
 
+# Levels a fused kernel's expression may have (sympy's tree, ops' expressions expanded).
+# sympy walks expressions recursively (printing needs ~3.3 frames a level), so a bound
+# keeps every kernel far from Python's recursion limit however long a chain of ops is;
+# fused kernels of ordinary models are far shallower (a chain cut at the bound stores one
+# value per MAX_DEPTH levels).
+MAX_DEPTH = 64
+
+
+def expression_depth(expr: sympy.Basic) -> int:
+    """The levels of a sympy expression tree: 0 for a symbol or a number (iterative)."""
+    deepest, stack = 0, [(expr, 0)]
+    while stack:
+        e, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((a, d + 1) for a in e.args)
+    return deepest
+
+
+@functools.cache
+def _op_depth(op: str, attrs: tuple, arity: int) -> int:
+    return expression_depth(_op_expression(op, dict(attrs), input_symbols(arity)))
+
+
+def op_depth(node: Node) -> int:
+    """The levels a fusable node adds to the expression its operands are inlined into."""
+    return _op_depth(node.op, tuple(sorted(node.attrs.items())), len(node.inputs))
+
+
 _PIECEWISE_CONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -102,11 +130,11 @@ def _truth(expr: sympy.Basic) -> sympy.Basic:
     return sympy.Ne(expr, 0)
 
 
-def _expression(node: Node, args: tuple) -> sympy.Basic:
-    if node.op == "where":
+def _op_expression(op: str, attrs: dict, args: Sequence) -> sympy.Basic:
+    if op == "where":
         condition, a, b = args
         return scalar.piecewise((a, _truth(condition)), (b, True))
-    return get_op(node.op).expression(args, node.attrs)
+    return get_op(op).expression(args, attrs)
 
 
 def _inline_number(x: Node, consumer: Node):
@@ -152,7 +180,7 @@ class Expression:
                         symbol_of[x] = input_symbols(len(self.operands) + 1)[-1]
                         self.operands.append(x)
                     args.append(symbol_of[x])
-                exprs[member] = _expression(member, tuple(args))
+                exprs[member] = _op_expression(member.op, member.attrs, tuple(args))
         self.expr = exprs[self.root]
 
     def shape_attrs(self) -> dict:

@@ -2,9 +2,11 @@
 becomes one `fused` node (graphc/ops/fused.py) whose body is a sympy expression.
 
 Nodes are visited from the results back. An elementwise node joins the kernel of its
-consumers when all of them are in one kernel, it is not itself a result, and it has that
+consumers when all of them are in one kernel, it is not itself a result, it has that
 kernel's shape (a smaller operand is computed once by its own kernel, not once per output
-element). Otherwise it roots a kernel of its own. A kernel of one op stays that op.
+element) and the kernel's expression stays within MAX_DEPTH levels (a long chain of ops
+becomes a chain of kernels). Otherwise it roots a kernel of its own. A kernel of one op
+stays that op.
 """
 
 from __future__ import annotations
@@ -13,26 +15,30 @@ from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
 from graphc.program import Program
 
-from .expression import Expression, fusable, joins
+from .expression import MAX_DEPTH, Expression, fusable, joins, op_depth
 from .rewrite import rebuild, record_members
 
 
 def kernel_roots(program: Program) -> dict[Node, Node]:
-    """Each fusable node of the program's graph -> the root of the kernel it joins."""
+    """Each fusable node of the program's graph -> the root of the kernel it joins. A node
+    that would make its kernel's expression deeper than MAX_DEPTH roots a kernel instead."""
     graph = Graph(program.results)
     results = set(program.results)
     root_of: dict[Node, Node] = {}
+    above: dict[Node, int] = {}  # expression levels between a member and its kernel's root
     for node in reversed(graph.nodes):
         if not fusable(node):
             continue
-        roots = {root_of.get(user) for user in graph.consumers[node]}
+        users = graph.consumers[node]
+        roots = {root_of.get(user) for user in users}
         if node not in results and len(roots) == 1 and None not in roots:
             (root,) = roots
-            if node.shape == root.shape and all(joins(node, user)
-                                                for user in graph.consumers[node]):
-                root_of[node] = root
+            levels = max(above[user] + op_depth(user) for user in users)
+            if (node.shape == root.shape and levels + op_depth(node) <= MAX_DEPTH
+                    and all(joins(node, user) for user in users)):
+                root_of[node], above[node] = root, levels
                 continue
-        root_of[node] = node
+        root_of[node], above[node] = node, 0
     return root_of
 
 

@@ -21,7 +21,7 @@ from graphc.ir.node import Node, tagging
 from graphc.ops.fused_reduce import KINDS
 from graphc.program import Program
 
-from .expression import Expression, fusable, joins
+from .expression import MAX_DEPTH, Expression, fusable, joins, op_depth
 from .rewrite import rebuild, record_members
 
 STORE_FROM = 1 << 14  # elements (static dims) from which a shared expensive value is stored
@@ -51,9 +51,11 @@ def _static_size(node: Node) -> int:
     return size
 
 
-def producer_tree(root: Node, stored: set[Node]) -> list[Node]:
+def producer_tree(root: Node, stored: set[Node], position: dict[Node, int]) -> list[Node]:
     """`root` and the producers it absorbs (see the module docstring), in topological
-    order; empty when root itself is stored."""
+    order (`position`: each node's index in it); empty when root itself is stored. A
+    producer deeper than MAX_DEPTH expression levels below root is left out (elementwise
+    fusion computes it, and what it alone reads, in kernels of their own)."""
     if root in stored or not fusable(root):
         return []
     members = {root}
@@ -65,15 +67,22 @@ def producer_tree(root: Node, stored: set[Node]) -> list[Node]:
                     and joins(i, node)):
                 members.add(i)
                 stack.append(i)
-    return [n for n in Graph([root]).nodes if n in members]
+    order = sorted(members, key=position.__getitem__)
+    above = {root: 0}  # the most expression levels between a member and root
+    for node in reversed(order):
+        for i in node.inputs:
+            if i in members:
+                above[i] = max(above.get(i, 0), above[node] + op_depth(node))
+    return [n for n in order if above[n] + op_depth(n) <= MAX_DEPTH]
 
 
 def reduce_fusion(program: Program) -> Program:
     graph = Graph(program.results)
     stored = _stored(program, graph)
+    position = {n: k for k, n in enumerate(graph.nodes)}
     memo: dict[Node, Node] = {}
     for node in graph.nodes:
-        members = producer_tree(node.inputs[0], stored) if node.op in KINDS else []
+        members = producer_tree(node.inputs[0], stored, position) if node.op in KINDS else []
         if not members:
             memo[node] = rebuild(node, tuple(memo[i] for i in node.inputs))
             continue

@@ -28,8 +28,13 @@ def members_of(kernel: Node) -> list[Node]:
     """The unfused nodes a fused kernel computes (empty if it is not one), following
     kernels made of kernels (an epilogue over a fused node)."""
     out: list[Node] = []
-    for member in _MEMBERS.get(kernel, ()):
-        out += members_of(member) if member in _MEMBERS else [member]
+    stack = list(reversed(_MEMBERS.get(kernel, ())))
+    while stack:
+        member = stack.pop()
+        if member in _MEMBERS:
+            stack.extend(reversed(_MEMBERS[member]))
+        else:
+            out.append(member)
     return out
 
 

@@ -89,6 +89,7 @@ class ExpressionEmitter:
         self.type = llvm_type(self.dtype)
         self.float = is_float(self.dtype)
         self.memo: dict[sympy.Basic, ir.Value] = dict(env)
+        self._symbolic: dict[sympy.Basic, bool] = {}
         # Temporaries emitted where first used (once): a multi-output kernel's outputs
         # each need only some of its shared sympy.cse assignments.
         self.definitions = definitions or {}
@@ -132,10 +133,61 @@ class ExpressionEmitter:
 
     # ----- the emitter -------------------------------------------------------------------------
     def emit(self, expr: sympy.Basic) -> ir.Value:
+        """The value of `expr` (emitted once). Iterative, not recursive, however deep the
+        expression: the subexpressions `_emit` asks for are emitted first, bottom-up, so
+        its own requests find them emitted."""
         value = self.memo.get(expr)
-        if value is None:
-            value = self.memo[expr] = self._emit(expr)
-        return value
+        if value is not None:
+            return value
+        stack = [(expr, False)]
+        while stack:
+            e, ready = stack.pop()
+            if e in self.memo:
+                continue
+            if ready:
+                self.memo[e] = self._emit(e)
+                continue
+            stack.append((e, True))
+            stack.extend((o, False) for o in reversed(self._operands(e)) if o not in self.memo)
+        return self.memo[expr]
+
+    def symbolic(self, expr: sympy.Basic) -> bool:
+        """Whether `expr` has a symbol (memoized and iterative: sympy's free_symbols walks
+        the whole subtree on every call, quadratic over a deep expression)."""
+        known = self._symbolic
+        stack = [expr]
+        while stack:
+            e = stack[-1]
+            if e in known:
+                stack.pop()
+                continue
+            pending = [a for a in e.args if a not in known]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            known[e] = e.is_Symbol or any(known[a] for a in e.args)
+        return known[expr]
+
+    def _operands(self, expr) -> list[sympy.Basic]:
+        """The subexpressions `_emit(expr)` emits, in its order (an extra one would only
+        be dead code)."""
+        if expr is sympy.true or expr is sympy.false or not self.symbolic(expr):
+            return []
+        if expr.is_Symbol:
+            return [self.definitions[expr]] if expr in self.definitions else []
+        if expr.is_Mul:
+            numerator, denominator = self._split_factors(expr)
+            return numerator + denominator
+        if expr.is_Pow:
+            base, exponent = expr.args
+            return [base, exponent] if self.symbolic(exponent) else [base]
+        if isinstance(expr, sympy.Piecewise):  # the values, then conditions last to first
+            pieces = expr.args
+            return [v for v, _ in pieces] + [c for _, c in reversed(pieces[:-1])]
+        if type(expr) in _RELATIONS:
+            return [expr.lhs, expr.rhs]
+        return list(expr.args)
 
     def num(self, expr) -> ir.Value:
         return self.as_number(self.emit(expr))
@@ -144,7 +196,7 @@ class ExpressionEmitter:
         b = self.b
         if expr is sympy.true or expr is sympy.false:
             return ir.Constant(I1, int(bool(expr)))
-        if not expr.free_symbols:
+        if not self.symbolic(expr):
             if self.float:
                 return self.number(float(expr))
             return self.number(int(expr))
@@ -198,15 +250,21 @@ class ExpressionEmitter:
             out = op(out, v)
         return out
 
-    def _mul(self, expr) -> ir.Value:
-        b = self.b
+    def _split_factors(self, expr) -> tuple[list[sympy.Basic], list[sympy.Basic]]:
+        """A product's factors above and below the division bar (floats: a factor with a
+        negative number as its exponent divides by the base to the opposite power)."""
         numerator, denominator = [], []
         for factor in expr.args:
             base, exponent = factor.as_base_exp()
-            if self.float and exponent.is_Number and exponent.is_negative and base.free_symbols:
+            if self.float and exponent.is_Number and exponent.is_negative and self.symbolic(base):
                 denominator.append(base if exponent == -1 else base ** -exponent)
             else:
                 numerator.append(factor)
+        return numerator, denominator
+
+    def _mul(self, expr) -> ir.Value:
+        b = self.b
+        numerator, denominator = self._split_factors(expr)
         out = None
         for factor in numerator:
             v = self.num(factor)

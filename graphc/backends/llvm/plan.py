@@ -331,6 +331,7 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
                         if table[s.node.op].can_fail), default=-1)
     in_place: set = set()
     copies: list[tuple[Node, Node, Storage]] = []
+    uses = _Uses(steps, storage)
     for param, value in program.updates:
         target = param_storage[param]
         source = storage[value]
@@ -339,7 +340,7 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
                 and shapes[value] == shapes.get(param, shapes[value])
                 and step.index > last_failing and target.last <= step.index
                 and _elementwise_reads_ok(step, target, value.dtype, shapes, table)):
-            _merge(steps, storage, source, target)
+            uses.merge(source, target)
             target.last = max(target.last, source.last)
             in_place.add(param)
             continue
@@ -364,6 +365,7 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
 def _reuse_inputs(steps, storage, shapes, table) -> int:
     """Let elementwise kernels write over an input buffer that dies with them."""
     count = 0
+    uses = _Uses(steps, storage)
     for step in steps:
         if step.node is None or not table[step.node.op].inplace:
             continue
@@ -373,21 +375,38 @@ def _reuse_inputs(steps, storage, shapes, table) -> int:
             for s in step.ins:
                 if (s.kind == "arena" and s.last == step.index and s.nbytes == out.nbytes
                         and _elementwise_reads_ok(step, s, dtype, shapes, table)):
-                    _merge(steps, storage, out, s)
+                    uses.merge(out, s)
                     s.last = max(s.last, out.last)
                     count += 1
                     break
     return count
 
 
-def _merge(steps: list[Step], storage: dict[Node, Storage], old: Storage, new: Storage) -> None:
-    """Every use of storage `old` becomes a use of `new`."""
-    for node, s in storage.items():
-        if s is old:
-            storage[node] = new
-    for step in steps:
-        step.ins = [new if s is old else s for s in step.ins]
-        step.outs = [new if s is old else s for s in step.outs]
+class _Uses:
+    """The values and steps that use each storage, so that merging two storages costs
+    their uses, not a scan of the whole plan (a long chain has thousands of steps)."""
+
+    def __init__(self, steps: list[Step], storage: dict[Node, Storage]):
+        self.storage = storage
+        self.values: dict[Storage, list[Node]] = {}
+        self.steps: dict[Storage, dict[int, Step]] = {}
+        for node, s in storage.items():
+            self.values.setdefault(s, []).append(node)
+        for step in steps:
+            for s in step.ins + step.outs:
+                self.steps.setdefault(s, {})[id(step)] = step
+
+    def merge(self, old: Storage, new: Storage) -> None:
+        """Every use of storage `old` becomes a use of `new`."""
+        values = self.values.pop(old, [])
+        for node in values:
+            self.storage[node] = new
+        self.values.setdefault(new, []).extend(values)
+        steps = self.steps.pop(old, {})
+        for step in steps.values():
+            step.ins = [new if s is old else s for s in step.ins]
+            step.outs = [new if s is old else s for s in step.outs]
+        self.steps.setdefault(new, {}).update(steps)
 
 
 def _place(steps: list[Step]) -> int:

@@ -56,16 +56,14 @@ def compile_object(ir_text: str) -> bytes:
 def assembly(ir_text: str) -> str:
     """The optimized host assembly of a module (to inspect vectorization)."""
     _initialize()
-    with _lock:
-        module = llvm.parse_assembly(ir_text)
-        tm = target_machine()
+    with (_lock, llvm.create_context() as context,
+          llvm.parse_assembly(ir_text, context) as module, target_machine() as tm,
+          llvm.create_pipeline_tuning_options(speed_level=3) as pto):
         module.triple = tm.triple
         module.data_layout = str(tm.target_data)
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
-        builder = llvm.create_pass_builder(tm, pto)
-        builder.getModulePassManager().run(module, builder)
+        objgen.optimize(module, tm, pto)
         return tm.emit_assembly(module)
 
 
