@@ -1,11 +1,14 @@
 """Compile time grows linearly with the program (issue 13, item 11): the stages between
 the optimizer and LLVM, timed on programs of n and 8n ops, take about 8 times as long
-(a stage quadratic in the program, as planning and splitting were, takes 64 times), and
-a 20,000-node chain compiles (slow: the whole LLVM compile)."""
+(a stage quadratic in the program, as planning and splitting were, takes 64 times);
+steps that compute the same way share one kernel function; a long schedule is cut into
+segments (LLVM is superlinear in a function's length); a 20,000-node chain compiles in
+under 30 s."""
 
 from __future__ import annotations
 
 import gc as python_gc
+import re
 import time
 
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 from graphc.program import Program
 
 import graphc as gc
+from graphc.backends.llvm import module
 from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.module import split_kernels
 from graphc.backends.llvm.plan import make_plan
@@ -103,14 +107,72 @@ def test_a_graph_with_a_much_read_value_takes_time_linear_in_its_nodes():
     assert ok, f"a graph of {GROWTH} times the nodes took {ratio:.1f} times as long"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("optimize", [True, False], ids=["optimized", "unoptimized"])
-def test_a_20000_node_chain_compiles_in_under_30_seconds(optimize):
-    x, h = chain(6667)
-    data = np.linspace(-2, 2, 32, dtype=np.float32).reshape(4, 8)
-    start = time.perf_counter()
-    out = gc.compile([x], h, optimize=optimize)(data)
-    seconds = time.perf_counter() - start
-    want = gc.compile([x], h, backend="numpy", optimize=False)(data)
-    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
-    assert seconds < 30, f"compiled in {seconds:.1f} s"
+X = np.linspace(-2, 2, 32, dtype=np.float32).reshape(4, 8)
+
+
+def reference(h: gc.Node, x: gc.Node) -> np.ndarray:
+    return gc.compile([x], h, backend="numpy", optimize=False)(X)
+
+
+def kernel_functions(ir_text: str) -> list[str]:
+    return re.findall(r'^define internal void @"(k\d+_\w+)"', ir_text, re.M)
+
+
+def test_equal_steps_share_one_kernel_function():
+    """300 unoptimized steps of three kinds: a handful of kernel functions (one per op
+    and buffer sharing), emitted and optimized once each, not 300."""
+    x, h = chain(100)
+    f = gc.compile([x], h, optimize=False)
+    np.testing.assert_allclose(f(X), reference(h, x), rtol=1e-5, atol=1e-6)
+    kernels = kernel_functions(f._runner.last.ir)
+    assert {k.split("_", 1)[1] for k in kernels} == {"tanh", "mul", "add"}
+    assert len(kernels) <= 6, kernels
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_long_schedule_runs_as_segments(monkeypatch, threads):
+    """A schedule longer than SEGMENT_STEPS is cut into functions the entry calls in turn;
+    results, an error raised by a kernel in a segment, and profiles are as before."""
+    monkeypatch.setattr(module, "SEGMENT_STEPS", 40)
+    x, h = chain(60)
+    ids = gc.input("ids", (3,), "int32")
+    rows = gc.embedding(ids, h)  # can fail: an id out of range
+    f = gc.compile([x, ids], [h, rows], optimize=False, threads=threads)
+    good = np.array([0, 3, 1], np.int32)
+    out, picked = f(X, good)
+    np.testing.assert_allclose(out, reference(h, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(picked, out[good])
+    ir_text = f._runner.last.ir
+    segments = re.findall(r'^define internal i32 @"(s\d+_segment)"', ir_text, re.M)
+    assert len(segments) >= 181 // 40
+    for name in segments:
+        body = ir_text[ir_text.index(f'@"{name}"('):]
+        body = body[:body.index("\n}\n")]
+        assert len(re.findall(r'call void @"k\d+_', body)) <= 40
+    with pytest.raises(ValueError, match="out of range"):
+        f(X, np.array([0, 9, 1], np.int32))
+    np.testing.assert_array_equal(f(X, good)[1], picked)  # and it runs on after the error
+    profile = f.profile(X, good, calls=2)
+    assert len(profile.kernels) == 181 and all(k.seconds >= 0 for k in profile.kernels)
+
+
+def compile_seconds(optimize: bool, steps: int = 6667) -> float:
+    """CPU seconds of compiling and first calling a chain of 3 * steps + 1 nodes, checked
+    against the reference."""
+    x, h = chain(steps)
+    start = time.process_time()
+    out = gc.compile([x], h, optimize=optimize)(X)
+    seconds = time.process_time() - start
+    np.testing.assert_allclose(out, reference(h, x), rtol=1e-4, atol=1e-5)
+    return seconds
+
+
+@pytest.mark.parametrize("optimize", [
+    pytest.param(True, id="optimized"),
+    pytest.param(False, id="unoptimized", marks=pytest.mark.slow)])
+def test_a_20000_node_chain_compiles_in_under_30_seconds(monkeypatch, optimize):
+    """In CPU time, compiled in this process (GRAPHC_PARALLEL_COMPILE=0), so that the
+    machine's other work does not count: 8 s optimized, 11 s unoptimized, measured."""
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")
+    seconds = compile_seconds(optimize)
+    assert seconds < 30, f"compiled in {seconds:.1f} s of CPU"
