@@ -293,7 +293,7 @@ def _cache_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _cache_entries() -> tuple[Path, list[Path]]:
     """The cache folder and its entries (only files named as the cache names them)."""
-    from graphc.backends.llvm import cache as disk
+    from graphc.backends.llvm.runtime import cache as disk
 
     folder = disk.directory()
     return folder, disk.entries(folder)
@@ -312,7 +312,7 @@ def _total_bytes(paths: list[Path]) -> int:
 @command("cache", "show the location and size of the compiled-code cache, or clear it",
          _cache_arguments)
 def cache(args: argparse.Namespace) -> int:
-    from graphc.backends.llvm import cache as disk
+    from graphc.backends.llvm.runtime import cache as disk
 
     folder, entries = _cache_entries()
     temps = disk.temp_files(folder)  # left by writers killed mid-write (or writing now)

@@ -266,7 +266,7 @@ def test_info_reports_versions_and_the_host_cpu(capsys):
     enabled = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",")
                if f.startswith("+")}
     assert set(lines["features"].split()) == enabled
-    from graphc.backends.llvm import cache as disk
+    from graphc.backends.llvm.runtime import cache as disk
     assert lines["cache"].startswith(f"{disk.directory()}: ")
     assert "entries" in lines["cache"] and "MB" in lines["cache"]
 

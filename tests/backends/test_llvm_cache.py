@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import cache
+from graphc.backends.llvm.runtime import cache
 
 
 @pytest.fixture
@@ -265,7 +265,7 @@ def test_a_temp_file_of_a_killed_compile_is_swept_by_a_later_process(cache_dir):
     orphan = cache_dir / ".tmp-k1ll3d.o"
     orphan.write_bytes(b"half an entry")
     _age(orphan, 2 * 3600)
-    script = "import graphc.backends.llvm.cache as c; c.store(bytes(32), b'payload')"
+    script = "import graphc.backends.llvm.runtime.cache as c; c.store(bytes(32), b'payload')"
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120,
                    env={**os.environ, "XDG_CACHE_HOME": str(cache_dir.parent)})
     assert not orphan.exists()

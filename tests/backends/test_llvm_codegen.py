@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import target
+from graphc.backends.llvm.runtime import target
 
 
 def _host_has(feature: str) -> bool:

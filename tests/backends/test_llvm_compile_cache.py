@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import cache, key, layout, target
 from graphc.backends.llvm.runner import Stored
+from graphc.backends.llvm.runtime import cache, key, layout, target
 
 
 @pytest.fixture
@@ -111,8 +111,8 @@ FRESH_PROCESS = textwrap.dedent("""
         "hit": step.memory_report()["cache_hit"],
         "passes": "graphc.passes" in sys.modules,
         "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
-        "ir": any(m in sys.modules for m in ("graphc.backends.llvm.module",
-                                             "graphc.backends.llvm.plan")),
+        "ir": any(m in sys.modules for m in ("graphc.backends.llvm.codegen.module",
+                                             "graphc.backends.llvm.schedule.plan")),
         "results": [r.tolist() for r in results],
     }))
 """)

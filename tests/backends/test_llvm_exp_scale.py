@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import expr
+from graphc.backends.llvm.codegen import expr
 
 
 def _values(dtype, extra: int) -> np.ndarray:

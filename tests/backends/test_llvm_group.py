@@ -79,7 +79,7 @@ def test_identical_for_thread_counts_1_and_2(optimizer):
 def test_cache_keys_tell_groups_apart():
     """The disk-cache key serializes a group's expressions: two momentum steps that differ
     only in the coefficient inside the group get different keys."""
-    from graphc.backends.llvm.key import program_key
+    from graphc.backends.llvm.runtime.key import program_key
 
     keys = set()
     for mu in (0.9, 0.8):

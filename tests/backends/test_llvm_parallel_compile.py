@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import module, objgen, parallel, target
+from graphc.backends.llvm.codegen import module
+from graphc.backends.llvm.runtime import objgen, parallel, target
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.threads import POOL
+from graphc.backends.llvm.runtime.threads import POOL
 
 
 def _layer(threads: int, scale: float):

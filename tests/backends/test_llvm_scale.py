@@ -16,10 +16,10 @@ import pytest
 from graphc.program import Program
 
 import graphc as gc
-from graphc.backends.llvm import module
+from graphc.backends.llvm.codegen import module
+from graphc.backends.llvm.codegen.module import split_kernels
 from graphc.backends.llvm.lower import table
-from graphc.backends.llvm.module import split_kernels
-from graphc.backends.llvm.plan import make_plan
+from graphc.backends.llvm.schedule.plan import make_plan
 from graphc.ir.graph import Graph
 from tests.backends_available import BACKENDS
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.module import _serial_runs
-from graphc.backends.llvm.plan import make_plan
+from graphc.backends.llvm.codegen.module import _serial_runs
+from graphc.backends.llvm.schedule.plan import make_plan
 
 
 def _small_step(threads: int):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import nest, target
+from graphc.backends.llvm.codegen import nest
+from graphc.backends.llvm.runtime import target
 
 X86 = target.host()[0].startswith("x86_64")  # streaming needs x86's sfence
 BIG = nest.STREAM_BYTES // 4 + 1237  # float32 elements: streamed, a partial block at the end

@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 import graphc as gc
-from graphc.backends.llvm.expr import RULES
+from graphc.backends.llvm.codegen.expr import RULES
 from graphc.ir.op import Pattern
 from graphc.ops import scalar
 from graphc.ops.scalar import GRAMMAR, STRUCTURE, evaluate, input_symbols, to_graph

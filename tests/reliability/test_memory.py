@@ -90,7 +90,7 @@ def test_native_compiles_free_what_llvm_allocated():
     """Object code made (parse, O3, codegen) and loaded into an engine, then dropped, 200
     times: the path every compile that misses the cache takes. Each compile used to keep
     ~60 KB here (the O3 pass manager was never freed), ~90 KB per gc.compile."""
-    from graphc.backends.llvm import target
+    from graphc.backends.llvm.runtime import target
 
     def cycle(k):
         loaded = target.Loaded(target.compile_object(TINY_IR.replace("K", str(k))))

@@ -15,10 +15,10 @@ cache hit needs to run), key and cache (disk cache), threads (worker pool), runn
 from __future__ import annotations
 
 from graphc.backends.base import Source
-from graphc.backends.llvm import cache
-from graphc.backends.llvm.key import compile_key
 from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.runner import CachedRunner, LLVMRunner
+from graphc.backends.llvm.runtime import cache
+from graphc.backends.llvm.runtime.key import compile_key
 
 
 class LLVMBackend:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy
 
-from graphc.backends.llvm import cache, parallel, target
-from graphc.backends.llvm.key import code_fingerprint, variant_key
-from graphc.backends.llvm.layout import (
+from graphc.backends.llvm.runtime import cache, parallel, target
+from graphc.backends.llvm.runtime.key import code_fingerprint, variant_key
+from graphc.backends.llvm.runtime.layout import (
     CYCLES,
     ENTRY,
     ERROR_VALUE,
@@ -32,14 +32,14 @@ from graphc.backends.llvm.layout import (
     layout_of,
     params_of,
 )
-from graphc.backends.llvm.threads import POOL, cpu_count
+from graphc.backends.llvm.runtime.threads import POOL, cpu_count
 from graphc.ir.graph import Graph
 from graphc.ir.program import Program
 from graphc.profile import KernelTime, Profile
 from graphc.shapes import is_static
 
 if TYPE_CHECKING:
-    from graphc.backends.llvm.plan import Plan
+    from graphc.backends.llvm.schedule.plan import Plan
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 _VALUE_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
@@ -134,8 +134,8 @@ class Variant:
     """The program compiled for one binding: its plan, IR and native code."""
 
     def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
-        from graphc.backends.llvm.module import split_shared
-        from graphc.backends.llvm.plan import make_plan
+        from graphc.backends.llvm.codegen.module import split_shared
+        from graphc.backends.llvm.schedule.plan import make_plan
 
         started = time.perf_counter()
         self.program = program
@@ -152,7 +152,7 @@ class Variant:
     @functools.cached_property
     def ir(self) -> str:
         """The module's LLVM IR."""
-        from graphc.backends.llvm.module import assemble
+        from graphc.backends.llvm.codegen.module import assemble
         return assemble(self.plan, self.table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
@@ -176,13 +176,13 @@ class Stored:
 
     @functools.cached_property
     def plan(self) -> Plan:
-        from graphc.backends.llvm.plan import make_plan
+        from graphc.backends.llvm.schedule.plan import make_plan
         runner = self._runner()
         return make_plan(runner.program, self.binding, runner.table)
 
     @functools.cached_property
     def ir(self) -> str:
-        from graphc.backends.llvm.module import assemble
+        from graphc.backends.llvm.codegen.module import assemble
         return assemble(self.plan, self._runner().table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
@@ -217,7 +217,7 @@ def _objects(own: str, libraries: list[str], ready: list = ()) -> list[bytes]:
     the optimization pipeline). What is left to compile is compiled in parallel when it
     is big enough (parallel.py; `ready`: workers already started), the own module split
     into parts for it."""
-    from graphc.backends.llvm.module import split_kernels
+    from graphc.backends.llvm.codegen.module import split_kernels
 
     names = [hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
              if cache.enabled() else None for text in libraries]

@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import I64, i64
+from graphc.backends.llvm.codegen.kernel import Kernel, decompose
 from graphc.backends.llvm.gemm.blocking import (
     MR,
     VECTOR_BYTES,
@@ -47,8 +49,6 @@ from graphc.backends.llvm.gemm.micro import micro_kernel
 from graphc.backends.llvm.gemm.operands import Affine, Gemm, Patches, Rows, Strided, strided
 from graphc.backends.llvm.gemm.split import Shape, groups
 from graphc.backends.llvm.gemm.vectors import transpose
-from graphc.backends.llvm.irtypes import I64, i64
-from graphc.backends.llvm.kernel import Kernel, decompose
 
 # The names the lowerings use.
 __all__ = ["MR", "VECTOR_BYTES", "Affine", "Blocking", "Gemm", "Patches", "Rows", "Strided", "emit",

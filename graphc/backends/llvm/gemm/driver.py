@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, const, i64
+from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.gemm.arith import smin
 from graphc.backends.llvm.gemm.blocking import MR, nr
 from graphc.backends.llvm.gemm.descriptor import FIELDS
@@ -15,8 +17,6 @@ from graphc.backends.llvm.gemm.pack_a import pack_a
 from graphc.backends.llvm.gemm.pack_b import pack_strided_b
 from graphc.backends.llvm.gemm.patches import pack_patches
 from graphc.backends.llvm.gemm.split import Shape, groups
-from graphc.backends.llvm.irtypes import I8, I32, I64, const, i64
-from graphc.backends.llvm.kernel import Kernel
 
 # A blocks used by at most this many column panels are read in place, not packed: rows
 # whose depths are contiguous, other linear layouts (a transposed A packs cheaply).

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
 from graphc.backends.llvm.gemm.arith import smin
 from graphc.backends.llvm.gemm.blocking import MR, TILE_VECTORS, VECTOR_BYTES, lanes, nr
 from graphc.backends.llvm.gemm.vectors import type_suffix
-from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
 
 
 @dataclass

@@ -6,9 +6,19 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import (
+    I1,
+    I32,
+    I64,
+    PTR,
+    VOID,
+    const,
+    convert,
+    i64,
+    llvm_type,
+)
 from graphc.backends.llvm.gemm.blocking import VECTOR_BYTES, lanes, nr
 from graphc.backends.llvm.gemm.vectors import transpose, type_suffix
-from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, VOID, const, convert, i64, llvm_type
 
 
 def pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, cols,

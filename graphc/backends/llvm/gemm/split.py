@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import i64
+from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.gemm.arith import smax, smin
 from graphc.backends.llvm.gemm.blocking import SCRATCH_SLOTS
-from graphc.backends.llvm.irtypes import i64
-from graphc.backends.llvm.kernel import Kernel
 
 
 @dataclass

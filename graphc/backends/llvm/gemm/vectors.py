@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I32
+from graphc.backends.llvm.codegen.irtypes import I32
 
 
 def transpose(b, rows: list) -> list:

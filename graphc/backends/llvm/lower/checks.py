@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.backends.llvm.irtypes import const, convert
+from graphc.backends.llvm.codegen.irtypes import const, convert
 from graphc.backends.llvm.lower import lowering
 from graphc.ops.elementwise import negative_power_message
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import I8, const, convert, i64
-from graphc.backends.llvm.kernel import dot
+from graphc.backends.llvm.codegen.irtypes import I8, const, convert, i64
+from graphc.backends.llvm.codegen.kernel import dot
+from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import conv_direct, conv_winograd, lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
-from graphc.backends.llvm.nest import broadcast_strides
 from graphc.ops.conv import Window
 from graphc.ops.epilogue import ACC
 from graphc.ops.scalar import input_symbols, kernel_body

@@ -5,13 +5,13 @@ computed by the same code in the same order on any thread count."""
 
 from __future__ import annotations
 
-from graphc.backends.llvm.irtypes import convert, i64
-from graphc.backends.llvm.kernel import dot
+from graphc.backends.llvm.codegen.irtypes import convert, i64
+from graphc.backends.llvm.codegen.kernel import dot
+from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import _add, _zero
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
-from graphc.backends.llvm.nest import broadcast_strides
 from graphc.ops.epilogue import ACC
 from graphc.ops.scalar import input_symbols, kernel_body
 

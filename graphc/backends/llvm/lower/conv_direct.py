@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, VOID, const, convert, i64, llvm_type
+from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.gemm import transpose
-from graphc.backends.llvm.irtypes import I1, I8, I32, VOID, const, convert, i64, llvm_type
-from graphc.backends.llvm.kernel import Kernel
 
 VECTOR_BYTES = 64  # one zmm register
 ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm registers)

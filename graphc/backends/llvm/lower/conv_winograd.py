@@ -34,8 +34,8 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
-from graphc.backends.llvm.kernel import Kernel
+from graphc.backends.llvm.codegen.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.codegen.kernel import Kernel
 
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
 MIN_ITEMS = 2  # items a batch is cut into at least (where it has the tile rows)

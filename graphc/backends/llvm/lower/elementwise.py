@@ -7,10 +7,9 @@ import numpy as np
 import sympy
 
 from graphc import dtypes
-from graphc.backends.llvm.expr import ExpressionEmitter
-from graphc.backends.llvm.irtypes import I1, const, convert
-from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.nest import (
+from graphc.backends.llvm.codegen.expr import ExpressionEmitter
+from graphc.backends.llvm.codegen.irtypes import I1, const, convert
+from graphc.backends.llvm.codegen.nest import (
     broadcast_strides,
     collapse,
     contiguous_strides,
@@ -18,6 +17,7 @@ from graphc.backends.llvm.nest import (
     streams,
     strided_nest,
 )
+from graphc.backends.llvm.lower import lowering
 from graphc.ir.op import all_ops, get_op
 from graphc.ops.elementwise import Elementwise
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.backends.llvm.irtypes import const, convert, i64
+from graphc.backends.llvm.codegen.irtypes import const, convert, i64
 from graphc.backends.llvm.lower import lowering
 
 

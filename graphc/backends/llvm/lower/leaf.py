@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.backends.llvm.irtypes import const, i64
+from graphc.backends.llvm.codegen.irtypes import const, i64
 from graphc.backends.llvm.lower import lowering
 from graphc.shapes import evaluate_dim
 

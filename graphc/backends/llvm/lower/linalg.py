@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import const, convert, i64
-from graphc.backends.llvm.kernel import decompose, dot
+from graphc.backends.llvm.codegen.irtypes import const, convert, i64
+from graphc.backends.llvm.codegen.kernel import decompose, dot
+from graphc.backends.llvm.codegen.nest import contiguous_strides
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.nest import contiguous_strides
 
 
 def matmul_scratch(node, shapes) -> int:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.expr import ExpressionEmitter
-from graphc.backends.llvm.irtypes import I1, I32, I64, PTR, const, i64, llvm_type
+from graphc.backends.llvm.codegen.expr import ExpressionEmitter
+from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, const, i64, llvm_type
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import _zero
 from graphc.ops.conv import Window

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import F64, I64, convert, i64
+from graphc.backends.llvm.codegen.irtypes import F64, I64, convert, i64
+from graphc.backends.llvm.codegen.nest import strided_nest
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.nest import strided_nest
 from graphc.ops.random import splitmix64
 
 _GOLDEN = 0x9E3779B97F4A7C15

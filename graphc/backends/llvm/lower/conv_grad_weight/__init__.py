@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.irtypes import I8, i64
+from graphc.backends.llvm.codegen.irtypes import I8, i64
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv_grad_weight.channels import Channels, channels_grad_weight

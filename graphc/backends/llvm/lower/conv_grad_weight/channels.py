@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.irtypes import I32, i64
 from graphc.backends.llvm.gemm import transpose as gemm_transpose
-from graphc.backends.llvm.irtypes import I32, i64
 from graphc.backends.llvm.lower.conv_grad_weight.common import (
     MAX_ACCUMULATORS,
     VECTOR_BYTES,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, I32, PTR, i64, llvm_type
 
 VECTOR_BYTES = 64  # one zmm register (or half of it, where that fits the pixels better)
 MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, I8, I32, I64, PTR, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, PTR, i64, llvm_type
 from graphc.backends.llvm.lower.conv_grad_weight.common import (
     MAX_ACCUMULATORS,
     VECTOR_BYTES,

@@ -25,14 +25,14 @@ from graphc.ir.program import Program
 
 # Ops whose value is an argument: their names and identities do not reach the code.
 ARGUMENTS = {"input", "param"}
-_PACKAGE = Path(__file__).resolve().parents[2]  # the graphc package directory
+_PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
 
 
 @functools.cache
 def code_fingerprint() -> bytes:
     """A digest of graphc's source files and the versions of the libraries that shape the
     emitted code; host CPU and llvmlite come from the target module."""
-    from graphc.backends.llvm import target
+    from graphc.backends.llvm.runtime import target
 
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):

@@ -57,7 +57,7 @@ def params_of(program: Program) -> list[Node]:
 
 
 def layout_of(plan, program: Program) -> Layout:
-    """The layout of a plan (graphc.backends.llvm.plan.Plan) of `program`."""
+    """The layout of a plan (graphc.backends.llvm.schedule.plan.Plan) of `program`."""
     slots: list[tuple[str, object]] = []
     outputs: list = [None] * len(program.outputs)
     for slot, (kind, key) in enumerate(plan.slots):

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I8, I32, I64, PTR, i64
-from graphc.backends.llvm.kernel import Kernel
-from graphc.backends.llvm.layout import CYCLES, ENTRY, ERROR_VALUE, PROFILE_TICKS
-from graphc.backends.llvm.plan import Plan, Step, Storage, output_dtypes
+from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, PTR, i64
+from graphc.backends.llvm.codegen.kernel import Kernel
+from graphc.backends.llvm.runtime.layout import CYCLES, ENTRY, ERROR_VALUE, PROFILE_TICKS
+from graphc.backends.llvm.schedule.plan import Plan, Step, Storage, output_dtypes
 from graphc.ir.node import Node
 
 SPINS_BEFORE_YIELD = 2000

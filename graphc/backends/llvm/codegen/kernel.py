@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, I64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, I64, llvm_type
 
 if TYPE_CHECKING:
-    from graphc.backends.llvm.module import ModuleContext
+    from graphc.backends.llvm.codegen.module import ModuleContext
 
 
 class Kernel:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import llvmlite
 
-from graphc.backends.llvm import objgen, target
-from graphc.backends.llvm.threads import cpu_count
+from graphc.backends.llvm.runtime import objgen, target
+from graphc.backends.llvm.runtime.threads import cpu_count
 
 # Seconds of CPU a worker costs: its start (interpreter, llvmlite, target: 0.056 measured)
 # and the extra LLVM time of compiling a module as parts (~7% on lenet's, halved).

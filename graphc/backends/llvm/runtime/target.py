@@ -11,7 +11,7 @@ import threading
 import llvmlite
 import llvmlite.binding as llvm
 
-from graphc.backends.llvm import objgen
+from graphc.backends.llvm.runtime import objgen
 
 _lock = threading.Lock()
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm import target
-from graphc.backends.llvm.irtypes import I32, I64, i64, llvm_type
-from graphc.backends.llvm.kernel import Kernel, decompose, dot
+from graphc.backends.llvm.codegen.irtypes import I32, I64, i64, llvm_type
+from graphc.backends.llvm.codegen.kernel import Kernel, decompose, dot
+from graphc.backends.llvm.runtime import target
 
 VECTOR_ALIGN = 64  # elements: thread shares of a single row start on whole vectors
 # Outputs from this size on are streamed: far past the L2 (1 MB a core), and most of the

@@ -204,7 +204,7 @@ class _Native:
     """The compiled pool module (once per process); ctypes releases the GIL in each call."""
 
     def __init__(self):
-        from graphc.backends.llvm import target
+        from graphc.backends.llvm.runtime import target
 
         x86 = target.host()[0].startswith(("x86_64", "i686", "i386"))
         self._loaded = target.Loaded(target.compile_object(str(_Module(x86).module)))

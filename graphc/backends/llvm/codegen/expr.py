@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 from llvmlite import ir
 
-from graphc.backends.llvm.irtypes import I1, const, is_float, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, const, is_float, llvm_type
 from graphc.ops import scalar
 
 _RELATIONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=",
@@ -70,7 +70,7 @@ _TANH_TERMS = {4: 6, 8: 12}
 def _host_scales() -> bool:
     """Whether the host has AVX-512, where llvm.ldexp is one vector instruction
     (vscalef); elsewhere it may become a libm call per element."""
-    from graphc.backends.llvm import target
+    from graphc.backends.llvm.runtime import target
 
     return "+avx512f" in target.host()[2].split(",")
 
