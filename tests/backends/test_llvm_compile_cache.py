@@ -111,7 +111,7 @@ FRESH_PROCESS = textwrap.dedent("""
         "hit": step.memory_report()["cache_hit"],
         "passes": "graphc.passes" in sys.modules,
         "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
-        "ir": any(m in sys.modules for m in ("graphc.backends.llvm.codegen.module",
+        "ir": any(m in sys.modules for m in ("graphc.backends.llvm.codegen.assemble",
                                              "graphc.backends.llvm.schedule.plan")),
         "results": [r.tolist() for r in results],
     }))
@@ -285,11 +285,11 @@ def test_programs_share_the_gemm_library_object(cache_dir, monkeypatch):
 
 
 def test_split_modules_link_and_compute_what_one_module_does(monkeypatch):
-    from graphc.backends.llvm import module  # not at the top: the fresh process must not
+    from graphc.backends.llvm.runtime import partition
 
     monkeypatch.setenv("GRAPHC_CACHE", "0")
     expected = _train(*_net())
-    monkeypatch.setattr(module, "split_shared", lambda text: (text, []))
+    monkeypatch.setattr(partition, "split_shared", lambda text: (text, []))
     for a, b in zip(expected, _train(*_net()), strict=True):
         np.testing.assert_array_equal(a, b)
 

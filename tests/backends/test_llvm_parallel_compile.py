@@ -1,4 +1,4 @@
-"""Parallel compilation (parallel.py, objgen.py, module.split_kernels): a big module is
+"""Parallel compilation (parallel.py, objgen.py, partition.split_kernels): a big module is
 split into parts compiled by worker processes and in-process, and linked into one engine.
 The split build must compute the bits the one-module build computes, a failing worker
 must change nothing but the time, and no worker may outlive the compile."""
@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.codegen import module
-from graphc.backends.llvm.runtime import objgen, parallel, target
+from graphc.backends.llvm.runtime import objgen, parallel, partition, target
 
 
 @pytest.fixture
@@ -86,7 +85,7 @@ def test_split_build_computes_the_bits_of_one_module(no_cache, monkeypatch, forc
 
 
 def test_a_worker_emits_the_object_compiled_in_process():
-    text = module.split_kernels(_own_module(), 3)[1]
+    text = partition.split_kernels(_own_module(), 3)[1]
     worker = parallel._Worker()
     try:
         assert worker.compile(text) == target.compile_object(text)
@@ -179,7 +178,7 @@ def test_workers_only_where_they_save_more_time_than_their_start(monkeypatch):
 
 def test_split_kernels_defines_each_global_once_and_keeps_constants_local():
     text = _own_module()
-    parts = module.split_kernels(text, 3)
+    parts = partition.split_kernels(text, 3)
     assert len(parts) == 3
     whole = set(re.findall(r'^define [^@]*@"(k\d+_\w+)"', text, re.M))
     bodies = [set(re.findall(r'^define internal [^@]*@"(k\d+_\w+)\.body"', p, re.M))
@@ -195,7 +194,7 @@ def test_split_kernels_defines_each_global_once_and_keeps_constants_local():
     # A serial kernel keeps its constant thread arguments: its stub passes them.
     stubs = re.findall(r'call void @"k\d+_\w+\.body"\((.*)\)', "".join(parts[1:]))
     assert any(", i64 0, i64 1, " in args for args in stubs)
-    assert module.split_kernels(text, 1) == [text]
+    assert partition.split_kernels(text, 1) == [text]
 
 
 def _own_module() -> str:
@@ -209,7 +208,7 @@ def _own_module() -> str:
     loss = gc.softmax_cross_entropy(gc.reshape(h, (8, -1)) @ w, y)
     gk, gw = gc.grad(loss, [k, w])
     step = gc.compile([x, y], [loss], updates={k: k - 0.1 * gk, w: w - 0.1 * gw})
-    own, _ = module.split_shared(step.compiled().ir)
+    own, _ = partition.split_shared(step.compiled().ir)
     return own
 
 
@@ -225,7 +224,7 @@ def test_workers_started_early_are_reaped_whether_used_or_not(monkeypatch):
     with parallel.started(2) as unused:
         assert len(unused) == 2
     assert all(w.process.returncode is not None for w in unused)
-    texts = module.split_kernels(_own_module(), 3)
+    texts = partition.split_kernels(_own_module(), 3)
     with parallel.started(1) as ready:
         objects = parallel.compile_all(texts, 1, ready)
         assert ready[0].process.returncode is not None
@@ -237,7 +236,7 @@ def test_workers_started_early_are_reaped_whether_used_or_not(monkeypatch):
 
 def test_a_worker_compiles_what_is_submitted_before_the_objects_are_asked_for(monkeypatch):
     monkeypatch.delenv("GRAPHC_PARALLEL_COMPILE", raising=False)
-    texts = module.split_kernels(_own_module(), 3)
+    texts = partition.split_kernels(_own_module(), 3)
     taken = threading.Event()
     real = parallel._Worker.compile
 
@@ -273,9 +272,9 @@ def test_a_compiler_left_early_reaps_its_workers(monkeypatch):
 
 def test_an_error_raised_in_another_part_reaches_the_entry(no_cache, monkeypatch, forced):
     parts: list[list[str]] = []
-    real = module.split_kernels
+    real = partition.split_kernels
     # A part per kernel: the label check is certainly not in the entry's part.
-    monkeypatch.setattr(module, "split_kernels",
+    monkeypatch.setattr(partition, "split_kernels",
                         lambda text, n: parts.append(real(text, 1000)) or parts[-1])
     rng = np.random.default_rng(5)
     x = gc.input("x", (4, 1, 8, 8))

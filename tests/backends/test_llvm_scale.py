@@ -16,9 +16,9 @@ import pytest
 from graphc.program import Program
 
 import graphc as gc
-from graphc.backends.llvm.codegen import module
-from graphc.backends.llvm.codegen.module import split_kernels
+from graphc.backends.llvm.codegen import assemble
 from graphc.backends.llvm.lower import table
+from graphc.backends.llvm.runtime.partition import split_kernels
 from graphc.backends.llvm.schedule.plan import make_plan
 from graphc.ir.graph import Graph
 from tests.backends_available import BACKENDS
@@ -73,7 +73,7 @@ def unoptimized_chain(steps: int) -> Program:
 
 
 def kernel_module(kernels: int) -> str:
-    """IR text as module.assemble prints it: `kernels` kernel functions and an entry that
+    """IR text as assemble.assemble prints it: `kernels` kernel functions and an entry that
     calls each."""
     head = ['; ModuleID = "graphc"', 'target triple = "unknown-unknown-unknown"',
             'target datalayout = ""', "",
@@ -133,7 +133,7 @@ def test_equal_steps_share_one_kernel_function():
 def test_a_long_schedule_runs_as_segments(monkeypatch, threads):
     """A schedule longer than SEGMENT_STEPS is cut into functions the entry calls in turn;
     results, an error raised by a kernel in a segment, and profiles are as before."""
-    monkeypatch.setattr(module, "SEGMENT_STEPS", 40)
+    monkeypatch.setattr(assemble, "SEGMENT_STEPS", 40)
     x, h = chain(60)
     ids = gc.input("ids", (3,), "int32")
     rows = gc.embedding(ids, h)  # can fail: an id out of range

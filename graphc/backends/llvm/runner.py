@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy
 
-from graphc.backends.llvm.runtime import cache, parallel, target
+from graphc.backends.llvm.runtime import cache, parallel, partition, target
 from graphc.backends.llvm.runtime.key import code_fingerprint, variant_key
 from graphc.backends.llvm.runtime.layout import (
     CYCLES,
@@ -134,7 +134,6 @@ class Variant:
     """The program compiled for one binding: its plan, IR and native code."""
 
     def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
-        from graphc.backends.llvm.codegen.module import split_shared
         from graphc.backends.llvm.schedule.plan import make_plan
 
         started = time.perf_counter()
@@ -145,14 +144,14 @@ class Variant:
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
         with parallel.started(_early_workers(self.plan, table)) as ready:
-            self.objects = _objects(*split_shared(self.ir), ready)
+            self.objects = _objects(*partition.split_shared(self.ir), ready)
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
 
     @functools.cached_property
     def ir(self) -> str:
         """The module's LLVM IR."""
-        from graphc.backends.llvm.codegen.module import assemble
+        from graphc.backends.llvm.codegen.assemble import assemble
         return assemble(self.plan, self.table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
@@ -182,7 +181,7 @@ class Stored:
 
     @functools.cached_property
     def ir(self) -> str:
-        from graphc.backends.llvm.codegen.module import assemble
+        from graphc.backends.llvm.codegen.assemble import assemble
         return assemble(self.plan, self._runner().table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
@@ -212,20 +211,18 @@ PARTS_PER_PROCESS = 3
 
 def _objects(own: str, libraries: list[str], ready: list = ()) -> list[bytes]:
     """The object code of the program's own module and of its library modules
-    (module.split_shared). A library is compiled once per machine: stored under the digest
+    (partition.split_shared). A library is compiled once per machine: stored under the digest
     of its IR (with graphc's code fingerprint, which covers the LLVM version, the CPU and
     the optimization pipeline). What is left to compile is compiled in parallel when it
     is big enough (parallel.py; `ready`: workers already started), the own module split
     into parts for it."""
-    from graphc.backends.llvm.codegen.module import split_kernels
-
     names = [hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
              if cache.enabled() else None for text in libraries]
     found = [name and cache.load(name) for name in names]
     missing = [k for k, obj in enumerate(found) if not obj]
     workers = parallel.workers_for([len(libraries[k]) * LIBRARY_SECONDS_PER_BYTE
                                     for k in missing], len(own) * OWN_SECONDS_PER_BYTE)
-    parts = split_kernels(own, PARTS_PER_PROCESS * (workers + 1)) if workers else [own]
+    parts = partition.split_kernels(own, PARTS_PER_PROCESS * (workers + 1)) if workers else [own]
     # The GEMM libraries first: hand-blocked vector code, they cost the most per byte.
     compiled = parallel.compile_all([libraries[k] for k in missing] + parts, workers, ready)
     for k, obj in zip(missing, compiled):

@@ -1,5 +1,6 @@
 """One kernel under construction: an internal LLVM function computing one node (or one
-copy), with loop, thread-split and memory helpers that lowerings build on.
+copy), with loop, thread-split and memory helpers that lowerings build on, and the
+operands (`Operand`) it reads and writes.
 
 A kernel's signature is (ptr noalias buffer..., i64 tid, i64 nthreads, i64 step): every
 distinct buffer it touches is a parameter, and it computes only its thread's share of the
@@ -10,15 +11,36 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.irtypes import I1, I64, llvm_type
+from graphc.ir.node import Node
 
 if TYPE_CHECKING:
     from graphc.backends.llvm.codegen.module import ModuleContext
+
+
+@dataclass
+class Operand:
+    """A value a kernel reads or writes: its buffer pointer, concrete shape and dtype;
+    `constant` holds a constant node's array (lowerings inline scalars); `strides` (in
+    elements) are set when the value is a strided view of its buffer (plan.View: `ptr`
+    then points at its first element), else None (contiguous)."""
+
+    ptr: ir.Value
+    node: Node
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    constant: np.ndarray | None = None
+    strides: tuple[int, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
 
 
 class Kernel:
