@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.schedule.plan import reshape_strides
+from graphc.backends.llvm.schedule.views import reshape_strides
 
 
 def _run(inputs, outputs, args, threads=1):

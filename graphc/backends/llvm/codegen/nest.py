@@ -19,6 +19,7 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.irtypes import I32, I64, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import Kernel, decompose, dot
 from graphc.backends.llvm.runtime import target
+from graphc.backends.llvm.schedule.views import contiguous_strides
 
 VECTOR_ALIGN = 64  # elements: thread shares of a single row start on whole vectors
 # Outputs from this size on are streamed: far past the L2 (1 MB a core), and most of the
@@ -26,14 +27,6 @@ VECTOR_ALIGN = 64  # elements: thread shares of a single row start on whole vect
 STREAM_BYTES = 8 << 20
 STREAM_BLOCK = 2048  # bytes a block computes into the stack before it is streamed out
 CACHE_LINE = 64
-
-
-def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d
-    return strides[::-1]
 
 
 def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:

@@ -12,12 +12,12 @@ from graphc.backends.llvm.codegen.irtypes import I1, const, convert
 from graphc.backends.llvm.codegen.nest import (
     broadcast_strides,
     collapse,
-    contiguous_strides,
     streamed_loop,
     streams,
     strided_nest,
 )
 from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.schedule.views import contiguous_strides
 from graphc.ir.op import all_ops, get_op
 from graphc.ops.elementwise import Elementwise
 

@@ -11,7 +11,7 @@ from graphc import dtypes
 from graphc.backends.llvm.codegen.expr import ExpressionEmitter
 from graphc.backends.llvm.codegen.irtypes import I1, const, convert, i64
 from graphc.backends.llvm.codegen.kernel import decompose, dot
-from graphc.backends.llvm.codegen.nest import broadcast_strides, contiguous_strides, strided_nest
+from graphc.backends.llvm.codegen.nest import broadcast_strides, strided_nest
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.elementwise import (
     emit_expression,
@@ -22,6 +22,7 @@ from graphc.backends.llvm.lower.elementwise import (
 )
 from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch
 from graphc.backends.llvm.lower.reduction import Source, reduce
+from graphc.backends.llvm.schedule.views import contiguous_strides
 from graphc.ops.epilogue import ACC
 from graphc.ops.fused_group import group_body, output_symbols
 from graphc.ops.fused_reduce import FusedReduce

@@ -11,8 +11,8 @@ import numpy as np
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.irtypes import const, convert, i64
 from graphc.backends.llvm.codegen.kernel import decompose, dot
-from graphc.backends.llvm.codegen.nest import contiguous_strides
 from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.schedule.views import contiguous_strides
 
 
 def matmul_scratch(node, shapes) -> int:

@@ -17,8 +17,8 @@ from graphc import dtypes
 from graphc.backends.llvm.codegen.expr import ExpressionEmitter
 from graphc.backends.llvm.codegen.irtypes import const, convert, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import decompose, dot
-from graphc.backends.llvm.codegen.nest import contiguous_strides
 from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.schedule.views import contiguous_strides
 from graphc.ops.reduction import check_reducible, reduced_count
 
 

@@ -5,8 +5,9 @@ itself a strided view (plan.View) through its strides."""
 from __future__ import annotations
 
 from graphc.backends.llvm.codegen.irtypes import const, convert
-from graphc.backends.llvm.codegen.nest import contiguous_strides, strided_nest
+from graphc.backends.llvm.codegen.nest import strided_nest
 from graphc.backends.llvm.lower import lowering
+from graphc.backends.llvm.schedule.views import contiguous_strides
 
 lowering("reshape", "stop_gradient", kind="view")(None)
 

@@ -3,12 +3,11 @@
 Every node gets a Storage: an argument slot (inputs, params, constants, outputs) or a
 region of one arena. Views (reshape, stop_gradient) share their input's storage, and so
 do transposes, slices and reshapes that only readers able to follow strides read
-(matmuls, copies): they are offsets and strides into their source's buffer. A multi-output
-kernel (fused_group) has one storage per output, and each of its projections
-(group_output) is a view of its output's. Arena
-regions are placed first-fit by liveness, an elementwise kernel writes over an input
-whose last use it is, and a param update is written straight into the param when no
-later step still reads the param's old value.
+(matmuls, copies): they are offsets and strides into their source's buffer (views.py). A
+multi-output kernel (fused_group) has one storage per output, and each of its projections
+(group_output) is a view of its output's. Arena regions are placed first-fit by liveness,
+an elementwise kernel writes over an input whose last use it is, and a param update is
+written straight into the param when no later step still reads the param's old value.
 """
 
 from __future__ import annotations
@@ -19,13 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
+from graphc.backends.llvm.schedule.views import ALIGN, strided_views
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.program import Program
 from graphc.shapes import evaluate
-
-ALIGN = 64
-END = 1 << 60  # "read after every kernel": by the final copies
 
 
 @dataclass(eq=False)
@@ -109,7 +106,7 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
         storage[node] = slot("input", k, node)
     steps: list[Step] = []
     outs_of: dict[Node, list[Storage]] = {}  # kernel node -> its output storages
-    strided = _strided_views(program, nodes, shapes)
+    strided = strided_views(program, nodes, shapes)
     for node in nodes:
         lowering = table[node.op]
         if node in storage:
@@ -163,138 +160,12 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
                 in_place + len(in_place_params), dict(binding), in_place_params, strided)
 
 
-# op -> operand positions its lowering reads through strides (None: every operand)
-READS_STRIDED = {"matmul": (0, 1), "fused_matmul": (0, 1), "transpose": (0,), "slice": (0,),
-                 "slice_grad": (0,), "broadcast_to": (0,), "concat": None}
-VIEW_OPS = frozenset({"transpose", "slice", "reshape", "stop_gradient"})
-
-
-@dataclass(frozen=True)
-class View:
-    """A value read in place from its source's buffer: the element offset of its first
-    element and the element stride of each axis."""
-
-    offset: int
-    strides: tuple[int, ...]
-
-
-def _strided_views(program: Program, nodes: list[Node], shapes) -> dict[Node, View]:
-    """Transposes, slices and reshapes whose every reader reads through strides (a matmul
-    operand, a copy kernel, another such view), as views of the buffer they come from:
-    no kernel computes them. A slice view starts on a 64-byte boundary (kernels may load
-    vectors aligned from a buffer's start). Results and update values are computed."""
-    kept = set(program.outputs) | {value for _, value in program.updates}
-    layout: dict[Node, View] = {}
-    for node in nodes:
-        if node.op in VIEW_OPS and node not in kept:
-            source = node.inputs[0]
-            base = layout.get(source, View(0, tuple(contiguous(shapes[source]))))
-            view = _view_of(node, base, shapes[source], shapes[node])
-            if view is not None:
-                layout[node] = view
-    readers: dict[Node, list[tuple[Node, int]]] = {}
-    for node in nodes:
-        for position, i in enumerate(node.inputs):
-            readers.setdefault(i, []).append((node, position))
-
-    def strided_ok(reader: Node, position: int) -> bool:
-        if reader in layout:
-            return True
-        positions = READS_STRIDED.get(reader.op, ())
-        return positions is None or position in positions
-
-    changed = True
-    while changed:  # a view some reader needs contiguous is computed (and so, its readers')
-        changed = False
-        for node in list(layout):
-            if not all(strided_ok(r, p) for r, p in readers.get(node, [])):
-                del layout[node]
-                changed = True
-        for node in list(layout):  # re-derive from sources that became contiguous
-            source = node.inputs[0]
-            base = layout.get(source, View(0, tuple(contiguous(shapes[source]))))
-            view = _view_of(node, base, shapes[source], shapes[node])
-            if view != layout[node]:
-                changed = True
-                if view is None:
-                    del layout[node]
-                else:
-                    layout[node] = view
-    # A reshape or stop_gradient of a computed value is a plain view of it already.
-    return {n: v for n, v in layout.items()
-            if n.op not in ("reshape", "stop_gradient") or n.inputs[0] in layout}
-
-
-def _view_of(node: Node, base: View, source_shape, shape) -> View | None:
-    """`node` (a view op) as a view of the buffer `base` describes, or None."""
-    if node.op == "stop_gradient":
-        return base
-    if node.op == "transpose":
-        return View(base.offset, tuple(base.strides[a] for a in node.attrs["axes"]))
-    if node.op == "reshape":
-        strides = reshape_strides(source_shape, base.strides, shape)
-        return None if strides is None else View(base.offset, strides)
-    offset, strides = base.offset, []
-    for (start, _, step), stride in zip(node.attrs["index"], base.strides):
-        if start is None or step < 1:
-            return None
-        offset += start * stride
-        strides.append(step * stride)
-    if offset * node.dtype.itemsize % ALIGN:
-        return None
-    return View(offset, tuple(strides))
-
-
-def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
-    """Strides that give `new_shape` the same elements in the same order as `shape` with
-    `strides`, or None when no strides can (axes merged across a gap)."""
-    if math.prod(shape) == 0:
-        return tuple(contiguous(tuple(new_shape)))
-    # Axes of size 1 carry no stride; the rest fall into runs that are contiguous in
-    # the source (stride[i] == stride[i+1] * shape[i+1]).
-    dims = [(d, s) for d, s in zip(shape, strides) if d != 1]
-    out: list[int] = []
-    i = 0
-    for d in new_shape:
-        if d == 1:
-            out.append(0)
-            continue
-        if i >= len(dims):
-            return None
-        size, stride = dims[i]
-        i += 1
-        while size < d and i < len(dims) and dims[i - 1][1] == dims[i][1] * dims[i][0]:
-            size *= dims[i][0]
-            stride = dims[i][1]
-            i += 1
-        if size == d:
-            out.append(stride)
-            continue
-        if size > d and size % d == 0:  # split an axis: push the remainder back
-            rest = size // d
-            out.append(stride * rest)
-            i -= 1
-            dims[i] = (rest, stride)
-            continue
-        return None
-    if i != len(dims):
-        return None
-    return tuple(out)
-
-
 def output_dtypes(node: Node) -> list[np.dtype]:
     """The dtype of each value a kernel writes: one, or a fused_group's outputs."""
     if node.op == "fused_group":
         return [np.dtype(name) for name in node.attrs["dtypes"]]
     return [node.dtype]
 
-
-def contiguous(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d
-    return strides[::-1]
 
 
 def _set_liveness(steps: list[Step], storage: dict[Node, Storage]) -> None:
