@@ -1,133 +1,33 @@
-"""The LLVM runners. Per binding of the symbolic dims, LLVMRunner plans the program,
-assembles and compiles it, and keeps one native function; CachedRunner puts the disk
-cache around it, keyed by the unoptimized program and compile options, so a hit loads
-object code and its layout without optimizing, planning or lowering anything. Each call
-fills the argument table, allocates the outputs and makes one native call per thread.
-(plan.py and module.py, which build the IR, are imported only where a program is
-compiled: a hit needs neither.)"""
+"""The LLVM runners: compiling and running a program, one variant per binding of its
+symbolic dims. LLVMRunner plans the program (schedule/), assembles its module (codegen/),
+compiles it (runtime/objects.py) and runs it (runtime/native.py); CachedRunner puts the
+disk cache around it, keyed by the unoptimized program and compile options, so a hit
+loads object code and its layout without optimizing, planning or lowering anything.
+(The plan and the module assembly are imported only where a program is compiled: a hit
+needs neither.)"""
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import hashlib
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy
 
 from graphc.backends.llvm.runtime import cache, parallel, partition, target
-from graphc.backends.llvm.runtime.key import code_fingerprint, variant_key
-from graphc.backends.llvm.runtime.layout import (
-    CYCLES,
-    ENTRY,
-    ERROR_VALUE,
-    PROFILE_TICKS,
-    Layout,
-    decode,
-    encode,
-    layout_of,
-    params_of,
-)
-from graphc.backends.llvm.runtime.threads import POOL, cpu_count
+from graphc.backends.llvm.runtime.key import variant_key
+from graphc.backends.llvm.runtime.layout import decode, encode, layout_of, params_of
+from graphc.backends.llvm.runtime.native import Native, profile_of
+from graphc.backends.llvm.runtime.objects import early_workers, objects
 from graphc.ir.graph import Graph
 from graphc.ir.program import Program
-from graphc.profile import KernelTime, Profile
+from graphc.profile import Profile
 from graphc.shapes import is_static
 
 if TYPE_CHECKING:
     from graphc.backends.llvm.schedule.plan import Plan
-_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                               ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
-_VALUE_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
-SMALL_WORK = 1 << 15  # elements: below this, threads=None runs on one thread
-# What LLVM (O3 and code generation) takes per byte of IR, measured on lenet's step: its
-# own module 724 KB in 0.70 s, the GEMM library (hand-blocked vector code) 174 KB in 0.43 s.
-OWN_SECONDS_PER_BYTE = 1.0e-6
-LIBRARY_SECONDS_PER_BYTE = 2.5e-6
-
-
-class Native:
-    """Loaded object code and its argument table: runs one variant. `explain(code, value)`
-    words the error a kernel reported."""
-
-    def __init__(self, layout: Layout, loaded: target.Loaded,
-                 explain: Callable[[int, int], str]):
-        self.layout = layout
-        self.loaded = loaded
-        self.explain = explain
-        self.entry_address = loaded.address(ENTRY)
-        self.entry = _ENTRY_TYPE(self.entry_address)
-        self.error_value = _VALUE_TYPE(loaded.address(ERROR_VALUE))
-        self.arena = _aligned(layout.arena_bytes)
-        self.arena_address = self.arena.ctypes.data
-        self.argv = np.zeros(max(1, len(layout.slots)), dtype=np.uint64)
-        self.argv_address = self.argv.ctypes.data
-        self.input_slots: list[tuple[int, int]] = []
-        self.param_slots: list[tuple[int, object]] = []
-        self._keep = []
-        for slot, (kind, key) in enumerate(layout.slots):
-            if kind == "input":
-                self.input_slots.append((slot, key))
-            elif kind == "param":
-                self.param_slots.append((slot, key))
-            elif kind == "constant":
-                self._keep.append(key)
-                self.argv[slot] = key.ctypes.data
-        self._param_arrays: list = [None] * len(self.param_slots)
-        # Written in place natively: an input sharing their memory is copied first.
-        self.written = layout.written
-
-    def run(self, arguments: list[np.ndarray], step: int, threads: int | None) -> list:
-        """The outputs (fresh arrays); params are updated in place (the caller has checked
-        that the params it writes are writable: gc.compile's Executable, on every call)."""
-        argv = self.argv
-        for k, (slot, node) in enumerate(self.param_slots):
-            array = node._value
-            if array is not self._param_arrays[k]:
-                if not array.flags.c_contiguous or not array.dtype.isnative:
-                    raise ValueError(f"param '{node.name}': its value must be a C-contiguous "
-                                     "array in native byte order")
-                self._param_arrays[k] = array
-                argv[slot] = array.ctypes.data
-        for slot, k in self.input_slots:
-            array = arguments[k]
-            if not array.flags.c_contiguous or (self.written and _overlaps(array, self.written)):
-                array = np.ascontiguousarray(array).copy()
-                arguments[k] = array
-            argv[slot] = array.ctypes.data
-        outputs = []
-        for slot, shape, dtype in self.layout.outputs:
-            array = np.empty(shape, dtype)
-            argv[slot] = array.ctypes.data
-            outputs.append(array)
-        n = threads or (cpu_count() if self.layout.work >= SMALL_WORK else 1)
-        code = POOL.run(self.entry, self.entry_address, self.argv_address, self.arena_address,
-                        n, step)
-        if code:
-            raise ValueError(self.explain(code, int(self.error_value())))
-        return outputs
-
-    def kernel_times(self, arguments: list, step: int, threads: int | None,
-                     calls: int) -> list[float]:
-        """Each step's mean seconds over `calls` runs (a profiling build only)."""
-        steps = len(self.layout.steps)
-        address = ctypes.CFUNCTYPE(ctypes.c_void_p)(self.loaded.address(PROFILE_TICKS))()
-        ticks = np.ctypeslib.as_array((ctypes.c_int64 * max(1, steps)).from_address(address))
-        ticks[:] = 0
-        for _ in range(calls):
-            self.run(list(arguments), step, threads)
-        return list(ticks[:steps] / (calls * self._cycles_per_second()))
-
-    def _cycles_per_second(self, seconds: float = 0.02) -> float:
-        cycles = _VALUE_TYPE(self.loaded.address(CYCLES))
-        c0, t0 = cycles(), time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            pass
-        return (cycles() - c0) / (time.perf_counter() - t0)
 
 
 class Variant:
@@ -143,8 +43,8 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         self.layout = layout_of(self.plan, program)
-        with parallel.started(_early_workers(self.plan, table)) as ready:
-            self.objects = _objects(*partition.split_shared(self.ir), ready)
+        with parallel.started(early_workers(self.plan, table)) as ready:
+            self.objects = objects(*partition.split_shared(self.ir), ready)
         self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
         self.seconds = time.perf_counter() - started
 
@@ -194,54 +94,6 @@ class Stored:
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
-def _early_workers(plan: Plan, table: dict) -> int:
-    """Workers worth starting before the IR is built (~0.2 s for lenet, time enough for
-    one to start) by a guess from the plan: the IR its kernels' lowerings say they emit
-    (convolutions, forward and gradients, are by far the biggest; the rest count as
-    nothing)."""
-    emitted = sum(table[step.node.op].ir_bytes for step in plan.steps if step.node is not None)
-    return parallel.workers_for([], emitted * OWN_SECONDS_PER_BYTE)
-
-
-# Parts of the own module per compiling process: fine enough that whoever finishes the GEMM
-# library first still finds parts to take, coarse enough that a module's fixed cost stays
-# small (lenet cold compile, 2 CPUs: 4 parts 0.90-0.92 s, 5-7 parts 0.81-0.88 s).
-PARTS_PER_PROCESS = 3
-
-
-def _objects(own: str, libraries: list[str], ready: list = ()) -> list[bytes]:
-    """The object code of the program's own module and of its library modules
-    (partition.split_shared). A library is compiled once per machine: stored under the digest
-    of its IR (with graphc's code fingerprint, which covers the LLVM version, the CPU and
-    the optimization pipeline). What is left to compile is compiled in parallel when it
-    is big enough (parallel.py; `ready`: workers already started), the own module split
-    into parts for it."""
-    names = [hashlib.sha256(code_fingerprint() + b"library\0" + text.encode()).digest()
-             if cache.enabled() else None for text in libraries]
-    found = [name and cache.load(name) for name in names]
-    missing = [k for k, obj in enumerate(found) if not obj]
-    workers = parallel.workers_for([len(libraries[k]) * LIBRARY_SECONDS_PER_BYTE
-                                    for k in missing], len(own) * OWN_SECONDS_PER_BYTE)
-    parts = partition.split_kernels(own, PARTS_PER_PROCESS * (workers + 1)) if workers else [own]
-    # The GEMM libraries first: hand-blocked vector code, they cost the most per byte.
-    compiled = parallel.compile_all([libraries[k] for k in missing] + parts, workers, ready)
-    for k, obj in zip(missing, compiled):
-        found[k] = obj
-        if names[k] is not None:
-            cache.store(names[k], obj)
-    return compiled[len(missing):] + found
-
-
-def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
-    raw = np.empty(nbytes + alignment, dtype=np.uint8)
-    shift = (-raw.ctypes.data) % alignment
-    return raw[shift:shift + nbytes] if nbytes else raw[:0]
-
-
-def _overlaps(array: np.ndarray, params: list) -> bool:
-    return any(np.may_share_memory(array, p.value) for p in params)
-
-
 def _binding_key(binding: dict) -> tuple:
     return tuple(sorted((str(s), v) for s, v in binding.items()))
 
@@ -282,7 +134,7 @@ class LLVMRunner:
         are updated in place: the caller restores them)."""
         with self._lock:
             variant = self.variant(binding, profile=True)
-            return _profile(variant.native, arguments, step, self.threads, calls)
+            return profile_of(variant.native, arguments, step, self.threads, calls)
 
     def memory_report(self) -> dict:
         """The arena of the most recent binding against the intermediates it holds."""
@@ -294,13 +146,6 @@ class LLVMRunner:
             return self.last
         with self._lock:
             return self.variant(binding)
-
-
-def _profile(native: Native, arguments, step, threads, calls) -> Profile:
-    seconds = native.kernel_times(list(arguments), step, threads, calls)
-    kernels = tuple(KernelTime(k, op, shape, t)
-                    for k, ((op, shape), t) in enumerate(zip(native.layout.steps, seconds)))
-    return Profile("llvm", calls, kernels)
 
 
 def _memory_report(v, bindings: int) -> dict:
@@ -394,7 +239,7 @@ class CachedRunner:
     def profile(self, arguments, binding, step, calls: int) -> Profile:
         with self._lock:
             variant = self.variant(binding, profile=True)
-            return _profile(variant.native, arguments, step, self.threads, calls)
+            return profile_of(variant.native, arguments, step, self.threads, calls)
 
     def memory_report(self) -> dict:
         return _memory_report(self.last, len(self.variants))
@@ -406,3 +251,4 @@ class CachedRunner:
             return self.last
         with self._lock:
             return self.variant(binding)
+

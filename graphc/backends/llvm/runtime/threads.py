@@ -37,8 +37,6 @@ START_SECONDS = 60.0  # a job waits this long for its new workers to start, then
 JOBS, ENTRY, ARGS, ARENA, STEP, PENDING, LIVE, DONE = 0, 1, 2, 3, 4, 5, 6, 8
 THREAD_BITS = 20
 MAX_THREADS = (1 << THREAD_BITS) - 1
-ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                              ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 
 
 def cpu_count() -> int:
