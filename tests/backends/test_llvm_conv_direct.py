@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.lower.conv import (
+from graphc.backends.llvm.lower.conv.direct_plan import suits
+from graphc.backends.llvm.lower.conv.paths import (
     forward_direct,
     forward_path,
     grad_input_direct,
     grad_input_path,
 )
-from graphc.backends.llvm.lower.conv_direct import suits
 from graphc.ir.node import Node
 from tests.backends.convs import (
     assert_matches_reference,

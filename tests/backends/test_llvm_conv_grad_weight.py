@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.lower.conv_grad_weight import Channels, Shifted, grad_weight_path
+from graphc.backends.llvm.lower.conv.grad_weight import Channels, Shifted, grad_weight_path
 
 # N, C, H, W, O, kh, kw, ph, pw
 MODELS = {
@@ -209,7 +209,7 @@ def _split_arrays(dtype, values):
 
 
 def test_split_gemm_path_is_taken():
-    from graphc.backends.llvm.lower.conv_grad_weight import _splits
+    from graphc.backends.llvm.lower.conv.grad_weight import _splits
     x_shape, w_shape, stride, padding = SPLIT
     assert grad_weight_path("float32", x_shape, (16, 8, 32, 32), w_shape[2:], stride,
                             padding) == "gemm"

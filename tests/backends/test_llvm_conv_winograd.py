@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.lower import conv_winograd
-from graphc.backends.llvm.lower.conv import (
+from graphc.backends.llvm.lower.conv import winograd_plan
+from graphc.backends.llvm.lower.conv.paths import (
     forward_path,
     forward_winograd,
     grad_input_path,
@@ -79,7 +79,7 @@ def _check(shape, dtype, epilogue, seed=0):
 @pytest.mark.parametrize("m", [2, 4])
 def test_transforms_compute_the_correlation(m):
     """A^T [(G g G^T) . (B^T d B)] A is the 3 x 3 correlation of an (m+2)^2 patch."""
-    bt, g_mat, at = conv_winograd.transforms(m)
+    bt, g_mat, at = winograd_plan.transforms(m)
     rng = np.random.default_rng(m)
     d, g = rng.normal(size=(m + 2, m + 2)), rng.normal(size=(3, 3))
     got = at @ ((g_mat @ g @ g_mat.T) * (bt @ d @ bt.T)) @ at.T

@@ -239,7 +239,7 @@ def test_image_patch_runs_across_depth_blocks():
     """The weight gradient of a stride-1 convolution on the GEMM: image patches packed by
     runs along image rows. Rows of 30 pixels: a run crosses the end of a depth block (512),
     and its block's rows past that end are written past the panel."""
-    from graphc.backends.llvm.lower.conv_grad_weight import grad_weight_path
+    from graphc.backends.llvm.lower.conv.grad_weight import grad_weight_path
 
     shape, kernel = (7, 64, 30, 30), (64, 64, 3, 3)
     assert grad_weight_path("float32", shape, shape, (3, 3), (1, 1), (1, 1)) == "gemm"

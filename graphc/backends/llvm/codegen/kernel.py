@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I1, I64, llvm_type
+from graphc.backends.llvm.codegen.arith import smin
+from graphc.backends.llvm.codegen.irtypes import I64, const, i64, llvm_type
 from graphc.ir.node import Node
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class Kernel:
         if align > 1:
             chunk = b.mul(b.sdiv(b.add(chunk, _as_i64(align - 1)), _as_i64(align)),
                           _as_i64(align))
-        start = _min(b, b.mul(self.tid, chunk), _as_i64(total))
-        stop = _min(b, b.add(start, chunk), _as_i64(total))
+        start = smin(b, b.mul(self.tid, chunk), _as_i64(total))
+        stop = smin(b, b.add(start, chunk), _as_i64(total))
         return start, stop
 
     def first_thread(self) -> ir.Value:
@@ -136,10 +137,6 @@ class Kernel:
 
 def _as_i64(value) -> ir.Value:
     return ir.Constant(I64, value) if isinstance(value, int) else value
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def decompose(b: ir.IRBuilder, flat: ir.Value, dims: list[int]) -> list[ir.Value]:
@@ -162,4 +159,9 @@ def dot(b: ir.IRBuilder, index: list[ir.Value], strides: list[int],
     return total
 
 
-TRUE = ir.Constant(I1, 1)
+def zero_run(k: Kernel, out: Operand, start, count: int) -> None:
+    """out[start : start + count] = 0."""
+    zero = const(out.dtype, 0)
+    with k.loop(start, k.b.add(start, i64(count)), "z") as z:
+        k.store(zero, out.ptr, out.dtype, z)
+

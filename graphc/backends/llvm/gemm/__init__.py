@@ -24,7 +24,7 @@ items after the driver returns.
 Modules: blocking (tile, cache blocks, scratch), operands (what a call site describes),
 descriptor (the run-time parameters), split (threads' shares), driver (the loops over
 blocks), pack_a, pack_b (strided B), patches (image-patch B), micro (micro-kernel and
-tiles), vectors and arith (shared IR helpers).
+tiles). Vector and arithmetic helpers come from codegen/ (vector.py, arith.py).
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ from graphc.backends.llvm.codegen.irtypes import I64, i64
 from graphc.backends.llvm.codegen.kernel import Kernel, decompose
 from graphc.backends.llvm.gemm.blocking import (
     MR,
-    VECTOR_BYTES,
     Blocking,
-    lanes,
     nr,
     scratch_bytes,
     supported,
@@ -48,11 +46,10 @@ from graphc.backends.llvm.gemm.driver import gemm_driver
 from graphc.backends.llvm.gemm.micro import micro_kernel
 from graphc.backends.llvm.gemm.operands import Affine, Gemm, Patches, Rows, Strided, strided
 from graphc.backends.llvm.gemm.split import Shape, groups
-from graphc.backends.llvm.gemm.vectors import transpose
 
 # The names the lowerings use.
-__all__ = ["MR", "VECTOR_BYTES", "Affine", "Blocking", "Gemm", "Patches", "Rows", "Strided", "emit",
-           "lanes", "micro_kernel", "nr", "scratch_bytes", "strided", "supported", "transpose"]
+__all__ = ["MR", "Affine", "Blocking", "Gemm", "Patches", "Rows", "Strided", "emit", "micro_kernel",
+           "nr", "scratch_bytes", "strided", "supported"]
 
 
 def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:

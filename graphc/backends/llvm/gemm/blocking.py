@@ -7,16 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphc.backends.llvm.codegen.arith import round_up
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, lanes
+
 MR = 8  # rows of the register tile
-VECTOR_BYTES = 64  # one zmm register
-TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64
+TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64 (64-byte vectors)
 KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
-
-
-def lanes(dtype: np.dtype) -> int:
-    return VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
 def nr(dtype: np.dtype) -> int:
@@ -25,10 +23,6 @@ def nr(dtype: np.dtype) -> int:
 
 def supported(dtype: np.dtype) -> bool:
     return np.dtype(dtype).kind == "f"
-
-
-def round_up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, const, i64
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.gemm.arith import smin
 from graphc.backends.llvm.gemm.blocking import MR, nr
 from graphc.backends.llvm.gemm.descriptor import FIELDS
 from graphc.backends.llvm.gemm.micro import InPlaceA, micro_kernel, tiles

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
-from graphc.backends.llvm.gemm.arith import smin
-from graphc.backends.llvm.gemm.blocking import MR, TILE_VECTORS, VECTOR_BYTES, lanes, nr
-from graphc.backends.llvm.gemm.vectors import type_suffix
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, fma_of, lanes
+from graphc.backends.llvm.gemm.blocking import MR, TILE_VECTORS, nr
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
         (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(MR)
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
-    fma = mc.function(f"llvm.fma.v{n_lanes}{type_suffix(t)}", vec, [vec] * 3)
+    fma = fma_of(mc, vec)
     entry = fn.append_basic_block("entry")
     loop = fn.append_basic_block("loop")
     done = fn.append_basic_block("done")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, const, convert, i64, llvm_type
-from graphc.backends.llvm.gemm.arith import smin
+from graphc.backends.llvm.codegen.vector import transpose
 from graphc.backends.llvm.gemm.blocking import MR
-from graphc.backends.llvm.gemm.vectors import transpose
 
 
 def pack_a(k, f, ptr, src, dtype, base, start, count, kc, dest, cols) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, const, convert, i64, llvm_type
-from graphc.backends.llvm.gemm.arith import smin
-from graphc.backends.llvm.gemm.blocking import VECTOR_BYTES, lanes, nr
-from graphc.backends.llvm.gemm.vectors import transpose
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, lanes, transpose
+from graphc.backends.llvm.gemm.blocking import nr
 
 
 def pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> None:

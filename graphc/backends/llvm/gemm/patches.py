@@ -17,8 +17,14 @@ from graphc.backends.llvm.codegen.irtypes import (
     i64,
     llvm_type,
 )
-from graphc.backends.llvm.gemm.blocking import VECTOR_BYTES, lanes, nr
-from graphc.backends.llvm.gemm.vectors import transpose, type_suffix
+from graphc.backends.llvm.codegen.vector import (
+    VECTOR_BYTES,
+    gather_of,
+    lanes,
+    masked_load_of,
+    transpose,
+)
+from graphc.backends.llvm.gemm.blocking import nr
 
 
 def pack_patches(k, f, ptr, src, dtype, base, start, count, kc, dest, rows, cols,
@@ -52,8 +58,7 @@ class _Vectors:
         self.mask = ir.VectorType(I1, width)
         self.lane = ir.Constant(self.ivec, list(range(width)))
         self.zero = ir.Constant(self.vec, [0.0] * width)
-        self.load = k.mc.function(f"llvm.masked.load.v{width}{type_suffix(self.t)}.p0", self.vec,
-                                  [PTR, I32, self.mask, self.vec])
+        self.load = masked_load_of(k.mc, self.vec)
 
     def splat(self, x):
         b = self.b
@@ -124,8 +129,7 @@ def _gathers(k, f, v, ptr, src, base, kc, dest, panel, rows, columns, in_matrix)
     """Pack a panel with one masked gather of its NR columns per depth."""
     b = k.b
     offset, dy, dx = columns
-    gather = k.mc.function(f"llvm.masked.gather.v{v.width}{type_suffix(v.t)}.v{v.width}p0", v.vec,
-                           [ir.VectorType(PTR, v.width), I32, v.mask, v.vec])
+    gather = gather_of(k.mc, v.vec)
     height, image_width = v.splat(f["height"]), v.splat(f["width"])
     with k.loop(0, kc, "p") as p:
         r_offset, r_dy, r_dx = _row_terms(k, f, rows, p)
@@ -171,8 +175,7 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
     lane64 = ir.Constant(i64vec, list(range(n_lanes)))
     zero = ir.Constant(vec, [0.0] * n_lanes)
     none = ir.Constant(mask, [0] * n_lanes)
-    load = mc.function(f"llvm.masked.load.v{n_lanes}{type_suffix(t)}.p0", vec,
-                       [PTR, I32, mask, vec])
+    load = masked_load_of(mc, vec)
 
     def splat(x, typ):
         one = b.insert_element(ir.Constant(typ, ir.Undefined), x, ir.Constant(I32, 0))

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smax, smin
 from graphc.backends.llvm.codegen.irtypes import i64
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.gemm.arith import smax, smin
 from graphc.backends.llvm.gemm.blocking import SCRATCH_SLOTS
 
 

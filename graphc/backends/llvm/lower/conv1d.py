@@ -5,11 +5,11 @@ computed by the same code in the same order on any thread count."""
 
 from __future__ import annotations
 
+from graphc.backends.llvm.codegen.arith import add
 from graphc.backends.llvm.codegen.irtypes import convert, i64
-from graphc.backends.llvm.codegen.kernel import dot
+from graphc.backends.llvm.codegen.kernel import dot, zero_run
 from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.lower.conv import _add, _zero
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
 from graphc.ops.epilogue import ACC
@@ -27,7 +27,7 @@ def _conv1d(k, node, x, w, out, epilogue=None) -> None:
     with k.loop(start, stop, "row") as row:
         n, o = b.udiv(row, i64(o_)), b.urem(row, i64(o_))
         base = b.mul(row, i64(lo))
-        _zero(k, out, base, lo)
+        zero_run(k, out, base, lo)
         with k.loop(0, c_, "c") as c:
             x_row = b.mul(b.add(b.mul(n, i64(c_)), c), i64(length))
             w_row = b.mul(b.add(b.mul(o, i64(c_)), c), i64(taps))
@@ -42,7 +42,7 @@ def _conv1d(k, node, x, w, out, epilogue=None) -> None:
                     at = b.add(base, pos)
                     src = b.add(x_row, b.add(b.mul(pos, i64(stride)), i64(t - padding)))
                     product = b.fmul(weight, k.load(x.ptr, x.dtype, src))
-                    k.store(_add(b, dt, k.load(out.ptr, dt, at), product), out.ptr, dt, at)
+                    k.store(add(b, dt, k.load(out.ptr, dt, at), product), out.ptr, dt, at)
         if epilogue is not None:
             epilogue(n, o, base)
 

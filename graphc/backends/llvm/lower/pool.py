@@ -12,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.expr import ExpressionEmitter
-from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, const, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I32, I64, const, i64, llvm_type
+from graphc.backends.llvm.codegen.kernel import zero_run
+from graphc.backends.llvm.codegen.vector import lanes, masked_load_of, masked_store_of, splat
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.lower.conv import _zero
 from graphc.ops.conv import Window
 
 
@@ -107,9 +109,6 @@ def _first_max(k, x, plane_base, top, left, kernel, h, w, padded: bool):
     return row, col
 
 
-VECTOR_BYTES = 64  # one AVX-512 register: 16 float32 or 8 float64 windows at a time
-
-
 def _is_2x2(node) -> bool:
     return _attrs(node) == ((2, 2), (2, 2), (0, 0))
 
@@ -123,7 +122,7 @@ class _Windows2x2:
 
     def __init__(self, k, dtype: np.dtype, width: int, out_width: int, tiled: bool):
         self.k, self.b, self.dtype = k, k.b, np.dtype(dtype)
-        self.lanes = n = VECTOR_BYTES // self.dtype.itemsize
+        self.lanes = n = lanes(self.dtype)  # 16 float32 or 8 float64 windows at a time
         self.width = width
         self.rows = n // out_width if tiled and 2 * out_width <= n else 0
         t = llvm_type(self.dtype)
@@ -147,34 +146,21 @@ class _Windows2x2:
             self._gather = [_indices(range(0, 2 * n, 2)), _indices(range(1, 2 * n, 2))]
             self._scatter = _indices([q // 2 + (q % 2) * n for q in range(2 * n)])
 
-    def splat(self, value: ir.Value, typ: ir.VectorType) -> ir.Value:
-        b = self.b
-        one = b.insert_element(ir.Constant(typ, ir.Undefined), value, ir.Constant(I32, 0))
-        return b.shuffle_vector(one, ir.Constant(typ, ir.Undefined),
-                                ir.Constant(ir.VectorType(I32, typ.count), None))
-
     def _mask(self, count: ir.Value, width: int) -> ir.Value:
         b = self.b
         lane = b.shuffle_vector(self._lane, self._lane, _indices(range(width)))
-        return b.icmp_signed("<", lane, self.splat(count, ir.VectorType(I64, width)))
-
-    def _intrinsic(self, op: str, typ: ir.VectorType) -> ir.Function:
-        name = f"llvm.masked.{op}.v{typ.count}{'f32' if self.dtype.itemsize == 4 else 'f64'}.p0"
-        mask = ir.VectorType(I1, typ.count)
-        if op == "load":
-            return self.k.mc.function(name, typ, [PTR, I32, mask, typ])
-        return self.k.mc.function(name, ir.VoidType(), [typ, PTR, I32, mask])
+        return b.icmp_signed("<", lane, splat(b, count, ir.VectorType(I64, width)))
 
     def load(self, ptr, at, count, typ=None) -> ir.Value:
         """`count` elements from ptr[at] (a vector of typ, by default one per window)."""
         typ = typ or self.vec
-        return self.b.call(self._intrinsic("load", typ), [
+        return self.b.call(masked_load_of(self.k.mc, typ), [
             self.k.gep(ptr, self.dtype, at), ir.Constant(I32, self.dtype.itemsize),
             self._mask(count, typ.count), ir.Constant(typ, None)])
 
     def store(self, value, ptr, at, count) -> None:
         typ = value.type
-        self.b.call(self._intrinsic("store", typ), [
+        self.b.call(masked_store_of(self.k.mc, typ), [
             value, self.k.gep(ptr, self.dtype, at), ir.Constant(I32, self.dtype.itemsize),
             self._mask(count, typ.count)])
 
@@ -228,7 +214,7 @@ def _each_2x2(k, dtype, shape, out_hw, body, zero=None) -> None:
         first = b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo))
         with k.loop(0, -(-wo // v.lanes), "chunk") as chunk:
             x0 = b.mul(chunk, i64(v.lanes))
-            count = _min(b, b.sub(i64(wo), x0), i64(v.lanes))
+            count = smin(b, b.sub(i64(wo), x0), i64(v.lanes))
             body(v, b.add(first, x0), b.add(corner, b.mul(x0, i64(2))), count)
 
     if v.rows:  # whole output rows, `v.rows` at a time (each 2w contiguous pixels)
@@ -236,7 +222,7 @@ def _each_2x2(k, dtype, shape, out_hw, body, zero=None) -> None:
         chunks = b.sdiv(b.add(b.sub(stop, start), i64(v.rows - 1)), i64(v.rows))
         with k.loop(0, chunks, "rows") as j:
             first = b.add(start, b.mul(j, i64(v.rows)))
-            count = b.mul(_min(b, b.sub(stop, first), i64(v.rows)), i64(wo))
+            count = b.mul(smin(b, b.sub(stop, first), i64(v.rows)), i64(wo))
             body(v, b.mul(first, i64(wo)), b.mul(first, i64(2 * w)), count)
     elif zero is None:
         start, stop = k.split(n_ * c_ * ho)
@@ -248,10 +234,6 @@ def _each_2x2(k, dtype, shape, out_hw, body, zero=None) -> None:
             zero(b.mul(plane, i64(h * w)))
             with k.loop(0, ho, "y") as y:
                 row(plane, y)
-
-
-def _min(b, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _first_max_2x2(b, values):
@@ -309,8 +291,8 @@ def _max_pool_grad_2x2(k, x, g, out) -> None:
 
     ho_wo = g.shape[2:]
     _each_2x2(k, x.dtype, x.shape, ho_wo, body,
-              None if _covers(x.shape, ho_wo) else lambda base: _zero(k, out, base,
-                                                                      x.shape[2] * x.shape[3]))
+              None if _covers(x.shape, ho_wo) else lambda base: zero_run(
+                  k, out, base, x.shape[2] * x.shape[3]))
 
 
 def _avg_pool_2x2(k, x, out) -> None:
@@ -333,9 +315,8 @@ def _avg_pool_grad_2x2(k, g, out) -> None:
 
     ho_wo = g.shape[2:]
     _each_2x2(k, out.dtype, out.shape, ho_wo, body,
-              None if _covers(out.shape, ho_wo) else lambda base: _zero(k, out, base,
-                                                                        out.shape[2] *
-                                                                        out.shape[3]))
+              None if _covers(out.shape, ho_wo) else lambda base: zero_run(
+                  k, out, base, out.shape[2] * out.shape[3]))
 
 
 @lowering("max_pool2d")
@@ -407,7 +388,7 @@ def emit_max_pool2d_grad(k, node, out, ins, scratch) -> None:
     with k.loop(start, stop, "plane") as plane:
         base = b.mul(plane, i64(h * w))
         if not covered:
-            _zero(k, out, base, h * w)
+            zero_run(k, out, base, h * w)
         with k.loop(0, ho, "y") as y:
             with k.loop(0, wo, "x") as xx:
                 top = b.sub(b.mul(y, i64(sh)), i64(ph))
@@ -467,7 +448,7 @@ def emit_avg_pool2d_grad(k, node, out, ins, scratch) -> None:
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         base = b.mul(plane, i64(h * w))
-        _zero(k, out, base, h * w)
+        zero_run(k, out, base, h * w)
         with k.loop(0, ho, "y") as y:
             with k.loop(0, wo, "x") as xx:
                 gv = k.load(g.ptr, dt, b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)),

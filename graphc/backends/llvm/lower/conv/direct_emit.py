@@ -1,262 +1,24 @@
-"""Direct stride-1 convolutions: the forward convolution and the input gradient of small
-convolutions, where packing image patches for the GEMM costs more than the arithmetic.
-
-Each image n is copied into per-thread scratch as zero-padded planes (hp x wp, a row's
-right padding shared with the next row's left; slack after each plane so vector loads
-never leave the buffer). Two register-blocked variants then run over the taps (c, ky, kx)
-in that order, kernel rows that meet only padding skipped:
-- "positions": vectors over the flattened plane, output position j = y * wp + x
-  (columns x >= wo are junk, computed and dropped), a 1-D convolution with contiguous
-  unaligned loads, out[k, j] = sum of w(k, c, ky, kx) * P[c, j + ky * wp + kx], the
-  weights broadcast; blocks go to a per-thread tile whose valid columns are copied out.
-  No waste across output channels: for few channels (LeNet's first layer, 6).
-- "channels": vectors over output channels (weights packed channel-innermost per
-  thread), the image values broadcast, blocks of whole output rows (or row segments);
-  16 x 16 blocks are transposed in registers and stored as contiguous pixels of each
-  channel's plane. No junk positions: for small planes and channel counts near a
-  multiple of the vector width.
-A cost model in cycles per tap picks the variant and block sizes. Threads split
-(image, block of output channels) items; each output element sums its terms in one fixed
-order within one item, so results do not depend on the thread count. The input gradient
-is the same kernel on g, padded by kernel - 1 - padding, with the flipped kernel and the
-channel roles swapped.
-"""
+"""The direct convolution's kernel (direct_plan.py describes it and its cost model): each
+image copied into per-thread scratch as zero-padded planes, then register blocks over the
+taps, in the "positions" or the "channels" variant."""
 
 from __future__ import annotations
-
-import functools
-from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, VOID, const, convert, i64, llvm_type
+from graphc.backends.llvm.codegen.arith import smax, smin
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, const, convert, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.gemm import transpose
-
-VECTOR_BYTES = 64  # one zmm register
-ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm registers)
-SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
-MAX_SLOT_BYTES = 512 * 1024  # one thread's padded image and tile or weights stay in L2
-MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kernel is taken
-MAX_GRAD_DEPTH = 600  # the same for input gradients (see suits)
-MAX_PLANE = 256  # output pixels up to which the direct kernel is taken
-FEW_TAPS, MANY_CHANNELS = 32, 32  # where the GEMM's tiles are full and its packing cheap
-MAX_KW = 16  # the widest kernel taken (blocks once unrolled its columns; wider ones: GEMM)
-FMA_CHAINS = 8  # independent accumulators that keep the FMA pipes busy (latency x width)
-BLOCK_OVERHEAD = 2  # cycles per tap of a block beyond its FMAs (address arithmetic, loop)
-STORE_CYCLES = 2  # cycles per output vector stored (positions: copied out of the tile)
-TRANSPOSE_CYCLES = 5  # cycles per vector of a register transpose (shuffles and a store)
-CHANNEL_GROUPS = 3  # the most channel vectors one "channels" item accumulates
-MIN_ITEMS = 8  # fewer (image, channel block) items than this are split into row bands
-
-
-def _cycles(accumulators: int, loads: int) -> float:
-    """Estimated cycles of one kernel tap of a register block: its FMAs (one vector FMA
-    a cycle), at least FMA_CHAINS of them (latency), its loads at two a cycle, and a
-    fixed overhead."""
-    return max(accumulators, FMA_CHAINS, loads / 2) + BLOCK_OVERHEAD
-
-
-def _balanced(total: int, most: int) -> list[int]:
-    """total split into the fewest parts of at most `most`, as equal as possible, larger
-    parts first (their sizes are compile-time constants)."""
-    count = -(-total // most)
-    size = -(-total // count)
-    return [size] * (count - 1) + [total - size * (count - 1)]
-
-
-def _up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple
-
-
-@dataclass(frozen=True)
-class Direct:
-    """One stride-1 convolution as the kernel computes it: an image (n, cin, h, w) padded
-    by (ph, pw), `cout` output channels, a kh x kw kernel whose element (k, c, ky, kx)
-    is read at k * k_stride + c * c_stride + tap, tap = ky * kw + kx (or, `flipped`,
-    the tap mirrored in both axes: the input gradient)."""
-
-    n: int
-    cin: int
-    h: int
-    w: int
-    cout: int
-    kh: int
-    kw: int
-    ph: int
-    pw: int
-    k_stride: int
-    c_stride: int
-    flipped: bool
-    dtype: np.dtype
-
-    @property
-    def lanes(self) -> int:
-        return VECTOR_BYTES // np.dtype(self.dtype).itemsize
-
-    @property
-    def hp(self) -> int:
-        return self.h + 2 * self.ph
-
-    @property
-    def wp(self) -> int:
-        """The row stride of padded planes: a row's right padding is the next row's left
-        padding (reads past a row's end land in zeros), so pw zeros between rows suffice
-        while every output column still fits in a row."""
-        return max(self.w + self.pw, self.w + 2 * self.pw - self.kw + 1)
-
-    @property
-    def ho(self) -> int:
-        return self.hp - self.kh + 1
-
-    @property
-    def wo(self) -> int:
-        return self.w + 2 * self.pw - self.kw + 1
-
-    @property
-    def vectors(self) -> int:
-        """Vectors covering the output positions j < ho * wp of one plane."""
-        return -(-self.ho * self.wp // self.lanes)
-
-    @property
-    def row(self) -> int:
-        """Elements of whole vectors covering a plane's output positions."""
-        return self.vectors * self.lanes
-
-    @property
-    def tile_plane(self) -> int:
-        """Elements of one tile plane: the vectors of a band of rows (whole vectors from
-        the band's first row, so a band may need one vector past `row`)."""
-        return self.row + self.lanes
-
-    @property
-    def plane(self) -> int:
-        """Elements of one padded image plane in scratch, with the slack the last vector's
-        farthest tap reads."""
-        return _up(self.tile_plane + (self.kh - 1) * self.wp + self.kw - 1, self.lanes)
-
-    @property
-    def taps(self) -> int:
-        return self.cin * self.kh * self.kw
-
-    def active_rows(self, y0: int, y1: int) -> int:
-        """Kernel rows a block of output rows [y0, y1] runs (see _kernel_rows)."""
-        return max(0, min(self.kh, self.ph + self.h - y0) - max(0, self.ph - y1))
-
-    @property
-    def positions_blocks(self) -> tuple[float, int, int]:
-        return _positions_model(self)
-
-    def _positions_blocks(self) -> tuple[float, int, int]:
-        """(estimated cycles per image, R vectors, kb channels) of the best "positions"
-        register block; channel blocks are balanced, the vectors left at a plane's end
-        form a smaller last block (ties: fewer loads)."""
-        best = None
-        for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
-            sizes = _balanced(self.cout, ACCUMULATORS // r)
-            per_tap = {v: sum(_cycles(v * kb, v + kb) for kb in sizes)
-                       for v in {r, self.vectors % r or r}}
-            cost = self.cout * self.vectors * STORE_CYCLES
-            for j in range(0, self.vectors, r):
-                vectors = min(r, self.vectors - j)
-                y0 = j * self.lanes // self.wp
-                y1 = min((j + vectors) * self.lanes - 1, self.ho * self.wp - 1) // self.wp
-                cost += per_tap[vectors] * self.cin * self.kw * self.active_rows(y0, y1)
-            best = min(best or (cost, r + sizes[0], r, sizes[0]), (cost, r + sizes[0], r,
-                                                                    sizes[0]))
-        return best[0], best[2], best[3]
-
-    @property
-    def channel_vectors(self) -> int:
-        return -(-self.cout // self.lanes)
-
-    @property
-    def channel_blocks(self) -> tuple[float, int, int, int]:
-        return _channels_model(self)
-
-    def _channel_blocks(self) -> tuple[float, int, int, int]:
-        """(estimated cycles per image, G channel vectors per item, m rows, s columns) of
-        the best "channels" register block: m whole rows (s = wo) when a row fits,
-        else row segments of s pixels (m = 1); G * m * s accumulators at most."""
-        best = None
-        for g in range(1, min(self.channel_vectors, CHANNEL_GROUPS) + 1):
-            most = ACCUMULATORS // g
-            if self.wo <= most:
-                m, s = min(self.ho, most // self.wo), self.wo
-                blocks, y0 = [], 0  # (pixels, active kernel rows)
-                for rows in _balanced(self.ho, m):
-                    blocks.append((rows * s, self.active_rows(y0, y0 + rows - 1)))
-                    y0 += rows
-            else:
-                m, s = 1, _balanced(self.wo, most)[0]
-                blocks = [(pixels, self.active_rows(y, y)) for y in range(self.ho)
-                          for pixels in _balanced(self.wo, most)]
-            cost = 0
-            for vectors in _balanced(self.channel_vectors, g):
-                for pixels, rows in blocks:
-                    taps = self.cin * self.kw * rows
-                    cost += _cycles(vectors * pixels, vectors + pixels) * taps
-                    cost += vectors * -(-pixels // self.lanes) * self.lanes * TRANSPOSE_CYCLES
-            best = min(best or (cost, g, m, s), (cost, g, m, s))
-        return best
-
-    @property
-    def variant(self) -> str:
-        """"positions" or "channels", whichever the cost model expects to be faster."""
-        if self.channel_blocks[0] < self.positions_blocks[0]:
-            return "channels"
-        return "positions"
-
-    @property
-    def second_offset(self) -> int:
-        """Byte offset, in a thread's scratch, of the tile ("positions") or the packed
-        weights ("channels") after the padded planes."""
-        return _up(self.cin * self.plane * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
-
-    @property
-    def slot_bytes(self) -> int:
-        """One thread's scratch: padded image planes, then the tile or packed weights."""
-        if self.variant == "positions":
-            second = self.positions_blocks[2] * self.tile_plane
-        else:
-            second = self.taps * self.channel_vectors * self.lanes
-        return self.second_offset + _up(second * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
-
-    @property
-    def scratch_bytes(self) -> int:
-        return SLOTS * self.slot_bytes
-
-
-@functools.lru_cache(maxsize=256)
-def _positions_model(conv: Direct) -> tuple[float, int, int]:
-    return conv._positions_blocks()  # cached: the rule, the scratch and the kernel ask
-
-
-@functools.lru_cache(maxsize=256)
-def _channels_model(conv: Direct) -> tuple[float, int, int, int]:
-    return conv._channel_blocks()
-
-
-def suits(conv: Direct) -> bool:
-    """Whether the direct kernel is the better path (float dtypes, a thread's scratch
-    within MAX_SLOT_BYTES, at most MAX_KW kernel columns). Small convolutions take it:
-    few terms per output (cin * kh * kw <= MAX_DEPTH) or small output planes
-    (ho * wo <= MAX_PLANE), where the GEMM packs patches for little arithmetic or fills
-    few of its 8 x 32 tiles (LeNet and digits layers: 2.5-4x faster). Exception: large
-    planes with few terms and many output channels (CIFAR's first layer, 3x3x3 -> 64
-    channels on 32 x 32: GEMM 92, direct 80 GFLOP/s). Large convolutions keep the GEMM
-    for the forward pass (the 64-channel 32 x 32 3x3 of the benchmarks: 24 ms on the GEMM,
-    33 ms direct), while input gradients take the direct kernel up to MAX_GRAD_DEPTH terms
-    (there the GEMM packs patches of the gradient: the same layer's backward pass took
-    47.5-48.7 ms instead of 50.5 at 1 thread, 24.6-24.8 instead of 25.4-25.6 at 2)."""
-    depth = MAX_GRAD_DEPTH if conv.flipped else MAX_DEPTH
-    small = conv.taps <= depth or conv.ho * conv.wo <= MAX_PLANE
-    gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS
-                   and conv.ho * conv.wo > MAX_PLANE)
-    fits = (conv.ho > 0 and conv.wo > 0 and conv.kw <= MAX_KW
-            and conv.second_offset <= MAX_SLOT_BYTES and conv.slot_bytes <= MAX_SLOT_BYTES)
-    return np.dtype(conv.dtype).kind == "f" and small and not gemm_shaped and fits
+from graphc.backends.llvm.codegen.vector import (
+    VECTOR_BYTES,
+    fma_of,
+    masked_load_of,
+    masked_store_of,
+    splat,
+    transpose,
+)
+from graphc.backends.llvm.lower.conv.direct_plan import MIN_ITEMS, SLOTS, Direct, balanced
 
 
 def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None,
@@ -294,9 +56,9 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
     tail = conv.cout - (k_blocks - 1) * per_item
     # Few images (inference): bands of output rows are items too, so threads share them.
     bands = min(conv.ho, -(-MIN_ITEMS // (conv.n * k_blocks)))
-    band_rows = _balanced(conv.ho, -(-conv.ho // bands))
+    band_rows = balanced(conv.ho, -(-conv.ho // bands))
     bands = len(band_rows)
-    workers = _smin(b, k.nthreads, i64(SLOTS))
+    workers = smin(b, k.nthreads, i64(SLOTS))
     with k.when(b.icmp_signed("<", k.tid, workers)):
         slot = b.gep(scratch, [b.mul(k.tid, i64(conv.slot_bytes))], source_etype=I8)
         padded = slot
@@ -327,8 +89,8 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
 
         items = conv.n * k_blocks * bands
         chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
-        start = _smin(b, b.mul(k.tid, chunk), i64(items))
-        stop = _smin(b, b.add(start, chunk), i64(items))
+        start = smin(b, b.mul(k.tid, chunk), i64(items))
+        stop = smin(b, b.add(start, chunk), i64(items))
         with k.loop(start, stop, "item") as item:
             n = b.udiv(item, i64(k_blocks * bands))
             block = b.urem(b.udiv(item, i64(bands)), i64(k_blocks))
@@ -343,17 +105,9 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
                 band, bands - 1, (band_rows[0], band_rows[-1]),
                 lambda rows: item_body(n, k0, count, y0, rows)))
             if epilogue is not None:
-                k1 = _smin(b, b.add(k0, i64(per_item)), i64(conv.cout))
-                y1 = _smin(b, b.add(y0, i64(band_rows[0])), i64(conv.ho))
+                k1 = smin(b, b.add(k0, i64(per_item)), i64(conv.cout))
+                y1 = smin(b, b.add(y0, i64(band_rows[0])), i64(conv.ho))
                 epilogue(n, k0, k1, b.mul(y0, i64(conv.wo)), b.mul(y1, i64(conv.wo)))
-
-
-def _smin(b, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _smax(b, x, y):
-    return b.select(b.icmp_signed(">", x, y), x, y)
 
 
 def _fill_zero(k: Kernel, ptr, dtype, count: int) -> None:
@@ -407,7 +161,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
                       else (0, conv.kw, 1))
     w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
     j0 = b.add(base, offset)
-    y1 = _smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
+    y1 = smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
     first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1, skip)
     with k.loop(0, conv.cin, "c") as c:
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
@@ -421,7 +175,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
             for kk in range(kb):
                 at = b.add(w_tap, i64(kk * conv.k_stride))
                 scalar = convert(b, k.load(weight.ptr, weight.dtype, at), weight.dtype, dt)
-                w_splat = _splat(b, scalar, vec)
+                w_splat = splat(b, scalar, vec)
                 accs[kk] = [b.call(fma, [w_splat, xs[v], accs[kk][v]]) for v in range(r)]
             for row, values in zip(slots, accs):
                 for slot, value in zip(row, values):
@@ -459,10 +213,8 @@ def _copy_row(k: Kernel, src, src_dtype, src_at, dst, dst_dtype, dst_at, count: 
     lanes = VECTOR_BYTES // dt.itemsize
     vec = ir.VectorType(llvm_type(dt), lanes)
     mask_type = ir.VectorType(I1, lanes)
-    load = k.mc.function(f"llvm.masked.load.v{lanes}{_suffix(dt)}.p0", vec,
-                         [ir.PointerType(), I32, mask_type, vec])
-    store = k.mc.function(f"llvm.masked.store.v{lanes}{_suffix(dt)}.p0", VOID,
-                          [vec, ir.PointerType(), I32, mask_type])
+    load = masked_load_of(k.mc, vec)
+    store = masked_store_of(k.mc, vec)
     align = ir.Constant(I32, dt.itemsize)
 
     def copy(start, n: int) -> None:
@@ -513,7 +265,7 @@ def _channel_planes(k: Kernel, conv: Direct, packed, padded, out, n, k0, channel
     def run(total: int, most: int, body) -> None:
         """body(start, size) over _balanced parts of range(total): equal parts in a loop,
         a smaller last part on its own."""
-        parts = _balanced(total, most)
+        parts = balanced(total, most)
         same = len(parts) if parts[-1] == parts[0] else len(parts) - 1
         with k.loop(0, same, "part") as i:
             body(k.b.mul(i, i64(parts[0])), parts[0])
@@ -558,13 +310,12 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels
             ws = [b.load(k.gep(packed, dt, b.add(w_tap, i64(g * lanes))), typ=vec,
                          align=size) for g in range(vectors)]
             for p, (dy, dx) in enumerate(pixels):
-                x = _splat(b, k.load(padded, dt, b.add(p_tap, i64(dy * conv.wp + dx))), vec)
+                x = splat(b, k.load(padded, dt, b.add(p_tap, i64(dy * conv.wp + dx))), vec)
                 accs[p] = [b.call(fma, [ws[g], x, accs[p][g]]) for g in range(vectors)]
             for row, values in zip(slots, accs):
                 for slot, value in zip(row, values):
                     b.store(value, slot)
-    store = k.mc.function(f"llvm.masked.store.v{lanes}{_suffix(dt)}.p0", VOID,
-                          [vec, ir.PointerType(), I32, ir.VectorType(I1, lanes)])
+    store = masked_store_of(k.mc, vec)
     first_pixel = b.add(b.mul(y0, i64(conv.wo)), x0)
     for g in range(vectors):
         for start in range(0, len(pixels), lanes):
@@ -588,8 +339,8 @@ def _kernel_rows(b, conv: Direct, y0, y1, skip) -> tuple:
     image rows for some output row in [y0, y1]; the others add only zeros from the
     padding (the input gradient pads by kernel - 1 - padding). Without it, all rows:
     a weight's inf or NaN times the padding gives NaN, as in the reference."""
-    first = _smax(b, b.sub(i64(conv.ph), y1), i64(0))
-    last = _smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
+    first = smax(b, b.sub(i64(conv.ph), y1), i64(0))
+    last = smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
     return b.select(skip, first, i64(0)), b.select(skip, last, i64(conv.kh))
 
 
@@ -611,16 +362,5 @@ def _vector_fma(k: Kernel, conv: Direct) -> tuple:
     """(dtype, lanes, vector type, the vector llvm.fma) of a convolution's blocks."""
     dt = np.dtype(conv.dtype)
     vec = ir.VectorType(llvm_type(dt), conv.lanes)
-    return dt, conv.lanes, vec, k.mc.function(f"llvm.fma.v{conv.lanes}{_suffix(dt)}", vec,
-                                              [vec] * 3)
+    return dt, conv.lanes, vec, fma_of(k.mc, vec)
 
-
-def _splat(b, scalar, vec: ir.VectorType):
-    one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
-    # An all-zero mask as zeroinitializer: no constant object per lane (IR building time).
-    return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
-                            ir.Constant(ir.VectorType(I32, vec.count), None))
-
-
-def _suffix(dtype: np.dtype) -> str:
-    return "f32" if np.dtype(dtype).itemsize == 4 else "f64"

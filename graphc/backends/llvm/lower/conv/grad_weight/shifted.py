@@ -10,24 +10,25 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, PTR, i64, llvm_type
-from graphc.backends.llvm.lower.conv_grad_weight.common import (
-    MAX_ACCUMULATORS,
+from graphc.backends.llvm.codegen.arith import round_up
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, i64, llvm_type
+from graphc.backends.llvm.codegen.vector import (
     VECTOR_BYTES,
+    fma_of,
+    masked_load_of,
+    splat,
+)
+from graphc.backends.llvm.lower.conv.grad_weight.common import (
+    MAX_ACCUMULATORS,
     Shapes,
     Vectors,
     by_size,
-    type_suffix,
 )
 
 MAX_BLOCK = 8  # output channels (or taps) per block: their addresses stay in registers
 UNROLL = 4  # pixel vectors per image up to which the pixel loop is unrolled
 CHUNK_BYTES = 256 * 1024  # g and shifted planes of the images one pass reads (L2)
 MIN_STEPS = 64  # vector steps per block and pass, at least (a pass costs a flush)
-
-
-def _up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,7 +68,7 @@ class Shifted(Shapes):
         ob, tb = _blocking(o_, c_ * kh * kw)
         # Half vectors where they waste fewer lanes on the last pixels (as fast on Zen 4).
         widest = VECTOR_BYTES // dtype.itemsize
-        lanes = min((widest, widest // 2), key=lambda n: _up(ho * wo, n))
+        lanes = min((widest, widest // 2), key=lambda n: round_up(ho * wo, n))
         per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
         steps = -(-ho * wo // lanes)
         chunk = min(n_, max(CHUNK_BYTES // per_image, -(-MIN_STEPS // steps)))
@@ -93,7 +94,7 @@ class Shifted(Shapes):
         """Byte offset of the per-block partial sums kept from one chunk to the next,
         after the shifted planes and a vector of slack (masked tail loads)."""
         planes = self.n * self.c * self.kw * self.plane * self.dtype.itemsize
-        return _up(planes + VECTOR_BYTES, VECTOR_BYTES)
+        return round_up(planes + VECTOR_BYTES, VECTOR_BYTES)
 
     @property
     def block_bytes(self) -> int:
@@ -178,8 +179,7 @@ class _Block:
         k, p, b = self.k, self.p, self.k.b
         ob, tb = len(accs), len(accs[0])
         t = llvm_type(p.dtype)
-        suffix = type_suffix(p.dtype)
-        fma = k.mc.function(f"llvm.fma.v{p.lanes}{suffix}", vec, [vec] * 3)
+        fma = fma_of(k.mc, vec)
         per_tap = p.kh * p.kw
         offsets = []  # of each tap's run in an image's shifted planes
         for tap in range(tb):
@@ -204,8 +204,7 @@ class _Block:
                     at = b.gep(ptr, [q], source_etype=t)
                     if mask is None:
                         return b.load(at, typ=vec, align=p.dtype.itemsize)
-                    masked = k.mc.function(f"llvm.masked.load.v{p.lanes}{suffix}.p0", vec,
-                                           [PTR, I32, ir.VectorType(I1, p.lanes), vec])
+                    masked = masked_load_of(k.mc, vec)
                     return b.call(masked, [at, ir.Constant(I32, p.dtype.itemsize), mask,
                                            ir.Constant(vec, None)])
 
@@ -293,7 +292,7 @@ def _shifted_row(k, p: Shifted, x, scratch, dst, src, lo, hi) -> None:
     b = k.b
     v = Vectors(k, p.dtype)
     wide = ir.VectorType(I64, v.lanes)
-    low, high = _splat(b, lo, wide), _splat(b, hi, wide)
+    low, high = splat(b, lo, wide), splat(b, hi, wide)
     for first in range(0, p.wo, v.lanes):
         columns = ir.Constant(wide, list(range(first, first + v.lanes)))
         inside = b.and_(b.icmp_signed(">=", columns, low), b.icmp_signed("<", columns, high))
@@ -302,8 +301,3 @@ def _shifted_row(k, p: Shifted, x, scratch, dst, src, lo, hi) -> None:
         at = b.gep(scratch, [b.add(dst, i64(first))], source_etype=v.t)
         b.call(v.store, [value, at, v.align, v.lanes_below(p.wo - first)])
 
-
-def _splat(b, value, typ: ir.VectorType):
-    one = b.insert_element(ir.Constant(typ, ir.Undefined), value, ir.Constant(I32, 0))
-    return b.shuffle_vector(one, ir.Constant(typ, ir.Undefined),
-                            ir.Constant(ir.VectorType(I32, typ.count), None))

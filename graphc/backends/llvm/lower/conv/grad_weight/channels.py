@@ -9,15 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I32, i64
-from graphc.backends.llvm.gemm import transpose as gemm_transpose
-from graphc.backends.llvm.lower.conv_grad_weight.common import (
+from graphc.backends.llvm.codegen.irtypes import i64
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, fma_of, splat, transpose
+from graphc.backends.llvm.lower.conv.grad_weight.common import (
     MAX_ACCUMULATORS,
-    VECTOR_BYTES,
     Shapes,
     Vectors,
     by_size,
-    type_suffix,
 )
 
 
@@ -87,7 +85,7 @@ def _transpose_grads(k, p: Channels, g, scratch) -> None:
                                             b.select(inside, v.lanes_below(pixels), none),
                                             v.zero]))
             base = b.add(b.mul(n, i64(pixels * width)), b.mul(vector, i64(v.lanes)))
-            for q, column in enumerate(gemm_transpose(b, rows)[:pixels]):
+            for q, column in enumerate(transpose(b, rows)[:pixels]):
                 at = b.gep(scratch, [b.add(base, i64(q * width))], source_etype=v.t)
                 b.store(column, at, align=VECTOR_BYTES)
 
@@ -96,7 +94,7 @@ def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> N
     """gw[o, c, tap] for the output channel vectors first.. (`vectors` of them)."""
     b = k.b
     v = Vectors(k, p.dtype)
-    fma = k.mc.function(f"llvm.fma.v{v.lanes}{type_suffix(p.dtype)}", v.vec, [v.vec] * 3)
+    fma = fma_of(k.mc, v.vec)
     taps = p.kh * p.kw
     pixels = p.ho * p.wo
     width = p.vectors * v.lanes
@@ -117,13 +115,10 @@ def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> N
                 if not (0 <= iy < p.h and 0 <= ix < p.w):
                     continue  # padding: a zero product
                 value = k.load(x.ptr, p.dtype, b.add(image, i64(iy * p.w + ix)))
-                splat = b.shuffle_vector(
-                    b.insert_element(ir.Constant(v.vec, ir.Undefined), value, ir.Constant(I32, 0)),
-                    ir.Constant(v.vec, ir.Undefined), ir.Constant(ir.VectorType(I32, v.lanes),
-                                                                  None))
+                broadcast = splat(b, value, v.vec)
                 for u in range(vectors):
                     acc = accs[tap][u]
-                    b.store(b.call(fma, [gv[u], splat, b.load(acc, typ=v.vec)]), acc)
+                    b.store(b.call(fma, [gv[u], broadcast, b.load(acc, typ=v.vec)]), acc)
     # Through a stack tile, so the output channels past O (padding) are one loop bound.
     tile = k.alloca(ir.ArrayType(v.vec, taps * vectors))
     for tap, row in enumerate(accs):

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I1, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, I32, i64, llvm_type
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, masked_load_of, masked_store_of
 
-VECTOR_BYTES = 64  # one zmm register (or half of it, where that fits the pixels better)
 MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold
 
 
@@ -62,17 +62,11 @@ class Vectors:
         self.lanes = VECTOR_BYTES // dtype.itemsize
         self.t = llvm_type(dtype)
         self.vec, self.mask = ir.VectorType(self.t, self.lanes), ir.VectorType(I1, self.lanes)
-        suffix = f"v{self.lanes}{type_suffix(dtype)}.p0"
-        self.load = k.mc.function(f"llvm.masked.load.{suffix}", self.vec,
-                                  [PTR, I32, self.mask, self.vec])
-        self.store = k.mc.function(f"llvm.masked.store.{suffix}", ir.VoidType(),
-                                   [self.vec, PTR, I32, self.mask])
+        self.load = masked_load_of(k.mc, self.vec)
+        self.store = masked_store_of(k.mc, self.vec)
         self.align = ir.Constant(I32, dtype.itemsize)
         self.zero = ir.Constant(self.vec, None)
 
     def lanes_below(self, count: int) -> ir.Constant:
         return ir.Constant(self.mask, [lane < count for lane in range(self.lanes)])
 
-
-def type_suffix(dtype: np.dtype) -> str:
-    return "f32" if dtype == np.float32 else "f64"

@@ -26,11 +26,12 @@ import numpy as np
 
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.irtypes import I8, i64
+from graphc.backends.llvm.codegen.vector import VECTOR_BYTES
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
-from graphc.backends.llvm.lower.conv_grad_weight.channels import Channels, channels_grad_weight
-from graphc.backends.llvm.lower.conv_grad_weight.common import MAX_ACCUMULATORS, VECTOR_BYTES
-from graphc.backends.llvm.lower.conv_grad_weight.shifted import Shifted, shifted_grad_weight
+from graphc.backends.llvm.lower.conv.grad_weight.channels import Channels, channels_grad_weight
+from graphc.backends.llvm.lower.conv.grad_weight.common import MAX_ACCUMULATORS
+from graphc.backends.llvm.lower.conv.grad_weight.shifted import Shifted, shifted_grad_weight
 from graphc.ops.conv import Window
 
 __all__ = ["Channels", "Shifted", "grad_weight_path"]

@@ -1,0 +1,120 @@
+"""Which kernel a convolution runs on, chosen from its shapes: "winograd", "direct",
+"gemm" (or, for the input gradient, "forward" and "col2im") or "loops", and the scratch
+each path needs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.backends.llvm import gemm
+from graphc.backends.llvm.lower.conv import direct_plan, winograd_plan
+from graphc.backends.llvm.lower.conv.im2col import col2im_layout
+from graphc.ops.conv import Window
+
+
+def forward_direct(node, x, w) -> direct_plan.Direct:
+    """The forward convolution as the direct kernel sees it (x, w: shapes)."""
+    n_, c_, h, wd = x
+    o_, _, kh, kw = w
+    ph, pw = Window.of(node).padding
+    return direct_plan.Direct(n_, c_, h, wd, o_, kh, kw, ph, pw, c_ * kh * kw, kh * kw,
+                              False, np.dtype(node.dtype))
+
+
+def forward_winograd(node, x, w) -> winograd_plan.Winograd | None:
+    """The forward convolution as the Winograd kernel sees it, if it is a stride-1 3 x 3
+    one (x, w: shapes)."""
+    n_, c_, h, wd = x
+    o_, _, kh, kw = w
+    if Window.of(node).stride != (1, 1) or (kh, kw) != (3, 3):
+        return None
+    ph, pw = Window.of(node).padding
+    return winograd_plan.plan(n_, c_, h, wd, o_, ph, pw, False, np.dtype(node.dtype))
+
+
+def forward_path(node, x, w) -> str:
+    """"winograd" (winograd_plan.py), "direct" (direct_plan.py), "gemm" (the packed GEMM
+    over image patches) or "loops" (integer dtypes) for a conv2d or fused_conv2d node with
+    input shapes x and w."""
+    if not gemm.supported(node.dtype):
+        return "loops"
+    if winograd_plan.suits(forward_winograd(node, x, w)):
+        return "winograd"
+    if Window.of(node).stride == (1, 1) and direct_plan.suits(forward_direct(node, x, w)):
+        return "direct"
+    return "gemm"
+
+
+def forward_scratch(node, shapes) -> int:
+    x, w, out = shapes[0], shapes[1], shapes[-1]
+    path = forward_path(node, x, w)
+    if path == "winograd":
+        return forward_winograd(node, x, w).scratch_bytes
+    if path == "direct":
+        return forward_direct(node, x, w).scratch_bytes
+    if path == "gemm":
+        return gemm.scratch_bytes(x[0], w[0], out[2] * out[3], w[1] * w[2] * w[3],
+                                  node.dtype)
+    return 0
+
+
+FEW_CHANNELS = 16  # input gradients with fewer input channels go through col2im
+
+
+def grad_input_direct(node, g, w) -> direct_plan.Direct:
+    """The input gradient (stride 1, padding below the kernel) as the direct kernel's
+    convolution: g padded by kernel - 1 - padding, the flipped kernel, channels swapped."""
+    n_, o_, ho, wo = g
+    _, c_, kh, kw = w
+    ph, pw = Window.of(node).padding
+    return direct_plan.Direct(n_, o_, ho, wo, c_, kh, kw, kh - 1 - ph, kw - 1 - pw, kh * kw,
+                              c_ * kh * kw, True, np.dtype(node.dtype))
+
+
+def grad_input_winograd(node, g, w) -> winograd_plan.Winograd | None:
+    """The input gradient of a stride-1 3 x 3 convolution (padding below 3) as the
+    Winograd kernel's convolution: g padded by 2 - padding, the flipped kernel, channels
+    swapped."""
+    n_, o_, ho, wo = g
+    _, c_, kh, kw = w
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
+    if (sh, sw) != (1, 1) or (kh, kw) != (3, 3) or ph > 2 or pw > 2:
+        return None
+    return winograd_plan.plan(n_, o_, ho, wo, c_, 2 - ph, 2 - pw, True, np.dtype(node.dtype))
+
+
+def grad_input_path(node, g, w) -> str:
+    """"winograd" (winograd_plan.py); "direct" (direct_plan.py); "forward": the packed-GEMM
+    forward convolution of g with the flipped kernel (stride 1, padding below the kernel
+    size, enough channels to share the patch packing); "col2im": a GEMM into patch
+    columns, then summed back into place; "loops" (integer dtypes). g and w are the input
+    shapes."""
+    if not gemm.supported(node.dtype):
+        return "loops"
+    window = Window.of(node)
+    (sh, sw), (ph, pw) = window.stride, window.padding
+    _, channels, kh, kw = w
+    if winograd_plan.suits(grad_input_winograd(node, g, w)):
+        return "winograd"
+    if sh == sw == 1 and ph < kh and pw < kw:
+        if direct_plan.suits(grad_input_direct(node, g, w)):
+            return "direct"
+        if channels >= FEW_CHANNELS:
+            return "forward"
+    return "col2im"
+
+
+def grad_input_scratch(node, shapes) -> int:
+    g, w, out = shapes
+    path = grad_input_path(node, g, w)
+    if path == "winograd":
+        return grad_input_winograd(node, g, w).scratch_bytes
+    if path == "direct":
+        return grad_input_direct(node, g, w).scratch_bytes
+    if path == "forward":
+        return gemm.scratch_bytes(out[0], out[1], out[2] * out[3], w[0] * w[2] * w[3],
+                                  node.dtype)
+    if path == "col2im":
+        return col2im_layout(node.dtype, g, w)[1]
+    return 0
