@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm.codegen import expr
+from graphc.backends.llvm.codegen import mathfuncs
 
 
 def _values(dtype, extra: int) -> np.ndarray:
@@ -29,9 +29,9 @@ def _run(dtype, extra: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_both_ways_of_scaling_give_the_same_bits(dtype, monkeypatch):
-    monkeypatch.setattr(expr, "_host_scales", lambda: True)
+    monkeypatch.setattr(mathfuncs, "_host_scales", lambda: True)
     with_ldexp = _run(dtype, 0)
-    monkeypatch.setattr(expr, "_host_scales", lambda: False)
+    monkeypatch.setattr(mathfuncs, "_host_scales", lambda: False)
     with_bits = _run(dtype, 1)
     for a, b in zip(with_ldexp, with_bits, strict=True):
         np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
