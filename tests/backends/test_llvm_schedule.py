@@ -46,7 +46,7 @@ def test_small_kernels_share_barriers_and_compute_the_same_bits():
     # Every kernel here is tiny: one run of serial kernels, one barrier, plus the exit's.
     assert kernels > 5 and _barrier_calls(ir_text) == 2
     from graphc.backends.llvm.lower import table
-    assert len(serial_runs(make_plan(step.program, {}, table()))) == 1
+    assert len(serial_runs(make_plan(step.program, {}, table()), table())) == 1
 
 
 def test_big_kernels_keep_a_barrier_each():
@@ -54,7 +54,7 @@ def test_big_kernels_keep_a_barrier_each():
     f = gc.compile([x], gc.exp(gc.sin(x) @ gc.transpose(x)) * 2.0, threads=2)
     f(np.zeros((512, 256)))
     from graphc.backends.llvm.lower import table
-    runs = serial_runs(make_plan(f.program, {}, table()))
+    runs = serial_runs(make_plan(f.program, {}, table()), table())
     assert all(len(run) == 1 for run in runs)
     assert _barrier_calls(f.compiled().ir) == len(runs) + 1
 

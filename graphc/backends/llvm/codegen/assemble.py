@@ -15,7 +15,7 @@ from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, PTR, i64
 from graphc.backends.llvm.codegen.kernel import Kernel, Operand
 from graphc.backends.llvm.codegen.module import ModuleContext
 from graphc.backends.llvm.runtime.layout import CYCLES, ENTRY, ERROR_VALUE, PROFILE_TICKS
-from graphc.backends.llvm.schedule.plan import Plan, Step, Storage, output_dtypes
+from graphc.backends.llvm.schedule.plan import Plan, Step, Storage
 from graphc.backends.llvm.schedule.serial import serial, serial_runs
 from graphc.ir.node import Node
 
@@ -32,7 +32,7 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
     counter; the schedule is the same as without."""
     mc = ModuleContext()
     kernels = _kernels(mc, plan, table)
-    segments = _segments(serial_runs(plan), SEGMENT_STEPS)
+    segments = _segments(serial_runs(plan, table), SEGMENT_STEPS)
 
     entry = _schedule_function(mc, ENTRY)
     args, arena, tid, n, call = entry.args
@@ -42,10 +42,10 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
     if len(segments) == 1:
         if ticks is not None:
             ticks.begin(b, tid)
-        _schedule(mc, plan, kernels, segments[0], b, entry.args, exit_block, ticks)
+        _schedule(mc, plan, table, kernels, segments[0], b, entry.args, exit_block, ticks)
     else:
         for k, groups in enumerate(segments):
-            segment = _segment(mc, plan, kernels, groups, k, ticks)
+            segment = _segment(mc, plan, table, kernels, groups, k, ticks)
             status = b.call(segment, list(entry.args))
             next_block = entry.append_basic_block(f"after_segment{k}")
             b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
@@ -88,8 +88,8 @@ def _segments(groups: list[list[Step]], size: int) -> list[list[list[Step]]]:
     return segments
 
 
-def _segment(mc: ModuleContext, plan: Plan, kernels: list, groups: list[list[Step]], k: int,
-             ticks: _ProfileTicks | None) -> ir.Function:
+def _segment(mc: ModuleContext, plan: Plan, table: dict, kernels: list,
+             groups: list[list[Step]], k: int, ticks: _ProfileTicks | None) -> ir.Function:
     """A function running `groups` as the entry would; it returns 1 when a barrier
     reported an error (the entry then stops), else 0."""
     fn = _schedule_function(mc, f"s{k}_segment")
@@ -99,15 +99,15 @@ def _segment(mc: ModuleContext, plan: Plan, kernels: list, groups: list[list[Ste
     stop = fn.append_basic_block("stop")
     if ticks is not None:
         ticks.begin(b, fn.args[2])
-    _schedule(mc, plan, kernels, groups, b, fn.args, stop, ticks)
+    _schedule(mc, plan, table, kernels, groups, b, fn.args, stop, ticks)
     b.ret(ir.Constant(I32, 0))
     b.position_at_end(stop)
     b.ret(ir.Constant(I32, 1))
     return fn
 
 
-def _schedule(mc: ModuleContext, plan: Plan, kernels: list, groups: list[list[Step]],
-              b: ir.IRBuilder, values, exit_block: ir.Block,
+def _schedule(mc: ModuleContext, plan: Plan, table: dict, kernels: list,
+              groups: list[list[Step]], b: ir.IRBuilder, values, exit_block: ir.Block,
               ticks: _ProfileTicks | None) -> None:
     """Call the kernels of `groups` (serial runs), a barrier after each run, branching to
     `exit_block` when a barrier reports an error. `values`: the function's (args, arena,
@@ -126,7 +126,7 @@ def _schedule(mc: ModuleContext, plan: Plan, kernels: list, groups: list[list[St
         return pointers[id(s)]
 
     for group in groups:
-        if len(group) == 1 and not serial(plan, group[0]):
+        if len(group) == 1 and not serial(plan, group[0], table):
             (step,) = group
             kernel, storages = kernels[step.index]
             b.call(kernel, [pointer(s) for s in storages] + [tid, n, call])
@@ -243,7 +243,7 @@ def _signature(plan: Plan, step: Step, storages: list[Storage], table: dict) -> 
         operands = (value(node), value(node))
     else:
         head = (node.op, node.dtype.str, tuple(sorted(node.attrs.items())))
-        operands = (tuple(value(node, d) for d in output_dtypes(node))
+        operands = (tuple(value(node, d) for d in table[node.op].output_dtypes(node))
                     + tuple(value(i) for i in node.inputs))
     sharing = tuple(next(k for k, t in enumerate(storages) if t is s) for s in _buffers(step))
     return head + (operands, sharing, step.scratch.nbytes if step.scratch else None)
@@ -271,7 +271,7 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict,
                        view.strides)
 
     if step.node is not None:
-        outs = [operand(s, node, d) for s, d in zip(step.outs, output_dtypes(node))]
+        outs = [operand(s, node, d) for s, d in zip(step.outs, table[node.op].output_dtypes(node))]
         ins = [operand(s, i) for s, i in zip(step.ins, node.inputs)]
         scratch = ptr[id(step.scratch)] if step.scratch else None
         table[node.op].emit(k, node, outs[0] if len(outs) == 1 else tuple(outs), ins, scratch)

@@ -20,7 +20,7 @@ from graphc.backends.llvm.lower.elementwise import (
     operand_env,
     working_dtype,
 )
-from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch
+from graphc.backends.llvm.lower.linalg import matmul, matmul_scratch, matmul_work
 from graphc.backends.llvm.lower.reduction import Source, reduce
 from graphc.backends.llvm.schedule.views import contiguous_strides
 from graphc.ops.epilogue import ACC
@@ -65,7 +65,12 @@ def group_dtypes(node) -> list[np.dtype]:
     return out
 
 
-@lowering("fused_group", inplace=True)
+def group_output_dtypes(node) -> list[np.dtype]:
+    """The dtypes a fused_group stores, one per output."""
+    return [np.dtype(name) for name in node.attrs["dtypes"]]
+
+
+@lowering("fused_group", inplace=True, outputs=group_output_dtypes)
 def emit_fused_group(k, node, outs, ins, scratch) -> None:
     """One loop over the common shape; per element every operand is loaded before any
     output is stored (the planner may store an output over an operand), then each output
@@ -123,7 +128,7 @@ def emit_fused_reduce(k, node, out, ins, scratch) -> None:
     reduce(k, node.attrs["kind"], source, set(node.attrs["axes"]), out, node)
 
 
-@lowering("fused_matmul", scratch=matmul_scratch)
+@lowering("fused_matmul", scratch=matmul_scratch, reads_strided=(0, 1), work=matmul_work)
 def emit_fused_matmul(k, node, out, ins, scratch) -> None:
     a, b_, *extras = ins
     producer = dtypes.promote(a.dtype, b_.dtype)

@@ -1,5 +1,5 @@
 """Matrix multiplication, batched with broadcast batch dims. Float matmuls run on the
-packed GEMM (graphc/backends/llvm/gemm.py), reading transposed operands through their
+packed GEMM (graphc/backends/llvm/gemm/), reading transposed operands through their
 strides; integer matmuls run plain loops: threads split the rows of all batches, each row
 accumulating C[i, :] += A[i, k] * B[k, :] over k in order. Either way every element sums
 in the same order for any thread count."""
@@ -14,6 +14,18 @@ from graphc.backends.llvm.codegen.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.schedule.views import contiguous_strides
 
+# A matmul's work in the serial rule's unit (schedule/serial.py: elements a plain kernel
+# touches): eight multiply-adds count as one, so matmuls of fewer than 2**17
+# multiply-adds run on one thread.
+MULTIPLY_ADDS_PER_ELEMENT = 8
+
+
+def matmul_work(node, shapes) -> int:
+    """The multiply-adds of a (fused) matmul, in the serial rule's unit."""
+    a, out = shapes[0], shapes[-1]
+    depth = a[-1] if a else 1
+    return int(np.prod(out, dtype=np.int64)) * depth // MULTIPLY_ADDS_PER_ELEMENT
+
 
 def matmul_scratch(node, shapes) -> int:
     *_, out = shapes
@@ -24,7 +36,7 @@ def matmul_scratch(node, shapes) -> int:
     return gemm.scratch_bytes(batch, out[-2], out[-1], a[-1], node.dtype)
 
 
-@lowering("matmul", scratch=matmul_scratch)
+@lowering("matmul", scratch=matmul_scratch, reads_strided=(0, 1), work=matmul_work)
 def emit_matmul(k, node, out, ins, scratch) -> None:
     matmul(k, *ins, out, scratch)
 

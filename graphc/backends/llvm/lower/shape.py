@@ -1,15 +1,46 @@
 """Data movement: views (reshape, stop_gradient) share their input's buffer; transpose,
 broadcast_to, slice, slice_grad and concat are strided copies, which read an input that is
-itself a strided view (plan.View) through its strides."""
+itself a strided view (schedule.views.View) through its strides. Transposes, slices and
+reshapes that only such readers read are views themselves (their `strided_view`)."""
 
 from __future__ import annotations
 
 from graphc.backends.llvm.codegen.irtypes import const, convert
 from graphc.backends.llvm.codegen.nest import strided_nest
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.schedule.views import contiguous_strides
+from graphc.backends.llvm.schedule.views import ALIGN, View, contiguous_strides, reshape_strides
 
-lowering("reshape", "stop_gradient", kind="view")(None)
+
+def same_view(node, base: View, source_shape, shape) -> View:
+    """stop_gradient: its input's view."""
+    return base
+
+
+def reshape_view(node, base: View, source_shape, shape) -> View | None:
+    strides = reshape_strides(source_shape, base.strides, shape)
+    return None if strides is None else View(base.offset, strides)
+
+
+def transpose_view(node, base: View, source_shape, shape) -> View:
+    return View(base.offset, tuple(base.strides[a] for a in node.attrs["axes"]))
+
+
+def slice_view(node, base: View, source_shape, shape) -> View | None:
+    """A slice with a start on every axis and positive steps, whose first element lies on
+    an ALIGN-byte boundary (kernels may load vectors aligned from a buffer's start)."""
+    offset, strides = base.offset, []
+    for (start, _, step), stride in zip(node.attrs["index"], base.strides):
+        if start is None or step < 1:
+            return None
+        offset += start * stride
+        strides.append(step * stride)
+    if offset * node.dtype.itemsize % ALIGN:
+        return None
+    return View(offset, tuple(strides))
+
+
+lowering("reshape", kind="view", strided_view=reshape_view)(None)
+lowering("stop_gradient", kind="view", strided_view=same_view)(None)
 
 
 def strides_of(x) -> list[int]:
@@ -26,7 +57,7 @@ def copy_strided(k, out, src, shape, out_strides, in_strides, out_base=0, in_bas
     strided_nest(k, shape, [list(out_strides), list(in_strides)], body, [out_base, in_base])
 
 
-@lowering("transpose")
+@lowering("transpose", reads_strided=(0,), strided_view=transpose_view)
 def emit_transpose(k, node, out, ins, scratch) -> None:
     (x,) = ins
     own = strides_of(x)
@@ -34,7 +65,7 @@ def emit_transpose(k, node, out, ins, scratch) -> None:
                  [own[a] for a in node.attrs["axes"]])
 
 
-@lowering("broadcast_to")
+@lowering("broadcast_to", reads_strided=(0,))
 def emit_broadcast_to(k, node, out, ins, scratch) -> None:
     (x,) = ins
     pad = len(out.shape) - len(x.shape)
@@ -56,14 +87,14 @@ def slice_geometry(index, shape, strides=None) -> tuple[int, list[int]]:
     return base, steps
 
 
-@lowering("slice")
+@lowering("slice", reads_strided=(0,), strided_view=slice_view)
 def emit_slice(k, node, out, ins, scratch) -> None:
     (x,) = ins
     base, steps = slice_geometry(node.attrs["index"], x.shape, strides_of(x))
     copy_strided(k, out, x, out.shape, contiguous_strides(out.shape), steps, in_base=base)
 
 
-@lowering("slice_grad")
+@lowering("slice_grad", reads_strided=(0,))
 def emit_slice_grad(k, node, out, ins, scratch) -> None:
     """Zeros, then (after a barrier) the gradient written into the sliced positions."""
     (g,) = ins
@@ -75,7 +106,7 @@ def emit_slice_grad(k, node, out, ins, scratch) -> None:
     copy_strided(k, out, g, g.shape, steps, strides_of(g), out_base=base)
 
 
-@lowering("concat")
+@lowering("concat", reads_strided=None)
 def emit_concat(k, node, out, ins, scratch) -> None:
     axis = node.attrs["axis"]
     strides = contiguous_strides(out.shape)

@@ -55,10 +55,10 @@ class Step:
         (out,) = self.outs
         return out
 
-    def computes(self, value: Node) -> bool:
+    def computes(self, value: Node, table: dict) -> bool:
         """Whether `value` is this step's node or a projection of it."""
         return self.node is not None and (value is self.node or (
-            value.op == "group_output" and value.inputs[0] is self.node))
+            table[value.op].kind == "projection" and value.inputs[0] is self.node))
 
 
 @dataclass
@@ -106,7 +106,7 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
         storage[node] = slot("input", k, node)
     steps: list[Step] = []
     outs_of: dict[Node, list[Storage]] = {}  # kernel node -> its output storages
-    strided = strided_views(program, nodes, shapes)
+    strided = strided_views(program, nodes, shapes, table)
     for node in nodes:
         lowering = table[node.op]
         if node in storage:
@@ -119,7 +119,7 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
             storage[node] = outs_of[node.inputs[0]][node.attrs["index"]]
         else:
             outs = [Storage("arena", nbytes(dtype, shapes[node]), first=len(steps))
-                    for dtype in output_dtypes(node)]
+                    for dtype in lowering.output_dtypes(node)]
             outs_of[node] = outs
             if len(outs) == 1:
                 storage[node] = outs[0]
@@ -155,16 +155,9 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
                          f"bytes, which exceeds the {MAX_BYTES:,}-byte limit")
     intermediate = sum(nbytes(dtype, shapes[s.node]) for s in steps[:kernel_steps]
                        if s.node is not None and table[s.node.op].kind == "kernel"
-                       for dtype in output_dtypes(s.node))
+                       for dtype in table[s.node.op].output_dtypes(s.node))
     return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
                 in_place + len(in_place_params), dict(binding), in_place_params, strided)
-
-
-def output_dtypes(node: Node) -> list[np.dtype]:
-    """The dtype of each value a kernel writes: one, or a fused_group's outputs."""
-    if node.op == "fused_group":
-        return [np.dtype(name) for name in node.attrs["dtypes"]]
-    return [node.dtype]
 
 
 
@@ -207,7 +200,7 @@ def _update_params(program, steps, storage, shapes, table, kernel_steps, slots) 
         target = param_storage[param]
         source = storage[value]
         step = steps[source.first] if source.kind == "arena" else None
-        if (step is not None and step.computes(value) and param not in in_place
+        if (step is not None and step.computes(value, table) and param not in in_place
                 and shapes[value] == shapes.get(param, shapes[value])
                 and step.index > last_failing and target.last <= step.index
                 and _elementwise_reads_ok(step, target, value.dtype, shapes, table)):
@@ -240,7 +233,7 @@ def _reuse_inputs(steps, storage, shapes, table) -> int:
     for step in steps:
         if step.node is None or not table[step.node.op].inplace:
             continue
-        for out, dtype in zip(list(step.outs), output_dtypes(step.node)):
+        for out, dtype in zip(list(step.outs), table[step.node.op].output_dtypes(step.node)):
             if out.kind != "arena":
                 continue
             for s in step.ins:

@@ -1,7 +1,8 @@
 """Strided views: values read in place from their source's buffer. A transpose, slice or
 reshape whose every reader can follow strides (a matmul operand, a copy kernel, another
 such view) is an offset and strides into the buffer it comes from, so no kernel computes
-it.
+it. Which ops can be views and which operands a kernel reads by strides are facts of
+their lowerings (`strided_view`, `reads_strided`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ from graphc.ir.program import Program
 
 ALIGN = 64  # bytes: every buffer starts on such a boundary, and so does a slice view
 
-# op -> operand positions its lowering reads through strides (None: every operand)
-READS_STRIDED = {"matmul": (0, 1), "fused_matmul": (0, 1), "transpose": (0,), "slice": (0,),
-                 "slice_grad": (0,), "broadcast_to": (0,), "concat": None}
-VIEW_OPS = frozenset({"transpose", "slice", "reshape", "stop_gradient"})
-
 
 @dataclass(frozen=True)
 class View:
@@ -29,18 +25,22 @@ class View:
     strides: tuple[int, ...]
 
 
-def strided_views(program: Program, nodes: list[Node], shapes) -> dict[Node, View]:
+def strided_views(program: Program, nodes: list[Node], shapes, table: dict) -> dict[Node, View]:
     """Transposes, slices and reshapes whose every reader reads through strides (a matmul
     operand, a copy kernel, another such view), as views of the buffer they come from:
     no kernel computes them. A slice view starts on a 64-byte boundary (kernels may load
     vectors aligned from a buffer's start). Results and update values are computed."""
+    def view_of(node: Node, base: View) -> View | None:
+        """`node` as a view of the buffer `base` describes, or None."""
+        return table[node.op].strided_view(node, base, shapes[node.inputs[0]], shapes[node])
+
     kept = set(program.outputs) | {value for _, value in program.updates}
     layout: dict[Node, View] = {}
     for node in nodes:
-        if node.op in VIEW_OPS and node not in kept:
+        if table[node.op].strided_view is not None and node not in kept:
             source = node.inputs[0]
             base = layout.get(source, View(0, tuple(contiguous_strides(shapes[source]))))
-            view = _view_of(node, base, shapes[source], shapes[node])
+            view = view_of(node, base)
             if view is not None:
                 layout[node] = view
     readers: dict[Node, list[tuple[Node, int]]] = {}
@@ -51,7 +51,7 @@ def strided_views(program: Program, nodes: list[Node], shapes) -> dict[Node, Vie
     def strided_ok(reader: Node, position: int) -> bool:
         if reader in layout:
             return True
-        positions = READS_STRIDED.get(reader.op, ())
+        positions = table[reader.op].reads_strided
         return positions is None or position in positions
 
     changed = True
@@ -64,36 +64,17 @@ def strided_views(program: Program, nodes: list[Node], shapes) -> dict[Node, Vie
         for node in list(layout):  # re-derive from sources that became contiguous
             source = node.inputs[0]
             base = layout.get(source, View(0, tuple(contiguous_strides(shapes[source]))))
-            view = _view_of(node, base, shapes[source], shapes[node])
+            view = view_of(node, base)
             if view != layout[node]:
                 changed = True
                 if view is None:
                     del layout[node]
                 else:
                     layout[node] = view
-    # A reshape or stop_gradient of a computed value is a plain view of it already.
+    # A reshape or stop_gradient (a "view" lowering) of a computed value is a plain view
+    # of it already.
     return {n: v for n, v in layout.items()
-            if n.op not in ("reshape", "stop_gradient") or n.inputs[0] in layout}
-
-
-def _view_of(node: Node, base: View, source_shape, shape) -> View | None:
-    """`node` (a view op) as a view of the buffer `base` describes, or None."""
-    if node.op == "stop_gradient":
-        return base
-    if node.op == "transpose":
-        return View(base.offset, tuple(base.strides[a] for a in node.attrs["axes"]))
-    if node.op == "reshape":
-        strides = reshape_strides(source_shape, base.strides, shape)
-        return None if strides is None else View(base.offset, strides)
-    offset, strides = base.offset, []
-    for (start, _, step), stride in zip(node.attrs["index"], base.strides):
-        if start is None or step < 1:
-            return None
-        offset += start * stride
-        strides.append(step * stride)
-    if offset * node.dtype.itemsize % ALIGN:
-        return None
-    return View(offset, tuple(strides))
+            if table[n.op].kind != "view" or n.inputs[0] in layout}
 
 
 def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
