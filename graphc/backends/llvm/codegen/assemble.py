@@ -20,9 +20,9 @@ from graphc.backends.llvm.schedule.serial import serial, serial_runs
 from graphc.ir.node import Node
 
 # Steps per function the schedule is cut into. LLVM takes time superlinear in the length
-# of a function calling kernels in other modules (module.split_kernels): the entry of a
-# 3,000-step program took 7 s, of 20,000 steps 180 s, against 0.02 s per 500 steps. Real
-# programs have far fewer steps: their entry is one function, as it always was.
+# of a function calling kernels in other modules (partition.split_kernels; figures in
+# benchmarks/results/NOTES.md). Real programs have far fewer steps: their entry is one
+# function.
 SEGMENT_STEPS = 500
 
 

@@ -23,7 +23,7 @@ from graphc.ir.node import Node
 from graphc.ir.program import Program
 
 VERSION = 1
-# What module.py names in the object: the entry, () -> i64 the value of the error a kernel
+# What codegen/assemble.py names in the object: the entry, () -> i64 the value of the error a kernel
 # reported, () -> ptr to one i64 tick count per step (profiling builds), () -> i64 the
 # cycle counter (to calibrate the ticks).
 ENTRY, ERROR_VALUE = "graphc_entry", "graphc_error_value"

@@ -236,13 +236,12 @@ def suits(conv: Direct) -> bool:
     within MAX_SLOT_BYTES, at most MAX_KW kernel columns). Small convolutions take it:
     few terms per output (cin * kh * kw <= MAX_DEPTH) or small output planes
     (ho * wo <= MAX_PLANE), where the GEMM packs patches for little arithmetic or fills
-    few of its 8 x 32 tiles (LeNet and digits layers: 2.5-4x faster). Exception: large
-    planes with few terms and many output channels (CIFAR's first layer, 3x3x3 -> 64
-    channels on 32 x 32: GEMM 92, direct 80 GFLOP/s). Large convolutions keep the GEMM
-    for the forward pass (the 64-channel 32 x 32 3x3 of the benchmarks: 24 ms on the GEMM,
-    33 ms direct), while input gradients take the direct kernel up to MAX_GRAD_DEPTH terms
-    (there the GEMM packs patches of the gradient: the same layer's backward pass took
-    47.5-48.7 ms instead of 50.5 at 1 thread, 24.6-24.8 instead of 25.4-25.6 at 2)."""
+    few of its register tiles (the LeNet and digits layers). Exception: large planes with
+    few terms and many output channels (CIFAR's first layer, 3x3x3 -> 64 channels on
+    32 x 32), where the GEMM is faster. Large convolutions keep the GEMM for the forward
+    pass, while input gradients take the direct kernel up to MAX_GRAD_DEPTH terms (there
+    the GEMM packs patches of the gradient). The measurements behind each threshold:
+    benchmarks/results/NOTES.md."""
     depth = MAX_GRAD_DEPTH if conv.flipped else MAX_DEPTH
     small = conv.taps <= depth or conv.ho * conv.wo <= MAX_PLANE
     gemm_shaped = (conv.taps < FEW_TAPS and conv.cout >= MANY_CHANNELS

@@ -148,16 +148,13 @@ class Winograd:
         return self.u_bytes + SLOTS * self.slot_bytes
 
 
-# F(4x4, 3x3): the benchmark layer (N32 C64 32x32 K64, float32, 1 thread) took 11.6 ms
-# against 19.5 with F(2x2, 3x3) and 24.3 on the GEMM; its rounding error (7e-6 of the
-# output scale in float32, 4e-7 with F(2x2), 1.7e-14 in float64) is within the op tests'.
+# F(4x4, 3x3) rather than F(2x2, 3x3): fewer multiplies per output, for a rounding error
+# (7e-6 of the output scale in float32, 1.7e-14 in float64) within the op tests'.
 TILE = 4
-# The rule, measured at 1 thread against the current paths (direct kernel or GEMM), both
-# dtypes, forward and input gradient alike (ratios Winograd / current): 24-256 channels
-# win at every plane from 4x4 to 32x32 (0.40-0.81: 24 channels 16x16 0.66, 32 channels
-# 4x4 0.65, 64 channels 8x8 0.57, 256 channels 8x8 0.59-0.72); 16 channels break even
-# (0.87-1.04 float32), 8 and 3 channels lose (1.1-1.8). So at least 24 channels each way,
-# which keeps the digits CNN (1-16 channels) and LeNet (5x5) on their paths.
+# The rule, measured at 1 thread against the other paths (benchmarks/results/NOTES.md):
+# from 24 channels each way Winograd wins at every plane from 4x4 to 32x32; 16 channels
+# break even, fewer lose. That keeps the digits CNN (1-16 channels) and LeNet (5x5) on
+# their paths.
 MIN_CHANNELS = 24
 MIN_SIDE = 4  # one whole tile; smaller outputs were not measured
 # float32 error grows with the depth summed: 4-7e-6 of the output scale at 32-64 input

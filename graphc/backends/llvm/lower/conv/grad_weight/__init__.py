@@ -48,9 +48,8 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     - other problems whose shifted copy stays in the caches (at most SHIFTED_BYTES) take
       the shifted path, which does no packing and only useful FMAs, where the GEMM packs
       image patches (small planes: mostly padding and gathers) and fills 8 x 32 register
-      tiles that few output channels leave half empty: the LeNet and digits layers ran
-      at 10-40 GFLOP/s on it;
-    - big ones (the 32x32, 64-channel benchmark layer: a 27 MB copy) and strided ones
+      tiles that few output channels leave half empty (the LeNet and digits layers);
+    - big ones (the 32x32, 64-channel benchmark layer: a 27 MB shifted copy) and strided ones
       keep the GEMM, whose packing is amortized over many channels."""
     n_, c_, h, _ = x_shape
     _, o_, ho, wo = g_shape
