@@ -53,7 +53,7 @@ class HypothesisChooser(Chooser):
     """Choices drawn from hypothesis' `data` strategy, so failures shrink."""
 
     def __init__(self, data):
-        from hypothesis import strategies as st
+        from hypothesis import strategies as st  # a test dependency, not a runtime one
 
         self.data = data
         self.st = st

@@ -8,11 +8,11 @@ from graphc.backends.base import Backend, Runner  # noqa: F401
 def get_backend(name: str) -> Backend:
     """The backend called `name` ("numpy" or "llvm")."""
     if name == "numpy":
-        from graphc.backends.numpy import NumpyBackend
+        from graphc.backends.numpy import NumpyBackend  # a backend is imported when asked for
         return NumpyBackend()
     if name == "llvm":
         try:
-            from graphc.backends.llvm import LLVMBackend
+            from graphc.backends.llvm import LLVMBackend  # llvmlite: only when asked for
         except ImportError as exc:
             raise ValueError(f"the llvm backend is not available: {exc}") from exc
         return LLVMBackend()

@@ -17,7 +17,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """(images, labels): 1797 8x8 handwritten digits as float32 (N, 8, 8) in [0, 1] and
     int32 labels 0-9. Needs scikit-learn (`pip install graphc[digits]`), which ships them."""
     try:
-        from sklearn.datasets import load_digits as sklearn_digits
+        from sklearn.datasets import load_digits as sklearn_digits  # an optional extra
     except ImportError:
         raise ImportError("load_digits needs scikit-learn, which ships the digits data: "
                           "pip install 'graphc[digits]' (or scikit-learn)") from None

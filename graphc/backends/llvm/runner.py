@@ -34,7 +34,7 @@ class Variant:
     """The program compiled for one binding: its plan, IR and native code."""
 
     def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
-        from graphc.backends.llvm.schedule.plan import make_plan
+        from graphc.backends.llvm.schedule.plan import make_plan  # only when compiling
 
         started = time.perf_counter()
         self.program = program
@@ -51,7 +51,7 @@ class Variant:
     @functools.cached_property
     def ir(self) -> str:
         """The module's LLVM IR."""
-        from graphc.backends.llvm.codegen.assemble import assemble
+        from graphc.backends.llvm.codegen.assemble import assemble  # only when compiling
         return assemble(self.plan, self.table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
@@ -75,13 +75,13 @@ class Stored:
 
     @functools.cached_property
     def plan(self) -> Plan:
-        from graphc.backends.llvm.schedule.plan import make_plan
+        from graphc.backends.llvm.schedule.plan import make_plan  # only when compiling
         runner = self._runner()
         return make_plan(runner.program, self.binding, runner.table)
 
     @functools.cached_property
     def ir(self) -> str:
-        from graphc.backends.llvm.codegen.assemble import assemble
+        from graphc.backends.llvm.codegen.assemble import assemble  # only when compiling
         return assemble(self.plan, self._runner().table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:

@@ -19,6 +19,7 @@ import llvmlite
 import numpy as np
 import sympy
 
+from graphc.backends.llvm.runtime import target
 from graphc.ir.graph import topological_order
 from graphc.ir.node import ArrayAttr, Node
 from graphc.ir.program import Program
@@ -32,8 +33,6 @@ _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
 def code_fingerprint() -> bytes:
     """A digest of graphc's source files and the versions of the libraries that shape the
     emitted code; host CPU and llvmlite come from the target module."""
-    from graphc.backends.llvm.runtime import target
-
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
         h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0")

@@ -25,6 +25,8 @@ from queue import SimpleQueue
 
 from llvmlite import ir
 
+from graphc.backends.llvm.runtime import target
+
 SPIN_CYCLES = 4_000_000  # cycle-counter ticks an idle worker spins before parking (~1 ms)
 SPIN_ROUNDS = 1 << 22  # the same bound in rounds, where the counter does not tick
 YIELD_AFTER = 2000  # rounds the caller spins for its workers before yielding the CPU
@@ -202,8 +204,6 @@ class _Native:
     """The compiled pool module (once per process); ctypes releases the GIL in each call."""
 
     def __init__(self):
-        from graphc.backends.llvm.runtime import target
-
         x86 = target.host()[0].startswith(("x86_64", "i686", "i386"))
         self._loaded = target.Loaded(target.compile_object(str(_Module(x86).module)))
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
