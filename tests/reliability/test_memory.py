@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from tests.backends.test_llvm_models import lenet, mlp, transformer
 from tests.backends_available import BACKENDS
+from tests.models.builders import lenet, mlp, transformer
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class Operand:
     """A value a kernel reads or writes: its buffer pointer, concrete shape and dtype;
     `constant` holds a constant node's array (lowerings inline scalars); `strides` (in
-    elements) are set when the value is a strided view of its buffer (plan.View: `ptr`
+    elements) are set when the value is a strided view of its buffer (schedule.views.View: `ptr`
     then points at its first element), else None (contiguous)."""
 
     ptr: ir.Value

@@ -18,6 +18,7 @@ import pytest
 import graphc as gc
 from graphc.backends.llvm.runner import Stored
 from graphc.backends.llvm.runtime import cache, key, layout, target
+from tests.backends.llvm.runtime.nets import conv_step, train
 
 
 @pytest.fixture
@@ -34,61 +35,40 @@ def _entries(folder: Path) -> list[Path]:
                   if (cache.load(bytes.fromhex(e.stem)) or b"")[start:start + 1] == b"{")
 
 
-def _net(seed: int = 0, **options):
-    """A small conv net's training step (static shapes), its params and a batch."""
-    rng = np.random.default_rng(seed)
-    x = gc.input("x", (4, 1, 8, 8))
-    y = gc.input("y", (4,), "int32")
-    w = gc.param("w", rng.normal(0, 0.3, (3, 1, 3, 3)).astype(np.float32))
-    v = gc.param("v", rng.normal(0, 0.3, (27, 5)).astype(np.float32))
-    h = gc.max_pool2d(gc.relu(gc.conv2d(x, w, padding=1)), 2)
-    loss = gc.softmax_cross_entropy(gc.reshape(h, (4, -1))[:, :27] @ v, y)
-    gw, gv = gc.grad(loss, [w, v])
-    step = gc.compile([x, y], [loss], updates={w: w - 0.1 * gw, v: v - 0.1 * gv}, **options)
-    data = (rng.normal(size=(4, 1, 8, 8)).astype(np.float32),
-            np.array([0, 1, 4, 2], np.int32))
-    return step, (w, v), data
-
-
-def _train(step, params, data, calls: int = 3) -> list[np.ndarray]:
-    losses = [step(*data)[0] for _ in range(calls)]
-    return losses + [p.value.copy() for p in params]
-
-
 def _hit(step) -> bool:
     return step.memory_report()["cache_hit"]
 
 
 def test_a_hit_gives_the_results_of_a_compile_without_the_cache(cache_dir, monkeypatch):
-    first = _train(*_net())
+    first = train(*conv_step())
     assert len(_entries(cache_dir)) == 1
-    step, params, data = _net()
+    step, params, data = conv_step()
     found = step.compiled()  # found at gc.compile: shapes are static
     assert isinstance(found, Stored)
     assert step._program is None  # nothing optimized
-    hit = _train(step, params, data)
+    hit = train(step, params, data)
     assert _hit(step)
     monkeypatch.setenv("GRAPHC_CACHE", "0")
-    uncached = _train(*_net())
+    uncached = train(*conv_step())
     for a, b, c in zip(first, hit, uncached, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
 
 
 def test_a_hit_binds_this_processs_params(cache_dir):
-    _train(*_net(seed=0))
-    step, params, data = _net(seed=1)  # same code, other param values and nodes
+    train(*conv_step(seed=0))
+    step, params, data = conv_step(seed=1)  # same code, other param values and nodes
     assert _hit(step)
-    got = _train(step, params, data)
-    reference, ref_params, _ = _net(seed=1, backend="numpy")
-    expected = _train(reference, ref_params, data)
+    got = train(step, params, data)
+    reference, ref_params, _ = conv_step(seed=1, backend="numpy")
+    expected = train(reference, ref_params, data)
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
 def test_the_optimized_program_is_built_when_asked_for(cache_dir):
-    _train(*_net())
-    step, params, data = _net()
+    train(*conv_step())
+    step, params, data = conv_step()
     assert _hit(step)
     assert "kernels left:" in step.report()  # optimizes now, measuring every pass
     assert len(step.pass_stats) > 0 and step.compiled().plan.steps  # the plan, rebuilt
@@ -104,9 +84,9 @@ FRESH_PROCESS = textwrap.dedent("""
     import json, sys
     import numpy as np
     import graphc as gc
-    from tests.backends.test_llvm_compile_cache import _net, _train
-    step, params, data = _net()
-    results = _train(step, params, data)
+    from tests.backends.llvm.runtime.nets import conv_step, train
+    step, params, data = conv_step()
+    results = train(step, params, data)
     print(json.dumps({
         "hit": step.memory_report()["cache_hit"],
         "passes": "graphc.passes" in sys.modules,
@@ -121,7 +101,7 @@ FRESH_PROCESS = textwrap.dedent("""
 def _fresh(cache_dir: Path) -> dict:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir.parent)}
     env.pop("GRAPHC_CACHE", None)
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[4]
     done = subprocess.run([sys.executable, "-c", FRESH_PROCESS], env=env, cwd=root,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -139,12 +119,12 @@ def test_a_new_process_hits_without_optimizing_or_lowering(cache_dir):
 
 
 def test_a_changed_graphc_source_misses(cache_dir, monkeypatch):
-    _train(*_net())
+    train(*conv_step())
     key.code_fingerprint.cache_clear()
     real = key.code_fingerprint()
     monkeypatch.setattr(key, "code_fingerprint", lambda: real[::-1])
-    step, params, data = _net()
-    _train(step, params, data)
+    step, params, data = conv_step()
+    train(step, params, data)
     assert not _hit(step)
     assert len(_entries(cache_dir)) == 2
 
@@ -167,14 +147,14 @@ def test_the_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("options", [{"optimize": False}, {"threads": 2}, {"threads": None}])
 def test_other_options_are_other_entries_with_the_same_results(cache_dir, options):
-    base = _train(*_net(threads=1))
-    step, params, data = _net(**options)
-    other = _train(step, params, data)
+    base = train(*conv_step(threads=1))
+    step, params, data = conv_step(**options)
+    other = train(step, params, data)
     assert not _hit(step)
     assert len(_entries(cache_dir)) == 2
-    again, params, data = _net(**options)
+    again, params, data = conv_step(**options)
     assert _hit(again)
-    repeated = _train(again, params, data)
+    repeated = train(again, params, data)
     for a, b, c in zip(base, other, repeated, strict=True):
         np.testing.assert_array_equal(b, c)
         if "optimize" in options:  # optimizing may round differently
@@ -250,13 +230,13 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_an_entry_that_does_not_fit_is_rebuilt(cache_dir, damage):
-    expected = _train(*_net())
+    expected = train(*conv_step())
     entry, payload = _stored_payload(cache_dir)
     header, rest = _header(payload)
     DAMAGE[damage](header)
     cache.store(bytes.fromhex(entry.stem), _with_header(header, rest))  # a valid file
-    step, params, data = _net()
-    for a, b in zip(expected, _train(step, params, data), strict=True):
+    step, params, data = conv_step()
+    for a, b in zip(expected, train(step, params, data), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not _hit(step)
     assert _entries(cache_dir) == [entry]
@@ -288,21 +268,21 @@ def test_split_modules_link_and_compute_what_one_module_does(monkeypatch):
     from graphc.backends.llvm.runtime import partition
 
     monkeypatch.setenv("GRAPHC_CACHE", "0")
-    expected = _train(*_net())
+    expected = train(*conv_step())
     monkeypatch.setattr(partition, "split_shared", lambda text: (text, []))
-    for a, b in zip(expected, _train(*_net()), strict=True):
+    for a, b in zip(expected, train(*conv_step()), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_a_damaged_library_entry_is_rebuilt(cache_dir):
-    _train(*_net())
+    train(*conv_step())
     (library,) = set(cache_dir.glob("*.o")) - set(_entries(cache_dir))
     data = library.read_bytes()
     library.write_bytes(data[:100] + bytes(b ^ 0xFF for b in data[100:200]) + data[200:])
     assert cache.load(bytes.fromhex(library.stem)) is None
-    expected = _train(*_net(seed=3), calls=1)
+    expected = train(*conv_step(seed=3), calls=1)
     for entry in _entries(cache_dir):
         entry.unlink()  # a new compile of the same program needs the library again
-    for a, b in zip(expected, _train(*_net(seed=3), calls=1), strict=True):
+    for a, b in zip(expected, train(*conv_step(seed=3), calls=1), strict=True):
         np.testing.assert_array_equal(a, b)
     assert cache.load(bytes.fromhex(library.stem)) is not None  # rewritten

@@ -1,4 +1,4 @@
-"""The worker pool (graphc/backends/llvm/threads.py): workers spin in native code between
+"""The worker pool (graphc/backends/llvm/runtime/threads.py): workers spin in native code between
 jobs and park when idle; jobs of different thread counts interleave; a function's code
 may be dropped right after a threaded call; errors leave the pool usable."""
 

@@ -1,5 +1,5 @@
-"""The Winograd convolution of the LLVM backend (graphc/backends/llvm/lower/
-conv_winograd.py): its transforms, which layers take it, and its forward pass (plain and
+"""The Winograd convolution of the LLVM backend (lower/conv/winograd_plan.py and
+winograd_emit.py): its transforms, which layers take it, and its forward pass (plain and
 with a bias/relu epilogue) and input gradient against the NumPy reference, with inf and
 NaN where the reference puts them and identical bits for any thread count."""
 
@@ -17,7 +17,7 @@ from graphc.backends.llvm.lower.conv.paths import (
     grad_input_winograd,
 )
 from graphc.ir.node import Node
-from tests.backends.convs import (
+from tests.backends.llvm.lower.conv.shared import (
     assert_matches_reference,
     assert_matches_reference_with_nonfinite,
     conv_and_input_grad,

@@ -1,5 +1,5 @@
-"""The direct stride-1 convolution of the LLVM backend (graphc/backends/llvm/lower/
-conv_direct.py): which shapes take it, and its forward (plain and with a bias/relu
+"""The direct stride-1 convolution of the LLVM backend (lower/conv/direct_plan.py and
+direct_emit.py): which shapes take it, and its forward (plain and with a bias/relu
 epilogue) and input gradient against the NumPy reference, with identical bits for any
 thread count."""
 
@@ -17,7 +17,7 @@ from graphc.backends.llvm.lower.conv.paths import (
     grad_input_path,
 )
 from graphc.ir.node import Node
-from tests.backends.convs import (
+from tests.backends.llvm.lower.conv.shared import (
     assert_matches_reference,
     assert_matches_reference_with_nonfinite,
     conv_and_input_grad,

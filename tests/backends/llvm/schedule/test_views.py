@@ -1,4 +1,4 @@
-"""Strided views (plan.View): transposes, slices and reshapes that only matmuls and copy
+"""Strided views (schedule/views.py): transposes, slices and reshapes that only matmuls and copy
 kernels read are offsets and strides into their source's buffer, not kernels; the
 results match the NumPy backend on every path."""
 
