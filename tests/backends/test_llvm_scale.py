@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from graphc.program import Program
+from graphc.ir.program import Program
 
 import graphc as gc
 from graphc.backends.llvm import module
