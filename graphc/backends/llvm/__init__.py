@@ -17,7 +17,7 @@ from __future__ import annotations
 from graphc.backends.base import Source
 from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.runner import CachedRunner, LLVMRunner
-from graphc.backends.llvm.runtime import cache
+from graphc.backends.llvm.runtime import cache, target
 from graphc.backends.llvm.runtime.key import compile_key
 
 
@@ -26,11 +26,15 @@ class LLVMBackend:
 
     def prepare(self, source: Source) -> LLVMRunner | CachedRunner:
         """Options: threads: None uses every core the process may run on (small graphs run
-        on one: results are identical for any thread count); an int sets the count. With
-        the disk cache on, compiled variants are looked up by the unoptimized program and
-        these options first, so a hit neither optimizes nor lowers anything."""
+        on one: results are identical for any thread count); an int sets the count.
+        target: the CPU to compile for (runtime/target.py: "host", "x86-64-v2", "-v3",
+        "-v4", "aarch64" or an LLVM CPU name; default $GRAPHC_TARGET, else "host"); code
+        for a CPU this one is not can be inspected but not run. With the disk cache on,
+        compiled variants are looked up by the unoptimized program, these options and
+        the target first, so a hit neither optimizes nor lowers anything."""
         options = dict(source.options)
         threads = options.pop("threads", None)
+        chosen = target.resolve(options.pop("target", None) or target.default_name())
         if options:
             raise TypeError(f"llvm backend: unknown options {sorted(options)}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
@@ -39,9 +43,10 @@ class LLVMBackend:
                              f"{threads!r}")
 
         def prepare() -> LLVMRunner:
-            return LLVMRunner(source.optimized(), table(), threads)
+            return LLVMRunner(source.optimized(), table(), threads, chosen)
 
-        if not cache.enabled():
+        if not cache.enabled() or chosen.missing_on_host():  # foreign code is never loaded
             return prepare()
-        key = compile_key(source.program, source.optimize, source.options)
-        return CachedRunner(key, source.program, threads, prepare)
+        with target.using(chosen):
+            key = compile_key(source.program, source.optimize, source.options)
+        return CachedRunner(key, source.program, threads, chosen, prepare)

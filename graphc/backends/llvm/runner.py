@@ -33,26 +33,32 @@ if TYPE_CHECKING:
 class Variant:
     """The program compiled for one binding: its plan, IR and native code."""
 
-    def __init__(self, program: Program, binding: dict, table: dict, profile: bool = False):
+    def __init__(self, program: Program, binding: dict, table: dict, chosen: target.Target,
+                 profile: bool = False):
         from graphc.backends.llvm.schedule.plan import make_plan  # only when compiling
 
         started = time.perf_counter()
         self.program = program
-        self.plan: Plan = make_plan(program, binding, table)
+        self.target = chosen
         self.table = table
         self.profiled = profile
         self.cache_hit = False
-        self.layout = layout_of(self.plan, program)
-        with parallel.started(early_workers(self.plan, table)) as ready:
-            self.objects = objects(*partition.split_shared(self.ir), ready)
-        self.native = Native(self.layout, target.Loaded(*self.objects), self.error_message)
+        with target.using(chosen):
+            self.plan: Plan = make_plan(program, binding, table)
+            self.layout = layout_of(self.plan, program)
+            with parallel.started(early_workers(self.plan, table)) as ready:
+                self.objects = objects(*partition.split_shared(self.ir), ready)
+        # Code for a CPU this one is not (an export, an inspection) is built, never loaded.
+        self.native = (None if chosen.missing_on_host() else
+                       Native(self.layout, target.Loaded(*self.objects), self.error_message))
         self.seconds = time.perf_counter() - started
 
     @functools.cached_property
     def ir(self) -> str:
         """The module's LLVM IR."""
         from graphc.backends.llvm.codegen.assemble import assemble  # only when compiling
-        return assemble(self.plan, self.table, self.profiled)
+        with target.using(self.target):
+            return assemble(self.plan, self.table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
         step = self.plan.steps[code - 1]
@@ -77,12 +83,15 @@ class Stored:
     def plan(self) -> Plan:
         from graphc.backends.llvm.schedule.plan import make_plan  # only when compiling
         runner = self._runner()
-        return make_plan(runner.program, self.binding, runner.table)
+        with target.using(runner.target):
+            return make_plan(runner.program, self.binding, runner.table)
 
     @functools.cached_property
     def ir(self) -> str:
         from graphc.backends.llvm.codegen.assemble import assemble  # only when compiling
-        return assemble(self.plan, self._runner().table, self.profiled)
+        runner = self._runner()
+        with target.using(runner.target):
+            return assemble(self.plan, runner.table, self.profiled)
 
     def error_message(self, code: int, value: int) -> str:
         steps = self.plan.steps
@@ -94,6 +103,17 @@ class Stored:
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
 
 
+def refuse_foreign(chosen: target.Target) -> None:
+    """Raise before running code built for a CPU this one is not (it would die of an
+    illegal instruction)."""
+    missing = chosen.missing_on_host()
+    if missing:
+        raise RuntimeError(f"llvm backend: this function was compiled for target "
+                           f"{chosen.name!r}, whose code uses {', '.join(missing)}, which this "
+                           f"CPU ({target.host_target().cpu}) lacks; it can be inspected "
+                           f"(compiled()) but not run here")
+
+
 def _binding_key(binding: dict) -> tuple:
     return tuple(sorted((str(s), v) for s, v in binding.items()))
 
@@ -101,10 +121,12 @@ def _binding_key(binding: dict) -> tuple:
 class LLVMRunner:
     """A program prepared for the LLVM backend: one compiled Variant per binding."""
 
-    def __init__(self, program: Program, table: dict, threads: int | None):
+    def __init__(self, program: Program, table: dict, threads: int | None,
+                 chosen: target.Target):
         self.program = program
         self.table = table
         self.threads = threads
+        self.target = chosen
         self.variants: dict[tuple, Variant] = {}
         self.last: Variant | None = None
         self._profiled: dict[tuple, Variant] = {}
@@ -119,10 +141,12 @@ class LLVMRunner:
         key = _binding_key(binding)
         found = variants.get(key)
         if found is None:
-            found = variants[key] = Variant(self.program, binding, self.table, profile)
+            found = variants[key] = Variant(self.program, binding, self.table, self.target,
+                                            profile)
         return found
 
     def run(self, arguments, binding, step):
+        refuse_foreign(self.target)
         with self._lock:  # one arena per variant: calls of one function take turns
             variant = self.last = self.variant(binding)
             outputs = variant.native.run(list(arguments), step, self.threads)
@@ -132,6 +156,7 @@ class LLVMRunner:
     def profile(self, arguments, binding, step, calls: int) -> Profile:
         """Per-kernel times of `calls` runs of an instrumented build of this binding (params
         are updated in place: the caller restores them)."""
+        refuse_foreign(self.target)
         with self._lock:
             variant = self.variant(binding, profile=True)
             return profile_of(variant.native, arguments, step, self.threads, calls)
@@ -171,8 +196,9 @@ class CachedRunner:
     """
 
     def __init__(self, key: bytes, source: Program, threads: int | None,
-                 prepare: Callable[[], LLVMRunner]):
+                 chosen: target.Target, prepare: Callable[[], LLVMRunner]):
         self.key = key
+        self.target = chosen
         self.source = source
         self.threads = threads
         self.params = params_of(source)
@@ -231,12 +257,14 @@ class CachedRunner:
         return found
 
     def run(self, arguments, binding, step):
+        refuse_foreign(self.target)
         with self._lock:
             variant = self.last = self.variant(binding)
             outputs = variant.native.run(list(arguments), step, self.threads)
         return outputs + [param.value for param, _ in self.source.updates]
 
     def profile(self, arguments, binding, step, calls: int) -> Profile:
+        refuse_foreign(self.target)
         with self._lock:
             variant = self.variant(binding, profile=True)
             return profile_of(variant.native, arguments, step, self.threads, calls)

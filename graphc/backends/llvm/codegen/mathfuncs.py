@@ -59,11 +59,10 @@ def _tanh_coefficients(terms: int) -> list[float]:
 _TANH_TERMS = {4: 6, 8: 12}
 
 
-@functools.cache
 def _host_scales() -> bool:
-    """Whether the host has AVX-512, where llvm.ldexp is one vector instruction
+    """Whether the target has AVX-512, where llvm.ldexp is one vector instruction
     (vscalef); elsewhere it may become a libm call per element."""
-    return "+avx512f" in target.host()[2].split(",")
+    return target.current().avx512
 
 
 class MathFunctions:

@@ -87,7 +87,7 @@ def streams(shape: tuple[int, ...], strides: list[list[int]], dtype: np.dtype) -
     dims, table = collapse(tuple(shape), strides)
     return (len(dims) == 1 and table[0] == [1]
             and dims[0] * np.dtype(dtype).itemsize >= STREAM_BYTES
-            and target.host()[0].startswith("x86_64"))
+            and target.current().x86)
 
 
 Value = Callable[[list[ir.Value]], ir.Value]

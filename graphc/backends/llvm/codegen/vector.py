@@ -1,10 +1,12 @@
-"""The vector width the register blocking assumes, and the vector helpers kernels share.
+"""The vector width and register count the register blocking sizes itself by, taken
+from the target being compiled for (runtime/target.py: the host, or the target asked
+for), and the vector helpers kernels share.
 
-VECTOR_BYTES is the width of one vector register as the hand-blocked kernels see it: 64
-bytes, one AVX-512 zmm register (16 float32 or 8 float64 lanes). The GEMM's register
-tile, the direct and Winograd convolutions, the weight gradient's register blocks and
-2x2 pooling count their lanes and align their scratch by it; on a host with narrower
-registers LLVM splits each such vector into several (the same results, slower).
+vector_bytes() is the width of one vector register: 64 bytes on AVX-512 (16 float32
+lanes), 32 on AVX2, 16 on SSE and NEON. The GEMM's register tile, the direct and
+Winograd convolutions, the weight gradient's register blocks and 2x2 pooling count their
+lanes and align their scratch by it, and size their blocks of accumulators by
+vector_registers(), so that what they keep in registers fits the register file.
 """
 
 from __future__ import annotations
@@ -13,13 +15,28 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.irtypes import I1, I32, PTR, VOID
+from graphc.backends.llvm.runtime import target
 
-VECTOR_BYTES = 64
+
+def vector_bytes() -> int:
+    """Bytes in one vector register of the target."""
+    return target.current().vector_bytes
+
+
+def vector_registers() -> int:
+    """Vector registers of the target (16 on SSE and AVX2, 32 on AVX-512 and NEON)."""
+    return target.current().vector_registers
+
+
+def accumulators() -> int:
+    """Vector accumulators a register block may keep: three quarters of the registers,
+    the rest holding the operands being multiplied (24 of 32, 12 of 16)."""
+    return vector_registers() * 3 // 4
 
 
 def lanes(dtype: np.dtype) -> int:
-    """Elements of `dtype` in one vector of VECTOR_BYTES."""
-    return VECTOR_BYTES // np.dtype(dtype).itemsize
+    """Elements of `dtype` in one vector register of the target."""
+    return vector_bytes() // np.dtype(dtype).itemsize
 
 
 def type_suffix(dtype: np.dtype) -> str:
@@ -40,9 +57,12 @@ def splat(b: ir.IRBuilder, value: ir.Value, typ: ir.VectorType) -> ir.Value:
 
 
 def transpose(b, rows: list) -> list:
-    """The transpose of a square block given as a list of row vectors, in log2(n) stages
-    of two-vector shuffles."""
+    """The transpose of a square block given as a list of row vectors: in log2(n) stages
+    of two-vector shuffles when n is a power of two, else (the 6-row tiles of 16-register
+    targets) lane by lane, which LLVM turns into shuffles and blends."""
     n = len(rows)
+    if n & (n - 1):
+        return _transpose_lanes(b, rows)
     rows = list(rows)
     half = n // 2
     while half:
@@ -58,6 +78,21 @@ def transpose(b, rows: list) -> list:
         rows = out
         half //= 2
     return rows
+
+
+
+def _transpose_lanes(b, rows: list) -> list:
+    """The transpose of any square block, each output lane extracted and inserted."""
+    n = len(rows)
+    typ = rows[0].type
+    out = []
+    for d in range(n):
+        column = ir.Constant(typ, ir.Undefined)
+        for t in range(n):
+            lane = b.extract_element(rows[t], ir.Constant(I32, d))
+            column = b.insert_element(column, lane, ir.Constant(I32, t))
+        out.append(column)
+    return out
 
 
 def fma_of(mc, vec: ir.VectorType) -> ir.Function:

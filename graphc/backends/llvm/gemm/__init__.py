@@ -35,8 +35,8 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.irtypes import I64, i64
 from graphc.backends.llvm.codegen.kernel import Kernel, decompose
 from graphc.backends.llvm.gemm.blocking import (
-    MR,
     Blocking,
+    mr,
     nr,
     scratch_bytes,
     supported,
@@ -48,7 +48,7 @@ from graphc.backends.llvm.gemm.operands import Affine, Gemm, Patches, Rows, Stri
 from graphc.backends.llvm.gemm.split import Shape, groups
 
 # The names the lowerings use.
-__all__ = ["MR", "Affine", "Blocking", "Gemm", "Patches", "Rows", "Strided", "emit", "micro_kernel",
+__all__ = ["mr", "Affine", "Blocking", "Gemm", "Patches", "Rows", "Strided", "emit", "micro_kernel",
            "nr", "scratch_bytes", "strided", "supported"]
 
 

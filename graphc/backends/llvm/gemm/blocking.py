@@ -8,13 +8,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.backends.llvm.codegen.arith import round_up
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, lanes
+from graphc.backends.llvm.codegen.vector import lanes, vector_bytes, vector_registers
 
-MR = 8  # rows of the register tile
-TILE_VECTORS = 2  # vectors per tile row: NR = 32 float32 or 16 float64 (64-byte vectors)
+TILE_VECTORS = 2  # vectors per tile row: NR = 2 vectors (32 float32 with AVX-512, 16 AVX2)
+MAX_MR = 8  # rows of the register tile at most
 KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
+
+
+def mr() -> int:
+    """Rows of the register tile: as many as the target's vector registers hold as
+    accumulators (MR x TILE_VECTORS of them) beside the TILE_VECTORS vectors of B and the
+    broadcast element of A, at most MAX_MR: 8 x 2 vectors with 32 registers (AVX-512,
+    NEON), 6 x 2 with 16 (AVX2, SSE), the tiles BLIS uses on Skylake-X and Haswell."""
+    return min(MAX_MR, (vector_registers() - TILE_VECTORS - 1) // TILE_VECTORS)
 
 
 def nr(dtype: np.dtype) -> int:
@@ -40,10 +48,10 @@ class Blocking:
         # Row blocks of equal size, an even number of them (two threads share them alike).
         m_blocks = -(-m // MC)
         m_blocks += m_blocks % 2 if m_blocks > 1 else 0
-        mc, nc = round_up(-(-m // m_blocks), MR), min(NC, round_up(n, width))
+        mc, nc = round_up(-(-m // m_blocks), mr()), min(NC, round_up(n, width))
         while batch * -(-m // mc) * -(-n // nc) < MIN_ITEMS:
-            if mc >= 2 * MR:  # rows first: B is then packed once per column block
-                mc = round_up(mc // 2, MR)
+            if mc >= 2 * mr():  # rows first: B is then packed once per column block
+                mc = round_up(mc // 2, mr())
             elif nc >= 2 * width:
                 nc = round_up(nc // 2, width)
             else:
@@ -58,12 +66,12 @@ class Blocking:
         size = np.dtype(dtype).itemsize
         parts = {"a_pack": self.mc * self.kc * size,
                  "b_pack": (self.nc * self.kc + nr(dtype) * lanes(dtype)) * size,
-                 "tile": MR * nr(dtype) * size, "a_cols": 8 * self.kc,
+                 "tile": mr() * nr(dtype) * size, "a_cols": 8 * self.kc,
                  "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
         out, at = {}, 0
         for name, nbytes in parts.items():
             out[name] = at
-            at += round_up(nbytes, VECTOR_BYTES)
+            at += round_up(nbytes, vector_bytes())
         out["end"] = at
         return out
 

@@ -10,8 +10,8 @@ from llvmlite import ir
 
 from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, fma_of, lanes
-from graphc.backends.llvm.gemm.blocking import MR, TILE_VECTORS, nr
+from graphc.backends.llvm.codegen.vector import fma_of, lanes, vector_bytes
+from graphc.backends.llvm.gemm.blocking import TILE_VECTORS, mr, nr
 
 
 @dataclass
@@ -31,23 +31,23 @@ def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc
     time: its A panel stays in L1 and its C tiles are visited along C's rows."""
     b = k.b
     width = nr(dtype)
-    with k.loop(0, b.sdiv(b.add(mc, i64(MR - 1)), i64(MR)), "ir") as ir_:
-        row = b.mul(ir_, i64(MR))
-        rows = smin(b, i64(MR), b.sub(mc, row))
+    with k.loop(0, b.sdiv(b.add(mc, i64(mr() - 1)), i64(mr())), "ir") as ir_:
+        row = b.mul(ir_, i64(mr()))
+        rows = smin(b, i64(mr()), b.sub(mc, row))
         ap = k.gep(a_pack, dtype, b.mul(row, kc))
         with k.loop(0, b.sdiv(b.add(nc, i64(width - 1)), i64(width)), "jr") as jr:
             col = b.mul(jr, i64(width))
             cols = smin(b, i64(width), b.sub(nc, col))
             bp = k.gep(b_pack, dtype, b.mul(col, kc))
             at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
-            full = b.and_(b.icmp_signed("==", rows, i64(MR)),
+            full = b.and_(b.icmp_signed("==", rows, i64(mr())),
                           b.icmp_signed("==", cols, i64(width)))
 
             def product(c, ldc, accumulate):
                 if in_place is None:
                     b.call(micro, [ap, bp, c, ldc, kc, accumulate])
                     return
-                direct = b.and_(in_place.when, b.icmp_signed("==", rows, i64(MR)))
+                direct = b.and_(in_place.when, b.icmp_signed("==", rows, i64(mr())))
                 with b.if_else(direct) as (where_it_lies, packed):
                     with where_it_lies:
                         a = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
@@ -102,7 +102,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     if in_place:
         a, a_rs, a_cs, bp, c, ldc, kc, accumulate = fn.args
     else:
-        (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(MR)
+        (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(mr())
     for arg in (a, bp, c):
         arg.add_attribute("noalias")
     fma = fma_of(mc, vec)
@@ -112,7 +112,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     b = ir.IRBuilder(entry)
     # The C tile is read or written only after the k loop: fetch its lines meanwhile.
     prefetch = mc.function("llvm.prefetch.p0", VOID, [PTR, I32, I32, I32])
-    for i in range(MR):
+    for i in range(mr()):
         for v in range(TILE_VECTORS):
             q = b.gep(c, [b.add(b.mul(i64(i), ldc), i64(v * n_lanes))], source_etype=t)
             b.call(prefetch, [q, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
@@ -121,18 +121,18 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     p = b.phi(I64, "p")
     p.add_incoming(i64(0), entry)
     zero = ir.Constant(vec, [0.0] * n_lanes)
-    accs = [[b.phi(vec) for _ in range(TILE_VECTORS)] for _ in range(MR)]
+    accs = [[b.phi(vec) for _ in range(TILE_VECTORS)] for _ in range(mr())]
     for row in accs:
         for acc in row:
             acc.add_incoming(zero, entry)
     width = n_lanes * TILE_VECTORS
     b_row = b.mul(p, i64(width))
     bs = [b.load(b.gep(bp, [b.add(b_row, i64(v * n_lanes))], source_etype=t), typ=vec,
-                 align=VECTOR_BYTES) for v in range(TILE_VECTORS)]
+                 align=vector_bytes()) for v in range(TILE_VECTORS)]
     a_depth = b.mul(p, a_cs)
     splat_mask = ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes)
     new = []
-    for i in range(MR):
+    for i in range(mr()):
         at = b.add(a_depth, b.mul(i64(i), a_rs))
         scalar = b.load(b.gep(a, [at], source_etype=t), typ=t)
         one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
@@ -140,12 +140,12 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
         new.append([b.call(fma, [splat, bs[v], accs[i][v]]) for v in range(TILE_VECTORS)])
     p_next = b.add(p, i64(1))
     p.add_incoming(p_next, loop)
-    for i in range(MR):
+    for i in range(mr()):
         for v in range(TILE_VECTORS):
             accs[i][v].add_incoming(new[i][v], loop)
     b.cbranch(b.icmp_signed("<", p_next, kc), loop, done)
     b.position_at_end(done)
-    for i in range(MR):
+    for i in range(mr()):
         row = b.mul(i64(i), ldc)
         for v in range(TILE_VECTORS):
             q = b.gep(c, [b.add(row, i64(v * n_lanes))], source_etype=t)

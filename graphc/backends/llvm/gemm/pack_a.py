@@ -8,7 +8,7 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, const, convert, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import transpose
-from graphc.backends.llvm.gemm.blocking import MR
+from graphc.backends.llvm.gemm.blocking import mr
 
 
 def pack_a(k, f, ptr, src, dtype, base, start, count, kc, dest, cols) -> None:
@@ -18,39 +18,39 @@ def pack_a(k, f, ptr, src, dtype, base, start, count, kc, dest, cols) -> None:
     when the panel's rows are adjacent (a transposed A), MR x MR blocks transposed with
     shuffles when its columns are; anything else element by element."""
     b = k.b
-    with k.loop(0, b.sdiv(b.add(count, i64(MR - 1)), i64(MR)), "panel") as q:
-        first = b.add(start, b.mul(q, i64(MR)))
-        panel = b.mul(q, b.mul(kc, i64(MR)))
+    with k.loop(0, b.sdiv(b.add(count, i64(mr() - 1)), i64(mr())), "panel") as q:
+        first = b.add(start, b.mul(q, i64(mr())))
+        panel = b.mul(q, b.mul(kc, i64(mr())))
         valid = b.sub(f["m"], first)
-        full = b.icmp_signed(">=", valid, i64(MR))
+        full = b.icmp_signed(">=", valid, i64(mr()))
         row_base = b.add(base, b.mul(first, f["a_rs"]))
         adjacent_rows = b.and_(full, b.icmp_signed("==", f["a_rs"], i64(1)))
         adjacent_cols = b.and_(full, b.icmp_signed("==", f["a_cs"], i64(1)))
         if src != dtype:  # converting operands are packed element by element
             adjacent_rows = adjacent_cols = ir.Constant(I1, 0)
-        vec = ir.VectorType(llvm_type(dtype), MR)
+        vec = ir.VectorType(llvm_type(dtype), mr())
         with b.if_else(adjacent_rows) as (by_depth, other):
             with by_depth:
                 with k.loop(0, kc, "p") as p:
                     at = b.add(row_base, k.load(cols, np.dtype("int64"), p))
                     values = b.load(k.gep(ptr, src, at), typ=vec, align=src.itemsize)
-                    b.store(values, k.gep(dest, dtype, b.add(panel, b.mul(p, i64(MR)))),
-                            align=src.itemsize * MR)
+                    b.store(values, k.gep(dest, dtype, b.add(panel, b.mul(p, i64(mr())))),
+                            align=_panel_align(src))
             with other:
                 with b.if_else(adjacent_cols) as (by_blocks, by_elements):
                     with by_blocks:
-                        blocks = b.sdiv(kc, i64(MR))
+                        blocks = b.sdiv(kc, i64(mr()))
                         with k.loop(0, blocks, "pblock") as block:
-                            p = b.mul(block, i64(MR))
+                            p = b.mul(block, i64(mr()))
                             at = b.add(row_base, k.load(cols, np.dtype("int64"), p))
                             rows = [b.load(k.gep(ptr, src, b.add(at, b.mul(i64(t), f["a_rs"]))),
-                                           typ=vec, align=src.itemsize) for t in range(MR)]
+                                           typ=vec, align=src.itemsize) for t in range(mr())]
                             for d, values in enumerate(transpose(b, rows)):
-                                slot = b.add(panel, b.mul(b.add(p, i64(d)), i64(MR)))
+                                slot = b.add(panel, b.mul(b.add(p, i64(d)), i64(mr())))
                                 b.store(values, k.gep(dest, dtype, slot),
-                                        align=src.itemsize * MR)
+                                        align=_panel_align(src))
                         _pack_a_elements(k, f, ptr, src, dtype, base, first, valid,
-                                         b.mul(blocks, i64(MR)), kc, dest, panel, cols, full)
+                                         b.mul(blocks, i64(mr())), kc, dest, panel, cols, full)
                     with by_elements:
                         _pack_a_elements(k, f, ptr, src, dtype, base, first, valid, i64(0),
                                          kc, dest, panel, cols, full)
@@ -65,16 +65,23 @@ def _pack_a_elements(k, f, ptr, src, dtype, base, first, valid, p0, kc, dest, pa
         for guarded in (whole, partial):
             with guarded:
                 edge = guarded is partial
-                idx = [b.add(first, i64(t)) for t in range(MR)]
+                idx = [b.add(first, i64(t)) for t in range(mr())]
                 if edge:
                     last = b.sub(f["m"], i64(1))
                     idx = [smin(b, x, last) for x in idx]
                 rows = [b.add(base, b.mul(x, f["a_rs"])) for x in idx]
                 with k.loop(p0, kc, "p") as p:
                     col = k.load(cols, np.dtype("int64"), p)
-                    at = b.add(panel, b.mul(p, i64(MR)))
+                    at = b.add(panel, b.mul(p, i64(mr())))
                     for t, row in enumerate(rows):
                         v = convert(b, k.load(ptr, src, b.add(row, col)), src, dtype)
                         if edge:
                             v = b.select(b.icmp_signed("<", i64(t), valid), v, zero)
                         k.store(v, dest, dtype, b.add(at, i64(t)))
+
+
+def _panel_align(src: np.dtype) -> int:
+    """The alignment of an MR-element row of a panel: the largest power of two dividing
+    its bytes (MR = 6 rows of float32 are 24 bytes apart: 8-byte aligned)."""
+    nbytes = src.itemsize * mr()
+    return nbytes & -nbytes

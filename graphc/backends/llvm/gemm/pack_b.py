@@ -6,7 +6,7 @@ from llvmlite import ir
 
 from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, const, convert, i64, llvm_type
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, lanes, transpose
+from graphc.backends.llvm.codegen.vector import lanes, transpose, vector_bytes
 from graphc.backends.llvm.gemm.blocking import nr
 
 
@@ -35,7 +35,7 @@ def pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> N
                     v = b.load(k.gep(ptr, src, b.add(row, first)), typ=vec_src,
                                align=src.itemsize)
                     slot = k.gep(dest, dtype, b.add(panel, b.mul(p, i64(width))))
-                    b.store(v, slot, align=VECTOR_BYTES)
+                    b.store(v, slot, align=vector_bytes())
             with other:
                 with b.if_else(adjacent_rows) as (by_blocks, by_elements):
                     with by_blocks:
@@ -54,7 +54,7 @@ def pack_strided_b(k, f, ptr, src, dtype, base, start, count, pc, kc, dest) -> N
                                     slot = b.add(panel, b.add(
                                         b.mul(b.add(p, i64(d)), i64(width)), i64(part)))
                                     b.store(values, k.gep(dest, dtype, slot),
-                                            align=VECTOR_BYTES)
+                                            align=vector_bytes())
                         _pack_b_elements(k, f, ptr, src, dtype, base, first, valid,
                                          b.mul(blocks, i64(n_lanes)), pc, kc, dest, panel)
                     with by_elements:

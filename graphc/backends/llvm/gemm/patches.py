@@ -18,11 +18,11 @@ from graphc.backends.llvm.codegen.irtypes import (
     llvm_type,
 )
 from graphc.backends.llvm.codegen.vector import (
-    VECTOR_BYTES,
     gather_of,
     lanes,
     masked_load_of,
     transpose,
+    vector_bytes,
 )
 from graphc.backends.llvm.gemm.blocking import nr
 
@@ -106,7 +106,7 @@ def _gather_panel(k, f, ptr, src, base, local, limit, kc, dest, panel, rows, col
                 values = b.call(v.load, [b.gep(ptr, [at], source_etype=v.t),
                                          ir.Constant(I32, src.itemsize), inside, v.zero])
                 b.store(values, k.gep(dest, src, b.add(panel, b.mul(p, i64(width)))),
-                        align=VECTOR_BYTES)
+                        align=vector_bytes())
         with general:
             with b.if_else(runs) as (by_runs, by_gathers):
                 with by_runs:
@@ -142,7 +142,7 @@ def _gathers(k, f, v, ptr, src, base, kc, dest, panel, rows, columns, in_matrix)
         pointers.type = ir.VectorType(PTR, v.width)  # llvmlite types a vector GEP as ptr
         values = b.call(gather, [pointers, ir.Constant(I32, src.itemsize), inside, v.zero])
         b.store(values, k.gep(dest, src, b.add(panel, b.mul(p, i64(v.width)))),
-                align=VECTOR_BYTES)
+                align=vector_bytes())
 
 
 def _run_packer(mc, src: np.dtype) -> ir.Function:
@@ -234,7 +234,7 @@ def _run_packer(mc, src: np.dtype) -> ir.Function:
     for depth, values in enumerate(transpose(b, loaded)):
         row = b.add(panel, b.mul(b.add(p, i64(depth)), i64(width)))
         slot = b.gep(dest, [b.add(row, first)], inbounds=True, source_etype=t)
-        b.store(values, slot, align=VECTOR_BYTES)
+        b.store(values, slot, align=vector_bytes())
     p.add_incoming(b.add(p, run), b.block)
     b.branch(run_head)
     b.position_at_end(runs_done)

@@ -29,16 +29,21 @@ ARGUMENTS = {"input", "param"}
 _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
 
 
-@functools.cache
 def code_fingerprint() -> bytes:
-    """A digest of graphc's source files and the versions of the libraries that shape the
-    emitted code; host CPU and llvmlite come from the target module."""
+    """A digest of graphc's source files, the versions of the libraries that shape the
+    emitted code and the target being compiled for (runtime/target.py: CPU, features,
+    llvmlite)."""
+    return _fingerprint(target.fingerprint())
+
+
+@functools.cache
+def _fingerprint(target_fingerprint: str) -> bytes:
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
         h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     h.update(f"numpy={np.__version__};sympy={sympy.__version__};"
-             f"llvmlite={llvmlite.__version__};{target.fingerprint()}".encode())
+             f"llvmlite={llvmlite.__version__};{target_fingerprint}".encode())
     return h.digest()
 
 

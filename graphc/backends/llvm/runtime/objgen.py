@@ -31,7 +31,11 @@ def initialize() -> None:
 
 
 def target_machine(triple: str, cpu: str, features: str) -> llvm.TargetMachine:
-    """A fresh target machine at O3 (MCJIT takes ownership of one)."""
+    """A fresh target machine at O3 (MCJIT takes ownership of one). Another architecture
+    than the host's (code emitted, not run here) needs every LLVM target registered."""
+    if triple.split("-")[0] != llvm.get_process_triple().split("-")[0]:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
     target = llvm.Target.from_triple(triple)
     return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
 

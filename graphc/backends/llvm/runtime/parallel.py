@@ -63,7 +63,7 @@ def started(n: int) -> Iterator[list[_Worker]]:
     workers: list[_Worker] = []
     try:
         for _ in range(min(n, cpu_count() - 1) if enabled() else 0):
-            workers.append(_Worker())
+            workers.append(_Worker(target.current()))
     except OSError:  # no process: compile_all starts its own or compiles in-process
         pass
     try:
@@ -117,7 +117,7 @@ class Compiler:
         jobs = self._jobs
         jobs.close()
         while (k := jobs.take()) is not None:
-            jobs.finish(k, target.compile_object(jobs.texts[k]))
+            jobs.finish(k, target.compile_object(jobs.texts[k], jobs.target))
         return list(jobs.results)
 
 
@@ -126,6 +126,7 @@ class _Jobs:
     built so far."""
 
     def __init__(self):
+        self.target = target.current()  # the caller's: worker threads do not inherit it
         self.texts: list[str] = []
         self.left: collections.deque[int] = collections.deque()
         self.results: list[bytes] = []
@@ -187,7 +188,10 @@ def _work(jobs: _Jobs, worker: _Worker | None) -> None:
     """A worker thread: starts a worker process (unless given one) and feeds it modules
     until none is left or it fails."""
     try:
-        worker = worker or _Worker()
+        if worker is None or worker.target != jobs.target:
+            if worker is not None:
+                worker.close()
+            worker = _Worker(jobs.target)
         with jobs._changed:
             jobs.workers.append(worker)
             if jobs.stopped:
@@ -210,11 +214,12 @@ def _work(jobs: _Jobs, worker: _Worker | None) -> None:
 class _Worker:
     """One worker process (objgen.py) and its pipes."""
 
-    def __init__(self):
+    def __init__(self, chosen: target.Target):
+        self.target = chosen
         if not sys.executable:  # an embedded interpreter: nothing to start
             raise OSError("no Python executable to start a compile worker with")
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", _OBJGEN, _LLVMLITE, *target.host()],
+            [sys.executable, "-I", "-S", _OBJGEN, _LLVMLITE, *chosen.llvm()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def compile(self, text: str) -> bytes | None:

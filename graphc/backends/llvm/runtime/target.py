@@ -1,12 +1,21 @@
-"""The host's LLVM target: initialization, the target machine, the O3 pipeline, and
-turning optimized modules into object code and loaded native code."""
+"""The target code is compiled for (the host by default, or an x86-64 level or a CPU by
+name: `gc.compile(target=...)`, $GRAPHC_TARGET), LLVM's initialization, target machines,
+and turning optimized modules into object code and loaded native code."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -14,6 +23,66 @@ import llvmlite.binding as llvm
 from graphc.backends.llvm.runtime import objgen
 
 _lock = threading.Lock()
+
+# The x86-64 micro-architecture levels (psABI): what each guarantees, as LLVM CPU names.
+LEVELS = {"x86-64-v2": (16, 16, False), "x86-64-v3": (32, 16, True),
+          "x86-64-v4": (64, 32, True)}  # name -> (vector bytes, vector registers, FMA)
+TARGET_ENV = "GRAPHC_TARGET"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The CPU code is compiled for: LLVM's triple, CPU name and features, and what the
+    hand-blocked kernels size their register tiles by (vector width and count, FMA) and
+    their cache blocks by (cache sizes in bytes)."""
+
+    name: str  # as asked for: "host", "x86-64-v3", an LLVM CPU name
+    triple: str
+    cpu: str
+    features: str  # LLVM feature string; "" takes the CPU's own
+    vector_bytes: int
+    vector_registers: int
+    fma: bool
+    caches: tuple[int, int, int] = (32 << 10, 512 << 10, 8 << 20)  # L1d, L2, L3 bytes
+
+    @property
+    def x86(self) -> bool:
+        return self.triple.startswith(("x86_64", "i686", "i386"))
+
+    @property
+    def avx512(self) -> bool:
+        return self.x86 and self.vector_bytes == 64
+
+    def llvm(self) -> tuple[str, str, str]:
+        """(triple, cpu, features), what a target machine is made from."""
+        return self.triple, self.cpu, self.features
+
+    def fingerprint(self) -> str:
+        """What object code depends on besides the IR: llvmlite and the target."""
+        return (f"llvmlite={llvmlite.__version__};triple={self.triple};cpu={self.cpu};"
+                f"features={self.features};vector={self.vector_bytes}x{self.vector_registers}")
+
+    def describe(self) -> str:
+        """One line for humans: name, CPU, vector registers, caches."""
+        l1, l2, l3 = (c >> 10 for c in self.caches)
+        return (f"{self.name} ({self.triple}, cpu {self.cpu}): {self.vector_registers} "
+                f"vector registers of {self.vector_bytes * 8} bits, "
+                f"{'FMA' if self.fma else 'no FMA'}; caches L1d {l1} KiB, L2 {l2} KiB, "
+                f"L3 {l3} KiB")
+
+    def missing_on_host(self) -> list[str]:
+        """The features this target's code uses that the host CPU lacks (empty: its code
+        runs here)."""
+        if self.triple.split("-")[0] != host_target().triple.split("-")[0]:
+            return [f"the {self.triple.split('-')[0]} architecture"]
+        have = set(_enabled(host_target().features))
+        return sorted(set(_enabled(self.features)) - have
+                      or ([] if self.vector_bytes <= host_target().vector_bytes
+                          else [f"{self.vector_bytes * 8}-bit vectors"]))
+
+
+def _enabled(features: str) -> list[str]:
+    return [f[1:] for f in features.split(",") if f.startswith("+")]
 
 
 @functools.cache
@@ -34,30 +103,152 @@ def host() -> tuple[str, str, str]:
             llvm.get_host_cpu_features().flatten())
 
 
-def target_machine() -> llvm.TargetMachine:
-    """A fresh target machine for the host CPU at O3 (MCJIT takes ownership of one)."""
-    return objgen.target_machine(*host())
+@functools.cache
+def host_target() -> Target:
+    """The machine we run on, with every feature it has."""
+    triple, cpu, features = host()
+    enabled = set(_enabled(features))
+    if triple.startswith(("x86_64", "i686", "i386")):
+        width = 64 if "avx512f" in enabled else 32 if "avx" in enabled else 16
+        registers, fma = (32 if "avx512f" in enabled else 16), "fma" in enabled
+    else:  # aarch64 (NEON: 32 registers of 128 bits, fused multiply-add)
+        width, registers, fma = 16, 32, True
+    return Target("host", triple, cpu, features, width, registers, fma, _host_caches())
+
+
+def _host_caches() -> tuple[int, int, int]:
+    """L1d, L2 and L3 sizes of cpu0 from sysfs (the defaults where it says nothing)."""
+    sizes = dict(zip((1, 2, 3), Target.caches))
+    folder = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(folder.glob("index*")) if folder.is_dir() else ():
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and level in sizes and size[:-1].isdigit():
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
+            sizes[level] = int(size[:-1]) * scale if size[-1] in "KMG" else int(size)
+    return sizes[1], sizes[2], sizes[3]
+
+
+@functools.cache
+def resolve(name: str) -> Target:
+    """The target a name asks for: "host"; an x86-64 level ("x86-64-v2", "x86-64-v3",
+    "x86-64-v4"); "aarch64" (generic ARMv8 with NEON, for emitting only); or an LLVM CPU
+    name of the host's architecture ("znver3", "skylake-avx512", ...), whose vector width
+    is read from the code LLVM emits for it."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"target must be a non-empty str such as 'host' or 'x86-64-v3', "
+                        f"got {name!r}")
+    own = host_target()
+    if name == "host":
+        return own
+    if name in LEVELS:
+        width, registers, fma = LEVELS[name]
+        triple = own.triple if own.x86 else "x86_64-unknown-linux-gnu"
+        return Target(name, triple, name, "", width, registers, fma, own.caches)
+    if name == "aarch64":
+        return Target(name, "aarch64-unknown-linux-gnu", "generic", "+neon", 16, 32, True,
+                      own.caches)
+    probe = _probe(own.triple, name)
+    if probe is None:
+        raise ValueError(f"unknown target {name!r}: not 'host', an x86-64 level "
+                         f"({', '.join(LEVELS)}), 'aarch64' or a CPU LLVM knows for "
+                         f"{own.triple} (such as 'haswell', 'znver3', 'skylake-avx512')")
+    width, fma = probe
+    registers = 32 if (width == 64 or not own.x86) else 16
+    return Target(name, own.triple, name, "", width, registers, fma, own.caches)
+
+
+# Emits a 64-byte fused multiply-add for the CPU named argv[2] and prints the width of
+# the vector registers used and whether an FMA instruction was; in a process of its own,
+# since LLVM warns about an unknown CPU on stderr and may then end the process.
+_PROBE = r'''
+import sys
+import llvmlite.binding as llvm
+llvm.initialize_native_target()
+llvm.initialize_native_asmprinter()
+ir = """
+define void @probe(ptr %p) {
+  %a = load <16 x float>, ptr %p
+  %b = call <16 x float> @llvm.fma.v16f32(<16 x float> %a, <16 x float> %a, <16 x float> %a)
+  store <16 x float> %b, ptr %p
+  ret void
+}
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)
+"""
+tm = llvm.Target.from_triple(sys.argv[1]).create_target_machine(cpu=sys.argv[2], opt=0)
+asm = tm.emit_assembly(llvm.parse_assembly(ir))
+print(64 if "zmm" in asm else 32 if "ymm" in asm else 16, int("vfmadd" in asm or "fmla" in asm))
+'''
+
+
+def _probe(triple: str, cpu: str) -> tuple[int, bool] | None:
+    """(vector bytes, FMA) of the code LLVM emits for `cpu`, or None when LLVM does not
+    know the CPU."""
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", _PROBE, triple, cpu],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or "not a recognized processor" in done.stderr:
+        return None
+    width, fma = done.stdout.split()
+    return int(width), fma == "1"
+
+
+_current: ContextVar[Target | None] = ContextVar("graphc_target", default=None)
+
+
+def default_name() -> str:
+    """The target compiles use when none is given: $GRAPHC_TARGET, else "host"."""
+    return os.environ.get(TARGET_ENV, "").strip() or "host"
+
+
+def current() -> Target:
+    """The target code is being generated for: the one `using` set, else the default."""
+    chosen = _current.get()
+    return chosen if chosen is not None else resolve(default_name())
+
+
+@contextlib.contextmanager
+def using(target: Target) -> Iterator[Target]:
+    """Generate code for `target` within the block (this thread and context only)."""
+    token = _current.set(target)
+    try:
+        yield target
+    finally:
+        _current.reset(token)
+
+
+def target_machine(target: Target | None = None) -> llvm.TargetMachine:
+    """A fresh target machine for `target` (default: current) at O3 (MCJIT takes
+    ownership of one)."""
+    return objgen.target_machine(*(target or current()).llvm())
 
 
 def fingerprint() -> str:
-    """What object code depends on besides the IR: llvmlite version and host CPU."""
-    triple, cpu, features = host()
-    return f"llvmlite={llvmlite.__version__};triple={triple};cpu={cpu};features={features}"
+    """What object code depends on besides the IR: llvmlite version and the current
+    target."""
+    return current().fingerprint()
 
 
-def compile_object(ir_text: str) -> bytes:
-    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code
-    (objgen.emit_object, which compile workers run too)."""
+def compile_object(ir_text: str, target: Target | None = None) -> bytes:
+    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code for
+    `target` (default: current; objgen.emit_object, which compile workers run too)."""
     _initialize()
     with _lock:
-        return objgen.emit_object(ir_text, *host())
+        return objgen.emit_object(ir_text, *(target or current()).llvm())
 
 
-def assembly(ir_text: str) -> str:
-    """The optimized host assembly of a module (to inspect vectorization)."""
+def assembly(ir_text: str, target: Target | None = None) -> str:
+    """The optimized assembly of a module for `target` (default: current), to inspect
+    vectorization and the instructions used."""
     _initialize()
     with (_lock, llvm.create_context() as context,
-          llvm.parse_assembly(ir_text, context) as module, target_machine() as tm,
+          llvm.parse_assembly(ir_text, context) as module, target_machine(target) as tm,
           llvm.create_pipeline_tuning_options(speed_level=3) as pto):
         module.triple = tm.triple
         module.data_layout = str(tm.target_data)
@@ -75,8 +266,8 @@ class Loaded:
         _initialize()
         with _lock:
             empty = llvm.parse_assembly("")
-            empty.triple = host()[0]
-            self.engine = llvm.create_mcjit_compiler(empty, target_machine())
+            empty.triple = host()[0]  # loaded code runs here, whatever it was built for
+            self.engine = llvm.create_mcjit_compiler(empty, objgen.target_machine(*host()))
             for obj in objects:
                 self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self.engine.finalize_object()

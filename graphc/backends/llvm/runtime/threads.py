@@ -204,8 +204,8 @@ class _Native:
     """The compiled pool module (once per process); ctypes releases the GIL in each call."""
 
     def __init__(self):
-        x86 = target.host()[0].startswith(("x86_64", "i686", "i386"))
-        self._loaded = target.Loaded(target.compile_object(str(_Module(x86).module)))
+        here = target.host_target()  # the pool runs here, whatever the programs target
+        self._loaded = target.Loaded(target.compile_object(str(_Module(here.x86).module), here))
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         address = self._loaded.address
         self.run = ctypes.CFUNCTYPE(ctypes.c_int32, ptr, ptr, ptr, i64, i64)(

@@ -120,7 +120,7 @@ def test_a_new_process_hits_without_optimizing_or_lowering(cache_dir):
 
 def test_a_changed_graphc_source_misses(cache_dir, monkeypatch):
     train(*conv_step())
-    key.code_fingerprint.cache_clear()
+    key._fingerprint.cache_clear()
     real = key.code_fingerprint()
     monkeypatch.setattr(key, "code_fingerprint", lambda: real[::-1])
     step, params, data = conv_step()
@@ -139,9 +139,9 @@ def test_the_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
     for edit in (None, ("sub/b.py", "y = 3\n"), ("sub/c.py", "")):
         if edit:
             (package / edit[0]).write_text(edit[1])
-        key.code_fingerprint.cache_clear()
+        key._fingerprint.cache_clear()
         digests.append(key.code_fingerprint())
-    key.code_fingerprint.cache_clear()
+    key._fingerprint.cache_clear()
     assert len(set(digests)) == 3
 
 

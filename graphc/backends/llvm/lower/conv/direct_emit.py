@@ -11,12 +11,12 @@ from graphc.backends.llvm.codegen.arith import smax, smin
 from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, const, convert, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.codegen.vector import (
-    VECTOR_BYTES,
     fma_of,
     masked_load_of,
     masked_store_of,
     splat,
     transpose,
+    vector_bytes,
 )
 from graphc.backends.llvm.lower.conv.direct_plan import MIN_ITEMS, SLOTS, Direct, balanced
 
@@ -210,7 +210,7 @@ def _copy_row(k: Kernel, src, src_dtype, src_at, dst, dst_dtype, dst_at, count: 
             k.store(convert(b, value, src_dtype, dst_dtype), dst, dst_dtype, b.add(dst_at, i))
         return
     dt = np.dtype(src_dtype)
-    lanes = VECTOR_BYTES // dt.itemsize
+    lanes = vector_bytes() // dt.itemsize
     vec = ir.VectorType(llvm_type(dt), lanes)
     mask_type = ir.VectorType(I1, lanes)
     load = masked_load_of(k.mc, vec)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.backends.llvm.codegen.arith import round_up
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES
+from graphc.backends.llvm.codegen.vector import vector_bytes
 
 ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm registers)
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
@@ -86,7 +86,7 @@ class Direct:
 
     @property
     def lanes(self) -> int:
-        return VECTOR_BYTES // np.dtype(self.dtype).itemsize
+        return vector_bytes() // np.dtype(self.dtype).itemsize
 
     @property
     def hp(self) -> int:
@@ -205,7 +205,7 @@ class Direct:
     def second_offset(self) -> int:
         """Byte offset, in a thread's scratch, of the tile ("positions") or the packed
         weights ("channels") after the padded planes."""
-        return round_up(self.cin * self.plane * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
+        return round_up(self.cin * self.plane * np.dtype(self.dtype).itemsize, vector_bytes())
 
     @property
     def slot_bytes(self) -> int:
@@ -214,7 +214,7 @@ class Direct:
             second = self.positions_blocks[2] * self.tile_plane
         else:
             second = self.taps * self.channel_vectors * self.lanes
-        return self.second_offset + round_up(second * np.dtype(self.dtype).itemsize, VECTOR_BYTES)
+        return self.second_offset + round_up(second * np.dtype(self.dtype).itemsize, vector_bytes())
 
     @property
     def scratch_bytes(self) -> int:

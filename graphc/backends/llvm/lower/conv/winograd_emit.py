@@ -127,7 +127,7 @@ def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
     """U[xi][kp][c][r] = (G g G^T)[xi] of output channel kp * MR + r over channel c (zero
     past cout), in float64 rounded once; threads split the (kp, c) pairs, MR lanes each."""
     b = k.b
-    mr = gemm.MR
+    mr = gemm.mr()
     v = _Vec(k, np.dtype("float64"), mr)
     _, g_mat, _ = matrices(conv.m)
     t = llvm_type(conv.dtype)
@@ -240,14 +240,14 @@ def _products(k: Kernel, conv: Winograd, u, v, dest) -> None:
     the GEMM's micro-kernel."""
     b, dt, lanes = k.b, conv.dtype, conv.width
     micro = gemm.micro_kernel(k.mc, dt)
-    kp_count = conv.kpad // gemm.MR
+    kp_count = conv.kpad // gemm.mr()
     with k.loop(0, conv.alpha ** 2, "xi") as xi:
         panel_b = k.gep(v, dt, b.mul(xi, i64(conv.cin * lanes)))
         with k.loop(0, kp_count, "kp") as kp:
             panel_a = k.gep(u, dt, b.mul(b.add(b.mul(xi, i64(kp_count)), kp),
-                                         i64(conv.cin * gemm.MR)))
+                                         i64(conv.cin * gemm.mr())))
             rows = k.gep(dest, dt, b.mul(b.add(b.mul(xi, i64(conv.kpad)),
-                                               b.mul(kp, i64(gemm.MR))), i64(lanes)))
+                                               b.mul(kp, i64(gemm.mr()))), i64(lanes)))
             b.call(micro, [panel_a, panel_b, rows, i64(lanes), i64(conv.cin),
                            ir.Constant(I1, 0)])
 

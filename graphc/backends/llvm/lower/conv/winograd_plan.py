@@ -109,7 +109,7 @@ class Winograd:
     @property
     def kpad(self) -> int:
         """Output channels rounded up to the micro-kernel's MR rows."""
-        return -(-self.cout // gemm.MR) * gemm.MR
+        return -(-self.cout // gemm.mr()) * gemm.mr()
 
     @property
     def rows(self) -> int:

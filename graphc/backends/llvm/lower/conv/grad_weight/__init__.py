@@ -26,7 +26,7 @@ import numpy as np
 
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.irtypes import I8, i64
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES
+from graphc.backends.llvm.codegen.vector import vector_bytes
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv.grad_weight.channels import Channels, channels_grad_weight
@@ -56,7 +56,7 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     if tuple(stride) != (1, 1) or n_ * c_ * o_ * ho * wo == 0:
         return "gemm"
     itemsize = np.dtype(dtype).itemsize
-    if ho * wo <= VECTOR_BYTES // itemsize and kernel[0] * kernel[1] <= MAX_ACCUMULATORS:
+    if ho * wo <= vector_bytes() // itemsize and kernel[0] * kernel[1] <= MAX_ACCUMULATORS:
         return "channels"
     shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * itemsize
     return "shifted" if shifted <= SHIFTED_BYTES else "gemm"

@@ -10,7 +10,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.irtypes import i64
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, fma_of, splat, transpose
+from graphc.backends.llvm.codegen.vector import fma_of, splat, transpose, vector_bytes
 from graphc.backends.llvm.lower.conv.grad_weight.common import (
     MAX_ACCUMULATORS,
     Shapes,
@@ -30,14 +30,14 @@ class Channels(Shapes):
 
     @staticmethod
     def of(dtype, x_shape, g_shape, kernel, padding) -> Channels:
-        vectors = -(-g_shape[1] // (VECTOR_BYTES // np.dtype(dtype).itemsize))
+        vectors = -(-g_shape[1] // (vector_bytes() // np.dtype(dtype).itemsize))
         kh, kw = kernel
         return Channels(*Shapes.values(dtype, x_shape, g_shape, kernel, padding),
                         min(vectors, MAX_ACCUMULATORS // (kh * kw)))
 
     @property
     def lanes(self) -> int:
-        return VECTOR_BYTES // self.dtype.itemsize
+        return vector_bytes() // self.dtype.itemsize
 
     @property
     def vectors(self) -> int:
@@ -47,7 +47,7 @@ class Channels(Shapes):
     @property
     def end(self) -> int:
         """Scratch bytes: gT."""
-        return self.n * self.ho * self.wo * self.vectors * VECTOR_BYTES
+        return self.n * self.ho * self.wo * self.vectors * vector_bytes()
 
 
 def channels_grad_weight(k, p: Channels, x, g, out, scratch) -> None:
@@ -87,7 +87,7 @@ def _transpose_grads(k, p: Channels, g, scratch) -> None:
             base = b.add(b.mul(n, i64(pixels * width)), b.mul(vector, i64(v.lanes)))
             for q, column in enumerate(transpose(b, rows)[:pixels]):
                 at = b.gep(scratch, [b.add(base, i64(q * width))], source_etype=v.t)
-                b.store(column, at, align=VECTOR_BYTES)
+                b.store(column, at, align=vector_bytes())
 
 
 def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> None:
@@ -108,7 +108,7 @@ def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> N
         for q in range(pixels):
             y, xx = divmod(q, p.wo)
             gv = [b.load(b.gep(scratch, [b.add(grads, i64(q * width + u * v.lanes))],
-                               source_etype=v.t), typ=v.vec, align=VECTOR_BYTES)
+                               source_etype=v.t), typ=v.vec, align=vector_bytes())
                   for u in range(vectors)]
             for tap in range(taps):
                 iy, ix = y + tap // p.kw - p.ph, xx + tap % p.kw - p.pw

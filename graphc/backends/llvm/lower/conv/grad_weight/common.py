@@ -8,7 +8,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.irtypes import I1, I32, i64, llvm_type
-from graphc.backends.llvm.codegen.vector import VECTOR_BYTES, masked_load_of, masked_store_of
+from graphc.backends.llvm.codegen.vector import masked_load_of, masked_store_of, vector_bytes
 
 MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold
 
@@ -59,7 +59,7 @@ class Vectors:
     """Widest vectors of a dtype, with their masked load and store."""
 
     def __init__(self, k, dtype: np.dtype):
-        self.lanes = VECTOR_BYTES // dtype.itemsize
+        self.lanes = vector_bytes() // dtype.itemsize
         self.t = llvm_type(dtype)
         self.vec, self.mask = ir.VectorType(self.t, self.lanes), ir.VectorType(I1, self.lanes)
         self.load = masked_load_of(k.mc, self.vec)

@@ -13,10 +13,10 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import round_up
 from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import (
-    VECTOR_BYTES,
     fma_of,
     masked_load_of,
     splat,
+    vector_bytes,
 )
 from graphc.backends.llvm.lower.conv.grad_weight.common import (
     MAX_ACCUMULATORS,
@@ -67,7 +67,7 @@ class Shifted(Shapes):
         kh, kw = kernel
         ob, tb = _blocking(o_, c_ * kh * kw)
         # Half vectors where they waste fewer lanes on the last pixels (as fast on Zen 4).
-        widest = VECTOR_BYTES // dtype.itemsize
+        widest = vector_bytes() // dtype.itemsize
         lanes = min((widest, widest // 2), key=lambda n: round_up(ho * wo, n))
         per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
         steps = -(-ho * wo // lanes)
@@ -94,7 +94,7 @@ class Shifted(Shapes):
         """Byte offset of the per-block partial sums kept from one chunk to the next,
         after the shifted planes and a vector of slack (masked tail loads)."""
         planes = self.n * self.c * self.kw * self.plane * self.dtype.itemsize
-        return round_up(planes + VECTOR_BYTES, VECTOR_BYTES)
+        return round_up(planes + vector_bytes(), vector_bytes())
 
     @property
     def block_bytes(self) -> int:
