@@ -96,8 +96,11 @@ def _transpose_lanes(b, rows: list) -> list:
 
 
 def fma_of(mc, vec: ir.VectorType) -> ir.Function:
-    """llvm.fma over float vectors of type `vec` (declared once per module)."""
-    return mc.function(f"llvm.fma.v{vec.count}{_suffix(vec)}", vec, [vec] * 3)
+    """a * b + c over float vectors of type `vec` (declared once per module): llvm.fma,
+    one rounding, where the target has FMA instructions; llvm.fmuladd elsewhere, a multiply
+    and an add (llvm.fma there would be a libm call per element)."""
+    name = "fma" if target.current().fma else "fmuladd"
+    return mc.function(f"llvm.{name}.v{vec.count}{_suffix(vec)}", vec, [vec] * 3)
 
 
 def masked_load_of(mc, vec: ir.VectorType) -> ir.Function:

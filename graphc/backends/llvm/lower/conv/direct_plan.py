@@ -30,9 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.backends.llvm.codegen.arith import round_up
-from graphc.backends.llvm.codegen.vector import vector_bytes
+from graphc.backends.llvm.codegen.vector import accumulators, vector_bytes
 
-ACCUMULATORS = 24  # vector accumulators of a register block (of 32 zmm registers)
 SLOTS = 8  # per-thread scratch regions; threads beyond them sit out
 MAX_SLOT_BYTES = 512 * 1024  # one thread's padded image and tile or weights stay in L2
 MAX_DEPTH = 400  # terms per output (cin x kh x kw) up to which the direct kernel is taken
@@ -146,8 +145,8 @@ class Direct:
         register block; channel blocks are balanced, the vectors left at a plane's end
         form a smaller last block (ties: fewer loads)."""
         best = None
-        for r in range(1, min(self.vectors, ACCUMULATORS) + 1):
-            sizes = balanced(self.cout, ACCUMULATORS // r)
+        for r in range(1, min(self.vectors, accumulators()) + 1):
+            sizes = balanced(self.cout, accumulators() // r)
             per_tap = {v: sum(_cycles(v * kb, v + kb) for kb in sizes)
                        for v in {r, self.vectors % r or r}}
             cost = self.cout * self.vectors * STORE_CYCLES
@@ -174,7 +173,7 @@ class Direct:
         else row segments of s pixels (m = 1); G * m * s accumulators at most."""
         best = None
         for g in range(1, min(self.channel_vectors, CHANNEL_GROUPS) + 1):
-            most = ACCUMULATORS // g
+            most = accumulators() // g
             if self.wo <= most:
                 m, s = min(self.ho, most // self.wo), self.wo
                 blocks, y0 = [], 0  # (pixels, active kernel rows)

@@ -26,11 +26,10 @@ import numpy as np
 
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.irtypes import I8, i64
-from graphc.backends.llvm.codegen.vector import vector_bytes
+from graphc.backends.llvm.codegen.vector import accumulators, vector_bytes
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv.grad_weight.channels import Channels, channels_grad_weight
-from graphc.backends.llvm.lower.conv.grad_weight.common import MAX_ACCUMULATORS
 from graphc.backends.llvm.lower.conv.grad_weight.shifted import Shifted, shifted_grad_weight
 from graphc.ops.conv import Window
 
@@ -42,7 +41,7 @@ SHIFTED_BYTES = 4 * 1024 * 1024  # the largest shifted copy the "shifted" path m
 def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     """"channels", "shifted" or "gemm" (see the module docstring), for stride 1:
     - planes of at most one vector of output pixels (and kernels of at most
-      MAX_ACCUMULATORS taps) take the channels path: a vector over pixels multiplies
+      accumulators() taps) take the channels path: a vector over pixels multiplies
       padding there too (4x4 planes, 3x3 kernels, padding 1: 44 of 144 products), a
       vector over output channels skips it;
     - other problems whose shifted copy stays in the caches (at most SHIFTED_BYTES) take
@@ -56,7 +55,7 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     if tuple(stride) != (1, 1) or n_ * c_ * o_ * ho * wo == 0:
         return "gemm"
     itemsize = np.dtype(dtype).itemsize
-    if ho * wo <= vector_bytes() // itemsize and kernel[0] * kernel[1] <= MAX_ACCUMULATORS:
+    if ho * wo <= vector_bytes() // itemsize and kernel[0] * kernel[1] <= accumulators():
         return "channels"
     shifted = n_ * c_ * kernel[1] * (h + 2 * padding[0]) * wo * itemsize
     return "shifted" if shifted <= SHIFTED_BYTES else "gemm"

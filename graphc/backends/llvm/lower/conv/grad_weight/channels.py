@@ -10,9 +10,8 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.irtypes import i64
-from graphc.backends.llvm.codegen.vector import fma_of, splat, transpose, vector_bytes
+from graphc.backends.llvm.codegen.vector import accumulators, fma_of, splat, transpose, vector_bytes
 from graphc.backends.llvm.lower.conv.grad_weight.common import (
-    MAX_ACCUMULATORS,
     Shapes,
     Vectors,
     by_size,
@@ -33,7 +32,7 @@ class Channels(Shapes):
         vectors = -(-g_shape[1] // (vector_bytes() // np.dtype(dtype).itemsize))
         kh, kw = kernel
         return Channels(*Shapes.values(dtype, x_shape, g_shape, kernel, padding),
-                        min(vectors, MAX_ACCUMULATORS // (kh * kw)))
+                        min(vectors, accumulators() // (kh * kw)))
 
     @property
     def lanes(self) -> int:

@@ -10,8 +10,6 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.irtypes import I1, I32, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import masked_load_of, masked_store_of, vector_bytes
 
-MAX_ACCUMULATORS = 24  # vector registers a block of output channels x taps may hold
-
 
 @dataclass(frozen=True)
 class Shapes:

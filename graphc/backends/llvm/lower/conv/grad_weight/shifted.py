@@ -13,13 +13,13 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import round_up
 from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import (
+    accumulators,
     fma_of,
     masked_load_of,
     splat,
     vector_bytes,
 )
 from graphc.backends.llvm.lower.conv.grad_weight.common import (
-    MAX_ACCUMULATORS,
     Shapes,
     Vectors,
     by_size,
@@ -46,7 +46,7 @@ def _blocking(outputs: int, taps: int) -> tuple[int, int]:
         return items.sum() + max(items[:half].sum(), items[half:].sum())
 
     shapes = [(ob, tb) for ob in range(1, min(MAX_BLOCK, outputs) + 1)
-              for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= MAX_ACCUMULATORS]
+              for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= accumulators()]
     return min(shapes, key=lambda s: (cost(*s), -s[0] * s[1]))
 
 
