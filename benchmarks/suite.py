@@ -61,15 +61,18 @@ def missing_reason(framework: str) -> str | None:
 
 
 def run_child(framework: str, threads: int, names: list[str], settings: dict,
-              quick: bool) -> dict:
-    """One child's results by workload name (errors and timeouts reported per cell)."""
+              quick: bool, code: str = "host") -> dict:
+    """One child's results by workload name (errors and timeouts reported per cell);
+    `code`: the target graphc compiles for ($GRAPHC_TARGET in the child)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         command = [sys.executable, "-m", "benchmarks.child", framework, str(threads), str(out),
                    "--workloads", ",".join(names), "--repeat", str(settings["repeat"]),
                    "--budget", str(settings["budget"])] + (["--quick"] if quick else [])
         try:
-            done = subprocess.run(command, env=child.environment(threads), cwd=ROOT,
+            env = child.environment(threads)
+            env["GRAPHC_TARGET"] = code
+            done = subprocess.run(command, env=env, cwd=ROOT,
                                   capture_output=True, text=True, timeout=settings["timeout"])
         except subprocess.TimeoutExpired:
             return {n: {"error": f"timed out after {settings['timeout']} s"} for n in names}
@@ -107,14 +110,50 @@ def compile_times(timeout: float) -> dict:
 
 
 def machine(revision: str) -> dict:
-    """What a reader needs to reproduce the figures."""
-    import llvmlite.binding as llvm
+    """What a reader needs to reproduce the figures: the CPU (model, LLVM's name, vector
+    registers), the versions."""
+    from graphc.backends.llvm.runtime import target
 
-    llvm.initialize_native_target()
+    host = target.host_target()
     versions = {p: _version(p) for p in ("numpy", "llvmlite", "torch", "jax")}
-    return {"cpu": f"{llvm.get_host_cpu_name()} x{os.cpu_count()}",
+    return {"cpu": f"{_cpu_model()} ({host.cpu}, {host.vector_registers} x "
+                   f"{host.vector_bytes * 8}-bit vectors) x{os.cpu_count()}",
             "python": platform.python_version(), "graphc": revision,
             **{k: v for k, v in versions.items() if v}}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def default_targets() -> list[str]:
+    """The host's own code, and AVX2 code (x86-64-v3) too where the host has AVX-512:
+    most users' CPUs are AVX2 ones."""
+    from graphc.backends.llvm.runtime import target
+
+    return ["host", "x86-64-v3"] if target.host_target().avx512 else ["host"]
+
+
+def _targets(text: str | None) -> list[str]:
+    """--targets as names, each one this host can run (a ValueError names the others)."""
+    if text is None:
+        return default_targets()
+    from graphc.backends.llvm.runtime import target
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        missing = target.resolve(name).missing_on_host()
+        if missing:
+            raise ValueError(f"--targets: {name} needs {', '.join(missing)}, which this CPU "
+                             f"lacks")
+    return names or default_targets()
 
 
 def _load() -> float | None:
@@ -144,8 +183,11 @@ def _git_revision() -> str:
 
 
 def run(selected: list[workloads.Workload], threads: list[int], frameworks: list[str],
-        repeat: int | None = None, quick: bool = False, log=print) -> dict:
-    """Measure everything and return the report that table.render prints."""
+        repeat: int | None = None, quick: bool = False, log=print,
+        targets: list[str] | None = None) -> dict:
+    """Measure everything and return the report that table.render prints: graphc once per
+    target (default_targets()), a row set each."""
+    targets = targets or default_targets()
     settings = dict(QUICK if quick else FULL)
     if repeat is not None:
         settings["repeat"] = repeat
@@ -157,23 +199,27 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
     for t in threads:
         for framework in frameworks:
             reason = missing_reason(framework)
-            log(f"{framework} at {t} thread{'s' if t > 1 else ''}: "
-                + (reason or ", ".join(names)))
-            times[(framework, t)] = ({n: {"missing": reason} for n in names} if reason
-                                     else run_child(framework, t, names, settings, quick))
+            for code in targets if framework == "graphc" else ["host"]:
+                log(f"{framework}{'' if code == 'host' else ' (' + code + ')'} at {t} "
+                    f"thread{'s' if t > 1 else ''}: " + (reason or ", ".join(names)))
+                times[(framework, t, code)] = (
+                    {n: {"missing": reason} for n in names} if reason
+                    else run_child(framework, t, names, settings, quick, code))
     compiled = compile_times(settings["timeout"]) if "graphc" in frameworks and any(
         w.name == "lenet" for w in selected) else {}
     peaks.append(peak.measure(threads))
     loads.append(_load())
-    rows = [{"workload": w.name, "threads": t, "flops": w.flops(), "bytes": w.bytes(),
-             "target": w.target,
-             "times": {f: times[(f, t)][w.name] for f in frameworks}}
-            for w in selected for t in threads]
+    rows = [{"workload": w.name, "threads": t, "code": code, "flops": w.flops(),
+             "bytes": w.bytes(), "target": w.target,
+             "times": {f: times[(f, t, code if f == "graphc" else "host")][w.name]
+                       for f in frameworks}}
+            for code in targets for w in selected for t in threads]
     warnings = []
     if _git_revision() != revision:
         warnings.append(f"graphc's code changed during the run ({revision} at the start, "
                         f"{_git_revision()} at the end): the figures may mix versions")
     return {"machine": machine(revision), "warnings": warnings, "threads": threads,
+            "targets": targets,
             "repeat": settings["repeat"],
             "peak": {str(t): max(p[t] for p in peaks) for t in threads},
             "peak_probes": [{str(t): v for t, v in p.items()} for p in peaks],
@@ -203,6 +249,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="fewer timed calls, a shorter time budget per cell, gemm 256 and 1024 "
                         "only: for trying changes, not for quoting")
+    p.add_argument("--targets", default=None,
+                   help="comma list of targets graphc compiles for, a row set each: host, "
+                        "x86-64-v2, x86-64-v3, x86-64-v4 or an LLVM CPU name (default: host, "
+                        "plus x86-64-v3 on an AVX-512 host)")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="also write the report (every figure behind the table) to FILE")
 
@@ -225,11 +275,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
                              f"{', '.join(child.FRAMEWORKS)}")
         if args.repeat is not None and args.repeat < 1:
             raise ValueError(f"--repeat must be positive, got {args.repeat}")
+        targets = _targets(args.targets)
     except ValueError as exc:
         print(f"benchmarks: error: {exc}", file=sys.stderr)
         return 2
     report = run(selected, threads, chosen, args.repeat, args.quick,
-                 log=lambda line: print(line, file=sys.stderr, flush=True))
+                 log=lambda line: print(line, file=sys.stderr, flush=True), targets=targets)
     report["command"] = " ".join([prog, shlex.join(argv)]).strip()
     print(table.render(report))
     if args.json:

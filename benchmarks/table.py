@@ -63,14 +63,14 @@ def _verdict(value: float | None, bound: float | None, at_most: bool = True) -> 
 
 def rows(report: dict) -> list[list[str]]:
     """The table's cells: a header, then one line per row of the report."""
-    header = ["workload", "thr", *(f"{f} ms" for f in FRAMEWORK_COLUMNS), "best",
+    header = ["workload", "thr", "code", *(f"{f} ms" for f in FRAMEWORK_COLUMNS), "best",
               "ratio", "target", "GFLOP/s", "of peak"]
     lines = [header]
     for row in report["rows"]:
         s = summarize(row, report.get("peak", {}))
         target = row.get("target")
         lines.append([
-            row["workload"], str(row["threads"]),
+            row["workload"], str(row["threads"]), row.get("code", "host"),
             *(_time_cell(row["times"].get(f)) for f in FRAMEWORK_COLUMNS),
             s["best"] or "-",
             f"{s['ratio']:.2f}{_verdict(s['ratio'], target)}" if s["ratio"] else "-",

@@ -169,13 +169,13 @@ def test_table_renders_with_missing_and_failed_frameworks():
     text = table.render(report)
     lines = text.splitlines()
     header = lines[0].split()
-    assert header[:7] == ["workload", "thr", "numpy", "ms", "graphc", "ms", "torch"]
+    assert header[:8] == ["workload", "thr", "code", "numpy", "ms", "graphc", "ms", "torch"]
     gemm = lines[1].split()
-    assert gemm[:9] == ["gemm", "1024", "1", "40.0", "25.0", "missing", "missing", "20.0*",
-                        "jax"]
-    assert gemm[9:] == ["1.25", "MISS", "<=1.05", "80.0", "80%"]
+    assert gemm[:10] == ["gemm", "1024", "1", "host", "40.0", "25.0", "missing", "missing",
+                         "20.0*", "jax"]
+    assert gemm[10:] == ["1.25", "MISS", "<=1.05", "80.0", "80%"]
     lenet = lines[2].split()
-    assert lenet[4:8] == ["missing", "missing", "failed", "-"]  # no alternative: no best
+    assert lenet[5:9] == ["missing", "missing", "failed", "-"]  # no alternative: no best
     notes = " ".join(text.split())  # the notes are wrapped
     assert "jax failed on lenet at 1 thread(s): boom" in notes
     assert "torch: torch is not installed; its column says missing" in notes
