@@ -15,7 +15,13 @@ from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.arith import smax, smin
 from graphc.backends.llvm.codegen.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.codegen.vector import gather_of, scatter_of, splat, type_suffix
+from graphc.backends.llvm.codegen.vector import (
+    gather_of,
+    scatter_of,
+    splat,
+    type_suffix,
+    vector_bytes,
+)
 from graphc.backends.llvm.codegen.vector import lanes as vector_lanes
 from graphc.backends.llvm.lower.conv.winograd_plan import KERNEL, SLOTS, Winograd, matrices
 
@@ -161,7 +167,8 @@ def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
                 value = u[x1][x2] if t == F64 else b.fptrunc(u[x1][x2], out_vec)
                 at = b.mul(b.add(b.mul(i64(xi * kp_count), i64(conv.cin)),
                                  b.add(b.mul(kp, i64(conv.cin)), c)), i64(mr))
-                b.store(value, b.gep(scratch, [at], source_etype=t), align=mr)
+                row_bytes = mr * np.dtype(conv.dtype).itemsize  # rows of MR values
+                b.store(value, b.gep(scratch, [at], source_etype=t), align=row_bytes & -row_bytes)
 
 
 @dataclass
@@ -232,7 +239,7 @@ def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, tiles: _Tiles,
                 xi = x1 * conv.alpha + x2
                 at = b.add(b.mul(b.add(i64(xi * conv.cin), c), i64(conv.width)),
                            b.mul(tiles.part, i64(lanes)))
-                b.store(transformed[x1][x2], k.gep(dest, dt, at), align=64)
+                b.store(transformed[x1][x2], k.gep(dest, dt, at), align=vector_bytes())
 
 
 def _products(k: Kernel, conv: Winograd, u, v, dest) -> None:
@@ -268,7 +275,7 @@ def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, tiles: _Tiles, pr
     with k.loop(0, conv.cout, "o") as o:
         m = [[b.load(k.gep(products, dt, b.add(b.mul(b.add(i64(xi * conv.kpad), o),
                                                      i64(conv.width)), column)),
-                     typ=v.vec, align=64)
+                     typ=v.vec, align=vector_bytes())
               for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
              for x1 in range(conv.alpha)]
         y = _transform(b, at, m, at, v.scale)

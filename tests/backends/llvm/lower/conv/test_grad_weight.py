@@ -10,6 +10,7 @@ import pytest
 
 import graphc as gc
 from graphc.backends.llvm.lower.conv.grad_weight import Channels, Shifted, grad_weight_path
+from graphc.backends.llvm.runtime import target
 
 # N, C, H, W, O, kh, kw, ph, pw
 MODELS = {
@@ -31,6 +32,7 @@ SWEEP = [
     (1, 2, 7, 5, 3, 3, 5, 2, 1),
     (3, 1, 8, 8, 6, 5, 5, 2, 2),
     (2, 3, 4, 4, 70, 3, 3, 1, 1),    # 16 pixels: 5 vectors of channels in groups of 2
+    (2, 3, 3, 3, 35, 2, 2, 0, 0),    # 4 pixels, 2x2 kernel: on AVX2 5 vectors in groups of 3
     (3, 2, 3, 5, 9, 3, 3, 1, 1),     # 15 pixels
     (4, 5, 2, 2, 20, 1, 1, 0, 0),    # 1x1 kernel on 2x2 planes
     (2, 3, 3, 6, 50, 2, 4, 0, 1),    # 2x4 kernel: groups of 3 vectors of channels
@@ -75,26 +77,37 @@ def _path(shape, dtype="float32", stride=1) -> str:
     return grad_weight_path(dtype, (n, c, h, wd), g, (kh, kw), (stride, stride), (ph, pw))
 
 
-def test_path_rule():
-    for dtype in ("float32", "float64"):
-        for name in ("lenet1", "lenet2", "digits1"):
-            assert _path(MODELS[name], dtype) == "shifted", name
-    assert _path(MODELS["digits2"]) == "channels"  # 16 pixels: one float32 vector
-    assert _path(MODELS["digits2"], "float64") == "shifted"  # two float64 vectors
-    assert _path((1, 2, 2, 3, 4, 5, 5, 2, 2)) == "shifted"  # 25 taps: too many registers
-    for shape in [*MODELS.values(), *SWEEP]:
-        assert _path(shape, stride=2) == "gemm", shape
-    # The benchmark layer (its shifted copy would be 27 MB) keeps the GEMM.
-    assert _path((32, 64, 32, 32, 64, 3, 3, 1, 1)) == "gemm"
+@pytest.mark.parametrize("level,digits2", [("x86-64-v4", "channels"), ("x86-64-v3", "shifted")])
+def test_path_rule(level, digits2):
+    """The rule on AVX-512 (16 float32 lanes, 24 accumulators) and AVX2 (8 lanes, 12)."""
+    with target.using(target.resolve(level)):
+        for dtype in ("float32", "float64"):
+            for name in ("lenet1", "lenet2", "digits1"):
+                assert _path(MODELS[name], dtype) == "shifted", name
+        # 16 pixels: one float32 vector of AVX-512, two of AVX2
+        assert _path(MODELS["digits2"]) == digits2
+        assert _path(MODELS["digits2"], "float64") == "shifted"  # two float64 vectors
+        assert _path((1, 2, 2, 3, 4, 5, 5, 2, 2)) == "shifted"  # 25 taps: too many registers
+        assert _path((1, 2, 3, 2, 4, 3, 3, 1, 1)) == "channels"  # 6 pixels, 9 taps
+        for shape in [*MODELS.values(), *SWEEP]:
+            assert _path(shape, stride=2) == "gemm", shape
+        # The benchmark layer (its shifted copy would be 27 MB) keeps the GEMM.
+        assert _path((32, 64, 32, 32, 64, 3, 3, 1, 1)) == "gemm"
 
 
-def test_cases_cover_both_paths():
-    """The shapes below reach every variant of the generated code of either path."""
-    plans = [_plan(s, dt) for s in [*MODELS.values(), *SWEEP] for dt in ("float32", "float64")]
+@pytest.mark.parametrize("level", ["x86-64-v4", "x86-64-v3"])
+def test_cases_cover_both_paths(level):
+    """The shapes below reach every variant of the generated code of either path, with
+    the register blocks of AVX-512 and of AVX2 alike (the tests compile them for the host)."""
+    chosen = target.resolve(level)
+    with target.using(chosen):
+        plans = [_plan(s, dt) for s in [*MODELS.values(), *SWEEP]
+                 for dt in ("float32", "float64")]
     shifted = [p for p in plans if isinstance(p, Shifted)]
     assert any(p.chunks > 1 for p in shifted) and any(p.chunks == 1 for p in shifted)
     assert any(p.o % p.ob for p in shifted) and any(p.taps % p.tb for p in shifted)
-    assert {p.lanes * p.dtype.itemsize for p in shifted} == {32, 64}
+    widest = chosen.vector_bytes
+    assert {p.lanes * p.dtype.itemsize for p in shifted} == {widest // 2, widest}
     assert any(p.ho * p.wo % p.lanes for p in shifted)  # a masked last vector
     assert any(p.ho * p.wo < p.lanes for p in shifted)  # a plane narrower than a vector
     assert any(p.ho * p.wo > 4 * p.lanes for p in shifted)  # a loop over vectors
