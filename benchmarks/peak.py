@@ -1,11 +1,16 @@
-"""The machine's float32 FMA peak, measured: a native loop of independent vector FMAs,
-generated with llvmlite for the host CPU and run by 1..T threads at once.
+"""The machine's float32 FMA peak and memory bandwidth, measured: a native loop of
+independent vector FMAs, and a STREAM-style triad, generated with llvmlite for the host CPU
+and run by 1..T threads at once.
 
 The loop keeps ACCUMULATORS independent chains `acc = fma(acc, x, y)` of the widest vector
 the host has (16 lanes with AVX-512, 8 with AVX, else 4), enough to cover the FMA latency
 (4 cycles) times the FMA pipes (2) on current x86 cores. Each iteration is
 ACCUMULATORS * lanes * 2 FLOPs. ctypes releases the GIL, so T Python threads run T copies
 in parallel; the peak at T threads is their total FLOPs over the wall time.
+
+The triad (a[i] = b[i] + s * c[i], as STREAM's) runs over float32 arrays of TRIAD_BYTES
+each, far beyond the caches; its bandwidth counts what STREAM counts, 12 bytes per
+element (two reads and a write), split among the threads by contiguous shares.
 
     python -m benchmarks.peak [--threads 1,2] [--seconds 0.2]
 """
@@ -107,6 +112,85 @@ class Probe:
         return threads * n * self.flops_per_iteration / elapsed / 1e9
 
 
+TRIAD_BYTES = 64 << 20  # per array
+
+
+def triad_module() -> ir.Module:
+    """`void triad(float *a, float *b, float *c, i64 start, i64 stop, float s)`:
+    a[i] = b[i] + s * c[i] for i in [start, stop) (the vectorizer widens it)."""
+    f32, i64, ptr = ir.FloatType(), ir.IntType(64), ir.PointerType()
+    module = ir.Module("triad")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, ptr, ptr, i64, i64, f32]),
+                     "triad")
+    for arg in fn.args[:3]:
+        arg.add_attribute("noalias")
+    a, b_, c, start, stop, s = fn.args
+    entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed("<", start, stop), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(i64)
+    i.add_incoming(start, entry)
+    x = b.load(b.gep(b_, [i], source_etype=f32), typ=f32)
+    y = b.load(b.gep(c, [i], source_etype=f32), typ=f32)
+    b.store(b.fadd(x, b.fmul(s, y)), b.gep(a, [i], source_etype=f32))
+    i_next = b.add(i, ir.Constant(i64, 1))
+    i.add_incoming(i_next, loop)
+    b.cbranch(b.icmp_signed("<", i_next, stop), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return module
+
+
+class Triad:
+    """The compiled triad over three arrays of TRIAD_BYTES: `gbs(threads)` its bandwidth."""
+
+    def __init__(self, nbytes: int = TRIAD_BYTES):
+        import numpy as np
+
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                               features=llvm.get_host_cpu_features().flatten(),
+                                               opt=3, jit=True)
+        module = llvm.parse_assembly(str(triad_module()))
+        module.verify()
+        tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+        tuning.loop_vectorization = True  # off by default in llvmlite's options
+        passes = llvm.create_pass_builder(machine, tuning)
+        passes.getModulePassManager().run(module, passes)
+        self._engine = llvm.create_mcjit_compiler(module, machine)
+        self._engine.finalize_object()
+        self._fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, ctypes.c_int64,
+                                    ctypes.c_int64, ctypes.c_float)(
+            self._engine.get_function_address("triad"))
+        self.n = nbytes // 4
+        self.arrays = [np.full(self.n, v, np.float32) for v in (0.0, 1.0, 2.0)]
+
+    def gbs(self, threads: int, repeat: int = 3) -> float:
+        """GB/s of `threads` threads sharing one triad, the best of `repeat`."""
+        a, b, c = (x.ctypes.data for x in self.arrays)
+        shares = [(self.n * k // threads, self.n * (k + 1) // threads) for k in range(threads)]
+        best = float("inf")
+        for _ in range(repeat):
+            workers = [threading.Thread(target=self._fn, args=(a, b, c, lo, hi, 3.0))
+                       for lo, hi in shares]
+            start = time.perf_counter()
+            for t in workers:
+                t.start()
+            for t in workers:
+                t.join()
+            best = min(best, time.perf_counter() - start)
+        return 12 * self.n / best / 1e9
+
+
+def bandwidth(threads: list[int]) -> dict[int, float]:
+    """STREAM-triad GB/s at each thread count."""
+    triad = Triad()
+    return {t: triad.gbs(t) for t in threads}
+
+
 def measure(threads: list[int], seconds: float = 0.2, tries: int = 3) -> dict[int, float]:
     """The peak GFLOP/s at each thread count: the best of `tries` runs (the machine is
     shared; a peak is what the hardware can do, so the best run is the estimate)."""
@@ -119,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--seconds", type=float, default=0.2)
     args = parser.parse_args(argv)
-    for t, g in measure([int(t) for t in args.threads.split(",")], args.seconds).items():
-        print(f"{t} thread{'s' if t > 1 else ''}: {g:7.1f} GFLOP/s float32 FMA")
+    counts = [int(t) for t in args.threads.split(",")]
+    memory = bandwidth(counts)
+    for t, g in measure(counts, args.seconds).items():
+        print(f"{t} thread{'s' if t > 1 else ''}: {g:7.1f} GFLOP/s float32 FMA, "
+              f"{memory[t]:6.1f} GB/s triad")
     return 0
 
 

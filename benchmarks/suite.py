@@ -195,6 +195,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
     revision = _git_revision()
     loads = [_load()]
     peaks = [peak.measure(threads)]
+    memory = [peak.bandwidth(threads)] if any(w.bytes() for w in selected) else []
     times: dict = {}
     for t in threads:
         for framework in frameworks:
@@ -208,6 +209,8 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
     compiled = compile_times(settings["timeout"]) if "graphc" in frameworks and any(
         w.name == "lenet" for w in selected) else {}
     peaks.append(peak.measure(threads))
+    if memory:
+        memory.append(peak.bandwidth(threads))
     loads.append(_load())
     rows = [{"workload": w.name, "threads": t, "code": code, "flops": w.flops(),
              "bytes": w.bytes(), "target": w.target,
@@ -223,6 +226,7 @@ def run(selected: list[workloads.Workload], threads: list[int], frameworks: list
             "repeat": settings["repeat"],
             "peak": {str(t): max(p[t] for p in peaks) for t in threads},
             "peak_probes": [{str(t): v for t, v in p.items()} for p in peaks],
+            "bandwidth": {str(t): max(m[t] for m in memory) for t in threads} if memory else {},
             "load": loads,
             "compile": compiled, "rows": rows}
 

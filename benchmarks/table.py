@@ -183,10 +183,14 @@ def _bandwidth_notes(report: dict) -> list[str]:
         best, best_time = best_alternative(row["times"])
         figures = [(name, t) for name, t in (("graphc", median(row["times"].get("graphc"))),
                                              (best, best_time)) if name and t]
+        triad = report.get("bandwidth", {}).get(str(row["threads"]))
         if figures:
             out.append(f"{row['workload']} at {row['threads']} thread(s) is memory-bound ("
                        f"{row['bytes'] / 1e6:.0f} MB a call): " + ", ".join(
-                           f"{name} {row['bytes'] / t / 1e9:.1f} GB/s" for name, t in figures))
+                           f"{name} {row['bytes'] / t / 1e9:.1f} GB/s"
+                           + (f" ({100 * row['bytes'] / t / 1e9 / triad:.0f}% of the "
+                              f"{triad:.1f} GB/s STREAM triad)" if triad else "")
+                           for name, t in figures))
     return out
 
 

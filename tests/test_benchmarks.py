@@ -131,6 +131,22 @@ def test_fma_probe_runs_the_iterations_it_counts():
     assert math.isfinite(probe.gflops(1, seconds=0.01))
 
 
+def test_triad_probe_computes_the_triad_each_thread_share_of_it():
+    triad = peak.Triad(nbytes=4 * 1003)  # an odd count: uneven shares
+    triad.arrays[1][:] = np.arange(1003)
+    assert triad.gbs(2, repeat=1) > 0
+    a, b, c = triad.arrays
+    np.testing.assert_array_equal(a, b + np.float32(3.0) * c)
+
+
+def test_memory_bound_rows_are_shown_against_the_triad():
+    row = {"workload": "elementwise", "threads": 1, "flops": 1e6, "bytes": 8e7,
+           "target": 0.9, "times": {"graphc": cell(10), "torch": cell(20)}}
+    report = {"peak": {"1": 100.0}, "repeat": 5, "bandwidth": {"1": 10.0}, "rows": [row]}
+    notes = " ".join(table.render(report).split())
+    assert "graphc 8.0 GB/s (80% of the 10.0 GB/s STREAM triad)" in notes
+
+
 def test_child_environment_sets_threads_for_every_library():
     one = child.environment(1, {"XLA_FLAGS": "--xla_foo=1 --xla_cpu_multi_thread_eigen=true"})
     assert one["OMP_NUM_THREADS"] == one["OPENBLAS_NUM_THREADS"] == "1"
