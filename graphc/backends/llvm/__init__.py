@@ -28,13 +28,16 @@ class LLVMBackend:
         """Options: threads: None uses every core the process may run on (small graphs run
         on one: results are identical for any thread count); an int sets the count.
         target: the CPU to compile for (runtime/target.py: "host", "x86-64-v2", "-v3",
-        "-v4", "aarch64" or an LLVM CPU name; default $GRAPHC_TARGET, else "host"); code
+        "-v4", "aarch64" or an LLVM CPU name, or a runtime.target.Target as `graphc tune`
+        passes; default $GRAPHC_TARGET, else "host"); code
         for a CPU this one is not can be inspected but not run. With the disk cache on,
         compiled variants are looked up by the unoptimized program, these options and
         the target first, so a hit neither optimizes nor lowers anything."""
         options = dict(source.options)
         threads = options.pop("threads", None)
-        chosen = target.resolve(options.pop("target", None) or target.default_name())
+        asked = options.pop("target", None)
+        chosen = asked if isinstance(asked, target.Target) else target.resolve(
+            asked or target.default_name())
         if options:
             raise TypeError(f"llvm backend: unknown options {sorted(options)}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
@@ -48,5 +51,7 @@ class LLVMBackend:
         if not cache.enabled() or chosen.missing_on_host():  # foreign code is never loaded
             return prepare()
         with target.using(chosen):
-            key = compile_key(source.program, source.optimize, source.options)
+            # The target enters the key through the code fingerprint (CPU, features, tuning).
+            key = compile_key(source.program, source.optimize,
+                              {k: v for k, v in source.options.items() if k != "target"})
         return CachedRunner(key, source.program, threads, chosen, prepare)

@@ -9,6 +9,7 @@ import numpy as np
 
 from graphc.backends.llvm.codegen.arith import round_up
 from graphc.backends.llvm.codegen.vector import lanes, vector_bytes, vector_registers
+from graphc.backends.llvm.runtime import target
 
 TILE_VECTORS = 2  # vectors per tile row: NR = 2 vectors (32 float32 with AVX-512, 16 AVX2)
 MAX_MR = 8  # rows of the register tile at most
@@ -18,11 +19,27 @@ SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a G
 
 
 def mr() -> int:
-    """Rows of the register tile: as many as the target's vector registers hold as
-    accumulators (MR x TILE_VECTORS of them) beside the TILE_VECTORS vectors of B and the
-    broadcast element of A, at most MAX_MR: 8 x 2 vectors with 32 registers (AVX-512,
-    NEON), 6 x 2 with 16 (AVX2, SSE), the tiles BLIS uses on Skylake-X and Haswell."""
-    return min(MAX_MR, (vector_registers() - TILE_VECTORS - 1) // TILE_VECTORS)
+    """Rows of the register tile: `graphc tune`'s choice for the target, else as many as
+    its vector registers hold as accumulators (MR x TILE_VECTORS of them) beside the
+    TILE_VECTORS vectors of B and the broadcast element of A, at most MAX_MR: 8 x 2
+    vectors with 32 registers (AVX-512, NEON), 6 x 2 with 16 (AVX2, SSE), the tiles BLIS
+    uses on Skylake-X and Haswell."""
+    fits = min(MAX_MR, (vector_registers() - TILE_VECTORS - 1) // TILE_VECTORS)
+    tuned = target.current().tuning.gemm_rows
+    return tuned if tuned is not None and 1 <= tuned <= fits else fits
+
+
+def depth_block() -> int:
+    """The depth block: `graphc tune`'s choice, else KC. It fixes each element's
+    summation order (the same on any thread count)."""
+    tuned = target.current().tuning.gemm_depth
+    return tuned if tuned is not None and 16 <= tuned <= 4096 else KC
+
+
+def row_block() -> int:
+    """The row block: `graphc tune`'s choice, else MC."""
+    tuned = target.current().tuning.gemm_block_rows
+    return tuned if tuned is not None and 8 <= tuned <= 4096 else MC
 
 
 def nr(dtype: np.dtype) -> int:
@@ -46,7 +63,7 @@ class Blocking:
     def of(batch: int, m: int, n: int, k: int, dtype: np.dtype) -> Blocking:
         width = nr(dtype)
         # Row blocks of equal size, an even number of them (two threads share them alike).
-        m_blocks = -(-m // MC)
+        m_blocks = -(-m // row_block())
         m_blocks += m_blocks % 2 if m_blocks > 1 else 0
         mc, nc = round_up(-(-m // m_blocks), mr()), min(NC, round_up(n, width))
         while batch * -(-m // mc) * -(-n // nc) < MIN_ITEMS:
@@ -56,7 +73,7 @@ class Blocking:
                 nc = round_up(nc // 2, width)
             else:
                 break
-        return Blocking(mc, nc, max(1, min(KC, k)))
+        return Blocking(mc, nc, max(1, min(depth_block(), k)))
 
     def layout(self, dtype: np.dtype) -> dict[str, int]:
         """Byte offsets in one thread's scratch: the packed A block and B panels (plus the

@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +23,7 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
-from graphc.backends.llvm.runtime import objgen
+from graphc.backends.llvm.runtime import cache, objgen
 
 _lock = threading.Lock()
 
@@ -28,6 +31,31 @@ _lock = threading.Lock()
 LEVELS = {"x86-64-v2": (16, 16, False), "x86-64-v3": (32, 16, True),
           "x86-64-v4": (64, 32, True)}  # name -> (vector bytes, vector registers, FMA)
 TARGET_ENV = "GRAPHC_TARGET"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Blockings measured best on one CPU by `graphc tune` (graphc/tune.py), kept in the
+    disk cache per target; None leaves a knob to the analytical default of its module."""
+
+    gemm_rows: int | None = None  # the GEMM register tile's rows (MR)
+    gemm_depth: int | None = None  # the GEMM's depth block (KC)
+    gemm_block_rows: int | None = None  # the GEMM's row block (MC)
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in self.__dict__.items() if v is not None},
+                          sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> Tuning:
+        """The tuning a stored entry holds; ValueError for anything that is not one."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or set(data) - set(Tuning.__dataclass_fields__):
+            raise ValueError(f"not a tuning: {text[:80]!r}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1 << 16
+                   for v in data.values()):
+            raise ValueError(f"not a tuning: {text[:80]!r}")
+        return Tuning(**data)
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,7 @@ class Target:
     vector_registers: int
     fma: bool
     caches: tuple[int, int, int] = (32 << 10, 512 << 10, 8 << 20)  # L1d, L2, L3 bytes
+    tuning: Tuning = Tuning()
 
     @property
     def x86(self) -> bool:
@@ -60,7 +89,14 @@ class Target:
     def fingerprint(self) -> str:
         """What object code depends on besides the IR: llvmlite and the target."""
         return (f"llvmlite={llvmlite.__version__};triple={self.triple};cpu={self.cpu};"
-                f"features={self.features};vector={self.vector_bytes}x{self.vector_registers}")
+                f"features={self.features};vector={self.vector_bytes}x{self.vector_registers};"
+                f"tuning={self.tuning.to_json()}")
+
+    def tuning_key(self) -> bytes:
+        """The disk-cache key of this target's tuning (the CPU the code is for, and the
+        CPU it was measured on)."""
+        return hashlib.sha256(f"tuning\0{self.triple};{self.cpu};{self.features};"
+                              f"measured-on={host()[1]}".encode()).digest()
 
     def describe(self) -> str:
         """One line for humans: name, CPU, vector registers, caches."""
@@ -133,8 +169,39 @@ def _host_caches() -> tuple[int, int, int]:
     return sizes[1], sizes[2], sizes[3]
 
 
-@functools.cache
 def resolve(name: str) -> Target:
+    """The target a name asks for (see _resolve), with the tuning `graphc tune` stored for
+    it on this machine, if any."""
+    chosen = _resolve(name)
+    tuning = stored_tuning(chosen)
+    return chosen if tuning == chosen.tuning else dataclasses.replace(chosen, tuning=tuning)
+
+
+def stored_tuning(chosen: Target) -> Tuning:
+    """The tuning stored in the disk cache for `chosen` (the default when there is none,
+    the cache is off, or the entry is damaged); read once per cache folder."""
+    if not cache.enabled():
+        return Tuning()
+    return _stored(chosen.tuning_key(), str(cache.directory()))
+
+
+@functools.cache
+def _stored(key: bytes, folder: str) -> Tuning:
+    payload = cache.load(key)
+    try:
+        return Tuning.from_json(payload.decode()) if payload else Tuning()
+    except (ValueError, UnicodeDecodeError):
+        return Tuning()
+
+
+def store_tuning(chosen: Target, tuning: Tuning) -> None:
+    """Keep `tuning` for `chosen` in the disk cache (later compiles use it)."""
+    cache.store(chosen.tuning_key(), tuning.to_json().encode())
+    _stored.cache_clear()
+
+
+@functools.cache
+def _resolve(name: str) -> Target:
     """The target a name asks for: "host"; an x86-64 level ("x86-64-v2", "x86-64-v3",
     "x86-64-v4"); "aarch64" (generic ARMv8 with NEON, for emitting only); or an LLVM CPU
     name of the host's architecture ("znver3", "skylake-avx512", ...), whose vector width
