@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import sympy
 
-from graphc.backends.llvm.runtime import cache, parallel, partition, target
+from graphc.backends.llvm.runtime import cache, parallel, partition, progress, target
 from graphc.backends.llvm.runtime.key import variant_key
 from graphc.backends.llvm.runtime.layout import decode, encode, layout_of, params_of
 from graphc.backends.llvm.runtime.native import Native, profile_of
@@ -46,7 +46,8 @@ class Variant:
         with target.using(chosen):
             self.plan: Plan = make_plan(program, binding, table)
             self.layout = layout_of(self.plan, program)
-            with parallel.started(early_workers(self.plan, table)) as ready:
+            with (progress.compiling(_what(self.plan, binding)),
+                  parallel.started(early_workers(self.plan, table)) as ready):
                 self.objects = objects(*partition.split_shared(self.ir), ready)
         # Code for a CPU this one is not (an export, an inspection) is built, never loaded.
         self.native = (None if chosen.missing_on_host() else
@@ -101,6 +102,13 @@ class Stored:
                                                                        value)
         op, shape = self.layout.steps[code - 1]  # the program optimizes differently now
         return f"{op} {shape}: the compiled kernel reported an error (value {value})"
+
+
+def _what(plan: Plan, binding: dict) -> str:
+    """How a compile is named on the terminal: its kernels and the shapes' binding."""
+    kernels = sum(step.node is not None for step in plan.steps)
+    dims = ", ".join(f"{s}={v}" for s, v in sorted(binding.items(), key=lambda sv: str(sv[0])))
+    return f"{kernels} kernel{'s' if kernels != 1 else ''}" + (f" for {dims}" if dims else "")
 
 
 def refuse_foreign(chosen: target.Target) -> None:
