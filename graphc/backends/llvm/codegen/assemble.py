@@ -52,7 +52,7 @@ def assemble(plan: Plan, table: dict, profile: bool = False) -> str:
             b.position_at_end(next_block)
     b.branch(exit_block)
     b.position_at_end(exit_block)
-    code = b.call(mc.barrier, [n])  # every thread is done before the code is reset
+    code = b.call(mc.barrier, [n, ir.Constant(PTR, None)])  # all done before the reset
     with b.if_then(b.icmp_signed("==", tid, i64(0))):
         b.store_atomic(ir.Constant(I32, 0), mc.error_code, "monotonic", 4)
     b.ret(code)
@@ -125,6 +125,9 @@ def _schedule(mc: ModuleContext, plan: Plan, table: dict, kernels: list,
                 pointers[id(s)] = b.load(slot, typ=PTR)
         return pointers[id(s)]
 
+    commit = _first_param_write(plan)
+    # The cancel cell's address follows the argument table's slots (runtime/native.py).
+    cell = b.load(b.gep(args, [i64(len(plan.slots))], source_etype=PTR), typ=PTR)
     for group in groups:
         if len(group) == 1 and not serial(plan, group[0], table):
             (step,) = group
@@ -151,12 +154,21 @@ def _schedule(mc: ModuleContext, plan: Plan, table: dict, kernels: list,
             pointers.update(pointers_before)
             b.branch(serial_end)
             b.position_at_end(serial_end)
-        status = b.call(mc.barrier, [n])
+        # Before the first step that writes a param, an interrupt may stop the call here.
+        status = b.call(mc.barrier, [n, cell if group[-1].index < commit else
+                                     ir.Constant(PTR, None)])
         if ticks is not None:  # the barrier's wait counts to the run's last step
             ticks.count(b, group[-1].index)
         next_block = fn.append_basic_block(f"after_barrier{group[-1].index}")
         b.cbranch(b.icmp_signed("!=", status, ir.Constant(I32, 0)), exit_block, next_block)
         b.position_at_end(next_block)
+
+
+def _first_param_write(plan: Plan) -> int:
+    """The index of the first step that writes a param (in place or by a copy); the
+    number of steps when none does."""
+    return next((s.index for s in plan.steps if any(o.kind == "param" for o in s.outs)),
+                len(plan.steps))
 
 
 class _ProfileTicks:

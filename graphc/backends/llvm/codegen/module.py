@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I32, I64, i64
+from graphc.backends.llvm.codegen.irtypes import I32, I64, PTR, i64
+from graphc.backends.llvm.runtime.layout import CANCELLED
 
 SPINS_BEFORE_YIELD = 2000
 
@@ -56,20 +57,36 @@ class ModuleContext:
     def load_error(self, b: ir.IRBuilder) -> ir.Value:
         return b.load_atomic(self.error_code, "monotonic", 4, typ=I32)
 
+    def wait_all(self, b: ir.IRBuilder, n: ir.Value) -> None:
+        """A barrier inside a kernel: every thread's share so far is done (never cancels:
+        a kernel runs to its end)."""
+        b.call(self.barrier, [n, ir.Constant(PTR, None)])
+
+    def _cancel(self, b: ir.IRBuilder, cell: ir.Value) -> None:
+        """Where there is a cancel cell (an i32) and it is set, record CANCELLED."""
+        with b.if_then(b.icmp_unsigned("!=", cell, ir.Constant(PTR, None))):
+            with b.if_then(b.icmp_signed("!=", b.load_atomic(cell, "monotonic", 4, typ=I32),
+                                         ir.Constant(I32, 0))):
+                b.cmpxchg(self.error_code, ir.Constant(I32, 0), ir.Constant(I32, CANCELLED),
+                          "monotonic", "monotonic")
+
     def _build_barrier(self) -> ir.Function:
         """A reusable barrier returning the error code as it stood when the last thread
         arrived, so every thread takes the same branch after it (a slow thread must not
         see an error raised after the barrier by a fast one). The last arrival resets the
         count and bumps the generation; the others spin on the generation, yielding the
-        CPU after a while."""
-        fn = ir.Function(self.module, ir.FunctionType(I32, [I64]), name="gc_barrier")
+        CPU after a while. Given a cancel cell (an i32, at barriers before any param is
+        written; null elsewhere) the last arrival also turns a set cell into the CANCELLED
+        error, so an interrupt stops the call there, params untouched."""
+        fn = ir.Function(self.module, ir.FunctionType(I32, [I64, PTR]), name="gc_barrier")
         fn.linkage = "internal"
-        (n,) = fn.args
+        n, cell = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         alone = fn.append_basic_block("alone")
         sync = fn.append_basic_block("sync")
         b.cbranch(b.icmp_signed("<=", n, i64(1)), alone, sync)
         b.position_at_end(alone)
+        self._cancel(b, cell)
         b.ret(self.load_error(b))
         b.position_at_end(sync)
         generation = b.load_atomic(self._generation, "acquire", 4, typ=I32)
@@ -80,6 +97,7 @@ class ModuleContext:
         done = fn.append_basic_block("done")
         b.cbranch(last, release, wait)
         b.position_at_end(release)
+        self._cancel(b, cell)
         b.store_atomic(self.load_error(b), self._status, "monotonic", 4)
         b.store_atomic(ir.Constant(I32, 0), self._count, "monotonic", 4)
         b.atomic_rmw("add", self._generation, ir.Constant(I32, 1), "release")

@@ -101,7 +101,7 @@ def emit_slice_grad(k, node, out, ins, scratch) -> None:
     zero = const(out.dtype, 0)
     strided_nest(k, (out.size,), [[1]],
                  lambda offsets: k.store(zero, out.ptr, out.dtype, offsets[0]))
-    k.b.call(k.mc.barrier, [k.nthreads])
+    k.mc.wait_all(k.b, k.nthreads)
     base, steps = slice_geometry(node.attrs["index"], out.shape)
     copy_strided(k, out, g, g.shape, steps, strides_of(g), out_base=base)
 

@@ -27,6 +27,7 @@ VERSION = 1
 # reported, () -> ptr to one i64 tick count per step (profiling builds), () -> i64 the
 # cycle counter (to calibrate the ticks).
 ENTRY, ERROR_VALUE = "graphc_entry", "graphc_error_value"
+CANCELLED = -1  # the entry's code for a call an interrupt stopped (a kernel's codes are > 0)
 PROFILE_TICKS, CYCLES = "graphc_profile_ticks", "graphc_cycles"
 _LENGTH = struct.Struct("<Q")
 _KINDS = ("input", "output", "param", "constant")

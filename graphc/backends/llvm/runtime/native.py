@@ -10,8 +10,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.backends.llvm.runtime import target
-from graphc.backends.llvm.runtime.layout import CYCLES, ENTRY, ERROR_VALUE, PROFILE_TICKS, Layout
+from graphc.backends.llvm.runtime import interrupt, target
+from graphc.backends.llvm.runtime.layout import (
+    CANCELLED,
+    CYCLES,
+    ENTRY,
+    ERROR_VALUE,
+    PROFILE_TICKS,
+    Layout,
+)
 from graphc.backends.llvm.runtime.threads import POOL, cpu_count
 from graphc.profile import KernelTime, Profile
 
@@ -35,7 +42,9 @@ class Native:
         self.error_value = _VALUE_TYPE(loaded.address(ERROR_VALUE))
         self.arena = _aligned(layout.arena_bytes)
         self.arena_address = self.arena.ctypes.data
-        self.argv = np.zeros(max(1, len(layout.slots)), dtype=np.uint64)
+        # The slots, then the address of the cancel cell the barriers read (interrupt.py).
+        self.argv = np.zeros(len(layout.slots) + 1, dtype=np.uint64)
+        self.argv[len(layout.slots)] = interrupt.CELL_ADDRESS
         self.argv_address = self.argv.ctypes.data
         self.input_slots: list[tuple[int, int]] = []
         self.param_slots: list[tuple[int, object]] = []
@@ -76,8 +85,11 @@ class Native:
             argv[slot] = array.ctypes.data
             outputs.append(array)
         n = threads or (cpu_count() if self.layout.work >= SMALL_WORK else 1)
-        code = POOL.run(self.entry, self.entry_address, self.argv_address, self.arena_address,
-                        n, step)
+        with interrupt.watching():
+            code = POOL.run(self.entry, self.entry_address, self.argv_address,
+                            self.arena_address, n, step)
+        if code == CANCELLED:  # stopped before writing any param
+            raise KeyboardInterrupt
         if code:
             raise ValueError(self.explain(code, int(self.error_value())))
         return outputs

@@ -77,7 +77,7 @@ def col2im_grad_input(k, node, g, w, out, scratch) -> None:
     grads = gemm.strided(g.ptr, g.dtype, [o_ * ho * wo], ho * wo, 1)
     gemm.emit(k, gemm.Gemm((n_,), depth, ho * wo, o_, dt, weights, grads, cols, ho * wo,
                            depth * ho * wo), scratch)
-    b.call(k.mc.barrier, [k.nthreads])  # planes read columns other threads computed
+    k.mc.wait_all(b, k.nthreads)  # planes read columns other threads computed
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         out_base = b.mul(plane, i64(h * wd))

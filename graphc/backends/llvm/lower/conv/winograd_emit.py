@@ -93,7 +93,7 @@ def emit(k: Kernel, conv: Winograd, image, weight, out, scratch, epilogue=None) 
         return
     b = k.b
     _weights(k, conv, weight, scratch)
-    b.call(k.mc.barrier, [k.nthreads])  # every thread reads all of U
+    k.mc.wait_all(b, k.nthreads)  # every thread reads all of U
     workers = b.select(b.icmp_signed("<", k.nthreads, i64(SLOTS)), k.nthreads, i64(SLOTS))
     with k.when(b.icmp_signed("<", k.tid, workers)):
         slot = b.gep(scratch, [b.add(i64(conv.u_bytes), b.mul(k.tid, i64(conv.slot_bytes)))],

@@ -149,7 +149,7 @@ def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
     gemm.emit(k, gm, scratch)
     if splits == 1:
         return
-    b.call(k.mc.barrier, [k.nthreads])  # every chunk's partial sums are written
+    k.mc.wait_all(b, k.nthreads)  # every chunk's partial sums are written
     start, stop = k.split(o_ * ckk, 16)
     with k.loop(start, stop, "e") as e:
         total = k.load(partials, dt, e)

@@ -54,7 +54,7 @@ def channels_grad_weight(k, p: Channels, x, g, out, scratch) -> None:
     element is summed by one thread over images, then pixels, whatever the thread count."""
     _transpose_grads(k, p, g, scratch)
     b = k.b
-    b.call(k.mc.barrier, [k.nthreads])  # blocks read gT rows other threads wrote
+    k.mc.wait_all(b, k.nthreads)  # blocks read gT rows other threads wrote
     groups = -(-p.vectors // p.group)
     start, stop = k.split(groups * p.c)
     with k.loop(start, stop, "block") as item:

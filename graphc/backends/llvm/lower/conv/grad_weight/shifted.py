@@ -114,7 +114,7 @@ def shifted_grad_weight(k, p: Shifted, x, g, out, scratch) -> None:
     thread count."""
     _fill_shifted(k, p, x, scratch)
     b = k.b
-    b.call(k.mc.barrier, [k.nthreads])  # blocks read planes other threads wrote
+    k.mc.wait_all(b, k.nthreads)  # blocks read planes other threads wrote
     kb, tb = p.blocks
     start, stop = k.split(kb * tb)
     with k.loop(0, p.chunks, "chunk") as chunk:

@@ -1,0 +1,82 @@
+"""Ctrl-C during a native call: the call stops at its next barrier before any param is
+written, and the KeyboardInterrupt reaches the user then, not when the call would have
+ended.
+
+A native call holds the main thread, so Python's own SIGINT handler only runs after it.
+But CPython's C-level handler writes the signal's number to the wakeup fd
+(signal.set_wakeup_fd) the moment the signal arrives: while a call runs, that fd is a pipe
+read by a watcher thread, which sets CELL; the schedule's barriers before the first param
+write read CELL (codegen/module.py) and stop every thread together with the CANCELLED
+error. The Python handler then raises KeyboardInterrupt as usual when the call returns.
+A signal arriving after the last such barrier lets the call finish (params fully
+updated) and is raised after it. Calls from other threads than the main one (which
+cannot set the wakeup fd) run to their end, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+CELL = ctypes.c_int32(0)  # set when an interrupt arrived during a call
+CELL_ADDRESS = ctypes.addressof(CELL)
+
+_lock = threading.Lock()
+_pipe: tuple[int, int] | None = None
+_forward = [-1]  # the wakeup fd that was set before ours (asyncio's, say): signals go on to it
+
+
+def _watch(read_end: int) -> None:
+    """The watcher thread: each signal number read sets CELL on SIGINT and is passed on
+    to the wakeup fd that was there before."""
+    while True:
+        try:
+            data = os.read(read_end, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGINT in data:
+            CELL.value = 1
+        if _forward[0] >= 0:
+            with contextlib.suppress(OSError):
+                os.write(_forward[0], data)
+
+
+def _started() -> int:
+    """The write end of the watcher's pipe (the watcher started on first use)."""
+    global _pipe
+    with _lock:
+        if _pipe is None:
+            read_end, write_end = os.pipe()
+            os.set_blocking(write_end, False)
+            threading.Thread(target=_watch, args=(read_end,), daemon=True,
+                             name="graphc-interrupt").start()
+            _pipe = (read_end, write_end)
+        return _pipe[1]
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[None]:
+    """Around a native call: an interrupt sets CELL (main thread only); CELL is clear
+    when the block ends."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "set_wakeup_fd"):
+        yield
+        return
+    try:
+        before = signal.set_wakeup_fd(_started(), warn_on_full_buffer=False)
+    except (ValueError, OSError):  # not allowed here: the call runs to its end
+        yield
+        return
+    _forward[0] = before
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(before)
+        _forward[0] = -1
+        CELL.value = 0
