@@ -71,8 +71,9 @@ class Stored:
     for (`runner` optimizes the program then)."""
 
     def __init__(self, native_of: Callable[[Stored], Native], runner: Callable[[], LLVMRunner],
-                 binding: dict, profile: bool, seconds: float):
+                 binding: dict, profile: bool, seconds: float, chosen: target.Target):
         self._runner = runner
+        self.target = chosen
         self.binding = binding
         self.profiled = profile
         self.cache_hit = True
@@ -248,7 +249,8 @@ class CachedRunner:
         try:
             loaded = target.Loaded(*objects)
             stored = Stored(lambda s: Native(layout, loaded, s.error_message), self._inner,
-                            dict(binding), profile, time.perf_counter() - started)
+                            dict(binding), profile, time.perf_counter() - started,
+                            self.target)
         except Exception:  # an entry that will not load or link is rebuilt
             return None
         variants[key] = stored

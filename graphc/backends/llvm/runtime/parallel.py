@@ -214,7 +214,9 @@ def _work(jobs: _Jobs, worker: _Worker | None) -> None:
 class _Worker:
     """One worker process (objgen.py) and its pipes."""
 
-    def __init__(self, chosen: target.Target):
+    def __init__(self, chosen: target.Target | None = None):
+        """A worker compiling for `chosen` (default: the current target)."""
+        chosen = chosen or target.current()
         self.target = chosen
         if not sys.executable:  # an embedded interpreter: nothing to start
             raise OSError("no Python executable to start a compile worker with")

@@ -32,8 +32,8 @@ def forced(monkeypatch):
     started: list[parallel._Worker] = []
     init = parallel._Worker.__init__
 
-    def spy(self):
-        init(self)
+    def spy(self, *args):
+        init(self, *args)
         started.append(self)
 
     monkeypatch.setattr(parallel._Worker, "__init__", spy)
@@ -263,7 +263,7 @@ def test_a_compiler_left_early_reaps_its_workers(monkeypatch):
     started: list[parallel._Worker] = []
     init = parallel._Worker.__init__
     monkeypatch.setattr(parallel._Worker, "__init__",
-                        lambda self: init(self) or started.append(self))
+                        lambda self, *args: init(self, *args) or started.append(self))
     with pytest.raises(KeyError), parallel.Compiler(2) as compiler:
         compiler.submit(_own_module())
         raise KeyError("the caller failed before asking for the objects")
