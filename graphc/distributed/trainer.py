@@ -12,11 +12,15 @@ functions replaced once it has compiled them:
 - `predict_fn` by the same graph compiled with this process's share of the CPUs.
 
 Every process is given the whole data and iterates the same global batches (the same
-seed); the progress bar shows on rank 0 only, and only rank 0 writes checkpoints.
+seed); the progress bar shows on rank 0 only, and only rank 0 writes checkpoints. A
+training transform (augmentation) is applied by ShardedStep to this process's slice
+only, with a generator seeded by (seed, step, rank): each process augments 1/N of the
+batch, and a resumed run (the step count is in the checkpoint) draws the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,10 +63,13 @@ def correct(output: Node, target: Node) -> Node:
 
 class ShardedStep:
     """Stands in for `trainer.step_fn`: called with a global batch (x, y), trains on this
-    process's slice; returns [loss of the global batch, correct answers in it]."""
+    process's slice (transformed, if fit was given a transform); returns [loss of the
+    global batch, correct answers in it]."""
 
     def __init__(self, split: SplitStep, world: World):
         self.split, self.world = split, world
+        self.transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+        self.seed = 0
 
     @property
     def step(self) -> int:
@@ -75,7 +82,11 @@ class ShardedStep:
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> list[float]:
         start, stop = shard_bounds(len(x), self.world.rank, self.world.size)
-        result = self.split(x[start:stop], y[start:stop])
+        x, y = x[start:stop], y[start:stop]
+        if self.transform is not None and len(x):
+            rng = np.random.default_rng([self.seed, self.split.steps, 1, self.world.rank])
+            x = self.transform(x, rng)
+        result = self.split(x, y)
         return [result["loss"], *(result[k] for k in self.split.spec.totals)]
 
 
@@ -129,12 +140,19 @@ class TrainerParallel:
         trainer.step_fn = ShardedStep(split, self.world)
         self.split = split
 
-    def fit(self, x, y, *, checkpoint_path=None, progress: bool = True, **options):
-        """Trainer.fit on every process; progress bar and checkpoints on rank 0 only."""
+    def fit(self, x, y, *, checkpoint_path=None, progress: bool = True, transform=None,
+            seed: int = 0, **options):
+        """Trainer.fit on every process; progress bar and checkpoints on rank 0 only; the
+        transform applied to each process's slice (the module docstring)."""
         self.prepare(x, y)
         main = self.world.is_main
-        history = self.trainer.fit(x, y, checkpoint_path=checkpoint_path if main else None,
-                                   progress=progress and main, **options)
+        step = self.trainer.step_fn
+        step.transform, step.seed = transform, seed
+        try:
+            history = self.trainer.fit(x, y, checkpoint_path=checkpoint_path if main else None,
+                                       progress=progress and main, seed=seed, **options)
+        finally:
+            step.transform = None
         self.world.barrier("the end of fit")  # rank 0's last checkpoint is written
         return history
 

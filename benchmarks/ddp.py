@@ -1,0 +1,232 @@
+"""Data-parallel training (gc.distributed) measured with 1 and 2 processes of 1 thread
+each, and a model of N machines.
+
+    python -m benchmarks.ddp [--workloads lenet,transformer] [--steps 40] [--repeat 3]
+                             [--json out.json]
+
+Weak scaling: every process trains on a batch of the workload's size (lenet 64,
+transformer 16 x 64 tokens), so 2 processes do twice the work of 1 per step. Each
+process is pinned to a CPU of its own (rank r on the r-th CPU it may use) and runs
+graphc with threads=1. The runs of 1 and 2 processes alternate `--repeat` times (the
+machine may be shared: alternating spreads others' load over both) and each figure is
+the median over the runs of each run's median step.
+
+Printed per workload:
+- samples/s: processes x batch / step time; the plain single-process step (one gc.compile
+  of forward, backward and SGD update) for comparison with the split step;
+- the step's parts per process: gradient function, all-reduce wait (batch sizes and
+  buckets; at 2 processes it includes waiting for the slower one), update function;
+- the all-reduce of the gradient buckets alone (both processes start it together);
+- weak-scaling efficiency: samples/s at 2 processes / (2 x samples/s at 1);
+- the model of N machines with one process each: the step's compute time measured at
+  1 process plus a ring all-reduce of the gradients, 2(N-1)/N x gradient bytes /
+  bandwidth, for 1, 10 and 100 Gbit/s links (latency left out: a few microseconds per
+  message, 2(N-1) messages per bucket). The design does not overlap the all-reduce with
+  the backward pass, so the two add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import workloads
+
+WORKLOADS = {"lenet": workloads.lenet, "transformer": workloads.transformer}
+LINKS_GBIT = (1, 10, 100)
+MACHINES = (2, 4, 8, 16, 64)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----- one process of a run (under mpiexec) -----------------------------------------------
+
+def child(workload: str, steps: int, out: Path) -> None:
+    import graphc as gc
+    from benchmarks.impl_graphc import forward
+
+    world = gc.distributed.init()
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, [cpus[world.local_rank % len(cpus)]])
+    w = WORKLOADS[workload]()
+    data = w.arrays()
+
+    def build() -> gc.distributed.TrainingStep:
+        params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
+        x = gc.input("x", data["x"].shape, "float32")
+        y = gc.input("y", data["y"].shape, "int32")
+        loss = gc.softmax_cross_entropy(forward(w, params, x), y)
+        return gc.distributed.TrainingStep([x, y], loss,
+                                           gc.optim.SGD(params, lr=workloads.LEARNING_RATE))
+
+    ddp = gc.distributed.DataParallel(build, world, threads=1)
+    args = (data["x"], data["y"])
+    for _ in range(3):  # compile, warm up
+        ddp.step(*args)
+    world.barrier()
+    ddp.split.timings.__init__()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        ddp.step(*args)
+        times.append(time.perf_counter() - start)
+    parts = ddp.split.timings.per_step()
+    buckets = [b.buffer for b in ddp.buckets]
+    reduce_times = []
+    for _ in range(steps):  # the bucket all-reduce alone, started together
+        world.barrier()
+        start = time.perf_counter()
+        world.wait([world.start_allreduce(b) for b in buckets], "benchmark all-reduce")
+        reduce_times.append(time.perf_counter() - start)
+    plain = None
+    if world.size == 1:  # the whole step compiled as one function, for comparison
+        params = [gc.param(f"q{i}", v) for i, v in enumerate(w.params())]
+        x = gc.input("x", data["x"].shape, "float32")
+        y = gc.input("y", data["y"].shape, "int32")
+        loss = gc.softmax_cross_entropy(forward(w, params, x), y)
+        fused = gc.compile([x, y], [loss], updates=gc.optim.SGD(
+            params, lr=workloads.LEARNING_RATE).updates(loss), threads=1)
+        for _ in range(3):
+            fused(*args)
+        plain_times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            fused(*args)
+            plain_times.append(time.perf_counter() - start)
+        plain = statistics.median(plain_times)
+    record = {"rank": world.rank, "size": world.size, "batch": w.batch,
+              "step": statistics.median(times), "parts": parts,
+              "bucket_allreduce": statistics.median(reduce_times),
+              "gradient_bytes": ddp.split.gradient_bytes, "buckets": len(buckets),
+              "plain_step": plain}
+    (out / f"{workload}.{world.size}.{world.rank}.json").write_text(json.dumps(record))
+
+
+# ----- the parent: launching, aggregating, the model -------------------------------------
+
+def mpiexec() -> str:
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        raise SystemExit("benchmarks.ddp: mpiexec not found; pip install 'graphc[mpi]'")
+    return found
+
+
+def run(workload: str, processes: int, steps: int, directory: Path) -> dict:
+    """One run: the records of every rank."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    command = [mpiexec(), "-n", str(processes), sys.executable, "-m", "benchmarks.ddp",
+               "--child", workload, "--steps", str(steps), "--out", str(directory)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"benchmarks.ddp: {' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return [json.loads((directory / f"{workload}.{processes}.{r}.json").read_text())
+            for r in range(processes)]
+
+
+def summarize(workload: str, runs: dict[int, list[list[dict]]]) -> dict:
+    """Medians over the runs; per run, the slowest rank's median step (the step is
+    synchronous: every rank waits for the slowest)."""
+    out = {"workload": workload}
+    for processes, per_run in runs.items():
+        steps = [max(r["step"] for r in ranks) for ranks in per_run]
+        first = per_run[0][0]
+        parts = {k: statistics.median(statistics.mean(r["parts"][k] for r in ranks)
+                                      for ranks in per_run) for k in first["parts"]}
+        out[processes] = {
+            "step": statistics.median(steps), "steps_all_runs": steps,
+            "samples_per_second": processes * first["batch"] / statistics.median(steps),
+            "parts": parts,
+            "bucket_allreduce": statistics.median(max(r["bucket_allreduce"] for r in ranks)
+                                                  for ranks in per_run),
+            "plain_step": (statistics.median(ranks[0]["plain_step"] for ranks in per_run)
+                           if processes == 1 else None)}
+        out["gradient_bytes"], out["batch"] = first["gradient_bytes"], first["batch"]
+        out["buckets"] = first["buckets"]
+    if 1 in out and 2 in out:
+        out["efficiency"] = out[2]["samples_per_second"] / (2 * out[1]["samples_per_second"])
+        compute = out[1]["parts"]["gradient"] + out[1]["parts"]["update"]
+        out["model"] = model(compute, out["gradient_bytes"], out["batch"])
+    return out
+
+
+def model(compute: float, gradient_bytes: int, batch: int) -> dict:
+    """Samples/s and efficiency of N machines from the compute time of one step and a
+    ring all-reduce of the gradients over links of each bandwidth."""
+    table = {}
+    for gbit in LINKS_GBIT:
+        bandwidth = gbit * 1e9 / 8
+        for n in MACHINES:
+            comm = 2 * (n - 1) / n * gradient_bytes / bandwidth
+            table[f"{gbit}Gbit/s x{n}"] = {
+                "allreduce": comm, "samples_per_second": n * batch / (compute + comm),
+                "efficiency": compute / (compute + comm)}
+    return {"compute": compute, "table": table}
+
+
+def report(summary: dict) -> str:
+    w, one, two = summary["workload"], summary[1], summary[2]
+    ms = 1e3
+    lines = [f"{w}: batch {summary['batch']} per process, gradients "
+             f"{summary['gradient_bytes'] / 1e6:.3f} MB in {summary['buckets']} bucket(s)",
+             f"  plain single-process step (one compiled function): {one['plain_step'] * ms:.2f}"
+             f" ms = {summary['batch'] / one['plain_step']:.1f} samples/s"]
+    for p, r in ((1, one), (2, two)):
+        parts = ", ".join(f"{k} {v * ms:.2f} ms" for k, v in r["parts"].items())
+        lines.append(f"  {p} process(es): step {r['step'] * ms:.2f} ms, "
+                     f"{r['samples_per_second']:.1f} samples/s ({parts}); bucket all-reduce "
+                     f"alone {r['bucket_allreduce'] * ms:.3f} ms")
+    lines.append(f"  weak-scaling efficiency at 2 processes: {summary['efficiency'] * 100:.1f}%")
+    m = summary["model"]
+    lines.append(f"  model, N machines (compute {m['compute'] * ms:.2f} ms/step + ring "
+                 "all-reduce 2(N-1)/N x bytes / bandwidth):")
+    for gbit in LINKS_GBIT:
+        cells = [f"N={n}: {m['table'][f'{gbit}Gbit/s x{n}']['samples_per_second']:.0f}/s "
+                 f"({m['table'][f'{gbit}Gbit/s x{n}']['efficiency'] * 100:.0f}%)"
+                 for n in MACHINES]
+        lines.append(f"    {gbit:>3} Gbit/s: " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="lenet,transformer")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="write every figure here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.steps, Path(args.out))
+        return 0
+    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(WORKLOADS))
+    if unknown:
+        raise SystemExit(f"benchmarks.ddp: unknown workloads {unknown}; have {sorted(WORKLOADS)}")
+    summaries = []
+    with tempfile.TemporaryDirectory(prefix="graphc-ddp-bench-") as tmp:
+        for name in names:
+            runs: dict[int, list] = {1: [], 2: []}
+            for _ in range(args.repeat):
+                for processes in (1, 2):
+                    runs[processes].append(run(name, processes, args.steps, Path(tmp)))
+            summary = summarize(name, runs)
+            summaries.append(summary)
+            print(report(summary), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summaries, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
