@@ -17,7 +17,10 @@ Printed per workload:
 - the step's parts per process: gradient function, all-reduce wait (batch sizes and
   buckets; at 2 processes it includes waiting for the slower one), update function;
 - the all-reduce of the gradient buckets alone (both processes start it together);
-- weak-scaling efficiency: samples/s at 2 processes / (2 x samples/s at 1);
+- weak-scaling efficiency: samples/s at 2 processes / (2 x samples/s at 1), with the CPU
+  time per step and the machine's load average: on a machine that others load, a
+  process waits for a CPU (wall time grows, CPU time does not) and, the step being
+  synchronous, its partner waits with it;
 - the model of N machines with one process each: the step's compute time measured at
   1 process plus a ring all-reduce of the gradients, 2(N-1)/N x gradient bytes /
   bandwidth, for 1, 10 and 100 Gbit/s links (latency left out: a few microseconds per
@@ -73,11 +76,13 @@ def child(workload: str, steps: int, out: Path) -> None:
         ddp.step(*args)
     world.barrier()
     ddp.split.timings.__init__()
-    times = []
+    times, cpu = [], []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for _ in range(steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         ddp.step(*args)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     parts = ddp.split.timings.per_step()
     buckets = [b.buffer for b in ddp.buckets]
     reduce_times = []
@@ -103,7 +108,8 @@ def child(workload: str, steps: int, out: Path) -> None:
             plain_times.append(time.perf_counter() - start)
         plain = statistics.median(plain_times)
     record = {"rank": world.rank, "size": world.size, "batch": w.batch,
-              "step": statistics.median(times), "parts": parts,
+              "step": statistics.median(times), "cpu": statistics.median(cpu), "load": load,
+              "parts": parts,
               "bucket_allreduce": statistics.median(reduce_times),
               "gradient_bytes": ddp.split.gradient_bytes, "buckets": len(buckets),
               "plain_step": plain}
@@ -144,6 +150,8 @@ def summarize(workload: str, runs: dict[int, list[list[dict]]]) -> dict:
                                       for ranks in per_run) for k in first["parts"]}
         out[processes] = {
             "step": statistics.median(steps), "steps_all_runs": steps,
+            "cpu": statistics.median(max(r["cpu"] for r in ranks) for ranks in per_run),
+            "load": [ranks[0]["load"] for ranks in per_run],
             "samples_per_second": processes * first["batch"] / statistics.median(steps),
             "parts": parts,
             "bucket_allreduce": statistics.median(max(r["bucket_allreduce"] for r in ranks)
@@ -185,7 +193,10 @@ def report(summary: dict) -> str:
         lines.append(f"  {p} process(es): step {r['step'] * ms:.2f} ms, "
                      f"{r['samples_per_second']:.1f} samples/s ({parts}); bucket all-reduce "
                      f"alone {r['bucket_allreduce'] * ms:.3f} ms")
-    lines.append(f"  weak-scaling efficiency at 2 processes: {summary['efficiency'] * 100:.1f}%")
+    lines.append(f"  weak-scaling efficiency at 2 processes: {summary['efficiency'] * 100:.1f}%; "
+                 f"CPU time per step {one['cpu'] * ms:.2f} ms at 1 process, "
+                 f"{two['cpu'] * ms:.2f} ms at 2 (1-minute load average at the runs' start: "
+                 f"{', '.join(f'{x:.1f}' for x in one['load'] + two['load'])})")
     m = summary["model"]
     lines.append(f"  model, N machines (compute {m['compute'] * ms:.2f} ms/step + ring "
                  "all-reduce 2(N-1)/N x bytes / bandwidth):")

@@ -33,9 +33,11 @@ TIMEOUT_VARIABLE = "GRAPHC_DIST_TIMEOUT"
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 # Waits spin this long (an all-reduce of a few MB on one machine takes tens of
-# microseconds), then sleep in growing naps up to MAX_NAP, giving the CPU back.
-SPIN_SECONDS = 200e-6
-MAX_NAP = 1e-3
+# microseconds), then sleep in growing naps up to MAX_NAP, giving the CPU back: a nap
+# delays the step by at most MAX_NAP after the last process arrives, and a process that
+# waits long (another compiling) wakes 5000 times a second, a few % of a CPU.
+SPIN_SECONDS = 1e-3
+MAX_NAP = 2e-4
 _OPS = ("sum", "max", "min")
 
 _world: World | None = None
