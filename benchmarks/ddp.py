@@ -12,8 +12,11 @@ machine may be shared: alternating spreads others' load over both) and each figu
 the median over the runs of each run's median step.
 
 Printed per workload:
-- samples/s: processes x batch / step time; the plain single-process step (one gc.compile
-  of forward, backward and SGD update) for comparison with the split step;
+- samples/s: processes x batch / step time;
+- the plain step (one gc.compile of forward, backward and SGD update, no communication)
+  alone and with every process running it at once: the machine's own weak scaling (two
+  processes share the memory system; on a shared machine, others' processes take CPU
+  time), the ceiling of any data-parallel step here;
 - the step's parts per process: gradient function, all-reduce wait (batch sizes and
   buckets; at 2 processes it includes waiting for the slower one), update function;
 - the all-reduce of the gradient buckets alone (both processes start it together);
@@ -52,8 +55,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # ----- one process of a run (under mpiexec) -----------------------------------------------
 
 def child(workload: str, steps: int, out: Path) -> None:
+    """One process of a run: time the data-parallel step, the bucket all-reduce alone,
+    and the plain step (every process at once); write this rank's record."""
     import graphc as gc
-    from benchmarks.impl_graphc import forward
 
     world = gc.distributed.init()
     if hasattr(os, "sched_setaffinity"):
@@ -61,59 +65,65 @@ def child(workload: str, steps: int, out: Path) -> None:
         os.sched_setaffinity(0, [cpus[world.local_rank % len(cpus)]])
     w = WORKLOADS[workload]()
     data = w.arrays()
-
-    def build() -> gc.distributed.TrainingStep:
-        params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
-        x = gc.input("x", data["x"].shape, "float32")
-        y = gc.input("y", data["y"].shape, "int32")
-        loss = gc.softmax_cross_entropy(forward(w, params, x), y)
-        return gc.distributed.TrainingStep([x, y], loss,
-                                           gc.optim.SGD(params, lr=workloads.LEARNING_RATE))
-
-    ddp = gc.distributed.DataParallel(build, world, threads=1)
     args = (data["x"], data["y"])
-    for _ in range(3):  # compile, warm up
-        ddp.step(*args)
-    world.barrier()
-    ddp.split.timings.__init__()
-    times, cpu = [], []
+    ddp = gc.distributed.DataParallel(lambda: _training_step(w, data), world, threads=1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    for _ in range(steps):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        ddp.step(*args)
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    parts = ddp.split.timings.per_step()
+    times, cpu = _timed(lambda: ddp.step(*args), steps, world,
+                        reset=lambda: setattr(ddp.split, "timings", gc.distributed.Timings()))
     buckets = [b.buffer for b in ddp.buckets]
-    reduce_times = []
-    for _ in range(steps):  # the bucket all-reduce alone, started together
-        world.barrier()
+
+    def allreduce() -> None:
+        world.barrier()  # both start together: the transfer alone, no waiting for a partner
         start = time.perf_counter()
         world.wait([world.start_allreduce(b) for b in buckets], "benchmark all-reduce")
         reduce_times.append(time.perf_counter() - start)
-    plain = None
-    if world.size == 1:  # the whole step compiled as one function, for comparison
-        params = [gc.param(f"q{i}", v) for i, v in enumerate(w.params())]
-        x = gc.input("x", data["x"].shape, "float32")
-        y = gc.input("y", data["y"].shape, "int32")
-        loss = gc.softmax_cross_entropy(forward(w, params, x), y)
-        fused = gc.compile([x, y], [loss], updates=gc.optim.SGD(
-            params, lr=workloads.LEARNING_RATE).updates(loss), threads=1)
-        for _ in range(3):
-            fused(*args)
-        plain_times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            fused(*args)
-            plain_times.append(time.perf_counter() - start)
-        plain = statistics.median(plain_times)
-    record = {"rank": world.rank, "size": world.size, "batch": w.batch,
-              "step": statistics.median(times), "cpu": statistics.median(cpu), "load": load,
-              "parts": parts,
+
+    reduce_times: list[float] = []
+    for _ in range(steps):
+        allreduce()
+    # The whole step compiled as one function, no communication, every process at once:
+    # what the machine gives N independent processes, the ceiling of data parallelism.
+    spec = _training_step(w, data)
+    plain = gc.compile(spec.inputs, [spec.loss], updates=spec.optimizer.updates(spec.loss),
+                       threads=1)
+    plain_times, _ = _timed(lambda: plain(*args), steps, world)
+    record = {"rank": world.rank, "size": world.size, "batch": w.batch, "load": load,
+              "step": statistics.median(times), "cpu": statistics.median(cpu),
+              "parts": ddp.split.timings.per_step(),
               "bucket_allreduce": statistics.median(reduce_times),
               "gradient_bytes": ddp.split.gradient_bytes, "buckets": len(buckets),
-              "plain_step": plain}
+              "plain_step": statistics.median(plain_times)}
     (out / f"{workload}.{world.size}.{world.rank}.json").write_text(json.dumps(record))
+
+
+def _training_step(w: workloads.Workload, data: dict):
+    """The workload's training step (impl_graphc's forward, softmax cross-entropy, SGD)."""
+    import graphc as gc
+    from benchmarks.impl_graphc import forward
+
+    params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
+    x = gc.input("x", data["x"].shape, "float32")
+    y = gc.input("y", data["y"].shape, "int32")
+    loss = gc.softmax_cross_entropy(forward(w, params, x), y)
+    return gc.distributed.TrainingStep([x, y], loss,
+                                       gc.optim.SGD(params, lr=workloads.LEARNING_RATE))
+
+
+def _timed(call, steps: int, world, reset=None) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `steps` calls, after 3 untimed ones (compiling, warming)
+    and a barrier."""
+    for _ in range(3):
+        call()
+    world.barrier()
+    if reset is not None:
+        reset()
+    wall, cpu = [], []
+    for _ in range(steps):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 # ----- the parent: launching, aggregating, the model -------------------------------------
@@ -156,12 +166,13 @@ def summarize(workload: str, runs: dict[int, list[list[dict]]]) -> dict:
             "parts": parts,
             "bucket_allreduce": statistics.median(max(r["bucket_allreduce"] for r in ranks)
                                                   for ranks in per_run),
-            "plain_step": (statistics.median(ranks[0]["plain_step"] for ranks in per_run)
-                           if processes == 1 else None)}
+            "plain_step": statistics.median(max(r["plain_step"] for r in ranks)
+                                            for ranks in per_run)}
         out["gradient_bytes"], out["batch"] = first["gradient_bytes"], first["batch"]
         out["buckets"] = first["buckets"]
     if 1 in out and 2 in out:
         out["efficiency"] = out[2]["samples_per_second"] / (2 * out[1]["samples_per_second"])
+        out["machine_efficiency"] = out[1]["plain_step"] / out[2]["plain_step"]
         compute = out[1]["parts"]["gradient"] + out[1]["parts"]["update"]
         out["model"] = model(compute, out["gradient_bytes"], out["batch"])
     return out
@@ -186,16 +197,20 @@ def report(summary: dict) -> str:
     ms = 1e3
     lines = [f"{w}: batch {summary['batch']} per process, gradients "
              f"{summary['gradient_bytes'] / 1e6:.3f} MB in {summary['buckets']} bucket(s)",
-             f"  plain single-process step (one compiled function): {one['plain_step'] * ms:.2f}"
-             f" ms = {summary['batch'] / one['plain_step']:.1f} samples/s"]
+             f"  plain step (one compiled function, no communication): {one['plain_step'] * ms:.2f}"
+             f" ms alone, {two['plain_step'] * ms:.2f} ms with 2 processes running it at once "
+             f"(the machine's own weak scaling: {summary['machine_efficiency'] * 100:.1f}%)"]
     for p, r in ((1, one), (2, two)):
-        parts = ", ".join(f"{k} {v * ms:.2f} ms" for k, v in r["parts"].items())
+        parts = ", ".join(f"{k} {v * ms:.2f} ms" for k, v in r["parts"].items()
+                          if k != "compute_cpu")
         lines.append(f"  {p} process(es): step {r['step'] * ms:.2f} ms, "
                      f"{r['samples_per_second']:.1f} samples/s ({parts}); bucket all-reduce "
                      f"alone {r['bucket_allreduce'] * ms:.3f} ms")
     lines.append(f"  weak-scaling efficiency at 2 processes: {summary['efficiency'] * 100:.1f}%; "
-                 f"CPU time per step {one['cpu'] * ms:.2f} ms at 1 process, "
-                 f"{two['cpu'] * ms:.2f} ms at 2 (1-minute load average at the runs' start: "
+                 f"CPU time of the compute (gradient + update) per step "
+                 f"{one['parts']['compute_cpu'] * ms:.2f} ms at 1 process, "
+                 f"{two['parts']['compute_cpu'] * ms:.2f} ms at 2 (1-minute load average at the "
+                 "runs' start: "
                  f"{', '.join(f'{x:.1f}' for x in one['load'] + two['load'])})")
     m = summary["model"]
     lines.append(f"  model, N machines (compute {m['compute'] * ms:.2f} ms/step + ring "

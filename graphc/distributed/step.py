@@ -102,12 +102,13 @@ class Timings:
     gradient: float = 0.0   # the gradient function (forward, loss, backward)
     allreduce: float = 0.0  # waiting for the all-reduces (batch sizes and buckets)
     update: float = 0.0     # the update function (the optimizer)
-    steps: int = 0
+    compute_cpu: float = 0.0  # CPU seconds of this process in the two functions: below
+    steps: int = 0            # gradient + update when others' processes take CPU time
 
     def per_step(self) -> dict[str, float]:
         n = max(1, self.steps)
         return {"gradient": self.gradient / n, "allreduce": self.allreduce / n,
-                "update": self.update / n}
+                "update": self.update / n, "compute_cpu": self.compute_cpu / n}
 
 
 class SplitStep:
@@ -194,7 +195,7 @@ class SplitStep:
             raise ValueError("DataParallel.step: the global batch is empty (every process "
                              "got 0 samples)")
         share = count / total if self.spec.reduction == "mean" else 1.0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if count:
             self.scale.value = np.array(share, self.scale.dtype)
             self.gradient_fn.step = self.steps * world.size + world.rank
@@ -206,15 +207,17 @@ class SplitStep:
         stats = np.array([float(v) for v in outputs], np.float64)
         stats[0] *= share
         timings.gradient += time.perf_counter() - start
+        timings.compute_cpu += time.process_time() - cpu
         start = time.perf_counter()
         requests = [world.start_allreduce(b.buffer) for b in self.buckets]
         requests.append(world.start_allreduce(stats))
         world.wait(requests, f"the all-reduce of the gradients ({len(self.buckets)} "
                              "bucket(s))")
         timings.allreduce += time.perf_counter() - start
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         self.update_fn()
         timings.update += time.perf_counter() - start
+        timings.compute_cpu += time.process_time() - cpu
         timings.steps += 1
         self.steps += 1
         return {"loss": float(stats[0]), **dict(zip(self.spec.totals, stats[1:].tolist()))}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import graphc as gc
 from tests.distributed import worker
 
 WORKER = Path(worker.__file__)
@@ -54,31 +55,24 @@ def launch(scenario: str, out: Path, *args: str, env: dict | None = None,
            timeout: float = LAUNCH_SECONDS) -> tuple[subprocess.CompletedProcess, float]:
     """Run the scenario on 2 processes; the completed process and the seconds it took."""
     out.mkdir(parents=True, exist_ok=True)
+    return run_two(str(WORKER), scenario, str(out), *args, cwd=out, env=env, timeout=timeout)
+
+
+def run_two(script: str, *args: str, cwd: Path, env: dict | None = None,
+            timeout: float = LAUNCH_SECONDS) -> tuple[subprocess.CompletedProcess, float]:
+    """`mpiexec -n 2 python script args` (output lines prefixed by the rank)."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    command = [mpiexec(), "-prepend-rank", "-n", "2", sys.executable, str(WORKER), scenario,
-               str(out), *args]
+    command = [mpiexec(), "-prepend-rank", "-n", "2", sys.executable, script, *args]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=out, env=environment, capture_output=True, text=True,
+    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     return done, time.perf_counter() - start
 
 
 def succeeded(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0, f"mpiexec failed ({done.returncode}):\n{done.stderr[-4000:]}"
-
-
-@pytest.fixture(scope="module")
-def equality_runs(tmp_path_factory) -> list[Path]:
-    """The equality scenario, run twice."""
-    runs = []
-    for k in range(2):
-        out = tmp_path_factory.mktemp(f"equality{k}")
-        done, _ = launch("equality", out)
-        succeeded(done)
-        runs.append(out)
-    return runs
 
 
 def test_world_of_two(tmp_path):
@@ -92,41 +86,35 @@ def test_world_of_two(tmp_path):
     assert all(w["threads"] == max(1, (os.cpu_count() or 1) // 2) for w in worlds)
 
 
-@pytest.mark.parametrize("model, optimizer", worker.CONFIGS)
-def test_params_equal_the_single_process_run(equality_runs, model, optimizer):
-    name = f"{model}-{optimizer}"
-    expected, losses = worker.reference(model, optimizer)
-    got = np.load(equality_runs[0] / f"{name}.npz")
-    assert sorted(got.files) == sorted(expected)
-    for key, value in expected.items():
-        np.testing.assert_allclose(got[key], value, rtol=RTOL, atol=ATOL, err_msg=key)
-    record = json.loads((equality_runs[0] / f"{name}.json").read_text())
-    assert record["in_sync"], "the two processes' params differ"
-    np.testing.assert_allclose(record["losses"], losses, rtol=1e-5)  # the global batch's
-
-
-@pytest.mark.parametrize("model, optimizer", worker.CONFIGS)
-def test_same_bits_on_every_run(equality_runs, model, optimizer):
-    first, second = (np.load(run / f"{model}-{optimizer}.npz") for run in equality_runs)
-    for key in first.files:
-        assert first[key].tobytes() == second[key].tobytes(), key
-
-
-def test_each_process_gets_its_slice_of_every_global_batch(equality_runs):
-    seen = [json.loads((equality_runs[0] / f"mlp-sgd.seen.{r}.json").read_text())
-            for r in (0, 1)]
-    ids = np.arange(worker.SAMPLES)
-    batches = gc_batches(ids)
+def test_equal_to_one_process_same_bits_every_run_and_sharded(tmp_path):
+    """One test for the two runs it needs (a fixture shared by several tests would run
+    once per pytest-xdist worker)."""
+    runs = []
+    for k in range(2):
+        done, _ = launch("equality", tmp_path / f"run{k}")
+        succeeded(done)
+        runs.append(tmp_path / f"run{k}")
+    for model, optimizer in worker.CONFIGS:
+        name = f"{model}-{optimizer}"
+        expected, losses = worker.reference(model, optimizer)
+        got = np.load(runs[0] / f"{name}.npz")
+        assert sorted(got.files) == sorted(expected)
+        for key, value in expected.items():  # the params after every step of an epoch
+            np.testing.assert_allclose(got[key], value, rtol=RTOL, atol=ATOL,
+                                       err_msg=f"{name}: {key}")
+        record = json.loads((runs[0] / f"{name}.json").read_text())
+        assert record["in_sync"], f"{name}: the two processes' params differ"
+        np.testing.assert_allclose(record["losses"], losses, rtol=1e-5, err_msg=name)
+        again = np.load(runs[1] / f"{name}.npz")
+        for key in got.files:  # deterministic: the same bits on every run
+            assert got[key].tobytes() == again[key].tobytes(), f"{name}: {key}"
+    seen = [json.loads((runs[0] / f"mlp-sgd.seen.{r}.json").read_text()) for r in (0, 1)]
+    batches = list(gc.data.Batches(np.arange(worker.SAMPLES), batch_size=worker.GLOBAL_BATCH,
+                                   seed=worker.DATA_SEED))
     assert len(seen[0]) == len(seen[1]) == len(batches) == 5
     for k, (whole,) in enumerate(batches):
         assert seen[0][k] + seen[1][k] == whole.tolist()  # disjoint, in order, complete
         assert abs(len(seen[0][k]) - len(seen[1][k])) <= 1
-
-
-def gc_batches(ids: np.ndarray) -> list[tuple[np.ndarray]]:
-    import graphc as gc
-
-    return list(gc.data.Batches(ids, batch_size=worker.GLOBAL_BATCH, seed=worker.DATA_SEED))
 
 
 def test_rank0_checkpoints_are_loaded_by_all(tmp_path):
@@ -143,8 +131,6 @@ def test_rank0_checkpoints_are_loaded_by_all(tmp_path):
 
 
 def test_trainer_fit_is_the_single_process_fit(tmp_path):
-    import graphc as gc
-
     done, _ = launch("trainer", tmp_path)
     succeeded(done)
     records = [json.loads((tmp_path / f"trainer.{r}.json").read_text()) for r in (0, 1)]
@@ -181,3 +167,18 @@ def test_a_failing_process_ends_the_job(tmp_path, how):
     else:  # rank 0 gave up waiting after the timeout and ended the job
         assert f"did not complete within {timeout} s" in done.stderr
         assert seconds < timeout + 120
+
+
+def test_the_ddp_digits_example_trains_and_resumes(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits come with scikit-learn (graphc[digits])")
+    script, state = str(ROOT / "examples" / "ddp_digits.py"), str(tmp_path / "ddp.npz")
+    done, _ = run_two(script, "--epochs", "2", "--no-progress", "--checkpoint", state,
+                      cwd=tmp_path)
+    succeeded(done)
+    (line,) = [x for x in done.stdout.splitlines() if "test accuracy" in x]
+    assert line.startswith("[0] CNN on digits, 2 process(es)") and "after 2 epochs" in line
+    assert float(line.split("test accuracy ")[1].split()[0]) > 0.3  # chance: 0.1
+    done, _ = run_two(script, "--epochs", "3", "--no-progress", "--checkpoint", state,
+                      "--resume", cwd=tmp_path)
+    succeeded(done)
+    assert "after 3 epochs" in done.stdout
