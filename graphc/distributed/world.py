@@ -153,7 +153,7 @@ class World:
                 else np.empty(int(length[0]), np.uint8))
         if data.size:
             self.wait([self.comm.Ibcast(data, root=root)], what)
-        return value if self.rank == root else pickle.loads(data.tobytes())  # noqa: S301
+        return value if self.rank == root else pickle.loads(data.tobytes())
 
     def barrier(self, what: str = "barrier") -> None:
         """Return once every process has called barrier."""
@@ -213,7 +213,7 @@ def _mpi_world():
     """MPI's COMM_WORLD, or None if mpi4py is missing and the launcher started only this
     process; refuses to run N copies that would each train alone."""
     try:
-        import mpi4py
+        import mpi4py  # noqa: F401 (only whether it is installed)
     except ImportError:
         size = _launched_size()
         if size > 1:
@@ -222,8 +222,7 @@ def _mpi_world():
                 "mpi4py is not installed, so they cannot talk: pip install 'graphc[mpi]' "
                 "(mpi4py and mpich)") from None
         return None
-    mpi4py.rc.initialize = True
-    from mpi4py import MPI
+    from mpi4py import MPI  # initializes MPI (mpi4py's default)
 
     return MPI.COMM_WORLD
 
