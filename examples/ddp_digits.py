@@ -54,7 +54,7 @@ def main(epochs: int = 40, backend: str = "llvm", checkpoint: str | None = None,
         ddp.load(checkpoint)  # read by rank 0, its state sent to every process
     x_test = normalize.transform(x_test)
     start = time.perf_counter()
-    history = ddp.fit(x_train, y_train, epochs=epochs - trainer.epoch, batch_size=32,
+    history = ddp.fit(x_train, y_train, epochs=max(0, epochs - trainer.epoch), batch_size=32,
                       validation=(x_test, y_test), transform=augment_then_normalize,
                       checkpoint_path=checkpoint, progress=progress)
     seconds = time.perf_counter() - start
