@@ -26,11 +26,12 @@ _HOMES = {
     "to_dot": "graphc.viz",
 }
 # Subpackages and modules reached as attributes (gc.nn.Linear, gc.ops.scalar, ...).
-_MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "dsl", "dtypes",
-            "errors", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train", "viz")
+_MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "distributed", "dsl",
+            "dtypes", "errors", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train",
+            "viz")
 
 if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and editors
-    from graphc import data, nn, optim, train  # noqa: F401
+    from graphc import data, distributed, nn, optim, train  # noqa: F401
     from graphc.autodiff import grad  # noqa: F401
     from graphc.compiler import Executable, compile  # noqa: F401
     from graphc.dsl import *  # noqa: F403

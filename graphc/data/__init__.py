@@ -11,7 +11,7 @@ from graphc.data.augment import (
     rotate,
     shift,
 )
-from graphc.data.batching import Batches, train_test_split
+from graphc.data.batching import Batches, shard_bounds, train_test_split
 from graphc.data.datasets import load_digits, load_mnist, read_idx
 from graphc.data.preprocess import (
     PCA,
@@ -27,5 +27,5 @@ __all__ = [
     "PCA", "Augmentation", "Batches", "Compose", "GaussianNoise", "MeanSubtraction",
     "MinMaxScale", "Pipeline", "Preprocessor", "RandomFlip", "RandomRotation", "RandomShift",
     "Standardize", "ZCAWhitening", "load_digits", "load_mnist", "read_idx", "rotate", "shift",
-    "train_test_split",
+    "shard_bounds", "train_test_split",
 ]

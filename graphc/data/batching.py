@@ -21,22 +21,41 @@ def _check_arrays(owner: str, arrays) -> tuple[np.ndarray, ...]:
     return arrays
 
 
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """[start, stop) of the part of n samples that process `rank` of `world_size` takes:
+    contiguous parts in rank order, the first n % world_size of them one sample longer
+    (as numpy.array_split), so the parts put end to end are the n samples."""
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
 class Batches:
     """Iterate over (x_batch, y_batch, ...) tuples of `batch_size` samples.
 
     Each pass (epoch) shuffles with a generator seeded by (seed, epoch), so the order is
     new every epoch and the same on every run. `transform(batch, rng)` (e.g. an
     augmentation) applies to the first array of each batch with its own seeded generator.
+
+    Sharding for data-parallel training: with world_size > 1, `batch_size` is the global
+    batch and this process (`rank`) gets its slice of each global batch (shard_bounds).
+    Every process shuffles with the same seed, so the slices of one step are disjoint and
+    together make the global batch; every process sees the same number of batches (a
+    short last batch may leave some slices empty). Its transform's generator is seeded
+    by (seed, epoch, batch, 1, rank).
     """
 
     def __init__(self, *arrays, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False,
-                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
+                 transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 rank: int = 0, world_size: int = 1):
         self.arrays = _check_arrays("Batches", arrays)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Batches: batch_size must be a positive int, got {batch_size!r}")
+        _check_shard(rank, world_size, batch_size)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.drop_last, self.transform = drop_last, transform
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -50,11 +69,27 @@ class Batches:
                  else np.arange(n))
         for k in range(len(self)):
             index = order[k * self.batch_size:(k + 1) * self.batch_size]
+            if self.world_size > 1:
+                start, stop = shard_bounds(len(index), self.rank, self.world_size)
+                index = index[start:stop]
             batch = tuple(a[index] for a in self.arrays)
             if self.transform is not None:
-                rng = np.random.default_rng([self.seed, epoch, k, 1])
+                key = [self.seed, epoch, k, 1] + ([self.rank] if self.world_size > 1 else [])
+                rng = np.random.default_rng(key)
                 batch = (self.transform(batch[0], rng),) + batch[1:]
             yield batch
+
+
+def _check_shard(rank, world_size, batch_size: int) -> None:
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"Batches: {name} must be an int, got {value!r}")
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"Batches: need 0 <= rank < world_size, got rank {rank} and "
+                         f"world_size {world_size}")
+    if batch_size < world_size:
+        raise ValueError(f"Batches: a global batch_size of {batch_size} cannot give each of "
+                         f"{world_size} processes a sample; use a batch_size >= world_size")
 
 
 def train_test_split(*arrays, test_size: float = 0.2, seed: int = 0) -> list[np.ndarray]:
