@@ -271,9 +271,17 @@ def info_lines() -> list[str]:
 def _cache_line() -> str:
     folder, entries = _cache_entries()
     size = _total_bytes(entries)
-    state = "off (GRAPHC_CACHE=0)" if os.environ.get("GRAPHC_CACHE") == "0" else \
-        f"{len(entries)} entries, {size / 1e6:.1f} MB"
+    state = _cache_off() or f"{len(entries)} entries, {size / 1e6:.1f} MB"
     return f"cache       {folder}: {state}"
+
+
+def _cache_off() -> str | None:
+    """Why the cache is off ("off (GRAPHC_CACHE=0)"), or None when it is on."""
+    from graphc.backends.llvm import cache as disk
+
+    if disk.enabled():
+        return None
+    return f"off (GRAPHC_CACHE={os.environ.get('GRAPHC_CACHE', '').strip()})"
 
 
 @command("info", "print the versions of graphc and its dependencies, LLVM and the host CPU",
@@ -318,6 +326,9 @@ def cache(args: argparse.Namespace) -> int:
     temps = disk.temp_files(folder)  # left by writers killed mid-write (or writing now)
     size, temp_size = _total_bytes(entries), _total_bytes(temps)
     if args.action == "info":
+        off = _cache_off()
+        if off is not None:
+            print(f"the cache is {off}: compiling neither reads nor writes {folder}")
         print(f"{folder}: {len(entries)} entries, {size / 1e6:.1f} MB, {len(temps)} temporary "
               f"files ({temp_size / 1e6:.1f} MB)")
         return 0
@@ -348,13 +359,21 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every figure behind the table to FILE")
 
 
-def benchmark_suite():
+def source_root() -> Path:
+    """The folder holding the graphc package this runs from: a source checkout's root (with
+    benchmarks/ beside graphc/), or site-packages for a wheel install."""
+    return Path(__file__).resolve().parent.parent
+
+
+def benchmark_suite(root: Path | None = None):
     """benchmarks.suite from the source checkout this graphc runs from (benchmarks/ is not
-    installed with the package)."""
-    root = Path(__file__).resolve().parent.parent
+    installed with the package: a wheel install gets a CommandError saying what to do)."""
+    root = source_root() if root is None else root
     if not (root / "benchmarks" / "suite.py").is_file():
-        raise CommandError(f"graphc bench runs benchmarks/ of a source checkout, and there is "
-                           f"none in {root}: run it from a clone of graphc (pip install -e .)")
+        raise CommandError(
+            f"graphc bench runs the benchmarks/ folder of a source checkout, which a wheel "
+            f"install does not have (there is none in {root}). Clone graphc's repository, "
+            "then in it: pip install -e '.[bench]' && graphc bench (or python -m benchmarks)")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from benchmarks import suite
