@@ -16,6 +16,21 @@ class GraphTypeError(TypeError):
     """A graph could not be built because of a dtype mismatch."""
 
 
+class PromotionWarning(UserWarning):
+    """A float64 constant promoted a float32 value to float64 (graphc/ops/leaf.py)."""
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` that makes warnings.warn, called by the caller of this function,
+    name the innermost stack frame outside the graphc package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        if not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
 def user_location() -> str:
     """The 'file:line' of the innermost stack frame outside the graphc package."""
     frame = sys._getframe(1)
