@@ -208,7 +208,7 @@ def test_a_failing_script_shows_its_own_traceback_only(tmp_path, capsys):
     assert f'File "{path}", line 6, in <module>' in err
     assert f'File "{path}", line 4, in f' in err
     assert "ValueError: boom" in err
-    assert "cli.py" not in err and "runpy" not in err
+    assert "graphc/cli" not in err and "runpy" not in err
     assert err.endswith("graphc: error: model.py raised ValueError\n")
     assert [id(r) for r in compiler._recorders] == [id(r) for r in before]
 
@@ -217,7 +217,7 @@ def test_a_script_with_a_syntax_error_is_reported(tmp_path, capsys):
     path = script(tmp_path, "x = (\n")
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "SyntaxError" in err and "model.py" in err and "cli.py" not in err
+    assert "SyntaxError" in err and "model.py" in err and "graphc/cli" not in err
 
 
 # ----- graphc run ---------------------------------------------------------------------------
@@ -309,4 +309,4 @@ def test_python_m_graphc_cli_works_as_a_program(tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1
     assert "RuntimeError: from the script" in failed.stderr
-    assert "graphc/cli.py" not in failed.stderr
+    assert "graphc/cli" not in failed.stderr

@@ -2,7 +2,7 @@
 
 import os
 
-from graphc import cli
+from graphc.cli import system
 from graphc.cli import main
 
 ENTRY = "ab" * 32 + ".o"
@@ -78,7 +78,7 @@ def test_cache_info_says_when_the_cache_is_off(tmp_path, monkeypatch, capsys):
 
 def test_bench_without_a_source_checkout_says_how_to_run_it(tmp_path, monkeypatch, capsys):
     """A wheel install has graphc/ in site-packages and no benchmarks/ beside it."""
-    monkeypatch.setattr(cli, "source_root", lambda: tmp_path)
+    monkeypatch.setattr(system, "source_root", lambda: tmp_path)
     assert main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("graphc: error: graphc bench runs the benchmarks/ folder of a source "
