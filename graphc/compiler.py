@@ -7,6 +7,7 @@ import gc
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import sympy
@@ -16,7 +17,7 @@ from graphc.backends import get_backend
 from graphc.backends.base import Source
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.ir.program import Program
+from graphc.ir.program import Program, check_name
 from graphc.locks import Group, group_of
 from graphc.profile import Profile
 from graphc.shapes import dims_equal, is_static, shape_str
@@ -26,12 +27,15 @@ _recorders: list[list] = []
 
 
 def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None = None,  # noqa: A001
-            backend: str = "llvm", optimize: bool = True, **options) -> Executable:
+            backend: str = "llvm", optimize: bool = True, name: str | None = None,
+            **options) -> Executable:
     """A callable that computes `outputs` from `inputs`, then writes `updates` into params.
 
     outputs: a value (the call returns one array) or a list of values (it returns a list).
     updates: {param: new value}; every new value is computed from the old params first.
     backend: "llvm" (native code) or "numpy" (the reference interpreter).
+    name: what drawings, reports, profiles and file names call the function (default:
+    derived from the outputs, e.g. "mean_step"; see Program.default_name).
     threads (option): the most threads a call uses (None: as many as pay, up to the CPUs);
     capped at the CPUs the process may run on (or GRAPHC_MAX_THREADS, if set).
     """
@@ -44,7 +48,7 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     _check_program(program)
     if "threads" in options:
         options = {**options, "threads": _checked_threads(options["threads"])}
-    executable = Executable(program, get_backend(backend), single, options, optimize)
+    executable = Executable(program, get_backend(backend), single, options, optimize, name)
     for recorder in _recorders:
         recorder.append(executable)
     return executable
@@ -129,8 +133,9 @@ class Executable:
     """
 
     def __init__(self, source: Program, backend, single: bool, options: dict,
-                 optimize: bool = True):
+                 optimize: bool = True, name: str | None = None):
         self.source = source
+        self.name = source.default_name() if name is None else check_name(name)
         self.backend = backend
         self.options = dict(options)  # as compiled: threads validated and capped
         self._single = single
@@ -251,7 +256,7 @@ class Executable:
         and, for a backend that plans memory, its arena against the intermediates' sum."""
         from graphc.passes.report import format_report  # not on a cache hit's path
 
-        text = format_report(self.pass_stats, self.program)
+        text = format_report(self.pass_stats, self.program, self.name)
         figures = self.memory_report()
         if not figures:
             return text
@@ -294,18 +299,21 @@ class Executable:
         _check_writable(self._written)
         saved = [(p.value, p.value.copy()) for p in self._params]
         try:
-            return self._runner.profile(arrays, binding, self.step, calls)
+            return replace(self._runner.profile(arrays, binding, self.step, calls),
+                           name=self.name)
         finally:
             for array, old in saved:
                 np.copyto(array, old)
 
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""
-        return to_dot(list(self.program.outputs), updates=self.program.updates, **options)
+        return to_dot(list(self.program.outputs), **{"name": self.name, **options},
+                      updates=self.program.updates)
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
-        return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+        return (f"<graphc.Executable {self.name} ({names}) backend={self.backend.name} "
+                f"nodes={len(self.graph)}>")
 
 
 def _check_writable(params: tuple[Node, ...]) -> None:

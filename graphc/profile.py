@@ -26,6 +26,7 @@ class Profile:
     backend: str
     calls: int
     kernels: tuple[KernelTime, ...]
+    name: str | None = None  # the compiled function's name (Executable.profile sets it)
 
     @property
     def seconds(self) -> float:
@@ -42,7 +43,8 @@ class Profile:
     def format(self, top: int | None = 25) -> str:
         """A table of the `top` slowest kernels (None: all), then the time per op."""
         total = self.seconds or 1.0
-        lines = [f"profile ({self.backend} backend, mean of {self.calls} call(s)): "
+        title = f"profile of {self.name}" if self.name else "profile"
+        lines = [f"{title} ({self.backend} backend, mean of {self.calls} call(s)): "
                  f"{len(self.kernels)} kernels, {self.seconds * 1e3:.3f} ms per call",
                  f"{'#':>4}  {'op':<16} {'shape':<20} {'ms':>9} {'share':>6}"]
         ranked = sorted(self.kernels, key=lambda k: -k.seconds)

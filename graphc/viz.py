@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from graphc.dtypes import scalar_text
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.shapes import shape_str
@@ -36,6 +37,10 @@ DOT_SUFFIXES = (".dot", ".gv")
 
 class GraphvizNotFoundError(RuntimeError):
     """Graphviz's `dot` program is needed (to write an image) and is not on PATH."""
+
+
+class GraphvizTimeoutError(RuntimeError):
+    """Graphviz's `dot` did not finish drawing within the time allowed."""
 
 
 def quote(text: str) -> str:
@@ -72,7 +77,7 @@ def node_label(node: Node) -> str:
     and a group_output which output it is."""
     head = node.op if node.name is None else f"{node.op} {node.name}"
     if node.op == "constant" and node.value.size == 1:
-        head = f"const {node.value.item():.6g}"
+        head = f"const {scalar_text(node.value)}"
     if node.tag == "grad":
         head = GRAD_MARK + head
     lines = [head]
@@ -214,7 +219,7 @@ def render(text: str, path: Path, *, timeout: float = 60.0) -> None:
         done = subprocess.run([program, f"-T{fmt}", "-o", str(path)], input=text.encode(),
                               capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"Graphviz's dot took more than {timeout:g} s to draw "
+        raise GraphvizTimeoutError(f"Graphviz's dot took more than {timeout:g} s to draw "
                            f"{path.name}; write a .dot file instead") from None
     except OSError as exc:
         raise RuntimeError(f"could not run Graphviz's dot ({program}): {exc}") from None

@@ -2,8 +2,7 @@
 
 import os
 
-from graphc.cli import system
-from graphc.cli import main
+from graphc.cli import main, system
 
 ENTRY = "ab" * 32 + ".o"
 

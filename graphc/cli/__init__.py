@@ -29,10 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """For a subcommand that runs a script (`graphc viz SCRIPT [options] -- ARGS`): the
+    arguments before the first "--", and ARGS, which are the script's."""
+    if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].script_args and "--" in argv:
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1:]
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `graphc ARGV...`; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, script_args = _split_script_args(argv)
     args = parser.parse_args(argv)
+    args.script_args = script_args
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

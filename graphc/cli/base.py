@@ -33,14 +33,17 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    script_args: bool = False  # `graphc NAME ... -- ARGS`: ARGS go to the script
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None]):
-    """Register the decorated function as the subcommand `name`."""
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None],
+            script_args: bool = False):
+    """Register the decorated function as the subcommand `name`; with script_args, what
+    follows a "--" is left out of parsing and given to it as args.script_args."""
     def register(run: Callable[[argparse.Namespace], int]):
-        COMMANDS[name] = Command(name, help, arguments, run)
+        COMMANDS[name] = Command(name, help, arguments, run, script_args)
         return run
     return register

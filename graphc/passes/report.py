@@ -59,9 +59,9 @@ class PassStats:
                 + (f" created {made}" if made else ""))
 
 
-def format_report(stats: list[PassStats], program: Program) -> str:
+def format_report(stats: list[PassStats], program: Program, name: str | None = None) -> str:
     """The text of `Executable.report()`: one line per pass, then the kernels left."""
-    lines = ["graphc optimization report"]
+    lines = ["graphc optimization report" + (f": {name}" if name else "")]
     if not stats:
         lines.append("(optimize=False: no passes ran)")
     lines += [s.line() for s in stats]
@@ -80,7 +80,7 @@ def _prefusion(executable) -> Program:
     return program
 
 
-def fusion_dot(executable, stage: str = "after") -> str:
+def fusion_dot(executable, stage: str = "after", name: str = "graphc") -> str:
     """DOT text of a compiled program with each fused kernel as a cluster: "before" draws
     the graph fusion started from, each kernel's member ops boxed together (an op computed
     by several kernels is drawn in the first); "after" draws the graph that runs, each
@@ -89,7 +89,7 @@ def fusion_dot(executable, stage: str = "after") -> str:
         raise ValueError(f"fusion_dot: stage must be 'before' or 'after', got {stage!r}")
     final = executable.program
     if not executable.pass_stats:
-        return to_dot(list(final.outputs), updates=final.updates)
+        return to_dot(list(final.outputs), name, updates=final.updates)
     program = _prefusion(executable) if stage == "before" else final
     graph = program.graph
     clusters: dict[str, list[Node]] = {}
@@ -109,4 +109,4 @@ def fusion_dot(executable, stage: str = "after") -> str:
         seen.update(boxed)
         if boxed:
             clusters[title] = boxed
-    return to_dot(list(program.outputs), clusters=clusters, updates=program.updates)
+    return to_dot(list(program.outputs), name, clusters=clusters, updates=program.updates)

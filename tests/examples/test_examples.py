@@ -2,6 +2,8 @@
 reach their targets: CNN >= 97% test accuracy, Transformer >= 95% token accuracy."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,23 @@ def test_sum_of_sigmoids_loss_falls_as_units_are_added():
     for activation in ("sigmoid", "relu"):
         finals = [results[activation, k]["losses"][-1] for k in units]
         assert all(b < a for a, b in zip(finals, finals[1:])), (activation, finals)
+
+
+def test_demo_trains_and_draws_into_the_out_directory(tmp_path, capsys):
+    result = load("demo").main(out_dir=str(tmp_path / "out"), backend=BACKEND)
+    assert result["losses"][-1] < result["losses"][0] / 2
+    assert result["accuracy"] > 0.7  # three overlapping blobs
+    forward = tmp_path / "out" / "demo_forward.dot"
+    step = tmp_path / "out" / "demo_train_step.dot"
+    assert result["written"] == [forward, step]
+    assert forward.read_text().startswith('digraph "forward"')
+    assert step.read_text().startswith('digraph "train_step"')
+    assert f"wrote {forward} and {step}" in capsys.readouterr().out
+
+
+def test_demo_takes_backend_and_out_on_its_command_line(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLES / "demo.py"), "--backend", "numpy",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "demo_train_step.dot").read_text().startswith('digraph "train_step"')
