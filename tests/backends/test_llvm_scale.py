@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-from graphc.program import Program
 
 import graphc as gc
 from graphc.backends.llvm import module
@@ -21,6 +20,7 @@ from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.module import split_kernels
 from graphc.backends.llvm.plan import make_plan
 from graphc.ir.graph import Graph
+from graphc.ir.program import Program
 from tests.backends_available import BACKENDS
 
 pytestmark = pytest.mark.skipif("llvm" not in BACKENDS, reason="needs the LLVM backend")
