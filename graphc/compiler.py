@@ -15,6 +15,7 @@ import sympy
 from graphc import dtypes
 from graphc.backends import get_backend
 from graphc.backends.base import Source
+from graphc.debug_nans import Checking, settings
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.program import Program, check_name
@@ -28,7 +29,7 @@ _recorders: list[list] = []
 
 def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None = None,  # noqa: A001
             backend: str = "llvm", optimize: bool = True, name: str | None = None,
-            **options) -> Executable:
+            debug_nans: bool = False, debug_infs: bool = False, **options) -> Executable:
     """A callable that computes `outputs` from `inputs`, then writes `updates` into params.
 
     outputs: a value (the call returns one array) or a list of values (it returns a list).
@@ -36,6 +37,10 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     backend: "llvm" (native code) or "numpy" (the reference interpreter).
     name: what drawings, reports, profiles and file names call the function (default:
     derived from the outputs, e.g. "mean_step"; see Program.default_name).
+    debug_nans: check every call's outputs and new param values; on a NaN, write nothing
+    and raise NonFiniteValueError naming the op where it began, its inputs' ranges and
+    the line that built it (graphc/debug_nans.py). GRAPHC_DEBUG_NANS=1 turns it on for
+    every compile. debug_infs (GRAPHC_DEBUG_INFS=1): refuse infinities too.
     threads (option): the most threads a call uses (None: as many as pay, up to the CPUs);
     capped at the CPUs the process may run on (or GRAPHC_MAX_THREADS, if set).
     """
@@ -48,7 +53,9 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     _check_program(program)
     if "threads" in options:
         options = {**options, "threads": _checked_threads(options["threads"])}
-    executable = Executable(program, get_backend(backend), single, options, optimize, name)
+    checking = settings(debug_nans, debug_infs)
+    executable = Executable(program, get_backend(backend), single, options, optimize, name,
+                            checking)
     for recorder in _recorders:
         recorder.append(executable)
     return executable
@@ -133,8 +140,10 @@ class Executable:
     """
 
     def __init__(self, source: Program, backend, single: bool, options: dict,
-                 optimize: bool = True, name: str | None = None):
+                 optimize: bool = True, name: str | None = None,
+                 checking: Checking | None = None):
         self.source = source
+        self.checking = checking  # debug_nans: what every call checks (None: nothing)
         self.name = source.default_name() if name is None else check_name(name)
         self.backend = backend
         self.options = dict(options)  # as compiled: threads validated and capped
@@ -202,7 +211,11 @@ class Executable:
     def _call(self, arrays: list[np.ndarray], binding: dict):
         """One call, its lock held: the call count is taken and advanced under it."""
         _check_writable(self._written)
+        if self.checking is not None:
+            saved = [(p.value, p.value.copy()) for p in self._written]
         results = self._runner.run(arrays, binding, self.step)
+        if self.checking is not None:
+            self._check_results(results, arrays, binding, saved)
         self.step += 1
         k = len(self.source.outputs)
         protected = {id(a) for a in arrays} | {id(p.value) for p in self._params}
@@ -217,6 +230,19 @@ class Executable:
         for (target, _), new in zip(pending, news):
             np.copyto(target, new)
         return outputs[0] if self._single else outputs
+
+    def _check_results(self, results: list[np.ndarray], arrays: list[np.ndarray],
+                       binding: dict, saved: list) -> None:
+        """debug_nans: raise if a result is refused, once every param written in place is
+        back as it was (the call count has not advanced yet)."""
+        bad = self.checking.bad_results(results)
+        if not bad:
+            return
+        results = [np.array(r) for r in results]  # before the params they may be go back
+        for array, old in saved:
+            np.copyto(array, old)
+        raise self.checking.error(self.name, self.source, self.backend, self.options, arrays,
+                                  binding, self.step, bad, results)
 
     def check_arguments(self, arguments) -> tuple[list[np.ndarray], dict[sympy.Symbol, int]]:
         """The arguments as arrays, and the binding of every symbolic dim; raises

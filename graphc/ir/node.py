@@ -60,6 +60,12 @@ _serial = itertools.count()
 _creation_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("tag", default=None)
 
 
+def next_serial() -> int:
+    """A serial number no node has yet (serials only grow): nodes built after this call
+    have larger ones, nodes built before it smaller ones."""
+    return next(_serial)
+
+
 @contextlib.contextmanager
 def tagging(tag: str):
     """Tag every node first built inside this block (autodiff tags its nodes "grad")."""
