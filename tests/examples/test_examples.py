@@ -47,13 +47,21 @@ def test_sum_of_sigmoids_loss_falls(tmp_path):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _is_png(path) -> bool:
+    return Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits"])
-def test_digits_examples_loss_falls(name):
+def test_digits_examples_loss_falls_and_curves_are_saved(name, tmp_path):
     pytest.importorskip("sklearn", reason="the digits come with scikit-learn (graphc[digits])")
-    result = load(name).main(epochs=2, backend=BACKEND, progress=False, verbose=False)
+    pytest.importorskip("matplotlib", reason="curves need matplotlib (graphc[plot])")
+    result = load(name).main(epochs=2, backend=BACKEND, progress=False, verbose=False,
+                             out=str(tmp_path / "out"))
     losses = result["history"]["loss"]
     assert losses[1] < losses[0]
     assert result["test"]["accuracy"] > 0.3  # far above chance (0.1) after 2 epochs
+    assert result["curves"] == str(tmp_path / "out" / f"{name}_curves.png")
+    assert _is_png(result["curves"])
 
 
 def test_cnn_example_draws_its_training_step(tmp_path):
@@ -70,6 +78,19 @@ def test_transformer_loss_falls():
     losses = result["history"]["loss"]
     assert losses[1] < losses[0]
     assert np.isfinite(result["test"]["loss"])
+    assert result["curves"] is None  # no out: nothing written
+
+
+def test_an_example_saves_its_curves_from_the_command_line(tmp_path):
+    pytest.importorskip("matplotlib", reason="curves need matplotlib (graphc[plot])")
+    done = subprocess.run([sys.executable, str(EXAMPLES / "transformer_reverse.py"),
+                           "--epochs", "1", "--train-size", "200", "--backend", "numpy",
+                           "--out", str(tmp_path / "curves")], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "curves" / "transformer_reverse_curves.png"
+    assert f"wrote {path}" in done.stdout and _is_png(path)
+    assert "\r" not in done.stderr  # not a terminal: no progress bar
 
 
 @pytest.mark.slow
