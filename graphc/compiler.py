@@ -56,8 +56,9 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     checking = settings(debug_nans, debug_infs)
     executable = Executable(program, get_backend(backend), single, options, optimize, name,
                             checking)
-    for recorder in _recorders:
+    for recorder in _recorders:  # graphc viz / profile: the script's functions, and calls
         recorder.append(executable)
+        executable.keep_arguments = True
     return executable
 
 
@@ -154,6 +155,10 @@ class Executable:
         reached = Graph(source.results).leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
+        # With keep_arguments (set while `graphc profile` records a script), each call
+        # keeps a copy of its arguments in last_arguments, to profile the function with.
+        self.keep_arguments = False
+        self.last_arguments: list[np.ndarray] | None = None
         self._written = tuple(p for p, _ in source.updates)
         # Calls hold this group's lock (the group of every function sharing a param).
         self._group = group_of(self._params) or Group()
@@ -197,6 +202,8 @@ class Executable:
 
     def __call__(self, *arguments):
         arrays, binding = self.check_arguments(arguments)
+        if self.keep_arguments:
+            self.last_arguments = [np.array(a, copy=True) for a in arrays]
         return self._exclusive(self._call, arrays, binding)
 
     def _exclusive(self, run, *args):
