@@ -343,6 +343,25 @@ class Executable:
         return to_dot(list(self.program.outputs), **{"name": self.name, **options},
                       updates=self.program.updates)
 
+    def stages(self) -> list:
+        """The stages the HTML explorer draws (graphc/passes/report.py explorer_stages):
+        forward, backward, optimized and fused."""
+        from graphc.passes.report import explorer_stages
+
+        return explorer_stages(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: every stage of the function in the HTML explorer."""
+        from graphc.viz.notebook import html
+
+        return html(self)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the optimized graph as SVG where Graphviz is installed (else None)."""
+        from graphc.viz.notebook import svg
+
+        return svg(self.to_dot())
+
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
         return (f"<graphc.Executable {self.name} ({names}) backend={self.backend.name} "

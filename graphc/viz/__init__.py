@@ -1,7 +1,9 @@
-"""Drawing graphs: Graphviz DOT text (a node per op with op, shape and dtype) and files.
+"""Drawing graphs: Graphviz DOT text (a node per op with op, shape and dtype) and files,
+and the HTML graph explorer (graphc/viz/html.py).
 
 `to_dot` needs nothing but Python; `write` turns DOT into .svg/.png/.pdf through Graphviz's
-`dot` program where it is installed.
+`dot` program where it is installed, or writes the explorer (.html). Importing this
+package lets graph values show themselves in notebooks (notebook.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#2e7d32", "fontcolor": "#
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 DOT_SUFFIXES = (".dot", ".gv")
+HTML_SUFFIXES = (".html", ".htm")  # the graph explorer (graphc/viz/html.py)
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -180,21 +183,31 @@ def write(graph, path: str | Path, *, timeout: float = 60.0, **options) -> Path:
     or anything with a `to_dot()` method such as a compiled function.
     The suffix picks the format: .dot/.gv write DOT text; .svg/.png/.pdf run Graphviz's
     `dot` (which must be on PATH; GraphvizNotFoundError otherwise) for at most `timeout`
-    seconds.
+    seconds; .html writes the self-contained graph explorer (graphc/viz/html.py) of graph
+    values or of compiled functions, every stage of them (options: title, updates, and
+    profiles={index: Profile} to colour kernels by time).
     """
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        if isinstance(graph, str):
+            raise TypeError("write: the HTML explorer draws graph values or compiled "
+                            "functions, not DOT text")
+        from graphc.viz.html import explorer
+
+        path.write_text(explorer(graph, **options), encoding="utf-8")
+        return path
     if isinstance(graph, str):
         text = graph
     elif hasattr(graph, "to_dot") and not isinstance(graph, Node):
         text = graph.to_dot(**options)
     else:
         text = to_dot(graph, **options)
-    suffix = path.suffix.lower()
     if suffix in DOT_SUFFIXES:
         path.write_text(text, encoding="utf-8")
         return path
     if suffix.lstrip(".") not in IMAGE_FORMATS:
-        known = ", ".join(DOT_SUFFIXES + tuple("." + f for f in IMAGE_FORMATS))
+        known = ", ".join(DOT_SUFFIXES + tuple("." + f for f in IMAGE_FORMATS) + HTML_SUFFIXES)
         raise ValueError(f"write: cannot tell the format of {path.name!r} from its suffix; "
                          f"use one of {known}")
     render(text, path, timeout=timeout)
@@ -227,3 +240,6 @@ def render(text: str, path: Path, *, timeout: float = 60.0) -> None:
         message = done.stderr.decode(errors="replace").strip()
         raise RuntimeError(f"Graphviz's dot failed drawing {path.name} (exit status "
                            f"{done.returncode}): {message}")
+
+
+from graphc.viz import notebook  # noqa: E402,F401  (registers the notebook display of nodes)
