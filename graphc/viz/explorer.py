@@ -12,7 +12,7 @@ from graphc.dtypes import scalar_text
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.op import is_kernel
-from graphc.ir.provenance import gradient_of, members_of
+from graphc.ir.provenance import gradient_of, members_of, origins
 from graphc.shapes import shape_str
 
 LEAVES = ("input", "param", "constant")
@@ -63,7 +63,7 @@ def stage_data(stage: Stage, times: Mapping[Node, float] | None = None) -> dict:
 def _node(node: Node, output: int | None, updated: list[str], seconds: float | None) -> dict:
     kind = node.op if node.op in LEAVES else ("kernel" if is_kernel(node) else "view")
     data = {"op": node.op, "kind": kind, "shape": shape_str(node.shape),
-            "dtype": node.dtype.name, "origin": node.origin}
+            "dtype": node.dtype.name, "origin": source_line(node)}
     if node.name is not None:
         data["name"] = node.name
     if node.op == "constant" and node.value.size == 1:
@@ -86,6 +86,19 @@ def _node(node: Node, output: int | None, updated: list[str], seconds: float | N
     if seconds is not None:
         data["ms"] = seconds * 1e3
     return data
+
+
+def source_line(node: Node, most: int = 3) -> str:
+    """Where the user built a node: its own line, or for a node an optimization made, the
+    line of the node it was rebuilt from, or of the ops a fused kernel computes (`most` of
+    them, in order)."""
+    members = members_of(node)
+    if members:
+        lines = list(dict.fromkeys(m.origin for m in members))
+        return ", ".join(lines[:most]) + (f" (+{len(lines) - most} more)"
+                                          if len(lines) > most else "")
+    *_, first = origins(node)
+    return first.origin
 
 
 def kernel_times(graph: Graph, profile) -> dict[Node, float]:
