@@ -1,5 +1,6 @@
 """`graphc viz`: run a script and draw every function it compiles, stage by stage, as DOT
-files (with an SVG beside each where Graphviz is installed).
+files (with an SVG beside each where Graphviz is installed), or with --html as one HTML
+graph explorer of them all (graphc/viz/html.py).
 
 Graphviz can take minutes on a graph of a thousand edges: each picture gets at most
 --timeout seconds, after which the DOT file is kept instead, the user is told, and the
@@ -49,6 +50,13 @@ def _viz_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a directory for the files (default: the current directory), "
                              "or a .dot/.svg/.png/.pdf file: exactly that file for one "
                              "drawing, else its name with .<k>.<function>.<stage> inserted")
+    parser.add_argument("--html", action="store_true",
+                        help="write one self-contained HTML graph explorer of every function "
+                             "and stage instead (-o FILE.html or a directory; default "
+                             "<script>.html)")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --html: profile each function the script called (with "
+                             "its last call's arguments) and colour kernels by their time")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="the most Graphviz may take for one picture, after which the "
                              f".dot file is kept instead (default {DEFAULT_TIMEOUT:g})")
@@ -135,6 +143,42 @@ class _Painter:
         return written
 
 
+def html_path(output: str | None, script: Path) -> Path:
+    """Where `graphc viz --html` writes: -o FILE.html, or <script>.html in -o DIR (default:
+    the current directory)."""
+    if output is None:
+        return Path.cwd() / f"{script.stem}.html"
+    out = Path(output)
+    if out.is_dir() or out.suffix == "" or output.endswith(("/", "\\")):
+        return out / f"{script.stem}.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise CommandError(f"-o {output}: with --html, the file is a .html file (or give a "
+                           "directory)")
+    return out
+
+
+def _explorer(script: Path, compiled: Sequence, path: Path, profile: bool) -> int:
+    """Write the explorer of every compiled function to `path` (profiled: those called)."""
+    from graphc.viz.html import explorer
+
+    profiles = {}
+    if profile:
+        for k, executable in enumerate(compiled):
+            if executable.last_arguments is None:
+                print(f"graphc viz: function {k} ({executable.name}) was never called: not "
+                      "profiled", file=sys.stderr)
+                continue
+            profiles[k] = executable.profile(*executable.last_arguments, calls=3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.write_text(explorer(list(compiled), title=script.name, profiles=profiles),
+                        encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc}") from None
+    print(path)
+    return 0
+
+
 @command("viz", "draw the graphs a script compiles (forward, backward, optimized)",
          _viz_arguments, script_args=True)
 def viz(args: argparse.Namespace) -> int:
@@ -143,13 +187,22 @@ def viz(args: argparse.Namespace) -> int:
     script = script_path(args.script)
     if not args.timeout > 0:
         raise CommandError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    directory, exact = _output(args.output)
+    if args.profile and not args.html:
+        raise CommandError("--profile colours the HTML explorer: use it with --html")
+    if args.html:
+        if args.stage != "all":
+            raise CommandError("--html draws every stage (choose one in the page): drop --stage")
+        target = html_path(args.output, script)
+    else:
+        directory, exact = _output(args.output)
     with recording_compiles() as compiled:
         run_script(script, args.script_args)
     if not compiled:
         print(f"graphc viz: {script.name} compiled nothing (it made no gc.compile call)",
               file=sys.stderr)
         return 1
+    if args.html:
+        return _explorer(script, compiled, target, args.profile)
     if args.report:
         for k, executable in enumerate(compiled):
             print(f"# function {k}: {executable!r}\n{executable.report()}")

@@ -70,7 +70,7 @@ def _node(node: Node, output: int | None, updated: list[str], seconds: float | N
         data["value"] = scalar_text(node.value)
     if node.tag == "grad":
         data["grad"] = True
-        forward = gradient_of(node)
+        forward = forward_of(node)
         if forward is not None:
             data["of"] = f"{forward.op} built at {forward.origin}"
     if output is not None:
@@ -94,11 +94,25 @@ def source_line(node: Node, most: int = 3) -> str:
     them, in order)."""
     members = members_of(node)
     if members:
-        lines = list(dict.fromkeys(m.origin for m in members))
+        lines = list(dict.fromkeys(_first(m).origin for m in members))
         return ", ".join(lines[:most]) + (f" (+{len(lines) - most} more)"
                                           if len(lines) > most else "")
+    return _first(node).origin
+
+
+def _first(node: Node) -> Node:
+    """The node the user built that `node` was (re)built from."""
     *_, first = origins(node)
-    return first.origin
+    return first
+
+
+def forward_of(node: Node) -> Node | None:
+    """The forward node a gradient node differentiates; for a fused kernel of gradient
+    ops, that of the first of them that has one."""
+    forward = gradient_of(node)
+    if forward is None:
+        forward = next((f for f in map(gradient_of, members_of(node)) if f is not None), None)
+    return forward
 
 
 def kernel_times(graph: Graph, profile) -> dict[Node, float]:
