@@ -360,7 +360,7 @@ class Executable:
         """Jupyter: the optimized graph as SVG where Graphviz is installed (else None)."""
         from graphc.viz.notebook import svg
 
-        return svg(self.to_dot())
+        return svg(self.to_dot(), len(self.graph))
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)

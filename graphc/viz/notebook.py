@@ -12,6 +12,9 @@ from pathlib import Path
 from graphc.ir import display
 
 SVG_TIMEOUT = 10.0  # seconds Graphviz may take for a notebook's picture
+# Jupyter asks for every form of an output it shows, the SVG beside the HTML it displays:
+# bigger graphs get none (Graphviz takes seconds to minutes on them; the HTML draws them).
+SVG_MAX_NODES = 150
 
 
 def html(item) -> str:
@@ -21,10 +24,13 @@ def html(item) -> str:
     return iframe(explorer(item))
 
 
-def svg(dot_text: str) -> str | None:
-    """SVG of DOT text by Graphviz, or None (no `dot`, an error, or past SVG_TIMEOUT)."""
+def svg(dot_text: str, nodes: int) -> str | None:
+    """SVG of the DOT text of a graph of `nodes` nodes by Graphviz, or None (more than
+    SVG_MAX_NODES nodes, no `dot`, an error, or past SVG_TIMEOUT)."""
     from graphc.viz import render
 
+    if nodes > SVG_MAX_NODES:
+        return None
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "graph.svg"
         try:
@@ -35,9 +41,10 @@ def svg(dot_text: str) -> str | None:
 
 
 def _node_svg(node) -> str | None:
+    from graphc.ir.graph import Graph
     from graphc.viz import to_dot
 
-    return svg(to_dot(node))
+    return svg(to_dot(node), len(Graph([node]).nodes))
 
 
 display.register("html", html)

@@ -67,10 +67,15 @@ def test_nodes_and_functions_show_themselves_in_notebooks(monkeypatch, tmp_path)
     assert (x * 2.0)._repr_svg_() is None and step._repr_svg_() is None
 
 
-def test_with_graphviz_nodes_give_svg(monkeypatch):
-    from graphc.viz import dot_program
+def test_with_graphviz_small_graphs_give_svg_and_big_ones_none(monkeypatch, tmp_path):
+    """Jupyter computes the SVG beside the HTML it shows: only small graphs get one."""
+    from graphc.viz import notebook
+    from tests.test_cli import fake_dot
 
-    if dot_program() is None:
-        pytest.skip("Graphviz's dot is not installed")
+    monkeypatch.setenv("PATH", fake_dot(tmp_path / "bin"))
     x = gc.input("x", (2,))
-    assert "<svg" in gc.exp(x)._repr_svg_()
+    assert gc.exp(x)._repr_svg_().startswith("FAKE-DOT -Tsvg\ndigraph")
+    step = gc.compile([x], gc.exp(x), backend="numpy")
+    assert step._repr_svg_().startswith("FAKE-DOT -Tsvg")
+    monkeypatch.setattr(notebook, "SVG_MAX_NODES", 1)
+    assert gc.exp(x)._repr_svg_() is None and step._repr_svg_() is None
