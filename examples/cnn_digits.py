@@ -6,7 +6,9 @@ a pixel, small rotations, noise) before that preprocessing; dropout regularizes 
 classifier; the learning rate follows a cosine schedule. Reports accuracy on a held-out
 20% of the digits, and can write drawings of the compiled training step's graph.
 
-    python examples/cnn_digits.py [--epochs 40] [--backend llvm|numpy] [--graphs DIR]
+    python examples/cnn_digits.py [--epochs 40] [--backend llvm|numpy] [--graphs DIR] [--out DIR]
+
+Writes the loss and accuracy curves to DIR/cnn_digits_curves.png (needs matplotlib).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def build_model() -> nn.Sequential:
 
 
 def main(epochs: int = 40, backend: str = "llvm", graphs: str | None = None,
-         progress: bool = True, verbose: bool = True) -> dict:
+         progress: bool | None = None, verbose: bool = True, out: str | None = None) -> dict:
     images, labels = gc.data.load_digits()
     images = images[:, None]                                         # (N, 1, 8, 8)
     x_train, x_test, y_train, y_test = gc.data.train_test_split(images, labels,
@@ -60,7 +62,22 @@ def main(epochs: int = 40, backend: str = "llvm", graphs: str | None = None,
     if graphs:
         for path in draw(trainer, Path(graphs)):
             print(f"wrote {path}")
-    return {"history": history, "test": test, "seconds": seconds}
+    curves = save_curves(history, out, "cnn_digits", "CNN on digits")
+    return {"history": history, "test": test, "seconds": seconds, "curves": curves}
+
+
+def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
+    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
+    if not out:
+        return None
+    Path(out).mkdir(parents=True, exist_ok=True)
+    try:
+        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
+    except ImportError as exc:
+        print(f"{exc}: no curves written")
+        return None
+    print(f"wrote {path}")
+    return str(path)
 
 
 def draw(trainer: gc.train.Trainer, directory: Path) -> list[Path]:
@@ -89,5 +106,7 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--backend", default="llvm", choices=["llvm", "numpy"])
     parser.add_argument("--graphs", help="directory for drawings of the training step's graph")
+    parser.add_argument("--out", default=".", help="directory for the curves (default: .; "
+                        "'' for none)")
     args = parser.parse_args()
-    main(args.epochs, args.backend, args.graphs)
+    main(args.epochs, args.backend, args.graphs, out=args.out)

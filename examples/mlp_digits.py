@@ -2,20 +2,23 @@
 
 Trains on 80% of the 1797 digits and reports accuracy on the held-out 20%.
 
-    python examples/mlp_digits.py [--epochs 30] [--backend llvm|numpy]
+    python examples/mlp_digits.py [--epochs 30] [--backend llvm|numpy] [--out DIR]
+
+Writes the loss and accuracy curves to DIR/mlp_digits_curves.png (needs matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import graphc as gc
 from graphc import nn
 
 
-def main(epochs: int = 30, backend: str = "llvm", progress: bool = True,
-         verbose: bool = True) -> dict:
+def main(epochs: int = 30, backend: str = "llvm", progress: bool | None = None,
+         verbose: bool = True, out: str | None = None) -> dict:
     images, labels = gc.data.load_digits()
     x = images.reshape(len(images), -1)
     x_train, x_test, y_train, y_test = gc.data.train_test_split(x, labels, test_size=0.2, seed=0)
@@ -34,12 +37,29 @@ def main(epochs: int = 30, backend: str = "llvm", progress: bool = True,
     if verbose:
         print(f"MLP on digits: test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) "
               f"after {epochs} epochs, {seconds:.1f} s on the {backend} backend")
-    return {"history": history, "test": test, "seconds": seconds}
+    curves = save_curves(history, out, "mlp_digits", "MLP on digits")
+    return {"history": history, "test": test, "seconds": seconds, "curves": curves}
+
+
+def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
+    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
+    if not out:
+        return None
+    Path(out).mkdir(parents=True, exist_ok=True)
+    try:
+        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
+    except ImportError as exc:
+        print(f"{exc}: no curves written")
+        return None
+    print(f"wrote {path}")
+    return str(path)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--backend", default="llvm", choices=["llvm", "numpy"])
+    parser.add_argument("--out", default=".", help="directory for the curves (default: .; "
+                        "'' for none)")
     args = parser.parse_args()
-    main(args.epochs, args.backend)
+    main(args.epochs, args.backend, out=args.out)

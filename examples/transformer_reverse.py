@@ -6,13 +6,17 @@ position the digit that belongs there in the reversed sequence. Reversing needs 
 position to attend to its mirror position, which the model must learn from the position
 embeddings. Reports the token accuracy on held-out sequences.
 
-    python examples/transformer_reverse.py [--epochs 4] [--backend llvm|numpy]
+    python examples/transformer_reverse.py [--epochs 4] [--backend llvm|numpy] [--out DIR]
+
+Writes the loss and accuracy curves to DIR/transformer_reverse_curves.png (needs
+matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,7 +51,7 @@ def make_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(epochs: int = 4, train_size: int = 8000, backend: str = "llvm",
-         progress: bool = True, verbose: bool = True) -> dict:
+         progress: bool | None = None, verbose: bool = True, out: str | None = None) -> dict:
     x_train, y_train = make_data(train_size, seed=0)
     x_test, y_test = make_data(1000, seed=1)
     nn.manual_seed(0)
@@ -67,7 +71,22 @@ def main(epochs: int = 4, train_size: int = 8000, backend: str = "llvm",
         print(f"Transformer reversing {LENGTH} digits: held-out token accuracy "
               f"{test['accuracy']:.4f} (loss {test['loss']:.4f}) after {epochs} epochs, "
               f"{seconds:.1f} s on the {backend} backend")
-    return {"history": history, "test": test, "seconds": seconds}
+    curves = save_curves(history, out, "transformer_reverse", "Transformer reversing digits")
+    return {"history": history, "test": test, "seconds": seconds, "curves": curves}
+
+
+def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
+    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
+    if not out:
+        return None
+    Path(out).mkdir(parents=True, exist_ok=True)
+    try:
+        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
+    except ImportError as exc:
+        print(f"{exc}: no curves written")
+        return None
+    print(f"wrote {path}")
+    return str(path)
 
 
 if __name__ == "__main__":
@@ -75,5 +94,7 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=8000)
     parser.add_argument("--backend", default="llvm", choices=["llvm", "numpy"])
+    parser.add_argument("--out", default=".", help="directory for the curves (default: .; "
+                        "'' for none)")
     args = parser.parse_args()
-    main(args.epochs, args.train_size, args.backend)
+    main(args.epochs, args.train_size, args.backend, out=args.out)

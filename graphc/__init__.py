@@ -21,6 +21,8 @@ _HOMES = {
     "Executable": "graphc.compiler",
     "GraphError": "graphc.errors",
     "GraphTypeError": "graphc.errors",
+    "PromotionWarning": "graphc.errors",
+    "NonFiniteValueError": "graphc.errors",
     "Graph": "graphc.ir",
     "Node": "graphc.ir",
     "to_dot": "graphc.viz",
@@ -35,7 +37,12 @@ if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and
     from graphc.autodiff import grad  # noqa: F401
     from graphc.compiler import Executable, compile  # noqa: F401
     from graphc.dsl import *  # noqa: F403
-    from graphc.errors import GraphError, GraphTypeError  # noqa: F401
+    from graphc.errors import (  # noqa: F401
+        GraphError,
+        GraphTypeError,
+        NonFiniteValueError,
+        PromotionWarning,
+    )
     from graphc.ir import Graph, Node  # noqa: F401
     from graphc.viz import to_dot  # noqa: F401
 

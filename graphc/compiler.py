@@ -7,6 +7,7 @@ import gc
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import sympy
@@ -14,9 +15,10 @@ import sympy
 from graphc import dtypes
 from graphc.backends import get_backend
 from graphc.backends.base import Source
+from graphc.debug_nans import Checking, settings
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.ir.program import Program
+from graphc.ir.program import Program, check_name
 from graphc.locks import Group, group_of
 from graphc.profile import Profile
 from graphc.shapes import dims_equal, is_static, shape_str
@@ -26,12 +28,19 @@ _recorders: list[list] = []
 
 
 def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None = None,  # noqa: A001
-            backend: str = "llvm", optimize: bool = True, **options) -> Executable:
+            backend: str = "llvm", optimize: bool = True, name: str | None = None,
+            debug_nans: bool = False, debug_infs: bool = False, **options) -> Executable:
     """A callable that computes `outputs` from `inputs`, then writes `updates` into params.
 
     outputs: a value (the call returns one array) or a list of values (it returns a list).
     updates: {param: new value}; every new value is computed from the old params first.
     backend: "llvm" (native code) or "numpy" (the reference interpreter).
+    name: what drawings, reports, profiles and file names call the function (default:
+    derived from the outputs, e.g. "mean_step"; see Program.default_name).
+    debug_nans: check every call's outputs and new param values; on a NaN, write nothing
+    and raise NonFiniteValueError naming the op where it began, its inputs' ranges and
+    the line that built it (graphc/debug_nans.py). GRAPHC_DEBUG_NANS=1 turns it on for
+    every compile. debug_infs (GRAPHC_DEBUG_INFS=1): refuse infinities too.
     threads (option): the most threads a call uses (None: as many as pay, up to the CPUs);
     capped at the CPUs the process may run on (or GRAPHC_MAX_THREADS, if set).
     """
@@ -44,9 +53,12 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     _check_program(program)
     if "threads" in options:
         options = {**options, "threads": _checked_threads(options["threads"])}
-    executable = Executable(program, get_backend(backend), single, options, optimize)
-    for recorder in _recorders:
+    checking = settings(debug_nans, debug_infs)
+    executable = Executable(program, get_backend(backend), single, options, optimize, name,
+                            checking)
+    for recorder in _recorders:  # graphc viz / profile: the script's functions, and calls
         recorder.append(executable)
+        executable.keep_arguments = True
     return executable
 
 
@@ -129,8 +141,11 @@ class Executable:
     """
 
     def __init__(self, source: Program, backend, single: bool, options: dict,
-                 optimize: bool = True):
+                 optimize: bool = True, name: str | None = None,
+                 checking: Checking | None = None):
         self.source = source
+        self.checking = checking  # debug_nans: what every call checks (None: nothing)
+        self.name = source.default_name() if name is None else check_name(name)
         self.backend = backend
         self.options = dict(options)  # as compiled: threads validated and capped
         self._single = single
@@ -140,6 +155,10 @@ class Executable:
         reached = Graph(source.results).leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
+        # With keep_arguments (set while `graphc profile` records a script), each call
+        # keeps a copy of its arguments in last_arguments, to profile the function with.
+        self.keep_arguments = False
+        self.last_arguments: list[np.ndarray] | None = None
         self._written = tuple(p for p, _ in source.updates)
         # Calls hold this group's lock (the group of every function sharing a param).
         self._group = group_of(self._params) or Group()
@@ -183,6 +202,8 @@ class Executable:
 
     def __call__(self, *arguments):
         arrays, binding = self.check_arguments(arguments)
+        if self.keep_arguments:
+            self.last_arguments = [np.array(a, copy=True) for a in arrays]
         return self._exclusive(self._call, arrays, binding)
 
     def _exclusive(self, run, *args):
@@ -197,7 +218,11 @@ class Executable:
     def _call(self, arrays: list[np.ndarray], binding: dict):
         """One call, its lock held: the call count is taken and advanced under it."""
         _check_writable(self._written)
+        if self.checking is not None:
+            saved = [(p.value, p.value.copy()) for p in self._written]
         results = self._runner.run(arrays, binding, self.step)
+        if self.checking is not None:
+            self._check_results(results, arrays, binding, saved)
         self.step += 1
         k = len(self.source.outputs)
         protected = {id(a) for a in arrays} | {id(p.value) for p in self._params}
@@ -212,6 +237,19 @@ class Executable:
         for (target, _), new in zip(pending, news):
             np.copyto(target, new)
         return outputs[0] if self._single else outputs
+
+    def _check_results(self, results: list[np.ndarray], arrays: list[np.ndarray],
+                       binding: dict, saved: list) -> None:
+        """debug_nans: raise if a result is refused, once every param written in place is
+        back as it was (the call count has not advanced yet)."""
+        bad = self.checking.bad_results(results)
+        if not bad:
+            return
+        results = [np.array(r) for r in results]  # before the params they may be go back
+        for array, old in saved:
+            np.copyto(array, old)
+        raise self.checking.error(self.name, self.source, self.backend, self.options, arrays,
+                                  binding, self.step, bad, results)
 
     def check_arguments(self, arguments) -> tuple[list[np.ndarray], dict[sympy.Symbol, int]]:
         """The arguments as arrays, and the binding of every symbolic dim; raises
@@ -251,7 +289,7 @@ class Executable:
         and, for a backend that plans memory, its arena against the intermediates' sum."""
         from graphc.passes.report import format_report  # not on a cache hit's path
 
-        text = format_report(self.pass_stats, self.program)
+        text = format_report(self.pass_stats, self.program, self.name)
         figures = self.memory_report()
         if not figures:
             return text
@@ -294,18 +332,40 @@ class Executable:
         _check_writable(self._written)
         saved = [(p.value, p.value.copy()) for p in self._params]
         try:
-            return self._runner.profile(arrays, binding, self.step, calls)
+            return replace(self._runner.profile(arrays, binding, self.step, calls),
+                           name=self.name)
         finally:
             for array, old in saved:
                 np.copyto(array, old)
 
     def to_dot(self, **options) -> str:
         """Graphviz DOT text of the graph that runs."""
-        return to_dot(list(self.program.outputs), updates=self.program.updates, **options)
+        return to_dot(list(self.program.outputs), **{"name": self.name, **options},
+                      updates=self.program.updates)
+
+    def stages(self) -> list:
+        """The stages the HTML explorer draws (graphc/passes/report.py explorer_stages):
+        forward, backward, optimized and fused."""
+        from graphc.passes.report import explorer_stages
+
+        return explorer_stages(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: every stage of the function in the HTML explorer."""
+        from graphc.viz.notebook import html
+
+        return html(self)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the optimized graph as SVG where Graphviz is installed (else None)."""
+        from graphc.viz.notebook import svg
+
+        return svg(self.to_dot(), len(self.graph))
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.inputs)
-        return f"<graphc.Executable ({names}) backend={self.backend.name} nodes={len(self.graph)}>"
+        return (f"<graphc.Executable {self.name} ({names}) backend={self.backend.name} "
+                f"nodes={len(self.graph)}>")
 
 
 def _check_writable(params: tuple[Node, ...]) -> None:

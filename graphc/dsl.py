@@ -3,6 +3,7 @@ its `__all__` (graphc/ops: leaves, elementwise ops, reductions, linear algebra, 
 indexing, convolution and pooling, the composite neural-network functions), gathered
 here. Each function's rules live with its op."""
 
+from graphc import viz as _viz  # noqa: F401  (graph values draw themselves in notebooks)
 from graphc.ir.node import Node
 from graphc.ops import MODULES
 

@@ -56,3 +56,15 @@ def float_result(dtype: np.dtype) -> np.dtype:
 def weak_scalar_dtype(scalar, other: np.dtype) -> np.dtype:
     """The dtype a Python scalar takes next to a value of dtype `other` (NEP 50)."""
     return as_dtype(np.result_type(other, scalar))
+
+
+def scalar_text(value) -> str:
+    """One number as text in the shortest form that reads back as the same value of its
+    own dtype: a float32 0.9 is "0.9" (not 0.899999976158142, its float64 value), 1e-08
+    stays short, and ints and bools print as themselves."""
+    scalar = np.asarray(value).reshape(-1)[0]
+    if isinstance(scalar, np.floating):
+        return np.format_float_positional(scalar, unique=True, trim="0") \
+            if scalar == 0 or 1e-4 <= abs(scalar) < 1e16 or not np.isfinite(scalar) \
+            else np.format_float_scientific(scalar, unique=True, trim="-")
+    return str(scalar.item())

@@ -16,6 +16,33 @@ class GraphTypeError(TypeError):
     """A graph could not be built because of a dtype mismatch."""
 
 
+class NonFiniteValueError(FloatingPointError):
+    """A call of a function compiled with debug_nans computed a NaN (or, with debug_infs,
+    an infinity) in an output or a param's new value; graphc/debug_nans.py. The call wrote
+    nothing. `node` is where the value began (None when the graph as written computes it
+    finite), `kind` "nan" or "inf", `function` the compiled function's name and `results`
+    the results it reached."""
+
+    def __init__(self, message: str, function: str, node, kind: str, results: str):
+        super().__init__(message)
+        self.function, self.node, self.kind, self.results = function, node, kind, results
+
+
+class PromotionWarning(UserWarning):
+    """A float64 constant promoted a float32 value to float64 (graphc/ops/leaf.py)."""
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` that makes warnings.warn, called by the caller of this function,
+    name the innermost stack frame outside the graphc package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        if not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
 def user_location() -> str:
     """The 'file:line' of the innermost stack frame outside the graphc package."""
     frame = sys._getframe(1)

@@ -1,9 +1,12 @@
 """Where a compiled step's time goes: the wall time of each kernel, measured by the
-backend over repeated calls (`Executable.profile`), and a table of it, slowest first."""
+backend over repeated calls (`Executable.profile`), as a table, slowest first, or as a
+trace for the standard viewers (Chrome's chrome://tracing, Perfetto's ui.perfetto.dev)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from graphc.shapes import shape_str
 
@@ -26,6 +29,7 @@ class Profile:
     backend: str
     calls: int
     kernels: tuple[KernelTime, ...]
+    name: str | None = None  # the compiled function's name (Executable.profile sets it)
 
     @property
     def seconds(self) -> float:
@@ -42,7 +46,8 @@ class Profile:
     def format(self, top: int | None = 25) -> str:
         """A table of the `top` slowest kernels (None: all), then the time per op."""
         total = self.seconds or 1.0
-        lines = [f"profile ({self.backend} backend, mean of {self.calls} call(s)): "
+        title = f"profile of {self.name}" if self.name else "profile"
+        lines = [f"{title} ({self.backend} backend, mean of {self.calls} call(s)): "
                  f"{len(self.kernels)} kernels, {self.seconds * 1e3:.3f} ms per call",
                  f"{'#':>4}  {'op':<16} {'shape':<20} {'ms':>9} {'share':>6}"]
         ranked = sorted(self.kernels, key=lambda k: -k.seconds)
@@ -59,3 +64,47 @@ class Profile:
 
     def __str__(self) -> str:
         return self.format()
+
+    # ----- as a trace -----------------------------------------------------------------------
+    def to_trace(self) -> dict:
+        """The profile in the Trace Event Format that chrome://tracing and Perfetto load:
+        one slice ("ph": "X", times in microseconds) for one call of the function, and
+        inside it a slice per kernel, in execution order, each as long as the kernel's mean
+        time per call. The backends measure each kernel's total over the calls, not when
+        each call ran it, so the slices are laid end to end from 0 on one track: thread 0
+        (on LLVM, a kernel's slice is its work and the barrier after it, as thread 0 saw
+        them; the other threads do the same kernels between the same barriers)."""
+        pid, tid = 1, 0
+        title = self.name or "function"
+        kernels, start, total = [], 0, self.seconds or 1.0
+        for k in self.kernels:  # in whole nanoseconds: slices end exactly where the next starts
+            dur = round(k.seconds * 1e9)
+            kernels.append({"name": k.op, "cat": "kernel", "ph": "X", "ts": start / 1e3,
+                            "dur": dur / 1e3, "pid": pid, "tid": tid,
+                            "args": {"kernel": k.index, "shape": shape_str(k.shape),
+                                     "ms": round(k.seconds * 1e3, 6),
+                                     "share": f"{k.seconds / total:.1%}"}})
+            start += dur
+        events: list[dict] = [
+            {"name": "process_name", "ph": "M", "pid": pid, "tid": tid,
+             "args": {"name": f"graphc {title} ({self.backend} backend)"}},
+            {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
+             "args": {"name": "thread 0" if self.backend != "numpy" else "interpreter"}},
+            {"name": title, "cat": "call", "ph": "X", "ts": 0.0, "dur": start / 1e3,
+             "pid": pid, "tid": tid,
+             "args": {"kernels": len(self.kernels), "calls averaged": self.calls}},
+            *kernels,
+        ]
+        return {"traceEvents": events, "displayTimeUnit": "ms",
+                "otherData": {"function": title, "backend": self.backend,
+                              "calls": self.calls, "kernels": len(self.kernels),
+                              "seconds per call": self.seconds}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile as a trace (`to_trace`) to a .json file: open it in
+        https://ui.perfetto.dev or chrome://tracing. Returns the path."""
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            raise ValueError(f"Profile.save: a trace is a .json file, got {str(path)!r}")
+        path.write_text(json.dumps(self.to_trace(), indent=1) + "\n")
+        return path

@@ -215,12 +215,12 @@ def test_suite_end_to_end_with_a_missing_framework(monkeypatch):
 
 
 def test_graphc_bench_forwards_its_options(monkeypatch):
-    from graphc import cli
+    from graphc.cli import system
 
     calls = []
     fake = type("Suite", (), {"main": staticmethod(
         lambda argv, prog: calls.append((argv, prog)) or 0)})
-    monkeypatch.setattr(cli, "benchmark_suite", lambda: fake)
+    monkeypatch.setattr(system, "benchmark_suite", lambda: fake)
     assert graphc_main(["bench", "--workloads", "mlp,gemm", "--quick", "--repeat", "3"]) == 0
     assert calls == [(["--threads", "1,2", "--workloads", "mlp,gemm", "--repeat", "3",
                        "--quick"], "graphc bench")]

@@ -89,7 +89,7 @@ def test_viz_writes_forward_backward_and_optimized_graphs(tmp_path, capsys, no_g
     with recording_compiles() as compiled:
         assert main(["viz", str(path), "-o", str(out)]) == 0
     (step,) = compiled
-    files = [out / f"model.0.{stage}.dot"
+    files = [out / f"model.0.mean_step.{stage}.dot"
              for stage in ("forward", "backward", "optimized", "fused-before", "fused-after")]
     captured = capsys.readouterr()
     assert captured.out.split() == [str(f) for f in files]
@@ -115,7 +115,7 @@ def test_viz_report_and_fused_kernels_as_clusters(tmp_path, capsys, no_graphviz)
                  str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "# function 0" in out and "kernels left:" in out and "fusion" in out
-    (graph,) = pydot.graph_from_dot_file(str(tmp_path / "model.0.fused-after.dot"))
+    (graph,) = pydot.graph_from_dot_file(str(tmp_path / "model.0.mean_step.fused-after.dot"))
     titles = [g.get_label() for g in graph.get_subgraphs()]
     assert titles and all("fused" in t for t in titles)
 
@@ -123,7 +123,8 @@ def test_viz_report_and_fused_kernels_as_clusters(tmp_path, capsys, no_graphviz)
 def test_viz_numbers_each_compiled_function(tmp_path, capsys, no_graphviz):
     path = script(tmp_path, TWO_FUNCTIONS)
     assert main(["viz", str(path), "--stage", "forward", "-o", str(tmp_path)]) == 0
-    first, second = tmp_path / "model.0.forward.dot", tmp_path / "model.1.forward.dot"
+    first = tmp_path / "model.0.mean_step.forward.dot"
+    second = tmp_path / "model.1.matmul.forward.dot"
     assert capsys.readouterr().out.split() == [str(first), str(second)]
     assert output_labels(first) == ["mean\n() float32"]
     assert output_labels(second) == ["matmul\n(N, 2) float32"]
@@ -133,7 +134,7 @@ def test_viz_writes_to_the_current_directory_by_default(tmp_path, monkeypatch, n
     path = script(tmp_path, STEP)
     monkeypatch.chdir(tmp_path / "empty")
     assert main(["viz", str(path), "--stage", "optimized"]) == 0
-    assert os.listdir(tmp_path / "empty") == ["model.0.optimized.dot"]
+    assert os.listdir(tmp_path / "empty") == ["model.0.mean_step.optimized.dot"]
 
 
 def test_viz_with_one_graph_writes_the_exact_file_asked_for(tmp_path, capsys, no_graphviz):
@@ -153,7 +154,7 @@ def test_viz_svg_goes_through_dot(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.split() == [str(target)]
     head, text = target.read_text(encoding="utf-8").split("\n", 1)
     assert head == "FAKE-DOT -Tsvg"
-    assert pydot.graph_from_dot_data(text)[0].get_name() == '"forward"'
+    assert pydot.graph_from_dot_data(text)[0].get_name() == '"mean_step forward"'
 
 
 def test_viz_writes_an_svg_beside_each_dot_where_dot_exists(tmp_path, monkeypatch, capsys):
@@ -161,13 +162,91 @@ def test_viz_writes_an_svg_beside_each_dot_where_dot_exists(tmp_path, monkeypatc
     path = script(tmp_path, TWO_FUNCTIONS)
     out = tmp_path / "out"
     assert main(["viz", str(path), "--stage", "backward", "-o", str(out)]) == 0
-    names = ["model.0.backward.dot", "model.0.backward.svg",
-             "model.1.backward.dot", "model.1.backward.svg"]
+    names = ["model.0.mean_step.backward.dot", "model.0.mean_step.backward.svg",
+             "model.1.matmul.backward.dot", "model.1.matmul.backward.svg"]
     assert capsys.readouterr().out.split() == [str(out / n) for n in names]
-    for k in (0, 1):
-        dot_text = (out / f"model.{k}.backward.dot").read_text(encoding="utf-8")
-        svg = (out / f"model.{k}.backward.svg").read_text(encoding="utf-8")
+    for k, name in enumerate(["mean_step", "matmul"]):
+        dot_text = (out / f"model.{k}.{name}.backward.dot").read_text(encoding="utf-8")
+        svg = (out / f"model.{k}.{name}.backward.svg").read_text(encoding="utf-8")
         assert svg == "FAKE-DOT -Tsvg\n" + dot_text
+
+
+def test_viz_with_o_file_and_several_drawings_says_what_it_wrote(tmp_path, capsys,
+                                                                  no_graphviz):
+    path = script(tmp_path, TWO_FUNCTIONS)
+    assert main(["viz", str(path), "--stage", "forward", "-o", str(tmp_path / "g.dot")]) == 0
+    captured = capsys.readouterr()
+    written = [tmp_path / "g.0.mean_step.forward.dot", tmp_path / "g.1.matmul.forward.dot"]
+    assert captured.out.split() == [str(p) for p in written]
+    assert all(p.read_text().startswith("digraph") for p in written)
+    assert not (tmp_path / "g.dot").exists()
+    assert f"graphc viz: -o {tmp_path / 'g.dot'} names one file, but there are 2 drawings " \
+           f"(2 function(s) x 1 stage(s)): wrote each as g.<k>.<function>.<stage>.dot in " \
+           f"{tmp_path}" in captured.err
+
+
+def test_viz_passes_the_arguments_after_a_double_dash_to_the_script(tmp_path, capsys,
+                                                                    no_graphviz):
+    path = script(tmp_path, "import sys\nprint('argv', sys.argv[1:])\n" + STEP)
+    assert main(["viz", str(path), "--stage", "forward", "-o", str(tmp_path), "--",
+                 "--epochs", "2", "--stage", "x"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "argv ['--epochs', '2', '--stage', 'x']"
+    assert out[1:] == [str(tmp_path / "model.0.mean_step.forward.dot")]
+
+
+def slow_dot_for_gradients(directory) -> str:
+    """A `dot` that hangs on graphs with gradient nodes and draws the others at once."""
+    directory.mkdir(exist_ok=True)
+    path = directory / "dot"
+    path.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import sys, time
+        args = sys.argv[1:]
+        text = sys.stdin.read()
+        if "∇" in text:
+            time.sleep(120)
+        with open(args[args.index("-o") + 1], "w", encoding="utf-8") as out:
+            out.write("FAKE-DOT\\n")
+        """), encoding="utf-8")
+    path.chmod(0o755)
+    return str(directory)
+
+
+def test_viz_keeps_the_dot_file_when_graphviz_times_out_and_goes_on(tmp_path, monkeypatch,
+                                                                    capsys):
+    """As on the transformer example, where dot did not finish in 300 s: the DOT file is
+    kept, the user told, and the other functions are still drawn."""
+    monkeypatch.setenv("PATH", slow_dot_for_gradients(tmp_path / "bin"))
+    path = script(tmp_path, TWO_FUNCTIONS)
+    out = tmp_path / "out"
+    assert main(["viz", str(path), "--stage", "backward", "-o", str(out), "--timeout",
+                 "4"]) == 0
+    captured = capsys.readouterr()
+    names = ["model.0.mean_step.backward.dot", "model.1.matmul.backward.dot",
+             "model.1.matmul.backward.svg"]
+    assert captured.out.split() == [str(out / n) for n in names]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert f"graphc viz: no model.0.mean_step.backward.svg: Graphviz's dot did not finish " \
+           f"in 4 s; wrote {out / names[0]} only" in captured.err
+
+
+def test_viz_with_an_image_file_falls_back_to_dot_on_a_timeout(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", slow_dot_for_gradients(tmp_path / "bin"))
+    path = script(tmp_path, STEP)
+    assert main(["viz", str(path), "--stage", "backward", "-o", str(tmp_path / "step.svg"),
+                 "--timeout", "4"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == [str(tmp_path / "step.dot")]
+    assert (tmp_path / "step.dot").read_text().startswith('digraph "mean_step backward"')
+    assert not (tmp_path / "step.svg").exists()
+    assert "no step.svg: Graphviz's dot did not finish in 4 s" in captured.err
+
+
+def test_viz_refuses_a_timeout_that_is_not_positive(tmp_path, capsys):
+    path = script(tmp_path, STEP)
+    assert main(["viz", str(path), "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number of seconds, got 0.0" in capsys.readouterr().err
 
 
 def test_viz_svg_without_graphviz_fails_before_running_the_script(tmp_path, capsys,
@@ -208,7 +287,7 @@ def test_a_failing_script_shows_its_own_traceback_only(tmp_path, capsys):
     assert f'File "{path}", line 6, in <module>' in err
     assert f'File "{path}", line 4, in f' in err
     assert "ValueError: boom" in err
-    assert "cli.py" not in err and "runpy" not in err
+    assert "graphc/cli" not in err and "runpy" not in err
     assert err.endswith("graphc: error: model.py raised ValueError\n")
     assert [id(r) for r in compiler._recorders] == [id(r) for r in before]
 
@@ -217,7 +296,7 @@ def test_a_script_with_a_syntax_error_is_reported(tmp_path, capsys):
     path = script(tmp_path, "x = (\n")
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "SyntaxError" in err and "model.py" in err and "cli.py" not in err
+    assert "SyntaxError" in err and "model.py" in err and "graphc/cli" not in err
 
 
 # ----- graphc run ---------------------------------------------------------------------------
@@ -302,11 +381,11 @@ def test_python_m_graphc_cli_works_as_a_program(tmp_path):
                            "forward", "-o", "out"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [os.path.join("out", "model.0.forward.dot")]
-    assert "mean\n() float32" in labels(tmp_path / "out" / "model.0.forward.dot")
+    assert done.stdout.split() == [os.path.join("out", "model.0.mean_step.forward.dot")]
+    assert "mean\n() float32" in labels(tmp_path / "out" / "model.0.mean_step.forward.dot")
 
     failed = subprocess.run([sys.executable, "-m", "graphc.cli", "run", str(bad)],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1
     assert "RuntimeError: from the script" in failed.stderr
-    assert "graphc/cli.py" not in failed.stderr
+    assert "graphc/cli" not in failed.stderr

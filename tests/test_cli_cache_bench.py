@@ -2,7 +2,7 @@
 
 import os
 
-from graphc.cli import main
+from graphc.cli import main, system
 
 ENTRY = "ab" * 32 + ".o"
 
@@ -57,3 +57,29 @@ def test_cache_clear_without_a_cache_folder(tmp_path, monkeypatch, capsys):
     assert "removed 0 entries" in capsys.readouterr().out
 
 
+
+
+def test_cache_info_says_when_the_cache_is_off(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "graphc").mkdir()
+    (tmp_path / "graphc" / ENTRY).write_bytes(b"x" * 10)
+    assert main(["cache", "info"]) == 0
+    assert "off" not in capsys.readouterr().out
+    monkeypatch.setenv("GRAPHC_CACHE", "0")
+    assert main(["cache", "info"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == f"the cache is off (GRAPHC_CACHE=0): compiling neither reads nor writes " \
+                    f"{tmp_path / 'graphc'}"
+    assert second.startswith(f"{tmp_path / 'graphc'}: 1 entries")
+    assert main(["info"]) == 0
+    assert "off (GRAPHC_CACHE=0)" in capsys.readouterr().out
+
+
+def test_bench_without_a_source_checkout_says_how_to_run_it(tmp_path, monkeypatch, capsys):
+    """A wheel install has graphc/ in site-packages and no benchmarks/ beside it."""
+    monkeypatch.setattr(system, "source_root", lambda: tmp_path)
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphc: error: graphc bench runs the benchmarks/ folder of a source "
+                          "checkout, which a wheel install does not have")
+    assert f"there is none in {tmp_path}" in err and "pip install -e '.[bench]'" in err

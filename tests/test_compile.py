@@ -143,7 +143,8 @@ def test_compile_refuses_bad_updates():
         gc.compile([], w.sum(), updates={w: gc.constant(np.zeros(3, np.float32))},
                    backend="numpy")
     with pytest.raises(TypeError, match="param 'w' is float32, its new value float64"):
-        gc.compile([], w.sum(), updates={w: w * np.float64(2)}, backend="numpy")
+        gc.compile([], w.sum(), updates={w: gc.cast(w, "float64") * 2},
+                   backend="numpy")
     with pytest.raises(TypeError, match="must be a graph value"):
         gc.compile([], w.sum(), updates={w: np.zeros(2)}, backend="numpy")
 
@@ -216,3 +217,29 @@ def test_a_big_endian_param_is_refused_as_big_endian():
     swapped = np.arange(3, dtype=np.dtype(np.float64).newbyteorder())
     with pytest.raises(TypeError, match=r"param 'p': .*(big|little)-endian.*astype"):
         gc.param("p", swapped)
+
+
+def test_a_function_is_named_by_its_outputs_unless_given_a_name():
+    x = gc.input("x", ("N", 3))
+    w = gc.param("w", np.ones((3, 2), np.float32))
+    loss = gc.mean(x @ w)
+    (g,) = gc.grad(loss, [w])
+    assert gc.compile([x], loss, updates={w: w - g}, backend="numpy").name == "mean_step"
+    assert gc.compile([x], [x @ w, loss], backend="numpy").name == "matmul_mean"
+    assert gc.compile([x], [x, w, loss, loss], backend="numpy").name == "x_w_mean_etc"
+    step = gc.compile([x], loss, updates={w: w - g}, backend="numpy", name="train_step")
+    assert step.name == "train_step"
+    assert repr(step).startswith("<graphc.Executable train_step (x) backend=numpy")
+    assert step.report().startswith("graphc optimization report: train_step\n")
+    assert step.to_dot().startswith('digraph "train_step" {')
+    profile = step.profile(np.ones((2, 3), np.float32), calls=1)
+    assert profile.name == "train_step"
+    assert profile.format().startswith("profile of train_step (numpy backend")
+
+
+@pytest.mark.parametrize("name, error", [(3, TypeError), ("", ValueError), ("  ", ValueError),
+                                         ("a\nb", ValueError)])
+def test_compile_refuses_a_bad_name(name, error):
+    x = gc.input("x", (2,))
+    with pytest.raises(error, match="compile: name must be"):
+        gc.compile([x], x * 2.0, backend="numpy", name=name)

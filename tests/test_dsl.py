@@ -1,6 +1,8 @@
 """The DSL: operators, NumPy dtype rules with weak Python scalars, methods, and the
 build-time errors (each naming the op, the shapes or dtypes, and the user's line)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -20,11 +22,52 @@ def test_python_scalars_are_weak(dtype):
         assert y.dtype == np.dtype(dtype)
 
 
-def test_numpy_scalars_and_arrays_are_strong():
+@pytest.mark.parametrize("scalar", [np.float64(0.125), 1 / np.sqrt(64), np.array(0.125),
+                                    np.float32(0.125), np.int64(3), np.bool_(True)],
+                         ids=["float64", "1/sqrt(64)", "0-d array", "float32", "int64", "bool"])
+def test_numpy_0d_values_are_weak_like_python_scalars(scalar, recwarn):
+    """As in PyTorch: `x * (1 / np.sqrt(64))` keeps a float32 model float32."""
     x = gc.input("x", (2,), "float32")
-    assert (x * np.float64(2.0)).dtype == np.float64
-    assert (x + np.ones(2)).dtype == np.float64
+    i = gc.input("i", (2,), "int32")
+    for y in (x * scalar, scalar - x, gc.maximum(x, scalar), gc.where(x > scalar, x, scalar)):
+        assert y.dtype == np.float32
+    assert (i * scalar).dtype == (i * as_python(scalar)).dtype
+    a = np.array([1.0, 8.0], np.float32)
+    np.testing.assert_array_equal(run([x], x * scalar, a), a * np.float32(as_python(scalar)))
+    assert gc.clip(x, scalar, 10).dtype == np.float32
+    assert not [w for w in recwarn if issubclass(w.category, gc.PromotionWarning)]
+
+
+def as_python(scalar):
+    return np.asarray(scalar).item()
+
+
+def test_numpy_arrays_are_strong_and_a_float64_one_warns_once_per_line():
+    x = gc.input("x", (2,), "float32")
     assert (x + np.ones(2, np.float32)).dtype == np.float32
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):  # two lines, built three times: two warnings
+            y = x + np.ones(2)
+            z = x * gc.constant(np.ones((1, 2)))
+    assert (y.dtype, z.dtype) == (np.float64, np.float64)
+    first, second = (w for w in caught if issubclass(w.category, gc.PromotionWarning))
+    assert "a float64 constant of shape (2,) promotes a float32 value to float64" in \
+        str(first.message)
+    assert "np.asarray(a, np.float32)" in str(first.message)
+    assert "of shape (1, 2)" in str(second.message)
+    assert first.filename == second.filename == __file__  # the user's line, not graphc's
+    assert second.lineno == first.lineno + 1
+
+
+def test_no_promotion_warning_for_float64_graphs_or_float32_constants(recwarn):
+    f64 = gc.input("d", (2,), "float64")
+    f32 = gc.input("s", (2,), "float32")
+    y = f64 + np.ones(2)
+    z = f32 + np.ones(2, np.float32)
+    w = gc.cast(f32, "float64") * np.arange(2.0)  # cast first: float64 is meant
+    assert (y.dtype, z.dtype, w.dtype) == (np.float64, np.float32, np.float64)
+    assert not [w for w in recwarn if issubclass(w.category, gc.PromotionWarning)]
 
 
 def test_int_promotion_follows_numpy():

@@ -54,3 +54,51 @@ def test_profile_checks_arguments_like_a_call():
     step, _, args = _training_step("numpy")
     with pytest.raises(ValueError, match="input 'x'"):
         step.profile(args[0][:, :5], args[1])
+
+
+# ----- traces for chrome://tracing and Perfetto ----------------------------------------------
+
+def _slices(trace, cat):
+    return [e for e in trace["traceEvents"] if e["ph"] == "X" and e.get("cat") == cat]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_profile_is_a_trace_of_one_call_with_a_slice_per_kernel(backend):
+    step, _, args = _training_step(backend)
+    profile = step.profile(*args, calls=2)
+    trace = profile.to_trace()
+    assert trace["displayTimeUnit"] == "ms"
+    assert trace["otherData"] == {"function": step.name, "backend": backend, "calls": 2,
+                                  "kernels": len(profile.kernels),
+                                  "seconds per call": profile.seconds}
+    meta = {e["name"]: e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert meta["process_name"] == f"graphc {step.name} ({backend} backend)"
+    assert meta["thread_name"] == ("interpreter" if backend == "numpy" else "thread 0")
+    (call,) = _slices(trace, "call")
+    kernels = _slices(trace, "kernel")
+    assert call["name"] == step.name and call["ts"] == 0
+    assert [e["name"] for e in kernels] == [k.op for k in profile.kernels]
+    assert [e["args"]["kernel"] for e in kernels] == [k.index for k in profile.kernels]
+    for event in [call, *kernels]:
+        assert {"name", "ph", "ts", "dur", "pid", "tid"} <= event.keys()
+        assert (event["pid"], event["tid"]) == (1, 0) and event["dur"] >= 0
+    ends = 0.0
+    for event, kernel in zip(kernels, profile.kernels):  # end to end, in execution order
+        assert event["ts"] == pytest.approx(ends, abs=1e-9)
+        assert event["dur"] == pytest.approx(kernel.seconds * 1e6, abs=1e-3)
+        ends = event["ts"] + event["dur"]
+    assert call["dur"] == pytest.approx(ends, abs=1e-9)  # the kernels nest inside the call
+    assert call["dur"] == pytest.approx(profile.seconds * 1e6, abs=1e-3 * len(kernels))
+
+
+def test_save_writes_json_a_viewer_loads(tmp_path):
+    import json
+
+    step, _, args = _training_step("numpy")
+    profile = step.profile(*args, calls=1)
+    path = profile.save(tmp_path / "step.json")
+    assert path == tmp_path / "step.json"
+    assert json.loads(path.read_text()) == profile.to_trace()
+    with pytest.raises(ValueError, match=r"a trace is a \.json file, got '.*step\.txt'"):
+        profile.save(tmp_path / "step.txt")
+    assert not (tmp_path / "step.txt").exists()

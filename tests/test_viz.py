@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import graphc as gc
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.viz import EXPR_WIDTH, GraphvizNotFoundError, to_dot, write
+from graphc.viz import EXPR_WIDTH, GraphvizNotFoundError, GraphvizTimeoutError, to_dot, write
 
 # pydot's parser calls pyparsing names that pyparsing 3.3 deprecates; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:'[a-zA-Z]+' deprecated - use")
@@ -142,6 +142,17 @@ def test_a_one_element_constant_shows_its_value():
     drawing = Drawing(to_dot(x * 2.5))
     assert {drawing.label(n).split("\n")[0] for n in drawing.nodes} == {
         "input cx", "const 2.5", "mul"}
+
+
+@pytest.mark.parametrize("value, shown", [(0.9, "0.9"), (0.1, "0.1"), (3.0, "3.0"),
+                                          (1e-8, "1e-08"), (-2.5e20, "-2.5e+20")])
+def test_a_float32_constant_shows_its_shortest_round_trip_form(value, shown):
+    """0.9 as a float32 is 0.899999976158142 in float64: the label shows 0.9, which reads
+    back as the same float32."""
+    x = gc.input("cx", (3,))
+    drawing = Drawing(to_dot(x * value))
+    assert f"const {shown}" in {drawing.label(n).split("\n")[0] for n in drawing.nodes}
+    assert np.float32(shown) == np.float32(value)
 
 
 def test_only_the_drawn_values_are_marked_as_outputs():
@@ -342,5 +353,5 @@ def test_a_failing_dot_is_reported_with_its_message(tmp_path, monkeypatch):
 def test_a_hanging_dot_is_stopped_by_the_timeout(tmp_path, monkeypatch):
     fake_dot(tmp_path / "bin", "import time; time.sleep(30)")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(RuntimeError, match=r"more than 0\.5 s to draw a\.svg"):
+    with pytest.raises(GraphvizTimeoutError, match=r"more than 0\.5 s to draw a\.svg"):
         write("digraph {}", tmp_path / "a.svg", timeout=0.5)

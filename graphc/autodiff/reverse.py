@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from graphc import dtypes
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node, tagging
+from graphc.ir.node import Node, next_serial, tagging
 from graphc.ir.op import get_op
+from graphc.ir.provenance import record_gradient_of
 from graphc.ops.elementwise import add, cast
 from graphc.ops.leaf import operands
 from graphc.ops.shape import broadcast_to
@@ -77,13 +78,16 @@ def _backpropagate(scalar: Node, wrt: set[Node]) -> dict[Node, Node]:
         parts = contributions.pop(node, None)
         if parts is None or node not in depends:
             continue
+        first_new = next_serial()  # nodes numbered from here on differentiate `node`
         g = parts[0]
         for part in parts[1:]:
             g = add(g, part)
         adjoints[node] = g
         if not any(i in depends for i in node.inputs):
+            record_gradient_of(_built_since(first_new, [g]), node)
             continue
         input_grads = get_op(node.op).grad(node, g)
+        made = [g]
         for i, gi in zip(node.inputs, input_grads):
             if gi is None or i not in depends or not dtypes.is_float(i.dtype):
                 continue
@@ -94,7 +98,23 @@ def _backpropagate(scalar: Node, wrt: set[Node]) -> dict[Node, Node]:
                                    f"{gi.dtype.name}{shape_str(gi.shape)} for an input of "
                                    f"{i.dtype.name}{shape_str(i.shape)}")
             contributions.setdefault(i, []).append(gi)
+            made.append(gi)
+        record_gradient_of(_built_since(first_new, made), node)
     return adjoints
+
+
+def _built_since(serial: int, roots: list[Node]) -> list[Node]:
+    """The nodes numbered `serial` or later among `roots` and their inputs, reached
+    through such nodes only (the nodes built since `serial` was drawn)."""
+    found, stack, seen = [], [r for r in roots if r.serial >= serial], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.append(node)
+        stack.extend(i for i in node.inputs if i.serial >= serial)
+    return found
 
 
 def _same_shape(a, b) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import user_location
+from graphc.ir import display
 from graphc.ir.op import get_op
 from graphc.shapes import Shape, shape_str
 
@@ -58,6 +59,12 @@ def freeze(value: Any) -> Any:
 _interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _serial = itertools.count()
 _creation_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("tag", default=None)
+
+
+def next_serial() -> int:
+    """A serial number no node has yet (serials only grow): nodes built after this call
+    have larger ones, nodes built before it smaller ones."""
+    return next(_serial)
 
 
 @contextlib.contextmanager
@@ -145,6 +152,15 @@ class Node:
     def __repr__(self) -> str:
         label = f" '{self.name}'" if self.name is not None else ""
         return f"<{self.op}{label} {shape_str(self.shape)} {self.dtype.name}>"
+
+    # ----- in a notebook ------------------------------------------------------------------
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the graph computing this value in the HTML explorer (graphc/viz)."""
+        return display.show("html", self)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the graph as SVG where Graphviz is installed (else None)."""
+        return display.show("svg", self)
 
     def __bool__(self):
         raise TypeError("a graph value has no truth value; use gc.where for conditions")

@@ -1,6 +1,7 @@
 """Where optimized nodes came from, for drawings and error messages: which node a rebuilt
-node was rebuilt from, and which unfused nodes a fused kernel computes. Kept beside the
-nodes (weakly), not in them, so provenance never changes a node's identity."""
+node was rebuilt from, which unfused nodes a fused kernel computes, and which forward node
+a gradient node helps differentiate. Kept beside the nodes (weakly), not in them, so
+provenance never changes a node's identity."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from graphc.ir.node import Node
 
 _ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GRADIENT_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def record_members(kernel: Node, members: Sequence[Node]) -> Node:
@@ -46,3 +48,20 @@ def record_rebuilt(new: Node, old: Node) -> None:
         _ORIGIN[new] = old
         if old in _MEMBERS:
             _MEMBERS[new] = _MEMBERS[old]
+
+
+def record_gradient_of(nodes, forward: Node) -> None:
+    """`nodes` were built by gc.grad to differentiate `forward` (its gradient rule, and the
+    sum of its adjoint's parts); a node already recorded keeps its first forward node."""
+    for node in nodes:
+        _GRADIENT_OF.setdefault(node, forward)
+
+
+def gradient_of(node: Node) -> Node | None:
+    """The forward node whose gradient `node` helps compute (None: not a gradient node, or
+    one built otherwise), following the nodes it was rebuilt from."""
+    for earlier in origins(node):
+        forward = _GRADIENT_OF.get(earlier)
+        if forward is not None:
+            return forward
+    return None

@@ -19,7 +19,7 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, get_op, register
 from graphc.ops import scalar
-from graphc.ops.leaf import is_weak, operands
+from graphc.ops.leaf import as_weak, is_weak, operands
 from graphc.shapes import broadcast, shape_str
 
 __all__ = [  # the public builders (graphc/dsl.py)
@@ -358,6 +358,7 @@ def clip(x, lo=None, hi=None) -> Node:
     for bound in (lo, hi):
         if bound is not None and not is_weak(bound):
             raise build_error("clip", f"bounds must be Python numbers or None, got {bound!r}")
+    lo, hi = (None if b is None else as_weak(b) for b in (lo, hi))
     if lo is not None and hi is not None and lo > hi:
         raise build_error("clip", f"lo {lo} is greater than hi {hi}")
     return _apply("clip", x, lo=lo, hi=hi)

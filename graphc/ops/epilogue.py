@@ -26,7 +26,7 @@ from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, all_ops, get_op, register
-from graphc.ops.fused import float_dtype_of
+from graphc.ops.fused import bool_dtype_of, float_dtype_of
 from graphc.ops.scalar import check_expression, evaluate, expression_grads
 from graphc.ops.scalar import input_symbols as extra_symbols
 from graphc.shapes import broadcast, dims_equal, shape_str
@@ -72,7 +72,7 @@ class Epilogue(Op):
         producer, extras = self.split(node)
         acc = get_op(self.producer).numpy(producer, args[:2], env)
         values = {ACC: acc, **dict(zip(extra_symbols(len(extras)), args[2:]))}
-        out = evaluate(node.attrs["expr"], values, float_dtype_of(node))
+        out = evaluate(node.attrs["expr"], values, float_dtype_of(node), bool_dtype_of(node))
         return np.broadcast_to(out.astype(node.dtype, copy=False), env.shape(node.shape))
 
     def grad(self, node, out_grad):

@@ -26,7 +26,13 @@ from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, register_class
-from graphc.ops.scalar import check_expression, evaluate, expression_grads, input_symbols
+from graphc.ops.scalar import (
+    bool_arithmetic_dtype,
+    check_expression,
+    evaluate,
+    expression_grads,
+    input_symbols,
+)
 from graphc.shapes import as_shape, broadcast, dims_equal, shape_str
 
 
@@ -64,12 +70,17 @@ class Fused(Op):
 
     def numpy(self, node, args, env):
         values = dict(zip(input_symbols(len(args)), args))
-        out = evaluate(node.attrs["expr"], values, float_dtype_of(node))
+        out = evaluate(node.attrs["expr"], values, float_dtype_of(node), bool_dtype_of(node))
         return np.broadcast_to(out.astype(node.dtype, copy=False), env.shape(node.shape))
 
     def grad(self, node, out_grad):
         return expression_grads(node.attrs["expr"], input_symbols(len(node.inputs)),
                                 node.inputs, node, out_grad)
+
+
+def bool_dtype_of(node: Node) -> np.dtype:
+    """The dtype bool operands take in `node`'s arithmetic (scalar.bool_arithmetic_dtype)."""
+    return bool_arithmetic_dtype(node.dtype, [i.dtype for i in node.inputs])
 
 
 def float_dtype_of(node: Node) -> np.dtype:

@@ -37,7 +37,13 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Kind, Op, Pattern, register_class
 from graphc.ops.fused import elementwise_shape
-from graphc.ops.scalar import Evaluator, check_expression, inline_reciprocals, input_symbols
+from graphc.ops.scalar import (
+    Evaluator,
+    bool_arithmetic_dtype,
+    check_expression,
+    inline_reciprocals,
+    input_symbols,
+)
 from graphc.shapes import as_shape
 
 Body = tuple[tuple[tuple[sympy.Symbol, sympy.Basic], ...], tuple[sympy.Basic, ...]]
@@ -100,10 +106,11 @@ class FusedGroup(Op):
         with np.errstate(all="ignore"):
             for i, (result, name) in enumerate(zip(results, node.attrs["dtypes"])):
                 float_dtype = output_float_dtype(node, i)
+                bool_as = bool_arithmetic_dtype(np.dtype(name), _operand_dtypes(node, i))
                 for temp, sub in ready(assignments, values):
                     if temp not in values:
-                        values[temp] = Evaluator(values, float_dtype).run(sub)
-                out = np.asarray(Evaluator(values, float_dtype).run(result))
+                        values[temp] = Evaluator(values, float_dtype, bool_as).run(sub)
+                out = np.asarray(Evaluator(values, float_dtype, bool_as).run(result))
                 out = np.broadcast_to(out.astype(name, copy=False), shape)
                 values[output_symbols(i + 1)[-1]] = out
                 outputs.append(out)
@@ -117,13 +124,18 @@ class FusedGroup(Op):
 def output_float_dtype(node: Node, i: int) -> np.dtype:
     """The float dtype numbers take in output i's expression, as in a fused node of it:
     its own dtype, else that of the first float operand it uses (inputs, then outputs)."""
+    own = np.dtype(node.attrs["dtypes"][i])
+    floats = [d for d in (own, *_operand_dtypes(node, i)) if dtypes.is_float(d)]
+    return floats[0] if floats else dtypes.FLOAT64
+
+
+def _operand_dtypes(node: Node, i: int) -> list[np.dtype]:
+    """The dtypes of the operands output i's expression uses: inputs, then outputs."""
     names = node.attrs["dtypes"]
     used = node.attrs["exprs"][i].free_symbols
     operands = [x.dtype for x, s in zip(node.inputs, input_symbols(len(node.inputs)))
                 if s in used]
-    operands += [np.dtype(names[j]) for j, s in enumerate(output_symbols(i)) if s in used]
-    floats = [d for d in (np.dtype(names[i]), *operands) if dtypes.is_float(d)]
-    return floats[0] if floats else dtypes.FLOAT64
+    return operands + [np.dtype(names[j]) for j, s in enumerate(output_symbols(i)) if s in used]
 
 
 @register_class

@@ -24,7 +24,7 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, get_op, register_class
 from graphc.ops.elementwise import cast
-from graphc.ops.fused import elementwise_shape, float_dtype_of
+from graphc.ops.fused import bool_dtype_of, elementwise_shape, float_dtype_of
 from graphc.ops.reduction import check_reducible, reduced_shape, reduction_grad
 from graphc.ops.scalar import (
     check_expression,
@@ -62,7 +62,8 @@ class FusedReduce(Op):
         values = dict(zip(input_symbols(len(args)), args))
         space = env.shape(self.space(node))
         check_reducible(attrs["kind"], space, attrs["axes"], node)
-        elements = evaluate(attrs["expr"], values, float_dtype_of(node))
+        elements = evaluate(attrs["expr"], values, float_dtype_of(node),
+                            bool_dtype_of(node))
         elements = np.broadcast_to(elements.astype(node.dtype, copy=False), space)
         with np.errstate(all="ignore"):
             out = get_op(attrs["kind"]).reference(elements, axis=attrs["axes"],

@@ -1,18 +1,27 @@
 """Leaves of the graph: inputs (bound at call time), params (own a value) and constants,
 with their builders, and `operands`, which turns the mixed arguments of every builder into
-graph values (Python scalars are weak: they take the dtype of the values they meet)."""
+graph values.
+
+The dtype rule, PyTorch's: Python scalars and 0-d NumPy values (`np.float64(0.125)`, what
+`1 / np.sqrt(64)` returns, or `np.array(2.0)`) are weak: they take the dtype of the values
+they meet, so `x * (1 / np.sqrt(64))` stays float32. Arrays of one or more dims keep their
+dtype and promote as NumPy does; a float64 constant that promotes a float32 value warns
+once per source line (PromotionWarning), since that is rarely meant (20-35% slower, twice
+the memory)."""
 
 from __future__ import annotations
 
 import itertools
 import numbers
+import warnings
 
 import numpy as np
 
 from graphc import dtypes
+from graphc.errors import PromotionWarning, user_location, user_stacklevel
 from graphc.ir.node import Node
 from graphc.ir.op import Kind, Op, register_class
-from graphc.shapes import as_shape
+from graphc.shapes import as_shape, shape_str
 
 __all__ = [  # the public builders (graphc/dsl.py)
     "input", "param", "constant", "operands",
@@ -59,12 +68,22 @@ def constant(value, dtype=None) -> Node:
 
 
 def is_weak(x) -> bool:
-    """Whether x is a Python scalar, which takes the dtype of the values it meets."""
-    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+    """Whether x takes the dtype of the values it meets: a Python scalar, or a 0-d NumPy
+    bool, int or float (a NumPy scalar such as np.float64(2.0), or a 0-d array)."""
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        return True
+    return isinstance(x, (np.generic, np.ndarray)) and np.ndim(x) == 0 \
+        and np.asarray(x).dtype.kind in "biuf"
+
+
+def as_weak(x):
+    """A weak value (see is_weak) as the Python scalar it stands for."""
+    return x.item() if isinstance(x, (np.generic, np.ndarray)) else x
 
 
 def operands(*xs, reference=None) -> tuple[Node, ...]:
-    """Graph values for mixed operands; Python scalars take the dtype of the others."""
+    """Graph values for mixed operands; weak scalars (see is_weak) take the dtype of the
+    others, or `reference`'s."""
     nodes = [x for x in xs if isinstance(x, Node)]
     if reference is None:
         reference = dtypes.promote(*(n.dtype for n in nodes)) if nodes else None
@@ -72,13 +91,37 @@ def operands(*xs, reference=None) -> tuple[Node, ...]:
     for x in xs:
         if isinstance(x, Node):
             out.append(x)
-        elif is_weak(x) and reference is not None:
-            out.append(constant(x, dtypes.weak_scalar_dtype(x, reference)))
+        elif reference is not None and is_weak(x):
+            value = as_weak(x)
+            out.append(constant(value, dtypes.weak_scalar_dtype(value, reference)))
         elif isinstance(x, (numbers.Number, np.ndarray, np.generic, list, tuple)):
             out.append(constant(x))
         else:
             raise TypeError(f"cannot use {type(x).__name__} {x!r} as a graph value")
+    _check_promotion(out)
     return tuple(out)
+
+
+_warned_lines: set[str] = set()  # the user's lines a PromotionWarning was given for
+
+
+def _check_promotion(values: list[Node]) -> None:
+    """Warn (once per user's line) when a float64 constant meets a float32 value that is
+    not a constant: the result, and what is computed from it, becomes float64."""
+    wide = next((v for v in values if v.op == "constant" and v.dtype == dtypes.FLOAT64), None)
+    if wide is None or not any(v.op != "constant" and v.dtype == dtypes.FLOAT32
+                               for v in values):
+        return
+    where = user_location()
+    if where in _warned_lines:
+        return
+    _warned_lines.add(where)
+    warnings.warn(
+        f"a float64 constant of shape {shape_str(wide.shape)} promotes a float32 value to "
+        f"float64 at {where}: NumPy arrays keep their dtype (Python scalars and 0-d NumPy "
+        "values do not). Make it float32 (np.asarray(a, np.float32)), or cast the float32 "
+        "value first (gc.cast(x, 'float64')) if float64 is meant",
+        PromotionWarning, stacklevel=user_stacklevel())
 
 
 def dim_value(dim, dtype) -> Node:

@@ -207,16 +207,27 @@ def inline_reciprocals(assignments, results):
 
 # ----- the NumPy evaluator ------------------------------------------------------------------
 def evaluate(expr: sympy.Basic, values: dict[sympy.Symbol, np.ndarray],
-             float_dtype: np.dtype) -> np.ndarray:
+             float_dtype: np.dtype, bool_as: np.dtype | None = None) -> np.ndarray:
     """The expression on arrays, op by op as the unfused ops compute it (each op by its
     NumPy reference). `float_dtype` types the float numbers of a Piecewise none of whose
-    values is an array."""
+    values is an array; `bool_as` (default: float_dtype) a bool value in arithmetic, that
+    is a fused cast from bool (see bool_arithmetic_dtype)."""
     assignments, result = kernel_body(expr)
     env = dict(values)
     with np.errstate(all="ignore"):
         for temp, sub in assignments:
-            env[temp] = Evaluator(env, float_dtype).run(sub)
-        return np.asarray(Evaluator(env, float_dtype).run(result))
+            env[temp] = Evaluator(env, float_dtype, bool_as).run(sub)
+        return np.asarray(Evaluator(env, float_dtype, bool_as).run(result))
+
+
+def bool_arithmetic_dtype(own: np.dtype, operands) -> np.dtype:
+    """The dtype a bool operand is cast to where a fused kernel computes with it (a cast
+    from bool is fused as the bool operand itself): the kernel's dtype when it is a number,
+    else (a kernel giving bool, e.g. a comparison) its first float operand's, else int8,
+    which takes the dtype of whatever it meets."""
+    if own.kind in "iuf":
+        return own
+    return next((d for d in operands if dtypes.is_float(d)), np.dtype(np.int8))
 
 
 _LEAF = object()  # Evaluator._leaf's answer for an expression with operands
@@ -228,9 +239,10 @@ class Evaluator:
     the values of its operands so far (as a recursive walk would hold them), so no
     expression is too deep."""
 
-    def __init__(self, env, float_dtype):
+    def __init__(self, env, float_dtype, bool_as=None):
         self.env = env
         self.float_dtype = float_dtype
+        self.bool_as = float_dtype if bool_as is None else bool_as
 
     def run(self, expr):
         """The value: an array, or a weak Python scalar for a number without symbols."""
@@ -287,6 +299,8 @@ class Evaluator:
     def _combine(self, expr, values: list):
         """expr's value from its operands' values (`_operands`' order)."""
         kind = head(expr)
+        if not (kind == "piecewise" or kind.startswith("logical_") or kind in _RELATIONS):
+            values = [self._number(v) for v in values]
         if kind == "add":
             return functools.reduce(np.add, values)
         if kind == "mul":
@@ -304,6 +318,13 @@ class Evaluator:
             return functools.reduce(reference, values) if len(values) > 1 \
                 else reference(*values)
         return reference(*map(self._array, values))
+
+    def _number(self, value):
+        """A bool array in arithmetic as 0/1 in `bool_as` (a fused cast from bool is its
+        operand itself, which NumPy would add as a logical or, and refuses to negate)."""
+        if isinstance(value, (np.ndarray, np.bool_)) and value.dtype == np.bool_:
+            return value.astype(self.bool_as)
+        return value
 
     def _array(self, value):
         return value if isinstance(value, np.ndarray) else np.asarray(value, self.float_dtype)

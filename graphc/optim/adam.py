@@ -35,7 +35,7 @@ class Adam(Optimizer):
     def step_updates(self, grads: list[Node]) -> dict[Node, Node]:
         self._check_grads(grads)
         b1, b2 = self.betas
-        t_new = self.t + 1
+        t_new = self.kept(self.t, self.t + 1)
         t = dsl.cast(t_new, self.dtype)
         correction1 = 1.0 - b1 ** t
         correction2 = 1.0 - b2 ** t
@@ -43,13 +43,13 @@ class Adam(Optimizer):
         for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
             if self.weight_decay and not self.decoupled:
                 g = g + self.weight_decay * p
-            m_new = b1 * m + (1.0 - b1) * g
-            v_new = b2 * v + (1.0 - b2) * (g * g)
+            m_new = self.kept(m, b1 * m + (1.0 - b1) * g)
+            v_new = self.kept(v, b2 * v + (1.0 - b2) * (g * g))
             updates[m], updates[v] = m_new, v_new
             base = p * (1.0 - self.lr * self.weight_decay) if self.decoupled and \
                 self.weight_decay else p
             step = (m_new / correction1) / (dsl.sqrt(v_new / correction2) + self.eps)
-            updates[p] = dsl.cast(base - self.lr * step, p.dtype)
+            updates[p] = self.kept(p, dsl.cast(base - self.lr * step, p.dtype))
         return updates
 
 

@@ -83,9 +83,32 @@ class Optimizer:
         self.lr.value = np.array(value, self.dtype)
 
     # ----- the update -------------------------------------------------------------------
-    def updates(self, loss: Node) -> dict[Node, Node]:
-        """{param: new value} for one step that lowers `loss`: the `updates` of gc.compile."""
-        return self.step_updates(grad(loss, self.params))
+    def updates(self, loss: Node, only_if: Node | None = None) -> dict[Node, Node]:
+        """{param: new value} for one step that lowers `loss`: the `updates` of gc.compile.
+
+        only_if: a bool scalar graph value; where it is false, the step changes nothing
+        (every param and state keeps its value). The Trainer passes "the loss is finite",
+        so a NaN batch leaves the model and the optimizer as they were. Subclasses apply it
+        to each state where they compute it (`kept`), which keeps the whole update one
+        fused loop per param; any update value they leave unguarded is guarded here."""
+        if only_if is not None and (only_if.dtype != dtypes.BOOL or only_if.ndim != 0):
+            raise TypeError(f"{type(self).__name__}.updates: only_if must be a bool scalar, "
+                            f"got {only_if!r}")
+        self._only_if = only_if
+        try:
+            new = self.step_updates(grad(loss, self.params))
+        finally:
+            self._only_if = None
+        if only_if is None:
+            return new
+        return {p: v if _kept_by(v, p, only_if) else dsl.where(only_if, v, p)
+                for p, v in new.items()}
+
+    def kept(self, state: Node, new: Node) -> Node:
+        """`new`, the value of `state` after the step, or where the step is skipped (the
+        `only_if` of `updates` is false) the state's old value."""
+        only_if = getattr(self, "_only_if", None)
+        return new if only_if is None else dsl.where(only_if, new, state)
 
     def step_updates(self, grads: list[Node]) -> dict[Node, Node]:
         raise NotImplementedError
@@ -94,6 +117,11 @@ class Optimizer:
         if len(grads) != len(self.params):
             raise ValueError(f"{type(self).__name__}: got {len(grads)} gradients for "
                              f"{len(self.params)} params")
+
+
+def _kept_by(value: Node, state: Node, only_if: Node) -> bool:
+    """Whether `value` is already `kept(state, ...)` under `only_if`."""
+    return value.op == "where" and value.inputs[0] is only_if and value.inputs[2] is state
 
 
 def _check_nonnegative(owner: str, **values) -> None:

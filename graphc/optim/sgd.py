@@ -32,8 +32,8 @@ class SGD(Optimizer):
                 g = g + self.weight_decay * p
             if self.velocity is not None:
                 v = self.velocity[k]
-                v_new = self.momentum * v + g
+                v_new = self.kept(v, self.momentum * v + g)
                 updates[v] = v_new
                 g = g + self.momentum * v_new if self.nesterov else v_new
-            updates[p] = dsl.cast(p - self.lr * g, p.dtype)
+            updates[p] = self.kept(p, dsl.cast(p - self.lr * g, p.dtype))
         return updates

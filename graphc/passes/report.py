@@ -21,6 +21,7 @@ from graphc.ir.provenance import members_of, origins
 from graphc.passes.pipeline import PIPELINE
 from graphc.passes.reduce_fusion import reduce_fusion
 from graphc.viz import to_dot
+from graphc.viz.explorer import Stage, gradient_groups
 
 
 def kernels(graph: Graph) -> list[Node]:
@@ -59,9 +60,9 @@ class PassStats:
                 + (f" created {made}" if made else ""))
 
 
-def format_report(stats: list[PassStats], program: Program) -> str:
+def format_report(stats: list[PassStats], program: Program, name: str | None = None) -> str:
     """The text of `Executable.report()`: one line per pass, then the kernels left."""
-    lines = ["graphc optimization report"]
+    lines = ["graphc optimization report" + (f": {name}" if name else "")]
     if not stats:
         lines.append("(optimize=False: no passes ran)")
     lines += [s.line() for s in stats]
@@ -80,16 +81,23 @@ def _prefusion(executable) -> Program:
     return program
 
 
-def fusion_dot(executable, stage: str = "after") -> str:
+def fusion_dot(executable, stage: str = "after", name: str = "graphc") -> str:
     """DOT text of a compiled program with each fused kernel as a cluster: "before" draws
     the graph fusion started from, each kernel's member ops boxed together (an op computed
     by several kernels is drawn in the first); "after" draws the graph that runs, each
     fused kernel boxed and titled with the ops it computes."""
+    program, clusters = fusion_clusters(executable, stage)
+    return to_dot(list(program.outputs), name, clusters=clusters, updates=program.updates)
+
+
+def fusion_clusters(executable, stage: str = "after") -> tuple[Program, dict[str, list[Node]]]:
+    """The program fusion_dot draws for `stage` ("before" or "after") and its clusters,
+    {"<kernel op> #k: <ops>": nodes} (none when the function was not optimized)."""
     if stage not in ("before", "after"):
         raise ValueError(f"fusion_dot: stage must be 'before' or 'after', got {stage!r}")
     final = executable.program
     if not executable.pass_stats:
-        return to_dot(list(final.outputs), updates=final.updates)
+        return final, {}
     program = _prefusion(executable) if stage == "before" else final
     graph = program.graph
     clusters: dict[str, list[Node]] = {}
@@ -109,4 +117,20 @@ def fusion_dot(executable, stage: str = "after") -> str:
         seen.update(boxed)
         if boxed:
             clusters[title] = boxed
-    return to_dot(list(program.outputs), clusters=clusters, updates=program.updates)
+    return program, clusters
+
+
+def explorer_stages(executable) -> list[Stage]:
+    """The stages the HTML explorer shows of a compiled function: "forward" (its outputs,
+    as written), "backward" (with the update values; what gc.grad built is one collapsible
+    group), "optimized" (what runs) and, when it was optimized, "fused" (the graph fusion
+    started from, each fused kernel's ops a collapsible group)."""
+    source, final = executable.source, executable.program
+    stages = [Stage("forward", source.outputs),
+              Stage("backward", source.outputs, source.updates,
+                    gradient_groups(source.outputs, source.updates), "gradient"),
+              Stage("optimized", final.outputs, final.updates)]
+    if executable.pass_stats:
+        program, clusters = fusion_clusters(executable, "before")
+        stages.append(Stage("fused", program.outputs, program.updates, clusters, "kernel"))
+    return stages

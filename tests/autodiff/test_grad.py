@@ -167,3 +167,23 @@ def test_hessian_vector_product_of_an_mlp_matches_finite_differences():
         p.value = o
     for a, gp, gm in zip(analytic, plus, minus):
         np.testing.assert_allclose(a, (gp - gm) / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
+def test_gradient_nodes_know_the_forward_op_they_differentiate():
+    """Every node gc.grad builds is recorded with the forward node whose gradient rule (or
+    adjoint sum) built it; forward nodes and nodes shared with the forward graph are not."""
+    from graphc.ir.graph import Graph
+    from graphc.ir.provenance import gradient_of
+
+    x = gc.input("x", (3,))
+    w = gc.param("w_prov", np.ones(3, np.float32))
+    h = gc.sqrt(x * w)
+    loss = gc.sum(gc.tanh(h) + h)  # h has two consumers: its adjoint is a sum
+    (gw,) = gc.grad(loss, [w])
+    forward = set(Graph([loss]).nodes)
+    built = [n for n in Graph([gw]).nodes if n not in forward and n.op != "constant"]
+    assert built and all(gradient_of(n) in forward for n in built)
+    assert all(gradient_of(n) is None for n in forward)
+    ops_of = {gradient_of(n).op for n in built}
+    assert {"sqrt", "mul", "tanh"} <= ops_of
+    assert gradient_of(gw).op == "mul"  # d(x * w)/dw = x * adjoint: the last rule applied

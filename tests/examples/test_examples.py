@@ -2,6 +2,8 @@
 reach their targets: CNN >= 97% test accuracy, Transformer >= 95% token accuracy."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +47,21 @@ def test_sum_of_sigmoids_loss_falls(tmp_path):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _is_png(path) -> bool:
+    return Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits"])
-def test_digits_examples_loss_falls(name):
+def test_digits_examples_loss_falls_and_curves_are_saved(name, tmp_path):
     pytest.importorskip("sklearn", reason="the digits come with scikit-learn (graphc[digits])")
-    result = load(name).main(epochs=2, backend=BACKEND, progress=False, verbose=False)
+    pytest.importorskip("matplotlib", reason="curves need matplotlib (graphc[plot])")
+    result = load(name).main(epochs=2, backend=BACKEND, progress=False, verbose=False,
+                             out=str(tmp_path / "out"))
     losses = result["history"]["loss"]
     assert losses[1] < losses[0]
     assert result["test"]["accuracy"] > 0.3  # far above chance (0.1) after 2 epochs
+    assert result["curves"] == str(tmp_path / "out" / f"{name}_curves.png")
+    assert _is_png(result["curves"])
 
 
 def test_cnn_example_draws_its_training_step(tmp_path):
@@ -68,6 +78,19 @@ def test_transformer_loss_falls():
     losses = result["history"]["loss"]
     assert losses[1] < losses[0]
     assert np.isfinite(result["test"]["loss"])
+    assert result["curves"] is None  # no out: nothing written
+
+
+def test_an_example_saves_its_curves_from_the_command_line(tmp_path):
+    pytest.importorskip("matplotlib", reason="curves need matplotlib (graphc[plot])")
+    done = subprocess.run([sys.executable, str(EXAMPLES / "transformer_reverse.py"),
+                           "--epochs", "1", "--train-size", "200", "--backend", "numpy",
+                           "--out", str(tmp_path / "curves")], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "curves" / "transformer_reverse_curves.png"
+    assert f"wrote {path}" in done.stdout and _is_png(path)
+    assert "\r" not in done.stderr  # not a terminal: no progress bar
 
 
 @pytest.mark.slow
@@ -98,3 +121,23 @@ def test_sum_of_sigmoids_loss_falls_as_units_are_added():
     for activation in ("sigmoid", "relu"):
         finals = [results[activation, k]["losses"][-1] for k in units]
         assert all(b < a for a, b in zip(finals, finals[1:])), (activation, finals)
+
+
+def test_demo_trains_and_draws_into_the_out_directory(tmp_path, capsys):
+    result = load("demo").main(out_dir=str(tmp_path / "out"), backend=BACKEND)
+    assert result["losses"][-1] < result["losses"][0] / 2
+    assert result["accuracy"] > 0.7  # three overlapping blobs
+    forward = tmp_path / "out" / "demo_forward.dot"
+    step = tmp_path / "out" / "demo_train_step.dot"
+    assert result["written"] == [forward, step]
+    assert forward.read_text().startswith('digraph "forward"')
+    assert step.read_text().startswith('digraph "train_step"')
+    assert f"wrote {forward} and {step}" in capsys.readouterr().out
+
+
+def test_demo_takes_backend_and_out_on_its_command_line(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLES / "demo.py"), "--backend", "numpy",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "demo_train_step.dot").read_text().startswith('digraph "train_step"')

@@ -155,3 +155,93 @@ def test_cosine_schedule():
     expected = [0.1 + 0.9 * (1 + math.cos(math.pi * min(e, 4) / 4)) / 2 for e in range(1, 7)]
     np.testing.assert_allclose(lrs, expected)
     assert lrs[1] == pytest.approx(0.55) and lrs[-1] == pytest.approx(0.1)
+
+
+# ----- only_if: a step that changes nothing where the condition is false ---------------------
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd momentum nesterov decay": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                                        weight_decay=0.01),
+    "adam": lambda ps: optim.Adam(ps, lr=0.1),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.1),
+}
+
+
+def _guarded_step(make, backend):
+    rng = np.random.default_rng(0)
+    w = gc.param("w", rng.normal(size=(4, 3)).astype(np.float32))
+    b = gc.param("b", np.zeros(3, np.float32))
+    x = gc.input("x", ("N", 4))
+    go = gc.input("go", (), "bool")
+    loss = gc.mean(gc.tanh(x @ w + b))
+    opt = make([w, b])
+    step = gc.compile([x, go], loss, updates=opt.updates(loss, only_if=go), backend=backend)
+    state = [w, b, *opt.named_state().values()]
+    return step, opt, state, rng.normal(size=(5, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_only_if_false_changes_no_param_or_state(name, backend):
+    step, opt, state, x = _guarded_step(OPTIMIZERS[name], backend)
+    step(x, np.bool_(True))  # a real step first: nonzero moments, a step count
+    before = [p.value.copy() for p in state]
+    step(x, np.bool_(False))
+    for p, old in zip(state, before):
+        assert p.value.tobytes() == old.tobytes(), p.name
+    step(x, np.bool_(True))
+    assert any(p.value.tobytes() != old.tobytes() for p, old in zip(state, before))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_only_if_true_steps_exactly_as_without_it(name):
+    guarded, _, guarded_state, x = _guarded_step(OPTIMIZERS[name], "numpy")
+    guarded(x, np.bool_(True))
+    rng = np.random.default_rng(0)
+    w = gc.param("w", rng.normal(size=(4, 3)).astype(np.float32))
+    b = gc.param("b", np.zeros(3, np.float32))
+    xi = gc.input("x", ("N", 4))
+    loss = gc.mean(gc.tanh(xi @ w + b))
+    opt = OPTIMIZERS[name]([w, b])
+    gc.compile([xi], loss, updates=opt.updates(loss), backend="numpy")(x)
+    for p, q in zip(guarded_state, [w, b, *opt.named_state().values()]):
+        assert p.value.tobytes() == q.value.tobytes(), p.name
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_only_if_keeps_each_update_one_fused_loop(name):
+    """Built-in optimizers guard each state where they compute it, so the guard adds no
+    kernel (a where around each finished update value would split the fused update)."""
+    from graphc.passes.report import count_kernels
+
+    guarded, *_ = _guarded_step(OPTIMIZERS[name], "numpy")
+    w = gc.param("w", np.ones((4, 3), np.float32))
+    b = gc.param("b", np.zeros(3, np.float32))
+    x = gc.input("x", ("N", 4))
+    go = gc.input("go", (), "bool")
+    loss = gc.mean(gc.tanh(x @ w + b))
+    plain = gc.compile([x, go], [loss, go], updates=OPTIMIZERS[name]([w, b]).updates(loss),
+                       backend="numpy")
+    assert count_kernels(guarded.program) <= count_kernels(plain.program)
+
+
+def test_only_if_guards_what_a_custom_optimizer_leaves_unguarded():
+    class Halve(optim.Optimizer):
+        def step_updates(self, grads):
+            return {p: p * 0.5 for p in self.params}
+
+    w = gc.param("w", np.ones(3, np.float32))
+    go = gc.input("go", (), "bool")
+    step = gc.compile([go], [], updates=Halve([w], lr=0.1).updates(gc.sum(w), only_if=go),
+                      backend="numpy")
+    step(np.bool_(False))
+    np.testing.assert_array_equal(w.value, [1, 1, 1])
+    step(np.bool_(True))
+    np.testing.assert_array_equal(w.value, [0.5, 0.5, 0.5])
+
+
+def test_only_if_must_be_a_bool_scalar():
+    w = gc.param("w", np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="only_if must be a bool scalar"):
+        optim.SGD([w]).updates(gc.sum(w), only_if=gc.input("go", (3,), "bool"))

@@ -74,3 +74,28 @@ def test_fused_node_rejects_foreign_symbols():
         assert "x1" in str(exc)
     else:
         raise AssertionError("a fused node accepted a symbol without an input")
+
+
+def test_fused_casts_from_bool_compute_as_numbers_on_the_reference():
+    """A cast from bool fuses as its bool operand; the NumPy evaluator must add, negate and
+    multiply it as 0/1 in the kernel's dtype (NumPy adds bools as a logical or, refuses to
+    negate them), as the unfused ops and the LLVM backend do (-0.0 for -cast(False))."""
+    from graphc.passes import optimize
+
+    a, b = gc.input("a", (4,), "bool"), gc.input("b", (4,), "bool")
+    x, i = gc.input("x", (4,)), gc.input("i", (4,), "int64")
+    f32 = lambda v: gc.cast(v, "float32")  # noqa: E731
+    outs = [f32(a) + f32(b), -f32(a), x - f32(b), gc.mean((x - f32(a)) ** 2),
+            i + gc.cast(a, "int64"), gc.sum(gc.cast(a, "int32") + gc.cast(b, "int32")),
+            gc.greater(f32(a) + f32(b), 1.5)]
+    before = program(outs, [a, b, x, i])
+    after = optimize(before)
+    from graphc.ir.graph import Graph
+
+    kernels = [n for n in Graph(after.results).nodes if n.op.startswith("fused")]
+    assert sum(any(i.dtype == np.bool_ for i in n.inputs) for n in kernels) >= 3
+    args = (np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool),
+            np.array([0.5, -1, 2, 3], np.float32), np.array([2**60 + 1, 3, 4, 5], np.int64))
+    for want, got in zip(run(before, *args), run(after, *args)):
+        assert got.dtype == want.dtype
+        assert got.tobytes() == want.tobytes(), (want, got)

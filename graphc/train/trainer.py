@@ -1,15 +1,12 @@
-"""Training loop: compile the whole training step once, then run it over seeded batches
-with a progress bar, held-out evaluation, early stopping and checkpoints.
-
-    trainer = gc.train.Trainer(model, gc.optim.Adam(model.params()), backend="llvm")
-    history = trainer.fit(x, y, epochs=10, batch_size=64, validation=(x_val, y_val))
-"""
+"""The Trainer: compiles the training step, evaluation and prediction for the data's
+shapes, runs epochs of seeded batches, stops (or skips the batch) when the loss is not
+finite, and saves and resumes the whole training state."""
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,44 +16,37 @@ from graphc.compiler import compile as compile_graph
 from graphc.data.batching import Batches
 from graphc.ir.node import Node
 from graphc.nn.module import Module
-from graphc.ops.composite import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.schedule import Schedule
+from graphc.train.history import History
+from graphc.train.objective import Objective
 
-LOSSES: dict[str, Callable[[Node, Node], Node]] = {
-    "cross_entropy": softmax_cross_entropy,
-    "mse": mse_loss,
-    "binary_cross_entropy": binary_cross_entropy_with_logits,
-}
 COUNTERS = ("trainer/epoch", "trainer/step")  # a checkpoint's counters (state_arrays)
 SCALAR_BYTES = 16  # the most a scalar of any real dtype takes (longdouble)
+NONFINITE = ("raise", "skip")  # what fit does on a batch whose loss is NaN or infinite
 
 
-@dataclass
-class History:
-    """Per-epoch records: loss, accuracy (when measured), val_loss, val_accuracy, lr, seconds."""
+class NonFiniteLossError(FloatingPointError):
+    """The loss of a training batch was NaN or infinite (Trainer.fit with
+    on_nonfinite="raise"). The params and optimizer state are as the last batch with a
+    finite loss left them: the step applies no update whose loss is not finite."""
 
-    epochs: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-    trainer: Trainer | None = field(default=None, repr=False)
-
-    def __getitem__(self, key: str) -> list:
-        """One metric over the epochs, e.g. history["val_accuracy"]."""
-        return [record.get(key) for record in self.epochs]
-
-    def __len__(self) -> int:
-        return len(self.epochs)
+    def __init__(self, message: str, epoch: int, batch: int, step: int):
+        super().__init__(message)
+        self.epoch, self.batch, self.step = epoch, batch, step
 
 
 class Trainer:
     """Trains `model` with `optimizer` on `loss(output, target)`.
 
-    loss: "cross_entropy" (logits and int labels), "mse", "binary_cross_entropy" or a
-    function of (output, target) graph values giving a scalar. accuracy: also count how
-    often the argmax over the output's last axis equals the target. The step is compiled
-    on first use, for the shapes and dtypes of the first data it sees (the batch axis
-    symbolic), so one compiled function serves every batch size."""
+    loss: "cross_entropy" (logits; int labels, or probabilities / one-hot rows),
+    "mse", "binary_cross_entropy" or a function of (output, target) graph values giving a
+    scalar; graphc/train/objective.py lists the targets each takes. accuracy: also count
+    how often the argmax over the output's last axis equals the target's (default: for
+    cross_entropy). The step is compiled on first use, for the shapes and dtypes of the
+    first data it sees (the batch axis symbolic), so one compiled function serves every
+    batch size. Its functions are named train_step, evaluate and predict (in drawings,
+    reports and `graphc viz` files)."""
 
     def __init__(self, model: Module, optimizer: Optimizer, loss="cross_entropy",
                  accuracy: bool | None = None, schedule: Schedule | None = None,
@@ -67,16 +57,9 @@ class Trainer:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Trainer: optimizer must be a graphc optimizer, got "
                             f"{type(optimizer).__name__}")
-        if isinstance(loss, str):
-            if loss not in LOSSES:
-                raise ValueError(f"Trainer: loss must be one of {sorted(LOSSES)} or a function, "
-                                 f"got {loss!r}")
-            accuracy = loss == "cross_entropy" if accuracy is None else accuracy
-            loss = LOSSES[loss]
-        elif not callable(loss):
-            raise TypeError(f"Trainer: loss must be a name or a function, got {loss!r}")
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss
-        self.accuracy, self.schedule, self.backend = bool(accuracy), schedule, backend
+        self.objective = Objective.of(loss, accuracy)
+        self.model, self.optimizer, self.loss_fn = model, optimizer, self.objective.fn
+        self.accuracy, self.schedule, self.backend = self.objective.accuracy, schedule, backend
         self.epoch = 0
         self.history = History()
         self._signature: tuple | None = None
@@ -95,39 +78,50 @@ class Trainer:
             return
         self.x = dsl.input("x", ("N",) + x.shape[1:], x.dtype)
         self.y = dsl.input("y", ("N",) + y.shape[1:], y.dtype)
-        train_out = self.model(self.x, training=True)
         eval_out = self.model(self.x, training=False)
-        train_loss = self.loss_fn(train_out, self.y)
-        eval_loss = self.loss_fn(eval_out, self.y)
-        train_outputs, eval_outputs = [train_loss], [eval_loss]
-        if self.accuracy:
-            train_outputs.append(self._correct(train_out))
-            eval_outputs.append(self._correct(eval_out))
-        self.step_fn = compile_graph([self.x, self.y], train_outputs,
-                                     updates=self.optimizer.updates(train_loss),
-                                     backend=self.backend)
+        train = self.objective.build(self.model(self.x, training=True), self.y)
+        evaluation = self.objective.build(eval_out, self.y)
+        self._counting = train
+        extra = [train.hits] if self.accuracy else []
+        self.step_fn = compile_graph([self.x, self.y], [train.loss, *extra],
+                                     updates=self.optimizer.updates(
+                                         train.loss, only_if=_finite(train.loss)),
+                                     backend=self.backend, name="train_step")
         self.step_fn.step = self._restored_step
-        self.eval_fn = compile_graph([self.x, self.y], eval_outputs, backend=self.backend)
-        self.predict_fn = compile_graph([self.x], eval_out, backend=self.backend)
+        self.eval_fn = compile_graph([self.x, self.y], [evaluation.loss] + (
+            [evaluation.hits] if self.accuracy else []), backend=self.backend, name="evaluate")
+        self.predict_fn = compile_graph([self.x], eval_out, backend=self.backend,
+                                        name="predict")
         self._signature = signature
 
-    def _correct(self, output: Node) -> Node:
-        """How many argmaxes over the last axis equal the targets (a float32 count)."""
-        hits = dsl.equal(dsl.argmax(output, -1), dsl.cast(self.y, "int64"))
-        return dsl.sum(dsl.cast(hits, "float32"))
+    def _predictions(self, y: np.ndarray) -> int:
+        """How many predictions a batch of targets holds (rows of probability targets)."""
+        return self._counting.predictions(y.size, y.shape[-1] if y.ndim else 1)
 
     # ----- training -------------------------------------------------------------------------
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation=None,
             seed: int = 0, transform=None, early_stopping: int | None = None,
-            restore_best: bool = True, checkpoint_path=None, progress: bool = True) -> History:
+            restore_best: bool = True, checkpoint_path=None, progress: bool | None = None,
+            on_nonfinite: str = "raise") -> History:
         """Train `epochs` more epochs on (x, y); returns the history so far.
 
         validation: (x_val, y_val), evaluated after every epoch. transform(batch, rng): an
         augmentation for the inputs, seeded per epoch and batch. early_stopping: stop after
         this many epochs without a lower validation loss (then, with restore_best, go back
         to the best epoch's params). checkpoint_path: save the full training state after
-        every epoch (see `save`)."""
+        every epoch (see `save`). progress: a progress bar per epoch; None (the default)
+        draws it only on a terminal (and in notebooks) and otherwise prints one line per
+        epoch, so a log gets no carriage returns; True always, False never.
+        on_nonfinite: a batch whose loss is NaN or infinite never updates the params;
+        "raise" stops with NonFiniteLossError (the epoch, batch and step, and what to check),
+        "skip" leaves the batch out and goes on (the epoch's record counts them as
+        "skipped", with a warning)."""
         x, y = np.asarray(x), np.asarray(y)
+        if on_nonfinite not in NONFINITE:
+            raise ValueError(f"fit: on_nonfinite must be one of {NONFINITE}, got "
+                             f"{on_nonfinite!r}")
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError(f"fit: progress must be True, False or None, got {progress!r}")
         self.compile(x, y)
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
@@ -137,7 +131,7 @@ class Trainer:
         best_loss, best_state, waited = np.inf, None, 0
         for _ in range(epochs):
             batches.epoch = self.epoch  # the shuffle order depends on the epoch: resumable
-            record = self._run_epoch(batches, progress, validation)
+            record = self._run_epoch(batches, progress, validation, on_nonfinite)
             self.history.epochs.append(record)
             if self.schedule is not None:
                 self.schedule.step()
@@ -157,36 +151,69 @@ class Trainer:
             self.model.load_state_dict(best_state)
         return self.history
 
-    def _run_epoch(self, batches: Batches, progress: bool, validation) -> dict:
+    def _run_epoch(self, batches: Batches, progress: bool | None, validation,
+                   on_nonfinite: str) -> dict:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
         self.epoch += 1
         total_loss = total_correct = 0.0
-        seen = targets = 0
+        seen = targets = skipped = 0
         lr = self.optimizer.learning_rate
-        with tqdm(total=len(batches), desc=f"epoch {self.epoch}", disable=not progress,
-                  leave=True, unit="batch") as bar:
-            for xb, yb in batches:
+        with tqdm(total=len(batches), desc=f"epoch {self.epoch}", leave=True, unit="batch",
+                  disable=None if progress is None else not progress) as bar:
+            for index, (xb, yb) in enumerate(batches):
                 results = self.step_fn(xb, yb)
+                loss = float(results[0])
+                bar.update(1)
+                if not np.isfinite(loss):
+                    if on_nonfinite == "raise":
+                        raise self._nonfinite(loss, index, len(batches))
+                    skipped += 1
+                    continue
                 n = len(xb)
-                total_loss += float(results[0]) * n
+                total_loss += loss * n
                 seen += n
                 if self.accuracy:
                     total_correct += float(results[1])
-                    targets += yb.size
-                bar.update(1)
+                    targets += self._predictions(yb)
                 bar.set_postfix(self._summary(total_loss / seen, total_correct, targets))
-            record = {"epoch": self.epoch, "loss": total_loss / seen, "lr": lr}
+            if seen == 0 and skipped:
+                raise self._nonfinite(loss, index, len(batches), every=True)
+            record = {"epoch": self.epoch, "loss": total_loss / seen if seen else float("nan"),
+                      "lr": lr}
             if self.accuracy:
-                record["accuracy"] = total_correct / targets
+                record["accuracy"] = total_correct / targets if targets else float("nan")
+            if skipped:
+                record["skipped"] = skipped
+                warnings.warn(f"epoch {self.epoch}: skipped {skipped} of {len(batches)} "
+                              "batches whose loss was not finite (their updates were not "
+                              "applied)", RuntimeWarning, stacklevel=3)
             if validation is not None:
                 scores = self.evaluate(*validation)
                 record.update({f"val_{k}": v for k, v in scores.items()})
             record["seconds"] = time.perf_counter() - start
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
-                             if k not in ("epoch", "seconds")})
+            summary = {k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")}
+            bar.set_postfix(summary)
+            if bar.disable and progress is None:  # not a terminal: one line for the log
+                print(f"epoch {self.epoch}: " + " ".join(f"{k}={v}" for k, v in summary.items())
+                      + f" ({record['seconds']:.1f} s)", file=sys.stderr, flush=True)
         return record
+
+    def _nonfinite(self, loss: float, index: int, batches: int,
+                   every: bool = False) -> NonFiniteLossError:
+        """The error for a non-finite loss at batch `index` (0-based) of this epoch."""
+        step = self.step_fn.step - 1
+        what = (f"every batch of epoch {self.epoch} had a non-finite loss (the last {loss})"
+                if every else f"epoch {self.epoch}, batch {index + 1} of {batches} (step "
+                              f"{step}): the loss is {loss}")
+        return NonFiniteLossError(
+            f"{what}. The params and optimizer state are as the last finite step left them. "
+            "Check the data for NaN or inf (np.isfinite(x).all(), and y), lower the learning "
+            f"rate (it is {self.optimizer.learning_rate:g}), and look for an op outside its "
+            "domain (log of 0, sqrt of a negative, a division by 0); "
+            "fit(..., on_nonfinite='skip') leaves such batches out instead",
+            self.epoch, index + 1, step)
 
     def _summary(self, loss: float, correct: float, targets: int) -> dict:
         summary = {"loss": f"{loss:.4g}"}
@@ -208,7 +235,7 @@ class Trainer:
                 total_correct += float(results[1])
         scores = {"loss": total_loss / len(x)}
         if self.accuracy:
-            scores["accuracy"] = total_correct / y.size
+            scores["accuracy"] = total_correct / self._predictions(y)
         return scores
 
     def predict(self, x, batch_size: int = 512) -> np.ndarray:
@@ -317,3 +344,8 @@ def fit(model: Module, optimizer: Optimizer, x, y, *, loss="cross_entropy",
     history = trainer.fit(x, y, **options)
     history.trainer = trainer
     return history
+
+
+def _finite(loss: Node) -> Node:
+    """Whether the loss is finite (neither NaN nor infinite), a bool scalar."""
+    return dsl.less(dsl.abs(loss), float("inf"))

@@ -1,6 +1,7 @@
 """The training loop: loss falls, evaluation, early stopping, schedules, exact resume."""
 
 import io
+import sys
 import tracemalloc
 import zipfile
 
@@ -10,22 +11,7 @@ import pytest
 import graphc as gc
 from graphc import checkpoint, nn, optim
 from graphc.train import Trainer
-
-
-def blobs(n=240, seed=0):
-    """Three separable Gaussian blobs in 4-D."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n).astype(np.int32)
-    centers = rng.normal(0, 3, (3, 4))
-    return (centers[y] + rng.normal(size=(n, 4))).astype(np.float32), y
-
-
-def make(dropout=0.3, seed=0, lr=0.05, schedule=False, backend="numpy"):
-    nn.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 3))
-    opt = optim.SGD(model.params(), lr=lr, momentum=0.9)
-    sched = optim.StepLR(opt, step_size=1, gamma=0.5) if schedule else None
-    return Trainer(model, opt, schedule=sched, backend=backend)
+from tests.train.common import blobs, make
 
 
 def test_fit_lowers_the_loss_and_reaches_high_accuracy():
@@ -134,11 +120,46 @@ def test_bad_arguments():
         Trainer(model, opt).predict(x)
 
 
-def test_progress_bar_shows_loss_and_accuracy(capsys):
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_shows_loss_and_accuracy(monkeypatch):
+    monkeypatch.setattr("sys.stderr", Terminal())
     x, y = blobs(n=40)
     make().fit(x, y, epochs=1, batch_size=8, validation=(x, y))
-    err = capsys.readouterr().err
-    assert "epoch 1" in err and "loss=" in err and "accuracy=" in err and "val_accuracy=" in err
+    err = sys.stderr.getvalue()
+    assert "epoch 1" in err and "5/5" in err and "\r" in err
+    assert "loss=" in err and "accuracy=" in err and "val_accuracy=" in err
+
+
+def test_off_a_terminal_fit_writes_one_line_per_epoch_and_no_bar(monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    x, y = blobs(n=40)
+    make().fit(x, y, epochs=2, batch_size=8, validation=(x, y))
+    lines = sys.stderr.getvalue().splitlines()
+    assert "\r" not in sys.stderr.getvalue() and len(lines) == 2
+    for epoch, line in enumerate(lines, 1):
+        assert line.startswith(f"epoch {epoch}: loss=") and "val_accuracy=" in line
+        assert line.endswith(" s)")
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_true_or_false_overrides_the_terminal_check(monkeypatch, progress):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    x, y = blobs(n=40)
+    make().fit(x, y, epochs=1, batch_size=8, progress=progress)
+    err = sys.stderr.getvalue()
+    assert ("\r" in err and "5/5" in err) if progress else err == ""
+
+
+def test_progress_must_be_a_bool_or_none():
+    x, y = blobs(n=40)
+    with pytest.raises(TypeError, match="progress must be True, False or None, got 'yes'"):
+        make().fit(x, y, progress="yes")
 
 
 # ----- hostile checkpoints (issue 13, item 13) -------------------------------------------------

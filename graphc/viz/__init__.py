@@ -1,7 +1,9 @@
-"""Drawing graphs: Graphviz DOT text (a node per op with op, shape and dtype) and files.
+"""Drawing graphs: Graphviz DOT text (a node per op with op, shape and dtype) and files,
+and the HTML graph explorer (graphc/viz/html.py).
 
 `to_dot` needs nothing but Python; `write` turns DOT into .svg/.png/.pdf through Graphviz's
-`dot` program where it is installed.
+`dot` program where it is installed, or writes the explorer (.html). Importing this
+package lets graph values show themselves in notebooks (notebook.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from graphc.dtypes import scalar_text
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.shapes import shape_str
@@ -32,10 +35,15 @@ _CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#2e7d32", "fontcolor": "#
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 DOT_SUFFIXES = (".dot", ".gv")
+HTML_SUFFIXES = (".html", ".htm")  # the graph explorer (graphc/viz/html.py)
 
 
 class GraphvizNotFoundError(RuntimeError):
     """Graphviz's `dot` program is needed (to write an image) and is not on PATH."""
+
+
+class GraphvizTimeoutError(RuntimeError):
+    """Graphviz's `dot` did not finish drawing within the time allowed."""
 
 
 def quote(text: str) -> str:
@@ -72,7 +80,7 @@ def node_label(node: Node) -> str:
     and a group_output which output it is."""
     head = node.op if node.name is None else f"{node.op} {node.name}"
     if node.op == "constant" and node.value.size == 1:
-        head = f"const {node.value.item():.6g}"
+        head = f"const {scalar_text(node.value)}"
     if node.tag == "grad":
         head = GRAD_MARK + head
     lines = [head]
@@ -175,21 +183,31 @@ def write(graph, path: str | Path, *, timeout: float = 60.0, **options) -> Path:
     or anything with a `to_dot()` method such as a compiled function.
     The suffix picks the format: .dot/.gv write DOT text; .svg/.png/.pdf run Graphviz's
     `dot` (which must be on PATH; GraphvizNotFoundError otherwise) for at most `timeout`
-    seconds.
+    seconds; .html writes the self-contained graph explorer (graphc/viz/html.py) of graph
+    values or of compiled functions, every stage of them (options: title, updates, and
+    profiles={index: Profile} to colour kernels by time).
     """
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        if isinstance(graph, str):
+            raise TypeError("write: the HTML explorer draws graph values or compiled "
+                            "functions, not DOT text")
+        from graphc.viz.html import explorer
+
+        path.write_text(explorer(graph, **options), encoding="utf-8")
+        return path
     if isinstance(graph, str):
         text = graph
     elif hasattr(graph, "to_dot") and not isinstance(graph, Node):
         text = graph.to_dot(**options)
     else:
         text = to_dot(graph, **options)
-    suffix = path.suffix.lower()
     if suffix in DOT_SUFFIXES:
         path.write_text(text, encoding="utf-8")
         return path
     if suffix.lstrip(".") not in IMAGE_FORMATS:
-        known = ", ".join(DOT_SUFFIXES + tuple("." + f for f in IMAGE_FORMATS))
+        known = ", ".join(DOT_SUFFIXES + tuple("." + f for f in IMAGE_FORMATS) + HTML_SUFFIXES)
         raise ValueError(f"write: cannot tell the format of {path.name!r} from its suffix; "
                          f"use one of {known}")
     render(text, path, timeout=timeout)
@@ -214,7 +232,7 @@ def render(text: str, path: Path, *, timeout: float = 60.0) -> None:
         done = subprocess.run([program, f"-T{fmt}", "-o", str(path)], input=text.encode(),
                               capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"Graphviz's dot took more than {timeout:g} s to draw "
+        raise GraphvizTimeoutError(f"Graphviz's dot took more than {timeout:g} s to draw "
                            f"{path.name}; write a .dot file instead") from None
     except OSError as exc:
         raise RuntimeError(f"could not run Graphviz's dot ({program}): {exc}") from None
@@ -222,3 +240,6 @@ def render(text: str, path: Path, *, timeout: float = 60.0) -> None:
         message = done.stderr.decode(errors="replace").strip()
         raise RuntimeError(f"Graphviz's dot failed drawing {path.name} (exit status "
                            f"{done.returncode}): {message}")
+
+
+from graphc.viz import notebook  # noqa: E402,F401  (registers the notebook display of nodes)
