@@ -72,7 +72,7 @@ def measure(chosen: target.Target, tuning: target.Tuning) -> float:
 
 
 def tune(chosen: target.Target, progress: bool | None = None,
-         timer: Callable[[target.Target, target.Tuning], float] = measure) -> list[Trial]:
+         timer: Callable[[target.Target, target.Tuning], float] | None = None) -> list[Trial]:
     """Search the blockings for `chosen` (a target this CPU runs), store the best for it
     and return every trial (the last is the choice). `progress`: a bar on stderr (default:
     when stderr is a terminal)."""
@@ -80,6 +80,7 @@ def tune(chosen: target.Target, progress: bool | None = None,
     if missing:
         raise ValueError(f"graphc tune: target {chosen.name!r} needs {', '.join(missing)}, "
                          f"which this CPU lacks; tune it on a machine that runs it")
+    timer = timer or measure
     knobs = candidates(chosen)
     total = 1 + sum(len(values) for _, values in knobs)
     show = sys.stderr.isatty() if progress is None else progress

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from graphc.cli.base import CommandError, command
 from graphc.cli.scripts import run_script, script_path
+from graphc.cli.tune import target_lines
 
 # ----- graphc run ---------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ def info_lines() -> list[str]:
         f"LLVM        {'.'.join(str(v) for v in llvm.llvm_version_info)}",
         f"cpu         {llvm.get_host_cpu_name()} ({llvm.get_process_triple()})",
         f"features    {' '.join(enabled)}",
+        *target_lines(),
         f"graphviz    {dot_program() or 'dot not found (only .dot files can be written)'}",
         _cache_line(),
     ]
