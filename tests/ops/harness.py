@@ -78,15 +78,16 @@ def float_dtype_of(spec: In, float_dtype: str) -> str:
     return float_dtype if np.dtype(spec.dtype).kind == "f" else spec.dtype
 
 
-def case_inputs(case: Case, float_dtype: str = "float64", seed: int = 0):
-    """(input nodes, arrays) for a case, floats in `float_dtype`."""
+def case_inputs(case: Case, float_dtype: str = "float64", seed: int = 0, prefix: str = ""):
+    """(input nodes, arrays) for a case, floats in `float_dtype`; inputs are named
+    `prefix`in0, in1, ... (a prefix per case keeps several cases' inputs apart)."""
     rng = np.random.default_rng(seed)
     nodes, arrays = [], []
     for k, spec in enumerate(case.inputs):
         dtype = float_dtype_of(spec, float_dtype)
         shape = tuple(case.bindings.get(d, d) if isinstance(d, str) else d for d in spec.shape)
         arrays.append(make_array(In(shape, dtype, spec.kind), rng))
-        nodes.append(gc.input(f"in{k}", spec.shape, dtype=dtype))
+        nodes.append(gc.input(f"{prefix}in{k}", spec.shape, dtype=dtype))
     return nodes, arrays
 
 
