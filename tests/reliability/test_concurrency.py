@@ -62,6 +62,7 @@ INTERRUPTED = textwrap.dedent("""
                     sys.exit(3)
         except KeyboardInterrupt:
             caught += 1
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # no more: the work is done
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print("done", flush=True)
 """)

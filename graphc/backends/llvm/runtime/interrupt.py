@@ -7,10 +7,12 @@ But CPython's C-level handler writes the signal's number to the wakeup fd
 (signal.set_wakeup_fd) the moment the signal arrives: while a call runs, that fd is a pipe
 read by a watcher thread, which sets CELL; the schedule's barriers before the first param
 write read CELL (codegen/module.py) and stop every thread together with the CANCELLED
-error. The Python handler then raises KeyboardInterrupt as usual when the call returns.
-A signal arriving after the last such barrier lets the call finish (params fully
-updated) and is raised after it. Calls from other threads than the main one (which
-cannot set the wakeup fd) run to their end, as before.
+error. Python's handler for the signal is then pending: `deliver` lets it run (the
+default one raises KeyboardInterrupt, once); if it does not raise (a handler of the
+user's that sets a flag, say), the call is run again, as if nothing had stopped it. A
+signal arriving after the last such barrier lets the call finish (params fully updated)
+and its handler runs after it. Calls from other threads than the main one (which cannot
+set the wakeup fd) run to their end, as before.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ CELL = ctypes.c_int32(0)  # set when an interrupt arrived during a call
 CELL_ADDRESS = ctypes.addressof(CELL)
 
 _lock = threading.Lock()
+_active = [False]  # a call is running (CELL may be set); changed under _lock
 _pipe: tuple[int, int] | None = None
 _forward = [-1]  # the wakeup fd that was set before ours (asyncio's, say): signals go on to it
 
@@ -41,7 +44,9 @@ def _watch(read_end: int) -> None:
         if not data:
             return
         if signal.SIGINT in data:
-            CELL.value = 1
+            with _lock:  # never set after the call ended (it would stop the next one)
+                if _active[0]:
+                    CELL.value = 1
         if _forward[0] >= 0:
             with contextlib.suppress(OSError):
                 os.write(_forward[0], data)
@@ -74,9 +79,24 @@ def watching() -> Iterator[None]:
         yield
         return
     _forward[0] = before
+    with _lock:
+        _active[0] = True
     try:
         yield
     finally:
+        with _lock:
+            _active[0] = False
+            CELL.value = 0
         signal.set_wakeup_fd(before)
         _forward[0] = -1
-        CELL.value = 0
+
+
+def deliver() -> None:
+    """Run the signal handlers pending since a call began: the eval loop runs them when a
+    Python function starts. What they raise (KeyboardInterrupt) propagates from here."""
+    for _ in range(2):
+        _checkpoint()
+
+
+def _checkpoint() -> None:
+    """A Python function: entering it runs pending signal handlers."""

@@ -85,11 +85,15 @@ class Native:
             argv[slot] = array.ctypes.data
             outputs.append(array)
         n = threads or (cpu_count() if self.layout.work >= SMALL_WORK else 1)
-        with interrupt.watching():
-            code = POOL.run(self.entry, self.entry_address, self.argv_address,
-                            self.arena_address, n, step)
-        if code == CANCELLED:  # stopped before writing any param
-            raise KeyboardInterrupt
+        while True:
+            with interrupt.watching():
+                code = POOL.run(self.entry, self.entry_address, self.argv_address,
+                                self.arena_address, n, step)
+            if code != CANCELLED:
+                break
+            # Stopped by Ctrl-C before writing any param: the signal's handler raises
+            # (KeyboardInterrupt), or, having handled it otherwise, the call runs again.
+            interrupt.deliver()
         if code:
             raise ValueError(self.explain(code, int(self.error_value())))
         return outputs

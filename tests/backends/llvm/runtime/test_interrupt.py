@@ -21,7 +21,10 @@ import json, os, signal, sys, threading, time
 import numpy as np
 import graphc as gc
 
-threads = int(sys.argv[1])
+threads, handler = int(sys.argv[1]), sys.argv[2]
+flags = []
+if handler == "flag":  # a handler of the user's that does not raise
+    signal.signal(signal.SIGINT, lambda signum, frame: flags.append(signum))
 x = gc.input("x", (512, 512))
 w = gc.param("w", np.full((512, 512), 0.001, np.float32))
 h = x
@@ -36,6 +39,7 @@ before = w.value.copy()
 started = time.perf_counter()
 step(data)
 full = time.perf_counter() - started
+expected = w.value.copy()  # the params after one step from `before`
 w.value = before.copy()
 timer = threading.Timer(full / 4, lambda: os.kill(os.getpid(), signal.SIGINT))
 started = time.perf_counter()
@@ -47,20 +51,34 @@ except KeyboardInterrupt:
     outcome = "interrupted"
 stopped = time.perf_counter() - started
 unchanged = bool(np.array_equal(w.value, before))
+stepped = bool(np.array_equal(w.value, expected))
 after = step(data)[0]  # the next call works
 print(json.dumps({"outcome": outcome, "full": full, "stopped": stopped,
-                  "unchanged": unchanged, "finite": bool(np.isfinite(after))}))
+                  "unchanged": unchanged, "stepped": stepped, "flags": len(flags),
+                  "finite": bool(np.isfinite(after))}))
 """
+
+
+def _child(threads: int, handler: str) -> dict:
+    root = Path(__file__).resolve().parents[4]
+    done = subprocess.run([sys.executable, "-c", CHILD, str(threads), handler], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ctrl_c_stops_a_long_call_promptly_with_params_untouched(threads):
-    root = Path(__file__).resolve().parents[4]
-    done = subprocess.run([sys.executable, "-c", CHILD, str(threads)], cwd=root,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _child(threads, "default")
     assert result["outcome"] == "interrupted"
     assert result["unchanged"] and result["finite"]
     # Stopped at the next barrier after a quarter of the call, not at its end.
     assert result["stopped"] < 0.75 * result["full"], result
+
+
+def test_a_handler_that_does_not_raise_gets_its_signal_and_the_call_completes():
+    """The call stopped for Ctrl-C, the user's handler ran (it only records the signal),
+    so the call ran again: one step's update, as without the interrupt."""
+    result = _child(2, "flag")
+    assert result["outcome"] == "finished" and result["flags"] == 1
+    assert result["stepped"] and result["finite"]
