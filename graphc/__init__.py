@@ -26,8 +26,10 @@ _HOMES = {
     "to_dot": "graphc.viz",
 }
 # Subpackages and modules reached as attributes (gc.nn.Linear, gc.ops.scalar, ...).
+# gc.export is the package graphc.export, which is callable: gc.export(compiled, directory).
 _MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "dsl", "dtypes",
-            "errors", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train", "viz")
+            "errors", "export", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train",
+            "viz")
 
 if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and editors
     from graphc import data, nn, optim, train  # noqa: F401
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and
     from graphc.compiler import Executable, compile  # noqa: F401
     from graphc.dsl import *  # noqa: F403
     from graphc.errors import GraphError, GraphTypeError  # noqa: F401
+    from graphc.export import export  # noqa: F401
     from graphc.ir import Graph, Node  # noqa: F401
     from graphc.viz import to_dot  # noqa: F401
 
