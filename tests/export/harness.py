@@ -42,11 +42,11 @@ static void *load(const char *path, size_t bytes) {
     return p;
 }
 
-/* argv: weights threads runs save-path|- inputs... outputs... (each output file gets every
- * run's output in turn) */
+/* argv: weights ("": the embedded ones) threads runs save-path|- inputs... outputs...
+ * (each output file gets every run's output in turn) */
 int main(int argc, char **argv) {
     if (argc != 5 + @INPUTS@ + @OUTPUTS@) { fprintf(stderr, "usage\n"); return 2; }
-    @NAME@_ctx *ctx = @NAME@_create(argv[1], atoi(argv[2]));
+    @NAME@_ctx *ctx = @NAME@_create(argv[1][0] ? argv[1] : NULL, atoi(argv[2]));
     if (!ctx) { fprintf(stderr, "%s\n", @NAME@_last_error(NULL)); return 3; }
 @DECLARE@
     for (int r = 0; r < atoi(argv[3]); r++) {
@@ -104,9 +104,10 @@ def build_harness(export: Export, work: Path) -> Path:
 
 
 def run_c(export: Export, work: Path, inputs: list[np.ndarray], *, runs: int = 1,
-          threads: int = 1, weights: Path | None = None, save: Path | None = None,
+          threads: int = 1, weights: Path | str | None = None, save: Path | None = None,
           program: Path | None = None) -> list[list[np.ndarray]]:
-    """Each run's outputs ([run][output]) of the C harness on `inputs`."""
+    """Each run's outputs ([run][output]) of the C harness on `inputs` (weights: the
+    exported file by default; "" for the embedded ones)."""
     program = program or build_harness(export, work)
     manifest = export.manifest
     paths = []
@@ -115,7 +116,8 @@ def run_c(export: Export, work: Path, inputs: list[np.ndarray], *, runs: int = 1
         np.ascontiguousarray(array).tofile(path)
         paths.append(str(path))
     outs = [work / f"output{k}.bin" for k in range(len(manifest["outputs"]))]
-    done = subprocess.run([str(program), str(weights or export.files["weights"]), str(threads),
+    weights = export.files["weights"] if weights is None else weights
+    done = subprocess.run([str(program), str(weights), str(threads),
                            str(runs), str(save) if save else "-", *paths, *map(str, outs)],
                           capture_output=True, text=True, timeout=600)
     if done.returncode:
