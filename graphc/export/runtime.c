@@ -190,14 +190,17 @@ static int64_t gc_nanoseconds(void) {
     return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-/* The job counter once it differs from `seen` (or the pool stops): spin for a while, then
- * sleep on the condition variable (the counter only advances under the lock). */
+/* The job counter once it differs from `seen` (or the pool stops): spin for a while
+ * (yielding the CPU between tries after the first few thousand, so that idle workers of
+ * other contexts do not starve the one running), then sleep on the condition variable
+ * (the counter only advances under the lock). */
 static uint64_t gc_next_job(gc_pool *pool, uint64_t seen) {
     int64_t began = gc_nanoseconds();
     for (unsigned round = 1;; round++) {
         uint64_t now = atomic_load_explicit(&pool->job, memory_order_acquire);
         if (now != seen) return now;
         GC_PAUSE();
+        if (round > GC_YIELD_AFTER) sched_yield();
         if ((round & 1023u) == 0 && gc_nanoseconds() - began > GC_SPIN_NANOSECONDS) break;
     }
     pthread_mutex_lock(&pool->lock);
