@@ -38,10 +38,12 @@ def export(compiled: Executable, directory: str | os.PathLike, name: str = "mode
     the constants in one relocatable object; only the API is global), libNAME.so,
     NAME.weights.bin (the params' current values, little-endian; also inside the object
     with embed_weights=True), NAME.json (a manifest), NAME_runtime.c (the runtime's
-    source, for reference) and README.txt.
+    source, for reference) and README.txt (one export per directory: README.txt is this
+    export's).
 
-    target: the CPU the code is for, as gc.compile takes it ("host", "x86-64-v3", ...);
-    NAME_create refuses a CPU without its features. dims: the value of each symbolic dim
+    target: the CPU the code is for, as gc.compile takes it ("host", "x86-64-v3", ...;
+    not the target `compiled` was compiled with: the export compiles anew); NAME_create
+    refuses a CPU without its features. dims: the value of each symbolic dim
     (shapes are fixed at export; the C call takes each dim and refuses another value);
     default: the shapes of the function's last call. A training step exports too: each
     NAME_run updates the params its context holds, as the Python call updates W.value.
