@@ -4,6 +4,7 @@ an id a kernel rejects; and what gc.export itself refuses, naming the problem.""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import numpy as np
@@ -213,3 +214,20 @@ def test_without_a_c_compiler_export_says_so(small, tmp_path, monkeypatch):
     assert toolchain.find().cc is None
     with pytest.raises(ExportError, match="needs a C compiler .* none found"):
         gc.export(small, tmp_path / "out", dims={"N": 2})
+
+
+def test_without_ld_and_objcopy_the_compiler_merges_and_the_library_still_runs(small,
+                                                                               tmp_path,
+                                                                               monkeypatch):
+    """cc -r merges the objects; the internal symbols stay global in NAME.o (one export
+    per program then), the shared library still exports only the API."""
+    compiler()
+    found = toolchain.find()
+    monkeypatch.setattr(toolchain, "find", lambda: toolchain.Toolchain(found.cc, None, None))
+    exported = gc.export(small, tmp_path / "out", "plain", dims={"N": 3})
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(exported.files["library"])],
+                             capture_output=True, text=True).stdout if shutil.which("nm") else ""
+    assert "graphc_entry" not in symbols
+    xb = np.arange(6, dtype=np.float32).reshape(3, 2)
+    (got,) = run_c(exported, tmp_path, [xb])
+    np.testing.assert_array_equal(got[0], small(xb))
