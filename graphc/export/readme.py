@@ -29,8 +29,9 @@ def readme(model: Model, files: dict[str, str]) -> str:
                 "uses them." if model.embedded else
                 f"{n}_create(NULL, ...) fails: the weights are not embedded (export with\n"
                 "  embed_weights=True for that).")
-    return f"""{n}: a function exported by graphc {model.graphc_version} as a C library
-{'=' * (len(n) + 44)}
+    title = f"{n}: a function exported by graphc {model.graphc_version} as a C library"
+    return f"""{title}
+{'=' * len(title)}
 
 {"A training step: each run updates the params held by the context." if model.training
  else "Inference: runs do not change the params."}
