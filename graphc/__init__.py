@@ -28,9 +28,10 @@ _HOMES = {
     "to_dot": "graphc.viz",
 }
 # Subpackages and modules reached as attributes (gc.nn.Linear, gc.ops.scalar, ...).
+# gc.export is the package graphc.export, which is callable: gc.export(compiled, directory).
 _MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "distributed", "dsl",
-            "dtypes", "errors", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes", "train",
-            "viz")
+            "dtypes", "errors", "export", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes",
+            "train", "viz")
 
 if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and editors
     from graphc import data, distributed, nn, optim, train  # noqa: F401
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and
         NonFiniteValueError,
         PromotionWarning,
     )
+    from graphc.export import export  # noqa: F401
     from graphc.ir import Graph, Node  # noqa: F401
     from graphc.viz import to_dot  # noqa: F401
 

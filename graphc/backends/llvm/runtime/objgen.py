@@ -30,22 +30,31 @@ def initialize() -> None:
     llvm.initialize_native_asmprinter()
 
 
-def target_machine(triple: str, cpu: str, features: str) -> llvm.TargetMachine:
+def target_machine(triple: str, cpu: str, features: str,
+                   linkable: bool = False) -> llvm.TargetMachine:
     """A fresh target machine at O3 (MCJIT takes ownership of one). Another architecture
-    than the host's (code emitted, not run here) needs every LLVM target registered."""
+    than the host's (code emitted, not run here) needs every LLVM target registered.
+    `linkable`: code for a system linker (graphc.export: a relocatable object and a shared
+    library), position-independent with the small code model, instead of MCJIT's static
+    relocations and large code model (a shared library cannot take those)."""
     if triple.split("-")[0] != llvm.get_process_triple().split("-")[0]:
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
     target = llvm.Target.from_triple(triple)
+    if linkable:
+        return target.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
+                                            codemodel="default")
     return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
 
 
-def emit_object(ir_text: str, triple: str, cpu: str, features: str) -> bytes:
-    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code. Every
-    LLVM object is freed on return: the module lives in a context of its own (the global
-    one would keep its constants and types forever)."""
+def emit_object(ir_text: str, triple: str, cpu: str, features: str,
+                linkable: bool = False) -> bytes:
+    """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code
+    (`linkable`: for a system linker, see target_machine). Every LLVM object is freed on
+    return: the module lives in a context of its own (the global one would keep its
+    constants and types forever)."""
     with (llvm.create_context() as context, llvm.parse_assembly(ir_text, context) as module,
-          target_machine(triple, cpu, features) as tm, tuning_options() as pto):
+          target_machine(triple, cpu, features, linkable) as tm, tuning_options() as pto):
         module.verify()
         module.triple = tm.triple
         module.data_layout = str(tm.target_data)

@@ -302,12 +302,15 @@ def fingerprint() -> str:
     return current().fingerprint()
 
 
-def compile_object(ir_text: str, target: Target | None = None) -> bytes:
+def compile_object(ir_text: str, target: Target | None = None,
+                   linkable: bool = False) -> bytes:
     """Parse, verify, optimize (O3, loop and SLP vectorization) and emit object code for
-    `target` (default: current; objgen.emit_object, which compile workers run too)."""
+    `target` (default: current; objgen.emit_object, which compile workers run too).
+    `linkable`: position-independent code for a system linker (graphc.export), not for
+    loading here."""
     _initialize()
     with _lock:
-        return objgen.emit_object(ir_text, *(target or current()).llvm())
+        return objgen.emit_object(ir_text, *(target or current()).llvm(), linkable=linkable)
 
 
 def assembly(ir_text: str, target: Target | None = None) -> str:
