@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS.values():
         cmd.arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
+    # Listed here, parsed by graphc.export.cli (which main hands the raw arguments).
+    sub.add_parser("export", add_help=False, help="export the k-th function a script compiles "
+                   "as a C library: graphc export SCRIPT -o DIR [-k K] [-- ARGS]")
     return parser
 
 
@@ -42,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `graphc ARGV...`; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:  # its own parser; importing it loads the compiler
+        from graphc.export.cli import export_command
+        return export_command(argv[1:])
     argv, script_args = _split_script_args(argv)
     args = parser.parse_args(argv)
     args.script_args = script_args

@@ -53,3 +53,16 @@ def test_export_command_refusals(tmp_path, capsys):
     failing.write_text("raise RuntimeError('boom')\n")
     assert export_command([str(failing), "-o", str(tmp_path / "o")]) == 1
     assert "failing.py raised RuntimeError" in capsys.readouterr().err
+
+
+def test_graphc_export_reaches_the_export_command_and_is_listed(tmp_path, capsys):
+    from graphc.cli import main
+
+    compiler()
+    script = tmp_path / "two_functions.py"
+    script.write_text(SCRIPT)
+    assert main(["export", str(script), "-o", str(tmp_path / "o"), "-k", "1", "--", "3"]) == 0
+    assert (tmp_path / "o" / "model.h").is_file() and (tmp_path / "o" / "model.o").is_file()
+    capsys.readouterr()
+    assert main([]) == 2
+    assert "export" in capsys.readouterr().err
