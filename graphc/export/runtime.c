@@ -92,7 +92,9 @@ struct gc_pool {
 };
 
 struct GC_NAME(ctx) {
-    void *args[GC_NUM_SLOTS > 0 ? GC_NUM_SLOTS : 1];
+    /* The argument table: the slots, then the cancel cell the schedule's barriers read
+       (graphc/backends/llvm/runtime/interrupt.py); NULL here: no interrupt stops a run. */
+    void *args[GC_NUM_SLOTS + 1];
     void *arena;
     unsigned char *params; /* every param, each at a GC_ALIGN boundary */
     void *param_data[GC_NUM_PARAMS > 0 ? GC_NUM_PARAMS : 1];
