@@ -47,9 +47,10 @@ def _watch(read_end: int) -> None:
             with _lock:  # never set after the call ended (it would stop the next one)
                 if _active[0]:
                     CELL.value = 1
-        if _forward[0] >= 0:
+        target = _forward[0]
+        if target >= 0 and _pipe is not None and target != _pipe[1]:
             with contextlib.suppress(OSError):
-                os.write(_forward[0], data)
+                os.write(target, data)
 
 
 def _started() -> int:
@@ -73,22 +74,30 @@ def watching() -> Iterator[None]:
             signal, "set_wakeup_fd"):
         yield
         return
+    ours = _started()
     try:
-        before = signal.set_wakeup_fd(_started(), warn_on_full_buffer=False)
+        before = signal.set_wakeup_fd(ours, warn_on_full_buffer=False)
     except (ValueError, OSError):  # not allowed here: the call runs to its end
         yield
         return
-    _forward[0] = before
-    with _lock:
-        _active[0] = True
+    # Ours still, when an interrupt cut a call's cleanup short: never forward to ourselves.
+    _forward[0] = -1 if before == ours else before
     try:
+        with _lock:
+            _active[0] = True
         yield
     finally:
-        with _lock:
-            _active[0] = False
-            CELL.value = 0
-        signal.set_wakeup_fd(before)
-        _forward[0] = -1
+        # A Python signal handler may raise between any two of these lines: each runs
+        # whatever the one before it raised.
+        try:
+            with _lock:
+                _active[0] = False
+                CELL.value = 0
+        finally:
+            try:
+                signal.set_wakeup_fd(_forward[0])
+            finally:
+                _forward[0] = -1
 
 
 def deliver() -> None:
