@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 
 import llvmlite
@@ -39,12 +40,23 @@ def code_fingerprint() -> bytes:
 @functools.cache
 def _fingerprint(target_fingerprint: str) -> bytes:
     h = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+    for relative in _source_files(str(_PACKAGE)):
+        with open(os.path.join(_PACKAGE, relative), "rb") as source:
+            h.update(relative.encode() + b"\0" + source.read() + b"\0")
     h.update(f"numpy={np.__version__};sympy={sympy.__version__};"
              f"llvmlite={llvmlite.__version__};{target_fingerprint}".encode())
     return h.digest()
+
+
+def _source_files(root: str) -> list[str]:
+    """The package's .py files, relative to root, sorted (os.walk: pathlib's rglob took
+    most of a cache hit's 25 ms fingerprint)."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+        found += [os.path.relpath(os.path.join(folder, f), root) for f in files
+                  if f.endswith(".py")]
+    return sorted(found)
 
 
 def compile_key(program: Program, optimize: bool, options: dict) -> bytes:
