@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from graphc.cli import profile, system, tune, viz  # noqa: F401  (registers their subcommands)
+from graphc.cli import export, profile, system, tune, viz  # noqa: F401  (registers their subcommands)
 from graphc.cli.base import COMMANDS, CommandError, ScriptFailed
 from graphc.cli.scripts import recording_compiles, run_script
 from graphc.cli.viz import STAGES, stage_dot
@@ -26,9 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS.values():
         cmd.arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
-    # Listed here, parsed by graphc.export.cli (which main hands the raw arguments).
-    sub.add_parser("export", add_help=False, help="export the k-th function a script compiles "
-                   "as a C library: graphc export SCRIPT -o DIR [-k K] [-- ARGS]")
     return parser
 
 
@@ -45,9 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `graphc ARGV...`; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["export"]:  # its own parser; importing it loads the compiler
-        from graphc.export.cli import export_command
-        return export_command(argv[1:])
     argv, script_args = _split_script_args(argv)
     args = parser.parse_args(argv)
     args.script_args = script_args

@@ -10,7 +10,7 @@ import pytest
 
 ORDERS = {
     "public name first": "import graphc as gc; f = gc.export; import graphc.export.weights",
-    "submodule first": "import graphc.export.cli; import graphc as gc; f = gc.export",
+    "submodule first": "import graphc.export.api; import graphc as gc; f = gc.export",
     "from import": "from graphc.export import export as f; import graphc as gc",
 }
 

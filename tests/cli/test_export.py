@@ -1,10 +1,10 @@
-"""`graphc export SCRIPT -o DIR -k K` (graphc.export.cli.export_command)."""
+"""`graphc export SCRIPT -o DIR -k K` (graphc/cli/export.py)."""
 
 from __future__ import annotations
 
 import json
 
-from graphc.export.cli import export_command
+from graphc.cli import main
 from tests.export.harness import compiler
 
 SCRIPT = '''
@@ -25,7 +25,7 @@ def test_export_command_exports_the_kth_function_with_its_last_shapes(tmp_path, 
     script = tmp_path / "two_functions.py"
     script.write_text(SCRIPT)
     out = tmp_path / "out"
-    status = export_command([str(script), "-o", str(out), "-k", "1", "--name", "scaled", "--",
+    status = main(["export", str(script), "-o", str(out), "-k", "1", "--name", "scaled", "--",
                              "2.0"])
     assert status == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -38,26 +38,24 @@ def test_export_command_exports_the_kth_function_with_its_last_shapes(tmp_path, 
 def test_export_command_refusals(tmp_path, capsys):
     script = tmp_path / "nothing.py"
     script.write_text("x = 1\n")
-    assert export_command([str(tmp_path / "missing.py"), "-o", str(tmp_path)]) == 2
+    assert main(["export", str(tmp_path / "missing.py"), "-o", str(tmp_path)]) == 2
     assert "no such script" in capsys.readouterr().err
-    assert export_command([str(script), "-o", str(tmp_path)]) == 1
+    assert main(["export", str(script), "-o", str(tmp_path)]) == 1
     assert "compiled nothing" in capsys.readouterr().err
     two = tmp_path / "two.py"
     two.write_text(SCRIPT)
-    assert export_command([str(two), "-o", str(tmp_path / "o"), "-k", "2", "--", "1"]) == 2
+    assert main(["export", str(two), "-o", str(tmp_path / "o"), "-k", "2", "--", "1"]) == 2
     assert "compiled 2 function(s), numbered 0 to 1" in capsys.readouterr().err
-    assert export_command([str(two), "-o", str(tmp_path / "o"), "--dims", "N:4", "--",
+    assert main(["export", str(two), "-o", str(tmp_path / "o"), "--dims", "N:4", "--",
                            "1"]) == 2
     assert "expected NAME=INT" in capsys.readouterr().err
     failing = tmp_path / "failing.py"
     failing.write_text("raise RuntimeError('boom')\n")
-    assert export_command([str(failing), "-o", str(tmp_path / "o")]) == 1
+    assert main(["export", str(failing), "-o", str(tmp_path / "o")]) == 1
     assert "failing.py raised RuntimeError" in capsys.readouterr().err
 
 
 def test_graphc_export_reaches_the_export_command_and_is_listed(tmp_path, capsys):
-    from graphc.cli import main
-
     compiler()
     script = tmp_path / "two_functions.py"
     script.write_text(SCRIPT)
