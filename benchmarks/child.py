@@ -48,6 +48,11 @@ def pin(threads: int) -> None:
 def builder(framework: str):
     """A function (workload, threads) -> runner for `framework` (imports it)."""
     if framework in ("numpy", "graphc"):
+        # what building any step imports, so that the memory base of the first workload
+        # has it, as torch's has import torch
+        import graphc.autodiff  # noqa: F401
+        import graphc.backends.llvm.runner  # noqa: F401
+        import graphc.compiler  # noqa: F401
         from benchmarks import impl_graphc
         backend = "numpy" if framework == "numpy" else "llvm"
         return lambda w, t: impl_graphc.build(w, t, backend)
@@ -62,7 +67,7 @@ def builder(framework: str):
 
 def run(framework: str, threads: int, names: list[str], repeat: int, budget: float,
         quick: bool) -> dict:
-    from benchmarks import timing, workloads
+    from benchmarks import memory, timing, workloads
 
     report: dict = {"framework": framework, "threads": threads}
     try:
@@ -74,8 +79,12 @@ def run(framework: str, threads: int, names: list[str], repeat: int, budget: flo
     results = report["results"] = {}
     for name in names:
         try:
-            runner = build(known[name], threads)
-            results[name] = timing.measure(runner.run, repeat, budget)
+            def workload(w=known[name]):
+                runner = build(w, threads)
+                return timing.measure(runner.run, repeat, budget)
+            results[name], rss = memory.measured(workload)
+            if known[name].kind == "train":  # building and running the step, its data too
+                results[name].update(rss)
         except Exception as exc:  # a failure is reported in its cell, the run goes on
             results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return report

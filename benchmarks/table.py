@@ -110,6 +110,7 @@ def notes(report: dict) -> list[str]:
     out += _compile_notes(report)
     out += _contention_notes(report)
     out += _bandwidth_notes(report)
+    out += _memory_notes(report)
     missing, failures = {}, []
     for row in report["rows"]:
         for framework, cell in row["times"].items():
@@ -192,6 +193,31 @@ def _bandwidth_notes(report: dict) -> list[str]:
                               f"{triad:.1f} GB/s STREAM triad)" if triad else "")
                            for name, t in figures))
     return out
+
+
+def _memory_notes(report: dict) -> list[str]:
+    """Peak RSS of each training step (building it and running it, in its framework's
+    process) for graphc and PyTorch eager, the target being graphc's at most torch's; in
+    parentheses, what the step added to the process's RSS before it."""
+    entries = []
+    for row in report["rows"]:
+        ours, torch = (row["times"].get(f) or {} for f in ("graphc", "torch"))
+        if ours.get("peak_rss") is None:
+            continue
+        entry = f"{row['workload']} at {row['threads']} thr: graphc {_megabytes(ours)}"
+        if torch.get("peak_rss") is not None:
+            entry += (f", torch {_megabytes(torch)}"
+                      + _verdict(ours["peak_rss"], torch["peak_rss"]))
+        entries.append(entry)
+    if not entries:
+        return []
+    return ["peak RSS of the training steps, MB (+ added by the step): " + "; ".join(entries)]
+
+
+def _megabytes(cell: dict) -> str:
+    added = cell["peak_rss"] - cell["base_rss"] if cell.get("base_rss") is not None else None
+    return f"{cell['peak_rss'] / 2**20:.0f}" + (f" (+{added / 2**20:.0f})" if added is not None
+                                                 else "")
 
 
 def _seconds(s: float) -> str:

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import child, impl_graphc, peak, suite, table, workloads
+from benchmarks import child, impl_graphc, memory, peak, suite, table, workloads
 from graphc.cli import main as graphc_main
 
 TINY = workloads.tiny()
@@ -231,3 +231,25 @@ def test_bench_rejects_bad_options(capsys):
     assert "--threads 0" in capsys.readouterr().err
     assert suite.main(["--workloads", "resnet"]) == 2
     assert "unknown workload 'resnet'" in capsys.readouterr().err
+
+
+def test_training_rows_report_peak_rss_against_torch_eager():
+    def step(ms, peak_mb, base_mb):
+        return {**cell(ms), "peak_rss": peak_mb * 2**20, "base_rss": base_mb * 2**20}
+    rows = [{"workload": "mlp", "threads": t, "flops": 1e6, "bytes": None, "target": 1.0,
+             "times": {"graphc": step(1, ours, 100), "torch": step(2, 300, 250)}}
+            for t, ours in ((1, 180), (2, 320))]
+    notes = " ".join(table.render({"peak": {}, "repeat": 5, "rows": rows}).split())
+    assert ("peak RSS of the training steps, MB (+ added by the step): mlp at 1 thr: graphc "
+            "180 (+80), torch 300 (+50) ok; mlp at 2 thr: graphc 320 (+220), torch 300 (+50) "
+            "MISS") in notes
+
+
+def test_the_memory_probe_sees_a_workload_s_own_peak():
+    big = 64 * 2**20
+    _, first = memory.measured(lambda: np.ones(big // 8).sum())
+    _, second = memory.measured(lambda: None)
+    if first["peak_rss"] is None:
+        pytest.skip("no /proc/self/clear_refs here (not Linux)")
+    assert first["peak_rss"] - first["base_rss"] >= big * 0.9
+    assert second["peak_rss"] - second["base_rss"] < big / 2  # the peak was reset
