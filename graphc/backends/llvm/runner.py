@@ -202,6 +202,8 @@ class CachedRunner:
     A program without symbolic dims has one binding, so its variant is looked up here, at
     compile time: a hit skips preparing altogether (the entry proves that preparing these
     options succeeded before); otherwise the runner is prepared now, as without a cache.
+    With symbolic dims, the runner is prepared at the first call whose binding is not
+    stored: a process that only meets stored batch sizes never optimizes.
     """
 
     def __init__(self, key: bytes, source: Program, threads: int | None,
@@ -219,8 +221,8 @@ class CachedRunner:
         self._lock = threading.Lock()
         if all(is_static(n.shape) for n in source.inputs):
             self.last = self._load({}, False)
-        if self.last is None:
-            self._inner()
+            if self.last is None:
+                self._inner()
 
     def _inner(self) -> LLVMRunner:
         """The runner of the optimized program, prepared on first need."""

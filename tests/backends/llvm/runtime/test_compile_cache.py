@@ -55,6 +55,30 @@ def test_a_hit_gives_the_results_of_a_compile_without_the_cache(cache_dir, monke
         np.testing.assert_array_equal(a, c)
 
 
+def _symbolic_step():
+    x = gc.input("x", ("N", 3))
+    w = gc.param("w", np.arange(6, dtype=np.float32).reshape(3, 2))
+    loss = gc.mean(gc.relu(x @ w))
+    (g,) = gc.grad(loss, [w])
+    return gc.compile([x], loss, updates={w: w - 0.1 * g}), w
+
+
+def test_a_symbolic_batch_hits_without_optimizing(cache_dir):
+    """Every batch size already stored loads without running a pass (the runner of the
+    optimized program was once prepared at gc.compile whenever a dim was symbolic)."""
+    first, _ = _symbolic_step()
+    for n in (4, 7):
+        first(np.ones((n, 3), np.float32))
+    step, w = _symbolic_step()
+    assert step._program is None
+    for n in (4, 7):
+        step(np.ones((n, 3), np.float32))
+        assert _hit(step)
+    assert step._program is None  # nothing optimized
+    step(np.ones((5, 3), np.float32))  # a new batch size: optimized and compiled now
+    assert not _hit(step) and step._program is not None
+
+
 def test_a_hit_binds_this_processs_params(cache_dir):
     train(*conv_step(seed=0))
     step, params, data = conv_step(seed=1)  # same code, other param values and nodes
