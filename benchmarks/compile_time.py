@@ -1,15 +1,18 @@
-"""The compile time of the lenet training step on the LLVM backend, in a fresh process.
+"""The compile time of a training step on the LLVM backend, in a fresh process.
 
-    python -m benchmarks.compile_time OUT.json
+    python -m benchmarks.compile_time OUT.json [--workload lenet|transformer]
 
 Times gc.compile(...) plus the first call (native code may be built at the first call,
 once the shapes are bound), less one steady-state step, so the figure is the compile
 alone ("compile_cpu": the CPU time of the process and of the compile workers it started
-over the same span, which a busy machine inflates less). The process may use every CPU
-it is allowed (LLVM compiles a big module's parts in parallel), the step runs on one
-thread. Building the graph (DSL and gc.grad) is timed apart. The parent runs this
-twice with the same empty XDG_CACHE_HOME: the first run is cold, the second loads the disk
-cache.
+over the same span, which a busy machine inflates less). Then the first call at a second
+batch size (the batch dim is symbolic) less a steady step at that size: what a new batch
+size of an already compiled function costs ("rebatch"). The process may use every CPU it
+is allowed (LLVM compiles a big module's parts in parallel), the step runs on one thread.
+Building the graph (DSL and gc.grad) is timed apart. The parent runs this twice per
+workload with the same empty XDG_CACHE_HOME: the first run is cold, the second loads the
+disk cache. The workloads are the benchmark's LeNet and Transformer block
+(benchmarks/workloads.py).
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ import sys
 import time
 from pathlib import Path
 
+WORKLOADS = ("lenet", "transformer")
 
-def measure() -> dict:
+
+def measure(workload: str = "lenet") -> dict:
     import graphc as gc
     from benchmarks import impl_graphc, workloads
 
-    w = workloads.lenet()
+    w = getattr(workloads, workload)()
     data = w.arrays()
     start = time.perf_counter()
-    x = gc.input("x", data["x"].shape)
-    y = gc.input("y", data["y"].shape, "int32")
+    x = gc.input("x", ("N", *data["x"].shape[1:]))
+    y = gc.input("y", ("N",), "int32")
     params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
     loss = gc.softmax_cross_entropy(impl_graphc.forward(w, params, x), y)
     grads = gc.grad(loss, params)
@@ -41,19 +46,31 @@ def measure() -> dict:
     compiled = time.perf_counter()
     step(data["x"], data["y"])
     first, first_cpu = time.perf_counter(), _cpu()
-    steps, cpus = [], []
-    for _ in range(5):
-        t0, c0 = time.perf_counter(), time.process_time()
-        step(data["x"], data["y"])
-        steps.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    steady = statistics.median(steps)
+    steady, steady_cpu = _steady(step, data["x"], data["y"])
     # The CPU time of the same span: on a shared machine wall time also counts the waits
     # for a core.
-    cpu = first_cpu - built_cpu - statistics.median(cpus)
-    return {"build": built - start, "gc_compile": compiled - built, "first_call": first - compiled,
+    cpu = first_cpu - built_cpu - steady_cpu
+    half = len(data["y"]) // 2
+    before = time.perf_counter()
+    step(data["x"][:half], data["y"][:half])
+    rebatched = time.perf_counter()
+    steady_half, _ = _steady(step, data["x"][:half], data["y"][:half])
+    return {"workload": workload, "build": built - start, "gc_compile": compiled - built,
+            "first_call": first - compiled,
             "compile": max(0.0, first - built - steady), "compile_cpu": max(0.0, cpu),
-            "step": steady}
+            "step": steady, "rebatch": max(0.0, rebatched - before - steady_half),
+            "batches": [len(data["y"]), half]}
+
+
+def _steady(step, *args) -> tuple[float, float]:
+    """The median wall and CPU seconds of 5 calls."""
+    walls, cpus = [], []
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step(*args)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _cpu() -> float:
@@ -72,14 +89,18 @@ def _load() -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m benchmarks.compile_time OUT.json", file=sys.stderr)
+    workload = "lenet"
+    if len(argv) == 3 and argv[1] == "--workload" and argv[2] in WORKLOADS:
+        workload = argv[2]
+    elif len(argv) != 1:
+        print("usage: python -m benchmarks.compile_time OUT.json [--workload "
+              + "|".join(WORKLOADS) + "]", file=sys.stderr)
         return 2
     before = _load()
     try:
-        report = measure()
+        report = measure(workload)
     except Exception as exc:  # reported in the table's compile line
-        report = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        report = {"workload": workload, "error": f"{type(exc).__name__}: {exc}"[:300]}
     report["load"] = [before, _load()]  # a busy machine stretches the wall time
     Path(argv[0]).write_text(json.dumps(report))
     return 0

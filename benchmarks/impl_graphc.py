@@ -93,7 +93,7 @@ def forward(w: Workload, params: list, x):
 def encoder(layer: Encoder, p: list, x):
     """The pre-LayerNorm block of workloads.Encoder on x of shape (B, T, d)."""
     ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, w1, b1, w2, b2 = p
-    b, t, d = (int(s) for s in x.shape)
+    b, t, d = x.shape[0], int(x.shape[1]), int(x.shape[2])  # the batch may be symbolic
     heads, dh = layer.heads, d // layer.heads
     h = gc.layer_norm(x, ln1w, ln1b)
     qkv = gc.transpose(gc.reshape(h @ wqkv + bqkv, (b, t, 3, heads, dh)), (2, 0, 3, 1, 4))

@@ -2,7 +2,8 @@
 
 A report is the JSON-able dict benchmarks.suite builds: "rows" (one per workload and
 thread count, with each framework's timing, an error, or why it is missing), "peak"
-(GFLOP/s by thread count), "compile" (the lenet compile times), "machine".
+(GFLOP/s by thread count), "compile" (the compile times of
+benchmarks.compile_time by workload), "machine".
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ FRAMEWORK_COLUMNS = ("numpy", "graphc", "torch", "torch.compile", "jax")
 ALTERNATIVES = ("torch", "torch.compile", "jax")   # graphc's ratio is to the best of these
 NOISY = 0.2            # a cell whose interquartile range exceeds this fraction is starred
 GEMM_PEAK_TARGET = 0.85
-COMPILE_TARGETS = {"cold": 1.0, "warm": 0.05}    # seconds
+# seconds: issue 15 C (LeNet and the Transformer block cold, a cache hit, a new batch size)
+COMPILE_TARGETS = {"cold": 0.6, "warm": 0.05, "rebatch": 0.1}
 WIDTH = 100            # notes are wrapped to this width
 
 
@@ -131,32 +133,42 @@ def notes(report: dict) -> list[str]:
 
 
 def _compile_notes(report: dict) -> list[str]:
-    compile_times = report.get("compile") or {}
-    parts = []
-    for kind in ("cold", "warm"):
-        result = compile_times.get(kind)
-        if result is None:
-            continue
-        if "error" in result:
-            parts.append(f"{kind} failed: {result['error']}")
-            continue
-        label = "cold" if kind == "cold" else "from the disk cache"
-        bound = COMPILE_TARGETS[kind]
-        parts.append(f"{label} {_seconds(result['compile'])} (target <= {_seconds(bound)})"
-                     + _verdict(result["compile"], bound))
-    if not parts:
-        return []
-    line = "lenet training step compile (graphc llvm, 1 thread): " + ", ".join(parts)
+    """One line per workload of benchmarks.compile_time: cold and warm compiles and a new
+    batch size, against issue 15's targets."""
+    out = []
+    for workload, kinds in (report.get("compile") or {}).items():
+        parts = []
+        for kind in ("cold", "warm"):
+            result = kinds.get(kind)
+            if result is None:
+                continue
+            if "error" in result:
+                parts.append(f"{kind} failed: {result['error']}")
+                continue
+            label = "cold" if kind == "cold" else "from the disk cache"
+            parts.append(f"{label} {_seconds(result['compile'])} (target <= "
+                         f"{_seconds(COMPILE_TARGETS[kind])})"
+                         + _verdict(result["compile"], COMPILE_TARGETS[kind]))
+            if kind == "cold" and "rebatch" in result:
+                bound = COMPILE_TARGETS["rebatch"]
+                parts.append(f"a second batch size {_seconds(result['rebatch'])} (target <= "
+                             f"{_seconds(bound)})" + _verdict(result["rebatch"], bound))
+        if parts:
+            out.append(f"{workload} training step compile (graphc llvm, 1 thread): "
+                       + ", ".join(parts) + _first_calls(report, workload))
+    return out
+
+
+def _first_calls(report: dict, workload: str) -> str:
+    """The first call (compile included) of the compiling alternatives on the workload."""
     others = []
     for row in report["rows"]:
-        if row["workload"] == "lenet" and row["threads"] == 1:
+        if row["workload"] == workload and row["threads"] == 1:
             for name in ("torch.compile", "jax"):
                 cell = row["times"].get(name) or {}
                 if "first" in cell:
                     others.append(f"{name} {_seconds(cell['first'])}")
-    if others:
-        line += "; first call (compile included) of " + ", ".join(others)
-    return [line]
+    return "; first call (compile included) of " + ", ".join(others) if others else ""
 
 
 def _contention_notes(report: dict) -> list[str]:

@@ -173,8 +173,10 @@ def cell(ms: float, spread: float = 0.0) -> dict:
 def test_table_renders_with_missing_and_failed_frameworks():
     gone = {"missing": "torch is not installed"}
     report = {
-        "peak": {"1": 100.0}, "repeat": 5, "compile": {"cold": {"compile": 0.8},
-                                                       "warm": {"compile": 0.2}},
+        "peak": {"1": 100.0}, "repeat": 5,
+        "compile": {"lenet": {"cold": {"compile": 0.8, "rebatch": 0.05},
+                              "warm": {"compile": 0.02}},
+                    "transformer": {"cold": {"error": "boom"}}},
         "rows": [{"workload": "gemm 1024", "threads": 1, "flops": 2e9, "bytes": None,
                   "target": 1.05,
                   "times": {"numpy": cell(40), "graphc": cell(25), "torch": gone,
@@ -196,8 +198,11 @@ def test_table_renders_with_missing_and_failed_frameworks():
     assert "jax failed on lenet at 1 thread(s): boom" in notes
     assert "torch: torch is not installed; its column says missing" in notes
     assert "gemm 1024 at 1 thread: graphc at 80% of peak (target >= 85%) MISS" in notes
-    assert "cold 800 ms (target <= 1.00 s) ok" in notes
-    assert "from the disk cache 200 ms (target <= 50 ms) MISS" in notes
+    assert ("lenet training step compile (graphc llvm, 1 thread): cold 800 ms (target <= "
+            "600 ms) MISS, a second batch size 50 ms (target <= 100 ms) ok, from the disk "
+            "cache 20 ms (target <= 50 ms) ok") in notes
+    assert "transformer training step compile (graphc llvm, 1 thread): cold failed: boom" \
+        in notes
 
 
 def test_suite_end_to_end_with_a_missing_framework(monkeypatch):
