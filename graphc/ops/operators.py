@@ -34,6 +34,8 @@ OPERATORS = {
     "max": lambda a, axis=None, keepdims=False: reduction.max(a, axis, keepdims),
     "min": lambda a, axis=None, keepdims=False: reduction.min(a, axis, keepdims),
     "argmax": lambda a, axis=None, keepdims=False: reduction.argmax(a, axis, keepdims),
+    "prod": lambda a, axis=None, keepdims=False: reduction.prod(a, axis, keepdims),
+    "argmin": lambda a, axis=None, keepdims=False: reduction.argmin(a, axis, keepdims),
     "reshape": _reshape,
     "transpose": _transpose,
     "astype": lambda a, dtype: ew.cast(a, dtype),

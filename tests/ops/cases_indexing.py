@@ -1,0 +1,93 @@
+"""Op-table rows of gathers, scatters, takes and indexing. Expectations come from explicit
+loops over the index (in row-major order, the order duplicates are applied in)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphc as gc
+from tests.ops.harness import Case, In
+
+
+def _gather(x, axis, index):
+    out = np.empty(index.shape, x.dtype)
+    for pos in np.ndindex(index.shape):
+        at = list(pos)
+        at[axis] = int(index[pos])
+        out[pos] = x[tuple(at)]
+    return out
+
+
+def _scatter(x, axis, index, src, combine):
+    out = np.array(x, copy=True)
+    for pos in np.ndindex(index.shape):
+        at = list(pos)
+        at[axis] = int(index[pos])
+        at = tuple(at)
+        out[at] = combine(out[at], src[pos])
+    return out
+
+
+def _scatter_no_self(x, axis, index, src, combine):
+    """scatter_reduce with include_self=False: targets that receive values forget x's."""
+    out, seen = np.array(x, copy=True), set()
+    for pos in np.ndindex(index.shape):
+        at = list(pos)
+        at[axis] = int(index[pos])
+        at = tuple(at)
+        out[at] = src[pos] if at not in seen else combine(out[at], src[pos])
+        seen.add(at)
+    return out
+
+
+def _scatter_mean(x, axis, index, src):
+    total, count = np.zeros_like(x), np.zeros_like(x)
+    for pos in np.ndindex(index.shape):
+        at = list(pos)
+        at[axis] = int(index[pos])
+        total[tuple(at)] += src[pos]
+        count[tuple(at)] += 1
+    return np.where(count > 0, total / np.maximum(count, 1), x)
+
+
+def _index_select(x, axis, index):
+    moved = np.moveaxis(x, axis, 0)
+    return np.moveaxis(np.stack([moved[int(i)] for i in index]), 0, axis)
+
+
+INDEXING_CASES: list[Case] = [
+    Case("gather", lambda a, i: gc.gather(a, 1, i), (In((3, 4)), In((2, 3), "int64", "int:0:4")),
+         lambda a, i: _gather(a, 1, i)),
+    # indices broadcast against the input, negative ones counted from the end (wrap_index)
+    Case("take_along_axis", lambda a, i: gc.take_along_axis(a, i, axis=1),
+         (In((3, 4)), In((1, 5), "int32", "int:-4:4")),
+         lambda a, i: _gather(a, 1, np.broadcast_to(i % 4, (3, 5)))),
+    Case("scatter", lambda a, i, s: gc.scatter(a, 0, i, s),
+         (In((3, 4)), In((4, 3), "int64", "int:0:3"), In((4, 3))),
+         lambda a, i, s: _scatter(a, 0, i, s, lambda old, new: new)),
+    Case("scatter_add", lambda a, i, s: gc.scatter_add(a, 1, i, s),
+         (In((2, 3)), In((2, 5), "int64", "int:0:3"), In((2, 6))),
+         lambda a, i, s: _scatter(a, 1, i, s[:, :5], lambda old, new: old + new)),
+    Case("scatter_reduce_prod", lambda a, i, s: gc.scatter_reduce(a, 0, i, s, "prod"),
+         (In((2, 5), kind="zeros"), In((3, 5), "int64", "int:0:2"), In((3, 5), kind="zeros")),
+         lambda a, i, s: _scatter(a, 0, i, s, lambda old, new: old * new)),
+    Case("scatter_reduce_amax_exclude_self",
+         lambda a, i, s: gc.scatter_reduce(a, 0, i, s, "amax", include_self=False),
+         (In((3, 4), kind="distinct"), In((4, 4), "int64", "int:0:3"), In((4, 4), kind="distinct")),
+         lambda a, i, s: _scatter_no_self(a, 0, i, s, max)),
+    Case("scatter_reduce_amin", lambda a, i, s: gc.scatter_reduce(a, 1, i, s, "amin"),
+         (In((2, 3), kind="distinct"), In((2, 4), "int64", "int:0:3"), In((2, 4), kind="distinct")),
+         lambda a, i, s: _scatter(a, 1, i, s, min)),
+    Case("scatter_reduce_mean_exclude_self",
+         lambda a, i, s: gc.scatter_reduce(a, 0, i, s, "mean", include_self=False),
+         (In((4, 2)), In((3, 2), "int64", "int:0:4"), In((3, 2))), lambda a, i, s:
+         _scatter_mean(a, 0, i, s)),
+    Case("index_select", lambda a, i: gc.index_select(a, dim=1, index=i),
+         (In((2, 4, 3)), In((5,), "int64", "int:0:4")), lambda a, i: _index_select(a, 1, i)),
+    Case("take_flat_negative", lambda a, i: gc.take(a, i), (In((3, 4)), In((2, 2), "int64",
+                                                                            "int:-12:12")),
+         lambda a, i: np.array([[a.ravel()[int(v) % 12] for v in row] for row in i])),
+    Case("masked_fill", lambda a, m: gc.masked_fill(a, m, -1.5), (In((3, 4)), In((4,), "bool",
+                                                                                 "bool")),
+         lambda a, m: np.array([[-1.5 if f else v for v, f in zip(row, m)] for row in a])),
+]
