@@ -34,8 +34,8 @@ def _first(values, better):
 REDUCTION_CASES: list[Case] = [
     Case("prod", lambda a: gc.prod(a, dim=1), (In((3, 4)),), _rows(math.prod)),
     # rows with no, one and two zeros: the gradient at a lone zero is the others' product
-    Case("prod_with_zeros", lambda a: gc.prod(a, axis=-1, keepdims=True), (In((3, 4), kind="zeros"),),
-         lambda a: _rows(math.prod)(a)[:, None]),
+    Case("prod_with_zeros", lambda a: gc.prod(a, axis=-1, keepdims=True),
+         (In((3, 4), kind="zeros"),), lambda a: _rows(math.prod)(a)[:, None]),
     Case("prod_int", lambda a: a.prod(axis=0), (In((3, 2), "int32", "int:-4:4"),),
          lambda a: np.array([math.prod(int(v) for v in a[:, j]) for j in range(2)], np.int64),
          grad=False),

@@ -1,5 +1,5 @@
-"""Reductions (sum, mean, prod, max, min), argmax and argmin, each output element reduced by one thread
-in a fixed order, so results do not depend on the thread count.
+"""Reductions (sum, mean, prod, max, min), argmax and argmin, each output element reduced
+by one thread in a fixed order, so results do not depend on the thread count.
 
 When the reduced axes are followed by kept axes ((K, R, J): a bias gradient, a mean over
 the batch), rows of J are accumulated in the output with unit stride, which vectorizes;
