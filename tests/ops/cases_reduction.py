@@ -31,6 +31,29 @@ def _first(values, better):
     return best
 
 
+def _running(a, axis, combine):
+    """Running combination along an axis, element by element."""
+    out = np.array(a, dtype=np.float64 if a.dtype.kind == "f" else np.int64)
+    moved = np.moveaxis(out, axis, -1)
+    for idx in np.ndindex(moved.shape[:-1]):
+        for i in range(1, moved.shape[-1]):
+            moved[idx + (i,)] = combine(moved[idx + (i - 1,)], moved[idx + (i,)])
+    return out
+
+
+def _running_index(a, axis, takes):
+    """Where the running extremum was last met (PyTorch's cummax/cummin indices)."""
+    out = np.zeros(a.shape, np.int64)
+    moved, where = np.moveaxis(a, axis, -1), np.moveaxis(out, axis, -1)
+    for idx in np.ndindex(moved.shape[:-1]):
+        best, at = moved[idx + (0,)], 0
+        for i in range(moved.shape[-1]):
+            if takes(moved[idx + (i,)], best) or math.isnan(moved[idx + (i,)]):
+                best, at = moved[idx + (i,)], i
+            where[idx + (i,)] = at
+    return out
+
+
 REDUCTION_CASES: list[Case] = [
     Case("prod", lambda a: gc.prod(a, dim=1), (In((3, 4)),), _rows(math.prod)),
     # rows with no, one and two zeros: the gradient at a lone zero is the others' product
@@ -47,5 +70,27 @@ REDUCTION_CASES: list[Case] = [
     Case("min_indices", lambda a: gc.min(a, 0, keepdims=True, return_indices=True).indices,
          (In((4, 3), kind="distinct"),),
          lambda a: np.array([[_first(list(a[:, j]), lambda u, v: u < v) for j in range(3)]]),
+         grad=False),
+    # ----- scans -----
+    Case("cumsum", lambda a: gc.cumsum(a, dim=1), (In((2, 5, 3)),),
+         lambda a: _running(a, 1, lambda u, v: u + v)),
+    Case("cumsum_flat_int", lambda a: gc.cumsum(a), (In((2, 3), "int32", "int:-5:5"),),
+         lambda a: np.array([sum(int(v) for v in a.ravel()[:i + 1]) for i in range(6)]),
+         grad=False),
+    # zeros first, in the middle and twice in a row: the gradient's three regimes
+    Case("cumprod_with_zeros", lambda a: gc.cumprod(a, axis=-1), (In((3, 5), kind="zeros"),),
+         lambda a: _running(a, -1, lambda u, v: u * v)),
+    Case("cumprod_axis0", lambda a: gc.cumprod(a, axis=0), (In((4, 3)),),
+         lambda a: _running(a, 0, lambda u, v: u * v)),
+    Case("cummax", lambda a: gc.cummax(a, dim=1).values, (In((3, 6), kind="distinct"),),
+         lambda a: _running(a, 1, max)),
+    # ties (small ints): the index is the last position holding the maximum
+    Case("cummax_indices_ties", lambda a: gc.cummax(a, 0).indices,
+         (In((6, 2), "int32", "int:0:3"),), lambda a: _running_index(a, 0, lambda u, v: u >= v),
+         grad=False),
+    Case("cummin", lambda a: gc.cummin(a, dim=0).values, (In((5, 2), kind="distinct"),),
+         lambda a: _running(a, 0, min)),
+    Case("cummin_indices", lambda a: gc.cummin(a, dim=-1).indices,
+         (In((2, 6), "int64", "int:0:4"),), lambda a: _running_index(a, -1, lambda u, v: u <= v),
          grad=False),
 ]
