@@ -54,6 +54,26 @@ def _running_index(a, axis, takes):
     return out
 
 
+def _stable_order(row, descending):
+    """Positions of a row in stable sorted order (insertion into a list, no NumPy sort)."""
+    order: list[int] = []
+    for p, v in enumerate(row):
+        k = len(order)
+        while k > 0 and (row[order[k - 1]] < v if descending else row[order[k - 1]] > v):
+            k -= 1
+        order.insert(k, p)
+    return order
+
+
+def _sorted(a, axis, descending, what):
+    out = np.zeros(a.shape, a.dtype if what == "values" else np.int64)
+    moved, res = np.moveaxis(a, axis, -1), np.moveaxis(out, axis, -1)
+    for idx in np.ndindex(moved.shape[:-1]):
+        order = _stable_order(list(moved[idx]), descending)
+        res[idx] = order if what == "indices" else [moved[idx][p] for p in order]
+    return out
+
+
 REDUCTION_CASES: list[Case] = [
     Case("prod", lambda a: gc.prod(a, dim=1), (In((3, 4)),), _rows(math.prod)),
     # rows with no, one and two zeros: the gradient at a lone zero is the others' product
@@ -92,5 +112,19 @@ REDUCTION_CASES: list[Case] = [
          lambda a: _running(a, 0, min)),
     Case("cummin_indices", lambda a: gc.cummin(a, dim=-1).indices,
          (In((2, 6), "int64", "int:0:4"),), lambda a: _running_index(a, -1, lambda u, v: u <= v),
+         grad=False),
+    # ----- sorting -----
+    Case("sort", lambda a: gc.sort(a, dim=1).values, (In((3, 7), kind="distinct"),),
+         lambda a: _sorted(a, 1, False, "values")),
+    # ties (small ints), both directions: stable, equal values keep their order
+    Case("argsort_ties", lambda a: gc.argsort(a, dim=0), (In((9, 2), "int32", "int:0:3"),),
+         lambda a: _sorted(a, 0, False, "indices"), grad=False),
+    Case("argsort_descending_ties", lambda a: gc.argsort(a, descending=True),
+         (In((2, 11), "int64", "int:0:4"),), lambda a: _sorted(a, -1, True, "indices"),
+         grad=False),
+    Case("topk", lambda a: gc.topk(a, 3, dim=0).values, (In((6, 2), kind="distinct"),),
+         lambda a: _sorted(a, 0, True, "values")[:3]),
+    Case("topk_smallest_indices", lambda a: gc.topk(a, 2, largest=False).indices,
+         (In((3, 5), kind="distinct"),), lambda a: _sorted(a, -1, False, "indices")[:, :2],
          grad=False),
 ]
