@@ -74,6 +74,16 @@ def _sorted(a, axis, descending, what):
     return out
 
 
+def _var(row, correction=1):
+    mu = math.fsum(row) / len(row)
+    return math.fsum((v - mu) ** 2 for v in row) / (len(row) - correction)
+
+
+def _logsumexp(row):
+    top = max(row)
+    return top + math.log(math.fsum(math.exp(v - top) for v in row))
+
+
 REDUCTION_CASES: list[Case] = [
     Case("prod", lambda a: gc.prod(a, dim=1), (In((3, 4)),), _rows(math.prod)),
     # rows with no, one and two zeros: the gradient at a lone zero is the others' product
@@ -127,4 +137,26 @@ REDUCTION_CASES: list[Case] = [
     Case("topk_smallest_indices", lambda a: gc.topk(a, 2, largest=False).indices,
          (In((3, 5), kind="distinct"),), lambda a: _sorted(a, -1, False, "indices")[:, :2],
          grad=False),
+    # ----- statistics -----
+    Case("var", lambda a: gc.var(a, dim=1), (In((3, 5)),), _rows(_var)),
+    Case("var_correction0_keepdims", lambda a: gc.var(a, axis=(0, 2), correction=0,
+                                                      keepdims=True), (In((2, 3, 2)),),
+         lambda a: np.array([_var(list(a[:, j, :].ravel()), 0) for j in range(3)])[None, :,
+                                                                                    None]),
+    Case("var_symbolic", lambda a: gc.var(a, axis=0), (In(("N", 2)),),
+         lambda a: np.array([_var(list(a[:, j])) for j in range(2)]), bindings={"N": 4}),
+    Case("std", lambda a: gc.std(a), (In((2, 4)),), lambda a: np.asarray(math.sqrt(
+        _var(list(a.ravel()))))),
+    Case("logsumexp", lambda a: gc.logsumexp(a, dim=-1), (In((3, 4)),), _rows(_logsumexp)),
+    Case("norm_2", lambda a: gc.norm(a, dim=1), (In((3, 4)),),
+         _rows(lambda r: math.sqrt(math.fsum(v * v for v in r)))),
+    Case("norm_1_all", lambda a: gc.norm(a, 1), (In((3, 4)),),
+         lambda a: np.asarray(math.fsum(abs(v) for v in a.ravel()))),
+    Case("norm_inf", lambda a: gc.norm(a, math.inf, axis=0), (In((4, 3), kind="distinct"),),
+         _rows(lambda r: max(abs(v) for v in r), axis=0)),
+    Case("norm_3", lambda a: gc.norm(a, 3, axis=-1, keepdims=True), (In((2, 5)),),
+         lambda a: _rows(lambda r: math.fsum(abs(v) ** 3 for v in r) ** (1 / 3))(a)[:, None]),
+    Case("any_all", lambda a: gc.logical_and(gc.any(a, dim=1), gc.logical_not(gc.all(a, 1))),
+         (In((4, 3), "int32", "int:0:2"),),
+         lambda a: np.array([bool(max(r)) and not bool(min(r)) for r in a]), grad=False),
 ]
