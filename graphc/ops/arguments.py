@@ -38,6 +38,14 @@ def one_axis(op: str, axis, x: Node, what: str = "axis") -> int:
         raise build_error(op, f"{what}: {exc} (input shape {shape_str(x.shape)})") from None
 
 
+def new_axis(op: str, axis, x: Node) -> int:
+    """The position of an axis inserted into x (-1: after the last), nonnegative."""
+    try:
+        return normalize_axis(axis, x.ndim + 1)
+    except (TypeError, ValueError) as exc:
+        raise build_error(op, f"dim: {exc} (a new axis of {shape_str(x.shape)})") from None
+
+
 def some_axes(op: str, axis, x: Node) -> tuple[int, ...]:
     """Sorted distinct nonnegative axes of x (None: all of them)."""
     try:

@@ -90,4 +90,27 @@ INDEXING_CASES: list[Case] = [
     Case("masked_fill", lambda a, m: gc.masked_fill(a, m, -1.5), (In((3, 4)), In((4,), "bool",
                                                                                  "bool")),
          lambda a, m: np.array([[-1.5 if f else v for v, f in zip(row, m)] for row in a])),
+    # ----- shape ops (compositions: their rows check the semantics) -----
+    Case("stack", lambda a, b: gc.stack([a, b], dim=1), (In((2, 3)), In((2, 3))),
+         lambda a, b: np.array([[list(x), list(y)] for x, y in zip(a, b)])),
+    Case("split_chunk_unbind", lambda a: gc.concat(
+        [*reversed(gc.split(a, 2, dim=1)), gc.concat(gc.chunk(a, 3, 0)[::-1], 0),
+         gc.stack(gc.unbind(a, 1)[::-1], 1)], 1), (In((4, 5)),),
+         lambda a: np.array([[a[i, j] for j in (4, 2, 3, 0, 1)] + list(a[(2, 3, 0, 1)[i]])
+                             + [a[i, j] for j in (4, 3, 2, 1, 0)] for i in range(4)])),
+    Case("flip_roll", lambda a: gc.roll(gc.flip(a, (0, 2)), (1, -1), (0, 1)), (In((3, 4, 2)),),
+         lambda a: np.array([[[a[2 - ((i - 1) % 3), (j + 1) % 4, 1 - k] for k in range(2)]
+                              for j in range(4)] for i in range(3)])),
+    Case("tile_repeat", lambda a: gc.tile(a, (2, 1, 2)) + gc.repeat(a, 2, 1, 2), (In((2, 3)),),
+         lambda a: 2 * np.array([[[a[i, j % 3] for j in range(6)] for i in range(2)]] * 2)),
+    Case("repeat_interleave", lambda a: gc.concat([
+        gc.repeat_interleave(a, 2, dim=0).reshape(-1), gc.repeat_interleave(a, [1, 0, 3], 1)
+        .reshape(-1), gc.repeat_interleave(a, 2)]), (In((2, 3)),),
+         lambda a: np.array([a[i // 2, j] for i in range(4) for j in range(3)]
+                            + [a[i, j] for i in range(2) for j in (0, 2, 2, 2)]
+                            + [v for v in a.ravel() for _ in range(2)])),
+    Case("view_ops", lambda a: gc.expand(gc.unsqueeze(gc.unflatten(gc.flatten(gc.permute(
+        a, 2, 0, 1), 1), 1, (2, -1)), 0), 2, -1, -1, -1), (In((2, 4, 3)),),
+         lambda a: np.array([[[[a[i, j, k] for j in range(4)] for i in range(2)]
+                              for k in range(3)]] * 2)),
 ]
