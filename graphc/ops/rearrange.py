@@ -262,13 +262,13 @@ def expand(x, *sizes) -> Node:
                           f"got {list(sizes)}")
     lead = len(sizes) - x.ndim
     shape = []
-    for k, size in enumerate(sizes):
-        if isinstance(size, int) and size == -1:
+    for k, wanted in enumerate(sizes):
+        if isinstance(wanted, int) and wanted == -1:
             if k < lead:
                 raise build_error("expand", f"-1 is not allowed for the new leading axis {k}")
             shape.append(x.shape[k - lead])
         else:
-            shape.append(size)
+            shape.append(wanted)
     try:
         return broadcast_to(x, tuple(shape))
     except ValueError as exc:
