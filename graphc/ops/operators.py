@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from graphc.ir.node import Node
 from graphc.ops import elementwise as ew
-from graphc.ops import linalg, reduction, shape
+from graphc.ops import linalg, reduction, shape, subscript
 
 
 def _reshape(self, *dims):
@@ -28,7 +28,7 @@ OPERATORS = {
     "__neg__": lambda a: ew.neg(a), "__pos__": lambda a: a, "__abs__": lambda a: ew.abs(a),
     "__lt__": lambda a, b: ew.less(a, b), "__le__": lambda a, b: ew.less_equal(a, b),
     "__gt__": lambda a, b: ew.greater(a, b), "__ge__": lambda a, b: ew.greater_equal(a, b),
-    "__getitem__": lambda a, index: shape.getitem(a, index),
+    "__getitem__": lambda a, index: subscript.getitem(a, index),
     "sum": lambda a, axis=None, keepdims=False: reduction.sum(a, axis, keepdims),
     "mean": lambda a, axis=None, keepdims=False: reduction.mean(a, axis, keepdims),
     "max": lambda a, axis=None, keepdims=False: reduction.max(a, axis, keepdims),

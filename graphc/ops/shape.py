@@ -31,7 +31,7 @@ from graphc.shapes import (
 
 __all__ = [  # the public builders (graphc/dsl.py)
     "reshape", "transpose", "broadcast_to", "concat", "expand_dims", "squeeze",
-    "slice_axis", "getitem", "stop_gradient",
+    "slice_axis", "stop_gradient",
 ]
 
 
@@ -325,7 +325,8 @@ def slice_axis(x, axis: int, start, stop, step: int = 1) -> Node:
 
 
 def getitem(x, index) -> Node:
-    """Basic indexing: ints, slices (negative steps too), Ellipsis and None."""
+    """Basic indexing: ints, slices (negative steps too), Ellipsis and None (gc.getitem, in
+    graphc/ops/subscript.py, adds NumPy's advanced indexing)."""
     (x,) = operands(x)
     if not isinstance(index, tuple):
         index = (index,)

@@ -113,4 +113,15 @@ INDEXING_CASES: list[Case] = [
         a, 2, 0, 1), 1), 1, (2, -1)), 0), 2, -1, -1, -1), (In((2, 4, 3)),),
          lambda a: np.array([[[[a[i, j, k] for j in range(4)] for i in range(2)]
                               for k in range(3)]] * 2)),
+    # ----- x[...] with NumPy's advanced indexing -----
+    # arrays apart (a slice between): the broadcast index shape leads; an int joins them
+    Case("getitem_arrays_apart", lambda a: a[[0, -1, 1], 1:, [[2], [-3]]], (In((3, 4, 3)),),
+         lambda a: np.array([[[a[i, j, k] for j in range(1, 4)] for i in (0, 2, 1)]
+                             for k in (2, 0)])),
+    Case("getitem_mask", lambda a: a[np.array([[True, False, True], [False, False, True]]), None],
+         (In((2, 3, 2)),), lambda a: np.array([[a[0, 0]], [a[0, 2]], [a[1, 2]]])),
+    # an int graph value indexes adjacent axes; negative entries wrap at call time
+    Case("getitem_graph_index", lambda a, i: a[:, i, 1], (In((2, 4, 3)), In((5,), "int64",
+                                                                               "int:-4:4")),
+         lambda a, i: np.array([[a[n, int(v) % 4, 1] for v in i] for n in range(2)])),
 ]
