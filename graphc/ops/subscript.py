@@ -20,7 +20,8 @@ from graphc.ir.node import Node
 from graphc.ops.elementwise import add, cast, mul
 from graphc.ops.indexing import wrap_index
 from graphc.ops.leaf import constant, dim_value, operands
-from graphc.ops.shape import broadcast_to, getitem as basic_getitem, reshape, transpose
+from graphc.ops.shape import broadcast_to, reshape, transpose
+from graphc.ops.shape import getitem as basic_getitem
 from graphc.shapes import as_dim, broadcast, shape_str, size
 
 __all__ = [  # the public builders (graphc/dsl.py)
