@@ -124,4 +124,13 @@ INDEXING_CASES: list[Case] = [
     Case("getitem_graph_index", lambda a, i: a[:, i, 1], (In((2, 4, 3)), In((5,), "int64",
                                                                                "int:-4:4")),
          lambda a, i: np.array([[a[n, int(v) % 4, 1] for v in i] for n in range(2)])),
+    # ----- einsum -----
+    Case("einsum_contraction", lambda a, b: gc.einsum("bij,jkb->bki", a, b),
+         (In((2, 3, 4)), In((4, 5, 1))),
+         lambda a, b: np.array([[[sum(a[n, i, j] * b[j, k, 0] for j in range(4))
+                                  for i in range(3)] for k in range(5)] for n in range(2)])),
+    Case("einsum_trace_diagonal_outer", lambda a, v: gc.einsum("ii,jj->", a, a)
+         + gc.einsum("ii,j->ij", a, v), (In((3, 3)), In((2,))),
+         lambda a, v: np.array([[a[i, i] * v[j] for j in range(2)] for i in range(3)])
+         + sum(a[i, i] for i in range(3)) ** 2),
 ]
