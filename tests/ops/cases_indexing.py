@@ -55,6 +55,27 @@ def _index_select(x, axis, index):
     return np.moveaxis(np.stack([moved[int(i)] for i in index]), 0, axis)
 
 
+def _bilinear(x, out_h, out_w, align_corners):
+    """Bilinear resize by the textbook formula, one output pixel at a time."""
+    n, c, h, w = x.shape
+
+    def source(d, n_in, n_out):
+        if align_corners:
+            return d * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        return max((d + 0.5) * n_in / n_out - 0.5, 0.0)
+
+    out = np.zeros((n, c, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            y, z = source(i, h, out_h), source(j, w, out_w)
+            y0, z0 = int(y), int(z)
+            y1, z1 = min(y0 + 1, h - 1), min(z0 + 1, w - 1)
+            dy, dz = y - y0, z - z0
+            out[:, :, i, j] = ((1 - dy) * ((1 - dz) * x[:, :, y0, z0] + dz * x[:, :, y0, z1])
+                               + dy * ((1 - dz) * x[:, :, y1, z0] + dz * x[:, :, y1, z1]))
+    return out
+
+
 INDEXING_CASES: list[Case] = [
     Case("gather", lambda a, i: gc.gather(a, 1, i), (In((3, 4)), In((2, 3), "int64", "int:0:4")),
          lambda a, i: _gather(a, 1, i)),
@@ -133,4 +154,12 @@ INDEXING_CASES: list[Case] = [
          + gc.einsum("ii,j->ij", a, v), (In((3, 3)), In((2,))),
          lambda a, v: np.array([[a[i, i] * v[j] for j in range(2)] for i in range(3)])
          + sum(a[i, i] for i in range(3)) ** 2),
+    # ----- interpolate -----
+    Case("interpolate_nearest", lambda a: gc.interpolate(a, scale_factor=(2, 3)),
+         (In((1, 2, 2, 3)),), lambda a: a[:, :, [0, 0, 1, 1]][:, :, :, [j // 3 for j in range(9)]]),
+    Case("interpolate_bilinear", lambda a: gc.interpolate(a, size=(5, 4), mode="bilinear"),
+         (In((2, 1, 3, 3)),), lambda a: _bilinear(a, 5, 4, False)),
+    Case("interpolate_bilinear_align_corners", lambda a: gc.interpolate(
+        a, size=(4, 7), mode="bilinear", align_corners=True), (In((1, 2, 3, 4)),),
+         lambda a: _bilinear(a, 4, 7, True)),
 ]
