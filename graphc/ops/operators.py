@@ -1,12 +1,14 @@
 """Python's operators on graph values: `+ - * / ** @`, unary `-` and `abs`, comparisons,
-indexing, and the NumPy-like methods `.sum .mean .max .min .argmax .reshape .transpose
-.astype .T`. The IR's Node knows no op; this module installs the builders on it."""
+indexing, the NumPy-like methods `.sum .mean .prod .max .min .argmax .argmin .reshape
+.transpose .astype .T` and, under PyTorch's names, `.var .std .any .all .cumsum .cumprod
+.flatten .permute .unsqueeze .expand .flip .repeat`. The IR's Node knows no op; this module
+installs the builders on it."""
 
 from __future__ import annotations
 
 from graphc.ir.node import Node
 from graphc.ops import elementwise as ew
-from graphc.ops import linalg, reduction, shape, subscript
+from graphc.ops import linalg, rearrange, reduction, scan, shape, statistics, subscript
 
 
 def _reshape(self, *dims):
@@ -36,6 +38,18 @@ OPERATORS = {
     "argmax": lambda a, axis=None, keepdims=False: reduction.argmax(a, axis, keepdims),
     "prod": lambda a, axis=None, keepdims=False: reduction.prod(a, axis, keepdims),
     "argmin": lambda a, axis=None, keepdims=False: reduction.argmin(a, axis, keepdims),
+    "var": lambda a, *args, **kw: statistics.var(a, *args, **kw),
+    "std": lambda a, *args, **kw: statistics.std(a, *args, **kw),
+    "any": lambda a, *args, **kw: statistics.any(a, *args, **kw),
+    "all": lambda a, *args, **kw: statistics.all(a, *args, **kw),
+    "cumsum": lambda a, *args, **kw: scan.cumsum(a, *args, **kw),
+    "cumprod": lambda a, *args, **kw: scan.cumprod(a, *args, **kw),
+    "flatten": lambda a, *args: rearrange.flatten(a, *args),
+    "permute": lambda a, *dims: rearrange.permute(a, *dims),
+    "unsqueeze": lambda a, dim: rearrange.unsqueeze(a, dim),
+    "expand": lambda a, *sizes: rearrange.expand(a, *sizes),
+    "flip": lambda a, *args, **kw: rearrange.flip(a, *args, **kw),
+    "repeat": lambda a, *sizes: rearrange.repeat(a, *sizes),
     "reshape": _reshape,
     "transpose": _transpose,
     "astype": lambda a, dtype: ew.cast(a, dtype),
