@@ -19,11 +19,12 @@ def test_sort_is_stable_and_puts_nans_where_torch_does(descending):
     x[0, [3, 20]] = np.nan
     x[2, 5] = -np.inf
     for axis in (1, 0):
-        agree_with_torch(lambda v: gc.sort(v, axis, descending).values,
-                         lambda v: torch.sort(v, dim=axis, descending=descending, stable=True).values, [x])
-        agree_with_torch(lambda v: gc.argsort(v, axis, descending),
-                         lambda v: torch.sort(v, dim=axis, descending=descending, stable=True).indices, [x],
-                         grad=False)
+        agree_with_torch(lambda v, a=axis: gc.sort(v, a, descending).values,
+                         lambda v, a=axis: torch.sort(v, dim=a, descending=descending,
+                                                      stable=True).values, [x])
+        agree_with_torch(lambda v, a=axis: gc.argsort(v, a, descending),
+                         lambda v, a=axis: torch.sort(v, dim=a, descending=descending,
+                                                      stable=True).indices, [x], grad=False)
 
 
 def test_sorted_values_send_their_gradient_back_to_their_positions():
