@@ -22,6 +22,19 @@ def pick(op: str, name: str, value, alias: str, alias_value, default=None):
     return default if alias_value is None else alias_value
 
 
+def inner_text(exc: Exception) -> str:
+    """The text of a build error without its op's name and the user's line."""
+    text = str(exc).rsplit(" (at ", 1)[0]
+    head, sep, rest = text.partition(": ")
+    return rest if sep and head.isidentifier() else text
+
+
+def reworded(op: str, exc: Exception) -> Exception:
+    """A build error of an op a builder composes, reworded as the builder's own (the
+    builder's name, and the user's line once)."""
+    return build_error(op, inner_text(exc), dtype=isinstance(exc, TypeError))
+
+
 def values(op: str, *xs, reference=None) -> tuple[Node, ...]:
     """Graph values of the arguments (as leaf.operands), a bad one named by the op."""
     try:

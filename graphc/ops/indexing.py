@@ -10,7 +10,7 @@ from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, register_class
-from graphc.ops.arguments import one_axis, pick, require_int, values
+from graphc.ops.arguments import one_axis, pick, require_int, reworded, values
 from graphc.ops.leaf import operands
 from graphc.ops.shape import reshape
 from graphc.shapes import evaluate_dim, shape_str
@@ -207,7 +207,7 @@ def masked_fill(x, mask, value) -> Node:
     try:
         return Node.make("where", (mask, fill, x))
     except ValueError as exc:
-        raise build_error("masked_fill", str(exc)) from None
+        raise reworded("masked_fill", exc) from None
 
 
 def one_hot(labels, n: int, dtype="float32") -> Node:

@@ -17,11 +17,13 @@ import numpy as np
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ops.arguments import (
+    inner_text,
     int_argument,
     int_sequence,
     new_axis,
     one_axis,
     pick,
+    reworded,
     static_dim,
     values,
 )
@@ -249,7 +251,7 @@ def unflatten(x, dim: int, sizes) -> Node:
         return reshape(x, x.shape[:axis] + tuple(sizes) + x.shape[axis + 1:])
     except ValueError as exc:
         raise build_error("unflatten", f"cannot split axis {axis} of {shape_str(x.shape)} into "
-                          f"{list(sizes)}: {exc}") from None
+                          f"{list(sizes)}: {inner_text(exc)}") from None
 
 
 def expand(x, *sizes) -> Node:
@@ -272,4 +274,4 @@ def expand(x, *sizes) -> Node:
     try:
         return broadcast_to(x, tuple(shape))
     except ValueError as exc:
-        raise build_error("expand", str(exc)) from None
+        raise reworded("expand", exc) from None
