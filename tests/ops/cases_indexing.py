@@ -162,4 +162,8 @@ INDEXING_CASES: list[Case] = [
     Case("interpolate_bilinear_align_corners", lambda a: gc.interpolate(
         a, size=(4, 7), mode="bilinear", align_corners=True), (In((1, 2, 3, 4)),),
          lambda a: _bilinear(a, 4, 7, True)),
+    Case("gather_scatter_symbolic", lambda a, i: gc.scatter_add(a, 1, i, gc.gather(a, 1, i)),
+         (In(("N", 4)), In(("N", 3), "int64", "int:0:4")),
+         lambda a, i: _scatter(a, 1, i, _gather(a, 1, i), lambda old, new: old + new),
+         bindings={"N": 2}),
 ]

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 import graphc as gc
-from tests.ops.harness import Case, In
+from tests.ops.harness import Case, In, optimized
 
 
 def _rows(fn, axis=-1):
@@ -159,4 +159,12 @@ REDUCTION_CASES: list[Case] = [
     Case("any_all", lambda a: gc.logical_and(gc.any(a, dim=1), gc.logical_not(gc.all(a, 1))),
          (In((4, 3), "int32", "int:0:2"),),
          lambda a: np.array([bool(max(r)) and not bool(min(r)) for r in a]), grad=False),
+    # ----- fused and symbolic -----
+    # an elementwise producer fused into the product (fused_reduce of kind prod)
+    Case("prod_fused", lambda a: optimized(gc.prod(a * 0.5 + 1.0, axis=0)), (In((4, 3)),),
+         lambda a: np.array([math.prod(v * 0.5 + 1 for v in a[:, j]) for j in range(3)])),
+    Case("sort_cumsum_symbolic", lambda a: gc.cumsum(gc.sort(a, dim=1).values, axis=0),
+         (In(("N", 5), kind="distinct"),),
+         lambda a: _running(_sorted(a, 1, False, "values"), 0, lambda u, v: u + v),
+         bindings={"N": 3}),
 ]
