@@ -15,6 +15,14 @@ def _reshape(self, *dims):
     return shape.reshape(self, dims[0] if len(dims) == 1 else dims)
 
 
+def _not_iterable(self):
+    """Graph values are not sequences: without this, Python would iterate x[0], x[1], ...
+    and `values, indices = gc.max(x, dim=1)` would silently unpack two rows."""
+    raise TypeError("a graph value is not iterable: gc.unbind(x) gives its slices, and "
+                    "max/min(..., return_indices=True), sort, topk, cummax and cummin give "
+                    "(values, indices) pairs")
+
+
 def _transpose(self, *axes):
     return shape.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
 
@@ -31,6 +39,7 @@ OPERATORS = {
     "__lt__": lambda a, b: ew.less(a, b), "__le__": lambda a, b: ew.less_equal(a, b),
     "__gt__": lambda a, b: ew.greater(a, b), "__ge__": lambda a, b: ew.greater_equal(a, b),
     "__getitem__": lambda a, index: subscript.getitem(a, index),
+    "__iter__": _not_iterable,
     "sum": lambda a, axis=None, keepdims=False: reduction.sum(a, axis, keepdims),
     "mean": lambda a, axis=None, keepdims=False: reduction.mean(a, axis, keepdims),
     "max": lambda a, axis=None, keepdims=False: reduction.max(a, axis, keepdims),

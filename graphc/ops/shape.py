@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 
 from graphc import dtypes
-from graphc.errors import build_error
+from graphc.errors import build_error, user_location
 from graphc.ir.node import Node
 from graphc.ir.op import Kind, Op, register_class
 from graphc.ops.leaf import operands
@@ -363,7 +363,8 @@ def getitem(x, index) -> Node:
             k = int(item)
             if not -dim <= k < dim:
                 raise IndexError(f"getitem: index {k} is out of bounds for axis {axis} with "
-                                 f"size {dim} (shape {shape_str(x.shape)})")
+                                 f"size {dim} (shape {shape_str(x.shape)}) (at "
+                                 f"{user_location()})")
             k %= dim
             spec.append((k, k + 1, 1))
         axis += 1
