@@ -173,7 +173,7 @@ def test_dtype_mismatch_is_a_type_error_naming_dtypes():
     (lambda x: x[:, :, :], r"getitem: too many indices \(3\) for shape \(N, 3\)"),
     (lambda x: x[..., ...], r"getitem: an index can only have a single ellipsis"),
     (lambda x: x[:, ::0], r"slice: slice step cannot be zero"),
-    (lambda x: x[[0, 1]], r"getitem: only basic indexing"),
+    (lambda x: x[[0.5, 1]], r"getitem: only ints, slices, \.\.\., None, int arrays and boolean"),
     (lambda x: gc.random_uniform((2,), seed=-1), r"random_uniform: seed must be a nonnegative"),
 ])
 def test_bad_attributes_are_refused_at_build_time(build, message):

@@ -7,7 +7,7 @@ Format (an interface: the optimizer builds it, every backend lowers it):
   ``attrs["shape"]`` exactly as for ``"fused"`` (graphc/ops/fused.py): they define the
   elementwise value over the *iteration space*, the broadcast of the input shapes (or
   ``shape``).
-- ``attrs["kind"]``: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+- ``attrs["kind"]``: ``"sum"``, ``"mean"``, ``"prod"``, ``"max"`` or ``"min"``.
 - ``attrs["axes"]``: sorted nonnegative axes of the iteration space to reduce over;
   ``attrs["keepdims"]``: as in NumPy.
 - ``attrs["dtype"]``: the output dtype name. Each element of the expression is converted
@@ -35,7 +35,7 @@ from graphc.ops.scalar import (
 )
 from graphc.ops.shape import broadcast_to
 
-KINDS = ("sum", "mean", "max", "min")
+KINDS = ("sum", "mean", "prod", "max", "min")
 
 
 @register_class

@@ -1,16 +1,26 @@
 """Python's operators on graph values: `+ - * / ** @`, unary `-` and `abs`, comparisons,
-indexing, and the NumPy-like methods `.sum .mean .max .min .argmax .reshape .transpose
-.astype .T`. The IR's Node knows no op; this module installs the builders on it."""
+indexing, the NumPy-like methods `.sum .mean .prod .max .min .argmax .argmin .reshape
+.transpose .astype .T` and, under PyTorch's names, `.var .std .any .all .cumsum .cumprod
+.flatten .permute .unsqueeze .expand .flip .repeat`. The IR's Node knows no op; this module
+installs the builders on it."""
 
 from __future__ import annotations
 
 from graphc.ir.node import Node
 from graphc.ops import elementwise as ew
-from graphc.ops import linalg, reduction, shape
+from graphc.ops import linalg, rearrange, reduction, scan, shape, statistics, subscript
 
 
 def _reshape(self, *dims):
     return shape.reshape(self, dims[0] if len(dims) == 1 else dims)
+
+
+def _not_iterable(self):
+    """Graph values are not sequences: without this, Python would iterate x[0], x[1], ...
+    and `values, indices = gc.max(x, dim=1)` would silently unpack two rows."""
+    raise TypeError("a graph value is not iterable: gc.unbind(x) gives its slices, and "
+                    "max/min(..., return_indices=True), sort, topk, cummax and cummin give "
+                    "(values, indices) pairs")
 
 
 def _transpose(self, *axes):
@@ -28,12 +38,27 @@ OPERATORS = {
     "__neg__": lambda a: ew.neg(a), "__pos__": lambda a: a, "__abs__": lambda a: ew.abs(a),
     "__lt__": lambda a, b: ew.less(a, b), "__le__": lambda a, b: ew.less_equal(a, b),
     "__gt__": lambda a, b: ew.greater(a, b), "__ge__": lambda a, b: ew.greater_equal(a, b),
-    "__getitem__": lambda a, index: shape.getitem(a, index),
+    "__getitem__": lambda a, index: subscript.getitem(a, index),
+    "__iter__": _not_iterable,
     "sum": lambda a, axis=None, keepdims=False: reduction.sum(a, axis, keepdims),
     "mean": lambda a, axis=None, keepdims=False: reduction.mean(a, axis, keepdims),
     "max": lambda a, axis=None, keepdims=False: reduction.max(a, axis, keepdims),
     "min": lambda a, axis=None, keepdims=False: reduction.min(a, axis, keepdims),
     "argmax": lambda a, axis=None, keepdims=False: reduction.argmax(a, axis, keepdims),
+    "prod": lambda a, axis=None, keepdims=False: reduction.prod(a, axis, keepdims),
+    "argmin": lambda a, axis=None, keepdims=False: reduction.argmin(a, axis, keepdims),
+    "var": lambda a, *args, **kw: statistics.var(a, *args, **kw),
+    "std": lambda a, *args, **kw: statistics.std(a, *args, **kw),
+    "any": lambda a, *args, **kw: statistics.any(a, *args, **kw),
+    "all": lambda a, *args, **kw: statistics.all(a, *args, **kw),
+    "cumsum": lambda a, *args, **kw: scan.cumsum(a, *args, **kw),
+    "cumprod": lambda a, *args, **kw: scan.cumprod(a, *args, **kw),
+    "flatten": lambda a, *args: rearrange.flatten(a, *args),
+    "permute": lambda a, *dims: rearrange.permute(a, *dims),
+    "unsqueeze": lambda a, dim: rearrange.unsqueeze(a, dim),
+    "expand": lambda a, *sizes: rearrange.expand(a, *sizes),
+    "flip": lambda a, *args, **kw: rearrange.flip(a, *args, **kw),
+    "repeat": lambda a, *sizes: rearrange.repeat(a, *sizes),
     "reshape": _reshape,
     "transpose": _transpose,
     "astype": lambda a, dtype: ew.cast(a, dtype),

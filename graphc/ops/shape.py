@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 
 from graphc import dtypes
-from graphc.errors import build_error
+from graphc.errors import build_error, user_location
 from graphc.ir.node import Node
 from graphc.ir.op import Kind, Op, register_class
 from graphc.ops.leaf import operands
@@ -31,7 +31,7 @@ from graphc.shapes import (
 
 __all__ = [  # the public builders (graphc/dsl.py)
     "reshape", "transpose", "broadcast_to", "concat", "expand_dims", "squeeze",
-    "slice_axis", "getitem", "stop_gradient",
+    "slice_axis", "stop_gradient",
 ]
 
 
@@ -325,7 +325,8 @@ def slice_axis(x, axis: int, start, stop, step: int = 1) -> Node:
 
 
 def getitem(x, index) -> Node:
-    """Basic indexing: ints, slices (negative steps too), Ellipsis and None."""
+    """Basic indexing: ints, slices (negative steps too), Ellipsis and None (gc.getitem, in
+    graphc/ops/subscript.py, adds NumPy's advanced indexing)."""
     (x,) = operands(x)
     if not isinstance(index, tuple):
         index = (index,)
@@ -362,7 +363,8 @@ def getitem(x, index) -> Node:
             k = int(item)
             if not -dim <= k < dim:
                 raise IndexError(f"getitem: index {k} is out of bounds for axis {axis} with "
-                                 f"size {dim} (shape {shape_str(x.shape)})")
+                                 f"size {dim} (shape {shape_str(x.shape)}) (at "
+                                 f"{user_location()})")
             k %= dim
             spec.append((k, k + 1, 1))
         axis += 1

@@ -17,8 +17,9 @@ from graphc.shapes import evaluate, symbol
 @dataclass(frozen=True)
 class In:
     """One input of a case. kind: "normal", "positive" (0.5..2), "unit" (0.05..0.95),
-    "int:LO:HI" (integers in [LO, HI)), "bool", or "distinct" (well-separated values, for
-    max/sort-like ops whose finite differences must not cross ties)."""
+    "int:LO:HI" (integers in [LO, HI)), "bool", "distinct" (well-separated values, for
+    max/sort-like ops whose finite differences must not cross ties), or "zeros" (normal,
+    but row r of the last axis holds r % 3 exact zeros, for products' gradients at 0)."""
 
     shape: tuple
     dtype: str = "float64"
@@ -64,6 +65,11 @@ def make_array(spec: In, rng: np.random.Generator, dtype=None) -> np.ndarray:
     elif kind == "distinct":
         n = int(np.prod(shape, dtype=np.int64))
         a = rng.permutation(n).reshape(shape) * 0.1 + rng.uniform(-0.02, 0.02, size=shape)
+    elif kind == "zeros":
+        a = rng.normal(size=shape)
+        rows = a.reshape(-1, shape[-1]) if a.ndim else a.reshape(1, 1)
+        for r, row in enumerate(rows):
+            row[[(r + 2 * t) % row.size for t in range(r % 3)]] = 0.0
     elif kind == "bool":
         return rng.random(size=shape) < 0.5
     elif kind.startswith("int:"):

@@ -1,5 +1,5 @@
-"""Reductions (sum, mean, max, min) and argmax, each output element reduced by one thread
-in a fixed order, so results do not depend on the thread count.
+"""Reductions (sum, mean, prod, max, min), argmax and argmin, each output element reduced
+by one thread in a fixed order, so results do not depend on the thread count.
 
 When the reduced axes are followed by kept axes ((K, R, J): a bias gradient, a mean over
 the batch), rows of J are accumulated in the output with unit stride, which vectorizes;
@@ -65,6 +65,8 @@ class Accumulator:
         dtype = self.dtype
         if self.op in ("sum", "mean"):
             return const(dtype, 0)
+        if self.op == "prod":
+            return const(dtype, 1)
         if dtype.kind == "f":
             return const(dtype, -np.inf if self.op == "max" else np.inf)
         if dtype == dtypes.BOOL:
@@ -81,6 +83,10 @@ class Accumulator:
             if self.dtype.kind != "f":
                 return b.add(acc, value)
             return b.fadd(acc, value, flags=("reassoc",) if reassociate else ())
+        if self.op == "prod":
+            if self.dtype.kind != "f":
+                return b.mul(acc, value)
+            return b.fmul(acc, value, flags=("reassoc",) if reassociate else ())
         if self.dtype.kind == "f" and reassociate:
             # IEEE maximum/minimum propagate NaN like NumPy and are associative, so LLVM
             # splits the loop into vector lanes (the select form stays scalar).
@@ -96,7 +102,7 @@ class Accumulator:
         return convert(b, acc, self.dtype, out_dtype)
 
 
-@lowering("sum", "mean", "max", "min")
+@lowering("sum", "mean", "prod", "max", "min")
 def emit_reduction(k, node, out, ins, scratch) -> None:
     reduce(k, node.op, array_source(k, ins[0]), set(node.attrs["axes"]), out, node)
 
@@ -110,7 +116,7 @@ def reduce(k, op: str, source: Source, axes: set[int], out, node) -> None:
     if out.size == 0:
         return
     if count == 0:
-        _fill(k, out, 0 if op == "sum" else np.nan)
+        _fill(k, out, {"sum": 0, "prod": 1}.get(op, np.nan))
         return
     groups = runs(source, axes)
     kinds = [r[1] for r in groups]
@@ -121,14 +127,16 @@ def reduce(k, op: str, source: Source, axes: set[int], out, node) -> None:
 
 
 def _fill(k, out, value: float) -> None:
-    """Every output element = value: a sum over no elements is 0, a mean NaN (0/0), as in
-    NumPy (the loops below would read the first element, which does not exist)."""
+    """Every output element = value: a sum over no elements is 0, a product 1, a mean NaN
+    (0/0), as in NumPy (the loops below would read the first element, which does not exist)."""
     start, stop = k.split(out.size)
     with k.loop(start, stop, "o") as o:
         k.store(const(out.dtype, value), out.ptr, out.dtype, o)
 
 
 def _acc_dtype(op: str, x_dtype: np.dtype, out_dtype: np.dtype, inner: bool) -> np.dtype:
+    if op == "prod":
+        return out_dtype
     if op in ("sum", "mean"):
         if out_dtype == dtypes.FLOAT32 and inner:
             return dtypes.FLOAT64
@@ -202,12 +210,13 @@ def _scalar(k, op, source, out, groups, count) -> None:
         k.store(acc.finish(b.load(slot), out.dtype), out.ptr, out.dtype, o)
 
 
-@lowering("argmax")
+@lowering("argmax", "argmin")
 def emit_argmax(k, node, out, ins, scratch) -> None:
-    """Index of the first maximum; a NaN counts as the maximum (NumPy)."""
+    """Index of the first maximum (minimum); a NaN counts as the extremum (NumPy)."""
     (x,) = ins
     axis = node.attrs["axis"]
-    check_reducible("argmax", x.shape, tuple(range(len(x.shape))) if axis is None else (axis,),
+    better = ">" if node.op == "argmax" else "<"
+    check_reducible(node.op, x.shape, tuple(range(len(x.shape))) if axis is None else (axis,),
                     node)
     if out.size == 0:
         return
@@ -230,12 +239,12 @@ def emit_argmax(k, node, out, ins, scratch) -> None:
             value = k.load(x.ptr, x.dtype, b.add(base, b.mul(r, i64(inner))))
             best = b.load(best_slot)
             if floating:
-                greater = b.fcmp_ordered(">", value, best)
+                greater = b.fcmp_ordered(better, value, best)
                 nan_first = b.and_(b.fcmp_unordered("uno", value, value),
                                    b.fcmp_ordered("ord", best, best))
                 take = b.or_(greater, nan_first)
             else:
-                take = b.icmp_signed(">", value, best)
+                take = b.icmp_signed(better, value, best)
             b.store(b.select(take, value, best), best_slot)
             b.store(b.select(take, r, b.load(index_slot)), index_slot)
         k.store(b.load(index_slot), out.ptr, out.dtype, o)
