@@ -242,8 +242,9 @@ def _check_groups(op: str, what: str, channels: int, g: int, shapes: str) -> Non
         raise build_error(op, f"{what} ({channels}) must be divisible by groups {g}: {shapes}")
 
 
-def _conv_numpy(x: np.ndarray, w: np.ndarray, window: Window, op: str, shape) -> np.ndarray:
-    """conv2d by one batched matmul over the channel groups."""
+def conv_reference(x: np.ndarray, w: np.ndarray, window: Window, op: str,
+                   shape) -> np.ndarray:
+    """conv2d of arrays (output `shape`) by one batched matmul over the channel groups."""
     g = window.groups
     weights = w.reshape(g, w.shape[0] // g, -1).transpose(0, 2, 1)
     return ungroup_rows(group_cols(op, x, window, w.shape[2:]) @ weights, shape)
@@ -282,7 +283,7 @@ class Conv2d(Op):
 
     def numpy(self, node, args, env):
         x, w = args
-        return _conv_numpy(x, w, Window.of(node), self.name, env.shape(node.shape))
+        return conv_reference(x, w, Window.of(node), self.name, env.shape(node.shape))
 
     def grad(self, node, out_grad):
         x, w = node.inputs
