@@ -62,8 +62,11 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
 
 
 def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
-    """The plan of the channels or shifted path, or None for the GEMM."""
+    """The plan of the channels or shifted path, or None for the GEMM (which alone takes
+    groups and dilation)."""
     window = Window.of(node)
+    if not window.plain:
+        return None
     path = grad_weight_path(node.dtype, x_shape, g_shape, window.kernel, window.stride,
                             window.padding)
     plans = {"channels": Channels, "shifted": Shifted}
@@ -77,7 +80,7 @@ def _grad_weight_scratch(node, shapes) -> int:
     plan = _plan(node, x, g)
     if plan is not None:
         return plan.end
-    return _split_layout(node.dtype, x, g, out)[2]
+    return _split_layout(node.dtype, x, g, out, Window.of(node).groups)[2]
 
 
 @lowering("conv2d_grad_weight", scratch=_grad_weight_scratch, splits_own_work=True,
@@ -91,8 +94,7 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
     elif isinstance(plan, Shifted):
         shifted_grad_weight(k, plan, x, g, out, scratch)
     else:
-        _gemm_grad_weight(k, x, g, out, Window.of(node).stride, Window.of(node).padding,
-                          scratch)
+        _gemm_grad_weight(k, x, g, out, Window.of(node), scratch)
 
 
 SPLIT_FROM = 1 << 14  # depth (images x output pixels) from which the GEMM is split
@@ -108,44 +110,49 @@ def _splits(n: int, depth: int) -> int:
     return max(s for s in range(1, SPLITS + 1) if n % s == 0)
 
 
-def _split_layout(dtype, x_shape, g_shape, out_shape) -> tuple[int, int, int]:
+def _split_layout(dtype, x_shape, g_shape, out_shape, groups: int = 1) -> tuple[int, int, int]:
     """(chunks, byte offset of the chunks' partial sums in the scratch, scratch bytes)."""
     n_, _, _, _ = x_shape
     o_, c_, kh, kw = out_shape
     depth = n_ * g_shape[2] * g_shape[3]
     splits = _splits(n_, depth)
-    at = gemm.scratch_bytes(splits, o_, c_ * kh * kw, depth // splits, dtype)
+    at = gemm.scratch_bytes(splits * groups, o_ // groups, c_ * kh * kw, depth // splits,
+                            dtype)
     partials = splits * o_ * c_ * kh * kw * np.dtype(dtype).itemsize if splits > 1 else 0
     return splits, at, at + partials
 
 
-def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
-    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK): a GEMM whose depth
-    runs over the batch and the image. A long depth is split into image chunks, one
-    batch item of the GEMM each (every thread then packs only its own chunks' patches,
-    where splitting rows would have every thread pack them all), summed after a barrier
-    in chunk order."""
+def _gemm_grad_weight(k, x, g, out, window: Window, scratch) -> None:
+    """gw[group] (O/G x C/G KK) = g[group] (O/G x N*HoWo) @ patches of x[group]
+    (N*HoWo x C/G KK): a GEMM batched over the groups whose depth runs over the batch
+    and the image. A long depth is split into image chunks, batch items of the GEMM too
+    (every thread then packs only its own chunks' patches, where splitting rows would
+    have every thread pack them all), summed after a barrier in chunk order."""
     n_, c_, h, wd = x.shape
-    o_, _, kh, kw = out.shape
+    o_, cg, kh, kw = out.shape
     ho, wo = g.shape[2:]
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw), groups = (window.stride, window.padding, window.dilation,
+                                            window.groups)
+    og = o_ // groups
     dt = out.dtype
-    ckk = c_ * kh * kw
-    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape)
+    ckk = cg * kh * kw
+    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape, groups)
     chunk = n_ // splits
 
     # Column (n, yx) of row o is g[n, o, yx]; chunk s starts at image s * chunk.
-    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo,), ho * wo,
+    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo, og * ho * wo), ho * wo,
                       gemm.Affine((chunk, ho * wo), ((o_ * ho * wo,), (1,))))
     rows = gemm.Affine((chunk, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
                        (0, -ph, -pw))
-    cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
-    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd,), h, wd, rows, cols)
+    cols = gemm.Affine((cg, kh, kw), ((h * wd, 0, 0), (0, dh, 0), (0, 0, dw)))
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd, cg * h * wd), h, wd,
+                           rows, cols)
     b = k.b
     partials = out.ptr if splits == 1 else b.gep(scratch, [i64(at)], inbounds=True,
                                                   source_etype=I8)
-    gm = gemm.Gemm((splits,), o_, ckk, chunk * ho * wo, dt, grads, patches, partials, ckk,
-                   o_ * ckk)
+    # Item (chunk s, group) writes gw's group block into chunk s's partial sums.
+    gm = gemm.Gemm((splits, groups), og, ckk, chunk * ho * wo, dt, grads, patches, partials,
+                   ckk, og * ckk)
     gemm.emit(k, gm, scratch)
     if splits == 1:
         return
