@@ -36,9 +36,10 @@ def per_axis(op: str, padding, kernel, stride, dilation) -> list[tuple[int, int]
         totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
         return [(t // 2, t - t // 2) for t in totals]
     items = [padding] * ndim if _is_int(padding) else padding
-    described = "an int" if ndim == 1 else f"an int, {ndim} ints"
-    wrong = build_error(op, f"padding must be {described}, {ndim} (before, after) pairs, "
-                        f"'valid' or 'same', got {padding!r}")
+    described = "an int, a (before, after) pair" if ndim == 1 else \
+        "an int, an (h, w) pair, a pair of (before, after) pairs"
+    wrong = build_error(op, f"padding must be {described}, 'valid' or 'same', got "
+                        f"{padding!r}")
     if not isinstance(items, (tuple, list)) or len(items) != ndim:
         raise wrong
     pairs = []

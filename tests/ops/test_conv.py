@@ -189,9 +189,10 @@ HERE = r"\(at .*test_conv\.py:\d+\)"
     (lambda: gc.conv2d(_x(), _w(), stride=1.5), gc.GraphError,
      r"conv2d: stride must be an int or a pair of ints, got 1.5"),
     (lambda: gc.conv2d(_x(), _w(), padding=(1, 1, 1)), gc.GraphError,
-     r"conv2d: padding must be an int or a pair of ints, got \(1, 1, 1\)"),
+     r"conv2d: padding must be an int, an \(h, w\) pair, a pair of \(before, after\) pairs, "
+     r"'valid' or 'same', got \(1, 1, 1\)"),
     (lambda: gc.conv2d(_x(), _w(), padding=True), gc.GraphError,
-     r"conv2d: padding must be an int or a pair of ints, got True"),
+     r"conv2d: padding must be an int, an \(h, w\) pair, .* got True"),
     (lambda: gc.conv2d(_x(), _w(), stride="2"), gc.GraphError,
      r"conv2d: stride must be an int or a pair of ints, got '2'"),
     (lambda: gc.conv2d(_x((1, 3, 4, 9)), _w((4, 3, 7, 3)), padding=1), gc.GraphError,
@@ -217,21 +218,34 @@ def test_build_errors(build, error, message):
         build()
 
 
+ATTRS = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+
+
 @pytest.mark.parametrize("build,message", [
     (lambda: gc.Node.make("conv2d_grad_input", (_x((2, 4, 5, 5)), _w()), input_shape=(8, 8),
-                          stride=(1, 1), padding=(0, 0)),
+                          **ATTRS),
      r"conv2d_grad_input: g of shape \(2, 4, 5, 5\) does not have the output size \(6, 6\)"),
     (lambda: gc.Node.make("conv2d_grad_input", (_x((2, 5, 6, 6)), _w()), input_shape=(8, 8),
-                          stride=(1, 1), padding=(0, 0)),
+                          **ATTRS),
      r"conv2d_grad_input: g has 5 channels but w has 4 outputs"),
     (lambda: gc.Node.make("conv2d_grad_weight", (_x(), _x((3, 4, 6, 6))), kernel=(3, 3),
-                          stride=(1, 1), padding=(0, 0)),
+                          **ATTRS),
      r"conv2d_grad_weight: x and g differ in batch size"),
     (lambda: gc.Node.make("conv2d_grad_weight", (_x(), _x((2, 4, 6, 6))), kernel=(3, 3),
-                          stride=(2, 2), padding=(0, 0)),
+                          **{**ATTRS, "stride": (2, 2)}),
      r"conv2d_grad_weight: g of shape \(2, 4, 6, 6\) does not have the output size \(3, 3\)"),
-    (lambda: gc.Node.make("conv2d", (_x(), _w()), stride=(0, 1), padding=(0, 0)),
+    (lambda: gc.Node.make("conv2d", (_x(), _w()), **{**ATTRS, "stride": (0, 1)}),
      r"conv2d: stride must be at least 1, got \(0, 1\)"),
+    (lambda: gc.Node.make("conv2d", (_x(), _w()), stride=(1, 1), padding=(0, 0)),
+     r"conv2d: the dilation attribute is missing"),
+    (lambda: gc.Node.make("conv2d", (_x(), _w()), **{**ATTRS, "groups": 0}),
+     r"conv2d: groups must be a positive int, got 0"),
+    (lambda: gc.Node.make("conv2d_grad_input", (_x((2, 4, 6, 6)), _w((4, 3, 3, 3))),
+                          input_shape=(8, 8), **{**ATTRS, "groups": 3}),
+     r"conv2d_grad_input: w's output channels \(4\) must be divisible by groups 3"),
+    (lambda: gc.Node.make("conv2d_grad_weight", (_x((2, 4, 8, 8)), _x((2, 6, 6, 6))),
+                          kernel=(3, 3), **{**ATTRS, "groups": 4}),
+     r"conv2d_grad_weight: g's channels \(6\) must be divisible by groups 4"),
 ])
 def test_gradient_op_build_errors(build, message):
     with pytest.raises(gc.GraphError, match=message):

@@ -216,18 +216,21 @@ def test_build_errors(name, call, error, message):
         call(pool)
 
 
+MAX_ATTRS = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+                 ceil_mode=False)
+AVG_ATTRS = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False,
+                 count_include_pad=True, divisor_override=None)
+
+
 @pytest.mark.parametrize("build,message", [
-    (lambda: gc.Node.make("max_pool2d_grad", (_x(), _x((2, 3, 3, 4))), kernel=(2, 2),
-                          stride=(2, 2), padding=(0, 0)),
+    (lambda: gc.Node.make("max_pool2d_grad", (_x(), _x((2, 3, 3, 4))), **MAX_ATTRS),
      r"max_pool2d_grad: g of shape \(2, 3, 3, 4\) does not have the output size \(4, 4\)"),
-    (lambda: gc.Node.make("max_pool2d_grad", (_x(), _x((2, 2, 4, 4))), kernel=(2, 2),
-                          stride=(2, 2), padding=(0, 0)),
+    (lambda: gc.Node.make("max_pool2d_grad", (_x(), _x((2, 2, 4, 4))), **MAX_ATTRS),
      r"max_pool2d_grad: x \(2, 3, 8, 8\) and g \(2, 2, 4, 4\) differ in batch or channels"),
-    (lambda: gc.Node.make("max_pool2d_gather", (_x(), _x((2, 3, 8, 7))), kernel=(2, 2),
-                          stride=(2, 2), padding=(0, 0)),
+    (lambda: gc.Node.make("max_pool2d_gather", (_x(), _x((2, 3, 8, 7))), **MAX_ATTRS),
      r"max_pool2d_gather: h must have x's shape \(2, 3, 8, 8\), got \(2, 3, 8, 7\)"),
     (lambda: gc.Node.make("avg_pool2d_grad", (_x((2, 3, 4, 5)),), input_shape=(8, 8),
-                          kernel=(2, 2), stride=(2, 2), padding=(0, 0)),
+                          **AVG_ATTRS),
      r"avg_pool2d_grad: g of shape \(2, 3, 4, 5\) does not have the output size \(4, 4\)"),
 ])
 def test_gradient_op_build_errors(build, message):
