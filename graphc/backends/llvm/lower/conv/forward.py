@@ -7,12 +7,13 @@ from graphc.backends.llvm.codegen.irtypes import convert, i64
 from graphc.backends.llvm.codegen.kernel import dot
 from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.lower.conv import CONVOLUTION_IR, direct_emit, winograd_emit
+from graphc.backends.llvm.lower.conv import CONVOLUTION_IR, direct_emit, planes, winograd_emit
 from graphc.backends.llvm.lower.conv.im2col import gemm_conv2d
 from graphc.backends.llvm.lower.conv.loops import conv2d
 from graphc.backends.llvm.lower.conv.paths import (
     forward_direct,
     forward_path,
+    forward_planes,
     forward_scratch,
     forward_winograd,
 )
@@ -40,6 +41,8 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     elif path == "direct":
         direct_emit.emit(k, forward_direct(node, x.shape, w.shape), x, w, out, scratch,
                          epilogue)
+    elif path == "planes":
+        planes.forward(k, forward_planes(node, x.shape, w.shape), x, w, out, scratch, epilogue)
     elif path == "gemm":
         gemm_conv2d(k, x, w, out, window, scratch, epilogue)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.backends.llvm import gemm
-from graphc.backends.llvm.lower.conv import direct_plan, winograd_plan
+from graphc.backends.llvm.lower.conv import direct_plan, planes, winograd_plan
 from graphc.backends.llvm.lower.conv.im2col import col2im_layout
 from graphc.ops.conv import Window, span
 
@@ -36,16 +36,27 @@ def forward_winograd(node, x, w) -> winograd_plan.Winograd | None:
     return winograd_plan.plan(n_, c_, h, wd, o_, ph, pw, False, np.dtype(node.dtype))
 
 
+def forward_planes(node, x, w) -> planes.Planes:
+    """The forward convolution as the planes kernel sees it (x, w: shapes)."""
+    window = Window.of(node)
+    out_hw = [(size + 2 * p - span(k, d)) // s + 1 for size, k, s, p, d in zip(
+        x[2:], w[2:], window.stride, window.padding, window.dilation, strict=True)]
+    return planes.Planes.of(node, x, w, out_hw)
+
+
 def forward_path(node, x, w) -> str:
-    """"winograd" (winograd_plan.py), "direct" (direct_plan.py), "gemm" (the packed GEMM
-    over image patches) or "loops" (integer dtypes) for a conv2d or fused_conv2d node with
-    input shapes x and w."""
+    """"winograd" (winograd_plan.py), "direct" (direct_plan.py), "planes" (planes.py:
+    groups of few output channels), "gemm" (the packed GEMM over image patches) or
+    "loops" (integer dtypes) for a conv2d or fused_conv2d node with input shapes x, w."""
     if not gemm.supported(node.dtype):
         return "loops"
     if winograd_plan.suits(forward_winograd(node, x, w)):
         return "winograd"
     if Window.of(node).stride == (1, 1) and direct_plan.suits(forward_direct(node, x, w)):
         return "direct"
+    plan = forward_planes(node, x, w)
+    if planes.suits(plan, plan.forward_slot):
+        return "planes"
     return "gemm"
 
 
@@ -57,6 +68,8 @@ def forward_scratch(node, shapes) -> int:
         return forward_winograd(node, x, w).scratch_bytes
     if path == "direct":
         return forward_direct(node, x, w).scratch_bytes
+    if path == "planes":
+        return planes.SLOTS * forward_planes(node, x, w).forward_slot
     if path == "gemm":
         return gemm.scratch_bytes(x[0] * groups, w[0] // groups, out[2] * out[3],
                                   w[1] * w[2] * w[3], node.dtype)

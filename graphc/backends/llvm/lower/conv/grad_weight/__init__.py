@@ -1,6 +1,6 @@
 """conv2d_grad_weight: gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted].
 
-Three paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
+Four paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
 shapes and says why); this module holds the rule and the GEMM path, channels.py and
 shifted.py the direct paths, common.py what those two share:
 - "channels" (stride 1, planes of at most one vector of output pixels): g transposed to
@@ -15,7 +15,10 @@ shifted.py the direct paths, common.py what those two share:
 - "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
   runs over the batch and the image; a long depth is cut into image chunks (batch items
   of the GEMM, so threads do not pack the same patches) whose partial sums are added in
-  chunk order.
+  chunk order. Groups are batch items of it, dilation steps its patches' index map.
+- "planes" (groups of few output channels, depthwise above all; any stride and dilation):
+  ../planes.py, items by input channel, shifted copies of each image's plane.
+The channels and shifted paths take plain convolutions only (no groups, no dilation).
 Every gw element (every chunk's partial sum) is summed by one thread in a fixed order,
 so results do not depend on the thread count.
 """
@@ -31,6 +34,9 @@ from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv.grad_weight.channels import Channels, channels_grad_weight
 from graphc.backends.llvm.lower.conv.grad_weight.shifted import Shifted, shifted_grad_weight
+from graphc.backends.llvm.lower.conv.planes import SLOTS, Planes
+from graphc.backends.llvm.lower.conv.planes import grad_weight as planes_grad_weight
+from graphc.backends.llvm.lower.conv.planes import suits as planes_suits
 from graphc.ops.conv import Window
 
 __all__ = ["Channels", "Shifted", "grad_weight_path"]
@@ -61,12 +67,14 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     return "shifted" if shifted <= SHIFTED_BYTES else "gemm"
 
 
-def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
-    """The plan of the channels or shifted path, or None for the GEMM (which alone takes
-    groups and dilation)."""
+def _plan(node, x_shape, g_shape) -> Channels | Shifted | Planes | None:
+    """The plan of the channels, shifted or planes path, or None for the GEMM. Groups
+    and dilation: the planes path for groups of few output channels, else the GEMM."""
     window = Window.of(node)
     if not window.plain:
-        return None
+        w_shape = (g_shape[1], x_shape[1] // window.groups, *window.kernel)
+        plan = Planes.of(node, x_shape, w_shape, g_shape[2:])
+        return plan if planes_suits(plan, plan.weight_slot) else None
     path = grad_weight_path(node.dtype, x_shape, g_shape, window.kernel, window.stride,
                             window.padding)
     plans = {"channels": Channels, "shifted": Shifted}
@@ -78,6 +86,8 @@ def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
 def _grad_weight_scratch(node, shapes) -> int:
     x, g, out = shapes
     plan = _plan(node, x, g)
+    if isinstance(plan, Planes):
+        return SLOTS * plan.weight_slot
     if plan is not None:
         return plan.end
     return _split_layout(node.dtype, x, g, out, Window.of(node).groups)[2]
@@ -93,6 +103,8 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
         channels_grad_weight(k, plan, x, g, out, scratch)
     elif isinstance(plan, Shifted):
         shifted_grad_weight(k, plan, x, g, out, scratch)
+    elif isinstance(plan, Planes):
+        planes_grad_weight(k, plan, x, g, out, scratch)
     else:
         _gemm_grad_weight(k, x, g, out, Window.of(node), scratch)
 
