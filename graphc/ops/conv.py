@@ -161,19 +161,26 @@ def require_static(op: str, name: str, v: Node, axes) -> None:
                               f"static size, got {v.shape[axis]}")
 
 
+def check_input_size(op: str, shape, kernel, padding, dilation=(1, 1)) -> None:
+    """Refuse (ValueError) an input whose symbolic sizes turned out empty or smaller than
+    the (dilated) kernel: the check at call time of what out_hw checks at build time."""
+    if shape[2] == 0 or shape[3] == 0:
+        raise ValueError(f"{op}: the input's height and width must be nonzero, got shape "
+                         f"{tuple(shape)}")
+    if any(size + 2 * p < span(k, d) for size, k, p, d in
+           zip(shape[2:], kernel, padding, dilation, strict=True)):
+        raise ValueError(f"{op}: {_describe_kernel(kernel, dilation)} is larger than the "
+                         f"padded input: shape {tuple(shape)} with padding {tuple(padding)}")
+
+
 def windows(op: str, x: np.ndarray, kernel, stride, padding, fill: float = 0.0,
             dilation=(1, 1)) -> np.ndarray:
     """A (N, C, Ho, Wo, kh, kw) view of every (dilated) kernel window of x padded with
     `fill` (the padded copy is the only allocation). Refuses, naming `op`, inputs whose
     symbolic sizes turned out empty or smaller than the kernel."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    if x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(f"{op}: the input's height and width must be nonzero, got shape "
-                         f"{x.shape}")
+    check_input_size(op, x.shape, kernel, padding, dilation)
     extent = (span(kh, dh), span(kw, dw))
-    if x.shape[2] + 2 * ph < extent[0] or x.shape[3] + 2 * pw < extent[1]:
-        raise ValueError(f"{op}: {_describe_kernel(kernel, dilation)} is larger than the "
-                         f"padded input: shape {x.shape} with padding {tuple(padding)}")
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     return sliding_window_view(x, extent, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]

@@ -95,6 +95,7 @@ class Conv1d(Op):
 
     def numpy(self, node, args, env):
         x, w = args
+        check_length(node, x.shape, w.shape[2])
         n, o, lo = env.shape(node.shape)
         out = conv_reference(x[:, :, None, :], w[:, :, None, :], window(node), self.name,
                              (n, o, 1, lo))
@@ -109,6 +110,18 @@ class Conv1d(Op):
         dx = Node.make("conv2d_grad_input", (g, w4), input_shape=(1, x.shape[2]), **attrs)
         dw = Node.make("conv2d_grad_weight", (x4, g), kernel=(1, w.shape[2]), **attrs)
         return [reshape(dx, x.shape), reshape(dw, w.shape)]
+
+
+def check_length(node: Node, shape, k: int) -> None:
+    """Refuse (ValueError) an input whose symbolic length turned out empty or shorter than
+    the (dilated) kernel."""
+    a = node.attrs
+    if shape[2] == 0:
+        raise ValueError(f"conv1d: the input's length must be nonzero, got shape "
+                         f"{tuple(shape)}")
+    if shape[2] + 2 * a["padding"] < span(k, a["dilation"]):
+        raise ValueError(f"conv1d: kernel {k} (dilation {a['dilation']}) is longer than the "
+                         f"padded input: shape {tuple(shape)} with padding {a['padding']}")
 
 
 def window(node: Node) -> Window:

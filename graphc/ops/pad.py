@@ -32,8 +32,13 @@ def check_fits(op: str, mode: str, size, before: int, after: int, axis: int,
                shape, error=None) -> None:
     """Refuse pads a mode cannot take on an axis of known `size` (PyTorch's limits):
     reflect needs pads below the size, circular at most the size, and both (with
-    replicate) a nonempty axis. `error` makes the exception (build_error by default)."""
-    error = error or (lambda message: build_error(op, message))
+    replicate) a nonempty axis. `error` is the exception class for sizes known only at
+    call time (ValueError); by default a build error."""
+    if error is None:
+        def error(message):
+            return build_error(op, message)
+    else:
+        error = _prefixed(op, error)
     if mode == "constant" or not isinstance(size, int) or before == after == 0:
         return
     if size == 0:
@@ -45,6 +50,10 @@ def check_fits(op: str, mode: str, size, before: int, after: int, axis: int,
     if mode == "circular" and max(before, after) > size:
         raise error(f"circular padding ({before}, {after}) of axis {axis} must be at most "
                     f"its size {size} (shape {shape_str(tuple(shape))})")
+
+
+def _prefixed(op: str, cls):
+    return lambda message: cls(f"{op}: {message}")
 
 
 def _check_attrs(op: str, ndim: int, pads, mode) -> None:

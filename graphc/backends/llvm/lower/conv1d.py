@@ -12,6 +12,7 @@ from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.elementwise import expression_value, loaded, operand_env
 from graphc.backends.llvm.lower.fused import fused_dtype
+from graphc.ops.conv1d import check_length
 from graphc.ops.epilogue import ACC
 from graphc.ops.scalar import input_symbols, kernel_body
 
@@ -21,6 +22,7 @@ def _conv1d(k, node, x, w, out, epilogue=None) -> None:
     x[n, c, l * stride + t * dilation - padding]."""
     n_, c_, length = x.shape
     o_, cg, taps = w.shape
+    check_length(node, x.shape, taps)
     lo = out.shape[2]
     a = node.attrs
     stride, padding, dilation = a["stride"], a["padding"], a["dilation"]
@@ -38,7 +40,7 @@ def _conv1d(k, node, x, w, out, epilogue=None) -> None:
             for t in range(taps):
                 shift = t * dilation - padding  # x position of output 0's tap t
                 # the outputs whose tap lands inside x: 0 <= l * stride + shift < L
-                first = max(0, -(-(-shift) // stride))
+                first = max(0, -(shift // stride))  # ceil(-shift / stride)
                 last = min(lo, (length - 1 - shift) // stride + 1)
                 if first >= last:
                     continue

@@ -14,6 +14,16 @@ from graphc.backends.llvm.codegen.arith import add, smax, smin
 from graphc.backends.llvm.codegen.irtypes import const, i64
 from graphc.backends.llvm.codegen.kernel import decompose
 from graphc.backends.llvm.lower import lowering
+from graphc.ops.pad import check_fits
+
+
+def check_sizes(node, shape) -> None:
+    """Refuse, as the NumPy reference does, sizes bound at call time that the mode cannot
+    pad (reflect: pads below the size; circular: at most it): the kernel would read
+    outside the input."""
+    for axis, (dim, (before, after)) in enumerate(zip(shape, node.attrs["pads"])):
+        check_fits(node.op, node.attrs["mode"], dim, before, after, axis, shape,
+                   error=ValueError)
 
 
 def source(b, mode: str, i, before: int, size: int):
@@ -59,6 +69,7 @@ def _source_row(b, mode, index, pads, in_shape):
 def emit_pad(k, node, out, ins, scratch) -> None:
     (x,) = ins
     pads, mode = node.attrs["pads"], node.attrs["mode"]
+    check_sizes(node, x.shape)
     if out.size == 0:
         return
     b, dt = k.b, out.dtype
@@ -103,6 +114,7 @@ def emit_pad(k, node, out, ins, scratch) -> None:
 def emit_pad_grad(k, node, out, ins, scratch) -> None:
     (g,) = ins
     pads, mode = node.attrs["pads"], node.attrs["mode"]
+    check_sizes(node, out.shape)
     if out.size == 0:
         return
     b, dt = k.b, out.dtype

@@ -16,6 +16,7 @@ from graphc.backends.llvm.codegen.expr import ExpressionEmitter
 from graphc.backends.llvm.codegen.irtypes import I1, I64, const, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import zero_run
 from graphc.backends.llvm.lower import lowering, pool_vector
+from graphc.ir.op import get_op
 from graphc.ops.conv import span
 from graphc.ops.pool_windows import Pooling, adaptive_bounds, adaptive_width
 
@@ -94,7 +95,11 @@ class Adaptive(Axis):
         return start
 
 
-def axes(node, in_hw, out_hw) -> tuple[Axis, Axis]:
+def axes(node, in_shape, out_shape) -> tuple[Axis, Axis]:
+    """The node's windows along H and W, for an NCHW input and output; sizes bound at call
+    time that the op refuses raise its ValueError (as from the NumPy reference)."""
+    get_op(node.op).geometry.check_input(node.op, tuple(in_shape), node.attrs)
+    in_hw, out_hw = in_shape[2:], out_shape[2:]
     if "output_size" in node.attrs:
         return tuple(Adaptive(in_hw[a], out_hw[a]) for a in range(2))
     p = Pooling.of(node)
@@ -213,11 +218,11 @@ def _out_at(b, plane, y, x, ho: int, wo: int):
 def emit_max_pool(k, node, out, ins, scratch) -> None:
     (x,) = ins
     emitter = ExpressionEmitter(k.b, k.mc, out.dtype, {})
+    rows, cols = axes(node, x.shape, out.shape)
     if pool_vector.is_2x2(node, x.shape, out.shape):
         return pool_vector.max_pool_2x2(k, x, out, emitter)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    rows, cols = axes(node, (h, w), (ho, wo))
     b, dt = k.b, out.dtype
     best = k.alloca(llvm_type(dt))
 
@@ -235,11 +240,11 @@ def emit_max_pool(k, node, out, ins, scratch) -> None:
 @lowering("max_pool2d_gather", "adaptive_max_pool2d_gather")
 def emit_max_pool_gather(k, node, out, ins, scratch) -> None:
     x, hv = ins
+    rows, cols = axes(node, x.shape, out.shape)
     if pool_vector.is_2x2(node, x.shape, out.shape):
         return pool_vector.max_pool_gather_2x2(k, x, hv, out)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    rows, cols = axes(node, (h, w), (ho, wo))
     b = k.b
 
     def body(plane, y, xx):
@@ -257,11 +262,11 @@ def emit_max_pool_grad(k, node, out, ins, scratch) -> None:
     inside the image (stride at least the kernel) write their taps directly instead
     (g at the first maximum, zeros elsewhere)."""
     x, g = ins
+    rows, cols = axes(node, x.shape, g.shape)
     if pool_vector.is_2x2(node, x.shape, g.shape):
         return pool_vector.max_pool_grad_2x2(k, x, g, out)
     n_, c_, h, w = x.shape
     ho, wo = g.shape[2:]
-    rows, cols = axes(node, (h, w), (ho, wo))
     disjoint = all(isinstance(a, Regular) and not a.padded and a.d == 1 and a.s >= a.k
                    for a in (rows, cols))
     covered = disjoint and (ho * rows.s, wo * cols.s) == (h, w) and \
@@ -290,11 +295,11 @@ def emit_max_pool_grad(k, node, out, ins, scratch) -> None:
 @lowering("avg_pool2d", "adaptive_avg_pool2d")
 def emit_avg_pool(k, node, out, ins, scratch) -> None:
     (x,) = ins
+    rows, cols = axes(node, x.shape, out.shape)
     if pool_vector.is_2x2(node, x.shape, out.shape):
         return pool_vector.avg_pool_2x2(k, x, out)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    rows, cols = axes(node, (h, w), (ho, wo))
     override = node.attrs.get("divisor_override")
     b, dt = k.b, out.dtype
     total = k.alloca(llvm_type(dt))
@@ -314,11 +319,11 @@ def emit_avg_pool(k, node, out, ins, scratch) -> None:
 @lowering("avg_pool2d_grad", "adaptive_avg_pool2d_grad")
 def emit_avg_pool_grad(k, node, out, ins, scratch) -> None:
     (g,) = ins
+    rows, cols = axes(node, out.shape, g.shape)
     if pool_vector.is_2x2(node, out.shape, g.shape):
         return pool_vector.avg_pool_grad_2x2(k, g, out)
     n_, c_, h, w = out.shape
     ho, wo = g.shape[2:]
-    rows, cols = axes(node, (h, w), (ho, wo))
     override = node.attrs.get("divisor_override")
     b, dt = k.b, out.dtype
     start, stop = k.split(n_ * c_)

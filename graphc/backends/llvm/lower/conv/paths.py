@@ -11,7 +11,7 @@ import numpy as np
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.lower.conv import direct_plan, planes, winograd_plan
 from graphc.backends.llvm.lower.conv.im2col import col2im_layout
-from graphc.ops.conv import Window, span
+from graphc.ops.conv import Window, check_input_size, span
 
 
 def forward_direct(node, x, w) -> direct_plan.Direct:
@@ -48,11 +48,13 @@ def forward_path(node, x, w) -> str:
     """"winograd" (winograd_plan.py), "direct" (direct_plan.py), "planes" (planes.py:
     groups of few output channels), "gemm" (the packed GEMM over image patches) or
     "loops" (integer dtypes) for a conv2d or fused_conv2d node with input shapes x, w."""
+    window = Window.of(node)
+    check_input_size("conv2d", x, w[2:], window.padding, window.dilation)
     if not gemm.supported(node.dtype):
         return "loops"
     if winograd_plan.suits(forward_winograd(node, x, w)):
         return "winograd"
-    if Window.of(node).stride == (1, 1) and direct_plan.suits(forward_direct(node, x, w)):
+    if window.stride == (1, 1) and direct_plan.suits(forward_direct(node, x, w)):
         return "direct"
     plan = forward_planes(node, x, w)
     if planes.suits(plan, plan.forward_slot):
