@@ -8,7 +8,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 import torch
 import torch.nn.functional as F
 
