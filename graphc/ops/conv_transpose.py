@@ -16,7 +16,6 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ops.conv import (
     add_bias,
-    out_size,
     pair,
     positive_groups,
     require_float,
@@ -28,7 +27,7 @@ from graphc.ops.conv1d import as_int, require_rank3
 from graphc.ops.leaf import operands
 from graphc.ops.pad import pad
 from graphc.ops.shape import reshape
-from graphc.shapes import as_dim, dims_equal, shape_str
+from graphc.shapes import as_dim, shape_str
 
 __all__ = ["conv_transpose1d", "conv_transpose2d"]
 
@@ -73,23 +72,14 @@ def transpose_conv(op: str, x: Node, w: Node, stride, padding, output_padding, g
     kernel = w.shape[2:]
     sizes = [_out_size(op, x.shape[2 + a], kernel[a], stride[a], padding[a], dilation[a],
                        output_padding[a], x.shape) for a in range(2)]
-    missing = []  # input rows/columns the convolution of the output would have in excess
-    for a in range(2):
-        covered = out_size(sizes[a], kernel[a], stride[a], padding[a], dilation[a])
-        extra = covered - x.shape[2 + a]
-        if not isinstance(extra, int):
-            extra = sympy.simplify(extra)
-            extra = int(extra) if extra.is_Integer else None
-        if extra is None or extra < 0:
-            raise build_error(op, f"cannot size the output of x {shape_str(x.shape)}")
-        missing.append(extra)
+    # The convolution of the output has floor(output_padding / stride) rows (columns) more
+    # than x: ((H - 1) s + output_padding) // s + 1. They get zeros.
+    missing = [e // s for e, s in zip(output_padding, stride, strict=True)]
     if any(missing):
         x = pad(x, [0, missing[1], 0, missing[0]])
-    node = Node.make("conv2d_grad_input", (x, w), input_shape=tuple(sizes),
+    return Node.make("conv2d_grad_input", (x, w), input_shape=tuple(sizes),
                      stride=tuple(stride), padding=tuple(padding), dilation=tuple(dilation),
                      groups=groups)
-    assert dims_equal(node.shape[1], w.shape[1] * groups)
-    return node
 
 
 def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
