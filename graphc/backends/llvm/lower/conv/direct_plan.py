@@ -1,5 +1,6 @@
 """Direct stride-1 convolutions: the forward convolution and the input gradient of small
-convolutions, where packing image patches for the GEMM costs more than the arithmetic.
+convolutions, where packing image patches for the GEMM costs more than the arithmetic
+(dilated taps and channel groups included: each (image, group) is one convolution).
 
 Each image n is copied into per-thread scratch as zero-padded planes (hp x wp, a row's
 right padding shared with the next row's left; slack after each plane so vector loads
