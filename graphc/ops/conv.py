@@ -7,7 +7,6 @@ The attribute helpers here (pairs of ints, output sizes, padded windows) serve p
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,30 +17,38 @@ from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, register_class
+from graphc.ops import conv_padding
 from graphc.ops.leaf import operands
 from graphc.ops.shape import reshape
 from graphc.shapes import Dim, as_dim, dims_equal, shape_str
 
-__all__ = [  # the public builders (graphc/dsl.py)
-    "conv2d",
-]
+__all__ = ["conv2d"]  # the public builders (graphc/dsl.py)
 
 
 # ----- attributes and shape rules shared with pooling ----------------------------------------
 @dataclass(frozen=True)
 class Window:
     """The typed view of a convolution's or pool's window attributes: stride and zero
-    padding, (h, w) each, and the kernel size where it is an attribute (pools, the weight
-    gradient; a convolution's is its weight's shape). Read them with `Window.of(node)`."""
+    padding, (h, w) each, the kernel size where it is an attribute (pools, the weight
+    gradient; a convolution's is its weight's shape), the dilation (the step between
+    kernel taps) and the convolution's channel groups. Read them with `Window.of(node)`."""
 
     stride: tuple[int, int]
     padding: tuple[int, int]
     kernel: tuple[int, int] | None = None
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     @classmethod
     def of(cls, node: Node) -> Window:
         attrs = node.attrs
-        return cls(attrs["stride"], attrs["padding"], attrs.get("kernel"))
+        return cls(attrs["stride"], attrs["padding"], attrs.get("kernel"),
+                   attrs.get("dilation", (1, 1)), attrs.get("groups", 1))
+
+    @property
+    def plain(self) -> bool:
+        """No dilation and one group: what every convolution kernel takes."""
+        return self.dilation == (1, 1) and self.groups == 1
 
 
 def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
@@ -56,33 +63,66 @@ def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     return items
 
 
-def check_window_attrs(op: str, attrs: dict, kernel: tuple[int, int]) -> None:
-    """Refuse malformed stride/padding attrs of a node built without the DSL function."""
-    for name, minimum in (("stride", 1), ("padding", 0)):
-        pair(op, name, attrs[name], minimum)
+def check_window_attrs(op: str, attrs: dict, kernel: tuple[int, int],
+                       names=("stride", "padding")) -> None:
+    """Refuse missing or malformed window attrs of a node built without the DSL function:
+    `names` among stride, padding, dilation (pairs) and groups (an int)."""
+    minimum = {"stride": 1, "padding": 0, "dilation": 1}
+    for name in names:
+        if name not in attrs:
+            raise build_error(op, f"the {name} attribute is missing")
+        if name == "groups":
+            positive_groups(op, attrs[name])
+        else:
+            pair(op, name, attrs[name], minimum[name])
     pair(op, "kernel", kernel, 1)
 
 
-def out_size(dim: Dim, kernel: int, stride: int, padding: int) -> Dim:
-    """floor((dim + 2*padding - kernel) / stride) + 1, an int or a sympy expression."""
+CONV_ATTRS = ("stride", "padding", "dilation", "groups")  # every convolution op's
+
+
+def positive_groups(op: str, value) -> int:
+    """The channel groups of a convolution: a positive int."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise build_error(op, f"groups must be a positive int, got {value!r}")
+    return int(value)
+
+
+def span(kernel: int, dilation: int) -> int:
+    """The extent of a dilated kernel: dilation * (kernel - 1) + 1."""
+    return dilation * (kernel - 1) + 1
+
+
+def out_size(dim: Dim, kernel: int, stride: int, padding: int, dilation: int = 1) -> Dim:
+    """floor((dim + 2*padding - span) / stride) + 1, span = dilation * (kernel - 1) + 1;
+    an int or a sympy expression."""
+    extent = span(kernel, dilation)
     if isinstance(dim, int):
-        return (dim + 2 * padding - kernel) // stride + 1
-    return as_dim(sympy.floor((dim + 2 * padding - kernel) / sympy.Integer(stride)) + 1)
+        return (dim + 2 * padding - extent) // stride + 1
+    return as_dim(sympy.floor((dim + 2 * padding - extent) / sympy.Integer(stride)) + 1)
 
 
-def out_hw(op: str, shape, kernel, stride, padding) -> tuple[Dim, Dim]:
-    """The output (H, W) of sliding a kernel over the last two axes of an NCHW shape;
-    refuses a kernel larger than the padded input where the input's size is known."""
+def _describe_kernel(kernel, dilation) -> str:
+    text = f"kernel {kernel[0]}x{kernel[1]}"
+    if tuple(dilation) != (1, 1):
+        text += (f" with dilation {tuple(dilation)} (spanning {span(kernel[0], dilation[0])}x"
+                 f"{span(kernel[1], dilation[1])})")
+    return text
+
+
+def out_hw(op: str, shape, kernel, stride, padding, dilation=(1, 1)) -> tuple[Dim, Dim]:
+    """The output (H, W) of sliding a (dilated) kernel over the last two axes of an NCHW
+    shape; refuses a kernel larger than the padded input where the input's size is known."""
     sizes = []
-    for axis, k, s, p in zip((2, 3), kernel, stride, padding, strict=True):
+    for axis, k, s, p, d in zip((2, 3), kernel, stride, padding, dilation, strict=True):
         dim = shape[axis]
         if isinstance(dim, int) and dim == 0:
             raise build_error(op, f"the input's height and width must be nonzero, got "
                               f"{shape_str(shape)}")
-        if isinstance(dim, int) and dim + 2 * p < k:
-            raise build_error(op, f"kernel {kernel[0]}x{kernel[1]} is larger than the padded "
-                              f"input: {shape_str(shape)} with padding {padding}")
-        sizes.append(out_size(dim, k, s, p))
+        if isinstance(dim, int) and dim + 2 * p < span(k, d):
+            raise build_error(op, f"{_describe_kernel(kernel, dilation)} is larger than the "
+                              f"padded input: {shape_str(shape)} with padding {padding}")
+        sizes.append(out_size(dim, k, s, p, d))
     return tuple(sizes)
 
 
@@ -121,72 +161,112 @@ def require_static(op: str, name: str, v: Node, axes) -> None:
                               f"static size, got {v.shape[axis]}")
 
 
-def windows(op: str, x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.ndarray:
-    """A (N, C, Ho, Wo, kh, kw) view of every kernel window of x padded with `fill`
-    (the padded copy is the only allocation). Refuses, naming `op`, inputs whose symbolic
-    sizes turned out empty or smaller than the kernel."""
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    if x.shape[2] == 0 or x.shape[3] == 0:
+def check_input_size(op: str, shape, kernel, padding, dilation=(1, 1)) -> None:
+    """Refuse (ValueError) an input whose symbolic sizes turned out empty or smaller than
+    the (dilated) kernel: the check at call time of what out_hw checks at build time."""
+    if shape[2] == 0 or shape[3] == 0:
         raise ValueError(f"{op}: the input's height and width must be nonzero, got shape "
-                         f"{x.shape}")
-    if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input: shape "
-                         f"{x.shape} with padding {tuple(padding)}")
+                         f"{tuple(shape)}")
+    if any(size + 2 * p < span(k, d) for size, k, p, d in
+           zip(shape[2:], kernel, padding, dilation, strict=True)):
+        raise ValueError(f"{op}: {_describe_kernel(kernel, dilation)} is larger than the "
+                         f"padded input: shape {tuple(shape)} with padding {tuple(padding)}")
+
+
+def windows(op: str, x: np.ndarray, kernel, stride, padding, fill: float = 0.0,
+            dilation=(1, 1)) -> np.ndarray:
+    """A (N, C, Ho, Wo, kh, kw) view of every (dilated) kernel window of x padded with
+    `fill` (the padded copy is the only allocation). Refuses, naming `op`, inputs whose
+    symbolic sizes turned out empty or smaller than the kernel."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    check_input_size(op, x.shape, kernel, padding, dilation)
+    extent = (span(kh, dh), span(kw, dw))
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    return sliding_window_view(x, extent, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def im2col(op: str, x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+def im2col(op: str, x: np.ndarray, kernel, stride, padding, dilation=(1, 1)) -> np.ndarray:
     """The (N * Ho * Wo, C * kh * kw) matrix of every zero-padded window of x, one row per
     output position (n, i, j), columns in (c, a, b) order: convolutions become one matmul."""
-    cols = windows(op, x, kernel, stride, padding)
+    cols = windows(op, x, kernel, stride, padding, dilation=dilation)
     n, c, ho, wo, kh, kw = cols.shape
     return np.ascontiguousarray(cols.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo,
                                                                           c * kh * kw)
 
 
-def _matrix(w: np.ndarray) -> np.ndarray:
-    """An (O, C, kh, kw) weight as the (O, C * kh * kw) matrix matching im2col's columns."""
-    return w.reshape(w.shape[0], math.prod(w.shape[1:]))
+def group_cols(op: str, x: np.ndarray, window: Window, kernel) -> np.ndarray:
+    """The (G, N * Ho * Wo, C/G * kh * kw) im2col matrices of each channel group's windows."""
+    cols = windows(op, x, kernel, window.stride, window.padding, dilation=window.dilation)
+    n, c, ho, wo, kh, kw = cols.shape
+    g = window.groups
+    cols = cols.reshape(n, g, c // g, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    return np.ascontiguousarray(cols).reshape(g, n * ho * wo, (c // g) * kh * kw)
 
 
-def channels_last(g: np.ndarray) -> np.ndarray:
-    """(N, O, Ho, Wo) as the (N * Ho * Wo, O) matrix whose rows match im2col's."""
+def group_rows(g: np.ndarray, groups: int) -> np.ndarray:
+    """(N, O, Ho, Wo) as (G, N * Ho * Wo, O/G): each group's output channels, rows matching
+    group_cols'."""
     n, o, ho, wo = g.shape
-    return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(n * ho * wo, o)
+    rows = g.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2)
+    return np.ascontiguousarray(rows).reshape(groups, n * ho * wo, o // groups)
 
 
-def scatter_windows(cols: np.ndarray, shape, stride, padding) -> np.ndarray:
+def ungroup_rows(rows: np.ndarray, shape) -> np.ndarray:
+    """The inverse of group_rows: (G, N * Ho * Wo, O/G) as an (N, O, Ho, Wo) array."""
+    n, o, ho, wo = shape
+    groups = rows.shape[0]
+    out = rows.reshape(groups, n, ho, wo, o // groups).transpose(1, 0, 4, 2, 3)
+    return np.ascontiguousarray(out).reshape(n, o, ho, wo)
+
+
+def scatter_windows(cols: np.ndarray, shape, stride, padding, dilation=(1, 1)) -> np.ndarray:
     """The adjoint of `windows` (fill 0): cols (N, C, Ho, Wo, kh, kw) summed into an
     array of x's shape, overlapping windows accumulating. Loops over kernel offsets only."""
     n, c, ho, wo, kh, kw = cols.shape
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     h, w = shape[2], shape[3]
     # Big enough for every window and for the cropped input, whichever is larger.
-    hp, wp = max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw)
+    hp = max(h + 2 * ph, (ho - 1) * sh + span(kh, dh))
+    wp = max(w + 2 * pw, (wo - 1) * sw + span(kw, dw))
     out = np.zeros((n, c, hp, wp), dtype=cols.dtype)
     for a in range(kh):
         for b in range(kw):
-            out[:, :, a:a + (ho - 1) * sh + 1:sh, b:b + (wo - 1) * sw + 1:sw] += cols[..., a, b]
+            top, left = a * dh, b * dw
+            out[:, :, top:top + (ho - 1) * sh + 1:sh, left:left + (wo - 1) * sw + 1:sw] += \
+                cols[..., a, b]
     return out[:, :, ph:ph + h, pw:pw + w]
 
 
 # ----- the ops -----------------------------------------------------------------------------------
-def _attrs(node: Node) -> tuple[tuple[int, int], tuple[int, int]]:
-    window = Window.of(node)
-    return window.stride, window.padding
+def conv_attrs(node: Node) -> dict:
+    """stride, padding, dilation and groups of a convolution node, to pass on."""
+    return {name: node.attrs[name] for name in CONV_ATTRS}
+
+
+def _check_groups(op: str, what: str, channels: int, g: int, shapes: str) -> None:
+    if channels % g:
+        raise build_error(op, f"{what} ({channels}) must be divisible by groups {g}: {shapes}")
+
+
+def conv_reference(x: np.ndarray, w: np.ndarray, window: Window, op: str,
+                   shape) -> np.ndarray:
+    """conv2d of arrays (output `shape`) by one batched matmul over the channel groups."""
+    g = window.groups
+    weights = w.reshape(g, w.shape[0] // g, -1).transpose(0, 2, 1)
+    return ungroup_rows(group_cols(op, x, window, w.shape[2:]) @ weights, shape)
 
 
 @register_class
 class Conv2d(Op):
-    """attrs: stride, padding ((h, w) pairs). x (N, C, H, W) * w (O, C, kh, kw) ->
-    (N, O, Ho, Wo), a cross-correlation as PyTorch's conv2d; x is padded with zeros."""
+    """attrs: stride, padding, dilation ((h, w) pairs), groups. x (N, C, H, W) *
+    w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), a cross-correlation as PyTorch's conv2d:
+    x padded with zeros, output channel o sees input channels of its group only."""
 
     name = "conv2d"
     pattern = Pattern.OUT_FUSABLE
     epilogue = "fused_conv2d"
-    epilogue_attrs = ("stride", "padding")
+    epilogue_attrs = CONV_ATTRS
 
     def infer(self, inputs, attrs):
         x, w = inputs
@@ -194,28 +274,30 @@ class Conv2d(Op):
         dtype = require_float(self.name, x=x, w=w)
         require_static(self.name, "x", x, (1,))
         require_static(self.name, "w", w, (0, 1, 2, 3))
-        if x.shape[1] != w.shape[1]:
-            raise build_error(self.name, f"x has {x.shape[1]} channels but w expects "
-                              f"{w.shape[1]}: x {shape_str(x.shape)}, w {shape_str(w.shape)}")
         kernel = w.shape[2:]
-        check_window_attrs(self.name, attrs, kernel)
-        ho, wo = out_hw(self.name, x.shape, kernel, attrs["stride"], attrs["padding"])
+        check_window_attrs(self.name, attrs, kernel, CONV_ATTRS)
+        g = attrs["groups"]
+        shapes = f"x {shape_str(x.shape)}, w {shape_str(w.shape)}"
+        if x.shape[1] != w.shape[1] * g:
+            expects = f"{w.shape[1]}" if g == 1 else f"{w.shape[1]} x groups {g} = " \
+                                                      f"{w.shape[1] * g}"
+            raise build_error(self.name, f"x has {x.shape[1]} channels but w expects "
+                              f"{expects}: {shapes}")
+        _check_groups(self.name, "w's output channels", w.shape[0], g, shapes)
+        ho, wo = out_hw(self.name, x.shape, kernel, attrs["stride"], attrs["padding"],
+                        attrs["dilation"])
         return dtype, (x.shape[0], w.shape[0], ho, wo)
 
     def numpy(self, node, args, env):
         x, w = args
-        n, o, ho, wo = env.shape(node.shape)
-        out = im2col(self.name, x, w.shape[2:], *_attrs(node)) @ _matrix(w).T
-        return np.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
+        return conv_reference(x, w, Window.of(node), self.name, env.shape(node.shape))
 
     def grad(self, node, out_grad):
         x, w = node.inputs
-        stride, padding = _attrs(node)
+        attrs = conv_attrs(node)
         return [
-            Node.make("conv2d_grad_input", (out_grad, w), input_shape=x.shape[2:],
-                      stride=stride, padding=padding),
-            Node.make("conv2d_grad_weight", (x, out_grad), kernel=w.shape[2:], stride=stride,
-                      padding=padding),
+            Node.make("conv2d_grad_input", (out_grad, w), input_shape=x.shape[2:], **attrs),
+            Node.make("conv2d_grad_weight", (x, out_grad), kernel=w.shape[2:], **attrs),
         ]
 
 
@@ -223,8 +305,8 @@ class Conv2d(Op):
 class Conv2dGradInput(Op):
     """The gradient of conv2d with respect to x (a transposed convolution).
 
-    attrs: input_shape (x's H, W; may be symbolic), stride, padding. g (N, O, Ho, Wo),
-    w (O, C, kh, kw) -> (N, C, H, W)."""
+    attrs: input_shape (x's H, W; may be symbolic), stride, padding, dilation, groups.
+    g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, H, W)."""
 
     name = "conv2d_grad_input"
 
@@ -236,28 +318,34 @@ class Conv2dGradInput(Op):
         if g.shape[1] != w.shape[0]:
             raise build_error(self.name, f"g has {g.shape[1]} channels but w has {w.shape[0]} "
                               f"outputs: g {shape_str(g.shape)}, w {shape_str(w.shape)}")
-        check_window_attrs(self.name, attrs, w.shape[2:])
+        check_window_attrs(self.name, attrs, w.shape[2:], CONV_ATTRS)
+        _check_groups(self.name, "w's output channels", w.shape[0], attrs["groups"],
+                      f"w {shape_str(w.shape)}")
         h, wd = attrs["input_shape"]
-        shape = (g.shape[0], w.shape[1], h, wd)
-        check_hw(self.name, "g", g.shape,
-                 out_hw(self.name, shape, w.shape[2:], attrs["stride"], attrs["padding"]))
+        shape = (g.shape[0], w.shape[1] * attrs["groups"], h, wd)
+        check_hw(self.name, "g", g.shape, out_hw(self.name, shape, w.shape[2:], attrs["stride"],
+                                                 attrs["padding"], attrs["dilation"]))
         return dtype, shape
 
     def numpy(self, node, args, env):
         g, w = args
-        stride, padding = _attrs(node)
+        window = Window.of(node)
+        groups = window.groups
         n, _, ho, wo = g.shape
-        cols = (channels_last(g) @ _matrix(w)).reshape(n, ho, wo, *w.shape[1:])
-        return np.ascontiguousarray(scatter_windows(cols.transpose(0, 3, 1, 2, 4, 5),
-                                                    env.shape(node.shape), stride, padding))
+        kh, kw = w.shape[2:]
+        cg = w.shape[1]
+        cols = group_rows(g, groups) @ w.reshape(groups, w.shape[0] // groups, -1)
+        cols = cols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6)
+        cols = cols.reshape(n, groups * cg, ho, wo, kh, kw)
+        return np.ascontiguousarray(scatter_windows(cols, env.shape(node.shape), window.stride,
+                                                    window.padding, window.dilation))
 
     def grad(self, node, out_grad):
         g, w = node.inputs
-        stride, padding = _attrs(node)
+        attrs = conv_attrs(node)
         return [
-            Node.make("conv2d", (out_grad, w), stride=stride, padding=padding),
-            Node.make("conv2d_grad_weight", (out_grad, g), kernel=w.shape[2:], stride=stride,
-                      padding=padding),
+            Node.make("conv2d", (out_grad, w), **attrs),
+            Node.make("conv2d_grad_weight", (out_grad, g), kernel=w.shape[2:], **attrs),
         ]
 
 
@@ -265,8 +353,8 @@ class Conv2dGradInput(Op):
 class Conv2dGradWeight(Op):
     """The gradient of conv2d with respect to w.
 
-    attrs: kernel (kh, kw), stride, padding. x (N, C, H, W), g (N, O, Ho, Wo) ->
-    (O, C, kh, kw)."""
+    attrs: kernel (kh, kw), stride, padding, dilation, groups. x (N, C, H, W),
+    g (N, O, Ho, Wo) -> (O, C/groups, kh, kw)."""
 
     name = "conv2d_grad_weight"
 
@@ -280,42 +368,64 @@ class Conv2dGradWeight(Op):
             raise build_error(self.name, f"x and g differ in batch size: x {shape_str(x.shape)}"
                               f", g {shape_str(g.shape)}")
         kernel = attrs["kernel"]
-        check_window_attrs(self.name, attrs, kernel)
-        check_hw(self.name, "g", g.shape,
-                 out_hw(self.name, x.shape, kernel, attrs["stride"], attrs["padding"]))
-        return dtype, (g.shape[1], x.shape[1]) + tuple(kernel)
+        check_window_attrs(self.name, attrs, kernel, CONV_ATTRS)
+        groups = attrs["groups"]
+        shapes = f"x {shape_str(x.shape)}, g {shape_str(g.shape)}"
+        _check_groups(self.name, "x's channels", x.shape[1], groups, shapes)
+        _check_groups(self.name, "g's channels", g.shape[1], groups, shapes)
+        check_hw(self.name, "g", g.shape, out_hw(self.name, x.shape, kernel, attrs["stride"],
+                                                 attrs["padding"], attrs["dilation"]))
+        return dtype, (g.shape[1], x.shape[1] // groups) + tuple(kernel)
 
     def numpy(self, node, args, env):
         x, g = args
-        dw = channels_last(g).T @ im2col(self.name, x, Window.of(node).kernel,
-                                           *_attrs(node))
-        return dw.reshape(node.shape)
+        window = Window.of(node)
+        rows = group_rows(g, window.groups).transpose(0, 2, 1)
+        return (rows @ group_cols(self.name, x, window, window.kernel)).reshape(node.shape)
 
     def grad(self, node, out_grad):
         x, g = node.inputs
-        stride, padding = _attrs(node)
+        attrs = conv_attrs(node)
         return [
-            Node.make("conv2d_grad_input", (g, out_grad), input_shape=x.shape[2:],
-                      stride=stride, padding=padding),
-            Node.make("conv2d", (x, out_grad), stride=stride, padding=padding),
+            Node.make("conv2d_grad_input", (g, out_grad), input_shape=x.shape[2:], **attrs),
+            Node.make("conv2d", (x, out_grad), **attrs),
         ]
 
 
 # ----- the user-facing function ------------------------------------------------------------------
-def conv2d(x, w, b=None, stride=1, padding=0) -> Node:
-    """PyTorch's conv2d: x (N, C, H, W), w (O, C, kh, kw), optional bias b of shape (O,).
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode: str = "zeros") -> Node:
+    """PyTorch's conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), optional bias b (O,).
 
-    stride and padding are ints or (h, w) pairs; padding adds zeros on both sides. The
-    output is (N, O, floor((H + 2p - kh) / s) + 1, ...). The bias is an ordinary broadcast
-    add after the convolution, which the optimizer may fuse into it."""
+    stride and dilation are ints or (h, w) pairs; padding an int, an (h, w) pair,
+    ((top, bottom), (left, right)), "valid" (none) or "same" (output size = input size,
+    stride 1; an odd total puts the extra row/column at the bottom/right, as PyTorch);
+    padding_mode, as nn.Conv2d's: "zeros", "reflect", "replicate" or "circular". groups
+    splits the channels into groups convolved apart (groups == C: depthwise). The output
+    is (N, O, floor((H + 2p - dilation * (kh - 1) - 1) / s) + 1, ...). The bias is an
+    ordinary broadcast add after the convolution, which the optimizer may fuse into it."""
     x, w = operands(x, w)
-    out = Node.make("conv2d", (x, w), stride=pair("conv2d", "stride", stride, 1),
-                    padding=pair("conv2d", "padding", padding, 0))
+    op = "conv2d"
+    require_rank4(op, x=x, w=w)
+    stride = pair(op, "stride", stride, 1)
+    dilation = pair(op, "dilation", dilation, 1)
+    groups = positive_groups(op, groups)
+    x, padding = conv_padding.apply(op, x, w.shape[2:], padding, padding_mode, stride,
+                                    dilation)
+    out = Node.make(op, (x, w), stride=stride, padding=padding, dilation=dilation,
+                    groups=groups)
+    return add_bias(op, out, x, w, b)
+
+
+def add_bias(op: str, out: Node, x: Node, w: Node, b, channels: int | None = None) -> Node:
+    """out + b broadcast over the output channels (axis 1), after checking b: one value per
+    output channel (`channels`, by default w's first axis)."""
     if b is None:
         return out
     (b,) = operands(b)
-    if b.shape != (w.shape[0],):
-        raise build_error("conv2d", f"bias must have shape ({w.shape[0]},) for w "
+    channels = w.shape[0] if channels is None else channels
+    if b.shape != (channels,):
+        raise build_error(op, f"bias must have shape ({channels},) for w "
                           f"{shape_str(w.shape)}, got {shape_str(b.shape)}")
-    require_float("conv2d", x=x, b=b)
-    return out + reshape(b, (w.shape[0], 1, 1))
+    require_float(op, x=x, b=b)
+    return out + reshape(b, (channels,) + (1,) * (out.ndim - 2))

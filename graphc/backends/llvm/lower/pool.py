@@ -1,64 +1,206 @@
-"""Max and average pooling and their gradients as direct loops over windows (padding is
--inf for max, zeros counted in the divisor for average), window positions unrolled and
-unchecked when no window leaves the image. Gradients scatter into whole planes each
-thread owns, in output order, so sums do not depend on the thread count.
-
-2x2 windows with stride 2 and no padding (the common pool) take a vector path instead:
-a row of windows at a time, whole vectors of them by masked loads and stores, with the
-arithmetic of the NumPy reference in its order, so the results are identical."""
+"""Max and average pooling (regular and adaptive) and their gradients as direct loops over
+windows, each window the product of one window per axis (`Axis`: where its taps lie,
+which lie inside, avg pooling's divisor share), as graphc/ops/pool_windows.py places them.
+Taps outside the input read as -inf (max) or 0 (avg); windows of up to UNROLL taps are
+unrolled, and their taps unchecked when no window leaves the image. Gradients scatter into
+whole planes each thread owns, in output order, so sums do not depend on the thread
+count. The common 2x2 stride-2 pool takes a vector path instead (pool_vector.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.arith import smin
+from graphc.backends.llvm.codegen.arith import smax, smin
 from graphc.backends.llvm.codegen.expr import ExpressionEmitter
-from graphc.backends.llvm.codegen.irtypes import I32, I64, const, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import I1, I64, const, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import zero_run
-from graphc.backends.llvm.codegen.vector import lanes, masked_load_of, masked_store_of, splat
-from graphc.backends.llvm.lower import lowering
-from graphc.ops.conv import Window
+from graphc.backends.llvm.lower import lowering, pool_vector
+from graphc.ir.op import get_op
+from graphc.ops.conv import span
+from graphc.ops.pool_windows import Pooling, adaptive_bounds, adaptive_width
+
+UNROLL = 64  # windows of up to this many taps are unrolled; larger ones loop
 
 
-def _attrs(node):
-    window = Window.of(node)
-    return window.kernel, window.stride, window.padding
+class Axis:
+    """One axis of a pool's windows in IR: output y's window starts at start(y); tap t lies
+    at start + t * step; `padded`: some tap of some window lies outside."""
+
+    taps: int
+    step: int
+    padded: bool
+
+    def start(self, b, y):
+        raise NotImplementedError
+
+    def inside(self, b, y, start, pos):
+        raise NotImplementedError
+
+    def count(self, b, y, start):
+        """avg pooling's divisor share of output y's window."""
+        raise NotImplementedError
+
+    def first_inside(self, b, start):
+        """The first tap of a window that lies inside."""
+        raise NotImplementedError
 
 
-def _inside(b, iy, ix, h, w) -> ir.Value:
-    ok = b.and_(b.icmp_signed(">=", iy, i64(0)), b.icmp_signed("<", iy, i64(h)))
-    return b.and_(ok, b.and_(b.icmp_signed(">=", ix, i64(0)), b.icmp_signed("<", ix, i64(w))))
+class Regular(Axis):
+    def __init__(self, size: int, out: int, k: int, s: int, p: int, d: int, include_pad: bool):
+        self.size, self.k, self.s, self.p, self.d = size, k, s, p, d
+        self.taps, self.step, self.include_pad = k, d, include_pad
+        self.padded = p > 0 or (out - 1) * s - p + span(k, d) > size
+
+    def start(self, b, y):
+        return b.sub(b.mul(y, i64(self.s)), i64(self.p))
+
+    def inside(self, b, y, start, pos):
+        return b.and_(b.icmp_signed(">=", pos, i64(0)), b.icmp_signed("<", pos, i64(self.size)))
+
+    def count(self, b, y, start):
+        end = b.add(start, i64(self.k))
+        if self.include_pad:
+            return b.sub(smin(b, end, i64(self.size + self.p)), start)
+        return b.sub(smin(b, end, i64(self.size)), smax(b, start, i64(0)))
+
+    def first_inside(self, b, start):
+        # start + ceil(-start / d) * d for a start above the image, else start
+        ahead = b.sdiv(b.add(b.neg(start), i64(self.d - 1)), i64(self.d))
+        return b.select(b.icmp_signed("<", start, i64(0)), b.add(start, b.mul(ahead,
+                                                                             i64(self.d))), start)
 
 
-def _padded(kernel, stride, padding, in_shape, out_shape) -> bool:
-    """Whether some window reaches outside the image (else no position needs a check)."""
-    return any(p > 0 or (o - 1) * s + k > n
-               for k, s, p, n, o in zip(kernel, stride, padding, in_shape, out_shape))
+class Adaptive(Axis):
+    def __init__(self, size: int, out: int):
+        self.size, self.out = size, out
+        self.taps, self.step = adaptive_width(size, out), 1
+        start, end = adaptive_bounds(size, out)
+        self.padded = bool(((end - start) < self.taps).any())
+
+    def start(self, b, y):
+        return b.udiv(b.mul(y, i64(self.size)), i64(self.out))
+
+    def end(self, b, y):
+        return b.udiv(b.add(b.mul(b.add(y, i64(1)), i64(self.size)), i64(self.out - 1)),
+                      i64(self.out))
+
+    def inside(self, b, y, start, pos):
+        return b.icmp_signed("<", pos, self.end(b, y))
+
+    def count(self, b, y, start):
+        return b.sub(self.end(b, y), start)
+
+    def first_inside(self, b, start):
+        return start
 
 
-def _scan(k, x, base, top, left, kernel, h, w, padded: bool, fill, visit) -> None:
-    """visit(t, value) for the window's positions t = row * kw + column in order, unrolled;
-    positions outside the image read as `fill`."""
-    b = k.b
-    kh, kw = kernel
-    dt = x.dtype
-    for i in range(kh):
-        iy = b.add(top, i64(i))
-        for j in range(kw):
-            ix = b.add(left, i64(j))
-            at = b.add(b.mul(iy, i64(w)), ix)
-            if padded:
-                inside = _inside(b, iy, ix, h, w)
-                value = b.select(inside, k.load(x.ptr, dt, b.add(base, b.select(inside, at,
-                                                                                 i64(0)))),
-                                 const(dt, fill))
-            else:
-                value = k.load(x.ptr, dt, b.add(base, at))
-            visit(i * kw + j, value)
+def axes(node, in_shape, out_shape) -> tuple[Axis, Axis]:
+    """The node's windows along H and W, for an NCHW input and output; sizes bound at call
+    time that the op refuses raise its ValueError (as from the NumPy reference)."""
+    get_op(node.op).geometry.check_input(node.op, tuple(in_shape), node.attrs)
+    in_hw, out_hw = in_shape[2:], out_shape[2:]
+    if "output_size" in node.attrs:
+        return tuple(Adaptive(in_hw[a], out_hw[a]) for a in range(2))
+    p = Pooling.of(node)
+    return tuple(Regular(in_hw[a], out_hw[a], p.kernel[a], p.stride[a], p.padding[a],
+                         p.dilation[a], p.count_include_pad) for a in range(2))
 
 
-def _windows(k, n_planes: int, ho: int, wo: int, body) -> None:
+class Window:
+    """Output (y, x)'s window over a plane of x of width w: its taps in row-major order."""
+
+    def __init__(self, k, rows: Axis, cols: Axis, y, x, w: int):
+        b = k.b
+        self.k, self.rows, self.cols, self.y, self.x, self.w = k, rows, cols, y, x, w
+        self.top, self.left = rows.start(b, y), cols.start(b, x)
+
+    def scan(self, visit) -> None:
+        """visit(t, row, col, inside) for each tap t = a * kw + c (row, col: its position;
+        inside: an i1, or None when every tap lies inside), unrolled or in loops."""
+        k, b, rows, cols = self.k, self.k.b, self.rows, self.cols
+
+        def tap(a, c):
+            row = b.add(self.top, b.mul(a, i64(rows.step)) if not isinstance(a, int)
+                        else i64(a * rows.step))
+            col = b.add(self.left, b.mul(c, i64(cols.step)) if not isinstance(c, int)
+                        else i64(c * cols.step))
+            inside = None
+            if rows.padded:
+                inside = rows.inside(b, self.y, self.top, row)
+            if cols.padded:
+                ok = cols.inside(b, self.x, self.left, col)
+                inside = ok if inside is None else b.and_(inside, ok)
+            t = a * cols.taps + c if isinstance(a, int) else \
+                b.add(b.mul(a, i64(cols.taps)), c)
+            visit(t if not isinstance(t, int) else i64(t), row, col, inside)
+
+        if rows.taps * cols.taps <= UNROLL:
+            for a in range(rows.taps):
+                for c in range(cols.taps):
+                    tap(a, c)
+            return
+        with k.loop(0, rows.taps, "ta") as a, k.loop(0, cols.taps, "tc") as c:
+            tap(a, c)
+
+    def read(self, x, base, row, col, inside, fill):
+        """x[base + row * w + col], or fill outside."""
+        k, b = self.k, self.k.b
+        at = b.add(b.mul(row, i64(self.w)), col)
+        if inside is None:
+            return k.load(x.ptr, x.dtype, b.add(base, at))
+        value = k.load(x.ptr, x.dtype, b.add(base, b.select(inside, at, i64(0))))
+        return b.select(inside, value, const(x.dtype, fill))
+
+    def first_max(self, x, base):
+        """(row, col) of the window's first maximum (padding -inf, a NaN the maximum, ties
+        to the first); a window with nothing above -inf gives its first tap inside."""
+        k, b = self.k, self.k.b
+        best, first = k.alloca(llvm_type(x.dtype)), k.alloca(I1)
+        wrow, wcol = k.alloca(I64), k.alloca(I64)
+        b.store(const(x.dtype, -np.inf), best)
+        b.store(ir.Constant(I1, 1), first)
+
+        def visit(t, row, col, inside):
+            value = self.read(x, base, row, col, inside, -np.inf)
+            current = b.load(best)
+            take = b.and_(b.fcmp_unordered(">", value, current),
+                          b.fcmp_ordered("ord", current, current))
+            take = b.or_(take, b.load(first))  # tap 0 is the start, as in the reference
+            b.store(ir.Constant(I1, 0), first)
+            b.store(b.select(take, value, current), best)
+            b.store(b.select(take, row, b.load(wrow)), wrow)
+            b.store(b.select(take, col, b.load(wcol)), wcol)
+
+        self.scan(visit)
+        row, col = b.load(wrow), b.load(wcol)
+        if not (self.rows.padded or self.cols.padded):
+            return row, col
+        outside = b.not_(b.and_(self._inside_row(row), self._inside_col(col)))
+        row = b.select(outside, self.rows.first_inside(b, self.top), row)
+        col = b.select(outside, self.cols.first_inside(b, self.left), col)
+        return row, col
+
+    def _inside_row(self, row):
+        if not self.rows.padded:
+            return ir.Constant(I1, 1)
+        return self.rows.inside(self.k.b, self.y, self.top, row)
+
+    def _inside_col(self, col):
+        if not self.cols.padded:
+            return ir.Constant(I1, 1)
+        return self.cols.inside(self.k.b, self.x, self.left, col)
+
+    def divisor(self, override, dtype):
+        b = self.k.b
+        if override is not None:
+            return const(dtype, override)
+        count = b.mul(self.rows.count(b, self.y, self.top), self.cols.count(b, self.x,
+                                                                           self.left))
+        return b.sitofp(count, llvm_type(dtype))
+
+
+def _planes_rows(k, n_planes: int, ho: int, wo: int, body) -> None:
     """body(plane, y, x) for every output position; threads split planes x rows."""
     b = k.b
     start, stop = k.split(n_planes * ho)
@@ -68,397 +210,140 @@ def _windows(k, n_planes: int, ho: int, wo: int, body) -> None:
             body(plane, y, x)
 
 
-def _first_max_position(k, x, plane_base, top, left, kernel, h, w, padded: bool):
-    """The position t = row * kw + column of a window's first maximum (padding -inf, NaN
-    the maximum; position 0 when nothing is above -inf)."""
-    b = k.b
-    dt = x.dtype
-    best = k.alloca(llvm_type(dt))
-    where = k.alloca(I64)
-
-    def visit(t, value):
-        if t == 0:
-            b.store(value, best)
-            b.store(i64(0), where)
-            return
-        # Taken when above the best so far or NaN, unless the best is NaN already.
-        current = b.load(best)
-        take = b.and_(b.fcmp_unordered(">", value, current),
-                      b.fcmp_ordered("ord", current, current))
-        b.store(b.select(take, value, current), best)
-        b.store(b.select(take, i64(t), b.load(where)), where)
-
-    _scan(k, x, plane_base, top, left, kernel, h, w, padded, -np.inf, visit)
-    return b.load(where)
+def _out_at(b, plane, y, x, ho: int, wo: int):
+    return b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), x)
 
 
-def _first_max(k, x, plane_base, top, left, kernel, h, w, padded: bool):
-    """(row, col) in x of the first maximum of a window (see _first_max_position); a
-    window with nothing above -inf gives its top-left position inside x."""
-    b = k.b
-    kw = kernel[1]
-    t = _first_max_position(k, x, plane_base, top, left, kernel, h, w, padded)
-    row = b.add(top, b.udiv(t, i64(kw)))
-    col = b.add(left, b.urem(t, i64(kw)))
-    if not padded:
-        return row, col
-    outside = b.not_(_inside(b, row, col, h, w))
-    zero = i64(0)
-    row = b.select(outside, b.select(b.icmp_signed(">", top, zero), top, zero), row)
-    col = b.select(outside, b.select(b.icmp_signed(">", left, zero), left, zero), col)
-    return row, col
-
-
-def _is_2x2(node) -> bool:
-    return _attrs(node) == ((2, 2), (2, 2), (0, 0))
-
-
-class _Windows2x2:
-    """Masked vector access to 2x2 stride-2 windows, `lanes` at a time, in one of two
-    layouts: along one output row (read from two image rows, `width` apart), or, when
-    windows tile the image and a row has at most half a vector of them, `rows` whole
-    output rows at once (their image rows are one contiguous run). Lanes past `count`
-    are neither read nor written."""
-
-    def __init__(self, k, dtype: np.dtype, width: int, out_width: int, tiled: bool):
-        self.k, self.b, self.dtype = k, k.b, np.dtype(dtype)
-        self.lanes = n = lanes(self.dtype)  # 16 float32 or 8 float64 windows at a time
-        self.width = width
-        self.rows = n // out_width if tiled and 2 * out_width <= n else 0
-        t = llvm_type(self.dtype)
-        self.vec = ir.VectorType(t, n)
-        self.zero = ir.Constant(self.vec, None)
-        self._lane = ir.Constant(ir.VectorType(I64, 4 * n), list(range(4 * n)))
-        if self.rows:  # lane q: window q % out_width of output row q // out_width
-            self.block = ir.VectorType(t, 4 * n)
-            corner = [(q // out_width) * 4 * out_width + 2 * (q % out_width)
-                      if q < self.rows * out_width else 0 for q in range(n)]
-            offsets = (0, 1, 2 * out_width, 2 * out_width + 1)
-            self._gather = [_indices([c + o for c in corner]) for o in offsets]
-            # block element p from lane (p // (4 wo)) * wo + (p % (2 wo)) // 2 of the
-            # vector of its position in the window (top/bottom, left/right).
-            self._scatter = _indices([
-                (2 * ((p % (4 * out_width)) // (2 * out_width)) + p % 2) * n
-                + (p // (4 * out_width)) * out_width + (p % (2 * out_width)) // 2
-                if p < 4 * self.rows * out_width else 0 for p in range(4 * n)])
-        else:
-            self.block = ir.VectorType(t, 2 * n)
-            self._gather = [_indices(range(0, 2 * n, 2)), _indices(range(1, 2 * n, 2))]
-            self._scatter = _indices([q // 2 + (q % 2) * n for q in range(2 * n)])
-
-    def _mask(self, count: ir.Value, width: int) -> ir.Value:
-        b = self.b
-        lane = b.shuffle_vector(self._lane, self._lane, _indices(range(width)))
-        return b.icmp_signed("<", lane, splat(b, count, ir.VectorType(I64, width)))
-
-    def load(self, ptr, at, count, typ=None) -> ir.Value:
-        """`count` elements from ptr[at] (a vector of typ, by default one per window)."""
-        typ = typ or self.vec
-        return self.b.call(masked_load_of(self.k.mc, typ), [
-            self.k.gep(ptr, self.dtype, at), ir.Constant(I32, self.dtype.itemsize),
-            self._mask(count, typ.count), ir.Constant(typ, None)])
-
-    def store(self, value, ptr, at, count) -> None:
-        typ = value.type
-        self.b.call(masked_store_of(self.k.mc, typ), [
-            value, self.k.gep(ptr, self.dtype, at), ir.Constant(I32, self.dtype.itemsize),
-            self._mask(count, typ.count)])
-
-    def read(self, ptr, at, count) -> list[ir.Value]:
-        """The `count` windows from the one whose top-left corner is ptr[at] as four
-        vectors: top-left, top-right, bottom-left, bottom-right."""
-        b = self.b
-        if self.rows:
-            block = self.load(ptr, at, b.mul(count, i64(4)), self.block)
-            return [b.shuffle_vector(block, block, g) for g in self._gather]
-        out = []
-        for row in (at, b.add(at, i64(self.width))):
-            pair = self.load(ptr, row, b.mul(count, i64(2)), self.block)
-            out += [b.shuffle_vector(pair, pair, g) for g in self._gather]
-        return out
-
-    def write(self, values: list[ir.Value], ptr, at, count) -> None:
-        """The inverse of read: four vectors into the windows from ptr[at] on."""
-        b = self.b
-        n = self.lanes
-        if self.rows:
-            halves = [b.shuffle_vector(x, y, _indices(range(2 * n)))
-                      for x, y in (values[:2], values[2:])]
-            whole = b.shuffle_vector(*halves, _indices(range(4 * n)))
-            self.store(b.shuffle_vector(whole, whole, self._scatter), ptr, at,
-                       b.mul(count, i64(4)))
-            return
-        for (left, right), row in zip((values[:2], values[2:]),
-                                      (at, b.add(at, i64(self.width)))):
-            self.store(b.shuffle_vector(left, right, self._scatter), ptr, row,
-                       b.mul(count, i64(2)))
-
-
-def _indices(values) -> ir.Constant:
-    values = list(values)
-    return ir.Constant(ir.VectorType(I32, len(values)), values)
-
-
-def _each_2x2(k, dtype, shape, out_hw, body, zero=None) -> None:
-    """body(v, window, at, count) for each vector of `count` windows: at is the first
-    one's top-left corner in the (n, c, h, w) image, window its flat index in the
-    (n, c, ho, wo) output. Threads split output rows, or whole planes when zero(base)
-    must run first (a gradient that leaves pixels outside every window)."""
-    b = k.b
-    n_, c_, h, w = shape
-    ho, wo = out_hw
-    v = _Windows2x2(k, dtype, w, wo, (2 * ho, 2 * wo) == (h, w))
-
-    def row(plane, y):
-        corner = b.add(b.mul(plane, i64(h * w)), b.mul(y, i64(2 * w)))
-        first = b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo))
-        with k.loop(0, -(-wo // v.lanes), "chunk") as chunk:
-            x0 = b.mul(chunk, i64(v.lanes))
-            count = smin(b, b.sub(i64(wo), x0), i64(v.lanes))
-            body(v, b.add(first, x0), b.add(corner, b.mul(x0, i64(2))), count)
-
-    if v.rows:  # whole output rows, `v.rows` at a time (each 2w contiguous pixels)
-        start, stop = k.split(n_ * c_ * ho)
-        chunks = b.sdiv(b.add(b.sub(stop, start), i64(v.rows - 1)), i64(v.rows))
-        with k.loop(0, chunks, "rows") as j:
-            first = b.add(start, b.mul(j, i64(v.rows)))
-            count = b.mul(smin(b, b.sub(stop, first), i64(v.rows)), i64(wo))
-            body(v, b.mul(first, i64(wo)), b.mul(first, i64(2 * w)), count)
-    elif zero is None:
-        start, stop = k.split(n_ * c_ * ho)
-        with k.loop(start, stop, "row") as r:
-            row(b.udiv(r, i64(ho)), b.urem(r, i64(ho)))
-    else:
-        start, stop = k.split(n_ * c_)
-        with k.loop(start, stop, "plane") as plane:
-            zero(b.mul(plane, i64(h * w)))
-            with k.loop(0, ho, "y") as y:
-                row(plane, y)
-
-
-def _first_max_2x2(b, values):
-    """The index 0-3 (an i32 vector) of each window's first maximum, as in
-    _first_max_position: a NaN is the maximum."""
-    best = values[0]
-    where = ir.Constant(ir.VectorType(I32, best.type.count), None)
-    for t, value in enumerate(values[1:], start=1):
-        take = b.and_(b.fcmp_unordered(">", value, best), b.fcmp_ordered("ord", best, best))
-        best = b.select(take, value, best)
-        where = b.select(take, ir.Constant(where.type, [t] * where.type.count), where)
-    return where
-
-
-def _is(b, where, t: int) -> ir.Value:
-    return b.icmp_signed("==", where, ir.Constant(where.type, [t] * where.type.count))
-
-
-def _max_pool_2x2(k, x, out, emitter) -> None:
-    def body(v, window, at, count):
-        a, bb, c, d = v.read(x.ptr, at, count)
-        best = emitter._extremum(emitter._extremum(emitter._extremum(a, bb, ">"), c, ">"),
-                                 d, ">")
-        v.store(best, out.ptr, window, count)
-
-    _each_2x2(k, x.dtype, x.shape, out.shape[2:], body)
-
-
-def _max_pool_gather_2x2(k, x, hv, out) -> None:
-    b = k.b
-
-    def body(v, window, at, count):
-        where = _first_max_2x2(b, v.read(x.ptr, at, count))
-        h = v.read(hv.ptr, at, count)
-        value = b.select(_is(b, where, 1), h[1],
-                         b.select(_is(b, where, 2), h[2],
-                                  b.select(_is(b, where, 3), h[3], h[0])))
-        v.store(value, out.ptr, window, count)
-
-    _each_2x2(k, x.dtype, x.shape, out.shape[2:], body)
-
-
-def _covers(shape, out_hw) -> bool:
-    return (2 * out_hw[0], 2 * out_hw[1]) == tuple(shape[2:])
-
-
-def _max_pool_grad_2x2(k, x, g, out) -> None:
-    b = k.b
-
-    def body(v, window, at, count):
-        where = _first_max_2x2(b, v.read(x.ptr, at, count))
-        gv = v.load(g.ptr, window, count)
-        v.write([b.select(_is(b, where, t), gv, v.zero) for t in range(4)], out.ptr, at,
-                count)
-
-    ho_wo = g.shape[2:]
-    _each_2x2(k, x.dtype, x.shape, ho_wo, body,
-              None if _covers(x.shape, ho_wo) else lambda base: zero_run(
-                  k, out, base, x.shape[2] * x.shape[3]))
-
-
-def _avg_pool_2x2(k, x, out) -> None:
-    b = k.b
-
-    def body(v, window, at, count):
-        a, bb, c, d = v.read(x.ptr, at, count)
-        total = b.fadd(b.fadd(b.fadd(a, bb), c), d)
-        v.store(b.fdiv(total, ir.Constant(v.vec, [4.0] * v.lanes)), out.ptr, window, count)
-
-    _each_2x2(k, x.dtype, x.shape, out.shape[2:], body)
-
-
-def _avg_pool_grad_2x2(k, g, out) -> None:
-    b = k.b
-
-    def body(v, window, at, count):
-        share = b.fdiv(v.load(g.ptr, window, count), ir.Constant(v.vec, [4.0] * v.lanes))
-        v.write([share] * 4, out.ptr, at, count)
-
-    ho_wo = g.shape[2:]
-    _each_2x2(k, out.dtype, out.shape, ho_wo, body,
-              None if _covers(out.shape, ho_wo) else lambda base: zero_run(
-                  k, out, base, out.shape[2] * out.shape[3]))
-
-
-@lowering("max_pool2d")
-def emit_max_pool2d(k, node, out, ins, scratch) -> None:
+@lowering("max_pool2d", "adaptive_max_pool2d")
+def emit_max_pool(k, node, out, ins, scratch) -> None:
     (x,) = ins
     emitter = ExpressionEmitter(k.b, k.mc, out.dtype, {})
-    if _is_2x2(node):
-        return _max_pool_2x2(k, x, out, emitter)
-    (kh, kw), (sh, sw), (ph, pw) = _attrs(node)
+    rows, cols = axes(node, x.shape, out.shape)
+    if pool_vector.is_2x2(node, x.shape, out.shape):
+        return pool_vector.max_pool_2x2(k, x, out, emitter)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    padded = _padded((kh, kw), (sh, sw), (ph, pw), (h, w), (ho, wo))
-    b = k.b
-    dt = out.dtype
+    b, dt = k.b, out.dtype
     best = k.alloca(llvm_type(dt))
 
     def body(plane, y, xx):
-        top = b.sub(b.mul(y, i64(sh)), i64(ph))
-        left = b.sub(b.mul(xx, i64(sw)), i64(pw))
+        window = Window(k, rows, cols, y, xx, w)
         base = b.mul(plane, i64(h * w))
         b.store(const(dt, -np.inf), best)
-        _scan(k, x, base, top, left, (kh, kw), h, w, padded, -np.inf,
-              lambda t, value: b.store(emitter._extremum(b.load(best), value, ">"), best))
-        at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
-        k.store(b.load(best), out.ptr, dt, at)
+        window.scan(lambda t, row, col, inside: b.store(emitter._extremum(
+            b.load(best), window.read(x, base, row, col, inside, -np.inf), ">"), best))
+        k.store(b.load(best), out.ptr, dt, _out_at(b, plane, y, xx, ho, wo))
 
-    _windows(k, n_ * c_, ho, wo, body)
+    _planes_rows(k, n_ * c_, ho, wo, body)
 
 
-@lowering("max_pool2d_gather")
-def emit_max_pool2d_gather(k, node, out, ins, scratch) -> None:
+@lowering("max_pool2d_gather", "adaptive_max_pool2d_gather")
+def emit_max_pool_gather(k, node, out, ins, scratch) -> None:
     x, hv = ins
-    if _is_2x2(node):
-        return _max_pool_gather_2x2(k, x, hv, out)
-    kernel, (sh, sw), (ph, pw) = _attrs(node)
+    rows, cols = axes(node, x.shape, out.shape)
+    if pool_vector.is_2x2(node, x.shape, out.shape):
+        return pool_vector.max_pool_gather_2x2(k, x, hv, out)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    padded = _padded(kernel, (sh, sw), (ph, pw), (h, w), (ho, wo))
     b = k.b
 
     def body(plane, y, xx):
-        top = b.sub(b.mul(y, i64(sh)), i64(ph))
-        left = b.sub(b.mul(xx, i64(sw)), i64(pw))
         base = b.mul(plane, i64(h * w))
-        row, col = _first_max(k, x, base, top, left, kernel, h, w, padded)
+        row, col = Window(k, rows, cols, y, xx, w).first_max(x, base)
         value = k.load(hv.ptr, hv.dtype, b.add(base, b.add(b.mul(row, i64(w)), col)))
-        at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
-        k.store(value, out.ptr, out.dtype, at)
+        k.store(value, out.ptr, out.dtype, _out_at(b, plane, y, xx, ho, wo))
 
-    _windows(k, n_ * c_, ho, wo, body)
+    _planes_rows(k, n_ * c_, ho, wo, body)
 
 
-@lowering("max_pool2d_grad")
-def emit_max_pool2d_grad(k, node, out, ins, scratch) -> None:
-    """Disjoint windows inside the image write their positions directly (g at the first
-    maximum, zeros elsewhere); others add g into a zeroed plane at each window's maximum."""
+@lowering("max_pool2d_grad", "adaptive_max_pool2d_grad")
+def emit_max_pool_grad(k, node, out, ins, scratch) -> None:
+    """Each window's g added at its first maximum into a zeroed plane; disjoint windows
+    inside the image (stride at least the kernel) write their taps directly instead
+    (g at the first maximum, zeros elsewhere)."""
     x, g = ins
-    if _is_2x2(node):
-        return _max_pool_grad_2x2(k, x, g, out)
-    kernel, (sh, sw), (ph, pw) = _attrs(node)
+    rows, cols = axes(node, x.shape, g.shape)
+    if pool_vector.is_2x2(node, x.shape, g.shape):
+        return pool_vector.max_pool_grad_2x2(k, x, g, out)
     n_, c_, h, w = x.shape
     ho, wo = g.shape[2:]
-    padded = _padded(kernel, (sh, sw), (ph, pw), (h, w), (ho, wo))
-    disjoint = not padded and sh >= kernel[0] and sw >= kernel[1]
-    covered = disjoint and (ho * sh, wo * sw) == (h, w) and (sh, sw) == tuple(kernel)
-    b = k.b
-    dt = out.dtype
+    disjoint = all(isinstance(a, Regular) and not a.padded and a.d == 1 and a.s >= a.k
+                   for a in (rows, cols))
+    covered = disjoint and (ho * rows.s, wo * cols.s) == (h, w) and \
+        (rows.s, cols.s) == (rows.k, cols.k)
+    b, dt = k.b, out.dtype
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         base = b.mul(plane, i64(h * w))
         if not covered:
             zero_run(k, out, base, h * w)
-        with k.loop(0, ho, "y") as y:
-            with k.loop(0, wo, "x") as xx:
-                top = b.sub(b.mul(y, i64(sh)), i64(ph))
-                left = b.sub(b.mul(xx, i64(sw)), i64(pw))
-                gv = k.load(g.ptr, g.dtype, b.add(b.mul(b.add(b.mul(plane, i64(ho)), y),
-                                                        i64(wo)), xx))
-                if disjoint:
-                    where = _first_max_position(k, x, base, top, left, kernel, h, w, False)
-                    corner = b.add(base, b.add(b.mul(top, i64(w)), left))
-                    for i in range(kernel[0]):
-                        for j in range(kernel[1]):
-                            hit = b.icmp_signed("==", where, i64(i * kernel[1] + j))
-                            k.store(b.select(hit, gv, const(dt, 0)), out.ptr, dt,
-                                    b.add(corner, i64(i * w + j)))
-                else:
-                    row, col = _first_max(k, x, base, top, left, kernel, h, w, padded)
-                    at = b.add(base, b.add(b.mul(row, i64(w)), col))
-                    k.store(b.fadd(k.load(out.ptr, dt, at), gv), out.ptr, dt, at)
+        with k.loop(0, ho, "y") as y, k.loop(0, wo, "x") as xx:
+            window = Window(k, rows, cols, y, xx, w)
+            gv = k.load(g.ptr, g.dtype, _out_at(b, plane, y, xx, ho, wo))
+            row, col = window.first_max(x, base)
+            if disjoint:
+                def put(t, trow, tcol, inside):
+                    hit = b.and_(b.icmp_signed("==", trow, row), b.icmp_signed("==", tcol, col))
+                    k.store(b.select(hit, gv, const(dt, 0)), out.ptr, dt,
+                            b.add(base, b.add(b.mul(trow, i64(w)), tcol)))
+                window.scan(put)
+            else:
+                at = b.add(base, b.add(b.mul(row, i64(w)), col))
+                k.store(b.fadd(k.load(out.ptr, dt, at), gv), out.ptr, dt, at)
 
 
-@lowering("avg_pool2d")
-def emit_avg_pool2d(k, node, out, ins, scratch) -> None:
+@lowering("avg_pool2d", "adaptive_avg_pool2d")
+def emit_avg_pool(k, node, out, ins, scratch) -> None:
     (x,) = ins
-    if _is_2x2(node):
-        return _avg_pool_2x2(k, x, out)
-    (kh, kw), (sh, sw), (ph, pw) = _attrs(node)
+    rows, cols = axes(node, x.shape, out.shape)
+    if pool_vector.is_2x2(node, x.shape, out.shape):
+        return pool_vector.avg_pool_2x2(k, x, out)
     n_, c_, h, w = x.shape
     ho, wo = out.shape[2:]
-    padded = _padded((kh, kw), (sh, sw), (ph, pw), (h, w), (ho, wo))
-    b = k.b
-    dt = out.dtype
+    override = node.attrs.get("divisor_override")
+    b, dt = k.b, out.dtype
     total = k.alloca(llvm_type(dt))
 
     def body(plane, y, xx):
-        top = b.sub(b.mul(y, i64(sh)), i64(ph))
-        left = b.sub(b.mul(xx, i64(sw)), i64(pw))
+        window = Window(k, rows, cols, y, xx, w)
         base = b.mul(plane, i64(h * w))
         b.store(const(dt, 0), total)
-        _scan(k, x, base, top, left, (kh, kw), h, w, padded, 0,
-              lambda t, value: b.store(b.fadd(b.load(total), value), total))
-        at = b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)), xx)
-        k.store(b.fdiv(b.load(total), const(dt, kh * kw)), out.ptr, dt, at)
+        window.scan(lambda t, row, col, inside: b.store(b.fadd(
+            b.load(total), window.read(x, base, row, col, inside, 0)), total))
+        k.store(b.fdiv(b.load(total), window.divisor(override, dt)), out.ptr, dt,
+                _out_at(b, plane, y, xx, ho, wo))
 
-    _windows(k, n_ * c_, ho, wo, body)
+    _planes_rows(k, n_ * c_, ho, wo, body)
 
 
-@lowering("avg_pool2d_grad")
-def emit_avg_pool2d_grad(k, node, out, ins, scratch) -> None:
+@lowering("avg_pool2d_grad", "adaptive_avg_pool2d_grad")
+def emit_avg_pool_grad(k, node, out, ins, scratch) -> None:
     (g,) = ins
-    if _is_2x2(node):
-        return _avg_pool_grad_2x2(k, g, out)
-    (kh, kw), (sh, sw), (ph, pw) = _attrs(node)
+    rows, cols = axes(node, out.shape, g.shape)
+    if pool_vector.is_2x2(node, out.shape, g.shape):
+        return pool_vector.avg_pool_grad_2x2(k, g, out)
     n_, c_, h, w = out.shape
     ho, wo = g.shape[2:]
-    b = k.b
-    dt = out.dtype
+    override = node.attrs.get("divisor_override")
+    b, dt = k.b, out.dtype
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         base = b.mul(plane, i64(h * w))
         zero_run(k, out, base, h * w)
-        with k.loop(0, ho, "y") as y:
-            with k.loop(0, wo, "x") as xx:
-                gv = k.load(g.ptr, dt, b.add(b.mul(b.add(b.mul(plane, i64(ho)), y), i64(wo)),
-                                             xx))
-                share = b.fdiv(gv, const(dt, kh * kw))
-                top = b.sub(b.mul(y, i64(sh)), i64(ph))
-                left = b.sub(b.mul(xx, i64(sw)), i64(pw))
-                with k.loop(0, kh, "i") as i:
-                    with k.loop(0, kw, "j") as j:
-                        iy, ix = b.add(top, i), b.add(left, j)
-                        with k.when(_inside(b, iy, ix, h, w)):
-                            at = b.add(base, b.add(b.mul(iy, i64(w)), ix))
-                            k.store(b.fadd(k.load(out.ptr, dt, at), share), out.ptr, dt, at)
+        with k.loop(0, ho, "y") as y, k.loop(0, wo, "x") as xx:
+            window = Window(k, rows, cols, y, xx, w)
+            gv = k.load(g.ptr, dt, _out_at(b, plane, y, xx, ho, wo))
+            share = b.fdiv(gv, window.divisor(override, dt))
+
+            def add(t, row, col, inside):
+                at = b.add(base, b.add(b.mul(row, i64(w)), col))
+
+                def accumulate():
+                    k.store(b.fadd(k.load(out.ptr, dt, at), share), out.ptr, dt, at)
+                if inside is None:
+                    accumulate()
+                else:
+                    with k.when(inside):
+                        accumulate()
+
+            window.scan(add)

@@ -12,6 +12,11 @@ place (col2im). Integer convolutions run as loops (loops.py): threads split whol
 planes; each output element sums its terms in a fixed (channel, kernel row, kernel
 column) order, kernel columns unrolled so the inner loop vectorizes.
 
+Channel groups and dilation: the direct kernel and the GEMMs take both (groups as GEMM
+batch items, dilation in the patches' index maps); grouped layers with few output channels
+per group (depthwise ones) run the planes kernel (planes.py: any stride, forward and weight
+gradient), whose tiles the GEMM would leave mostly empty; Winograd takes plain layers only.
+
 paths.py chooses among them from the shapes; forward.py and grad_input.py hold the
 lowerings; the weight gradient has a package of its own (grad_weight/).
 """

@@ -28,11 +28,11 @@ def emit(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue=None,
     [q0, q1). With weights that are not all finite, `nonfinite()` runs instead if given
     (a reference-exact path: the input gradient must not multiply padding), else the
     kernel runs every kernel row."""
-    if conv.n * conv.cout * conv.ho * conv.wo == 0:
+    if conv.images * conv.cout * conv.ho * conv.wo == 0:
         return
     assert np.dtype(out.dtype) == np.dtype(conv.dtype), (out.dtype, conv.dtype)
     b = k.b
-    finite = weights_finite(k, weight, conv.cout * conv.taps)
+    finite = weights_finite(k, weight, conv.groups * conv.group_weights)
     if nonfinite is not None:
         with b.if_else(finite) as (direct, exact):
             with direct:
@@ -55,7 +55,7 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
     k_blocks = -(-conv.cout // per_item)
     tail = conv.cout - (k_blocks - 1) * per_item
     # Few images (inference): bands of output rows are items too, so threads share them.
-    bands = min(conv.ho, -(-MIN_ITEMS // (conv.n * k_blocks)))
+    bands = min(conv.ho, -(-MIN_ITEMS // (conv.images * k_blocks)))
     band_rows = balanced(conv.ho, -(-conv.ho // bands))
     bands = len(band_rows)
     workers = smin(b, k.nthreads, i64(SLOTS))
@@ -69,7 +69,9 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
 
         def item_body(n, k0, count, y0, rows):
             if conv.variant == "positions":
-                _planes(k, conv, weight, padded, second, k0, r, count, y0, rows, skip)
+                w_base = i64(0) if conv.groups == 1 else \
+                    b.mul(b.urem(n, i64(conv.groups)), i64(conv.group_weights))
+                _planes(k, conv, weight, padded, second, w_base, k0, r, count, y0, rows, skip)
                 _copy_out(k, conv, second, out, n, k0, count, y0, rows)
             else:
                 _channel_planes(k, conv, second, padded, out, n, k0, count, block_rows,
@@ -87,7 +89,7 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
                 with final:
                     emit_case(sizes[1])
 
-        items = conv.n * k_blocks * bands
+        items = conv.images * k_blocks * bands
         chunk = b.sdiv(b.add(i64(items), b.sub(workers, i64(1))), workers)
         start = smin(b, b.mul(k.tid, chunk), i64(items))
         stop = smin(b, b.add(start, chunk), i64(items))
@@ -107,7 +109,12 @@ def _emit_items(k: Kernel, conv: Direct, image, weight, out, scratch, epilogue,
             if epilogue is not None:
                 k1 = smin(b, b.add(k0, i64(per_item)), i64(conv.cout))
                 y1 = smin(b, b.add(y0, i64(band_rows[0])), i64(conv.ho))
-                epilogue(n, k0, k1, b.mul(y0, i64(conv.wo)), b.mul(y1, i64(conv.wo)))
+                image, first = n, i64(0)  # the output channels of (image, group) n
+                if conv.groups > 1:
+                    image = b.udiv(n, i64(conv.groups))
+                    first = b.mul(b.urem(n, i64(conv.groups)), i64(conv.cout))
+                epilogue(image, b.add(first, k0), b.add(first, k1), b.mul(y0, i64(conv.wo)),
+                         b.mul(y1, i64(conv.wo)))
 
 
 def _fill_zero(k: Kernel, ptr, dtype, count: int) -> None:
@@ -129,22 +136,23 @@ def _pad(k: Kernel, conv: Direct, image, n, padded) -> None:
             _copy_row(k, image.ptr, image.dtype, src, padded, dt, dst, conv.w)
 
 
-def _planes(k: Kernel, conv: Direct, weight, padded, tile, k0, r: int, kb: int, y0,
+def _planes(k: Kernel, conv: Direct, weight, padded, tile, w_base, k0, r: int, kb: int, y0,
             rows: int, skip) -> None:
-    """Tile planes 0..kb of output channels k0.. for the output rows [y0, y0 + rows),
-    positions from y0 * wp on: blocks of r vectors, then one of the remaining vectors."""
+    """Tile planes 0..kb of output channels k0.. (of the group whose weights start at
+    w_base) for the output rows [y0, y0 + rows), positions from y0 * wp on: blocks of r
+    vectors, then one of the remaining vectors."""
     b = k.b
     base = b.mul(y0, i64(conv.wp))
     full, rest = divmod(-(-rows * conv.wp // conv.lanes), r)
     with k.loop(0, full, "jb") as jb:
-        _block(k, conv, weight, padded, tile, k0, base, b.mul(jb, i64(r * conv.lanes)), r, kb,
-               skip)
+        _block(k, conv, weight, padded, tile, w_base, k0, base,
+               b.mul(jb, i64(r * conv.lanes)), r, kb, skip)
     if rest:
-        _block(k, conv, weight, padded, tile, k0, base, i64(full * r * conv.lanes), rest, kb,
-               skip)
+        _block(k, conv, weight, padded, tile, w_base, k0, base, i64(full * r * conv.lanes),
+               rest, kb, skip)
 
 
-def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: int,
+def _block(k: Kernel, conv: Direct, weight, padded, tile, w_base, k0, base, offset, r: int,
            kb: int, skip) -> None:
     """One register block: r vectors of positions from j0 = base + offset times kb
     channels from k0, summed over (c, ky, kx) in that order, stored into the tile at
@@ -159,7 +167,7 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
             b.store(zero, slot)
     tap0, dky, dkx = ((conv.kh * conv.kw - 1, -conv.kw, -1) if conv.flipped
                       else (0, conv.kw, 1))
-    w_block = b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0))
+    w_block = b.add(w_base, b.add(b.mul(k0, i64(conv.k_stride)), i64(tap0)))
     j0 = b.add(base, offset)
     y1 = smin(b, b.udiv(b.add(j0, i64(r * lanes - 1)), i64(conv.wp)), i64(conv.ho - 1))
     first, last = _kernel_rows(b, conv, b.udiv(j0, i64(conv.wp)), y1, skip)
@@ -167,7 +175,8 @@ def _block(k: Kernel, conv: Direct, weight, padded, tile, k0, base, offset, r: i
         p_c = b.add(b.mul(c, i64(conv.plane)), j0)
         w_c = b.add(w_block, b.mul(c, i64(conv.c_stride)))
         with k.loop(first, last, "ky") as ky, k.loop(0, conv.kw, "kx") as kx:
-            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.wp))), kx)
+            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.dh * conv.wp))),
+                          b.mul(kx, i64(conv.dw)))
             w_tap = b.add(b.add(w_c, b.mul(ky, i64(dky))), b.mul(kx, i64(dkx)))
             accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
             xs = [b.load(k.gep(padded, dt, b.add(p_tap, i64(v * lanes))), typ=vec,
@@ -304,7 +313,8 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels
         p_c = b.add(b.mul(c, i64(conv.plane)), b.add(b.mul(y0, i64(conv.wp)), x0))
         w_c = b.add(b.mul(c, i64(conv.kh * conv.kw * kp)), k0)
         with k.loop(first, last, "ky") as ky, k.loop(0, conv.kw, "kx") as kx:
-            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.wp))), kx)
+            p_tap = b.add(b.add(p_c, b.mul(ky, i64(conv.dh * conv.wp))),
+                          b.mul(kx, i64(conv.dw)))
             w_tap = b.add(w_c, b.mul(b.add(b.mul(ky, i64(conv.kw)), kx), i64(kp)))
             accs = [[b.load(slot, typ=vec) for slot in row] for row in slots]
             ws = [b.load(k.gep(packed, dt, b.add(w_tap, i64(g * lanes))), typ=vec,
@@ -336,11 +346,16 @@ def _channel_block(k: Kernel, conv: Direct, packed, padded, out, n, k0, channels
 
 def _kernel_rows(b, conv: Direct, y0, y1, skip) -> tuple:
     """[first, last): with `skip` (the weights are finite), the kernel rows that meet
-    image rows for some output row in [y0, y1]; the others add only zeros from the
-    padding (the input gradient pads by kernel - 1 - padding). Without it, all rows:
-    a weight's inf or NaN times the padding gives NaN, as in the reference."""
-    first = smax(b, b.sub(i64(conv.ph), y1), i64(0))
-    last = smin(b, b.sub(i64(conv.ph + conv.h), y0), i64(conv.kh))
+    image rows for some output row in [y0, y1] (ky * dh + y - ph inside); the others add
+    only zeros from the padding (the input gradient pads by span - 1 - padding). Without
+    it, all rows: a weight's inf or NaN times the padding gives NaN, as in the
+    reference."""
+    dh = i64(conv.dh)
+    above = b.sub(i64(conv.ph), y1)  # first = ceil(above / dh), at least 0
+    first = smax(b, b.sdiv(b.add(above, i64(conv.dh - 1)), dh), i64(0))
+    below = b.sub(i64(conv.ph + conv.h - 1), y0)  # last = floor(below / dh) + 1, if below >= 0
+    last = b.select(b.icmp_signed("<", below, i64(0)), i64(0),
+                    smin(b, b.add(b.sdiv(below, dh), i64(1)), i64(conv.kh)))
     return b.select(skip, first, i64(0)), b.select(skip, last, i64(conv.kh))
 
 

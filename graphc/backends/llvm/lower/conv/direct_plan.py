@@ -1,5 +1,6 @@
 """Direct stride-1 convolutions: the forward convolution and the input gradient of small
-convolutions, where packing image patches for the GEMM costs more than the arithmetic.
+convolutions, where packing image patches for the GEMM costs more than the arithmetic
+(dilated taps and channel groups included: each (image, group) is one convolution).
 
 Each image n is copied into per-thread scratch as zero-padded planes (hp x wp, a row's
 right padding shared with the next row's left; slack after each plane so vector loads
@@ -65,9 +66,12 @@ def balanced(total: int, most: int) -> list[int]:
 @dataclass(frozen=True)
 class Direct:
     """One stride-1 convolution as the kernel computes it: an image (n, cin, h, w) padded
-    by (ph, pw), `cout` output channels, a kh x kw kernel whose element (k, c, ky, kx)
-    is read at k * k_stride + c * c_stride + tap, tap = ky * kw + kx (or, `flipped`,
-    the tap mirrored in both axes: the input gradient)."""
+    by (ph, pw), `cout` output channels, a kh x kw kernel with taps dh, dw apart
+    (dilation) whose element (k, c, ky, kx) is read at k * k_stride + c * c_stride + tap,
+    tap = ky * kw + kx (or, `flipped`, the tap mirrored in both axes: the input gradient).
+    With `groups`, the images hold groups x cin channels and the output groups x cout:
+    each group is a convolution of its own, with the group's own cout x cin kernels (one
+    group's weights after another); n counts whole images."""
 
     n: int
     cin: int
@@ -82,6 +86,27 @@ class Direct:
     c_stride: int
     flipped: bool
     dtype: np.dtype
+    dh: int = 1
+    dw: int = 1
+    groups: int = 1
+
+    @property
+    def span_h(self) -> int:
+        return self.dh * (self.kh - 1) + 1
+
+    @property
+    def span_w(self) -> int:
+        return self.dw * (self.kw - 1) + 1
+
+    @property
+    def images(self) -> int:
+        """The (image, group) pairs: the convolutions of cin channels the items run over."""
+        return self.n * self.groups
+
+    @property
+    def group_weights(self) -> int:
+        """Weights of one group (the stride between groups' kernels)."""
+        return self.cout * self.cin * self.kh * self.kw
 
     @property
     def lanes(self) -> int:
@@ -96,15 +121,15 @@ class Direct:
         """The row stride of padded planes: a row's right padding is the next row's left
         padding (reads past a row's end land in zeros), so pw zeros between rows suffice
         while every output column still fits in a row."""
-        return max(self.w + self.pw, self.w + 2 * self.pw - self.kw + 1)
+        return max(self.w + self.pw, self.w + 2 * self.pw - self.span_w + 1)
 
     @property
     def ho(self) -> int:
-        return self.hp - self.kh + 1
+        return self.hp - self.span_h + 1
 
     @property
     def wo(self) -> int:
-        return self.w + 2 * self.pw - self.kw + 1
+        return self.w + 2 * self.pw - self.span_w + 1
 
     @property
     def vectors(self) -> int:
@@ -126,15 +151,19 @@ class Direct:
     def plane(self) -> int:
         """Elements of one padded image plane in scratch, with the slack the last vector's
         farthest tap reads."""
-        return round_up(self.tile_plane + (self.kh - 1) * self.wp + self.kw - 1, self.lanes)
+        return round_up(self.tile_plane + (self.span_h - 1) * self.wp + self.span_w - 1,
+                        self.lanes)
 
     @property
     def taps(self) -> int:
         return self.cin * self.kh * self.kw
 
     def active_rows(self, y0: int, y1: int) -> int:
-        """Kernel rows a block of output rows [y0, y1] runs (see _kernel_rows)."""
-        return max(0, min(self.kh, self.ph + self.h - y0) - max(0, self.ph - y1))
+        """Kernel rows a block of output rows [y0, y1] runs (see _kernel_rows): those with
+        ky * dh + y - ph inside the image for some y in the block."""
+        first = max(0, -(-(self.ph - y1) // self.dh))
+        last = min(self.kh, (self.ph + self.h - 1 - y0) // self.dh + 1)
+        return max(0, last - first)
 
     @property
     def positions_blocks(self) -> tuple[float, int, int]:
@@ -195,8 +224,9 @@ class Direct:
 
     @property
     def variant(self) -> str:
-        """"positions" or "channels", whichever the cost model expects to be faster."""
-        if self.channel_blocks[0] < self.positions_blocks[0]:
+        """"positions" or "channels", whichever the cost model expects to be faster (groups:
+        positions, whose weights are read in place for each group)."""
+        if self.groups == 1 and self.channel_blocks[0] < self.positions_blocks[0]:
             return "channels"
         return "positions"
 

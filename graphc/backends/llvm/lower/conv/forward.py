@@ -7,12 +7,13 @@ from graphc.backends.llvm.codegen.irtypes import convert, i64
 from graphc.backends.llvm.codegen.kernel import dot
 from graphc.backends.llvm.codegen.nest import broadcast_strides
 from graphc.backends.llvm.lower import lowering
-from graphc.backends.llvm.lower.conv import CONVOLUTION_IR, direct_emit, winograd_emit
+from graphc.backends.llvm.lower.conv import CONVOLUTION_IR, direct_emit, planes, winograd_emit
 from graphc.backends.llvm.lower.conv.im2col import gemm_conv2d
 from graphc.backends.llvm.lower.conv.loops import conv2d
 from graphc.backends.llvm.lower.conv.paths import (
     forward_direct,
     forward_path,
+    forward_planes,
     forward_scratch,
     forward_winograd,
 )
@@ -33,7 +34,6 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     """out = conv2d(x, w) on the node's path; epilogue(n, o0, o1[, q0, q1]) on finished
     planes [o0, o1) of image n (flat pixels [q0, q1), else all)."""
     window = Window.of(node)
-    stride, padding = window.stride, window.padding
     path = forward_path(node, x.shape, w.shape)
     if path == "winograd":
         winograd_emit.emit(k, forward_winograd(node, x.shape, w.shape), x, w, out, scratch,
@@ -41,14 +41,14 @@ def _emit_forward(k, node, x, w, out, scratch, epilogue=None) -> None:
     elif path == "direct":
         direct_emit.emit(k, forward_direct(node, x.shape, w.shape), x, w, out, scratch,
                          epilogue)
+    elif path == "planes":
+        planes.forward(k, forward_planes(node, x.shape, w.shape), x, w, out, scratch, epilogue)
     elif path == "gemm":
-        block = None if epilogue is None else \
-            (lambda index, o0, o1, q0, q1: epilogue(index[0], o0, o1, q0, q1))
-        gemm_conv2d(k, x, w, out, stride, padding, scratch, block)
+        gemm_conv2d(k, x, w, out, window, scratch, epilogue)
     else:
         plane = None if epilogue is None else \
             (lambda n, o, out_base: epilogue(n, o, k.b.add(o, i64(1))))
-        conv2d(k, x, w, out, stride, padding, plane)
+        conv2d(k, x, w, out, window, plane)
 
 
 @lowering("conv2d", scratch=forward_scratch, splits_own_work=True, ir_bytes=CONVOLUTION_IR)

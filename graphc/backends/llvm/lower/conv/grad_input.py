@@ -30,7 +30,7 @@ def emit_conv2d_grad_input(k, node, out, ins, scratch) -> None:
         direct_emit.emit(k, grad_input_direct(node, g.shape, w.shape), g, w, out, scratch,
                          nonfinite=lambda: loops_grad_input(k, node, g, w, out))
     elif path == "forward":
-        gemm_grad_input(k, g, w, out, Window.of(node).padding, scratch)
+        gemm_grad_input(k, g, w, out, Window.of(node), scratch)
     elif path == "col2im":
         col2im_grad_input(k, node, g, w, out, scratch)
     else:

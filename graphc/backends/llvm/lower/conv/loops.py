@@ -13,7 +13,8 @@ from graphc.ops.conv import Window
 
 
 def column_range(j: int, width: int, out_width: int, stride: int, pad: int) -> tuple[int, int]:
-    """The output columns x whose input column x*stride - pad + j lies in [0, width)."""
+    """The output columns x whose input column x*stride - pad + j lies in [0, width) (j:
+    the tap's offset, its index times the dilation)."""
     lo = max(0, -(-(pad - j) // stride))
     hi = min(out_width, (width - 1 + pad - j) // stride + 1)
     return lo, max(lo, hi)
@@ -24,12 +25,14 @@ def row_ok(b, iy, height):
 
 
 
-def conv2d(k, x, w, out, stride, padding, epilogue=None) -> None:
-    """out[n, o] = sum over c, i, j of w[o, c, i, j] * x[n, c] shifted (zero padding)."""
+def conv2d(k, x, w, out, window: Window, epilogue=None) -> None:
+    """out[n, o] = sum over c (o's group's channels), i, j of w[o, c, i, j] * x[n, c]
+    shifted (zero padding, taps dilation apart)."""
     n_, c_, h, wd = x.shape
-    o_, _, kh, kw = w.shape
+    o_, cg, kh, kw = w.shape
     ho, wo = out.shape[2:]
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw) = window.stride, window.padding, window.dilation
+    og = o_ // window.groups
     b = k.b
     dt = out.dtype
     start, stop = k.split(n_ * o_)
@@ -37,20 +40,21 @@ def conv2d(k, x, w, out, stride, padding, epilogue=None) -> None:
         n, o = b.udiv(plane, i64(o_)), b.urem(plane, i64(o_))
         out_base = b.mul(plane, i64(ho * wo))
         zero_run(k, out, out_base, ho * wo)
-        with k.loop(0, c_, "c") as c:
-            x_plane = b.mul(b.add(b.mul(n, i64(c_)), c), i64(h * wd))
-            w_base = b.mul(b.add(b.mul(o, i64(c_)), c), i64(kh * kw))
+        first = b.mul(b.udiv(o, i64(og)), i64(cg))  # the group's first input channel
+        with k.loop(0, cg, "c") as c:
+            x_plane = b.mul(b.add(b.mul(n, i64(c_)), b.add(first, c)), i64(h * wd))
+            w_base = b.mul(b.add(b.mul(o, i64(cg)), c), i64(kh * kw))
             with k.loop(0, kh, "i") as i:
                 for j in range(kw):
-                    lo, hi = column_range(j, wd, wo, sw, pw)
+                    lo, hi = column_range(j * dw, wd, wo, sw, pw)
                     if lo >= hi:
                         continue
                     weight = k.load(w.ptr, w.dtype, b.add(w_base, b.add(b.mul(i, i64(kw)),
                                                                         i64(j))))
                     with k.loop(0, ho, "y") as y:
-                        iy = b.add(b.mul(y, i64(sh)), b.sub(i, i64(ph)))
+                        iy = b.add(b.mul(y, i64(sh)), b.sub(b.mul(i, i64(dh)), i64(ph)))
                         with k.when(row_ok(b, iy, h)):
-                            src = b.add(x_plane, b.add(b.mul(iy, i64(wd)), i64(j - pw)))
+                            src = b.add(x_plane, b.add(b.mul(iy, i64(wd)), i64(j * dw - pw)))
                             dst = b.add(out_base, b.mul(y, i64(wo)))
                             with k.loop(lo, hi, "x") as xx:
                                 at = b.add(dst, xx)
@@ -66,31 +70,35 @@ def loops_grad_input(k, node, g, w, out) -> None:
     """Loops (integer dtypes; float ones with non-finite weights on the direct path):
     each thread owns whole gx planes."""
     n_, c_, h, wd = out.shape
-    o_, _, kh, kw = w.shape
+    o_, cg, kh, kw = w.shape
     ho, wo = g.shape[2:]
     window = Window.of(node)
-    (sh, sw), (ph, pw) = window.stride, window.padding
+    (sh, sw), (ph, pw), (dh, dw) = window.stride, window.padding, window.dilation
+    og = o_ // window.groups
     b = k.b
     dt = out.dtype
     start, stop = k.split(n_ * c_)
     with k.loop(start, stop, "plane") as plane:
         n, c = b.udiv(plane, i64(c_)), b.urem(plane, i64(c_))
+        first = b.mul(b.udiv(c, i64(cg)), i64(og))  # the group's first output channel
+        cc = b.urem(c, i64(cg))
         out_base = b.mul(plane, i64(h * wd))
         zero_run(k, out, out_base, h * wd)
-        with k.loop(0, o_, "o") as o:
+        with k.loop(0, og, "o") as oo:
+            o = b.add(first, oo)
             g_plane = b.mul(b.add(b.mul(n, i64(o_)), o), i64(ho * wo))
-            w_base = b.mul(b.add(b.mul(o, i64(c_)), c), i64(kh * kw))
+            w_base = b.mul(b.add(b.mul(o, i64(cg)), cc), i64(kh * kw))
             with k.loop(0, kh, "i") as i:
                 for j in range(kw):
-                    lo, hi = column_range(j, wd, wo, sw, pw)
+                    lo, hi = column_range(j * dw, wd, wo, sw, pw)
                     if lo >= hi:
                         continue
                     weight = k.load(w.ptr, w.dtype, b.add(w_base, b.add(b.mul(i, i64(kw)),
                                                                         i64(j))))
                     with k.loop(0, ho, "y") as y:
-                        iy = b.add(b.mul(y, i64(sh)), b.sub(i, i64(ph)))
+                        iy = b.add(b.mul(y, i64(sh)), b.sub(b.mul(i, i64(dh)), i64(ph)))
                         with k.when(row_ok(b, iy, h)):
-                            dst = b.add(out_base, b.add(b.mul(iy, i64(wd)), i64(j - pw)))
+                            dst = b.add(out_base, b.add(b.mul(iy, i64(wd)), i64(j * dw - pw)))
                             src = b.add(g_plane, b.mul(y, i64(wo)))
                             with k.loop(lo, hi, "x") as xx:
                                 at = b.add(dst, b.mul(xx, i64(sw)))

@@ -74,7 +74,7 @@ def _grad_node(shape, dtype="float32", stride=1):
     y, x_shape, w_shape = _forward_node(shape, dtype, stride)
     g, w = gc.input("g", y.shape, dtype), gc.input("w", w_shape, dtype)
     node = Node.make("conv2d_grad_input", (g, w), input_shape=x_shape[2:],
-                     stride=y.attrs["stride"], padding=y.attrs["padding"])
+                     **{k: y.attrs[k] for k in ("stride", "padding", "dilation", "groups")})
     return node, g.shape, w.shape
 
 

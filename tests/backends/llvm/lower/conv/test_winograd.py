@@ -64,7 +64,7 @@ def _nodes(shape, dtype="float32", stride=1, kernel=3):
     y = gc.conv2d(x, w, stride=stride, padding=padding)
     g = gc.input("g", y.shape, dtype)
     grad = Node.make("conv2d_grad_input", (g, w), input_shape=x.shape[2:],
-                     stride=y.attrs["stride"], padding=y.attrs["padding"])
+                     **{k: y.attrs[k] for k in ("stride", "padding", "dilation", "groups")})
     return (y, x.shape, w.shape), (grad, g.shape, w.shape)
 
 

@@ -1,6 +1,6 @@
 """conv2d_grad_weight: gw[o, c, i, j] = sum over n, y, x of g[n, o, y, x] * x[n, c, shifted].
 
-Three paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
+Four paths for the float dtypes the op accepts (`grad_weight_path` picks one from the
 shapes and says why); this module holds the rule and the GEMM path, channels.py and
 shifted.py the direct paths, common.py what those two share:
 - "channels" (stride 1, planes of at most one vector of output pixels): g transposed to
@@ -15,7 +15,10 @@ shifted.py the direct paths, common.py what those two share:
 - "gemm": one GEMM, gw (O x CKK) = g (O x N*HoWo) @ patches(x) (N*HoWo x CKK), whose depth
   runs over the batch and the image; a long depth is cut into image chunks (batch items
   of the GEMM, so threads do not pack the same patches) whose partial sums are added in
-  chunk order.
+  chunk order. Groups are batch items of it, dilation steps its patches' index map.
+- "planes" (groups of few output channels, depthwise above all; any stride and dilation):
+  ../planes.py, items by input channel, shifted copies of each image's plane.
+The channels and shifted paths take plain convolutions only (no groups, no dilation).
 Every gw element (every chunk's partial sum) is summed by one thread in a fixed order,
 so results do not depend on the thread count.
 """
@@ -31,6 +34,9 @@ from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.conv import CONVOLUTION_IR
 from graphc.backends.llvm.lower.conv.grad_weight.channels import Channels, channels_grad_weight
 from graphc.backends.llvm.lower.conv.grad_weight.shifted import Shifted, shifted_grad_weight
+from graphc.backends.llvm.lower.conv.planes import SLOTS, Planes
+from graphc.backends.llvm.lower.conv.planes import grad_weight as planes_grad_weight
+from graphc.backends.llvm.lower.conv.planes import suits as planes_suits
 from graphc.ops.conv import Window
 
 __all__ = ["Channels", "Shifted", "grad_weight_path"]
@@ -61,9 +67,14 @@ def grad_weight_path(dtype, x_shape, g_shape, kernel, stride, padding) -> str:
     return "shifted" if shifted <= SHIFTED_BYTES else "gemm"
 
 
-def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
-    """The plan of the channels or shifted path, or None for the GEMM."""
+def _plan(node, x_shape, g_shape) -> Channels | Shifted | Planes | None:
+    """The plan of the channels, shifted or planes path, or None for the GEMM. Groups
+    and dilation: the planes path for groups of few output channels, else the GEMM."""
     window = Window.of(node)
+    if not window.plain:
+        w_shape = (g_shape[1], x_shape[1] // window.groups, *window.kernel)
+        plan = Planes.of(node, x_shape, w_shape, g_shape[2:])
+        return plan if planes_suits(plan, plan.weight_slot) else None
     path = grad_weight_path(node.dtype, x_shape, g_shape, window.kernel, window.stride,
                             window.padding)
     plans = {"channels": Channels, "shifted": Shifted}
@@ -75,9 +86,11 @@ def _plan(node, x_shape, g_shape) -> Channels | Shifted | None:
 def _grad_weight_scratch(node, shapes) -> int:
     x, g, out = shapes
     plan = _plan(node, x, g)
+    if isinstance(plan, Planes):
+        return SLOTS * plan.weight_slot
     if plan is not None:
         return plan.end
-    return _split_layout(node.dtype, x, g, out)[2]
+    return _split_layout(node.dtype, x, g, out, Window.of(node).groups)[2]
 
 
 @lowering("conv2d_grad_weight", scratch=_grad_weight_scratch, splits_own_work=True,
@@ -90,9 +103,10 @@ def emit_conv2d_grad_weight(k, node, out, ins, scratch) -> None:
         channels_grad_weight(k, plan, x, g, out, scratch)
     elif isinstance(plan, Shifted):
         shifted_grad_weight(k, plan, x, g, out, scratch)
+    elif isinstance(plan, Planes):
+        planes_grad_weight(k, plan, x, g, out, scratch)
     else:
-        _gemm_grad_weight(k, x, g, out, Window.of(node).stride, Window.of(node).padding,
-                          scratch)
+        _gemm_grad_weight(k, x, g, out, Window.of(node), scratch)
 
 
 SPLIT_FROM = 1 << 14  # depth (images x output pixels) from which the GEMM is split
@@ -108,44 +122,49 @@ def _splits(n: int, depth: int) -> int:
     return max(s for s in range(1, SPLITS + 1) if n % s == 0)
 
 
-def _split_layout(dtype, x_shape, g_shape, out_shape) -> tuple[int, int, int]:
+def _split_layout(dtype, x_shape, g_shape, out_shape, groups: int = 1) -> tuple[int, int, int]:
     """(chunks, byte offset of the chunks' partial sums in the scratch, scratch bytes)."""
     n_, _, _, _ = x_shape
     o_, c_, kh, kw = out_shape
     depth = n_ * g_shape[2] * g_shape[3]
     splits = _splits(n_, depth)
-    at = gemm.scratch_bytes(splits, o_, c_ * kh * kw, depth // splits, dtype)
+    at = gemm.scratch_bytes(splits * groups, o_ // groups, c_ * kh * kw, depth // splits,
+                            dtype)
     partials = splits * o_ * c_ * kh * kw * np.dtype(dtype).itemsize if splits > 1 else 0
     return splits, at, at + partials
 
 
-def _gemm_grad_weight(k, x, g, out, stride, padding, scratch) -> None:
-    """gw (O x CKK) = g (O x N*HoWo) @ patches of x (N*HoWo x CKK): a GEMM whose depth
-    runs over the batch and the image. A long depth is split into image chunks, one
-    batch item of the GEMM each (every thread then packs only its own chunks' patches,
-    where splitting rows would have every thread pack them all), summed after a barrier
-    in chunk order."""
+def _gemm_grad_weight(k, x, g, out, window: Window, scratch) -> None:
+    """gw[group] (O/G x C/G KK) = g[group] (O/G x N*HoWo) @ patches of x[group]
+    (N*HoWo x C/G KK): a GEMM batched over the groups whose depth runs over the batch
+    and the image. A long depth is split into image chunks, batch items of the GEMM too
+    (every thread then packs only its own chunks' patches, where splitting rows would
+    have every thread pack them all), summed after a barrier in chunk order."""
     n_, c_, h, wd = x.shape
-    o_, _, kh, kw = out.shape
+    o_, cg, kh, kw = out.shape
     ho, wo = g.shape[2:]
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw), groups = (window.stride, window.padding, window.dilation,
+                                            window.groups)
+    og = o_ // groups
     dt = out.dtype
-    ckk = c_ * kh * kw
-    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape)
+    ckk = cg * kh * kw
+    splits, at, _ = _split_layout(dt, x.shape, g.shape, out.shape, groups)
     chunk = n_ // splits
 
     # Column (n, yx) of row o is g[n, o, yx]; chunk s starts at image s * chunk.
-    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo,), ho * wo,
+    grads = gemm.Rows(g.ptr, g.dtype, (chunk * o_ * ho * wo, og * ho * wo), ho * wo,
                       gemm.Affine((chunk, ho * wo), ((o_ * ho * wo,), (1,))))
     rows = gemm.Affine((chunk, ho, wo), ((c_ * h * wd, 0, 0), (0, sh, 0), (0, 0, sw)),
                        (0, -ph, -pw))
-    cols = gemm.Affine((c_, kh, kw), ((h * wd, 0, 0), (0, 1, 0), (0, 0, 1)))
-    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd,), h, wd, rows, cols)
+    cols = gemm.Affine((cg, kh, kw), ((h * wd, 0, 0), (0, dh, 0), (0, 0, dw)))
+    patches = gemm.Patches(x.ptr, x.dtype, x.size, (chunk * c_ * h * wd, cg * h * wd), h, wd,
+                           rows, cols)
     b = k.b
     partials = out.ptr if splits == 1 else b.gep(scratch, [i64(at)], inbounds=True,
                                                   source_etype=I8)
-    gm = gemm.Gemm((splits,), o_, ckk, chunk * ho * wo, dt, grads, patches, partials, ckk,
-                   o_ * ckk)
+    # Item (chunk s, group) writes gw's group block into chunk s's partial sums.
+    gm = gemm.Gemm((splits, groups), og, ckk, chunk * ho * wo, dt, grads, patches, partials,
+                   ckk, og * ckk)
     gemm.emit(k, gm, scratch)
     if splits == 1:
         return
