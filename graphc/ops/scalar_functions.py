@@ -206,32 +206,35 @@ class Remainder(TypedFunction):
         return -typed(FloorDivide, type(self).dtype)(a, b)
 
 
-class BitwiseAnd(TypedFunction):
+class _Integral(TypedFunction):
+    """A typed function of ints only (bitwise ops, shifts)."""
+
+
+class BitwiseAnd(_Integral):
     """a & b of ints (bools are 0 and 1)."""
 
 
-class BitwiseOr(TypedFunction):
+class BitwiseOr(_Integral):
     """a | b of ints."""
 
 
-class BitwiseXor(TypedFunction):
+class BitwiseXor(_Integral):
     """a ^ b of ints."""
 
 
-class BitwiseNot(TypedFunction):
+class BitwiseNot(_Integral):
     """~a of an int: -a - 1 (255 - a for uint8)."""
 
 
-class LeftShift(TypedFunction):
+class LeftShift(_Integral):
     """a << b; 0 where b is negative or at least the width (NumPy, PyTorch)."""
 
 
-class RightShift(TypedFunction):
+class RightShift(_Integral):
     """a >> b (arithmetic for signed types); where b is negative or at least the width,
     -1 for a negative a and 0 otherwise (NumPy, PyTorch)."""
 
 
-TYPED_DTYPES = tuple(d for d in dtypes.SUPPORTED if d != dtypes.BOOL)
 TYPED_BASES = (FloorDivide, TruncDivide, Remainder, BitwiseAnd, BitwiseOr, BitwiseXor,
                BitwiseNot, LeftShift, RightShift)
 _TYPED: dict[tuple[type, str], type] = {}
@@ -242,9 +245,15 @@ def typed(base: type, dtype) -> type:
     return _TYPED[base, dtypes.as_dtype(dtype).name]
 
 
+def typed_classes() -> dict[type, type]:
+    """Every typed class -> its base."""
+    return {cls: base for (base, _), cls in _TYPED.items()}
+
+
 def _make_typed_classes() -> None:
     for base in TYPED_BASES:
-        for dtype in TYPED_DTYPES:
+        kinds = dtypes.INTS if issubclass(base, _Integral) else dtypes.INTS + dtypes.FLOATS
+        for dtype in kinds:
             name = f"{base.__name__}_{dtype.name}"
             cls = type(base)(name, (base,), {"dtype": dtype, "__module__": __name__,
                                                "__doc__": f"{base.__name__} in {dtype.name}."})

@@ -12,6 +12,13 @@ import sympy
 from graphc.errors import build_error
 from graphc.ops import scalar_functions as fn
 
+TYPED_NAMES = {fn.FloorDivide: "floor_divide", fn.TruncDivide: "trunc_divide",
+               fn.Remainder: "remainder", fn.BitwiseAnd: "bitwise_and",
+               fn.BitwiseOr: "bitwise_or", fn.BitwiseXor: "bitwise_xor",
+               fn.BitwiseNot: "bitwise_not", fn.LeftShift: "left_shift",
+               fn.RightShift: "right_shift"}
+"""The ops the typed functions compute (one class per dtype: scalar_functions.typed)."""
+
 STRUCTURE = ("number", "symbol", "add", "mul", "pow", "piecewise")
 
 GRAMMAR: dict[type, str] = {
@@ -28,13 +35,7 @@ GRAMMAR: dict[type, str] = {
     # indicators (bool-valued: a bool is the number 0 or 1)
     fn.IsNan: "isnan", fn.IsInf: "isinf", fn.IsFinite: "isfinite",
     # typed functions, one class per dtype (scalar_functions.typed)
-    **{fn.typed(base, dtype): name
-       for base, name in [(fn.FloorDivide, "floor_divide"), (fn.TruncDivide, "trunc_divide"),
-                          (fn.Remainder, "remainder"), (fn.BitwiseAnd, "bitwise_and"),
-                          (fn.BitwiseOr, "bitwise_or"), (fn.BitwiseXor, "bitwise_xor"),
-                          (fn.BitwiseNot, "bitwise_not"), (fn.LeftShift, "left_shift"),
-                          (fn.RightShift, "right_shift")]
-       for dtype in fn.TYPED_DTYPES},
+    **{cls: TYPED_NAMES[base] for cls, base in fn.typed_classes().items()},
     # relations (bool-valued ops)
     sympy.StrictGreaterThan: "greater", sympy.GreaterThan: "greater_equal",
     sympy.StrictLessThan: "less", sympy.LessThan: "less_equal",

@@ -26,16 +26,20 @@ def _example(name: str) -> sympy.Basic:
         }
         if name in structures:
             return structures[name]
-        heads = {v: k for k, v in GRAMMAR.items()}
+        heads = {v: k for k, v in GRAMMAR.items()}  # a typed function: its last dtype's
         head = heads[name]
         if name.startswith("logical_"):
             args = (x0 > 0, x1 > 0)[:1 if name == "logical_not" else 2]
             return scalar.piecewise((1, head(*args)), (0, True))
         if name in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"):
             return scalar.piecewise((1, head(x0, x1)), (0, True))
-        if name in ("maximum", "minimum"):
+        if name in BINARY:
             return head(x0, x1)
         return head(x0)
+
+
+BINARY = {"maximum", "minimum", "atan2", "copysign", "floor_divide", "trunc_divide",
+          "remainder", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"}
 
 
 NAMES = sorted(set(GRAMMAR.values()) | set(STRUCTURE))
