@@ -24,6 +24,11 @@ ERF_SERIES_BELOW = 2.0
 ERF64_TERMS, ERF64_DEPTH = 30, 40
 _LOG_TERMS = {4: 5, 8: 10}  # atanh series in s**2 <= 0.0295: below 2e-9 / 3e-17
 ERF32_ONE_FROM = 4.0  # float32 erf rounds to 1 from here on
+# ln 2 = hi + lo, hi with trailing zero bits (n * hi is exact for the n exp and log meet)
+# and lo to full precision: math.log(2) - hi would carry math.log(2)'s own rounding
+# (2e-17), n times over: 150 ulps of exp(700) (float64 values: fdlibm's).
+_LN2_PARTS = {True: (6.93147180369123816490e-01, 1.90821492927058770002e-10),
+              False: (0.693359375, -2.12194440054690582e-4)}
 HYPERBOLIC_LARGE = 20.0  # sinh, cosh: e**-x is below float64's rounding of e**x from here
 
 
@@ -90,8 +95,7 @@ class MathFunctions:
         bits, bias, low, high = (52, 1023, -746.0, 710.0) if f64 else (23, 127, -104.0, 89.0)
         terms = 13 if f64 else 7
         # ln 2 in two parts, the first with trailing zero bits so n * ln2_hi is exact.
-        ln2_hi = 0.6931471803691238 if f64 else 0.693359375
-        ln2_lo = math.log(2) - ln2_hi
+        ln2_hi, ln2_lo = _LN2_PARTS[f64]
         # Clamped so 2**n stays in range; a NaN passes the clamps (both comparisons are
         # false) and is put back at the end, so plain min/max instructions do.
         x_in = x
@@ -149,8 +153,7 @@ class MathFunctions:
         int_type = ir.IntType(64 if f64 else 32)
         bits, bias, scale_bits = (52, 1023, 54) if f64 else (23, 127, 25)
         smallest_normal = float(np.finfo(self.dtype).tiny)
-        ln2_hi = 0.6931471803691238 if f64 else 0.693359375
-        ln2_lo = math.log(2) - ln2_hi
+        ln2_hi, ln2_lo = _LN2_PARTS[f64]
 
         def integer(v):
             return ir.Constant(int_type, v)
