@@ -16,7 +16,8 @@ import sympy
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ops import scalar
-from graphc.ops.elementwise import apply, define
+from graphc.ops import elementwise
+from graphc.ops.elementwise import apply
 from graphc.ops.leaf import as_weak, is_weak
 
 __all__ = [  # the public builders (graphc/dsl.py)
@@ -27,6 +28,22 @@ __all__ = [  # the public builders (graphc/dsl.py)
 # SELU's constants (Klambauer et al.), as PyTorch has them.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _unevaluated(build):
+    """An expression builder that builds without sympy's evaluation: sympy would rewrite
+    (x + 3) / 6 as x/6 + 1/2, which cancels near x = -3 where PyTorch's (x + 3) / 6 does
+    not."""
+    def built(*args, **attrs):
+        with sympy.evaluate(False):
+            return build(*args, **attrs)
+    return built
+
+
+def define(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None):
+    """elementwise.define with the expression and the partials built unevaluated."""
+    return elementwise.define(name, arity, reference, _unevaluated(sym), dtype_rule,
+                              differentiable, partials and _unevaluated(partials))
 
 
 def _number(value) -> sympy.Number:
@@ -90,10 +107,10 @@ define("celu", 1, lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x * (1 / 
        "float")
 
 # ----- the piecewise-linear ones --------------------------------------------------------------
-define("hardswish", 1,
-       lambda x: np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3) / 6)),
-       lambda x: scalar.piecewise((sympy.S.Zero, x <= -3), (x, x >= 3), (x * (x + 3) / 6, True)),
-       "float")
+define("hardswish", 1, lambda x: x * np.minimum(np.maximum(x + 3, 0), 6) / 6,
+       lambda x: x * scalar.Minimum(scalar.Maximum(x + 3, 0), 6) / 6, "float",
+       partials=lambda x: [scalar.piecewise((sympy.S.Zero, x <= -3), (sympy.S.One, x >= 3),
+                                            (x / 3 + sympy.S.Half, True))])
 define("hardsigmoid", 1,
        lambda x: np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (x + 3) / 6)),
        lambda x: scalar.piecewise((sympy.S.Zero, x <= -3), (sympy.S.One, x >= 3),
@@ -151,7 +168,8 @@ def mish(x) -> Node:
 
 
 def hardswish(x) -> Node:
-    """x * relu6(x + 3) / 6; the gradient is 0 at -3 and 1 at 3 (PyTorch)."""
+    """x * relu6(x + 3) / 6 (so -inf gives NaN, as PyTorch); the gradient is 0 up to -3,
+    x / 3 + 1/2 between, 1 from 3 on (PyTorch's, at -3 and 3 too)."""
     return apply("hardswish", x)
 
 

@@ -112,11 +112,11 @@ class Log1p(Function):
 
 
 class Expm1(Function):
-    """exp(x) - 1, accurate for x near 0; its derivative exp(x) is expm1(x) + 1, which
-    reuses the value (PyTorch: result + 1)."""
+    """exp(x) - 1, accurate for x near 0. Its derivative is exp(x) (PyTorch's expm1 has
+    result + 1, which is 0 below x = -37: elu's and celu's are exp(x) there)."""
 
     def fdiff(self, argindex=1):
-        return Expm1(self.args[0]) + 1
+        return sympy.exp(self.args[0])
 
 
 class _StepFunction(Function):
