@@ -53,11 +53,16 @@ def _atan2_partials(y, x):
             scalar.piecewise((sympy.S.Zero, at_origin), (-y / r2, True))]
 
 
+def _rsqrt(x):
+    return sympy.Pow(x, -sympy.S.Half, evaluate=False)
+
+
 # ----- float-valued functions (ints give float64) -------------------------------------------
 define("log1p", 1, np.log1p, scalar.Log1p, "float")
 define("expm1", 1, np.expm1, scalar.Expm1, "float")
-define("rsqrt", 1, lambda x: 1 / np.sqrt(x), lambda x: sympy.Pow(x, -sympy.S.Half,
-                                                                  evaluate=False), "float")
+define("rsqrt", 1, lambda x: 1 / np.sqrt(x), _rsqrt, "float",
+       partials=lambda x: [sympy.Mul(-sympy.S.Half, sympy.Pow(_rsqrt(x), 3, evaluate=False),
+                                     evaluate=False)])
 define("reciprocal", 1, lambda x: 1 / x, lambda x: sympy.Pow(x, -1, evaluate=False), "float")
 define("tan", 1, np.tan, sympy.tan, "float")
 define("sinh", 1, np.sinh, sympy.sinh, "float")
@@ -94,7 +99,7 @@ def expm1(x) -> Node:
 
 
 def rsqrt(x) -> Node:
-    """1 / sqrt(x)."""
+    """1 / sqrt(x); its gradient -rsqrt(x)**3 / 2, PyTorch's (+inf at -0.0)."""
     return apply("rsqrt", x)
 
 

@@ -173,11 +173,14 @@ class ExpressionEmitter(MathFunctions, InverseFunctions):
 
     def _split_factors(self, expr) -> tuple[list[sympy.Basic], list[sympy.Basic]]:
         """A product's factors above and below the division bar (floats: a factor with a
-        negative number as its exponent divides by the base to the opposite power)."""
+        negative number as its exponent divides by the base to the opposite power, and
+        the reciprocal of a number divides by it, as the reference does: x / 100.0 is not
+        x * 0.01; LLVM makes a division by a power of two, which is exact, a product)."""
         numerator, denominator = [], []
         for factor in expr.args:
             base, exponent = factor.as_base_exp()
-            if self.float and exponent.is_Number and exponent.is_negative and self.symbolic(base):
+            if self.float and exponent.is_Number and exponent.is_negative \
+                    and (self.symbolic(base) or exponent == -1):
                 denominator.append(base if exponent == -1 else base ** -exponent)
             else:
                 numerator.append(factor)
