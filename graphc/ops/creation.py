@@ -157,7 +157,8 @@ def _number(op: str, name: str, value):
 def arange(start, end=None, step=1, dtype=None) -> Node:
     """start, start + step, ... below end (arange(n): 0 .. n - 1), as torch.arange: int64
     for int arguments, float32 if any is a float (or `dtype`). `end` (or `start`) may be a
-    symbolic dim such as x.shape[0]; then the arguments must be ints."""
+    symbolic dim such as x.shape[0]; then the arguments must be ints, and a range empty
+    the wrong way round at call time is empty (NumPy's; PyTorch raises)."""
     if end is None:
         start, end = 0, start
     start, end, step = (_number("arange", name, v) for name, v in
