@@ -15,8 +15,7 @@ import sympy
 
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops import scalar
-from graphc.ops import elementwise
+from graphc.ops import elementwise, scalar
 from graphc.ops.elementwise import apply
 from graphc.ops.leaf import as_weak, is_weak
 

@@ -108,6 +108,6 @@ def test_floats_and_bool_shifts_are_refused_with_the_op_and_line():
                                              r"float32, int32 \(at .*test_bitwise.py:\d+\)"):
         x & n
     with pytest.raises(GraphTypeError, match="bitwise_not: takes int or bool inputs"):
-        ~x
+        _ = ~x
     with pytest.raises(GraphTypeError, match="left_shift: takes int inputs, got bool, int32"):
         b << n

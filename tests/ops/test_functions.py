@@ -66,7 +66,7 @@ def test_ints_stay_ints_where_pytorch_keeps_them(dtype, backend):
 def test_round_with_decimals_as_pytorch(backend):
     values = np.array([1.005, 2.675, -0.125, 0.375, 1234.5678, -98.765, 15.0, 25.0])
     for decimals in (2, 1, -1):
-        got = _run(lambda x: gc.round(x, decimals), backend, values)
+        got = _run(lambda x, d=decimals: gc.round(x, d), backend, values)
         expected = torch.round(torch.from_numpy(values), decimals=decimals).numpy()
         _same(got, expected)
 
@@ -86,7 +86,7 @@ def test_isclose_as_pytorch(backend):
     b = np.array([1.0 + 1e-6, 1.1, np.inf, -np.inf, 1.0, np.nan, 1.0, 0.0, 1e-7, 100.001])
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     for kwargs in ({}, {"equal_nan": True}, {"rtol": 0.2, "atol": 0.0}, {"atol": 1e-6}):
-        got = _run(lambda p, q: gc.isclose(p, q, **kwargs), backend, a, b)
+        got = _run(lambda p, q, k=kwargs: gc.isclose(p, q, **k), backend, a, b)
         _same(got, torch.isclose(ta, tb, **kwargs).numpy())
     ints = np.array([3, 5, -7]), np.array([3, 6, -7])
     _same(_run(lambda p, q: gc.isclose(p, q, atol=1), backend, *ints),
