@@ -56,6 +56,7 @@ from graphc.ops.scalar_functions import (  # noqa: F401 (the language's names, g
     TypedFunction,
     piecewise,
     typed,
+    typed_classes,
 )
 from graphc.ops.scalar_language import (  # noqa: F401
     GRAMMAR,
