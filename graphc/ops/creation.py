@@ -33,6 +33,7 @@ __all__ = [  # the public builders (graphc/dsl.py)
 ]
 
 DEFAULT_FLOAT = dtypes.FLOAT32  # PyTorch's default dtype, and gc.input's
+_DTYPE_NAMES = frozenset(d.name for d in dtypes.SUPPORTED) | {"float", "int", "double"}
 
 
 def _dtype(op: str, dtype):
@@ -46,6 +47,10 @@ def _shape(op: str, dims):
     """A shape given as one sequence or as separate dims (zeros((2, 3)) or zeros(2, 3))."""
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
+    for dim in dims:
+        if isinstance(dim, str) and dim in _DTYPE_NAMES:
+            raise build_error(op, f"the dim {dim!r} is a dtype's name: give the dtype as "
+                              f"dtype={dim!r}")
     try:
         return as_shape(tuple(dims))
     except (TypeError, ValueError) as exc:

@@ -337,12 +337,15 @@ def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
 
 # ----- builders -----------------------------------------------------------------------------
 def values(op: str, *xs, reference=None) -> tuple[Node, ...]:
-    """The builder's operands as graph values (leaf.operands), a Python int out of the
-    range of the int dtype it takes refused with the op's name and the user's line."""
+    """The builder's operands as graph values (leaf.operands), refused with the op's name
+    and the user's line: a Python int out of the range of the int dtype it takes, or
+    something that is no value (a string)."""
     try:
         return operands(*xs, reference=reference)
     except OverflowError as exc:
         raise build_error(op, str(exc)) from None
+    except TypeError as exc:
+        raise build_error(op, str(exc), dtype=True) from None
 
 
 def apply(op: str, *xs, **attrs) -> Node:

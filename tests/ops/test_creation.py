@@ -131,6 +131,8 @@ def test_the_triangles_gradient_flows_to_the_kept_entries():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: gc.zeros(2, -1), r"zeros: shape \(2, -1\): a dim must be nonnegative"),
+    (lambda: gc.zeros(3, "int32"), "zeros: the dim 'int32' is a dtype's name: give the dtype "
+                                   "as dtype='int32'"),
     (lambda: gc.full((2,), "x"), "full: fill_value must be a Python number"),
     (lambda: gc.full((2,), 300, dtype="uint8"), "full: fill_value 300 is out of bounds for "
                                                 "uint8"),

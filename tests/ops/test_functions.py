@@ -136,5 +136,8 @@ def test_refused_arguments_name_the_op_and_the_line():
         gc.round(gc.input("n", (3,), "int32"), 2)
     with pytest.raises(GraphTypeError, match="logical_xor: takes bool inputs"):
         gc.logical_xor(x, x)
+    with pytest.raises(GraphTypeError, match=r"log1p: cannot use str 'x' as a graph value "
+                                             r"\(at .*test_functions.py"):
+        gc.log1p("x")
     with pytest.raises(GraphTypeError, match="floor: does not take bool inputs"):
         gc.floor(gc.input("b", (3,), "bool"))
