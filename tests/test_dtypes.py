@@ -78,6 +78,19 @@ def test_a_wrong_dtype_is_refused_naming_the_input():
         np.testing.assert_array_equal(f(np.array([1, 255], np.uint8)), [2, 0])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_python_ints_for_scalar_inputs_fit_or_are_refused(backend):
+    for name in ("uint8", "int8", "int16", "int32"):
+        x = gc.input("k", (), name)
+        f = gc.compile([x], x * 1, backend=backend)
+        assert f(5) == 5 and f(5).dtype == np.dtype(name)
+        info = np.iinfo(name)
+        for bad in (info.min - 1, info.max + 1):
+            with pytest.raises(ValueError, match=f"input 'k': {bad} is out of the range of "
+                                                 f"{name}"):
+                f(bad)
+
+
 FLOATS_TO_CAST = [0.0, -0.0, 0.5, -0.5, 1.7, -1.7, 127.9, -128.9, 255.9, 300.7, -300.7,
                   70000.5, 3e9, -3e9, 1e20, np.inf, -np.inf, np.nan]
 
