@@ -247,8 +247,8 @@ define("abs", 1, np.abs, scalar.AbsF, "same")
 define("sign", 1, np.sign, scalar.Sign, "same")
 define("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
 define("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
-             lambda x, slope: scalar.piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
-             "same")
+       lambda x, slope: scalar.piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
+       "same")
 define("clip", 1, _clip, _clip_sym, "same")
 
 # ----- float-valued functions ------------------------------------------------------------
@@ -261,28 +261,28 @@ define("tanh", 1, np.tanh, sympy.tanh, "float")
 define("erf", 1, _erf, sympy.erf, "float")
 define("sigmoid", 1, _stable_sigmoid, scalar.Sigmoid, "float")
 define("silu", 1, lambda x: x * _stable_sigmoid(x), lambda x: x * scalar.Sigmoid(x),
-             "float")
+       "float")
 define("gelu", 1, _gelu, scalar.Gelu, "float")
 define("gelu_tanh", 1, _gelu_tanh, scalar.GeluTanh, "float")
 
 # ----- comparisons, selection, casts --------------------------------------------------------
 define("equal", 2, np.equal, lambda a, b: _as_number(sympy.Eq(a, b)), "compare", False)
 define("not_equal", 2, np.not_equal, lambda a, b: _as_number(sympy.Ne(a, b)), "compare",
-             False)
+       False)
 define("less", 2, np.less, lambda a, b: _as_number(a < b), "compare", False)
 define("less_equal", 2, np.less_equal, lambda a, b: _as_number(a <= b), "compare", False)
 define("greater", 2, np.greater, lambda a, b: _as_number(a > b), "compare", False)
 define("greater_equal", 2, np.greater_equal, lambda a, b: _as_number(a >= b), "compare",
-             False)
+       False)
 define("logical_and", 2, np.logical_and,
-             lambda a, b: _as_number(sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+       lambda a, b: _as_number(sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
 define("logical_or", 2, np.logical_or,
-             lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+       lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
 define("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
-             False)
+       False)
 define("where", 3, np.where,
-             lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
-             "where")
+       lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
+       "where")
 define("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")
 
 
