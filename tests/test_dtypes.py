@@ -96,24 +96,29 @@ FLOATS_TO_CAST = [0.0, -0.0, 0.5, -0.5, 1.7, -1.7, 127.9, -128.9, 255.9, 300.7, 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("src, dst", [(s, d) for s in NAMES for d in NAMES if s != d])
-def test_casts_between_every_pair_as_numpy(src, dst, backend):
+@pytest.mark.parametrize("src", NAMES)
+def test_casts_to_every_dtype_as_numpy(src, backend):
     if np.dtype(src).kind == "f":
         values = np.array(FLOATS_TO_CAST, src)
-        if np.dtype(dst).kind in "iu" and platform.machine() not in ("x86_64", "AMD64"):
-            # Out-of-range floats to ints are CPU-defined (NumPy gives x86's results here).
-            values = values[np.isfinite(values) & (np.abs(values) < 127)]
     elif src == "bool":
         values = np.array([True, False, True])
     else:
         info = np.iinfo(src)
         values = np.array([info.min, -1 if info.min else 1, 0, 1, 127, info.max], src)
     x = gc.input("x", values.shape, src)
-    got = gc.compile([x], gc.cast(x, dst), backend=backend)(values)
-    with np.errstate(all="ignore"):
-        expected = values.astype(dst)
-    assert got.dtype == np.dtype(dst)
-    np.testing.assert_array_equal(got, expected)
+    targets = [d for d in NAMES if d != src]
+    got = gc.compile([x], [gc.cast(x, d) for d in targets], backend=backend)(values)
+    for dst, g in zip(targets, got, strict=True):
+        kept = values
+        if np.dtype(src).kind == "f" and np.dtype(dst).kind in "iu" \
+                and platform.machine() not in ("x86_64", "AMD64"):
+            # Out-of-range floats to ints are CPU-defined (NumPy gives x86's results here).
+            kept = np.isfinite(values) & (np.abs(values) < 127)
+            g, kept = g[kept], values[kept]
+        with np.errstate(all="ignore"):
+            expected = kept.astype(dst)
+        assert g.dtype == np.dtype(dst)
+        np.testing.assert_array_equal(g, expected, err_msg=f"{src} -> {dst}")
 
 
 def test_small_int_params_update_in_place_and_round_trip_through_checkpoints(tmp_path):
