@@ -1,13 +1,15 @@
 """Creation ops, as PyTorch names them: zeros ones full (and their `_like`s), arange,
 linspace, eye, and the triangle masks tril and triu.
 
-Everything static is a constant: full values are a scalar constant broadcast to the shape
-(constant folding makes a small one an array; a big one stays a broadcast, which costs
-nothing), arange, linspace and eye are constants outright. Symbolic sizes (a batch N, a
-sequence length T) work too: `zeros_like(x)` of an (N, 10) value broadcasts to (N, 10) at
-whatever N is bound to, and `arange(T)` is an `arange` node, which computes
-start + i * step at call time. Defaults follow PyTorch: float results are float32, integer
-aranges int64.
+Everything static and small is a constant: full values are a scalar constant broadcast to
+the shape (constant folding makes a small one an array; a big one stays a broadcast, which
+costs nothing), arange and linspace are constants up to CONSTANT_LIMIT elements, eye and
+the triangle masks compare two aranges (folded to constants when small). Bigger ones, and
+symbolic sizes (a batch N, a sequence length T), are computed at call time by an `arange`
+node (start + i * step): `zeros_like(x)` of an (N, 10) value broadcasts to (N, 10) at
+whatever N is bound to, `tril` of a (T, T) value masks it at whatever T is. So no argument
+makes the graph hold a huge array. Defaults follow PyTorch: float results are float32,
+integer aranges int64.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, register_class
-from graphc.ops.elementwise import cast, equal, greater_equal, less_equal, where
+from graphc.ops.elementwise import cast, equal, greater_equal, less, less_equal, where
 from graphc.ops.leaf import as_weak, constant, is_weak, operands
 from graphc.ops.shape import broadcast_to
 from graphc.shapes import as_dim, as_shape, shape_str
@@ -33,6 +35,7 @@ __all__ = [  # the public builders (graphc/dsl.py)
 ]
 
 DEFAULT_FLOAT = dtypes.FLOAT32  # PyTorch's default dtype, and gc.input's
+CONSTANT_LIMIT = 1 << 16  # elements of the biggest arange or linspace kept as a constant
 _DTYPE_NAMES = frozenset(d.name for d in dtypes.SUPPORTED) | {"float", "int", "double"}
 
 
@@ -179,7 +182,9 @@ def arange(start, end=None, step=1, dtype=None) -> Node:
         if size < 0:
             raise build_error("arange", f"the range from {start} to {end} by {step} is empty "
                               "the wrong way round (the sign of step)")
-        return constant(arange_values(start, step, size, dtype))
+        if size <= CONSTANT_LIMIT:
+            return constant(arange_values(start, step, size, dtype))
+        return Node.make("arange", (), start=start, step=step, size=size, dtype=dtype.name)
     if floats or _is_dim_expr(step):
         raise build_error("arange", "with a symbolic bound, start and end must be ints or "
                           f"dims and step an int: got {start}, {end}, {step}")
@@ -208,6 +213,11 @@ def linspace(start, end, steps: int, dtype=None) -> Node:
         raise build_error("linspace", f"steps must be an int >= 0, got {steps!r}")
     dtype = _dtype("linspace", DEFAULT_FLOAT if dtype is None else dtype)
     steps = int(steps)
+    if steps > CONSTANT_LIMIT:  # the same values, computed at call time
+        step = (end - start) / (steps - 1)
+        index = Node.make("arange", (), start=0, step=1, size=steps, dtype="float64")
+        return cast(where(less(index, steps // 2), start + index * step,
+                          end - (steps - 1 - index) * step), dtype)
     if steps == 1:
         values = np.array([start], np.float64)
     else:
@@ -228,17 +238,13 @@ def eye(n, m=None, dtype="float32") -> Node:
         n, m = as_dim(n), as_dim(m)
     except (TypeError, ValueError) as exc:
         raise build_error("eye", f"sizes {n!r}, {m!r}: {exc}") from None
-    if isinstance(n, int) and isinstance(m, int):
-        return constant(np.eye(n, m, dtype=dtype))
     return cast(equal(_diagonal_offsets(n, m), 0), dtype)
 
 
 # ----- triangles ------------------------------------------------------------------------------
 def _diagonal_offsets(rows, cols) -> Node:
-    """j - i for the (rows, cols) positions: 0 on the diagonal, > 0 above it."""
-    if isinstance(rows, int) and isinstance(cols, int):
-        return constant(np.arange(cols, dtype=np.int64)[None, :]
-                        - np.arange(rows, dtype=np.int64)[:, None])
+    """j - i for the (rows, cols) positions: 0 on the diagonal, > 0 above it (folded to a
+    constant when small)."""
     return arange(cols)[None, :] - arange(rows)[:, None]
 
 

@@ -100,6 +100,24 @@ def test_static_creations_are_constants_after_optimization():
     assert huge.op == "broadcast_to" and huge.inputs[0].value.shape == ()
 
 
+def test_huge_creations_hold_no_huge_array_and_compute_at_call_time():
+    """arange(10**12), eye(10**6), linspace(0, 1, 10**9) build at once (nothing that size
+    is made); a big arange, linspace or mask is computed by a kernel, as the small ones."""
+    for node in (gc.arange(10**12), gc.eye(10**6), gc.linspace(0, 1, 10**9),
+                 gc.tril(gc.ones(10**5, 10**5))):
+        assert all(n.op != "constant" or n.value.size <= 1 << 17 for n in gc.Graph([node]))
+    outs = [gc.arange(3, 200_003, 2)[-2:], gc.linspace(-2, 5, 100_001)[::25_000],
+            gc.sum(gc.eye(300, 400, dtype="int64")), gc.sum(gc.tril(gc.ones(400, 400)))]
+    expected = [torch.arange(3, 200_003, 2)[-2:], torch.linspace(-2, 5, 100_001)[::25_000],
+                torch.eye(300, 400, dtype=torch.int64).sum(),
+                torch.tril(torch.ones(400, 400)).sum()]
+    for backend in BACKENDS:
+        for got, e in zip(gc.compile([], outs, backend=backend)(), expected, strict=True):
+            e = e.numpy()
+            assert got.dtype == e.dtype
+            np.testing.assert_allclose(got, e, rtol=2 * np.finfo(np.float32).eps)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_symbolic_sizes_at_any_bound_size(backend):
     x = gc.input("x", ("N", "T"), "float32")
