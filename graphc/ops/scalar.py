@@ -60,7 +60,6 @@ from graphc.ops.scalar_functions import (  # noqa: F401 (the language's names, g
 )
 from graphc.ops.scalar_language import (  # noqa: F401
     GRAMMAR,
-    INDICATORS,
     NOT_REAL,
     RELATIONS,
     STRUCTURE,

@@ -48,7 +48,6 @@ GRAMMAR: dict[type, str] = {
 
 RELATIONS = frozenset({"greater", "greater_equal", "less", "less_equal", "equal",
                        "not_equal"})
-INDICATORS = frozenset({"isnan", "isinf", "isfinite"})
 
 NOT_REAL = (sympy.I, sympy.zoo, sympy.nan)  # values sympy reaches that a real graph has not
 
