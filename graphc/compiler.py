@@ -395,6 +395,13 @@ def _collector_paused():
 def _as_array(node: Node, arg) -> np.ndarray:
     if isinstance(arg, np.ndarray):
         array = arg
+    elif isinstance(arg, int) and not isinstance(arg, bool) and node.dtype.kind in "iu" \
+            and len(node.shape) == 0:
+        info = np.iinfo(node.dtype)  # a Python int: any that fits (5 for a uint8 input)
+        if not info.min <= arg <= info.max:
+            raise ValueError(f"input '{node.name}': {arg} is out of the range of "
+                             f"{node.dtype.name} ({info.min}..{info.max})")
+        array = np.asarray(arg, node.dtype)
     elif isinstance(arg, (bool, int, float, np.generic)) and len(node.shape) == 0:
         array = np.asarray(arg)
         if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-SUPPORTED = tuple(np.dtype(d) for d in ("bool", "int32", "int64", "float32", "float64"))
+SUPPORTED = tuple(np.dtype(d) for d in ("bool", "uint8", "int8", "int16", "int32", "int64",
+                                         "float32", "float64"))
 FLOATS = (np.dtype("float32"), np.dtype("float64"))
-INTS = (np.dtype("int32"), np.dtype("int64"))
+INTS = tuple(np.dtype(d) for d in ("uint8", "int8", "int16", "int32", "int64"))
+UNSIGNED = (np.dtype("uint8"),)  # images arrive as uint8; wider unsigned types are not had
 BOOL = np.dtype("bool")
 FLOAT32 = np.dtype("float32")
 FLOAT64 = np.dtype("float64")
@@ -43,6 +45,12 @@ def is_int(dtype: np.dtype) -> bool:
     return dtype in INTS
 
 
+def is_unsigned(dtype: np.dtype) -> bool:
+    """Whether an int dtype is unsigned (its comparisons, divisions, shifts and widening
+    conversions are the unsigned ones)."""
+    return np.dtype(dtype) in UNSIGNED
+
+
 def promote(*dtypes: np.dtype) -> np.dtype:
     """NumPy's result dtype of combining values of these dtypes."""
     return as_dtype(np.result_type(*dtypes))
@@ -54,8 +62,17 @@ def float_result(dtype: np.dtype) -> np.dtype:
 
 
 def weak_scalar_dtype(scalar, other: np.dtype) -> np.dtype:
-    """The dtype a Python scalar takes next to a value of dtype `other` (NEP 50)."""
-    return as_dtype(np.result_type(other, scalar))
+    """The dtype a Python scalar takes next to a value of dtype `other` (NEP 50). A Python
+    int out of the range of the int dtype it takes raises OverflowError, as in NumPy 2
+    (`uint8_image + 300`, `uint8_image + (-1)`)."""
+    dtype = as_dtype(np.result_type(other, scalar))
+    if isinstance(scalar, int) and not isinstance(scalar, bool) and is_int(dtype):
+        info = np.iinfo(dtype)
+        if not info.min <= scalar <= info.max:
+            raise OverflowError(f"the Python integer {scalar} is out of bounds for "
+                                f"{dtype.name} ({info.min}..{info.max}), as in NumPy; make "
+                                "it an array of a wider dtype, or cast the value first")
+    return dtype
 
 
 def scalar_text(value) -> str:

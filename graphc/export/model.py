@@ -19,7 +19,7 @@ from graphc.export import cpu, weights
 from graphc.export.code import Code
 
 C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
-           "bool": "uint8_t"}
+           "uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "bool": "uint8_t"}
 C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto "
     "if inline int long register restrict return short signed sizeof static struct switch "

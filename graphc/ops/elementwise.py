@@ -95,13 +95,17 @@ class Elementwise(Op):
     dtype_rule: "arith" (promote, no bool), "div" (promote, then float), "float"
     (float-valued function: ints give float64), "same" (keeps the dtype, no bool),
     "compare" (gives bool), "logical" (bool to bool), "where" (bool condition, promoted
-    values), "cast".
+    values), "cast", "bitwise" (ints, bools as 0/1, promoted), "shift" (ints, promoted).
+
+    typed: the expression computes in the node's own dtype, given as attrs["dtype"] by
+    the builder (a typed function of the scalar language: integer division and bitwise
+    ops are exact only in their own type, whatever a fused kernel computes in).
     """
 
     pattern = Pattern.ELEMENTWISE
 
     def __init__(self, name, arity, reference, sym, dtype_rule, differentiable=True,
-                 partials=None):
+                 partials=None, typed=False):
         self.name = name
         self.arity = arity
         self.reference = reference
@@ -109,6 +113,7 @@ class Elementwise(Op):
         self.dtype_rule = dtype_rule
         self.differentiable = differentiable
         self._partials = partials
+        self.typed = typed
 
     def infer(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -118,7 +123,11 @@ class Elementwise(Op):
         except ValueError:
             shapes = ", ".join(shape_str(i.shape) for i in inputs)
             raise build_error(self.name, f"shapes {shapes} do not broadcast") from None
-        return self._dtype(inputs, attrs), shape
+        dtype = self._dtype(inputs, attrs)
+        if self.typed and attrs.get("dtype") != dtype.name:
+            raise build_error(self.name, f"attrs['dtype'] must be the result's dtype "
+                              f"{dtype.name}, got {attrs.get('dtype')!r}", dtype=True)
+        return dtype, shape
 
     def _dtype(self, inputs, attrs):
         kinds = [i.dtype for i in inputs]
@@ -137,6 +146,8 @@ class Elementwise(Op):
                 raise build_error(self.name, f"condition must be bool, got {kinds[0].name}",
                                   dtype=True)
             return dtypes.promote(*kinds[1:])
+        if rule in ("bitwise", "shift"):
+            return self._integer_dtype(kinds)
         if dtypes.BOOL in kinds:
             names = ", ".join(k.name for k in kinds)
             raise build_error(self.name, f"does not take bool inputs (got {names}); "
@@ -144,6 +155,20 @@ class Elementwise(Op):
         result = dtypes.promote(*kinds)
         if rule in ("div", "float"):
             return dtypes.float_result(result)
+        return result
+
+    def _integer_dtype(self, kinds):
+        """The result of a bitwise op or shift: the promoted int dtype (bools are 0 and 1
+        to a bitwise op; bool with bool is logical_and/or/xor/not, the builders' choice)."""
+        allowed = "int" if self.dtype_rule == "shift" else "int or bool"
+        names = ", ".join(k.name for k in kinds)
+        if any(dtypes.is_float(k) or (k == dtypes.BOOL and self.dtype_rule == "shift")
+               for k in kinds):
+            raise build_error(self.name, f"takes {allowed} inputs, got {names}", dtype=True)
+        result = dtypes.promote(*kinds)
+        if result == dtypes.BOOL:
+            raise build_error(self.name, "of bools is a logical op: use logical_and, "
+                              "logical_or, logical_xor, logical_not (or & | ^ ~)", dtype=True)
         return result
 
     def numpy(self, node, args, env):
@@ -157,7 +182,7 @@ class Elementwise(Op):
         """d expression / d symbol_i: sympy's, or the op's own rules where sympy's leave
         the reals or differ from the convention (pow at base 0)."""
         if self._partials is not None:
-            return self._partials(*symbols)
+            return self._partials(*symbols, **attrs)
         expr = self.expression(symbols, attrs)
         return [sympy.diff(expr, s) for s in symbols]
 
@@ -188,10 +213,15 @@ def _of_floats(fn):
     return wrapped
 
 
-def _elementwise(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None):
+def define(name, arity, reference, sym, dtype_rule, differentiable=True, partials=None,
+           typed=False) -> Elementwise:
+    """Register an elementwise op: its NumPy reference, its expression `sym(*symbols,
+    **attrs)` in the scalar language, its dtype rule (see Elementwise), and optionally its
+    own partial derivatives `partials(*symbols, **attrs)` where sympy's are not the
+    convention."""
     reference = _of_floats(reference) if dtype_rule == "float" else reference
     return register(Elementwise(name, arity, _ieee(reference), sym, dtype_rule, differentiable,
-                                partials))
+                                partials, typed))
 
 
 def _pow_partials(x, y):
@@ -205,55 +235,55 @@ def _pow_partials(x, y):
 
 
 # ----- arithmetic ----------------------------------------------------------------------
-_elementwise("add", 2, np.add, lambda a, b: a + b, "arith")
-_elementwise("sub", 2, np.subtract, lambda a, b: a - b, "arith")
-_elementwise("mul", 2, np.multiply, lambda a, b: a * b, "arith")
-_elementwise("div", 2, np.true_divide, lambda a, b: a / b, "div")
-_elementwise("pow", 2, np.power, lambda a, b: a ** b, "arith", partials=_pow_partials)
-_elementwise("maximum", 2, np.maximum, scalar.Maximum, "arith")
-_elementwise("minimum", 2, np.minimum, scalar.Minimum, "arith")
-_elementwise("neg", 1, np.negative, lambda a: -a, "same")
-_elementwise("abs", 1, np.abs, scalar.AbsF, "same")
-_elementwise("sign", 1, np.sign, scalar.Sign, "same")
-_elementwise("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
-_elementwise("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
-             lambda x, slope: scalar.piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
-             "same")
-_elementwise("clip", 1, _clip, _clip_sym, "same")
+define("add", 2, np.add, lambda a, b: a + b, "arith")
+define("sub", 2, np.subtract, lambda a, b: a - b, "arith")
+define("mul", 2, np.multiply, lambda a, b: a * b, "arith")
+define("div", 2, np.true_divide, lambda a, b: a / b, "div")
+define("pow", 2, np.power, lambda a, b: a ** b, "arith", partials=_pow_partials)
+define("maximum", 2, np.maximum, scalar.Maximum, "arith")
+define("minimum", 2, np.minimum, scalar.Minimum, "arith")
+define("neg", 1, np.negative, lambda a: -a, "same")
+define("abs", 1, np.abs, scalar.AbsF, "same")
+define("sign", 1, np.sign, scalar.Sign, "same")
+define("relu", 1, lambda x: np.maximum(x, 0), scalar.Relu, "same")
+define("leaky_relu", 1, lambda x, slope: np.where(x > 0, x, x * slope),
+       lambda x, slope: scalar.piecewise((x, x > 0), (sympy.Float(slope) * x, True)),
+       "same")
+define("clip", 1, _clip, _clip_sym, "same")
 
 # ----- float-valued functions ------------------------------------------------------------
-_elementwise("exp", 1, np.exp, sympy.exp, "float")
-_elementwise("log", 1, np.log, sympy.log, "float")
-_elementwise("sqrt", 1, np.sqrt, sympy.sqrt, "float")
-_elementwise("sin", 1, np.sin, sympy.sin, "float")
-_elementwise("cos", 1, np.cos, sympy.cos, "float")
-_elementwise("tanh", 1, np.tanh, sympy.tanh, "float")
-_elementwise("erf", 1, _erf, sympy.erf, "float")
-_elementwise("sigmoid", 1, _stable_sigmoid, scalar.Sigmoid, "float")
-_elementwise("silu", 1, lambda x: x * _stable_sigmoid(x), lambda x: x * scalar.Sigmoid(x),
-             "float")
-_elementwise("gelu", 1, _gelu, scalar.Gelu, "float")
-_elementwise("gelu_tanh", 1, _gelu_tanh, scalar.GeluTanh, "float")
+define("exp", 1, np.exp, sympy.exp, "float")
+define("log", 1, np.log, sympy.log, "float")
+define("sqrt", 1, np.sqrt, sympy.sqrt, "float")
+define("sin", 1, np.sin, sympy.sin, "float")
+define("cos", 1, np.cos, sympy.cos, "float")
+define("tanh", 1, np.tanh, sympy.tanh, "float")
+define("erf", 1, _erf, sympy.erf, "float")
+define("sigmoid", 1, _stable_sigmoid, scalar.Sigmoid, "float")
+define("silu", 1, lambda x: x * _stable_sigmoid(x), lambda x: x * scalar.Sigmoid(x),
+       "float")
+define("gelu", 1, _gelu, scalar.Gelu, "float")
+define("gelu_tanh", 1, _gelu_tanh, scalar.GeluTanh, "float")
 
 # ----- comparisons, selection, casts --------------------------------------------------------
-_elementwise("equal", 2, np.equal, lambda a, b: _as_number(sympy.Eq(a, b)), "compare", False)
-_elementwise("not_equal", 2, np.not_equal, lambda a, b: _as_number(sympy.Ne(a, b)), "compare",
-             False)
-_elementwise("less", 2, np.less, lambda a, b: _as_number(a < b), "compare", False)
-_elementwise("less_equal", 2, np.less_equal, lambda a, b: _as_number(a <= b), "compare", False)
-_elementwise("greater", 2, np.greater, lambda a, b: _as_number(a > b), "compare", False)
-_elementwise("greater_equal", 2, np.greater_equal, lambda a, b: _as_number(a >= b), "compare",
-             False)
-_elementwise("logical_and", 2, np.logical_and,
-             lambda a, b: _as_number(sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
-_elementwise("logical_or", 2, np.logical_or,
-             lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
-_elementwise("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
-             False)
-_elementwise("where", 3, np.where,
-             lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
-             "where")
-_elementwise("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")
+define("equal", 2, np.equal, lambda a, b: _as_number(sympy.Eq(a, b)), "compare", False)
+define("not_equal", 2, np.not_equal, lambda a, b: _as_number(sympy.Ne(a, b)), "compare",
+       False)
+define("less", 2, np.less, lambda a, b: _as_number(a < b), "compare", False)
+define("less_equal", 2, np.less_equal, lambda a, b: _as_number(a <= b), "compare", False)
+define("greater", 2, np.greater, lambda a, b: _as_number(a > b), "compare", False)
+define("greater_equal", 2, np.greater_equal, lambda a, b: _as_number(a >= b), "compare",
+       False)
+define("logical_and", 2, np.logical_and,
+       lambda a, b: _as_number(sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+define("logical_or", 2, np.logical_or,
+       lambda a, b: _as_number(sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))), "logical", False)
+define("logical_not", 1, np.logical_not, lambda a: _as_number(sympy.Eq(a, 0)), "logical",
+       False)
+define("where", 3, np.where,
+       lambda c, a, b: scalar.piecewise((a, sympy.Ne(c, 0)), (b, True)),
+       "where")
+define("cast", 1, lambda x, dtype: x.astype(dtype), lambda x, dtype: x, "cast")
 
 
 # ----- integer powers -------------------------------------------------------------------------
@@ -292,7 +322,8 @@ register(NonnegativeCheck())
 def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
     """The operands of base ** exponent. An integer power's exponent must not be negative:
     a constant one is checked now, any other at call time (a nonnegative_check node)."""
-    if not (dtypes.is_int(base.dtype) and dtypes.is_int(exponent.dtype)):
+    if not (dtypes.is_int(base.dtype) and dtypes.is_int(exponent.dtype)) \
+            or dtypes.is_unsigned(exponent.dtype):
         return base, exponent
     if exponent.op == "constant":
         negative = exponent.value[exponent.value < 0]
@@ -305,52 +336,87 @@ def pow_operands(base: Node, exponent: Node) -> tuple[Node, Node]:
 
 
 # ----- builders -----------------------------------------------------------------------------
-def _apply(op: str, *xs, **attrs) -> Node:
-    return Node.make(op, operands(*xs), **attrs)
+def values(op: str, *xs, reference=None) -> tuple[Node, ...]:
+    """The builder's operands as graph values (leaf.operands), refused with the op's name
+    and the user's line: a Python int out of the range of the int dtype it takes, or
+    something that is no value (a string)."""
+    try:
+        return operands(*xs, reference=reference)
+    except OverflowError as exc:
+        raise build_error(op, str(exc)) from None
+    except TypeError as exc:
+        raise build_error(op, str(exc), dtype=True) from None
 
 
-def add(a, b) -> Node: return _apply("add", a, b)
-def sub(a, b) -> Node: return _apply("sub", a, b)
-def mul(a, b) -> Node: return _apply("mul", a, b)
-def div(a, b) -> Node: return _apply("div", a, b)
+def apply(op: str, *xs, **attrs) -> Node:
+    """The node of `op` over mixed operands (graph values, Python scalars, arrays)."""
+    return Node.make(op, values(op, *xs), **attrs)
+
+
+def typed_apply(op: str, *xs) -> Node:
+    """The node of a typed op (Elementwise.typed): computed in the operands' promoted
+    dtype, which it carries as attrs["dtype"]."""
+    nodes = values(op, *xs)
+    return Node.make(op, nodes, dtype=dtypes.promote(*(n.dtype for n in nodes)).name)
+
+
+def add(a, b) -> Node: return apply("add", a, b)
+def sub(a, b) -> Node: return apply("sub", a, b)
+def mul(a, b) -> Node: return apply("mul", a, b)
+
+
+def div(a, b, rounding_mode: str | None = None) -> Node:
+    """a / b: true division (ints give float64) by default, as PyTorch's div;
+    rounding_mode="trunc" rounds toward 0 (C's integer division), "floor" toward -inf
+    (floor_divide, Python's //), both keeping an integer dtype. An integer division by
+    0 gives 0 (NumPy's value: see graphc/ops/division.py)."""
+    if rounding_mode is None:
+        return apply("div", a, b)
+    modes = {"trunc": "trunc_divide", "floor": "floor_divide"}
+    if rounding_mode not in modes:
+        raise build_error("div", f"rounding_mode must be None, 'trunc' or 'floor', got "
+                          f"{rounding_mode!r}")
+    return typed_apply(modes[rounding_mode], a, b)
+
+
 def pow(a, b) -> Node:  # noqa: A001
-    return Node.make("pow", pow_operands(*operands(a, b)))
-def maximum(a, b) -> Node: return _apply("maximum", a, b)
-def minimum(a, b) -> Node: return _apply("minimum", a, b)
-def neg(x) -> Node: return _apply("neg", x)
-def abs(x) -> Node: return _apply("abs", x)  # noqa: A001
-def sign(x) -> Node: return _apply("sign", x)
-def exp(x) -> Node: return _apply("exp", x)
-def log(x) -> Node: return _apply("log", x)
-def sqrt(x) -> Node: return _apply("sqrt", x)
-def sin(x) -> Node: return _apply("sin", x)
-def cos(x) -> Node: return _apply("cos", x)
-def tanh(x) -> Node: return _apply("tanh", x)
-def erf(x) -> Node: return _apply("erf", x)
-def sigmoid(x) -> Node: return _apply("sigmoid", x)
-def relu(x) -> Node: return _apply("relu", x)
-def silu(x) -> Node: return _apply("silu", x)  # x * sigmoid(x), PyTorch's SiLU (swish)
-def equal(a, b) -> Node: return _apply("equal", a, b)
-def not_equal(a, b) -> Node: return _apply("not_equal", a, b)
-def less(a, b) -> Node: return _apply("less", a, b)
-def less_equal(a, b) -> Node: return _apply("less_equal", a, b)
-def greater(a, b) -> Node: return _apply("greater", a, b)
-def greater_equal(a, b) -> Node: return _apply("greater_equal", a, b)
-def logical_and(a, b) -> Node: return _apply("logical_and", a, b)
-def logical_or(a, b) -> Node: return _apply("logical_or", a, b)
-def logical_not(x) -> Node: return _apply("logical_not", x)
+    return Node.make("pow", pow_operands(*values("pow", a, b)))
+def maximum(a, b) -> Node: return apply("maximum", a, b)
+def minimum(a, b) -> Node: return apply("minimum", a, b)
+def neg(x) -> Node: return apply("neg", x)
+def abs(x) -> Node: return apply("abs", x)  # noqa: A001
+def sign(x) -> Node: return apply("sign", x)
+def exp(x) -> Node: return apply("exp", x)
+def log(x) -> Node: return apply("log", x)
+def sqrt(x) -> Node: return apply("sqrt", x)
+def sin(x) -> Node: return apply("sin", x)
+def cos(x) -> Node: return apply("cos", x)
+def tanh(x) -> Node: return apply("tanh", x)
+def erf(x) -> Node: return apply("erf", x)
+def sigmoid(x) -> Node: return apply("sigmoid", x)
+def relu(x) -> Node: return apply("relu", x)
+def silu(x) -> Node: return apply("silu", x)  # x * sigmoid(x), PyTorch's SiLU (swish)
+def equal(a, b) -> Node: return apply("equal", a, b)
+def not_equal(a, b) -> Node: return apply("not_equal", a, b)
+def less(a, b) -> Node: return apply("less", a, b)
+def less_equal(a, b) -> Node: return apply("less_equal", a, b)
+def greater(a, b) -> Node: return apply("greater", a, b)
+def greater_equal(a, b) -> Node: return apply("greater_equal", a, b)
+def logical_and(a, b) -> Node: return apply("logical_and", a, b)
+def logical_or(a, b) -> Node: return apply("logical_or", a, b)
+def logical_not(x) -> Node: return apply("logical_not", x)
 
 
 def leaky_relu(x, slope: float = 0.01) -> Node:
     """x where x > 0, else slope * x."""
-    return _apply("leaky_relu", x, slope=float(slope))
+    return apply("leaky_relu", x, slope=float(slope))
 
 
 def gelu(x, approximate: str = "none") -> Node:
     """x * Phi(x) (exact, erf form); approximate="tanh" gives the tanh approximation."""
     if approximate not in ("none", "tanh"):
         raise build_error("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _apply("gelu" if approximate == "none" else "gelu_tanh", x)
+    return apply("gelu" if approximate == "none" else "gelu_tanh", x)
 
 
 def clip(x, lo=None, hi=None) -> Node:
@@ -361,7 +427,7 @@ def clip(x, lo=None, hi=None) -> Node:
     lo, hi = (None if b is None else as_weak(b) for b in (lo, hi))
     if lo is not None and hi is not None and lo > hi:
         raise build_error("clip", f"lo {lo} is greater than hi {hi}")
-    return _apply("clip", x, lo=lo, hi=hi)
+    return apply("clip", x, lo=lo, hi=hi)
 
 
 def where(condition, a, b) -> Node:

@@ -1,14 +1,25 @@
-"""Python's operators on graph values: `+ - * / ** @`, unary `-` and `abs`, comparisons,
-indexing, the NumPy-like methods `.sum .mean .prod .max .min .argmax .argmin .reshape
-.transpose .astype .T` and, under PyTorch's names, `.var .std .any .all .cumsum .cumprod
-.flatten .permute .unsqueeze .expand .flip .repeat`. The IR's Node knows no op; this module
-installs the builders on it."""
+"""Python's operators on graph values: `+ - * / // % ** @`, unary `-` and `abs`,
+comparisons, the bitwise `& | ^ ~ << >>` (logical on bools), indexing, the NumPy-like
+methods `.sum .mean .prod .max .min .argmax .argmin .reshape .transpose .astype .T` and,
+under PyTorch's names, `.var .std .any .all .cumsum .cumprod .flatten .permute .unsqueeze
+.expand .flip .repeat`. The IR's Node knows no op; this module installs the builders on
+it."""
 
 from __future__ import annotations
 
 from graphc.ir.node import Node
+from graphc.ops import (
+    bitwise,
+    division,
+    linalg,
+    rearrange,
+    reduction,
+    scan,
+    shape,
+    statistics,
+    subscript,
+)
 from graphc.ops import elementwise as ew
-from graphc.ops import linalg, rearrange, reduction, scan, shape, statistics, subscript
 
 
 def _reshape(self, *dims):
@@ -33,6 +44,21 @@ OPERATORS = {
     "__mul__": lambda a, b: ew.mul(a, b), "__rmul__": lambda a, b: ew.mul(b, a),
     "__truediv__": lambda a, b: ew.div(a, b), "__rtruediv__": lambda a, b: ew.div(b, a),
     "__pow__": lambda a, b: ew.pow(a, b), "__rpow__": lambda a, b: ew.pow(b, a),
+    "__floordiv__": lambda a, b: division.floor_divide(a, b),
+    "__rfloordiv__": lambda a, b: division.floor_divide(b, a),
+    "__mod__": lambda a, b: division.remainder(a, b),
+    "__rmod__": lambda a, b: division.remainder(b, a),
+    "__and__": lambda a, b: bitwise.bitwise_and(a, b),
+    "__rand__": lambda a, b: bitwise.bitwise_and(b, a),
+    "__or__": lambda a, b: bitwise.bitwise_or(a, b),
+    "__ror__": lambda a, b: bitwise.bitwise_or(b, a),
+    "__xor__": lambda a, b: bitwise.bitwise_xor(a, b),
+    "__rxor__": lambda a, b: bitwise.bitwise_xor(b, a),
+    "__invert__": lambda a: bitwise.bitwise_not(a),
+    "__lshift__": lambda a, b: bitwise.left_shift(a, b),
+    "__rlshift__": lambda a, b: bitwise.left_shift(b, a),
+    "__rshift__": lambda a, b: bitwise.right_shift(a, b),
+    "__rrshift__": lambda a, b: bitwise.right_shift(b, a),
     "__matmul__": lambda a, b: linalg.matmul(a, b),
     "__rmatmul__": lambda a, b: linalg.matmul(b, a),
     "__neg__": lambda a: ew.neg(a), "__pos__": lambda a: a, "__abs__": lambda a: ew.abs(a),

@@ -107,7 +107,8 @@ def _exact_on_special_values(node: Node, slot: int) -> bool:
         probe = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan, 1.5, -2.5, 3e38], x.dtype)
     else:
         info = np.iinfo(x.dtype) if x.dtype != np.bool_ else None
-        probe = np.array([0, 1] if info is None else [0, 1, -3, info.min, info.max], x.dtype)
+        probe = np.array([0, 1] if info is None else [0, 1, -3 if info.min else 3, info.min,
+                                                      info.max], x.dtype)  # uint8: no -3
     args = [probe if k == slot else i.value.reshape(()) for k, i in enumerate(node.inputs)]
     out = np.asarray(get_op(node.op).reference(*args, **node.attrs))
     return bool(out.dtype == probe.dtype and np.array_equal(out, probe, equal_nan=True)

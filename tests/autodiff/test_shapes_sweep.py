@@ -11,9 +11,20 @@ from tests.ops.harness import Case, In, gradient_check
 
 UNARY_SHAPES = [(), (5,), (2, 3, 2)]
 BINARY_SHAPES = [((3, 4), (4,)), ((2, 1, 3), (4, 1)), ((), (2, 3)), ((3, 1), (1, 3))]
-POSITIVE = {"log", "sqrt", "pow"}  # domains: inputs drawn from (0.5, 2)
+POSITIVE = {"log", "sqrt", "pow", "log1p", "rsqrt"}  # domains: inputs drawn from (0.5, 2)
+UNIT = {"asin", "acos"}  # inputs drawn from (0.05, 0.95)
 BUILDERS = {"leaky_relu": lambda x: gc.leaky_relu(x, 0.2), "clip": lambda x: gc.clip(x, -0.5, 0.5),
-            "gelu_tanh": lambda x: gc.gelu(x, approximate="tanh")}
+            "gelu_tanh": lambda x: gc.gelu(x, approximate="tanh"),
+            "elu": lambda x: gc.elu(x, 0.5), "celu": lambda x: gc.celu(x, 2.0),
+            "softplus": lambda x: gc.softplus(x, beta=2.0, threshold=3.0),
+            "hardtanh": lambda x: gc.hardtanh(x, -0.5, 0.5),
+            # typed ops carry their dtype: their builders give it
+            "floor_divide": gc.floor_divide, "remainder": gc.remainder,
+            "trunc_divide": lambda a, b: gc.div(a, b, rounding_mode="trunc")}
+
+
+def _kind(name):
+    return "positive" if name in POSITIVE else "unit" if name in UNIT else "normal"
 
 
 def _differentiable_elementwise(arity):
@@ -34,16 +45,14 @@ BINARY = [(name, shapes) for name in _differentiable_elementwise(2) for shapes i
 
 @pytest.mark.parametrize("name, shape", UNARY, ids=[f"{n}-{s}" for n, s in UNARY])
 def test_unary_gradient(name, shape):
-    kind = "positive" if name in POSITIVE else "normal"
-    case = Case(name, _build(name), (In(shape, kind=kind),), None)
+    case = Case(name, _build(name), (In(shape, kind=_kind(name)),), None)
     for analytic, numeric in zip(*gradient_check(case, seed=len(shape))):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name, shapes", BINARY, ids=[f"{n}-{s}" for n, s in BINARY])
 def test_binary_gradient_with_broadcasting(name, shapes):
-    kind = "positive" if name in POSITIVE else "normal"
-    case = Case(name, _build(name), tuple(In(s, kind=kind) for s in shapes), None)
+    case = Case(name, _build(name), tuple(In(s, kind=_kind(name)) for s in shapes), None)
     analytic, numeric = gradient_check(case, seed=3)
     assert [a.shape for a in analytic] == list(shapes)
     for a, n in zip(analytic, numeric):

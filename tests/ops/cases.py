@@ -305,7 +305,8 @@ CASES += [
          (In((2, 2, 4, 4)), In((3, 2, 3, 3)), In((3,))), _conv_relu),
 ]
 
+from tests.ops.cases_elementwise import ELEMENTWISE_CASES  # noqa: E402
 from tests.ops.cases_indexing import INDEXING_CASES  # noqa: E402
 from tests.ops.cases_reduction import REDUCTION_CASES  # noqa: E402
 
-CASES += INDEXING_CASES + REDUCTION_CASES
+CASES += ELEMENTWISE_CASES + INDEXING_CASES + REDUCTION_CASES

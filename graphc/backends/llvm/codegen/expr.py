@@ -1,11 +1,15 @@
 """Emit LLVM IR for a sympy expression of scalars: the one emitter behind every
 elementwise op and every fused kernel.
 
-Numbers are computed in one compute dtype (float or int); relations and logic give i1.
-Common subexpressions are emitted once. The functions follow NumPy's semantics: NaN
-propagates through maximum/minimum/relu/sign, sigmoid uses its stable form, and the
-math functions exp, log, tanh and erf are emitted as plain arithmetic (so loops over
-them vectorize: mathfuncs.py), the others come from LLVM intrinsics.
+Numbers are computed in one compute dtype (float or int, signed or unsigned); relations,
+logic and the isnan-like tests give i1. Common subexpressions are emitted once. The
+functions follow NumPy's semantics: NaN propagates through maximum/minimum/relu/sign,
+sigmoid uses its stable form, and the math functions exp, log, tanh, erf, log1p, expm1,
+sinh, cosh and the arc tangents are emitted as plain arithmetic (so loops over them
+vectorize: mathfuncs.py, inverse.py); sin, cos, tan and pow are LLVM intrinsics (libm
+calls), the roundings and copysign intrinsics that are instructions. A typed function
+(FloorDivide_int32, BitwiseAnd_uint8) is computed in its own dtype by an emitter of that
+dtype, its operands converted to it and its value back (arith.py has the integer rules).
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ import numpy as np
 import sympy
 from llvmlite import ir
 
-from graphc.backends.llvm.codegen.irtypes import I1, const, is_float, llvm_type
+from graphc.backends.llvm.codegen import arith
+from graphc.backends.llvm.codegen.inverse import InverseFunctions
+from graphc.backends.llvm.codegen.irtypes import (
+    I1,
+    const,
+    convert,
+    icmp,
+    is_float,
+    is_unsigned,
+    llvm_type,
+)
 from graphc.backends.llvm.codegen.mathfuncs import MathFunctions
 from graphc.ops import scalar
 
@@ -24,7 +38,7 @@ _RELATIONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": 
               "equal": "==", "not_equal": "!="}
 
 
-class ExpressionEmitter(MathFunctions):
+class ExpressionEmitter(MathFunctions, InverseFunctions):
     """Emits expressions over `env` (symbol -> LLVM value of the compute dtype)."""
 
     def __init__(self, b: ir.IRBuilder, mc, dtype: np.dtype, env: dict[sympy.Symbol, ir.Value],
@@ -34,6 +48,7 @@ class ExpressionEmitter(MathFunctions):
         self.dtype = np.dtype(dtype)
         self.type = llvm_type(self.dtype)
         self.float = is_float(self.dtype)
+        self.unsigned = is_unsigned(self.dtype)
         self.memo: dict[sympy.Basic, ir.Value] = dict(env)
         self._symbolic: dict[sympy.Basic, bool] = {}
         # Temporaries emitted where first used (once): a multi-output kernel's outputs
@@ -61,7 +76,7 @@ class ExpressionEmitter(MathFunctions):
             if op == "!=":
                 return self.b.fcmp_unordered(op, x, y)
             return self.b.fcmp_ordered(op, x, y)
-        return self.b.icmp_signed(op, x, y)
+        return icmp(self.b, self.dtype, op, x, y)
 
     def call(self, fn, *args) -> ir.Value:
         return self.b.call(fn, list(args))
@@ -158,11 +173,14 @@ class ExpressionEmitter(MathFunctions):
 
     def _split_factors(self, expr) -> tuple[list[sympy.Basic], list[sympy.Basic]]:
         """A product's factors above and below the division bar (floats: a factor with a
-        negative number as its exponent divides by the base to the opposite power)."""
+        negative number as its exponent divides by the base to the opposite power, and
+        the reciprocal of a number divides by it, as the reference does: x / 100.0 is not
+        x * 0.01; LLVM makes a division by a power of two, which is exact, a product)."""
         numerator, denominator = [], []
         for factor in expr.args:
             base, exponent = factor.as_base_exp()
-            if self.float and exponent.is_Number and exponent.is_negative and self.symbolic(base):
+            if self.float and exponent.is_Number and exponent.is_negative \
+                    and (self.symbolic(base) or exponent == -1):
                 denominator.append(base if exponent == -1 else base ** -exponent)
             else:
                 numerator.append(factor)
@@ -218,7 +236,7 @@ class ExpressionEmitter(MathFunctions):
         return self.b.call(fn, [x, e])
 
     def _int_pow_function(self) -> ir.Function:
-        name = f"gc_ipow_{self.type}"
+        name = f"gc_ipow_{'u' if self.unsigned else ''}{self.type}"
         existing = self.mc.module.globals.get(name)
         if existing is not None:
             return existing
@@ -237,7 +255,7 @@ class ExpressionEmitter(MathFunctions):
         k = b.phi(t)
         acc.add_incoming(ir.Constant(t, 1), start)
         k.add_incoming(e, start)
-        b.cbranch(b.icmp_signed(">", k, ir.Constant(t, 0)), body, done)
+        b.cbranch(icmp(b, self.dtype, ">", k, ir.Constant(t, 0)), body, done)
         b.position_at_end(body)
         acc.add_incoming(b.mul(acc, x), body)
         k.add_incoming(b.sub(k, ir.Constant(t, 1)), body)
@@ -268,7 +286,7 @@ class ExpressionEmitter(MathFunctions):
         if self.float:  # NaN > 0 is "unordered", so NaN passes through
             return self.b.select(self.b.fcmp_unordered(">", x, self.number(0)), x,
                                  self.number(0))
-        return self.b.select(self.b.icmp_signed(">", x, self.number(0)), x, self.number(0))
+        return self.b.select(self.compare(">", x, self.number(0)), x, self.number(0))
 
     def _fn_sign(self, x: ir.Value) -> ir.Value:
         b = self.b
@@ -280,6 +298,8 @@ class ExpressionEmitter(MathFunctions):
     def _fn_abs(self, x: ir.Value) -> ir.Value:
         if self.float:
             return self.intrinsic("fabs", x)
+        if self.unsigned:
+            return x
         negative = self.b.icmp_signed("<", x, self.number(0))
         return self.b.select(negative, self.b.neg(x), x)
 
@@ -293,7 +313,7 @@ class ExpressionEmitter(MathFunctions):
         """NumPy's maximum/minimum: NaN in either operand gives NaN."""
         b = self.b
         if not self.float:
-            return b.select(b.icmp_signed(op, x, y), x, y)
+            return b.select(self.compare(op, x, y), x, y)
         pick = b.select(b.fcmp_ordered(op, x, y), x, y)
         return b.select(b.fcmp_unordered("uno", x, x), x, pick)
 
@@ -309,6 +329,54 @@ class ExpressionEmitter(MathFunctions):
                        b.fadd(x, b.fmul(self.number(0.044715), cube)))
         t = self.tanh(inner)
         return b.fmul(b.fmul(self.number(0.5), x), b.fadd(self.number(1), t))
+
+    def _fn_rounding(self, name: str, x: ir.Value) -> ir.Value:
+        """floor, ceil, roundeven or trunc: instructions on floats; ints are unchanged."""
+        return self.intrinsic(name, x) if self.float else x
+
+    def _fn_test(self, name: str, x: ir.Value) -> ir.Value:
+        """isnan, isinf or isfinite as i1 (ints: never NaN nor infinite)."""
+        b = self.b
+        if not self.float:
+            return ir.Constant(I1, int(name == "isfinite"))
+        if name == "isnan":
+            return b.fcmp_unordered("uno", x, x)
+        magnitude = self.intrinsic("fabs", x)
+        return b.fcmp_ordered("==" if name == "isinf" else "<", magnitude,
+                              self.number(math.inf))
+
+    # ----- typed functions: division, remainder, bitwise, shifts (in their own dtype) -------
+    def _fn_floor_divide(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        if self.float:
+            return arith.float_floor_divmod(self, x, y)[0]
+        return arith.int_divmod(self.b, self.dtype, x, y, floor=True)[0]
+
+    def _fn_remainder(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        if self.float:
+            return arith.float_floor_divmod(self, x, y)[1]
+        return arith.int_divmod(self.b, self.dtype, x, y, floor=True)[1]
+
+    def _fn_trunc_divide(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        if self.float:
+            return self.intrinsic("trunc", self.b.fdiv(x, y))
+        return arith.int_divmod(self.b, self.dtype, x, y, floor=False)[0]
+
+
+def _typed(method):
+    """The rule of a typed function: operands converted to its dtype, `method` of an
+    emitter of that dtype, the value converted back (exact: the compute dtype holds the
+    typed one, as NumPy's promotion of the kernel's dtypes does)."""
+
+    def rule(e: ExpressionEmitter, expr) -> ir.Value:
+        own = np.dtype(type(expr).dtype)
+        args = [e.num(a) for a in expr.args]
+        if own == e.dtype:
+            return method(e, *args)
+        inner = ExpressionEmitter(e.b, e.mc, own, {})
+        value = method(inner, *(convert(e.b, a, e.dtype, own) for a in args))
+        return convert(e.b, value, own, e.dtype)
+
+    return rule
 
 
 def _unary(method):
@@ -343,5 +411,26 @@ RULES = {
     "sigmoid": _unary(E._fn_sigmoid), "relu": _unary(E._fn_relu), "sign": _unary(E._fn_sign),
     "abs": _unary(E._fn_abs), "gelu": _unary(E._fn_gelu), "gelu_tanh": _unary(E._fn_gelu_tanh),
     "maximum": _binary(E._fn_maximum), "minimum": _binary(E._fn_minimum),
+    "log1p": _unary(E.log1p), "expm1": _unary(E.expm1), "sinh": _unary(E.sinh),
+    "cosh": _unary(E.cosh), "atan": _unary(E.atan), "asin": _unary(E.asin),
+    "acos": _unary(E.acos), "atan2": _binary(E.atan2),
+    "tan": lambda e, expr: e.intrinsic("tan", e.num(expr.args[0])),
+    "copysign": lambda e, expr: e.intrinsic("copysign", e.num(expr.args[0]),
+                                            e.num(expr.args[1])),
+    **{name: (lambda e, expr, f=function: e._fn_rounding(f, e.num(expr.args[0])))
+       for name, function in [("floor", "floor"), ("ceil", "ceil"), ("round", "roundeven"),
+                              ("trunc", "trunc")]},
+    **{name: (lambda e, expr, n=name: e._fn_test(n, e.num(expr.args[0])))
+       for name in ("isnan", "isinf", "isfinite")},
+    "logical_xor": lambda e, expr: e._fold(e.b.xor, expr.args),
+    # typed functions
+    "floor_divide": _typed(E._fn_floor_divide), "remainder": _typed(E._fn_remainder),
+    "trunc_divide": _typed(E._fn_trunc_divide),
+    "bitwise_and": _typed(lambda e, x, y: e.b.and_(x, y)),
+    "bitwise_or": _typed(lambda e, x, y: e.b.or_(x, y)),
+    "bitwise_xor": _typed(lambda e, x, y: e.b.xor(x, y)),
+    "bitwise_not": _typed(lambda e, x: e.b.xor(x, ir.Constant(x.type, -1))),
+    "left_shift": _typed(lambda e, x, y: arith.shift(e.b, e.dtype, x, y, left=True)),
+    "right_shift": _typed(lambda e, x, y: arith.shift(e.b, e.dtype, x, y, left=False)),
 }
 """How each head of the scalar language (graphc/ops/scalar.py GRAMMAR) is emitted."""

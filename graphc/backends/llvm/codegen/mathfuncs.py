@@ -1,7 +1,8 @@
-"""The math functions exp, log, tanh and erf emitted as plain arithmetic (polynomials,
-range reduction and exponent bits), so loops over them vectorize (LLVM's intrinsics become
-one libm call per element) and vector and scalar code agree bit for bit. A mixin of
-ExpressionEmitter (expr.py), whose number, intrinsic and _extremum it uses.
+"""The math functions exp, log, tanh, erf, log1p, expm1, sinh and cosh emitted as plain
+arithmetic (polynomials, range reduction and exponent bits), so loops over them vectorize
+(LLVM's intrinsics become one libm call per element) and vector and scalar code agree bit
+for bit. A mixin of ExpressionEmitter (expr.py), whose number, intrinsic and _extremum it
+uses.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ ERF_SERIES_BELOW = 2.0
 ERF64_TERMS, ERF64_DEPTH = 30, 40
 _LOG_TERMS = {4: 5, 8: 10}  # atanh series in s**2 <= 0.0295: below 2e-9 / 3e-17
 ERF32_ONE_FROM = 4.0  # float32 erf rounds to 1 from here on
+# ln 2 = hi + lo, hi with trailing zero bits (n * hi is exact for the n exp and log meet)
+# and lo to full precision: math.log(2) - hi would carry math.log(2)'s own rounding
+# (2e-17), n times over: 150 ulps of exp(700) (float64 values: fdlibm's).
+_LN2_PARTS = {True: (6.93147180369123816490e-01, 1.90821492927058770002e-10),
+              False: (0.693359375, -2.12194440054690582e-4)}
+HYPERBOLIC_LARGE = 20.0  # sinh, cosh: e**-x is below float64's rounding of e**x from here
 
 
 def _erf32_coefficients(degree: int = 16) -> list[float]:
@@ -76,7 +83,6 @@ class MathFunctions:
             poly = self.intrinsic("fma", poly, x, self.number(c))
         return poly
 
-
     def exp(self, x: ir.Value) -> ir.Value:
         """e**x in plain arithmetic, so loops over it vectorize (LLVM's exp intrinsic
         becomes one libm call per element) and vector and scalar code agree bit for bit:
@@ -89,8 +95,7 @@ class MathFunctions:
         bits, bias, low, high = (52, 1023, -746.0, 710.0) if f64 else (23, 127, -104.0, 89.0)
         terms = 13 if f64 else 7
         # ln 2 in two parts, the first with trailing zero bits so n * ln2_hi is exact.
-        ln2_hi = 0.6931471803691238 if f64 else 0.693359375
-        ln2_lo = math.log(2) - ln2_hi
+        ln2_hi, ln2_lo = _LN2_PARTS[f64]
         # Clamped so 2**n stays in range; a NaN passes the clamps (both comparisons are
         # false) and is put back at the end, so plain min/max instructions do.
         x_in = x
@@ -148,8 +153,7 @@ class MathFunctions:
         int_type = ir.IntType(64 if f64 else 32)
         bits, bias, scale_bits = (52, 1023, 54) if f64 else (23, 127, 25)
         smallest_normal = float(np.finfo(self.dtype).tiny)
-        ln2_hi = 0.6931471803691238 if f64 else 0.693359375
-        ln2_lo = math.log(2) - ln2_hi
+        ln2_hi, ln2_lo = _LN2_PARTS[f64]
 
         def integer(v):
             return ir.Constant(int_type, v)
@@ -217,3 +221,59 @@ class MathFunctions:
         value = self.intrinsic("copysign", value, x)
         return b.select(b.fcmp_unordered("uno", x, x), x, value)
 
+
+    # ----- log1p, expm1, sinh, cosh (float dtypes) ------------------------------------------
+    def log1p(self, x: ir.Value) -> ir.Value:
+        """log(1 + x) accurate near 0 (Goldberg's form): u = 1 + x rounded, then
+        log(u) * x / (u - 1), whose two roundings cancel; x itself where u is 1, inf at
+        inf. -1 gives -inf, below it NaN; NaN propagates."""
+        b = self.b
+        one = self.number(1)
+        u = b.fadd(one, x)
+        value = b.fmul(self.log(u), b.fdiv(x, b.fsub(u, one)))
+        value = b.select(b.fcmp_ordered("==", u, one), x, value)
+        return b.select(b.fcmp_ordered("==", x, self.number(math.inf)), x, value)
+
+    def expm1(self, x: ir.Value) -> ir.Value:
+        """exp(x) - 1 accurate near 0: x * (its Taylor series / x) where |x| < ln(2)/2,
+        else exp(x) - 1 (exp(x) is at least sqrt(2) or at most 1/sqrt(2) there: the
+        subtraction loses at most 2 bits). -0.0 stays -0.0; NaN propagates."""
+        b = self.b
+        terms = 15 if self.dtype.itemsize == 8 else 8
+        poly = self.horner([1 / math.factorial(k + 1) for k in range(terms)], x)
+        small = b.fmul(x, poly)
+        large = b.fsub(self.exp(x), self.number(1))
+        near_zero = b.fcmp_ordered("<", self.intrinsic("fabs", x),
+                                   self.number(math.log(2) / 2))
+        return b.select(near_zero, small, large)
+
+    def _exp_large(self, magnitude: ir.Value) -> ir.Value:
+        """e**a / 2 for a large a >= 0, as (e**(a/2) / 2) * e**(a/2): finite wherever
+        sinh and cosh are (e**a alone overflows first)."""
+        half = self.exp(self.b.fmul(magnitude, self.number(0.5)))
+        return self.b.fmul(self.b.fmul(half, self.number(0.5)), half)
+
+    def sinh(self, x: ir.Value) -> ir.Value:
+        """sinh with x's sign: (E + E / (E + 1)) / 2 with E = expm1(|x|) (no cancellation,
+        accurate near 0) below |x| = 20, e**|x| / 2 from there (e**-|x| is below the
+        rounding). NaN propagates."""
+        b = self.b
+        magnitude = self.intrinsic("fabs", x)
+        e = self.expm1(magnitude)
+        small = b.fmul(b.fadd(e, b.fdiv(e, b.fadd(e, self.number(1)))), self.number(0.5))
+        large = self._exp_large(magnitude)
+        value = b.select(b.fcmp_ordered("<", magnitude, self.number(HYPERBOLIC_LARGE)), small,
+                         large)
+        return self.intrinsic("copysign", value, x)
+
+    def cosh(self, x: ir.Value) -> ir.Value:
+        """cosh: e**|x| / 2 + e**-|x| / 2 (both positive) below |x| = 20, e**|x| / 2 from
+        there. NaN propagates."""
+        b = self.b
+        magnitude = self.intrinsic("fabs", x)
+        e = self.exp(magnitude)
+        half = self.number(0.5)
+        small = b.fadd(b.fmul(e, half), b.fdiv(half, e))
+        large = self._exp_large(magnitude)
+        return b.select(b.fcmp_unordered("<", magnitude, self.number(HYPERBOLIC_LARGE)), small,
+                        large)

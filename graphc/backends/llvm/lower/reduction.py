@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from graphc import dtypes
 from graphc.backends.llvm.codegen.expr import ExpressionEmitter
-from graphc.backends.llvm.codegen.irtypes import const, convert, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import const, convert, i64, icmp, llvm_type
 from graphc.backends.llvm.codegen.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.schedule.views import contiguous_strides
@@ -244,7 +244,7 @@ def emit_argmax(k, node, out, ins, scratch) -> None:
                                    b.fcmp_ordered("ord", best, best))
                 take = b.or_(greater, nan_first)
             else:
-                take = b.icmp_signed(better, value, best)
+                take = icmp(b, x.dtype, better, value, best)  # uint8: unsigned
             b.store(b.select(take, value, best), best_slot)
             b.store(b.select(take, r, b.load(index_slot)), index_slot)
         k.store(b.load(index_slot), out.ptr, out.dtype, o)
