@@ -95,7 +95,8 @@ class NodeContext:
         value = self._importer.static_value(self.node.input[i])
         if value is None:
             raise Unsupported(f"its {what} (input '{self.node.input[i]}') is computed at run "
-                              "time; graphc needs it known when the graph is built")
+                              "time; graphc needs it known when the graph is built",
+                              tensor=self.node.input[i])
         return value
 
     def static_ints(self, i: int, what: str, default=_ABSENT) -> tuple[int, ...] | None:

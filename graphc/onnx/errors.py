@@ -23,6 +23,7 @@ class UnsupportedNode:
     domain: str
     opset: int
     reason: str
+    tensor: str | None = None  # the input whose value it needed at import, if that was why
 
     def line(self) -> str:
         domain = f"{self.domain}." if self.domain not in ("", "ai.onnx") else ""
@@ -43,8 +44,10 @@ class UnsupportedOpsError(OnnxError):
 
 class Unsupported(Exception):
     """Raised by a converter for a node it cannot map (an attribute value or input graphc
-    cannot express yet); the importer collects these into one UnsupportedOpsError."""
+    cannot express yet); the importer collects these into one UnsupportedOpsError.
+    `tensor`: the input whose value was needed at import and is computed at run time."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, tensor: str | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.tensor = tensor

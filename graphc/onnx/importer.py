@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,7 @@ class ImportedModel:
 
 
 def load(source, *, batch_dim: str | None = "N", trainable: bool = True,
+         constants: Mapping[str, np.ndarray] | None = None,
          base_dir: str | os.PathLike | None = None) -> ImportedModel:
     """Import an ONNX model (a path, bytes or a ModelProto) into graphc.
 
@@ -80,13 +82,17 @@ def load(source, *, batch_dim: str | None = "N", trainable: bool = True,
     the model's own dim names. Fixed sizes stay fixed.
     trainable: float initializers of at least one dim become gc.params (a 0-d one is a
     constant); False makes every initializer a constant (an inference graph).
+    constants: graph inputs fixed at these values, {name: array}: they are no inputs of the
+    result, and ops that need them known at import (a Reshape's shape, a Reduce's axes given
+    as an input) can use them.
     base_dir: where external data lives for bytes or a ModelProto (default: the folder of
     the file, or the current directory)."""
     if batch_dim is not None and (not isinstance(batch_dim, str)
                                   or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", batch_dim)):
         raise ValueError(f"onnx.load: batch_dim must be an identifier or None, got {batch_dim!r}")
     read = read_model(source, base_dir)
-    return Importer(read.proto, read.label, read.opset, batch_dim, trainable).run()
+    return Importer(read.proto, read.label, read.opset, batch_dim, trainable,
+                    constants).run()
 
 
 class _Poisoned:
@@ -100,7 +106,8 @@ class Importer:
     """One import: the values of every tensor name as the walk over the nodes makes them."""
 
     def __init__(self, proto: ModelProto, label: str, opset: int | None,
-                 batch_dim: str | None, trainable: bool):
+                 batch_dim: str | None, trainable: bool,
+                 constants: Mapping[str, np.ndarray] | None = None):
         self.proto = proto
         self.label = label
         self.opset = opset
@@ -121,11 +128,18 @@ class Importer:
         self._known: dict[Node, np.ndarray | None] = {}
         self._static: dict[str, np.ndarray | None] = {}
         self.unsupported: list[UnsupportedNode] = []
+        self.constants = dict(constants or {})
+        names = {v.name for v in graph.input}
+        unknown = sorted(set(self.constants) - names)
+        if unknown:
+            raise ValueError(f"onnx.load: constants {unknown} are not graph inputs of "
+                             f"{label} (inputs: {sorted(names)})")
 
     # ----- the walk -----------------------------------------------------------------------
     def run(self) -> ImportedModel:
         inputs = [self._graph_input(v) for v in self.proto.graph.input
                   if v.name not in self.initializers]
+        inputs = [i for i in inputs if i is not None]
         for k, node in enumerate(self.proto.graph.node):
             self._convert(k, node)
         if self.unsupported:
@@ -156,7 +170,7 @@ class Importer:
                 try:
                     converter.check(ctx)
                 except Unsupported as exc:
-                    self._refuse(ctx, exc.reason)
+                    self._refuse(ctx, exc.reason, exc.tensor)
                     return
             self._poison(node)
             return
@@ -165,7 +179,7 @@ class Importer:
                 converter.check(ctx)
             results = self._results(converter, ctx)
         except Unsupported as exc:
-            self._refuse(ctx, exc.reason)
+            self._refuse(ctx, exc.reason, exc.tensor)
             return
         except OnnxError:
             raise
@@ -199,9 +213,9 @@ class Importer:
         out = converter.convert(ctx)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
-    def _refuse(self, ctx: NodeContext, reason: str) -> None:
+    def _refuse(self, ctx: NodeContext, reason: str, tensor: str | None = None) -> None:
         self.unsupported.append(UnsupportedNode(ctx.op_type, ctx.name, ctx.node.domain,
-                                                ctx.opset, reason))
+                                                ctx.opset, reason, tensor))
         self._poison(ctx.node)
 
     def _poison(self, node) -> None:
@@ -210,7 +224,16 @@ class Importer:
                 self.values[name] = _POISONED
 
     # ----- graph inputs -------------------------------------------------------------------
-    def _graph_input(self, info) -> Node:
+    def _fixed_input(self, name: str, dims, dtype) -> np.ndarray:
+        """A graph input given a value by `constants`, checked against its declaration."""
+        value = np.asarray(self.constants[name])
+        if value.dtype != dtype or value.ndim != len(dims) or any(
+                isinstance(d, int) and d != got for d, got in zip(dims, value.shape)):
+            raise ValueError(f"onnx.load: constants['{name}'] is {value.dtype}{value.shape}, "
+                             f"the model declares {dtype.name}{shape_str(tuple(dims))}")
+        return np.array(value)
+
+    def _graph_input(self, info) -> Node | None:
         what = f"{self.label}: graph input '{info.name}'"
         if not info.name:
             raise OnnxError(f"{self.label}: a graph input has no name")
@@ -225,6 +248,9 @@ class Importer:
         if not tensor.HasField("shape"):
             raise OnnxError(f"{what} declares no shape: graphc needs at least its rank")
         dims = [self._input_dim(info.name, axis, d) for axis, d in enumerate(tensor.shape.dim)]
+        if info.name in self.constants:
+            self.values[info.name] = self._fixed_input(info.name, dims, dtype)
+            return None
         node = gc_input(info.name, tuple(dims), dtype)
         self.values[info.name] = node
         return node

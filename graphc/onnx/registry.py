@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphc.onnx.reader import DEFAULT_DOMAINS  # noqa: E402,F401  (ONNX's own domain)
+from graphc.onnx.reader import DEFAULT_DOMAINS  # ONNX's own domain ("" or "ai.onnx")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
 """Ops that make values: Constant, ConstantOfShape, Range (known at import: they fold into
-static values), and Dropout, which is the identity in inference."""
+static values), and Dropout: the identity in inference, graphc's dropout mask (its own
+random stream, not ONNX Runtime's) in training mode."""
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 from onnx import numpy_helper
 
+from graphc.onnx.converters.common import require_float
 from graphc.onnx.errors import Unsupported
 from graphc.onnx.registry import converter
 from graphc.onnx.static import as_dims
+from graphc.ops.elementwise import where
 from graphc.ops.leaf import constant
+from graphc.ops.random import random_uniform
 from graphc.ops.shape import broadcast_to
 
 
@@ -60,13 +66,19 @@ def range_(ctx):
 @converter("Dropout")
 def dropout(ctx):
     x = ctx.input(0)
-    if ctx.has_input(2):
-        if not ctx.is_static(2):
-            raise Unsupported("its training_mode is computed at run time")
-        if bool(ctx.static(2, "training_mode").reshape(-1)[0]):
-            raise Unsupported("training-mode Dropout (graphc imports it for inference: "
-                              "export the model in eval mode)")
-    outputs = [x]
-    if ctx.wants_output(1):
-        outputs.append(broadcast_to(constant(np.array(True)), x.shape))
-    return outputs
+    training = ctx.has_input(2) and bool(ctx.static(2, "training_mode").reshape(-1)[0])
+    if not training:
+        outputs = [x]
+        if ctx.wants_output(1):
+            outputs.append(broadcast_to(constant(np.array(True)), x.shape))
+        return outputs
+    # training mode: graphc's dropout stream (the same in every backend, new at each call)
+    ratio = float(ctx.static(1, "ratio", np.array(0.5)).reshape(-1)[0])
+    if not 0.0 <= ratio < 1.0:
+        raise ctx.error(f"ratio must be in [0, 1), got {ratio}")
+    require_float(ctx, x)
+    seed = ctx.attr("seed", None)
+    seed = zlib.crc32(ctx.node.output[0].encode()) if seed is None else int(seed)
+    keep = random_uniform(x.shape, seed, x.dtype) >= ratio
+    out = where(keep, x * (1.0 / (1.0 - ratio)), 0.0)
+    return [out, keep] if ctx.wants_output(1) else [out]

@@ -132,4 +132,4 @@ def lp_norm(ctx):
         norm = ew.sqrt(sum(x * x, axis, keepdims=True))
     else:
         raise ctx.error(f"p must be 1 or 2, got {p}")
-    return x / norm
+    return ew.where(ew.equal(norm, 0.0), 0.0, x / norm)  # a zero vector stays zero

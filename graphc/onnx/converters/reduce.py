@@ -53,7 +53,9 @@ def _empty(ctx, x, axes, keepdims: bool, fill):
         tuple(d for k, d in enumerate(x.shape) if k not in axes)
     if not all(isinstance(d, int) for d in shape):
         raise ctx.unsupported(f"an empty reduction of {shape_str(x.shape)} with symbolic dims")
-    if dtypes.is_int(x.dtype) and not np.isfinite(fill):
+    if x.dtype == np.bool_:
+        fill = bool(fill > 0)  # max of nothing is False, min True
+    elif dtypes.is_int(x.dtype) and not np.isfinite(fill):
         info = np.iinfo(x.dtype)
         fill = info.min if fill < 0 else info.max
     return np.full(shape, fill, dtype=x.dtype)

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from graphc.onnx.converters.common import axes_of
+from graphc.onnx.converters.common import axis_of
 from graphc.onnx.converters.indexing import take_along
 from graphc.onnx.errors import Unsupported
 from graphc.onnx.registry import converter
@@ -56,7 +56,9 @@ def nearest_indices(size_in: int, size_out: int, scale: float, mode: str,
 def _sizes_and_scales(ctx, shape) -> tuple[list, list[float]]:
     rank = len(shape)
     axes = ctx.attr("axes", None)
-    axes = tuple(range(rank)) if axes is None else axes_of(ctx, axes, rank)
+    axes = tuple(range(rank)) if axes is None else tuple(axis_of(ctx, a, rank) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ctx.error(f"axes {axes} repeat an axis")
     scales = ctx.static(2, "scales", None) if ctx.has_input(2) else None
     sizes = ctx.static_ints(3, "sizes", None) if ctx.has_input(3) else None
     if scales is not None and scales.size == 0:

@@ -193,5 +193,8 @@ def space_to_depth(ctx):
     x = ctx.input(0)
     b, (n, c, h, w) = _block_shapes(ctx, x)
     y = reshape(x, (n, c, h // b, b, w // b, b))
-    y = transpose(y, (0, 3, 5, 1, 2, 4))
+    if ctx.attr("mode", "DCR") == "DCR":
+        y = transpose(y, (0, 3, 5, 1, 2, 4))  # (N, b, b, C, H/b, W/b)
+    else:
+        y = transpose(y, (0, 1, 3, 5, 2, 4))  # (N, C, b, b, H/b, W/b)
     return reshape(y, (n, c * b * b, h // b, w // b))
