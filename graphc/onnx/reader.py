@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+import onnx.version_converter
 from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
 
@@ -59,8 +60,10 @@ def read_model(source, base_dir: str | os.PathLike | None = None) -> ReadModel:
     else:
         raise TypeError(f"onnx.load: expected a path, bytes or an onnx.ModelProto, got "
                         f"{type(source).__name__}")
-    opset = check_opsets(proto, label)
     load_external_data(proto, folder, label)
+    opset = check_opsets(proto, label)
+    if opset is not None and opset < MIN_OPSET:
+        proto, opset = upgrade(proto, opset, label), MIN_OPSET
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
@@ -93,7 +96,8 @@ def default_opset(proto: ModelProto) -> int | None:
 
 
 def check_opsets(proto: ModelProto, label: str) -> int | None:
-    """The model's default-domain opset, refused outside MIN_OPSET .. max_opset()."""
+    """The model's default-domain opset, refused when newer than max_opset() (an older
+    one is upgraded by read_model)."""
     opset = default_opset(proto)
     newest = max_opset()
     if opset is None:
@@ -106,11 +110,19 @@ def check_opsets(proto: ModelProto, label: str) -> int | None:
                         f"the installed onnx package ({onnx.__version__}) knows, {newest}; "
                         f"graphc.onnx reads opsets {MIN_OPSET} to {newest} (upgrade onnx, or "
                         "export the model for an older opset)")
-    if opset < MIN_OPSET:
-        raise OnnxError(f"{label}: it imports opset {opset} of ai.onnx; graphc.onnx reads "
-                        f"opsets {MIN_OPSET} to {newest}: convert it first with "
-                        f"onnx.version_converter.convert_version(model, {MIN_OPSET})")
     return opset
+
+
+def upgrade(proto: ModelProto, opset: int, label: str) -> ModelProto:
+    """A model of an opset older than MIN_OPSET converted to MIN_OPSET by ONNX's own
+    version converter (graphc's converters know opsets MIN_OPSET and later)."""
+    try:
+        return onnx.version_converter.convert_version(proto, MIN_OPSET)
+    except Exception as exc:  # noqa: BLE001 (the converter raises RuntimeError and others)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OnnxError(f"{label}: it imports opset {opset} of ai.onnx; graphc.onnx reads "
+                        f"opsets {MIN_OPSET} to {max_opset()}, and ONNX's version converter "
+                        f"could not upgrade it: {first}") from None
 
 
 def _external_tensors(proto: ModelProto):

@@ -145,3 +145,10 @@ def hardmax(ctx):
     moved = transpose(x, order)
     hot = one_hot(argmax(moved, -1), size, x.dtype)  # the first maximum, as ONNX
     return transpose(hot, order)
+
+
+@converter("Swish")
+def swish(ctx):
+    x = _float(ctx)
+    alpha = float(ctx.attr("alpha", 1.0))
+    return ew.silu(x) if alpha == 1.0 else x * ew.sigmoid(x * alpha)

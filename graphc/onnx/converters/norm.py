@@ -133,3 +133,13 @@ def lp_norm(ctx):
     else:
         raise ctx.error(f"p must be 1 or 2, got {p}")
     return ew.where(ew.equal(norm, 0.0), 0.0, x / norm)  # a zero vector stays zero
+
+
+@converter("RMSNormalization")
+def rms_norm(ctx):
+    x = ctx.input(0)
+    require_float(ctx, x)
+    axis = axis_of(ctx, ctx.attr("axis", -1), x.ndim)
+    axes = tuple(range(axis, x.ndim))
+    eps = float(ctx.attr("epsilon", 1e-5))
+    return x / ew.sqrt(mean(x * x, axes, keepdims=True) + eps) * ctx.input(1)
