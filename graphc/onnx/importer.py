@@ -195,8 +195,8 @@ class Importer:
             if isinstance(value, Node):
                 folded = evaluate_constant(value, self._known)
                 value = canonical(folded) if folded is not None else value
-            elif isinstance(value, np.ndarray):
-                value = canonical(value)
+            elif value is not None:
+                value = canonical(np.asarray(value))  # a static value (NumPy scalars too)
             self._check_declared(ctx, name, value)
             self.values[name] = value
 

@@ -37,7 +37,6 @@ WAITING: dict[str, str] = {
     "Ceil": "gc.ceil (issue 16)",
     "Round": "gc.round (issue 16)",
     "IsNaN": "gc.isnan (issue 16)",
-    "Mod": "gc.mod / integer floor_divide (issue 16)",
     "Tan": "gc.tan (issue 16)",
     "Asin": "gc.asin (issue 16)",
     "Acos": "gc.acos (issue 16)",

@@ -225,3 +225,19 @@ def cast_like(ctx):
 @converter("Identity", fold=lambda ctx, statics: statics[0])
 def identity(ctx):
     return ctx.input(0)
+
+
+def _mod(a: np.ndarray, b: np.ndarray, fmod: bool) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.fmod(a, b) if fmod else np.mod(a, b)
+
+
+@converter("Mod", fold=_fold_with(lambda a, b: a % b))  # dims are nonnegative
+def mod(ctx):
+    """Known values only (shape arithmetic, which it folds): Mod of run-time values waits
+    for gc.mod."""
+    if ctx.is_static(0) and ctx.is_static(1):
+        a, b = ctx.static(0, "A"), ctx.static(1, "B")
+        if a.dtype != object and b.dtype != object:
+            return _mod(a, b, bool(ctx.attr("fmod", 0))).astype(a.dtype)
+    raise Unsupported("Mod of values computed at run time waits for gc.mod (issue 16)")
