@@ -6,7 +6,7 @@ is marked slow (pytest -m slow runs it)."""
 import pytest
 
 from graphc.onnx.backend import Backend
-from tests.onnx.node_suite import selection, node_test_class
+from tests.onnx.node_suite import node_test_class, selection
 
 CHOSEN = selection()
 
