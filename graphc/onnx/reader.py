@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+import onnx.shape_inference
 import onnx.version_converter
 from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
@@ -64,12 +65,27 @@ def read_model(source, base_dir: str | os.PathLike | None = None) -> ReadModel:
     opset = check_opsets(proto, label)
     if opset is not None and opset < MIN_OPSET:
         proto, opset = upgrade(proto, opset, label), MIN_OPSET
+    return ReadModel(checked(proto, label), label, opset)
+
+
+def checked(proto: ModelProto, label: str) -> ModelProto:
+    """The model if ONNX's checker accepts it, or else once ONNX's shape inference has
+    filled in the types and shapes it leaves out (graph outputs declared without a shape
+    or a type, which ONNX Runtime accepts too); else an OnnxError with the checker's
+    complaint."""
     try:
         onnx.checker.check_model(proto)
+        return proto
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        complaint = exc
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+        onnx.checker.check_model(inferred)
+        return inferred
+    except Exception:  # noqa: BLE001 (inference raises several kinds): report the first
+        text = str(complaint).strip()
+        first = text.splitlines()[0] if text else type(complaint).__name__
         raise OnnxError(f"{label}: ONNX's checker refuses the model: {first}") from None
-    return ReadModel(proto, label, opset)
 
 
 def _parse(data: bytes, label: str) -> ModelProto:
