@@ -148,8 +148,8 @@ def test_old_opset_is_upgraded():
                    [helper.make_tensor_value_info("y", F, [3])], opset=9)
     model = gc.onnx.load(proto)
     assert model.opset == 13
-    np.testing.assert_array_equal(model.compile(backend="numpy")(np.array([-1, 0, 2], np.float32))[0],
-                                  [0, 0, 2])
+    relu = model.compile(backend="numpy")
+    np.testing.assert_array_equal(relu(np.array([-1, 0, 2], np.float32))[0], [0, 0, 2])
 
 
 def test_external_data_missing_or_short(tmp_path):
