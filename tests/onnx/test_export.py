@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import graphc as gc
+from benchmarks.onnx_models import LeNet, export, seeded
 from tests.backends_available import BACKENDS
-from tests.onnx.torch_models import LeNet, export, seeded
 
 
 def _run_ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import graphc as gc
+from benchmarks.onnx_models import Encoder, LeNet, ResNet18, export, seeded
 from tests.backends_available import BACKENDS
-from tests.onnx.torch_models import Encoder, LeNet, ResNet18, export, seeded
 
 # The ResNet-shaped model in the tests is narrower than ResNet-18 (width 8, not 64): the
 # structure (BatchNorm, residual adds, strided convs, projection shortcuts, global

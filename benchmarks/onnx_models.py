@@ -1,4 +1,5 @@
-"""The PyTorch models the real-model tests export to ONNX and import into graphc: LeNet,
+"""The PyTorch models exported to ONNX and imported into graphc by the real-model tests
+(tests/onnx/test_models.py) and the ONNX benchmark (benchmarks/onnx_resnet.py): LeNet,
 a ResNet-18-shaped CNN for 32x32 inputs and a Transformer encoder, each with fixed
 weights from a seed, and `export`, which writes one to ONNX bytes as torch.onnx.export's
 TorchScript exporter does (batch axis symbolic)."""
