@@ -10,8 +10,8 @@ from onnx import AttributeProto, NodeProto, helper
 
 from graphc.ir.node import Node
 from graphc.onnx.errors import OnnxError, Unsupported
-from graphc.onnx.static import as_dims, materialize, shape_array
-from graphc.shapes import Dim, shape_str
+from graphc.onnx.static import as_dims, materialize
+from graphc.shapes import Dim
 
 if TYPE_CHECKING:
     from graphc.onnx.importer import Importer
@@ -63,9 +63,6 @@ class NodeContext:
 
     def has_input(self, i: int) -> bool:
         return i < len(self.node.input) and self.node.input[i] != ""
-
-    def input_name(self, i: int) -> str:
-        return self.node.input[i]
 
     def input(self, i: int, default=_ABSENT, role: str = "param") -> Node | None:
         """Input i as a graph value (a value known at import becomes a constant; an
@@ -126,19 +123,10 @@ class NodeContext:
         return self._importer.dtype_of(self.node.input[i])
 
     @staticmethod
-    def shape_value(shape) -> np.ndarray:
-        """A shape as a static int64 value (symbolic dims kept)."""
-        return shape_array(shape)
-
-    @staticmethod
     def constant(array) -> Node:
         return materialize(np.asarray(array))
 
     # ----- outputs ----------------------------------------------------------------------
-    @property
-    def output_count(self) -> int:
-        return len(self.node.output)
-
     def wants_output(self, k: int) -> bool:
         return k < len(self.node.output) and self.node.output[k] != ""
 
@@ -151,6 +139,3 @@ class NodeContext:
     @staticmethod
     def unsupported(reason: str) -> Unsupported:
         return Unsupported(reason)
-
-    def describe(self, i: int) -> str:
-        return f"input '{self.node.input[i]}' {shape_str(self.shape(i))}"

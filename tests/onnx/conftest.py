@@ -13,14 +13,15 @@ _counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    outcome = yield
+    """Tag every report of a node test with its op and graphc backend (before the report
+    is made, so the setup report carries them too)."""
     cls = getattr(item, "cls", None)
     ops = getattr(cls, "onnx_test_ops", None)
     if ops is not None and call.when == "setup":
         op = ops.get(item.name.removesuffix("_cpu"))
         if op is not None:
             item.user_properties += [("onnx_op", op), ("graphc_backend", cls.graphc_backend)]
-    return outcome
+    yield
 
 
 def pytest_runtest_logreport(report):
