@@ -30,8 +30,8 @@ _HOMES = {
 # Subpackages and modules reached as attributes (gc.nn.Linear, gc.ops.scalar, ...).
 # gc.export is the package graphc.export, which is callable: gc.export(compiled, directory).
 _MODULES = ("autodiff", "backends", "checkpoint", "compiler", "data", "distributed", "dsl",
-            "dtypes", "errors", "export", "fuzz", "ir", "nn", "ops", "optim", "passes", "shapes",
-            "train", "viz")
+            "dtypes", "errors", "export", "fuzz", "ir", "nn", "ops", "onnx", "optim", "passes",
+            "shapes", "train", "viz")
 
 if TYPE_CHECKING:  # what the lazy loading below provides, for type checkers and editors
     from graphc import data, distributed, nn, optim, train  # noqa: F401

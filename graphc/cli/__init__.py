@@ -11,7 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from graphc.cli import export, profile, system, tune, viz  # noqa: F401  (registers their subcommands)
+from graphc.cli import (  # noqa: F401  (registers their subcommands)
+    export,
+    onnx,
+    profile,
+    system,
+    tune,
+    viz,
+)
 from graphc.cli.base import COMMANDS, CommandError, ScriptFailed
 from graphc.cli.scripts import recording_compiles, run_script
 from graphc.cli.viz import STAGES, stage_dot

@@ -40,8 +40,9 @@ def stage_dot(executable, stage: str) -> str:
 
 
 def _viz_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("script", help="a Python script that calls gc.compile; arguments for "
-                                       "it go after a '--': graphc viz SCRIPT -- ARGS")
+    parser.add_argument("script", help="a Python script that calls gc.compile (arguments for "
+                                       "it go after a '--': graphc viz SCRIPT -- ARGS), or "
+                                       "an .onnx model, drawn as graphc imports it")
     parser.add_argument("--stage", choices=(*STAGES, "all"), default="all",
                         help="which graph to draw (default: all of them)")
     parser.add_argument("--report", action="store_true",
@@ -195,8 +196,13 @@ def viz(args: argparse.Namespace) -> int:
         target = html_path(args.output, script)
     else:
         directory, exact = _output(args.output)
-    with recording_compiles() as compiled:
-        run_script(script, args.script_args)
+    if script.suffix.lower() == ".onnx":  # an ONNX model: the imported graph
+        from graphc.cli.onnx import onnx_function
+
+        compiled = [onnx_function(script)]
+    else:
+        with recording_compiles() as compiled:
+            run_script(script, args.script_args)
     if not compiled:
         print(f"graphc viz: {script.name} compiled nothing (it made no gc.compile call)",
               file=sys.stderr)

@@ -1,0 +1,107 @@
+"""The converter registry: for each ONNX op, the function that builds it from graphc ops
+(graphc/onnx/converters, one module per op family), with how it folds at import when its
+inputs are known shapes; and WAITING, the ONNX ops that wait for a graphc op still to come.
+
+A converter takes a NodeContext (graphc/onnx/context.py) and returns the node's outputs:
+graph values, or static arrays (values known at import). `fold`, where given, computes the
+outputs from static inputs that hold symbolic dims (shape arithmetic); inputs known as
+plain numbers fold without it (the converter's graph is evaluated at import). `check`,
+where given, refuses (raises Unsupported) from the attributes alone, so a node is listed
+as unsupported even when an earlier unsupported node left its inputs unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphc.onnx.reader import DEFAULT_DOMAINS  # ONNX's own domain ("" or "ai.onnx")
+
+
+@dataclass(frozen=True)
+class Converter:
+    op_type: str
+    convert: Callable[[Any], Any]
+    fold: Callable[[Any, list], Any] | None = None
+    check: Callable[[Any], None] | None = None
+
+
+CONVERTERS: dict[str, Converter] = {}
+
+# ONNX ops of the default domain that need a graphc op not built yet: the builder (or
+# argument) each waits for, and where it is being built. An op leaves this table when
+# its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
+WAITING: dict[str, str] = {
+    # elementwise (issue 16, branch ew)
+    "Floor": "gc.floor (issue 16)",
+    "Ceil": "gc.ceil (issue 16)",
+    "Round": "gc.round (issue 16)",
+    "IsNaN": "gc.isnan (issue 16)",
+    "Tan": "gc.tan (issue 16)",
+    "Asin": "gc.asin (issue 16)",
+    "Acos": "gc.acos (issue 16)",
+    "Atan": "gc.atan (issue 16)",
+    "Sinh": "gc.sinh (issue 16)",
+    "Cosh": "gc.cosh (issue 16)",
+    "BitwiseAnd": "bitwise ops on integers (issue 16)",
+    "BitwiseOr": "bitwise ops on integers (issue 16)",
+    "BitwiseXor": "bitwise ops on integers (issue 16)",
+    "BitwiseNot": "bitwise ops on integers (issue 16)",
+    "BitShift": "bitwise ops on integers (issue 16)",
+    "EyeLike": "gc.eye (issue 16)",
+    "Trilu": "gc.tril / gc.triu (issue 16)",
+    # reductions, scans, sorting, indexing (issue 16, branch idx)
+    "ReduceProd": "gc.prod (issue 16)",
+    "CumSum": "gc.cumsum (issue 16)",
+    "TopK": "gc.topk (issue 16)",
+    "Einsum": "gc.einsum (issue 16)",
+    "GatherElements": "gc.gather / take_along_axis (issue 16)",
+    "GatherND": "integer-array indexing (issue 16)",
+    "ScatterElements": "gc.scatter (issue 16)",
+    "ScatterND": "gc.scatter (issue 16)",
+    # convolution, pooling, padding (issue 16, branch conv)
+    "ConvTranspose": "gc.conv_transpose2d (issue 16)",
+    "Pad": "gc.pad (issue 16)",
+    "MaxUnpool": "not planned",
+    "LpPool": "not planned",
+}
+
+
+def converter(*op_types: str, fold=None, check=None):
+    """Register the decorated function as the converter of these ONNX op types."""
+
+    def register(fn):
+        for op_type in op_types:
+            if op_type in CONVERTERS:
+                raise ValueError(f"ONNX op {op_type} has two converters")
+            CONVERTERS[op_type] = Converter(op_type, fn, fold, check)
+        return fn
+
+    return register
+
+
+def find(domain: str, op_type: str) -> Converter | None:
+    """The converter of an op, None when graphc maps no such op."""
+    if domain not in DEFAULT_DOMAINS:
+        return None
+    _load_converters()
+    return CONVERTERS.get(op_type)
+
+
+def why_unmapped(domain: str, op_type: str) -> str:
+    """Why an op has no converter, for the unsupported-ops error."""
+    if domain not in DEFAULT_DOMAINS:
+        return f"ops of the domain '{domain}' are not supported (only ai.onnx)"
+    if op_type in WAITING:
+        return f"waits for {WAITING[op_type]}"
+    return "graphc has no mapping for this op"
+
+
+def mapped_ops() -> list[str]:
+    """Every ONNX op type that has a converter, sorted."""
+    _load_converters()
+    return sorted(CONVERTERS)
+
+
+def _load_converters() -> None:
+    import graphc.onnx.converters  # noqa: F401  (registers every converter)
