@@ -32,24 +32,6 @@ CONVERTERS: dict[str, Converter] = {}
 # argument) each waits for, and where it is being built. An op leaves this table when
 # its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
 WAITING: dict[str, str] = {
-    # elementwise (issue 16, branch ew)
-    "Floor": "gc.floor (issue 16)",
-    "Ceil": "gc.ceil (issue 16)",
-    "Round": "gc.round (issue 16)",
-    "IsNaN": "gc.isnan (issue 16)",
-    "Tan": "gc.tan (issue 16)",
-    "Asin": "gc.asin (issue 16)",
-    "Acos": "gc.acos (issue 16)",
-    "Atan": "gc.atan (issue 16)",
-    "Sinh": "gc.sinh (issue 16)",
-    "Cosh": "gc.cosh (issue 16)",
-    "BitwiseAnd": "bitwise ops on integers (issue 16)",
-    "BitwiseOr": "bitwise ops on integers (issue 16)",
-    "BitwiseXor": "bitwise ops on integers (issue 16)",
-    "BitwiseNot": "bitwise ops on integers (issue 16)",
-    "BitShift": "bitwise ops on integers (issue 16)",
-    "EyeLike": "gc.eye (issue 16)",
-    "Trilu": "gc.tril / gc.triu (issue 16)",
     # reductions, scans, sorting, indexing (issue 16, branch idx)
     "ReduceProd": "gc.prod (issue 16)",
     "CumSum": "gc.cumsum (issue 16)",

@@ -42,8 +42,6 @@ EXCLUDED: list[tuple[str, str]] = [
      "only"),
     (r"^test_resize_.*(linear|cubic|tf_crop_and_resize)", "Resize modes linear and cubic "
      "wait for gc.interpolate (issue 16)"),
-    (r"^test_mod_", "Mod is mapped on values known at import only (shape arithmetic); on "
-     "run-time values it waits for gc.mod (issue 16)"),
 ]
 
 _WAITING_DTYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16}

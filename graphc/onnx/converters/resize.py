@@ -10,9 +10,9 @@ import math
 import numpy as np
 
 from graphc.onnx.converters.common import axis_of
-from graphc.onnx.converters.indexing import take_along
 from graphc.onnx.errors import Unsupported
 from graphc.onnx.registry import converter
+from graphc.ops.indexing import take
 from graphc.shapes import shape_str
 
 
@@ -114,5 +114,5 @@ def resize(ctx):
                             f"{size_out}")
         ids = nearest_indices(size_in, size_out, scale, transform, rounding)
         if not np.array_equal(ids, np.arange(size_in)):
-            x = take_along(x, ctx.constant(ids), axis)
+            x = take(x, ctx.constant(ids), axis)
     return x
