@@ -32,15 +32,6 @@ CONVERTERS: dict[str, Converter] = {}
 # argument) each waits for, and where it is being built. An op leaves this table when
 # its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
 WAITING: dict[str, str] = {
-    # reductions, scans, sorting, indexing (issue 16, branch idx)
-    "ReduceProd": "gc.prod (issue 16)",
-    "CumSum": "gc.cumsum (issue 16)",
-    "TopK": "gc.topk (issue 16)",
-    "Einsum": "gc.einsum (issue 16)",
-    "GatherElements": "gc.gather / take_along_axis (issue 16)",
-    "GatherND": "integer-array indexing (issue 16)",
-    "ScatterElements": "gc.scatter (issue 16)",
-    "ScatterND": "gc.scatter (issue 16)",
     # convolution, pooling, padding (issue 16, branch conv)
     "ConvTranspose": "gc.conv_transpose2d (issue 16)",
     "Pad": "gc.pad (issue 16)",

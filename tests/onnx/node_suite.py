@@ -10,7 +10,6 @@ import re
 import unittest
 import warnings
 
-from onnx import TensorProto
 from onnx.backend.test import BackendTest
 from onnx.backend.test.loader import load_model_tests
 
@@ -44,9 +43,6 @@ EXCLUDED: list[tuple[str, str]] = [
      "wait for gc.interpolate (issue 16)"),
 ]
 
-_WAITING_DTYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16}
-
-
 def _dtype_reason(model) -> str | None:
     """Why a test cannot run for its tensors' element types, or None."""
     graph = model.graph
@@ -60,8 +56,6 @@ def _dtype_reason(model) -> str | None:
     if not bad:
         return None
     names = ", ".join(type_name(t) for t in bad)
-    if set(bad) <= _WAITING_DTYPES:
-        return f"element type {names} waits for issue 16's int8/uint8/int16 dtypes"
     return f"element type {names}: not a graphc dtype"
 
 
