@@ -32,9 +32,6 @@ CONVERTERS: dict[str, Converter] = {}
 # argument) each waits for, and where it is being built. An op leaves this table when
 # its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
 WAITING: dict[str, str] = {
-    # convolution, pooling, padding (issue 16, branch conv)
-    "ConvTranspose": "gc.conv_transpose2d (issue 16)",
-    "Pad": "gc.pad (issue 16)",
     "MaxUnpool": "not planned",
     "LpPool": "not planned",
 }

@@ -21,27 +21,19 @@ from graphc.onnx.types import graphc_dtype, type_name
 # pattern goes.
 EXCLUDED: list[tuple[str, str]] = [
     (r"^test_(average|max)pool_3d", "3-D pooling: graphc has 1-D and 2-D pools"),
-    (r"^test_(average|max)pool_2d_same_(upper|lower)$",
-     "asymmetric padding (SAME_UPPER/LOWER on an even kernel) waits for pools with "
-     "asymmetric pads (issue 16)"),
-    (r"^test_(average|max)pool_2d_pads",
-     "pads of more than half the kernel: graphc's pools take at most half (as PyTorch)"),
-    (r"^test_(average|max)pool_2d_ceil", "ceil_mode with a partial last window waits for "
-     "pools with ceil_mode (issue 16)"),
-    (r"^test_(average|max)pool_2d_dilations", "pool dilation waits for issue 16"),
+    (r"^test_convtranspose_3d", "3-D convolution: graphc has 1-D and 2-D ones"),
+    (r"^test_averagepool_2d_dilations", "AveragePool with dilations: graphc's avg_pool2d "
+     "has none (as PyTorch's)"),
     (r"^test_maxpool_with_argmax", "MaxPool's Indices output: graphc's max pool has none"),
     (r"^test_batchnorm_.*training_mode", "BatchNormalization in training mode waits for "
      "gc.batch_norm (issue 16)"),
-    (r"^test_causal_conv_with_state", "grouped (depthwise) Conv waits for conv2d(groups=) "
-     "(issue 16)"),
     (r"^test_training_dropout(_default)?(_mask)?$", "training-mode Dropout draws its mask "
      "from graphc's random stream, not the NumPy seed the expected outputs came from "
      "(the zero-ratio cases run)"),
     (r"^test_identity_(sequence|opt)$", "sequence and optional values: graphc has tensors "
      "only"),
-    (r"^test_resize_.*(linear|cubic|tf_crop_and_resize)", "Resize modes linear and cubic "
-     "wait for gc.interpolate (issue 16)"),
 ]
+
 
 def _dtype_reason(model) -> str | None:
     """Why a test cannot run for its tensors' element types, or None."""
