@@ -28,12 +28,12 @@ class Converter:
 
 CONVERTERS: dict[str, Converter] = {}
 
-# ONNX ops of the default domain that need a graphc op not built yet: the builder (or
-# argument) each waits for, and where it is being built. An op leaves this table when
-# its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
+# ONNX ops of the default domain graphc does not map, each with why: the graphc builder
+# (or argument) it waits for, or "not planned". An op leaves this table when its
+# converter is registered (tests/onnx/test_registry.py checks the two never overlap).
 WAITING: dict[str, str] = {
-    "MaxUnpool": "not planned",
-    "LpPool": "not planned",
+    "MaxUnpool": "not planned (MaxPool's Indices output is not mapped either)",
+    "LpPool": "not planned (no graphc Lp pool; PyTorch exports it rarely)",
 }
 
 
@@ -63,7 +63,8 @@ def why_unmapped(domain: str, op_type: str) -> str:
     if domain not in DEFAULT_DOMAINS:
         return f"ops of the domain '{domain}' are not supported (only ai.onnx)"
     if op_type in WAITING:
-        return f"waits for {WAITING[op_type]}"
+        reason = WAITING[op_type]
+        return reason if reason.startswith("not planned") else f"waits for {reason}"
     return "graphc has no mapping for this op"
 
 
