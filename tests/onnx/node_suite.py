@@ -24,8 +24,6 @@ EXCLUDED: list[tuple[str, str]] = [
     (r"^test_convtranspose_3d", "3-D convolution: graphc has 1-D and 2-D ones"),
     (r"^test_averagepool_2d_dilations", "AveragePool with dilations: graphc's avg_pool2d "
      "has none (as PyTorch's)"),
-    (r"^test_resize_tf_crop_and_resize", "Resize's tf_crop_and_resize (a region of "
-     "interest with an extrapolation value) is not mapped"),
     (r"^test_maxpool_with_argmax", "MaxPool's Indices output: graphc's max pool has none"),
     (r"^test_batchnorm_.*training_mode", "BatchNormalization in training mode waits for "
      "gc.batch_norm (issue 16)"),
