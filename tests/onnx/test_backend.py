@@ -84,7 +84,7 @@ def test_inputs_used_as_build_time_values_are_fixed_per_run():
         np.testing.assert_array_equal(y, np.tile(x, repeats))
     assert len(rep._compiled) == 2  # one compile per distinct value
     assert not backend.is_compatible(helper.make_model(helper.make_graph(
-        [helper.make_node("Floor", ["x"], ["y"])], "f",
-        [helper.make_tensor_value_info("x", F, [2])],
-        [helper.make_tensor_value_info("y", F, [2])]), opset_imports=[
+        [helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[1])], "f",
+        [helper.make_tensor_value_info("x", F, [1, 1, 2])],
+        [helper.make_tensor_value_info("y", F, [1, 1, 2])]), opset_imports=[
             helper.make_opsetid("", 13)]))
