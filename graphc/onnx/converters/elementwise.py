@@ -146,15 +146,14 @@ def where_(ctx):
 
 @converter("IsInf")
 def isinf(ctx):
+    """gc.isinf, or one sign of infinity only (detect_positive / detect_negative)."""
     x = ctx.input(0)
-    if not dtypes.is_float(x.dtype):
-        return ew.not_equal(x, x)  # an integer is never infinite: all False
-    hits = [ew.equal(x, value) for flag, value in (("detect_positive", np.inf),
-                                                    ("detect_negative", -np.inf))
-            if ctx.attr(flag, 1)]
-    if not hits:  # nothing to detect: all False (no element is both)
-        return ew.logical_and(ew.equal(x, np.inf), ew.equal(x, -np.inf))
-    return functools.reduce(ew.logical_or, hits)
+    positive, negative = ctx.attr("detect_positive", 1), ctx.attr("detect_negative", 1)
+    if not dtypes.is_float(x.dtype) or (positive and negative):
+        return fn.isinf(x)
+    if positive or negative:
+        return ew.equal(x, np.inf if positive else -np.inf)
+    return ew.logical_and(fn.isinf(x), ew.not_equal(x, x))  # nothing to detect: all False
 
 
 # ----- selection and limits ---------------------------------------------------------------------
