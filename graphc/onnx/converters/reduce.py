@@ -1,14 +1,15 @@
-"""Reductions: ReduceSum/Mean/Max/Min/Prod, the norms and log-sums composed from them, and
-ArgMax/ArgMin; CumSum. ONNX keeps the input's dtype where NumPy (and graphc) would widen an
-integer sum or mean: the result is cast back. A reduction over an empty axis gives ONNX's
-identity element (0 for sums, -inf for a max, ...), known at import."""
+"""Reductions: ReduceSum/Mean/Max/Min/Prod, the norms and log-sums composed from them,
+ArgMax/ArgMin, and the running CumSum and CumProd. ONNX keeps the input's dtype where
+NumPy (and graphc) would widen an integer sum or mean: the result is cast back. A
+reduction over an empty axis gives ONNX's identity element (0 for sums, -inf for a max,
+...), known at import."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from graphc import dtypes
-from graphc.onnx.converters.common import axes_of, axis_of
+from graphc.onnx.converters.common import axes_of, axis_of, number
 from graphc.onnx.registry import converter
 from graphc.ops import elementwise as ew
 from graphc.ops import scan
@@ -117,21 +118,25 @@ converter("ArgMax")(lambda ctx: _arg(ctx, largest=True))
 converter("ArgMin")(lambda ctx: _arg(ctx, largest=False))
 
 
-@converter("CumSum")
-def cumsum(ctx):
-    """Running sums along an axis; reverse sums from the end (a flip on both sides),
-    exclusive leaves each element's own value out (the sums shifted by one: a zero in
-    front, the last sum dropped)."""
+def _running(ctx, builder, identity):
+    """Running sums or products along an axis; reverse runs from the end (a flip on both
+    sides), exclusive leaves each element's own value out (the run shifted by one: the
+    identity in front, the last value dropped)."""
     x = ctx.input(0)
     axis = ctx.static_ints(1, "axis")
     if len(axis) != 1:
         raise ctx.error(f"axis must be one number, got {axis}")
     axis = axis_of(ctx, axis[0], x.ndim)
-    value = flip(x, (axis,)) if ctx.attr("reverse", 0) else x
+    reverse = bool(ctx.attr("reverse", 0))
+    value = flip(x, (axis,)) if reverse else x
     if ctx.attr("exclusive", 0):
         shift = [0] * (2 * (x.ndim - axis))
         shift[-2:] = [1, -1]  # (before, after) pairs from the last axis backwards
-        value = pad(value, tuple(shift))
-    out = scan.cumsum(value, axis)
+        value = pad(value, tuple(shift), value=number(identity, x.dtype))
+    out = builder(value, axis)
     out = out if out.dtype == x.dtype else cast(out, x.dtype)
-    return flip(out, (axis,)) if ctx.attr("reverse", 0) else out
+    return flip(out, (axis,)) if reverse else out
+
+
+converter("CumSum")(lambda ctx: _running(ctx, scan.cumsum, 0))
+converter("CumProd")(lambda ctx: _running(ctx, scan.cumprod, 1))
