@@ -1,6 +1,7 @@
 """The PyTorch models exported to ONNX and imported into graphc by the real-model tests
 (tests/onnx/test_models.py) and the ONNX benchmark (benchmarks/onnx_resnet.py): LeNet,
-a ResNet-18-shaped CNN for 32x32 inputs and a Transformer encoder, each with fixed
+a ResNet-18-shaped CNN for 32x32 inputs, a Transformer encoder and a small
+encoder-decoder CNN of issue 16's layers, each with fixed
 weights from a seed, and `export`, which writes one to ONNX bytes as torch.onnx.export's
 TorchScript exporter does (batch axis symbolic)."""
 
@@ -82,6 +83,32 @@ class Encoder(nn.Module):
 
     def forward(self, x):
         return self.head(self.encoder(self.project(x)).mean(dim=1))
+
+
+class EncoderDecoder(nn.Module):
+    """A small encoder-decoder CNN over 16x16 images built from the layers issue 16 added:
+    a depthwise dilated conv, an asymmetric reflection pad, a ceil-mode max pool, a
+    transposed conv (padding, output_padding), bilinear upsampling, a cumulative sum and
+    ELU / Hardswish / Softplus / Mish activations."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.depthwise = nn.Conv2d(width, width, 3, padding=2, dilation=2, groups=width)
+        self.pad = nn.ReflectionPad2d((1, 0, 1, 0))
+        self.down = nn.Conv2d(width, 2 * width, 3, stride=2)
+        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.up = nn.ConvTranspose2d(2 * width, width, 3, stride=2, padding=1,
+                                     output_padding=1)
+        self.upsample = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.head = nn.Conv2d(width, 4, 1, groups=2 if width % 2 == 0 else 1)
+
+    def forward(self, x):
+        x = nn.functional.elu(self.stem(x))
+        x = nn.functional.hardswish(self.depthwise(x)) + x
+        x = nn.functional.softplus(self.down(self.pad(x)))  # 16 -> 8
+        x = nn.functional.mish(self.up(self.pool(x)))  # 8 -> 4 -> 8
+        return torch.cumsum(self.head(self.upsample(x)), dim=3)  # 8 -> 16
 
 
 def seeded(model: nn.Module, seed: int = 0) -> nn.Module:

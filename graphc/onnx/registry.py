@@ -28,42 +28,12 @@ class Converter:
 
 CONVERTERS: dict[str, Converter] = {}
 
-# ONNX ops of the default domain that need a graphc op not built yet: the builder (or
-# argument) each waits for, and where it is being built. An op leaves this table when
-# its converter is registered (tests/onnx/test_registry.py checks the two never overlap).
+# ONNX ops of the default domain graphc does not map, each with why: the graphc builder
+# (or argument) it waits for, or "not planned". An op leaves this table when its
+# converter is registered (tests/onnx/test_registry.py checks the two never overlap).
 WAITING: dict[str, str] = {
-    # elementwise (issue 16, branch ew)
-    "Floor": "gc.floor (issue 16)",
-    "Ceil": "gc.ceil (issue 16)",
-    "Round": "gc.round (issue 16)",
-    "IsNaN": "gc.isnan (issue 16)",
-    "Tan": "gc.tan (issue 16)",
-    "Asin": "gc.asin (issue 16)",
-    "Acos": "gc.acos (issue 16)",
-    "Atan": "gc.atan (issue 16)",
-    "Sinh": "gc.sinh (issue 16)",
-    "Cosh": "gc.cosh (issue 16)",
-    "BitwiseAnd": "bitwise ops on integers (issue 16)",
-    "BitwiseOr": "bitwise ops on integers (issue 16)",
-    "BitwiseXor": "bitwise ops on integers (issue 16)",
-    "BitwiseNot": "bitwise ops on integers (issue 16)",
-    "BitShift": "bitwise ops on integers (issue 16)",
-    "EyeLike": "gc.eye (issue 16)",
-    "Trilu": "gc.tril / gc.triu (issue 16)",
-    # reductions, scans, sorting, indexing (issue 16, branch idx)
-    "ReduceProd": "gc.prod (issue 16)",
-    "CumSum": "gc.cumsum (issue 16)",
-    "TopK": "gc.topk (issue 16)",
-    "Einsum": "gc.einsum (issue 16)",
-    "GatherElements": "gc.gather / take_along_axis (issue 16)",
-    "GatherND": "integer-array indexing (issue 16)",
-    "ScatterElements": "gc.scatter (issue 16)",
-    "ScatterND": "gc.scatter (issue 16)",
-    # convolution, pooling, padding (issue 16, branch conv)
-    "ConvTranspose": "gc.conv_transpose2d (issue 16)",
-    "Pad": "gc.pad (issue 16)",
-    "MaxUnpool": "not planned",
-    "LpPool": "not planned",
+    "MaxUnpool": "not planned (MaxPool's Indices output is not mapped either)",
+    "LpPool": "not planned (no graphc Lp pool; PyTorch exports it rarely)",
 }
 
 
@@ -93,7 +63,8 @@ def why_unmapped(domain: str, op_type: str) -> str:
     if domain not in DEFAULT_DOMAINS:
         return f"ops of the domain '{domain}' are not supported (only ai.onnx)"
     if op_type in WAITING:
-        return f"waits for {WAITING[op_type]}"
+        reason = WAITING[op_type]
+        return reason if reason.startswith("not planned") else f"waits for {reason}"
     return "graphc has no mapping for this op"
 
 

@@ -10,7 +10,6 @@ import re
 import unittest
 import warnings
 
-from onnx import TensorProto
 from onnx.backend.test import BackendTest
 from onnx.backend.test.loader import load_model_tests
 
@@ -22,31 +21,18 @@ from graphc.onnx.types import graphc_dtype, type_name
 # pattern goes.
 EXCLUDED: list[tuple[str, str]] = [
     (r"^test_(average|max)pool_3d", "3-D pooling: graphc has 1-D and 2-D pools"),
-    (r"^test_(average|max)pool_2d_same_(upper|lower)$",
-     "asymmetric padding (SAME_UPPER/LOWER on an even kernel) waits for pools with "
-     "asymmetric pads (issue 16)"),
-    (r"^test_(average|max)pool_2d_pads",
-     "pads of more than half the kernel: graphc's pools take at most half (as PyTorch)"),
-    (r"^test_(average|max)pool_2d_ceil", "ceil_mode with a partial last window waits for "
-     "pools with ceil_mode (issue 16)"),
-    (r"^test_(average|max)pool_2d_dilations", "pool dilation waits for issue 16"),
+    (r"^test_convtranspose_3d", "3-D convolution: graphc has 1-D and 2-D ones"),
+    (r"^test_averagepool_2d_dilations", "AveragePool with dilations: graphc's avg_pool2d "
+     "has none (as PyTorch's)"),
     (r"^test_maxpool_with_argmax", "MaxPool's Indices output: graphc's max pool has none"),
     (r"^test_batchnorm_.*training_mode", "BatchNormalization in training mode waits for "
      "gc.batch_norm (issue 16)"),
-    (r"^test_causal_conv_with_state", "grouped (depthwise) Conv waits for conv2d(groups=) "
-     "(issue 16)"),
     (r"^test_training_dropout(_default)?(_mask)?$", "training-mode Dropout draws its mask "
      "from graphc's random stream, not the NumPy seed the expected outputs came from "
      "(the zero-ratio cases run)"),
     (r"^test_identity_(sequence|opt)$", "sequence and optional values: graphc has tensors "
      "only"),
-    (r"^test_resize_.*(linear|cubic|tf_crop_and_resize)", "Resize modes linear and cubic "
-     "wait for gc.interpolate (issue 16)"),
-    (r"^test_mod_", "Mod is mapped on values known at import only (shape arithmetic); on "
-     "run-time values it waits for gc.mod (issue 16)"),
 ]
-
-_WAITING_DTYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16}
 
 
 def _dtype_reason(model) -> str | None:
@@ -62,8 +48,6 @@ def _dtype_reason(model) -> str | None:
     if not bad:
         return None
     names = ", ".join(type_name(t) for t in bad)
-    if set(bad) <= _WAITING_DTYPES:
-        return f"element type {names} waits for issue 16's int8/uint8/int16 dtypes"
     return f"element type {names}: not a graphc dtype"
 
 

@@ -84,7 +84,35 @@ def test_inputs_used_as_build_time_values_are_fixed_per_run():
         np.testing.assert_array_equal(y, np.tile(x, repeats))
     assert len(rep._compiled) == 2  # one compile per distinct value
     assert not backend.is_compatible(helper.make_model(helper.make_graph(
-        [helper.make_node("Floor", ["x"], ["y"])], "f",
-        [helper.make_tensor_value_info("x", F, [2])],
-        [helper.make_tensor_value_info("y", F, [2])]), opset_imports=[
+        [helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[1])], "f",
+        [helper.make_tensor_value_info("x", F, [1, 1, 2])],
+        [helper.make_tensor_value_info("y", F, [1, 1, 2])]), opset_imports=[
             helper.make_opsetid("", 13)]))
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_small_integer_tensors(dtype, backend_name):
+    """int8, uint8 and int16 tensors in and out: ONNX's wrapping arithmetic, C-style Mod,
+    bitwise ops and an integer MaxPool keep the type."""
+    info = np.iinfo(dtype)
+    a = np.array([info.min, -3 if info.min else 3, 7, info.max], dtype)
+    b = np.array([1, 2, -3 if info.min else 3, 2], dtype)
+    nodes = [helper.make_node("Add", ["a", "b"], ["sum"]),
+             helper.make_node("Mod", ["a", "b"], ["mod"], fmod=1),
+             helper.make_node("BitwiseXor", ["a", "b"], ["xor"]),
+             helper.make_node("Reshape", ["a", "shape"], ["a4"]),
+             helper.make_node("MaxPool", ["a4"], ["pool"], kernel_shape=[2], strides=[2])]
+    t = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    graph = helper.make_graph(
+        nodes, "ints", [helper.make_tensor_value_info(n, t, [4]) for n in "ab"],
+        [helper.make_tensor_value_info(n, t, None) for n in ("sum", "mod", "xor", "pool")],
+        [numpy_helper.from_array(np.array([1, 1, 4], np.int64), "shape")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    outputs = backend.prepare(model, backend=backend_name).run([a, b])
+    with np.errstate(over="ignore"):
+        expected = [a + b, np.fmod(a, b), a ^ b,
+                    np.maximum(a[0::2], a[1::2]).reshape(1, 1, 2)]
+    for got, want in zip(outputs, expected):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)

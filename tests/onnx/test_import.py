@@ -77,9 +77,11 @@ def test_constants_fix_an_input_used_as_a_shape():
 
 def test_unsupported_nodes_are_all_listed():
     nodes = [helper.make_node("Relu", ["x"], ["a"]),
-             helper.make_node("CumSum", ["a", "axis"], ["b"], name="scan"),
-             helper.make_node("Floor", ["b"], ["c"], name="floor1"),
-             helper.make_node("Conv", ["c", "w"], ["d"], group=2, name="grouped"),
+             helper.make_node("LpPool", ["a"], ["b"], kernel_shape=[1, 1], name="lp"),
+             helper.make_node("MaxPool", ["b"], ["c", "ids"], kernel_shape=[1, 1],
+                              name="argmax"),
+             helper.make_node("Conv", ["c", "w"], ["d"], kernel_shape=[1, 1, 1],
+                              name="conv3d"),
              helper.make_node("MyOp", ["d"], ["y"], domain="com.example", name="custom")]
     proto = _model(nodes, [helper.make_tensor_value_info("x", F, [1, 2, 4, 4])],
                    [helper.make_tensor_value_info("y", F, [1, 2, 4, 4])],
@@ -89,10 +91,11 @@ def test_unsupported_nodes_are_all_listed():
     with pytest.raises(gc.onnx.UnsupportedOpsError) as info:
         gc.onnx.load(proto)
     listed = {(n.op_type, n.name, n.opset) for n in info.value.nodes}
-    assert listed == {("CumSum", "scan", 17), ("Floor", "floor1", 17),
-                      ("Conv", "grouped", 17), ("MyOp", "custom", 1)}
+    assert listed == {("LpPool", "lp", 17), ("MaxPool", "argmax", 17),
+                      ("Conv", "conv3d", 17), ("MyOp", "custom", 1)}
     text = str(info.value)
-    assert "4 node(s)" in text and "gc.cumsum" in text and "groups" in text
+    assert "4 node(s)" in text and "not planned" in text and "Indices" in text
+    assert "3-D convolution" in text
     assert "com.example" in text
 
 

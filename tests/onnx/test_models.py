@@ -1,6 +1,7 @@
 """Real models exported from PyTorch (LeNet, a ResNet-18-shaped CNN, a Transformer
-encoder), imported into graphc and held to ONNX Runtime on both backends; the imported
-ResNet-shaped model fine-tuned, its gradients held to PyTorch's."""
+encoder, an encoder-decoder CNN of issue 16's layers), imported into graphc and held to
+ONNX Runtime on both backends; the imported ResNet-shaped model fine-tuned, its
+gradients held to PyTorch's, and the encoder-decoder's gradients too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import graphc as gc
-from benchmarks.onnx_models import Encoder, LeNet, ResNet18, export, seeded
+from benchmarks.onnx_models import Encoder, EncoderDecoder, LeNet, ResNet18, export, seeded
 from tests.backends_available import BACKENDS
 
 # The ResNet-shaped model in the tests is narrower than ResNet-18 (width 8, not 64): the
@@ -20,6 +21,7 @@ MODELS = {
     "lenet": (lambda: LeNet(), (1, 28, 28)),
     "resnet": (lambda: ResNet18(width=8), (3, 32, 32)),
     "encoder": (lambda: Encoder(), (7, 16)),
+    "encoder_decoder": (lambda: EncoderDecoder(), (3, 16, 16)),
 }
 
 
@@ -114,3 +116,24 @@ def test_finetune_resnet_gradients_match_torch_and_loss_falls(exported):
     losses = [float(train(x, labels)) for _ in range(6)]
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
     assert losses[-1] < losses[0] - 0.1, losses  # 2.30 -> 2.12 (BatchNorm in eval mode)
+
+
+def test_encoder_decoder_gradients_match_torch(exported):
+    """Gradients through grouped and dilated convs, a reflection pad, a ceil-mode pool, a
+    transposed conv, bilinear Resize and CumSum, as imported, against PyTorch's."""
+    torch_model, data = exported["encoder_decoder"]
+    model = gc.onnx.load(data)
+    x = _inputs("encoder_decoder", 2, seed=3)
+    weights = np.random.default_rng(4).normal(size=(2, 4, 16, 16)).astype(np.float32)
+    r = gc.input("r", (model.inputs[0].shape[0], 4, 16, 16))
+    loss = gc.sum(model.outputs[0] * r)
+    grads = gc.compile([model.inputs[0], r], gc.grad(loss, model.params),
+                       backend="numpy")(x, weights)
+    torch_model.zero_grad()
+    (torch_model(torch.from_numpy(x)) * torch.from_numpy(weights)).sum().backward()
+    expected = {n: p.grad.numpy() for n, p in torch_model.named_parameters()}
+    assert {p.name for p in model.params} == set(expected)
+    for param, g in zip(model.params, grads):
+        want = expected[param.name]
+        np.testing.assert_allclose(g, want, rtol=0, atol=1e-4 * np.abs(want).max(),
+                                   err_msg=param.name)

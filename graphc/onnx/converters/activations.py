@@ -1,15 +1,13 @@
-"""Activation ONNX ops. Those graphc has as ops map onto them (LeakyRelu, Gelu, Softmax,
-LogSoftmax); the rest are composed from graphc's elementwise ops, so they fuse and get
-gradients from their pieces. Each composition keeps exp() off large inputs of branches
-that `where` discards (exp(min(x, 0))), so no discarded inf turns a gradient into NaN.
-
-Composed until the builders of issue 16 land: Elu, Selu, Celu, Softplus, Softsign, Mish,
-HardSigmoid, HardSwish (gc.elu, gc.softplus, ... then replace these compositions)."""
+"""Activation ONNX ops, onto graphc's activation builders (gc.elu, gc.selu, gc.celu,
+gc.softplus, gc.softsign, gc.mish, gc.hardswish, gc.hardsigmoid, gc.leaky_relu, gc.gelu,
+softmax, ...); the few without one (PRelu, ThresholdedRelu, Shrink, Hardmax, HardSigmoid
+and Selu with non-default constants) are composed from elementwise ops."""
 
 from __future__ import annotations
 
 from graphc.onnx.converters.common import axis_of, require_float, unidirectional
 from graphc.onnx.registry import converter
+from graphc.ops import activations as act
 from graphc.ops import elementwise as ew
 from graphc.ops.composite import log_softmax, softmax
 from graphc.ops.elementwise import where
@@ -22,11 +20,6 @@ def _float(ctx):
     x = ctx.input(0)
     require_float(ctx, x)
     return x
-
-
-def _negative_part_exp(x):
-    """exp(x) where x <= 0, else 1: the exp of an ELU-like branch, finite everywhere."""
-    return ew.exp(ew.minimum(x, 0.0))
 
 
 @converter("LeakyRelu")
@@ -49,60 +42,58 @@ def thresholded_relu(ctx):
 
 @converter("Elu")
 def elu(ctx):
-    x = _float(ctx)
-    alpha = float(ctx.attr("alpha", 1.0))
-    return where(ew.greater(x, 0.0), x, alpha * (_negative_part_exp(x) - 1.0))
+    return act.elu(_float(ctx), float(ctx.attr("alpha", 1.0)))
+
+
+_SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 
 @converter("Selu")
 def selu(ctx):
+    """gc.selu for ONNX's default constants (float32 roundings of SELU's); others scale
+    an ELU."""
     x = _float(ctx)
-    alpha = float(ctx.attr("alpha", 1.67326319217681884765625))
-    gamma = float(ctx.attr("gamma", 1.05070102214813232421875))
-    return gamma * where(ew.greater(x, 0.0), x, alpha * (_negative_part_exp(x) - 1.0))
+    alpha = float(ctx.attr("alpha", _SELU_ALPHA))
+    gamma = float(ctx.attr("gamma", _SELU_GAMMA))
+    if (alpha, gamma) == (_SELU_ALPHA, _SELU_GAMMA):
+        return act.selu(x)
+    return gamma * act.elu(x, alpha)
 
 
 @converter("Celu")
 def celu(ctx):
-    x = _float(ctx)
-    alpha = float(ctx.attr("alpha", 1.0))
-    negative = alpha * (ew.exp(ew.minimum(x, 0.0) / alpha) - 1.0)
-    return where(ew.greater(x, 0.0), x, negative)
-
-
-def softplus_of(x):
-    """log(1 + exp(x)) in the stable form relu(x) + log(1 + exp(-|x|))."""
-    return ew.relu(x) + ew.log(1.0 + ew.exp(-ew.abs(x)))
+    return act.celu(_float(ctx), float(ctx.attr("alpha", 1.0)))
 
 
 @converter("Softplus")
 def softplus(ctx):
-    return softplus_of(_float(ctx))
+    return act.softplus(_float(ctx))
 
 
 @converter("Softsign")
 def softsign(ctx):
-    x = _float(ctx)
-    return x / (1.0 + ew.abs(x))
+    return act.softsign(_float(ctx))
 
 
 @converter("Mish")
 def mish(ctx):
-    x = _float(ctx)
-    return x * ew.tanh(softplus_of(x))
+    return act.mish(_float(ctx))
 
 
 @converter("HardSigmoid")
 def hard_sigmoid(ctx):
+    """gc.hardsigmoid is PyTorch's (alpha 1/6, beta 1/2); ONNX's default alpha is 0.2, so
+    other constants clip the line themselves."""
     x = _float(ctx)
     alpha, beta = float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))
+    if (alpha, beta) == (1.0 / 6.0, 0.5):
+        return act.hardsigmoid(x)
     return ew.clip(x * alpha + beta, 0.0, 1.0)
 
 
 @converter("HardSwish")
 def hard_swish(ctx):
-    x = _float(ctx)
-    return x * ew.clip(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)
+    return act.hardswish(_float(ctx))
 
 
 @converter("Shrink")

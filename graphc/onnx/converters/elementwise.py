@@ -15,7 +15,9 @@ from graphc.onnx.converters.common import number
 from graphc.onnx.errors import Unsupported
 from graphc.onnx.registry import converter
 from graphc.onnx.types import graphc_dtype, type_name
+from graphc.ops import division
 from graphc.ops import elementwise as ew
+from graphc.ops import functions as fn
 from graphc.ops.elementwise import cast, where
 
 
@@ -115,7 +117,11 @@ def _unary(op_type: str, builder) -> None:
 for _op_type, _builder in (("Abs", ew.abs), ("Sign", ew.sign), ("Sqrt", ew.sqrt),
                            ("Exp", ew.exp), ("Log", ew.log), ("Tanh", ew.tanh),
                            ("Sigmoid", ew.sigmoid), ("Relu", ew.relu), ("Erf", ew.erf),
-                           ("Sin", ew.sin), ("Cos", ew.cos), ("Not", ew.logical_not)):
+                           ("Sin", ew.sin), ("Cos", ew.cos), ("Not", ew.logical_not),
+                           ("Floor", fn.floor), ("Ceil", fn.ceil), ("Round", fn.round),
+                           ("IsNaN", fn.isnan), ("Tan", fn.tan), ("Asin", fn.asin),
+                           ("Acos", fn.acos), ("Atan", fn.atan), ("Sinh", fn.sinh),
+                           ("Cosh", fn.cosh)):
     _unary(_op_type, _builder)
 
 
@@ -140,15 +146,14 @@ def where_(ctx):
 
 @converter("IsInf")
 def isinf(ctx):
+    """gc.isinf, or one sign of infinity only (detect_positive / detect_negative)."""
     x = ctx.input(0)
-    if not dtypes.is_float(x.dtype):
-        return ew.not_equal(x, x)  # an integer is never infinite: all False
-    hits = [ew.equal(x, value) for flag, value in (("detect_positive", np.inf),
-                                                    ("detect_negative", -np.inf))
-            if ctx.attr(flag, 1)]
-    if not hits:  # nothing to detect: all False (no element is both)
-        return ew.logical_and(ew.equal(x, np.inf), ew.equal(x, -np.inf))
-    return functools.reduce(ew.logical_or, hits)
+    positive, negative = ctx.attr("detect_positive", 1), ctx.attr("detect_negative", 1)
+    if not dtypes.is_float(x.dtype) or (positive and negative):
+        return fn.isinf(x)
+    if positive or negative:
+        return ew.equal(x, np.inf if positive else -np.inf)
+    return ew.logical_and(fn.isinf(x), ew.not_equal(x, x))  # nothing to detect: all False
 
 
 # ----- selection and limits ---------------------------------------------------------------------
@@ -199,7 +204,7 @@ def mean(ctx):
 
 
 # ----- dtypes --------------------------------------------------------------------------------
-def _target_dtype(ctx, elem_type: int):
+def target_dtype(ctx, elem_type: int):
     dtype = graphc_dtype(elem_type)
     if dtype is None:
         raise Unsupported(f"the target type {type_name(elem_type)} is not a graphc dtype")
@@ -214,7 +219,7 @@ def _fold_cast(ctx, statics):
 
 @converter("Cast", fold=_fold_cast)
 def cast_(ctx):
-    return cast(ctx.input(0), _target_dtype(ctx, ctx.attr("to", 0)))
+    return cast(ctx.input(0), target_dtype(ctx, ctx.attr("to", 0)))
 
 
 @converter("CastLike")
@@ -234,10 +239,15 @@ def _mod(a: np.ndarray, b: np.ndarray, fmod: bool) -> np.ndarray:
 
 @converter("Mod", fold=_fold_with(lambda a, b: a % b))  # dims are nonnegative
 def mod(ctx):
-    """Known values only (shape arithmetic, which it folds): Mod of run-time values waits
-    for gc.mod."""
+    """fmod=0: the remainder with the divisor's sign (gc.remainder, Python's %); fmod=1:
+    with the dividend's sign (C's fmod), the remainder of the magnitudes given a's sign."""
     if ctx.is_static(0) and ctx.is_static(1):
         a, b = ctx.static(0, "A"), ctx.static(1, "B")
         if a.dtype != object and b.dtype != object:
             return _mod(a, b, bool(ctx.attr("fmod", 0))).astype(a.dtype)
-    raise Unsupported("Mod of values computed at run time waits for gc.mod (issue 16)")
+    a, b = ctx.input(0), ctx.input(1)
+    fmod = ctx.attr("fmod", 0)
+    if not fmod:
+        return division.remainder(a, b)
+    magnitude = division.remainder(ew.abs(a), ew.abs(b))
+    return where(ew.less(a, 0), -magnitude, magnitude)

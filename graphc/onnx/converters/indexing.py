@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import dtypes
-from graphc.ir.node import Node
 from graphc.onnx.converters.common import axis_of
 from graphc.onnx.registry import converter
 from graphc.ops import elementwise as ew
 from graphc.ops.elementwise import cast, where
-from graphc.ops.indexing import embedding, one_hot
+from graphc.ops.indexing import one_hot, take
 from graphc.ops.shape import getitem, transpose
 from graphc.shapes import shape_str
 
@@ -99,16 +98,6 @@ def split(ctx):
     return _split_pieces(ctx, x, x.shape)
 
 
-def take_along(x: Node, ids: Node, axis: int) -> Node:
-    """x's entries at integer ids along `axis` (ids in range): the result has x's shape with
-    that axis replaced by ids' shape (numpy.take)."""
-    others = [k for k in range(x.ndim) if k != axis]
-    taken = embedding(ids, transpose(x, (axis, *others)))
-    q = ids.ndim
-    order = (*range(q, q + axis), *range(q), *range(q + axis, q + x.ndim - 1))
-    return transpose(taken, order)
-
-
 def _fold_gather(ctx, statics):
     data, ids = statics[0], statics[1]
     if ids.dtype == object:
@@ -133,14 +122,13 @@ def gather(ctx):
             return getitem(x, (slice(None),) * axis + (int(ids),))
         if (ids < 0).any():
             raise ctx.unsupported(f"negative indices on axis {axis} of symbolic size {dim}")
-        return take_along(x, ctx.constant(ids), axis)
+        return take(x, ctx.constant(ids), axis)
     ids = ctx.input(1)
     if not dtypes.is_int(ids.dtype):
         raise ctx.error(f"indices must be int32 or int64, got {ids.dtype.name}")
     if not isinstance(dim, int):
         raise ctx.unsupported(f"run-time indices on axis {axis} of symbolic size {dim}")
-    ids = where(ew.less(ids, 0), ids + dim, ids)  # ONNX counts negative ids from the end
-    return take_along(x, ids, axis)
+    return take(x, ids, axis)  # negative ids count from the end, in ONNX and numpy.take
 
 
 @converter("OneHot")

@@ -1,10 +1,12 @@
 """Matrix products: MatMul (NumPy's matmul: batched, broadcast, 1-D operands) and Gemm
-(alpha * A' @ B' + beta * C, A' and B' optionally transposed, C broadcast to the result)."""
+(alpha * A' @ B' + beta * C, A' and B' optionally transposed, C broadcast to the result);
+Einsum onto gc.einsum."""
 
 from __future__ import annotations
 
 from graphc.onnx.converters.common import unidirectional
 from graphc.onnx.registry import converter
+from graphc.ops.einsum import einsum
 from graphc.ops.linalg import matmul
 from graphc.ops.shape import transpose
 
@@ -33,3 +35,11 @@ def gemm(ctx):
         unidirectional(ctx, c, out, "C")
         out = out + (c if beta == 1.0 else c * beta)
     return out
+
+
+@converter("Einsum")
+def einsum_(ctx):
+    equation = ctx.attr("equation")
+    if not equation:
+        raise ctx.error("the equation attribute is required")
+    return einsum(equation.replace(" ", ""), *ctx.inputs())

@@ -1,18 +1,22 @@
-"""Reductions: ReduceSum/Mean/Max/Min, the norms and log-sums composed from them, and
-ArgMax/ArgMin. ONNX keeps the input's dtype where NumPy (and graphc) would widen an
-integer sum or mean: the result is cast back. A reduction over an empty axis gives ONNX's
-identity element (0 for sums, -inf for a max, ...), known at import."""
+"""Reductions: ReduceSum/Mean/Max/Min/Prod, the norms and log-sums composed from them,
+ArgMax/ArgMin, and the running CumSum and CumProd. ONNX keeps the input's dtype where
+NumPy (and graphc) would widen an integer sum or mean: the result is cast back. A
+reduction over an empty axis gives ONNX's identity element (0 for sums, -inf for a max,
+...), known at import."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from graphc import dtypes
-from graphc.onnx.converters.common import axes_of, axis_of
+from graphc.onnx.converters.common import axes_of, axis_of, number
 from graphc.onnx.registry import converter
 from graphc.ops import elementwise as ew
+from graphc.ops import scan
 from graphc.ops.elementwise import cast
-from graphc.ops.reduction import argmax, max, mean, min, sum  # noqa: A004
+from graphc.ops.pad import pad
+from graphc.ops.rearrange import flip
+from graphc.ops.reduction import argmax, max, mean, min, prod, sum  # noqa: A004
 from graphc.ops.shape import getitem, stop_gradient
 from graphc.shapes import shape_str
 
@@ -40,7 +44,7 @@ def _reduce(ctx, kind: str, prepare=None, finish=None, empty=0.0):
         reduced = tuple(range(x.ndim)) if axes is None else axes
         if any(x.shape[a] == 0 for a in reduced):
             return _empty(ctx, x, reduced, keepdims, empty)
-        builder = {"sum": sum, "mean": mean, "max": max, "min": min}[kind]
+        builder = {"sum": sum, "mean": mean, "max": max, "min": min, "prod": prod}[kind]
         out = builder(value, reduced, keepdims=keepdims)
         if finish is not None:
             out = finish(out)
@@ -87,6 +91,7 @@ converter("ReduceSum")(lambda ctx: _reduce(ctx, "sum"))
 converter("ReduceMean")(lambda ctx: _reduce(ctx, "mean", empty=np.nan))
 converter("ReduceMax")(lambda ctx: _reduce(ctx, "max", empty=-np.inf))
 converter("ReduceMin")(lambda ctx: _reduce(ctx, "min", empty=np.inf))
+converter("ReduceProd")(lambda ctx: _reduce(ctx, "prod", empty=1.0))
 converter("ReduceL1")(lambda ctx: _reduce(ctx, "sum", prepare=ew.abs))
 converter("ReduceL2")(lambda ctx: _reduce(ctx, "sum", prepare=_square, finish=ew.sqrt))
 converter("ReduceSumSquare")(lambda ctx: _reduce(ctx, "sum", prepare=_square))
@@ -111,3 +116,27 @@ def _arg(ctx, largest: bool):
 
 converter("ArgMax")(lambda ctx: _arg(ctx, largest=True))
 converter("ArgMin")(lambda ctx: _arg(ctx, largest=False))
+
+
+def _running(ctx, builder, identity):
+    """Running sums or products along an axis; reverse runs from the end (a flip on both
+    sides), exclusive leaves each element's own value out (the run shifted by one: the
+    identity in front, the last value dropped)."""
+    x = ctx.input(0)
+    axis = ctx.static_ints(1, "axis")
+    if len(axis) != 1:
+        raise ctx.error(f"axis must be one number, got {axis}")
+    axis = axis_of(ctx, axis[0], x.ndim)
+    reverse = bool(ctx.attr("reverse", 0))
+    value = flip(x, (axis,)) if reverse else x
+    if ctx.attr("exclusive", 0):
+        shift = [0] * (2 * (x.ndim - axis))
+        shift[-2:] = [1, -1]  # (before, after) pairs from the last axis backwards
+        value = pad(value, tuple(shift), value=number(identity, x.dtype))
+    out = builder(value, axis)
+    out = out if out.dtype == x.dtype else cast(out, x.dtype)
+    return flip(out, (axis,)) if reverse else out
+
+
+converter("CumSum")(lambda ctx: _running(ctx, scan.cumsum, 0))
+converter("CumProd")(lambda ctx: _running(ctx, scan.cumprod, 1))

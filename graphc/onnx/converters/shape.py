@@ -9,6 +9,7 @@ import numpy as np
 from graphc.onnx.converters.common import axes_of, axis_of
 from graphc.onnx.registry import converter
 from graphc.onnx.static import shape_array
+from graphc.ops.rearrange import tile
 from graphc.ops.shape import broadcast_to, concat, reshape, transpose
 from graphc.shapes import broadcast, shape_str, size
 
@@ -143,19 +144,6 @@ def expand(ctx):
     return broadcast_to(x, out)
 
 
-def tile(x, repeats) -> object:
-    """x repeated `repeats[k]` times along each axis k (numpy.tile), as a broadcast: each
-    axis gets a new axis of the repeat count before it, merged into it after."""
-    expanded, target, merged = [], [], []
-    for d, r in zip(x.shape, repeats):
-        expanded += [1, d]
-        target += [r, d]
-        merged.append(r * d)
-    if all(r == 1 for r in repeats):
-        return x
-    return reshape(broadcast_to(reshape(x, tuple(expanded)), tuple(target)), tuple(merged))
-
-
 @converter("Tile")
 def tile_(ctx):
     x = ctx.input(0)
@@ -163,7 +151,7 @@ def tile_(ctx):
     if len(repeats) != x.ndim or any(r < 0 for r in repeats):
         raise ctx.error(f"repeats {repeats} must be {x.ndim} nonnegative ints, one per axis "
                         f"of {shape_str(x.shape)}")
-    return tile(x, repeats)
+    return tile(x, repeats) if any(r != 1 for r in repeats) else x
 
 
 def _block_shapes(ctx, x):

@@ -1,6 +1,6 @@
 """The window attributes convolutions and pools share: kernel, strides, dilations and the
 pads ONNX gives as begins then ends (or auto_pad computes), checked against what graphc's
-conv and pool ops take (the same pad at both ends of an axis)."""
+conv and pool converters take."""
 
 from __future__ import annotations
 
@@ -17,10 +17,6 @@ class Window:
     dilations: tuple[int, ...]
     begins: tuple[int, ...]
     ends: tuple[int, ...]
-
-    @property
-    def symmetric(self) -> bool:
-        return self.begins == self.ends
 
 
 def window_of(ctx, spatial: tuple, kernel: tuple[int, ...]) -> Window:
@@ -50,13 +46,3 @@ def window_of(ctx, spatial: tuple, kernel: tuple[int, ...]) -> Window:
     else:
         raise ctx.error(f"unknown auto_pad {auto_pad!r}")
     return Window(tuple(kernel), strides, dilations, tuple(begins), tuple(ends))
-
-
-def require_plain(ctx, window: Window, what: str) -> None:
-    """Refuse what graphc's conv and pool ops cannot express yet (issue 16 adds them)."""
-    if any(d != 1 for d in window.dilations):
-        raise Unsupported(f"dilations {window.dilations} wait for {what} with dilation "
-                          "(issue 16)")
-    if not window.symmetric:
-        raise Unsupported(f"asymmetric pads {window.begins + window.ends} wait for {what} "
-                          "with asymmetric padding (issue 16)")
