@@ -29,6 +29,17 @@ from graphc.nn.dropout import Dropout, Dropout2d
 from graphc.nn.embedding import Embedding
 from graphc.nn.init import manual_seed
 from graphc.nn.linear import Linear
+from graphc.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from graphc.nn.module import Module, collect_updates, record_update
 from graphc.nn.norm import LayerNorm
 from graphc.nn.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Upsample
@@ -36,6 +47,8 @@ from graphc.nn.reshape import Flatten, Identity, Unflatten
 from graphc.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss",
+    "MSELoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d",
     "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding",
     "Flatten", "GELU", "Hardswish", "Identity", "LayerNorm", "LeakyReLU", "Linear",

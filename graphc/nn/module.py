@@ -214,7 +214,7 @@ class Module:
                  if name in state]
         for name, node, value in pairs:
             check_assignable(node, value, name)
-        for name, node, value in pairs:
+        for _name, node, value in pairs:
             np.copyto(node.value, value)
         return IncompatibleKeys(missing, unexpected)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from graphc import dsl, dtypes
 from graphc.errors import GraphError, GraphTypeError
 from graphc.ir.node import Node
-from graphc.ops.composite import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
+from graphc.ops.losses import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
 from graphc.shapes import dims_equal, shape_str
 
 LOSSES: dict[str, Callable[[Node, Node], Node]] = {
