@@ -86,6 +86,13 @@ def _pair(op: str, input, target) -> tuple[Node, Node]:
     return input, target
 
 
+def _as_dtype(value, dtype) -> Node:
+    """A weight as a graph value of the input's dtype (a float64 array or list given for
+    float32 logits is cast, instead of promoting the loss to float64)."""
+    (value,) = operands(value, reference=dtype)
+    return value if value.dtype == dtype else cast(value, dtype)
+
+
 def _xlogy(t: Node, log_p: Node) -> Node:
     """t * log_p, 0 where t is 0: a class with no target mass adds nothing even where its
     logit is -inf (a masked logit: log_p = -inf, and 0 * -inf would be NaN). PyTorch's loss
@@ -103,7 +110,7 @@ def _classes_last(x: Node) -> Node:
 def _class_weight(op: str, weight, classes, dtype) -> Node | None:
     if weight is None:
         return None
-    (weight,) = operands(weight, reference=dtype)
+    weight = _as_dtype(weight, dtype)
     if weight.ndim != 1 or not dims_equal(weight.shape[0], classes):
         raise build_error(op, f"weight must have shape ({classes},) (one per class), got "
                           f"{shape_str(weight.shape)}")
@@ -243,7 +250,7 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0, weight=N
 def _weighted(op: str, loss: Node, weight) -> Node:
     if weight is None:
         return loss
-    (weight,) = operands(weight, reference=loss.dtype)
+    weight = _as_dtype(weight, loss.dtype)
     try:
         shape = broadcast(loss.shape, weight.shape)
     except ValueError:
@@ -275,7 +282,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if pos_weight is None:
         loss = (1.0 - target) * input + softplus_neg
     else:
-        (pos_weight,) = operands(pos_weight, reference=input.dtype)
+        pos_weight = _as_dtype(pos_weight, input.dtype)
         try:
             broadcast(input.shape, pos_weight.shape)
         except ValueError:

@@ -304,3 +304,7 @@ CASES += [
     Case("fused_conv2d", lambda x, k, b: optimized(gc.relu(gc.conv2d(x, k, b, padding=1))),
          (In((2, 2, 4, 4)), In((3, 2, 3, 3)), In((3,))), _conv_relu),
 ]
+
+from tests.ops.cases_losses import LOSS_CASES  # noqa: E402
+
+CASES += LOSS_CASES
