@@ -155,7 +155,7 @@ def test_cosine_schedule():
     expected = [0.1 + 0.9 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(1, 7)]
     np.testing.assert_allclose(lrs, expected)
     # eta_min at T_max, then back up as PyTorch's (cosine is periodic)
-    assert lrs[3] == pytest.approx(0.1) and lrs[1] == lrs[-1] == pytest.approx(0.55)
+    assert lrs[3] == pytest.approx(0.1) and lrs[1] == pytest.approx(lrs[-1]) == pytest.approx(0.55)
 
 
 # ----- only_if: a step that changes nothing where the condition is false ---------------------
