@@ -144,6 +144,15 @@ class Optimizer:
         _check_nonnegative(type(self).__name__, lr=value)
         self.lr.value = np.array(value, self.dtype)
 
+    def scheduled_lr(self, value: float) -> None:
+        """Set the learning rate a schedule computed: any finite value, as PyTorch lets a
+        scheduler write (OneCycleLR's linear annealing steps just below 0 after its last
+        step)."""
+        if not np.isfinite(value):
+            raise ValueError(f"{type(self).__name__}: a schedule set the learning rate to "
+                             f"{value!r}")
+        self.lr.value = np.array(value, self.dtype)
+
     # ----- the update -------------------------------------------------------------------
     def updates(self, loss: Node, only_if: Node | None = None) -> dict[Node, Node]:
         """{param: new value} for one step that lowers `loss`: the `updates` of gc.compile.

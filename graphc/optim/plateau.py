@@ -66,7 +66,7 @@ class ReduceLROnPlateau(Schedule):
             old = self.optimizer.learning_rate
             new = max(old * self.factor, self.min_lr)
             if old - new > self.eps:
-                self.optimizer.learning_rate = new
+                self.optimizer.scheduled_lr(new)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         return self.optimizer.learning_rate
 

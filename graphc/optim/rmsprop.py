@@ -36,10 +36,11 @@ class RMSprop(Optimizer):
         return self._momentum
 
     def momentum_as_state(self) -> Node:
+        """As PyTorch, an RMSprop built without momentum gets one when a schedule sets it."""
+        node = super().momentum_as_state()
         if self.momentum_buffer is None:
-            raise TypeError("RMSprop: a momentum to cycle needs RMSprop(..., momentum=m) with "
-                            "m > 0; or pass cycle_momentum=False")
-        return super().momentum_as_state()
+            self.momentum_buffer = self._buffers("momentum_buffer")
+        return node
 
     def step_updates(self, grads: list[Node]) -> dict[Node, Node]:
         self._check_grads(grads)

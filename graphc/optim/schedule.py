@@ -38,7 +38,7 @@ class Schedule:
 
     def _start(self) -> None:
         """PyTorch's initial step: the learning rate of epoch 0, set at construction."""
-        self.optimizer.learning_rate = self.lr_at(0)
+        self.optimizer.scheduled_lr(self.lr_at(0))
 
     def lr_at(self, epoch: int) -> float:
         raise NotImplementedError
@@ -52,7 +52,7 @@ class Schedule:
         """Advance one epoch (or batch) and set the optimizer's learning rate; returns it."""
         self.epoch += 1
         lr = self.lr_at(self.epoch)
-        self.optimizer.learning_rate = lr
+        self.optimizer.scheduled_lr(lr)
         return lr
 
     def get_last_lr(self) -> list[float]:

@@ -31,10 +31,11 @@ class SGD(Optimizer):
         return self._momentum
 
     def momentum_as_state(self) -> Node:
+        """As PyTorch, an SGD built without momentum gets one when a schedule sets it."""
+        node = super().momentum_as_state()
         if self.velocity is None:
-            raise TypeError("SGD: a momentum to cycle needs SGD(..., momentum=m) with m > 0 "
-                            "(its velocity buffers); or pass cycle_momentum=False")
-        return super().momentum_as_state()
+            self.velocity = self._buffers("velocity")
+        return node
 
     def step_updates(self, grads: list[Node]) -> dict[Node, Node]:
         self._check_grads(grads)
