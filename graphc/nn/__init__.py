@@ -44,6 +44,7 @@ from graphc.nn.module import Module, collect_updates, record_update
 from graphc.nn.norm import LayerNorm
 from graphc.nn.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Upsample
 from graphc.nn.reshape import Flatten, Identity, Unflatten
+from graphc.nn.rnn import GRU, LSTM
 from graphc.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
     "MSELoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d",
     "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding",
-    "Flatten", "GELU", "Hardswish", "Identity", "LayerNorm", "LeakyReLU", "Linear",
+    "Flatten", "GELU", "GRU", "Hardswish", "Identity", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
     "LogSoftmax", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
     "MultiHeadAttention", "PReLU", "ReLU", "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax",
     "Softplus", "Tanh", "TransformerEncoderLayer", "Unflatten", "Upsample", "collect_updates",
