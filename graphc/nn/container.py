@@ -97,6 +97,13 @@ class Sequential(ModuleList):
             return Sequential(*self._items[k])
         return self._items[k]
 
+    def __getattr__(self, name: str):
+        """A layer by its OrderedDict name (seq.proj), as PyTorch allows."""
+        names = self.__dict__.get("_names")
+        if names and name in names:
+            return self.__dict__["_items"][names.index(name)]
+        raise AttributeError(f"'Sequential' object has no attribute {name!r}")
+
     @property
     def layers(self) -> list[Module]:
         """The layers in order (a copy)."""
@@ -125,6 +132,13 @@ class ModuleDict(Module):
 
     def __getitem__(self, key: str) -> Module:
         return self._items[key]
+
+    def __getattr__(self, name: str):
+        """A module by its key (heads.a), as PyTorch allows."""
+        items = self.__dict__.get("_items")
+        if items is not None and name in items:
+            return items[name]
+        raise AttributeError(f"'ModuleDict' object has no attribute {name!r}")
 
     def __delitem__(self, key: str) -> None:
         del self._items[key]
