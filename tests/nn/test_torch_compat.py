@@ -128,6 +128,9 @@ LAYERS = {
                   normal(3, 12)),
     "Embedding": (lambda: T.Embedding(10, 4), lambda: nn.Embedding(10, 4, dtype=F64),
                   np.array([[1, 9, 3], [0, 0, 7]])),
+    "Embedding padding_idx": (lambda: T.Embedding(10, 4, padding_idx=0),
+                              lambda: nn.Embedding(10, 4, padding_idx=0, dtype=F64),
+                              np.array([[1, 9, 0], [0, 0, 7]])),
 }
 ACTIVATIONS = {
     "ReLU": (T.ReLU, nn.ReLU, {}), "Sigmoid": (T.Sigmoid, nn.Sigmoid, {}),
