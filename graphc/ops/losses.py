@@ -131,20 +131,19 @@ def _class_loss(op: str, log_p: Node, target: Node, weight: Node | None, ignore_
                           f"{shape_str(log_p.shape[:-1])}")
     kept = not_equal(target, ignore_index)
     hot = one_hot(where(kept, target, 0), classes, log_p.dtype)  # out of range: raises
-    hot = where(reshape(kept, kept.shape + (1,)), hot, 0.0)
-    is_target = equal(hot, 1.0)
-    weight_of_target = hot if weight is None else hot * weight
-    sample_weight = sum(weight_of_target, -1)  # w[y], 0 where ignored
-    nll = -sum(where(is_target, log_p * weight_of_target, 0.0), -1)
-    loss = nll
+    hot_weight = hot if weight is None else hot * weight  # w[y] in the target's column
+    nll = -sum(where(equal(hot, 0.0), 0.0, hot_weight * log_p), -1)
+    loss = where(kept, nll, 0.0)  # an ignored target adds nothing
     if label_smoothing:
         spread = log_p if weight is None else log_p * weight
-        smooth = -where(kept, sum(spread, -1), 0.0)
-        loss = (1.0 - label_smoothing) * nll + (label_smoothing / classes) * smooth
+        smooth = where(kept, -sum(spread, -1), 0.0)
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / classes) * smooth
     if reduction == "none":
         return loss
     if reduction == "sum":
         return sum(loss)
+    sample_weight = cast(kept, log_p.dtype) if weight is None else \
+        where(kept, sum(hot_weight, -1), 0.0)
     return sum(loss) / sum(sample_weight)  # 0/0 = NaN when every target is ignored
 
 
