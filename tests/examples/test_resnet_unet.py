@@ -20,22 +20,23 @@ def load(name: str):
 
 
 def test_resnet_learns_in_a_short_run():
-    result = load("resnet_digits").main(epochs=2, train_size=256, width=8, progress=False,
+    # 10 short epochs (8 batches each) of a narrow net: the compile is most of the time
+    result = load("resnet_digits").main(epochs=10, train_size=512, width=8, progress=False,
                                         verbose=False)
     losses = result["history"]["loss"]
-    assert losses[1] < losses[0]
-    assert result["test"]["accuracy"] > 0.3  # far above chance (0.1)
+    assert losses[-1] < losses[0]
+    assert result["test"]["accuracy"] > 0.4  # far above chance (0.1); 0.71 seen
     model = result["model"]
     running = model.stem[1].running_var.value  # BatchNorm's statistics moved in the step
     assert not (running == 1.0).all()
 
 
 def test_unet_denoises_in_a_short_run():
-    result = load("unet_denoise").main(epochs=2, train_size=256, width=4, progress=False,
+    result = load("unet_denoise").main(epochs=8, train_size=512, width=8, progress=False,
                                        verbose=False)
     losses = result["history"]["val_loss"]
-    assert losses[1] < losses[0]
-    assert result["gain"] > 0
+    assert losses[-1] < losses[0]
+    assert result["gain"] > 1.0  # dB; 3.4 seen
 
 
 @pytest.mark.slow
