@@ -36,9 +36,9 @@ def fit(units: int, activation: str, steps: int, backend: str, seed: int = 0):
     # Put each unit's step (or kink) at its own place in the input range, evenly spread,
     # instead of all at x = 0 where zero biases put them: a better start for a 1-D curve.
     centers = np.linspace(*X_RANGE, units + 2)[1:-1]
-    hidden.bias.value = (-hidden.weight.value[0] * centers).astype(np.float32)
+    hidden.bias.value = (-hidden.weight.value[:, 0] * centers).astype(np.float32)
     output = nn.Linear(units, 1, init="xavier")
-    output.weight.value = np.zeros((units, 1), np.float32)  # start from f = 0: a calm start
+    output.weight.value = np.zeros((1, units), np.float32)  # start from f = 0: a calm start
     model = nn.Sequential(hidden, nn.Sigmoid() if activation == "sigmoid" else nn.ReLU(), output)
     x = gc.input("x", ("N", 1))
     y = gc.input("y", ("N", 1))
@@ -46,7 +46,7 @@ def fit(units: int, activation: str, steps: int, backend: str, seed: int = 0):
     optimizer = gc.optim.Adam(model.params(), lr=0.01)
     schedule = gc.optim.CosineAnnealingLR(optimizer, T_max=steps, eta_min=1e-4)
     step = gc.compile([x, y], loss, updates=optimizer.updates(loss), backend=backend)
-    predict = gc.compile([x], model(x), backend=backend)
+    predict = gc.compile([x], model(x, training=False), backend=backend)
     xs = np.linspace(*X_RANGE, 400, dtype=np.float32)[:, None]
     ys = target(xs).astype(np.float32)
     losses = []

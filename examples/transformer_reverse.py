@@ -32,17 +32,17 @@ class Reverser(nn.Module):
     def __init__(self, d_model: int = 64, heads: int = 4, layers: int = 2, hidden: int = 128):
         self.tokens = nn.Embedding(VOCAB, d_model)
         self.positions = nn.Embedding(LENGTH, d_model)
-        self.encoder = [nn.TransformerEncoderLayer(d_model, heads, hidden, dropout=0.0,
-                                                   norm_first=True) for _ in range(layers)]
+        self.encoder = nn.ModuleList(nn.TransformerEncoderLayer(
+            d_model, heads, hidden, dropout=0.0, norm_first=True) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, VOCAB, init="xavier")
 
-    def forward(self, ids, training: bool):
+    def forward(self, ids):
         where = gc.constant(np.arange(LENGTH, dtype=np.int32))
-        h = self.tokens(ids, training) + self.positions(where, training)
+        h = self.tokens(ids) + self.positions(where)
         for layer in self.encoder:
-            h = layer(h, training)
-        return self.head(self.norm(h, training), training)
+            h = layer(h)
+        return self.head(self.norm(h))
 
 
 def make_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

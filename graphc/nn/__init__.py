@@ -1,22 +1,60 @@
-"""Layers that build graph and own their params, as a PyTorch user would name them.
+"""Layers that build graph and own their params, named, laid out and defaulted as
+PyTorch's, so a PyTorch state_dict converted to NumPy loads into the same architecture.
 
-`model(x, training=True)` builds the training graph (dropout on), `model(x)` the
-evaluation graph; both share the model's params (`model.params()`)."""
+A module is in training mode when built; `model.train()` / `model.eval()` set the mode,
+and `model(x)` builds the graph of the current mode (dropout on in training).
+`model(x, training=False)` (or True) overrides the mode while it builds. Every graph
+built shares the model's params (`model.params()`)."""
 
-from graphc.nn.activation import GELU, ReLU, Sigmoid, Tanh
+from graphc.nn.activation import (
+    ELU,
+    GELU,
+    SELU,
+    Hardswish,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from graphc.nn.attention import MultiHeadAttention
-from graphc.nn.container import Sequential
-from graphc.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
-from graphc.nn.dropout import Dropout
+from graphc.nn.container import ModuleDict, ModuleList, Sequential
+from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from graphc.nn.dropout import Dropout, Dropout2d
 from graphc.nn.embedding import Embedding
 from graphc.nn.init import manual_seed
 from graphc.nn.linear import Linear
-from graphc.nn.module import Module
+from graphc.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from graphc.nn.module import Module, collect_updates, record_update
 from graphc.nn.norm import LayerNorm
+from graphc.nn.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Upsample
+from graphc.nn.reshape import Flatten, Identity, Unflatten
+from graphc.nn.rnn import GRU, LSTM
 from graphc.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
-    "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "GELU", "LayerNorm", "Linear",
-    "MaxPool2d", "Module", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid", "Tanh",
-    "TransformerEncoderLayer", "manual_seed",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss",
+    "MSELoss", "NLLLoss", "SmoothL1Loss",
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d",
+    "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding",
+    "Flatten", "GELU", "GRU", "Hardswish", "Identity", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
+    "LogSoftmax", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
+    "MultiHeadAttention", "PReLU", "ReLU", "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax",
+    "Softplus", "Tanh", "TransformerEncoderLayer", "Unflatten", "Upsample", "collect_updates",
+    "manual_seed", "record_update",
 ]

@@ -56,14 +56,36 @@ def xavier_uniform(rng: np.random.Generator, shape, fan_in: int, fan_out: int,
     return rng.uniform(-limit, limit, shape).astype(dtype)
 
 
-INITS = ("he", "xavier")
+def torch_uniform(rng: np.random.Generator, shape, fan_in: int, dtype="float32") -> np.ndarray:
+    """Uniform on +-1/sqrt(fan_in): PyTorch's default for Linear and Conv weights
+    (kaiming_uniform with a=sqrt(5)) and their biases."""
+    limit = 1.0 / math.sqrt(fan_in) if fan_in else 0.0
+    return rng.uniform(-limit, limit, shape).astype(dtype)
+
+
+INITS = ("he", "xavier", "torch")
+
+
+def check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    return init
 
 
 def weight(rng: np.random.Generator, init: str, shape, fan_in: int, fan_out: int,
            dtype="float32") -> np.ndarray:
-    """A weight array by the named scheme ("he" or "xavier")."""
+    """A weight array by the named scheme ("he", "xavier" or "torch")."""
+    check_init(init)
     if init == "he":
         return he_normal(rng, shape, fan_in, dtype)
     if init == "xavier":
         return xavier_uniform(rng, shape, fan_in, fan_out, dtype)
-    raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    return torch_uniform(rng, shape, fan_in, dtype)
+
+
+def bias(rng: np.random.Generator, init: str, size: int, fan_in: int,
+         dtype="float32") -> np.ndarray:
+    """A bias: zeros, or PyTorch's uniform on +-1/sqrt(fan_in) with init="torch"."""
+    if init == "torch":
+        return torch_uniform(rng, (size,), fan_in, dtype)
+    return np.zeros(size, dtype)

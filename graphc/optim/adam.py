@@ -13,14 +13,16 @@ class Adam(Optimizer):
     """Kingma & Ba's Adam with bias correction, as PyTorch computes it:
     t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
     p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
-    weight_decay adds weight_decay * p to g (L2); AdamW decays p directly instead."""
+    weight_decay adds weight_decay * p to g (L2); AdamW decays p directly instead.
+    clip_grad_norm, clip_grad_value, norm_type: see Optimizer."""
 
     decoupled = False
+    momentum_name = "beta1"
 
     def __init__(self, params: Iterable[Node], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        super().__init__(params, lr)
+                 weight_decay: float = 0.0, **clipping):
+        super().__init__(params, lr, **clipping)
         b1, b2 = betas
         _check_nonnegative(type(self).__name__, beta1=b1, beta2=b2, eps=eps,
                            weight_decay=weight_decay)
@@ -32,9 +34,12 @@ class Adam(Optimizer):
         self.m = self._buffers("exp_avg")
         self.v = self._buffers("exp_avg_sq")
 
+    def _momentum_default(self) -> float:
+        return self.betas[0]
+
     def step_updates(self, grads: list[Node]) -> dict[Node, Node]:
         self._check_grads(grads)
-        b1, b2 = self.betas
+        b1, b2 = self.momentum_value(), self.betas[1]
         t_new = self.kept(self.t, self.t + 1)
         t = dsl.cast(t_new, self.dtype)
         correction1 = 1.0 - b1 ** t
@@ -61,5 +66,5 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Node], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01):
-        super().__init__(params, lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.01, **clipping):
+        super().__init__(params, lr, betas, eps, weight_decay, **clipping)

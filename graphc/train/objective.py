@@ -8,9 +8,17 @@ targets' shapes and dtypes, and what would fit.
                            (N,) for (N, C) logits, (N, T) for (N, T, C); or class
                            probabilities or one-hot rows of the output's shape (float, or
                            int/bool one-hot rows, cast to the output's dtype)
-    mse                    the output's shape (int/bool targets cast to the output's dtype)
+    mse, l1, smooth_l1,    the output's shape (int/bool targets cast to the output's dtype)
+    huber
     binary_cross_entropy   the output's shape, 0/1 or probabilities (cast likewise)
     a function             what the function takes; its failure is reported naming it
+    (or a loss module: nn.CrossEntropyLoss(...), PyTorch's semantics, class axis 1)
+
+loss_options: keyword arguments of the named loss's function (graphc/ops/losses.py):
+cross_entropy takes label_smoothing, weight (one per class) and ignore_index (classes on
+the output's last axis, as softmax_cross_entropy); binary_cross_entropy takes weight and
+pos_weight; smooth_l1 takes beta and huber delta. The reduction is the Trainer's (the
+mean), so it is not an option.
 
 accuracy: the argmax over the output's last axis against the label, or against the
 argmax of a probability target (an output with one column has no argmax to compare and is
@@ -19,19 +27,39 @@ refused); for binary_cross_entropy, logit > 0 against target > 0.5.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from graphc import dsl, dtypes
 from graphc.errors import GraphError, GraphTypeError
 from graphc.ir.node import Node
-from graphc.ops.composite import binary_cross_entropy_with_logits, mse_loss, softmax_cross_entropy
+from graphc.nn.loss import CrossEntropyLoss, NLLLoss
+from graphc.ops.losses import (
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+    softmax_cross_entropy,
+)
 from graphc.shapes import dims_equal, shape_str
 
-LOSSES: dict[str, Callable[[Node, Node], Node]] = {
+LOSSES: dict[str, Callable[..., Node]] = {
     "cross_entropy": softmax_cross_entropy,
     "mse": mse_loss,
+    "l1": l1_loss,
+    "smooth_l1": smooth_l1_loss,
+    "huber": huber_loss,
     "binary_cross_entropy": binary_cross_entropy_with_logits,
+}
+# The options each named loss takes (loss_options=...).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "cross_entropy": ("label_smoothing", "weight", "ignore_index"),
+    "mse": (), "l1": (),
+    "smooth_l1": ("beta",),
+    "huber": ("delta",),
+    "binary_cross_entropy": ("weight", "pos_weight"),
 }
 
 
@@ -59,21 +87,42 @@ class Objective:
     fn: Callable[[Node, Node], Node]
     accuracy: bool
     builtin: bool
+    options: tuple = ()  # (name, value) pairs of loss_options
 
     @classmethod
-    def of(cls, loss, accuracy: bool | None) -> Objective:
-        """The objective of Trainer(loss=..., accuracy=...): accuracy defaults to on for
-        cross_entropy only."""
+    def of(cls, loss, accuracy: bool | None, options: dict | None = None) -> Objective:
+        """The objective of Trainer(loss=..., accuracy=..., loss_options=...): accuracy
+        defaults to on for cross_entropy (and the class-index loss modules) only."""
+        options = dict(options or {})
         if isinstance(loss, str):
             if loss not in LOSSES:
-                raise ValueError(f"Trainer: loss must be one of {sorted(LOSSES)} or a function, "
-                                 f"got {loss!r}")
+                raise ValueError(f"Trainer: loss must be one of {sorted(LOSSES)}, a function "
+                                 f"or a loss module, got {loss!r}")
+            unknown = sorted(set(options) - set(OPTIONS[loss]))
+            if unknown:
+                raise ValueError(f"Trainer: loss '{loss}' takes the options "
+                                 f"{list(OPTIONS[loss])}, got {unknown}")
             accuracy = loss == "cross_entropy" if accuracy is None else accuracy
-            return cls(loss, LOSSES[loss], bool(accuracy), True)
+            fn = LOSSES[loss]
+            return cls(loss, fn, bool(accuracy), True, tuple(options.items()))
+        if options:
+            raise ValueError("Trainer: loss_options apply to a named loss; a function or loss "
+                             "module carries its own options")
         if not callable(loss):
-            raise TypeError(f"Trainer: loss must be a name or a function, got {loss!r}")
+            raise TypeError(f"Trainer: loss must be a name, a function or a loss module, got "
+                            f"{loss!r}")
+        if accuracy is None:
+            accuracy = isinstance(loss, (CrossEntropyLoss, NLLLoss))
         name = getattr(loss, "__name__", type(loss).__name__)
         return cls(name, loss, bool(accuracy), False)
+
+    def _loss(self, output: Node, target: Node) -> Node:
+        return self.fn(output, target, **dict(self.options))
+
+    @property
+    def loss_fn(self) -> Callable[[Node, Node], Node]:
+        """loss(output, target) with the loss options applied."""
+        return functools.partial(self.fn, **dict(self.options)) if self.options else self.fn
 
     def build(self, output: Node, target: Node) -> Built:
         """The loss (and hits) of `output` against `target` (an input of the targets)."""
@@ -89,16 +138,16 @@ class Objective:
     def _builtin_loss(self, output: Node, target: Node, form: str) -> Node:
         if self.name == "cross_entropy":
             if form == "labels" and dtypes.is_int(target.dtype):
-                return softmax_cross_entropy(output, target)
+                return self._loss(output, target)
             if form == "dense":
-                return softmax_cross_entropy(output, _as(target, output.dtype))
+                return self._loss(output, _as(target, output.dtype))
             hint = ("cast the labels to an integer dtype (y.astype(np.int32))"
                     if form == "labels" else "")
             raise self._refuse(output, target, "integer class labels of shape "
                                f"{shape_str(output.shape[:-1])} or class probabilities (one-hot "
                                f"rows) of the output's shape {shape_str(output.shape)}", hint)
         if form == "dense":
-            return self.fn(output, _as(target, output.dtype))
+            return self._loss(output, _as(target, output.dtype))
         hint = ""
         if form == "labels" and output.shape[-1] == 1:
             hint = (f"add the axis: y[:, None] or y.reshape({shape_str(output.shape)}) "

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from graphc import checkpoint, dsl
+from graphc.compiler import _checked_threads
 from graphc.compiler import compile as compile_graph
 from graphc.data.batching import Batches
 from graphc.ir.node import Node
-from graphc.nn.module import Module
+from graphc.nn.module import Module, collect_updates
 from graphc.optim.optimizer import Optimizer
-from graphc.optim.schedule import Schedule
+from graphc.optim.schedule import INTERVALS, Schedule
 from graphc.train.history import History
 from graphc.train.objective import Objective
 
@@ -40,25 +41,45 @@ class Trainer:
     """Trains `model` with `optimizer` on `loss(output, target)`.
 
     loss: "cross_entropy" (logits; int labels, or probabilities / one-hot rows),
-    "mse", "binary_cross_entropy" or a function of (output, target) graph values giving a
-    scalar; graphc/train/objective.py lists the targets each takes. accuracy: also count
-    how often the argmax over the output's last axis equals the target's (default: for
-    cross_entropy). The step is compiled on first use, for the shapes and dtypes of the
-    first data it sees (the batch axis symbolic), so one compiled function serves every
-    batch size. Its functions are named train_step, evaluate and predict (in drawings,
-    reports and `graphc viz` files)."""
+    "mse", "l1", "smooth_l1", "huber", "binary_cross_entropy", a function of (output,
+    target) graph values giving a scalar, or a loss module (nn.CrossEntropyLoss(...));
+    graphc/train/objective.py lists the targets each takes. loss_options: the named
+    loss's options, e.g. {"label_smoothing": 0.1, "weight": class_weights} for
+    cross_entropy, {"pos_weight": w} for binary_cross_entropy. accuracy: also count how
+    often the argmax over the output's last axis equals the target's (default: for
+    cross_entropy). schedule: stepped after every epoch, or after every batch when its
+    `interval` is "batch" (OneCycleLR); a ReduceLROnPlateau gets the epoch's validation
+    loss (the training loss without validation data). threads: the most threads a call of
+    the compiled functions uses (None: as many as pay).
+
+    The training step is built from the model in its modes (a model is in training mode
+    when built; a submodule put in eval mode, e.g. a frozen BatchNorm, stays so), with the
+    state updates its layers record (BatchNorm's running statistics); evaluation and
+    prediction use every module in eval mode. The step is compiled on first use, for the
+    shapes and dtypes of the first data it sees (the batch axis symbolic), so one
+    compiled function serves every batch size. Its functions are named train_step,
+    evaluate and predict (in drawings, reports and `graphc viz` files)."""
 
     def __init__(self, model: Module, optimizer: Optimizer, loss="cross_entropy",
                  accuracy: bool | None = None, schedule: Schedule | None = None,
-                 backend: str = "llvm"):
+                 backend: str = "llvm", *, loss_options: dict | None = None,
+                 threads: int | None = None):
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a graphc.nn Module, got "
                             f"{type(model).__name__}")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Trainer: optimizer must be a graphc optimizer, got "
                             f"{type(optimizer).__name__}")
-        self.objective = Objective.of(loss, accuracy)
-        self.model, self.optimizer, self.loss_fn = model, optimizer, self.objective.fn
+        if schedule is not None:
+            if not isinstance(schedule, Schedule) or schedule.optimizer is not optimizer:
+                raise ValueError("Trainer: schedule must be a graphc schedule of this "
+                                 "Trainer's optimizer")
+            if schedule.interval not in INTERVALS:
+                raise ValueError(f"Trainer: the schedule's interval must be one of "
+                                 f"{INTERVALS}, got {schedule.interval!r}")
+        self.objective = Objective.of(loss, accuracy, loss_options)
+        self.model, self.optimizer, self.loss_fn = model, optimizer, self.objective.loss_fn
+        self.threads = None if threads is None else _checked_threads(threads)
         self.accuracy, self.schedule, self.backend = self.objective.accuracy, schedule, backend
         self.epoch = 0
         self.history = History()
@@ -78,20 +99,30 @@ class Trainer:
             return
         self.x = dsl.input("x", ("N",) + x.shape[1:], x.dtype)
         self.y = dsl.input("y", ("N",) + y.shape[1:], y.dtype)
+        if not self.model.training:
+            warnings.warn("Trainer: the model is in eval mode, so its training step is built "
+                          "without dropout and with running statistics; call model.train() "
+                          "first if that is not meant", UserWarning, stacklevel=3)
+        with collect_updates() as state_updates:
+            train_out = self.model(self.x)  # each module in its own mode
         eval_out = self.model(self.x, training=False)
-        train = self.objective.build(self.model(self.x, training=True), self.y)
+        train = self.objective.build(train_out, self.y)
         evaluation = self.objective.build(eval_out, self.y)
         self._counting = train
         extra = [train.hits] if self.accuracy else []
-        self.step_fn = compile_graph([self.x, self.y], [train.loss, *extra],
-                                     updates=self.optimizer.updates(
-                                         train.loss, only_if=_finite(train.loss)),
-                                     backend=self.backend, name="train_step")
+        finite = _finite(train.loss)
+        updates = self.optimizer.updates(train.loss, only_if=finite)
+        updates.update({state: dsl.where(finite, value, state)
+                        for state, value in state_updates.items()})
+        options = {} if self.threads is None else {"threads": self.threads}
+        self.step_fn = compile_graph([self.x, self.y], [train.loss, *extra], updates=updates,
+                                     backend=self.backend, name="train_step", **options)
         self.step_fn.step = self._restored_step
         self.eval_fn = compile_graph([self.x, self.y], [evaluation.loss] + (
-            [evaluation.hits] if self.accuracy else []), backend=self.backend, name="evaluate")
+            [evaluation.hits] if self.accuracy else []), backend=self.backend, name="evaluate",
+            **options)
         self.predict_fn = compile_graph([self.x], eval_out, backend=self.backend,
-                                        name="predict")
+                                        name="predict", **options)
         self._signature = signature
 
     def _predictions(self, y: np.ndarray) -> int:
@@ -133,8 +164,7 @@ class Trainer:
             batches.epoch = self.epoch  # the shuffle order depends on the epoch: resumable
             record = self._run_epoch(batches, progress, validation, on_nonfinite)
             self.history.epochs.append(record)
-            if self.schedule is not None:
-                self.schedule.step()
+            self._step_schedule_after_epoch(record)
             if checkpoint_path is not None:
                 self.save(checkpoint_path)
             if early_stopping is not None:
@@ -166,6 +196,8 @@ class Trainer:
                 results = self.step_fn(xb, yb)
                 loss = float(results[0])
                 bar.update(1)
+                if self.schedule is not None and self.schedule.interval == "batch":
+                    self.schedule.step()
                 if not np.isfinite(loss):
                     if on_nonfinite == "raise":
                         raise self._nonfinite(loss, index, len(batches))
@@ -199,6 +231,14 @@ class Trainer:
                 print(f"epoch {self.epoch}: " + " ".join(f"{k}={v}" for k, v in summary.items())
                       + f" ({record['seconds']:.1f} s)", file=sys.stderr, flush=True)
         return record
+
+    def _step_schedule_after_epoch(self, record: dict) -> None:
+        if self.schedule is None or self.schedule.interval == "batch":
+            return
+        if getattr(self.schedule, "metric_driven", False):
+            self.schedule.step(record.get("val_loss", record["loss"]))
+        else:
+            self.schedule.step()
 
     def _nonfinite(self, loss: float, index: int, batches: int,
                    every: bool = False) -> NonFiniteLossError:
@@ -251,7 +291,7 @@ class Trainer:
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to resume training exactly: params, optimizer state, the
         schedule, the epoch, and the step function's call counter (dropout masks)."""
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        arrays = {f"model/{k}": v.value.copy() for k, v in self.model.named_state().items()}
         arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.state_dict().items()})
         arrays["trainer/epoch"] = np.array(self.epoch, np.int64)
         step = self.step_fn.step if self._signature else self._restored_step
@@ -270,7 +310,7 @@ class Trainer:
         Reads only the arrays this trainer has, each bounded by its size here, and checks
         all of them before changing anything: a refused checkpoint leaves the trainer as
         it was."""
-        targets = {f"model/{k}": v for k, v in self.model.named_params().items()}
+        targets = {f"model/{k}": v for k, v in self.model.named_state().items()}
         targets.update({f"optimizer/{k}": v for k, v in self.optimizer.named_state().items()})
         scalars = [*COUNTERS, *(f"schedule/{k}" for k in self._schedule_state())]
         arrays = checkpoint.load(path, names=scalars, max_bytes=SCALAR_BYTES,
@@ -340,7 +380,9 @@ def fit(model: Module, optimizer: Optimizer, x, y, *, loss="cross_entropy",
         **options) -> History:
     """Train with a new Trainer (see Trainer.fit for the options); returns the history,
     whose `trainer` attribute is the Trainer (for evaluate, predict and save)."""
-    trainer = Trainer(model, optimizer, loss, accuracy, schedule, backend)
+    trainer = Trainer(model, optimizer, loss, accuracy, schedule, backend,
+                      loss_options=options.pop("loss_options", None),
+                      threads=options.pop("threads", None))
     history = trainer.fit(x, y, **options)
     history.trainer = trainer
     return history

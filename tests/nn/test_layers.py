@@ -17,9 +17,10 @@ def run(build, *arrays):
     return gc.compile(inputs, build(*inputs), backend="numpy")(*arrays)
 
 
-def test_linear_computes_x_w_plus_b():
+def test_linear_computes_x_wt_plus_b_with_an_out_by_in_weight():
     layer = nn.Linear(2, 3)
-    layer.weight.value = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    assert layer.weight.shape == (3, 2) and layer.bias.shape == (3,)
+    layer.weight.value = np.array([[1, 4], [2, 5], [3, 6]], np.float32)
     layer.bias.value = np.array([0.5, -1, 0], np.float32)
     x = np.array([[1, 1], [2, -1]], np.float32)
     np.testing.assert_array_equal(run(layer, x), [[5.5, 6, 9], [-1.5, -2, 0]])
@@ -28,7 +29,7 @@ def test_linear_computes_x_w_plus_b():
 def test_linear_applies_to_the_last_axis_of_a_batch_of_sequences():
     layer = nn.Linear(4, 3, rng=0)
     x = np.random.default_rng(1).normal(size=(2, 5, 4)).astype(np.float32)
-    np.testing.assert_allclose(run(layer, x), x @ layer.weight.value + layer.bias.value,
+    np.testing.assert_allclose(run(layer, x), x @ layer.weight.value.T + layer.bias.value,
                                rtol=1e-6)
 
 
@@ -81,11 +82,15 @@ def test_dropout_is_identity_in_eval_and_masks_in_training():
     layer = nn.Dropout(0.25)
     x = np.ones((64, 64), np.float32)
     inp = gc.input("x", x.shape)
-    np.testing.assert_array_equal(gc.compile([inp], layer(inp), backend="numpy")(x), x)
-    out = gc.compile([inp], layer(inp, training=True), backend="numpy")(x)
+    assert layer.training  # built in training mode, as in PyTorch
+    out = gc.compile([inp], layer(inp), backend="numpy")(x)
     assert set(np.unique(out)) == {0.0, np.float32(1 / 0.75)}
     # 4096 draws at rate 0.25: the dropped fraction is within 0.05 of it (> 7 sigma).
     assert abs((out == 0).mean() - 0.25) < 0.05
+    np.testing.assert_array_equal(gc.compile([inp], layer.eval()(inp), backend="numpy")(x), x)
+    assert not layer.training
+    out = gc.compile([inp], layer(inp, training=True), backend="numpy")(x)  # the override
+    assert (out == 0).any()
 
 
 def test_distinct_dropout_layers_have_distinct_masks():
@@ -123,7 +128,7 @@ def test_flatten_keeps_the_batch_axis():
 
 def numpy_attention(layer, x):
     def lin(sub, v):
-        return v @ sub.weight.value.astype(np.float64) + sub.bias.value
+        return v @ sub.weight.value.T.astype(np.float64) + sub.bias.value
     b, t, d = x.shape
     h, dh = layer.num_heads, layer.head_dim
     q, k, v = (lin(p, x).reshape(b, t, h, dh).transpose(0, 2, 1, 3)
@@ -140,7 +145,7 @@ def test_multi_head_attention_matches_numpy():
     for p in layer.params():  # nonzero biases, so a mix-up of them would show
         p.value = np.random.default_rng(p.value.size).normal(size=p.value.shape)
     x = np.random.default_rng(1).normal(size=(3, 5, 8))
-    np.testing.assert_allclose(run(layer, x), numpy_attention(layer, x), rtol=1e-10)
+    np.testing.assert_allclose(run(layer.eval(), x), numpy_attention(layer, x), rtol=1e-10)
 
 
 def test_multi_head_attention_refuses_bad_shapes():
@@ -164,9 +169,9 @@ def test_transformer_encoder_layer_matches_numpy(norm_first):
     x = np.random.default_rng(2).normal(size=(2, 4, 8))
 
     def ff(v):
-        hidden = v @ layer.linear1.weight.value + layer.linear1.bias.value
+        hidden = v @ layer.linear1.weight.value.T + layer.linear1.bias.value
         hidden = hidden * 0.5 * (1 + erf(hidden / math.sqrt(2)))
-        return hidden @ layer.linear2.weight.value + layer.linear2.bias.value
+        return hidden @ layer.linear2.weight.value.T + layer.linear2.bias.value
 
     attn = lambda v: numpy_attention(layer.self_attn, v)  # noqa: E731
     if norm_first:
@@ -182,8 +187,8 @@ def test_transformer_training_graph_has_dropout_and_eval_graph_does_not():
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, rng=0)
     x = np.random.default_rng(2).normal(size=(2, 4, 8)).astype(np.float32)
     inp = gc.input("x", x.shape)
-    train = gc.compile([inp], layer(inp, training=True), backend="numpy")
-    evaluate = gc.compile([inp], layer(inp), backend="numpy")
+    train = gc.compile([inp], layer(inp), backend="numpy")  # built in training mode
+    evaluate = gc.compile([inp], layer.eval()(inp), backend="numpy")
     np.testing.assert_array_equal(evaluate(x), evaluate(x))
     assert not np.allclose(train(x), evaluate(x))
 
@@ -193,7 +198,7 @@ def test_sequential_chains_layers_and_names_params_by_position():
     assert list(model.named_params()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     w0, b0, w2, b2 = (p.value for p in model.params())
-    expected = np.maximum(x @ w0 + b0, 0) @ w2 + b2
+    expected = np.maximum(x @ w0.T + b0, 0) @ w2.T + b2
     np.testing.assert_allclose(run(model, x), expected, rtol=1e-5)
     assert len(model) == 3 and isinstance(model[1], nn.ReLU)
     with pytest.raises(TypeError, match="layer 1"):
@@ -205,6 +210,7 @@ def test_shared_params_are_listed_once_and_state_round_trips():
     model = nn.Sequential(shared, nn.Tanh(), shared)
     assert model.params() == [shared.weight, shared.bias]
     state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # as PyTorch lists them
     shared.weight.value = np.zeros((2, 2), np.float32)
     model.load_state_dict(state)
     np.testing.assert_array_equal(shared.weight.value, state["0.weight"])
@@ -216,4 +222,6 @@ def test_shared_params_are_listed_once_and_state_round_trips():
 
 def test_training_flag_must_be_a_bool():
     with pytest.raises(TypeError, match="training"):
-        nn.ReLU()(gc.input("x", (2,)), "yes")
+        nn.ReLU()(gc.input("x", (2,)), training="yes")
+    with pytest.raises(TypeError, match="training"):
+        nn.ReLU().train("yes")

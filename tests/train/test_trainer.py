@@ -84,7 +84,7 @@ def test_load_refuses_a_checkpoint_of_another_model(tmp_path):
     nn.manual_seed(0)
     other_model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 3))
     other = Trainer(other_model, optim.SGD(other_model.params(), momentum=0.9), backend="numpy")
-    expected = r"model/0.weight is float32\[4, 16\], the model's is float32\[4, 8\]"
+    expected = r"model/0.weight is float32\[16, 4\], the model's is float32\[8, 4\]"
     with pytest.raises(checkpoint.CheckpointError, match=expected):
         other.load(tmp_path / "c.npz")
 
@@ -203,8 +203,8 @@ BAD_CHECKPOINTS = {
     "base_lr a string": ({"schedule__base_lr": np.array("0.1")},
                          "schedule/base_lr must be a real number"),
     "base_lr NaN": ({"schedule__base_lr": np.array(np.nan)}, "schedule/base_lr must be finite"),
-    "weight shape": ({"model__0.weight": np.zeros((4, 8), np.float32)},
-                     r"model/0.weight is float32\[4, 8\], the model's is float32\[4, 16\]"),
+    "weight shape": ({"model__0.weight": np.zeros((8, 4), np.float32)},
+                     r"model/0.weight is float32\[8, 4\], the model's is float32\[16, 4\]"),
     "no velocity": ({"optimizer__velocity.0": None}, r"lacks \[.optimizer/velocity.0.\]"),
 }
 
@@ -281,7 +281,7 @@ def test_a_param_declaring_a_huge_shape_is_refused_before_reading(tmp_path):
     try:
         with pytest.raises(checkpoint.CheckpointError,
                            match=r"model/0.weight is float32\[4294967296\], the model's is "
-                                 r"float32\[4, 16\]"):
+                                 r"float32\[16, 4\]"):
             trainer.load(forged)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
