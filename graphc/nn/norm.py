@@ -8,7 +8,7 @@ from graphc import dsl
 from graphc.ir.node import Node
 from graphc.nn import init
 from graphc.nn.module import Module, check_sizes
-from graphc.ops.composite import layer_norm
+from graphc.ops.norm import layer_norm
 
 
 class LayerNorm(Module):

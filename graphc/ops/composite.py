@@ -1,6 +1,6 @@
 """Composite functions: neural-network functions composed of primitive ops, so their
-gradients, fusion and lowering come from the primitives: softmax, losses, layer norm,
-dropout."""
+gradients, fusion and lowering come from the primitives: softmax, losses, dropout
+(the normalizations are in graphc/ops/norm.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.elementwise import abs, equal, exp, log, relu, sqrt, sub, where
+from graphc.ops.elementwise import abs, equal, exp, log, relu, sub, where
 from graphc.ops.indexing import one_hot
 from graphc.ops.leaf import operands
 from graphc.ops.random import random_uniform
@@ -19,7 +19,7 @@ from graphc.shapes import shape_str
 
 __all__ = [  # the public builders (graphc/dsl.py)
     "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy_with_logits",
-    "mse_loss", "dropout", "layer_norm",
+    "mse_loss", "dropout",
 ]
 
 _dropout_seeds = itertools.count(1)
@@ -105,26 +105,6 @@ def mse_loss(prediction, target) -> Node:
     """Mean over all elements of (prediction - target)^2."""
     diff = sub(prediction, target)
     return mean(diff * diff)
-
-
-def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Node:
-    """Normalize over the last axis to zero mean and unit variance (biased), then scale
-    by weight and shift by bias (each of the last axis' size, or None)."""
-    x = _float_input("layer_norm", x)
-    if eps <= 0:
-        raise build_error("layer_norm", f"eps must be positive, got {eps}")
-    centered = x - mean(x, -1, keepdims=True)
-    variance = mean(centered * centered, -1, keepdims=True)
-    out = centered / sqrt(variance + eps)
-    for name, extra in (("weight", weight), ("bias", bias)):
-        if extra is None:
-            continue
-        (extra,) = operands(extra)
-        if extra.shape != x.shape[-1:]:
-            raise build_error("layer_norm", f"{name} of shape {shape_str(extra.shape)} does not "
-                              f"match the last axis of {shape_str(x.shape)}")
-        out = out * extra if name == "weight" else out + extra
-    return out
 
 
 def dropout(x, rate: float, seed: int | None = None) -> Node:
