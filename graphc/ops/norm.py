@@ -151,10 +151,12 @@ def _per_channel(x: Node) -> tuple[int, ...]:
     return (x.shape[1],) + (1,) * (x.ndim - 2)
 
 
-def _stat(op: str, name: str, value, dtype, channels: int) -> Node:
-    if not isinstance(value, Node) or value.op != "param":
+def _stat(op: str, name: str, value, dtype, channels: int, updated: bool) -> Node:
+    """A running statistic: a (C,) value of x's dtype, a gc.param if the step updates it."""
+    if updated and (not isinstance(value, Node) or value.op != "param"):
         raise build_error(op, f"{name} must be a gc.param (its in-step update writes it), got "
                           f"{value!r}")
+    (value,) = operands(value, reference=dtype)
     if value.dtype != dtype or tuple(value.shape) != (channels,):
         raise build_error(op, f"{name} must be {dtypes.as_dtype(dtype).name} of shape "
                           f"({channels},), got {value.dtype.name}{shape_str(value.shape)}",
@@ -223,7 +225,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     channels = _channels(op, x)
     eps = _check_eps(op, eps)
     _check_momentum(op, momentum)
-    running = _running(op, running_mean, running_var, x.dtype, channels)
+    running = _running(op, running_mean, running_var, x.dtype, channels, training)
     counter = _counter(op, num_batches_tracked)
     axes = (0,) + tuple(range(2, x.ndim))
     view = _per_channel(x)
@@ -242,14 +244,15 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     return out
 
 
-def _running(op: str, running_mean, running_var, dtype, channels: int):
-    """(running_mean, running_var) checked, or None when neither is given."""
+def _running(op: str, running_mean, running_var, dtype, channels: int, updated: bool):
+    """(running_mean, running_var) checked (params if `updated`), or None when neither is
+    given."""
     if running_mean is None and running_var is None:
         return None
     if running_mean is None or running_var is None:
         raise build_error(op, "give both running_mean and running_var, or neither")
-    return (_stat(op, "running_mean", running_mean, dtype, channels),
-            _stat(op, "running_var", running_var, dtype, channels))
+    return (_stat(op, "running_mean", running_mean, dtype, channels, updated),
+            _stat(op, "running_var", running_var, dtype, channels, updated))
 
 
 def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
@@ -268,7 +271,8 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     if momentum is None:
         raise build_error(op, "momentum=None (a cumulative average) is not supported: "
                           "instance_norm has no num_batches_tracked")
-    running = _running(op, running_mean, running_var, x.dtype, channels)
+    running = _running(op, running_mean, running_var, x.dtype, channels,
+                       use_input_stats)
     axes = tuple(range(2, x.ndim))
     view = _per_channel(x)
     if use_input_stats:
