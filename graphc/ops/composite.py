@@ -25,6 +25,12 @@ __all__ = [  # the public builders (graphc/dsl.py)
 _dropout_seeds = itertools.count(1)
 
 
+def fresh_dropout_seed() -> int:
+    """A seed no dropout built by a function of graphc.ops has drawn yet (dropout's and
+    attention's default)."""
+    return next(_dropout_seeds)
+
+
 def _float_input(op: str, x) -> Node:
     (x,) = operands(x)
     if not dtypes.is_float(x.dtype):
@@ -120,7 +126,7 @@ def dropout(x, rate: float, seed: int | None = None) -> Node:
         return x
     if rate == 1.0:
         return x * 0.0
-    seed = next(_dropout_seeds) if seed is None else seed
+    seed = fresh_dropout_seed() if seed is None else seed
     keep = random_uniform(x.shape, seed, x.dtype) >= rate
     scale, zero = operands(1.0 / (1.0 - rate), 0.0, reference=x.dtype)
     return x * where(keep, scale, zero)
