@@ -304,6 +304,6 @@ CASES += [
     Case("fused_conv2d", lambda x, k, b: optimized(gc.relu(gc.conv2d(x, k, b, padding=1))),
          (In((2, 2, 4, 4)), In((3, 2, 3, 3)), In((3,))), _conv_relu),
 ]
-from tests.ops.cases_norm import NORM_CASES  # noqa: E402
+from tests.ops.cases_norm import ATTENTION_CASES, NORM_CASES  # noqa: E402
 
-CASES += NORM_CASES
+CASES += NORM_CASES + ATTENTION_CASES

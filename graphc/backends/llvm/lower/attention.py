@@ -31,6 +31,7 @@ from graphc.backends.llvm.codegen.irtypes import F64, convert, i64
 from graphc.backends.llvm.codegen.kernel import decompose, dot
 from graphc.backends.llvm.lower import lowering
 from graphc.backends.llvm.lower.attention_rows import (
+    ROWS,
     Rows,
     Scratch,
     padded,
@@ -149,13 +150,13 @@ class _Attention:
         self.rows.gather(buf, 0, 1, 1, count, x.ptr, base, 0, x.col)
 
     # ----- one row of weights ------------------------------------------------------------------
-    def weights(self, buf, i: ir.Value, lead: ir.Value, mask_base: ir.Value | None) -> None:
-        """From buf["s"][0:S] (the row's raw dot products): buf["p"][0:S] = the attention
-        weights of query row i before dropout (zeros where nothing may be attended), and,
-        with dropout, buf["keep"][0:S] = each weight's dropout factor (0 or 1/(1-p)).
-        `lead` is the row's index among the output's leading axes."""
+    def weights(self, s: ir.Value, p: ir.Value, keep: ir.Value, i: ir.Value, lead: ir.Value,
+                mask_base: ir.Value | None) -> None:
+        """From s[0:S] (the row's raw dot products): p[0:S] = the attention weights of query
+        row i before dropout (zeros where nothing may be attended), and, with dropout,
+        keep[0:S] = each weight's dropout factor (0 or 1/(1-p)). `lead` is the row's index
+        among the output's leading axes; s is left holding the masked, scaled scores."""
         k, b, r = self.k, self.b, self.rows
-        s, p = buf["s"], buf["p"]
         top = k.alloca(r.t)
         b.store(r.number(-math.inf), top)
         maximum = k.mc.intrinsic("maximum", r.t, 2)
@@ -190,7 +191,7 @@ class _Attention:
         with k.loop(0, self.S, "c") as c:
             r.store(b.fmul(r.load(p, c), inverse), p, c)
         if self.attrs["dropout"]:
-            self._dropout_factors(buf["keep"], i, lead)
+            self._dropout_factors(keep, i, lead)
 
     def _dropout_factors(self, keep, i: ir.Value, lead: ir.Value) -> None:
         """keep[c] = 1/(1-p) where the generator keeps weight (lead, i, c), else 0: the
@@ -220,47 +221,61 @@ class _Attention:
             b.store(b.fadd(b.load(total, typ=r.t), b.fmul(xv, yv), flags=("reassoc",)), total)
         return b.load(total, typ=r.t)
 
-    def scores_grad(self, buf, d: ir.Value, factor: float) -> None:
-        """buf["ds"][c] = p[c] * (dp[c] * keep[c] - d) * factor for c < S."""
+    def scores_grad(self, p: ir.Value, dp: ir.Value, keep: ir.Value, ds: ir.Value,
+                    d: ir.Value, factor: float) -> None:
+        """ds[c] = p[c] * (dp[c] * keep[c] - d) * factor for c < S (keep: with dropout)."""
         k, b, r = self.k, self.b, self.rows
         with k.loop(0, self.S, "c") as c:
-            dp = r.load(buf["dp"], c)
+            dpc = r.load(dp, c)
             if self.attrs["dropout"]:
-                dp = b.fmul(dp, r.load(buf["keep"], c))
-            ds = b.fmul(r.load(buf["p"], c), b.fsub(dp, d))
+                dpc = b.fmul(dpc, r.load(keep, c))
+            value = b.fmul(r.load(p, c), b.fsub(dpc, d))
             if factor != 1.0:
-                ds = b.fmul(ds, r.number(factor))
-            r.store(ds, buf["ds"], c)
+                value = b.fmul(value, r.number(factor))
+            r.store(value, ds, c)
+
+    def each_block(self, first: ir.Value, stop: ir.Value, body) -> None:
+        """body(i0, n) for the blocks of ROWS rows i0 .. i0 + n - 1 in [first, stop)."""
+        b = self.b
+        blocks = b.sdiv(b.add(b.sub(stop, first), i64(ROWS - 1)), i64(ROWS))
+        with self.k.loop(0, blocks, "blk") as blk:
+            i0 = b.add(first, b.mul(blk, i64(ROWS)))
+            body(i0, smin(b, i64(ROWS), b.sub(stop, i0)))
+
+    def row(self, buf: ir.Value, r: ir.Value, width: int) -> ir.Value:
+        """Row r of a ROWS x width block buffer."""
+        return self.rows.at(buf, self.b.mul(r, i64(width)))
 
 
 # ----- scratch layouts ------------------------------------------------------------------------
 def _layout(kind: str, node, shapes) -> Scratch:
+    """The thread slot of one kernel: packed keys and values, accumulated gradients, and
+    block buffers of ROWS rows."""
     g = _geometry(node, shapes)
     dtype = np.dtype(node.dtype)
     S, E, Ev = int(g.S), int(g.E), int(g.Ev)
     s_pad, e_pad, ev_pad = padded(S, dtype), padded(E, dtype), padded(Ev, dtype)
     nb = int(np.prod([int(d) for d in g.batch], dtype=np.int64))
     layout = Scratch(dtype)
+    rows = {"q": e_pad, "do": ev_pad, "s": s_pad, "p": s_pad, "keep": s_pad, "d": 1}
     if kind == "backward":
         layout.slots = slots_for(nb * g.hkv)
         for name, count in (("kt", E * s_pad), ("kp", S * e_pad), ("vt", Ev * s_pad),
-                            ("dk", S * e_pad), ("dv", S * ev_pad), ("dq", e_pad),
-                            ("pd", s_pad), ("dp", s_pad), ("ds", s_pad)):
+                            ("dk", S * e_pad), ("dv", S * ev_pad)):
             layout.add(name, count)
+        rows.update(dq=e_pad, pd=s_pad, dp=s_pad, ds=s_pad)
     else:
         units = nb * g.hq
         layout.slots = slots_for(units * row_chunks(int(g.L), units))
         layout.add("kt", E * s_pad)
-        layout.add("vp" if kind == "forward" else "vt", S * ev_pad if kind == "forward"
-                   else Ev * s_pad)
         if kind == "forward":
-            layout.add("o", ev_pad)
+            layout.add("vp", S * ev_pad)
+            rows.update(o=ev_pad)
         else:
-            layout.add("dp", s_pad)
-            layout.add("ds", s_pad)
-    for name, count in (("q", e_pad), ("do", ev_pad), ("s", s_pad), ("p", s_pad),
-                        ("keep", s_pad)):
-        layout.add(name, count)
+            layout.add("vt", Ev * s_pad)
+            rows.update(dp=s_pad, ds=s_pad)
+    for name, width in rows.items():
+        layout.add(name, ROWS * width)
     return layout
 
 
@@ -271,6 +286,62 @@ def _work(node, shapes) -> int:
     return rows * int(g.S) * (int(g.E) + int(g.Ev)) // 8
 
 
+def _head_bases(a: _Attention, bi: ir.Value, h: ir.Value) -> dict[str, ir.Value]:
+    """The element offsets of query head h's rows of batch element bi in q, the mask,
+    out and dout, and of its key/value head in k and v."""
+    b = a.b
+    kv = b.udiv(h, i64(a.g.group))
+    bases = {"q": b.add(a.batch_offset(a.q, bi), b.mul(h, i64(a.q.head))),
+             "k": b.add(a.batch_offset(a.key, bi), b.mul(kv, i64(a.key.head))),
+             "v": b.add(a.batch_offset(a.v, bi), b.mul(kv, i64(a.v.head)))}
+    for name in ("mask", "out", "dout"):
+        x = getattr(a, name, None)
+        if x is not None:
+            bases[name] = b.add(a.batch_offset(x, bi), b.mul(h, i64(x.head)))
+    return bases
+
+
+def _load_block(a: _Attention, buf, bases, i0: ir.Value, n: ir.Value,
+                with_grad: bool) -> None:
+    """Rows i0 .. i0 + n - 1 of q into buf["q"] (and of dout into buf["do"], their
+    D = dout . out into buf["d"]); the block's other rows are zeroed, so they add
+    nothing to an accumulated gradient (nor carry another head's values)."""
+    b, r = a.b, a.rows
+    e_pad, ev_pad = padded(a.E, a.dtype), padded(a.Ev, a.dtype)
+    with a.k.loop(0, n, "r") as row:
+        i = b.add(i0, row)
+        a.load_row(a.row(buf["q"], row, e_pad), a.q, b.add(bases["q"], b.mul(i, i64(a.q.row))),
+                   a.E)
+        if with_grad:
+            do_base = b.add(bases["dout"], b.mul(i, i64(a.dout.row)))
+            out_base = b.add(bases["out"], b.mul(i, i64(a.out.row)))
+            a.load_row(a.row(buf["do"], row, ev_pad), a.dout, do_base, a.Ev)
+            r.store(a.row_dot(a.dout, do_base, a.out, out_base, a.Ev), buf["d"], row)
+    s_pad = padded(a.S, a.dtype)
+    with a.k.loop(n, ROWS, "z") as row:
+        for name, width in (("q", e_pad), ("do", ev_pad), ("pd", s_pad), ("p", s_pad),
+                            ("ds", s_pad)):
+            if name in buf:
+                r.fill(a.row(buf[name], row, width), width)
+
+
+def _block_weights(a: _Attention, buf, bases, i0, n, lead, dropped: str | None) -> None:
+    """Each row's weights (buf["p"], dropout factors in buf["keep"]) from its scores in
+    buf["s"]; with `dropped`, also the weights times their factors into buf[dropped]."""
+    b, r = a.b, a.rows
+    s_pad = padded(a.S, a.dtype)
+    with a.k.loop(0, n, "r") as row:
+        i = b.add(i0, row)
+        mask_row = None if a.mask is None else b.add(bases["mask"],
+                                                     b.mul(i, i64(a.mask.row)))
+        p, keep = a.row(buf["p"], row, s_pad), a.row(buf["keep"], row, s_pad)
+        a.weights(a.row(buf["s"], row, s_pad), p, keep, i, lead, mask_row)
+        if dropped is not None and a.attrs["dropout"]:
+            out = a.row(buf[dropped], row, s_pad)
+            with a.k.loop(0, a.S, "c") as c:
+                r.store(b.fmul(r.load(p, c), r.load(keep, c)), out, c)
+
+
 # ----- the kernels ----------------------------------------------------------------------------
 @lowering("scaled_dot_product_attention", reads_strided=None, work=_work,
           scratch=lambda node, shapes: _layout("forward", node, shapes).bytes())
@@ -278,56 +349,31 @@ def emit_attention(k, node, out, ins, scratch) -> None:
     a = _Attention(k, node, ins, scratch, _layout("forward", node, [x.shape for x in ins]))
     b, r, g = a.b, a.rows, a.g
     L, S, E, Ev = a.L, a.S, a.E, a.Ev
-    s_pad, ev_pad = padded(S, a.dtype), padded(Ev, a.dtype)
-    hq, group = g.hq, g.group
-    chunks = row_chunks(L, a.nb * hq)
+    s_pad, e_pad, ev_pad = padded(S, a.dtype), padded(E, a.dtype), padded(Ev, a.dtype)
+    chunks = row_chunks(L, a.nb * g.hq)
     per_chunk = -(-L // chunks) if L else 0
 
     def unit_body(unit, buf):
         ch = b.urem(unit, i64(chunks))
         lead = b.udiv(unit, i64(chunks))  # bi * hq + h
-        h, bi = b.urem(lead, i64(hq)), b.udiv(lead, i64(hq))
-        kv = b.udiv(h, i64(group))
-        a.pack_keys(buf["kt"], b.add(a.batch_offset(a.key, bi), b.mul(kv, i64(a.key.head))),
-                    transposed=True)
-        a.pack_values(buf["vp"], b.add(a.batch_offset(a.v, bi), b.mul(kv, i64(a.v.head))),
-                      transposed=False)
-        q_base = b.add(a.batch_offset(a.q, bi), b.mul(h, i64(a.q.head)))
-        mask_base = None if a.mask is None else b.add(a.batch_offset(a.mask, bi),
-                                                      b.mul(h, i64(a.mask.head)))
+        h, bi = b.urem(lead, i64(g.hq)), b.udiv(lead, i64(g.hq))
+        bases = _head_bases(a, bi, h)
+        a.pack_keys(buf["kt"], bases["k"], transposed=True)
+        a.pack_values(buf["vp"], bases["v"], transposed=False)
         first = b.mul(ch, i64(per_chunk))
-        with a.k.loop(first, smin(b, b.add(first, i64(per_chunk)), i64(L)), "i") as i:
-            a.load_row(buf["q"], a.q, b.add(q_base, b.mul(i, i64(a.q.row))), E)
-            r.row_times(buf["q"], E, buf["kt"], s_pad, s_pad, buf["s"])
-            row_mask = None if mask_base is None else b.add(mask_base,
-                                                             b.mul(i, i64(a.mask.row)))
-            a.weights(buf, i, lead, row_mask)
-            if a.attrs["dropout"]:
-                with a.k.loop(0, S, "c") as c:
-                    r.store(b.fmul(r.load(buf["p"], c), r.load(buf["keep"], c)), buf["p"], c)
-            r.row_times(buf["p"], S, buf["vp"], ev_pad, ev_pad, buf["o"])
-            r.copy_out(out.ptr, b.mul(b.add(b.mul(lead, i64(L)), i), i64(Ev)), buf["o"], Ev)
 
-    a.each_unit(a.nb * hq * chunks, unit_body)
+        def block(i0, n):
+            _load_block(a, buf, bases, i0, n, with_grad=False)
+            r.rows_times(buf["q"], e_pad, E, buf["kt"], s_pad, s_pad, buf["s"], s_pad)
+            _block_weights(a, buf, bases, i0, n, lead, dropped="p")
+            r.rows_times(buf["p"], s_pad, S, buf["vp"], ev_pad, ev_pad, buf["o"], ev_pad)
+            with a.k.loop(0, n, "r") as row:
+                at = b.mul(b.add(b.mul(lead, i64(L)), b.add(i0, row)), i64(Ev))
+                r.copy_out(out.ptr, at, a.row(buf["o"], row, ev_pad), Ev)
 
+        a.each_block(first, smin(b, b.add(first, i64(per_chunk)), i64(L)), block)
 
-def _row_inputs(a: _Attention, buf, bi, h, i) -> tuple[ir.Value, ir.Value]:
-    """Load query row i of head h (buf["q"]) and its output gradient (buf["do"]); return
-    (D = dout . out of the row, the mask's row base or None)."""
-    b = a.b
-    a.load_row(buf["q"], a.q, b.add(b.add(a.batch_offset(a.q, bi), b.mul(h, i64(a.q.head))),
-                                    b.mul(i, i64(a.q.row))), a.E)
-    out_base = b.add(b.add(a.batch_offset(a.out, bi), b.mul(h, i64(a.out.head))),
-                     b.mul(i, i64(a.out.row)))
-    do_base = b.add(b.add(a.batch_offset(a.dout, bi), b.mul(h, i64(a.dout.head))),
-                    b.mul(i, i64(a.dout.row)))
-    a.load_row(buf["do"], a.dout, do_base, a.Ev)
-    d = a.row_dot(a.dout, do_base, a.out, out_base, a.Ev)
-    mask_row = None
-    if a.mask is not None:
-        mask_row = b.add(b.add(a.batch_offset(a.mask, bi), b.mul(h, i64(a.mask.head))),
-                         b.mul(i, i64(a.mask.row)))
-    return d, mask_row
+    a.each_unit(a.nb * g.hq * chunks, unit_body)
 
 
 @lowering("attention_backward", reads_strided=None, work=lambda n, s: 2 * _work(n, s),
@@ -339,45 +385,49 @@ def emit_attention_backward(k, node, outs, ins, scratch) -> None:
     b, r, g = a.b, a.rows, a.g
     L, S, E, Ev = a.L, a.S, a.E, a.Ev
     s_pad, e_pad, ev_pad = padded(S, a.dtype), padded(E, a.dtype), padded(Ev, a.dtype)
-    hq, hkv, group = g.hq, g.hkv, g.group
     scale = a.attrs["scale"]
 
     def unit_body(unit, buf):
-        kv, bi = b.urem(unit, i64(hkv)), b.udiv(unit, i64(hkv))
-        k_base = b.add(a.batch_offset(a.key, bi), b.mul(kv, i64(a.key.head)))
-        v_base = b.add(a.batch_offset(a.v, bi), b.mul(kv, i64(a.v.head)))
-        a.pack_keys(buf["kt"], k_base, transposed=True)
-        a.pack_keys(buf["kp"], k_base, transposed=False)
-        a.pack_values(buf["vt"], v_base, transposed=True)
-        for name, count in (("dk", S * e_pad), ("dv", S * ev_pad), ("q", e_pad),
-                            ("do", ev_pad)):
+        kv, bi = b.urem(unit, i64(g.hkv)), b.udiv(unit, i64(g.hkv))
+        for name, count in (("dk", S * e_pad), ("dv", S * ev_pad), ("q", ROWS * e_pad),
+                            ("do", ROWS * ev_pad)):
             r.fill(buf[name], count)
-        with a.k.loop(0, group, "j") as j:
-            h = b.add(b.mul(kv, i64(group)), j)
-            lead = b.add(b.mul(bi, i64(hq)), h)
-            with a.k.loop(0, L, "i") as i:
-                d, mask_row = _row_inputs(a, buf, bi, h, i)
-                r.row_times(buf["q"], E, buf["kt"], s_pad, s_pad, buf["s"])
-                a.weights(buf, i, lead, mask_row)
-                coeff = buf["p"]
-                if a.attrs["dropout"]:
-                    coeff = buf["pd"]
-                    with a.k.loop(0, S, "c") as c:
-                        r.store(b.fmul(r.load(buf["p"], c), r.load(buf["keep"], c)), coeff, c)
-                r.rank1(buf["dv"], ev_pad, S, coeff, buf["do"], ev_pad)
-                r.row_times(buf["do"], Ev, buf["vt"], s_pad, s_pad, buf["dp"])
-                a.scores_grad(buf, d, scale)
-                r.row_times(buf["ds"], S, buf["kp"], e_pad, e_pad, buf["dq"])
-                r.copy_out(dq.ptr, b.mul(b.add(b.mul(lead, i64(L)), i), i64(E)), buf["dq"], E)
-                r.rank1(buf["dk"], e_pad, S, buf["ds"], buf["q"], e_pad)
-        head = b.add(b.mul(bi, i64(hkv)), kv)
+        with a.k.loop(0, g.group, "j") as j:
+            h = b.add(b.mul(kv, i64(g.group)), j)
+            lead = b.add(b.mul(bi, i64(g.hq)), h)
+            bases = _head_bases(a, bi, h)
+            with a.k.when(b.icmp_signed("==", j, i64(0))):
+                a.pack_keys(buf["kt"], bases["k"], transposed=True)
+                a.pack_keys(buf["kp"], bases["k"], transposed=False)
+                a.pack_values(buf["vt"], bases["v"], transposed=True)
+
+            def block(i0, n):
+                _load_block(a, buf, bases, i0, n, with_grad=True)
+                r.rows_times(buf["q"], e_pad, E, buf["kt"], s_pad, s_pad, buf["s"], s_pad)
+                dropped = "pd" if a.attrs["dropout"] else "p"
+                _block_weights(a, buf, bases, i0, n, lead, dropped=dropped)
+                r.rank_update(buf["dv"], ev_pad, S, buf[dropped], s_pad, buf["do"], ev_pad,
+                              ev_pad)
+                r.rows_times(buf["do"], ev_pad, Ev, buf["vt"], s_pad, s_pad, buf["dp"], s_pad)
+                with a.k.loop(0, n, "r") as row:
+                    a.scores_grad(*(a.row(buf[x], row, s_pad) for x in ("p", "dp", "keep",
+                                                                         "ds")),
+                                  r.load(buf["d"], row), scale)
+                r.rows_times(buf["ds"], s_pad, S, buf["kp"], e_pad, e_pad, buf["dq"], e_pad)
+                with a.k.loop(0, n, "r") as row:
+                    at = b.mul(b.add(b.mul(lead, i64(L)), b.add(i0, row)), i64(E))
+                    r.copy_out(dq.ptr, at, a.row(buf["dq"], row, e_pad), E)
+                r.rank_update(buf["dk"], e_pad, S, buf["ds"], s_pad, buf["q"], e_pad, e_pad)
+
+            a.each_block(i64(0), i64(L), block)
+        head = b.add(b.mul(bi, i64(g.hkv)), kv)
         with a.k.loop(0, S, "c") as c:
             row = b.add(b.mul(head, i64(S)), c)
             r.copy_out(dk.ptr, b.mul(row, i64(E)), r.at(buf["dk"], b.mul(c, i64(e_pad))), E)
             r.copy_out(dv.ptr, b.mul(row, i64(Ev)), r.at(buf["dv"], b.mul(c, i64(ev_pad))),
                        Ev)
 
-    a.each_unit(a.nb * hkv, unit_body)
+    a.each_unit(a.nb * g.hkv, unit_body)
 
 
 @lowering("attention_mask_grad", reads_strided=None, work=_work,
@@ -386,28 +436,31 @@ def emit_attention_mask_grad(k, node, out, ins, scratch) -> None:
     a = _Attention(k, node, ins, scratch, _layout("mask_grad", node, [x.shape for x in ins]))
     b, r, g = a.b, a.rows, a.g
     L, S, E, Ev = a.L, a.S, a.E, a.Ev
-    s_pad = padded(S, a.dtype)
-    hq, group = g.hq, g.group
-    chunks = row_chunks(L, a.nb * hq)
+    s_pad, e_pad, ev_pad = padded(S, a.dtype), padded(E, a.dtype), padded(Ev, a.dtype)
+    chunks = row_chunks(L, a.nb * g.hq)
     per_chunk = -(-L // chunks) if L else 0
 
     def unit_body(unit, buf):
         ch = b.urem(unit, i64(chunks))
         lead = b.udiv(unit, i64(chunks))
-        h, bi = b.urem(lead, i64(hq)), b.udiv(lead, i64(hq))
-        kv = b.udiv(h, i64(group))
-        a.pack_keys(buf["kt"], b.add(a.batch_offset(a.key, bi), b.mul(kv, i64(a.key.head))),
-                    transposed=True)
-        a.pack_values(buf["vt"], b.add(a.batch_offset(a.v, bi), b.mul(kv, i64(a.v.head))),
-                      transposed=True)
+        h, bi = b.urem(lead, i64(g.hq)), b.udiv(lead, i64(g.hq))
+        bases = _head_bases(a, bi, h)
+        a.pack_keys(buf["kt"], bases["k"], transposed=True)
+        a.pack_values(buf["vt"], bases["v"], transposed=True)
         first = b.mul(ch, i64(per_chunk))
-        with a.k.loop(first, smin(b, b.add(first, i64(per_chunk)), i64(L)), "i") as i:
-            d, mask_row = _row_inputs(a, buf, bi, h, i)
-            r.row_times(buf["q"], E, buf["kt"], s_pad, s_pad, buf["s"])
-            a.weights(buf, i, lead, mask_row)
-            r.row_times(buf["do"], Ev, buf["vt"], s_pad, s_pad, buf["dp"])
-            a.scores_grad(buf, d, 1.0)
-            r.copy_out(out.ptr, b.mul(b.add(b.mul(lead, i64(L)), i), i64(S)), buf["ds"], S)
 
-    a.each_unit(a.nb * hq * chunks, unit_body)
+        def block(i0, n):
+            _load_block(a, buf, bases, i0, n, with_grad=True)
+            r.rows_times(buf["q"], e_pad, E, buf["kt"], s_pad, s_pad, buf["s"], s_pad)
+            _block_weights(a, buf, bases, i0, n, lead, dropped=None)
+            r.rows_times(buf["do"], ev_pad, Ev, buf["vt"], s_pad, s_pad, buf["dp"], s_pad)
+            with a.k.loop(0, n, "r") as row:
+                ds = a.row(buf["ds"], row, s_pad)
+                a.scores_grad(a.row(buf["p"], row, s_pad), a.row(buf["dp"], row, s_pad),
+                              a.row(buf["keep"], row, s_pad), ds, r.load(buf["d"], row), 1.0)
+                at = b.mul(b.add(b.mul(lead, i64(L)), b.add(i0, row)), i64(S))
+                r.copy_out(out.ptr, at, ds, S)
 
+        a.each_block(first, smin(b, b.add(first, i64(per_chunk)), i64(L)), block)
+
+    a.each_unit(a.nb * g.hq * chunks, unit_body)

@@ -17,8 +17,11 @@ from graphc.backends.llvm.codegen.vector import accumulators, fma_of, lanes, spl
 from graphc.backends.llvm.gemm.blocking import SCRATCH_SLOTS
 from graphc.backends.llvm.schedule.views import ALIGN
 
-# Vectors one block of a row computes at once (independent accumulators): an FMA's
-# latency is about four times its issue interval, and two issue per cycle.
+# Query rows the kernels take at once: each element of a packed key or value matrix is
+# loaded once for all of them, and an accumulated gradient row once per update.
+ROWS = 4
+# Vectors of one row a block computes at most (ROWS of them in flight: independent
+# accumulators, within the target's register budget).
 BLOCK_VECTORS = 8
 
 
@@ -91,71 +94,71 @@ class Rows:
         return const(self.dtype, value)
 
     # ----- loops --------------------------------------------------------------------------
-    def blocks(self, width: int, body) -> None:
+    def blocks(self, width: int, per_block: int, body) -> None:
         """body(first element, vectors) over a row of `width` (whole vectors) in blocks of
-        at most BLOCK_VECTORS vectors: a loop over the full blocks, then the rest."""
+        at most `per_block` vectors: a loop over the full blocks, then the rest."""
         n = width // self.lanes
-        block = min(BLOCK_VECTORS, max(1, accumulators() - 2))
-        full, rest = divmod(n, block)
+        full, rest = divmod(n, per_block)
         if full == 1:
-            body(i64(0), block)
+            body(i64(0), per_block)
         elif full:
             with self.k.loop(0, full, "blk") as blk:
-                body(self.b.mul(blk, i64(block * self.lanes)), block)
+                body(self.b.mul(blk, i64(per_block * self.lanes)), per_block)
         if rest:
-            body(i64(full * block * self.lanes), rest)
+            body(i64(full * per_block * self.lanes), rest)
 
-    def row_times(self, x: ir.Value, count, m: ir.Value, ld: int, width: int,
-                  out: ir.Value) -> None:
-        """out[0:width] = sum over e < count of x[e] * m[e * ld + 0:width] (width and ld
-        whole vectors, m's rows aligned); count may be a run-time value."""
+    def rows_times(self, x: ir.Value, x_ld: int, count, m: ir.Value, ld: int, width: int,
+                   out: ir.Value, out_ld: int) -> None:
+        """out[r * out_ld + 0:width] = sum over e < count of x[r * x_ld + e] *
+        m[e * ld + 0:width] for each of the ROWS rows r (width, ld and out_ld whole
+        vectors, m's rows aligned): ROWS row vectors times one matrix, each element of m
+        loaded once for all of them. count may be a run-time value."""
         b = self.b
         count = count if isinstance(count, ir.Value) else i64(count)
+        per_block = max(1, min(BLOCK_VECTORS, (accumulators() - 2) // ROWS))
 
         def block(first, vectors):
-            # Few vectors per row: interleave partial sums over e to fill the pipeline.
-            ways = max(1, min(4, BLOCK_VECTORS // vectors))
-            accs = [[self.k.alloca(self.vec) for _ in range(vectors)] for _ in range(ways)]
+            accs = [[self.k.alloca(self.vec) for _ in range(vectors)] for _ in range(ROWS)]
             for row in accs:
                 for acc in row:
                     b.store(self.zero, acc)
-
-            def step(e, row):
-                xe = splat(b, self.load(x, e), self.vec)
+            with self.k.loop(0, count, "e") as e:
                 base = b.add(b.mul(e, i64(ld)), first)
+                mvs = [self.load_vec(m, b.add(base, i64(j * self.lanes)))
+                       for j in range(vectors)]
+                for r, row in enumerate(accs):
+                    xe = splat(b, self.load(x, b.add(e, i64(r * x_ld))), self.vec)
+                    for acc, mv in zip(row, mvs):
+                        b.store(b.call(self.fma, [xe, mv, b.load(acc, typ=self.vec)]), acc)
+            for r, row in enumerate(accs):
                 for j, acc in enumerate(row):
-                    mv = self.load_vec(m, b.add(base, i64(j * self.lanes)))
-                    b.store(b.call(self.fma, [xe, mv, b.load(acc, typ=self.vec)]), acc)
+                    at = b.add(first, i64(r * out_ld + j * self.lanes))
+                    self.store_vec(b.load(acc, typ=self.vec), out, at)
 
-            groups = b.sdiv(count, i64(ways))
-            with self.k.loop(0, groups, "e") as g:
-                for w, row in enumerate(accs):
-                    step(b.add(b.mul(g, i64(ways)), i64(w)), row)
-            with self.k.loop(b.mul(groups, i64(ways)), count, "et") as e:
-                step(e, accs[0])
-            for j in range(vectors):
-                total = b.load(accs[0][j], typ=self.vec)
-                for row in accs[1:]:
-                    total = b.fadd(total, b.load(row[j], typ=self.vec))
-                self.store_vec(total, out, b.add(first, i64(j * self.lanes)))
+        self.blocks(width, per_block, block)
 
-        self.blocks(width, block)
-
-    def rank1(self, m: ir.Value, ld: int, rows, coeff: ir.Value, x: ir.Value,
-              width: int) -> None:
-        """m[c * ld + 0:width] += coeff[c] * x[0:width] for c < rows (whole vectors)."""
+    def rank_update(self, m: ir.Value, ld: int, rows, coeff: ir.Value, coeff_ld: int,
+                    x: ir.Value, x_ld: int, width: int) -> None:
+        """m[c * ld + 0:width] += sum over the ROWS rows r of coeff[r * coeff_ld + c] *
+        x[r * x_ld + 0:width] for c < rows (whole vectors): a rank-ROWS update, each row
+        of m loaded and stored once for all of them."""
         b = self.b
+        per_block = max(1, min(BLOCK_VECTORS, (accumulators() - 1) // (ROWS + 1)))
 
         def block(first, vectors):
-            xs = [self.load_vec(x, b.add(first, i64(j * self.lanes))) for j in range(vectors)]
+            xs = [[self.load_vec(x, b.add(first, i64(r * x_ld + j * self.lanes)))
+                   for j in range(vectors)] for r in range(ROWS)]
             with self.k.loop(0, rows, "c") as c:
-                cc = splat(b, self.load(coeff, c), self.vec)
                 base = b.add(b.mul(c, i64(ld)), first)
-                for j, xv in enumerate(xs):
-                    at = b.add(base, i64(j * self.lanes))
-                    self.store_vec(b.call(self.fma, [cc, xv, self.load_vec(m, at)]), m, at)
+                accs = [self.load_vec(m, b.add(base, i64(j * self.lanes)))
+                        for j in range(vectors)]
+                for r in range(ROWS):
+                    cc = splat(b, self.load(coeff, b.add(c, i64(r * coeff_ld))), self.vec)
+                    accs = [b.call(self.fma, [cc, xv, acc]) for xv, acc in zip(xs[r], accs)]
+                for j, acc in enumerate(accs):
+                    self.store_vec(acc, m, b.add(base, i64(j * self.lanes)))
 
-        self.blocks(width, block)
+        self.blocks(width, per_block, block)
 
     def fill(self, ptr: ir.Value, count: int, value: float = 0.0) -> None:
         """ptr[0:count] = value (count whole vectors)."""
