@@ -12,10 +12,19 @@ from graphc.nn.embedding import Embedding
 from graphc.nn.init import manual_seed
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module
-from graphc.nn.norm import LayerNorm
+from graphc.nn.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from graphc.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "GELU", "LayerNorm", "Linear",
     "MaxPool2d", "Module", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid", "Tanh",
     "TransformerEncoderLayer", "manual_seed",

@@ -19,7 +19,8 @@ function compiled from gradients alone still updates the state.
 
 from __future__ import annotations
 
-from graphc import dtypes
+import itertools
+
 from graphc.errors import build_error
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
@@ -34,10 +35,15 @@ __all__ = [  # the public builders (graphc/dsl.py)
 ]
 
 
+_updates = itertools.count()
+
+
 @register_class
 class AttachUpdate(Op):
-    """inputs: (value, param, new value). The value itself; compiling a graph that reaches
-    it also writes the new value into the param (see the module docstring)."""
+    """inputs: (value, param, new value); attrs: update (an int naming this update: a
+    gradient carries its value's, so one update reached twice is applied once, and two
+    built apart, even equal, twice). The value itself; compiling a graph that reaches it
+    also writes the new value into the param (see the module docstring)."""
 
     name = "attach_update"
     kind = Kind.VIEW
@@ -59,10 +65,8 @@ class AttachUpdate(Op):
         return args[0]
 
     def grad(self, node, out_grad):
-        """The value's gradient, carrying the update (see the module docstring)."""
-        if not dtypes.is_float(out_grad.dtype):
-            return [out_grad, None, None]
-        return [attach_update(out_grad, node.inputs[1], node.inputs[2]), None, None]
+        """The value's gradient, carrying the same update (see the module docstring)."""
+        return [Node.make(self.name, (out_grad,) + node.inputs[1:], **node.attrs), None, None]
 
 
 def attach_update(value, param: Node, new_value) -> Node:
@@ -73,7 +77,7 @@ def attach_update(value, param: Node, new_value) -> Node:
         raise build_error("attach_update", f"the target must be a gc.param, got {param!r}")
     (value,) = operands(value)
     (new_value,) = operands(new_value, reference=param.dtype)
-    return Node.make("attach_update", (value, param, new_value))
+    return Node.make("attach_update", (value, param, new_value), update=next(_updates))
 
 
 def attached_updates(values) -> dict[Node, Node]:
@@ -109,11 +113,11 @@ def _chained(markers: list[Node], memo: dict[Node, Node]) -> dict[Node, Node]:
     """{param: final value}: a param's distinct updates applied in build order, each
     reading the param as the previous one left it."""
     by_param: dict[Node, list[Node]] = {}
-    for marker in sorted(markers, key=lambda m: m.serial):  # build order
-        param, new = marker.inputs[1], memo[marker.inputs[2]]
-        chain = by_param.setdefault(param, [])
-        if all(new is not seen for seen in chain):
-            chain.append(new)
+    seen: set[int] = set()
+    for marker in sorted(markers, key=lambda m: m.attrs["update"]):  # build order
+        if marker.attrs["update"] not in seen:
+            seen.add(marker.attrs["update"])
+            by_param.setdefault(marker.inputs[1], []).append(memo[marker.inputs[2]])
     result = {}
     for param, chain in by_param.items():
         value = chain[0]
