@@ -4,7 +4,7 @@
 evaluation graph; both share the model's params (`model.params()`)."""
 
 from graphc.nn.activation import GELU, ReLU, Sigmoid, Tanh
-from graphc.nn.attention import MultiHeadAttention
+from graphc.nn.attention import MultiHeadAttention, MultiheadAttention
 from graphc.nn.container import Sequential
 from graphc.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from graphc.nn.dropout import Dropout
@@ -21,11 +21,18 @@ from graphc.nn.norm import (
     LayerNorm,
     RMSNorm,
 )
-from graphc.nn.transformer import TransformerEncoderLayer
+from graphc.nn.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "GELU", "LayerNorm", "Linear",
-    "MaxPool2d", "Module", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "MaxPool2d", "Module", "MultiHeadAttention",
+    "MultiheadAttention", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "manual_seed",
 ]

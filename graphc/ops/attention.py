@@ -295,7 +295,7 @@ def backward_reference(node: Node, args, step: int):
             np.ascontiguousarray(dv, dt), np.ascontiguousarray(ds, dt))
 
 
-# ----- the builder -----------------------------------------------------------------------------
+# ----- the builders ----------------------------------------------------------------------------
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False, seed: int | None = None) -> Node:
@@ -304,9 +304,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     module docstring for masks, causality, GQA and fully masked rows). scale defaults to
     1/sqrt(E). dropout_p drops attention weights (apply it only while training, as in
     PyTorch); seed picks the dropout stream (default: a fresh one, as gc.dropout)."""
+    if attn_mask is not None and isinstance(is_causal, (bool, np.bool_)) and is_causal:
+        raise build_error(OP, "give attn_mask or is_causal=True, not both (as PyTorch)")
+    return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                     seed)
+
+
+def attention(query, key, value, mask=None, dropout_p: float = 0.0, causal: bool = False,
+              scale: float | None = None, gqa: bool = False, seed: int | None = None) -> Node:
+    """scaled_dot_product_attention allowing a mask and causality together (both apply):
+    what layers use to combine a causal mask with a padding mask."""
     q, k, v = operands(query, key, value)
-    if not isinstance(is_causal, (bool, np.bool_)) or not isinstance(enable_gqa,
-                                                                     (bool, np.bool_)):
+    if not isinstance(causal, (bool, np.bool_)) or not isinstance(gqa, (bool, np.bool_)):
         raise build_error(OP, "is_causal and enable_gqa must be bools")
     if not isinstance(dropout_p, numbers.Real) or isinstance(dropout_p, bool) \
             or not 0.0 <= dropout_p <= 1.0:
@@ -320,14 +329,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
             not math.isfinite(scale):
         raise build_error(OP, f"scale must be a finite number, got {scale!r}")
     inputs = (q, k, v)
-    if attn_mask is not None:
-        if is_causal:
-            raise build_error(OP, "give attn_mask or is_causal=True, not both (as PyTorch)")
-        (mask,) = operands(attn_mask, reference=q.dtype)
+    if mask is not None:
+        (mask,) = operands(mask, reference=q.dtype)
         inputs += (mask,)
     if seed is None:
         seed = fresh_dropout_seed() if dropout_p else 0
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise build_error(OP, f"seed must be a nonnegative int, got {seed!r}")
-    return Node.make(OP, inputs, scale=float(scale), causal=bool(is_causal),
-                     dropout=float(dropout_p), seed=int(seed), gqa=bool(enable_gqa))
+    return Node.make(OP, inputs, scale=float(scale), causal=bool(causal),
+                     dropout=float(dropout_p), seed=int(seed), gqa=bool(gqa))
