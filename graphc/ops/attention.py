@@ -172,9 +172,11 @@ class ScaledDotProductAttention(_Attention):
 
 class _Backward(_Attention):
     """inputs: (q, k, v[, mask], out, out_grad): the forward's inputs, its value, and the
-    gradient of its value."""
+    gradient of its value. Second derivatives are not supported (a clear error)."""
 
-    differentiable = False
+    def grad(self, node, out_grad):
+        raise NotImplementedError(f"{self.name}: second derivatives of {OP} are not "
+                                  "supported")
 
     def check(self, inputs, attrs) -> Geometry:
         if len(inputs) not in (5, 6):

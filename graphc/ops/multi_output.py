@@ -35,8 +35,8 @@ class OutputPart(Op):
     def grad(self, node, out_grad):
         source = node.inputs[0].op
         raise NotImplementedError(f"output {node.attrs['index']} of {source} has no gradient "
-                                  f"rule ({source} is itself a gradient: second derivatives "
-                                  "through it are not supported)")
+                                  f"rule (second derivatives through {source} are not "
+                                  "supported)")
 
 
 def output_parts(node: Node) -> tuple[Node, ...]:
