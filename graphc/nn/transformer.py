@@ -13,7 +13,6 @@ from graphc.ir.node import Node
 from graphc.nn import init
 from graphc.nn.activation import GELU, ReLU
 from graphc.nn.attention import MultiheadAttention
-from graphc.nn.container import ModuleList
 from graphc.nn.dropout import Dropout
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module
@@ -136,9 +135,10 @@ class TransformerDecoderLayer(_Block):
         return self.norm3(x + self._ff_block(x, self.dropout3))
 
 
-def clones(module: Module, n: int) -> ModuleList:
+def clones(module: Module, n: int) -> list[Module]:
     """n copies of a module, as PyTorch's deep copies: each with params of its own that
-    start equal to the original's, and dropout seeds of its own."""
+    start equal to the original's, and dropout seeds of its own (a list of modules: its
+    items are submodules named "layers.0", ... as in PyTorch's ModuleList)."""
     copies = []
     for k in range(n):
         memo = {id(node): dsl.param(f"{node.name}.copy{k}", node.value)
@@ -148,7 +148,7 @@ def clones(module: Module, n: int) -> ModuleList:
             if "seed" in vars(part):
                 part.seed = init.next_dropout_seed()
         copies.append(twin)
-    return ModuleList(copies)
+    return copies
 
 
 class TransformerEncoder(Module):
