@@ -33,7 +33,8 @@ class Reverser(nn.Module):
         self.tokens = nn.Embedding(VOCAB, d_model)
         self.positions = nn.Embedding(LENGTH, d_model)
         self.encoder = nn.ModuleList(nn.TransformerEncoderLayer(
-            d_model, heads, hidden, dropout=0.0, norm_first=True) for _ in range(layers))
+            d_model, heads, hidden, dropout=0.0, activation="gelu", batch_first=True,
+            norm_first=True) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, VOCAB, init="xavier")
 

@@ -20,6 +20,7 @@ from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.program import Program, check_name
 from graphc.locks import Group, group_of
+from graphc.ops.state import collect as collect_attached
 from graphc.profile import Profile
 from graphc.shapes import dims_equal, is_static, shape_str
 from graphc.viz import to_dot
@@ -34,6 +35,8 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
 
     outputs: a value (the call returns one array) or a list of values (it returns a list).
     updates: {param: new value}; every new value is computed from the old params first.
+    Updates attached to the graph (gc.attach_update: BatchNorm's running statistics in
+    training mode) are added to them; the user's own win for the same param.
     backend: "llvm" (native code) or "numpy" (the reference interpreter).
     name: what drawings, reports, profiles and file names call the function (default:
     derived from the outputs, e.g. "mean_step"; see Program.default_name).
@@ -49,7 +52,8 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     inputs = tuple(inputs)
     single = isinstance(outputs, Node)
     outputs = (outputs,) if single else tuple(outputs)
-    program = Program(inputs, outputs, _check_updates(updates or {}))
+    # Updates attached to the graph (BatchNorm's running statistics) join the user's.
+    program = collect_attached(Program(inputs, outputs, _check_updates(updates or {})))
     _check_program(program)
     if "threads" in options:
         options = {**options, "threads": _checked_threads(options["threads"])}

@@ -74,15 +74,14 @@ class NumpyRunner:
 
 
 def _parts(out) -> tuple[np.ndarray, ...]:
-    """The arrays an op produced: one, or a tuple (a fused_group's outputs)."""
+    """The arrays an op produced: one, or a tuple (a multi-output op's outputs)."""
     return out if isinstance(out, tuple) else (out,)
 
 
 def _expected(node: Node) -> list[tuple[np.dtype, tuple]]:
     """(dtype, shape) of each array a node produces, matching `_parts`."""
-    if node.op == "fused_group":
-        return [(np.dtype(name), node.shape) for name in node.attrs["dtypes"]]
-    return [(node.dtype, node.shape)]
+    types = get_op(node.op).output_types(node)
+    return [(node.dtype, node.shape)] if types is None else list(types)
 
 
 class NumpyBackend:

@@ -68,6 +68,13 @@ class Op:
     def grad(self, node: Node, out_grad: Node) -> list[Node | None]:
         raise NotImplementedError(f"op {self.name} has no gradient rule")
 
+    def output_types(self, node: Node) -> tuple[tuple[np.dtype, Shape], ...] | None:
+        """A multi-output op's outputs, (dtype, shape) each, or None for an op with one
+        output. A multi-output node's NumPy value is the tuple of its outputs, read
+        through projections (output_part, group_output); its own dtype and shape are
+        its first output's."""
+        return None
+
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 

@@ -22,7 +22,7 @@ from graphc.nn.activation import (
     Softplus,
     Tanh,
 )
-from graphc.nn.attention import MultiHeadAttention
+from graphc.nn.attention import MultiHeadAttention, MultiheadAttention
 from graphc.nn.container import ModuleDict, ModuleList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from graphc.nn.dropout import Dropout, Dropout2d
@@ -41,13 +41,28 @@ from graphc.nn.loss import (
     SmoothL1Loss,
 )
 from graphc.nn.module import Module, collect_updates, record_update
-from graphc.nn.norm import LayerNorm
+from graphc.nn.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from graphc.nn.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Upsample
 from graphc.nn.reshape import Flatten, Identity, Unflatten
 from graphc.nn.rnn import GRU, LSTM
-from graphc.nn.transformer import TransformerEncoderLayer
+from graphc.nn.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
+    "MultiheadAttention", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss",
     "MSELoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d",

@@ -1,6 +1,6 @@
 """Composite functions: neural-network functions composed of primitive ops, so their
-gradients, fusion and lowering come from the primitives: softmax, layer norm, dropout
-(the losses are in graphc/ops/losses.py)."""
+gradients, fusion and lowering come from the primitives: softmax and dropout (the losses
+are in graphc/ops/losses.py, the normalizations in graphc/ops/norm.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import itertools
 from graphc import dtypes
 from graphc.errors import build_error
 from graphc.ir.node import Node
-from graphc.ops.elementwise import exp, log, sqrt, where
+from graphc.ops.elementwise import exp, log, where
 from graphc.ops.leaf import operands
 from graphc.ops.random import random_uniform
-from graphc.ops.reduction import max, mean, sum
+from graphc.ops.reduction import max, sum
 from graphc.ops.shape import stop_gradient
-from graphc.shapes import shape_str
 
-__all__ = [  # the public builders (graphc/dsl.py); the losses are in graphc/ops/losses.py
-    "softmax", "log_softmax", "dropout", "layer_norm",
-]
+__all__ = ["softmax", "log_softmax", "dropout"]  # the public builders (graphc/dsl.py)
 
 _dropout_seeds = itertools.count(1)
+
+
+def fresh_dropout_seed() -> int:
+    """A seed no dropout built by a function of graphc.ops has drawn yet (dropout's and
+    attention's default)."""
+    return next(_dropout_seeds)
 
 
 def _float_input(op: str, x) -> Node:
@@ -49,26 +52,6 @@ def log_softmax(x, axis: int = -1) -> Node:
     return z - log(sum(exp(z), axis, keepdims=True))
 
 
-def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Node:
-    """Normalize over the last axis to zero mean and unit variance (biased), then scale
-    by weight and shift by bias (each of the last axis' size, or None)."""
-    x = _float_input("layer_norm", x)
-    if eps <= 0:
-        raise build_error("layer_norm", f"eps must be positive, got {eps}")
-    centered = x - mean(x, -1, keepdims=True)
-    variance = mean(centered * centered, -1, keepdims=True)
-    out = centered / sqrt(variance + eps)
-    for name, extra in (("weight", weight), ("bias", bias)):
-        if extra is None:
-            continue
-        (extra,) = operands(extra)
-        if extra.shape != x.shape[-1:]:
-            raise build_error("layer_norm", f"{name} of shape {shape_str(extra.shape)} does not "
-                              f"match the last axis of {shape_str(x.shape)}")
-        out = out * extra if name == "weight" else out + extra
-    return out
-
-
 def dropout(x, rate: float, seed: int | None = None) -> Node:
     """Zero each element with probability `rate`, scale survivors by 1/(1-rate).
 
@@ -82,7 +65,7 @@ def dropout(x, rate: float, seed: int | None = None) -> Node:
         return x
     if rate == 1.0:
         return x * 0.0
-    seed = next(_dropout_seeds) if seed is None else seed
+    seed = fresh_dropout_seed() if seed is None else seed
     keep = random_uniform(x.shape, seed, x.dtype) >= rate
     scale, zero = operands(1.0 / (1.0 - rate), 0.0, reference=x.dtype)
     return x * where(keep, scale, zero)

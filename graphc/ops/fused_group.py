@@ -120,6 +120,9 @@ class FusedGroup(Op):
         raise NotImplementedError("fused_group: the optimizer's multi-output kernel has no "
                                   "gradient rule; differentiate the program before optimizing")
 
+    def output_types(self, node):
+        return tuple((np.dtype(name), node.shape) for name in node.attrs["dtypes"])
+
 
 def output_float_dtype(node: Node, i: int) -> np.dtype:
     """The float dtype numbers take in output i's expression, as in a fused node of it:

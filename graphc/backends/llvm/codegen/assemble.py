@@ -246,16 +246,19 @@ def _signature(plan: Plan, step: Step, storages: list[Storage], table: dict) -> 
     if step.node is not None and table[node.op].can_fail:
         return None
 
-    def value(v: Node, dtype: np.dtype | None = None) -> tuple:
+    def value(v: Node, dtype: np.dtype | None = None, shape=None) -> tuple:
         constant = v.attrs["value"] if v.op == "constant" else None  # an ArrayAttr
-        return (np.dtype(dtype or v.dtype).str, plan.shape(v), plan.strided.get(v), constant)
+        return (np.dtype(dtype or v.dtype).str, shape or plan.shape(v), plan.strided.get(v),
+                constant)
 
     if step.node is None:
         head: tuple = ("copy",)
         operands = (value(node), value(node))
     else:
         head = (node.op, node.dtype.str, tuple(sorted(node.attrs.items())))
-        operands = (tuple(value(node, d) for d in table[node.op].output_dtypes(node))
+        dtypes = table[node.op].output_dtypes(node)
+        operands = (tuple(value(node, d, s) for d, s in
+                          zip(dtypes, plan.output_shapes(node, len(dtypes))))
                     + tuple(value(i) for i in node.inputs))
     sharing = tuple(next(k for k, t in enumerate(storages) if t is s) for s in _buffers(step))
     return head + (operands, sharing, step.scratch.nbytes if step.scratch else None)
@@ -271,19 +274,22 @@ def _emit_step(mc: ModuleContext, plan: Plan, step: Step, table: dict,
     k.error_code = step.index + 1
     k.binding = plan.binding
 
-    def operand(s: Storage, value: Node, dtype: np.dtype | None = None) -> Operand:
+    def operand(s: Storage, value: Node, dtype: np.dtype | None = None,
+                shape=None) -> Operand:
         constant = value.value if value.op == "constant" else None
         view = plan.strided.get(value)
         if view is None:
-            return Operand(ptr[id(s)], value, plan.shape(value), dtype or value.dtype,
-                           constant)
+            return Operand(ptr[id(s)], value, shape or plan.shape(value),
+                           dtype or value.dtype, constant)
         at = k.b.gep(ptr[id(s)], [i64(view.offset * value.dtype.itemsize)], inbounds=True,
                      source_etype=I8) if view.offset else ptr[id(s)]
         return Operand(at, value, plan.shape(value), dtype or value.dtype, constant,
                        view.strides)
 
     if step.node is not None:
-        outs = [operand(s, node, d) for s, d in zip(step.outs, table[node.op].output_dtypes(node))]
+        dtypes = table[node.op].output_dtypes(node)
+        outs = [operand(s, node, d, shape) for s, d, shape in
+                zip(step.outs, dtypes, plan.output_shapes(node, len(dtypes)))]
         ins = [operand(s, i) for s, i in zip(step.ins, node.inputs)]
         scratch = ptr[id(step.scratch)] if step.scratch else None
         table[node.op].emit(k, node, outs[0] if len(outs) == 1 else tuple(outs), ins, scratch)

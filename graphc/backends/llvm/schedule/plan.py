@@ -4,10 +4,11 @@ Every node gets a Storage: an argument slot (inputs, params, constants, outputs)
 region of one arena. Views (reshape, stop_gradient) share their input's storage, and so
 do transposes, slices and reshapes that only readers able to follow strides read
 (matmuls, copies): they are offsets and strides into their source's buffer (views.py). A
-multi-output kernel (fused_group) has one storage per output, and each of its projections
-(group_output) is a view of its output's. Arena regions are placed first-fit by liveness,
-an elementwise kernel writes over an input whose last use it is, and a param update is
-written straight into the param when no later step still reads the param's old value.
+multi-output kernel (fused_group, attention's backward) has one storage per output (of its
+own shape: Op.output_types), and each of its projections is a view of its output's. Arena
+regions are placed first-fit by liveness, an elementwise kernel writes over an input whose
+last use it is, and a param update is written straight into the param when no later step
+still reads the param's old value.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sympy
 from graphc.backends.llvm.schedule.views import ALIGN, strided_views
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.ir.op import get_op
 from graphc.ir.program import Program
 from graphc.shapes import evaluate
 
@@ -78,6 +80,20 @@ class Plan:
     def shape(self, node: Node) -> tuple[int, ...]:
         return self.shapes[node]
 
+    def output_shapes(self, node: Node, count: int) -> list[tuple[int, ...]]:
+        """The concrete shape of each of a kernel node's `count` outputs."""
+        return output_shapes(node, self.shapes[node], self.binding, count)
+
+
+def output_shapes(node: Node, shape: tuple[int, ...], binding: dict,
+                  count: int) -> list[tuple[int, ...]]:
+    """The concrete shape of each of a kernel's `count` outputs: a multi-output op's own
+    (Op.output_types), else the node's `shape` for each."""
+    types = get_op(node.op).output_types(node)
+    if types is None:
+        return [shape] * count
+    return [evaluate(s, binding) for _, s in types]
+
 
 MAX_BYTES = 1 << 48  # 256 TiB: no buffer of a real program comes near; int64 math stays exact
 
@@ -118,8 +134,9 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
         elif lowering.kind == "projection":
             storage[node] = outs_of[node.inputs[0]][node.attrs["index"]]
         else:
-            outs = [Storage("arena", nbytes(dtype, shapes[node]), first=len(steps))
-                    for dtype in lowering.output_dtypes(node)]
+            dtypes = lowering.output_dtypes(node)
+            outs = [Storage("arena", nbytes(dtype, shape), first=len(steps)) for dtype, shape
+                    in zip(dtypes, output_shapes(node, shapes[node], binding, len(dtypes)))]
             outs_of[node] = outs
             if len(outs) == 1:
                 storage[node] = outs[0]
@@ -153,9 +170,9 @@ def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -
     if arena_bytes > MAX_BYTES:
         raise ValueError(f"the program's intermediates would need an arena of {arena_bytes:,} "
                          f"bytes, which exceeds the {MAX_BYTES:,}-byte limit")
-    intermediate = sum(nbytes(dtype, shapes[s.node]) for s in steps[:kernel_steps]
+    intermediate = sum(out.nbytes for s in steps[:kernel_steps]
                        if s.node is not None and table[s.node.op].kind == "kernel"
-                       for dtype in table[s.node.op].output_dtypes(s.node))
+                       for out in s.outs)
     return Plan(steps, storage, shapes, slots, arena_bytes, intermediate,
                 in_place + len(in_place_params), dict(binding), in_place_params, strided)
 
