@@ -7,19 +7,25 @@ and `model(x)` builds the graph of the current mode (dropout on in training).
 built shares the model's params (`model.params()`)."""
 
 from graphc.nn.activation import (
+    CELU,
     ELU,
     GELU,
     SELU,
+    Hardsigmoid,
     Hardswish,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
     Mish,
     PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
     Softplus,
+    Softsign,
     Tanh,
 )
 from graphc.nn.attention import MultiHeadAttention, MultiheadAttention
@@ -40,7 +46,7 @@ from graphc.nn.loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from graphc.nn.module import Module, collect_updates, record_update
+from graphc.nn.module import Module
 from graphc.nn.norm import (
     BatchNorm1d,
     BatchNorm2d,
@@ -50,7 +56,15 @@ from graphc.nn.norm import (
     LayerNorm,
     RMSNorm,
 )
-from graphc.nn.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Upsample
+from graphc.nn.pool import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    Upsample,
+)
 from graphc.nn.reshape import Flatten, Identity, Unflatten
 from graphc.nn.rnn import GRU, LSTM
 from graphc.nn.transformer import (
@@ -65,11 +79,13 @@ __all__ = [
     "MultiheadAttention", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss",
     "MSELoss", "NLLLoss", "SmoothL1Loss",
+    "CELU", "Hardsigmoid", "Hardtanh", "LogSigmoid", "ReLU6", "Softsign", "AvgPool1d",
+    "MaxPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d",
     "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding",
     "Flatten", "GELU", "GRU", "Hardswish", "Identity", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
     "LogSoftmax", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
     "MultiHeadAttention", "PReLU", "ReLU", "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax",
-    "Softplus", "Tanh", "TransformerEncoderLayer", "Unflatten", "Upsample", "collect_updates",
-    "manual_seed", "record_update",
+    "Softplus", "Tanh", "TransformerEncoderLayer", "Unflatten", "Upsample",
+    "manual_seed",
 ]

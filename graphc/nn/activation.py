@@ -106,6 +106,62 @@ class Hardswish(_Elementwise):
         return dsl.hardswish(x)
 
 
+class CELU(_Elementwise):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = float(alpha)
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.celu(x, alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class ReLU6(_Elementwise):
+    """min(max(0, x), 6)."""
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.relu6(x)
+
+
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.hardsigmoid(x)
+
+
+class Hardtanh(_Elementwise):
+    """x limited to [min_val, max_val]."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), in the stable form."""
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.log_sigmoid(x)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x: Node, training: bool) -> Node:
+        return dsl.softsign(x)
+
+
 class Softplus(Module):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold."""
 

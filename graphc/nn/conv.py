@@ -13,8 +13,7 @@ from graphc.nn import init as initializers
 from graphc.nn.module import Module, check_sizes
 from graphc.shapes import shape_str
 
-PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
-                 "circular": "circular"}
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _tuple(value, n: int, what: str, layer: str, minimum: int) -> tuple[int, ...]:
@@ -96,16 +95,6 @@ class _ConvNd(Module):
                               f"{', '.join(axes)}), got {shape_str(x.shape)}")
         return x
 
-    def _options(self) -> dict:
-        """dilation and groups for the op builder, only where not the default (so a
-        plain convolution takes the builder's simplest path)."""
-        options = {}
-        if self.dilation != (1,) * self.dims:
-            options["dilation"] = _single(self.dilation)
-        if self.groups != 1:
-            options["groups"] = self.groups
-        return options
-
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
@@ -132,29 +121,13 @@ class _Conv(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, init=init, rng=rng, dtype=dtype)
 
-    def _pads(self) -> tuple[tuple[int, int], ...]:
-        """(before, after) padding of each spatial axis."""
-        if self.padding == "valid":
-            return ((0, 0),) * self.dims
-        if self.padding == "same":  # PyTorch puts the odd one at the end
-            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            return tuple((t // 2, t - t // 2) for t in totals)
-        return tuple((p, p) for p in self.padding)
-
     def forward(self, x: Node, training: bool) -> Node:
         x = self._check_input(x)
-        pads = self._pads()
-        symmetric = all(a == b for a, b in pads)
-        if self.padding_mode != "zeros" or not symmetric:
-            flat = tuple(v for before_after in reversed(pads) for v in before_after)
-            if any(flat):  # PyTorch's F.pad order: the last axis first
-                x = dsl.pad(x, flat, mode=PADDING_MODES[self.padding_mode])
-            padding = (0,) * self.dims
-        else:
-            padding = tuple(a for a, _ in pads)
+        padding = self.padding if isinstance(self.padding, str) else _single(self.padding)
         conv = dsl.conv1d if self.dims == 1 else dsl.conv2d
-        return conv(x, self.weight, self.bias, stride=_single(self.stride),
-                    padding=_single(padding), **self._options())
+        return conv(x, self.weight, self.bias, stride=_single(self.stride), padding=padding,
+                    dilation=_single(self.dilation), groups=self.groups,
+                    padding_mode=self.padding_mode)
 
 
 class Conv1d(_Conv):
@@ -187,12 +160,10 @@ class _ConvTranspose(_ConvNd):
         output_padding = self.output_padding
         if output_size is not None:
             output_padding = self._padding_for(x, output_size)
-        options = self._options()
-        if output_padding != (0,) * self.dims:
-            options["output_padding"] = _single(output_padding)
         conv = dsl.conv_transpose1d if self.dims == 1 else dsl.conv_transpose2d
         return conv(x, self.weight, self.bias, stride=_single(self.stride),
-                    padding=_single(self.padding), **options)
+                    padding=_single(self.padding), output_padding=_single(output_padding),
+                    groups=self.groups, dilation=_single(self.dilation))
 
     def _padding_for(self, x: Node, output_size) -> tuple[int, ...]:
         """The output_padding that gives `output_size` (PyTorch's forward(x, output_size))."""

@@ -14,7 +14,6 @@ True) overrides the mode of it and everything it calls while it builds."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import inspect
 from collections.abc import Iterator
@@ -28,9 +27,6 @@ from graphc.ir.node import Node
 # The mode forced by an explicit `training=` of an enclosing call (None: each module's own).
 _forced_mode: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "graphc_nn_forced_mode", default=None)
-# The {state param: new value} dicts of the active collect_updates() blocks, innermost last.
-_collectors: contextvars.ContextVar[tuple] = contextvars.ContextVar(
-    "graphc_nn_update_collectors", default=())
 _takes_training: dict[type, bool] = {}
 
 
@@ -249,27 +245,6 @@ def _forward_takes_training(cls: type) -> bool:
             params = []
         _takes_training[cls] = len(params) >= 3 and params[2] == "training"
     return _takes_training[cls]
-
-
-@contextlib.contextmanager
-def collect_updates() -> Iterator[dict[Node, Node]]:
-    """Collect the state updates (e.g. BatchNorm's running statistics) that modules
-    record while building graph inside the block, as {state param: new value}, to give
-    to gc.compile's `updates` beside the optimizer's (the Trainer does this)."""
-    updates: dict[Node, Node] = {}
-    token = _collectors.set(_collectors.get() + (updates,))
-    try:
-        yield updates
-    finally:
-        _collectors.reset(token)
-
-
-def record_update(state: Node, value: Node) -> None:
-    """Called by a module's forward: after the step, `state` (a param) takes `value`.
-    Goes to every active collect_updates() block; outside any, it is not applied (a
-    graph built for evaluation or inference changes no state)."""
-    for updates in _collectors.get():
-        updates[state] = value
 
 
 def assign(node: Node, value: np.ndarray, name: str) -> None:

@@ -1,5 +1,5 @@
-"""Pooling and resizing layers over (N, C, H, W) batches with PyTorch's arguments: max and
-average pooling, their adaptive forms (a fixed output size), and Upsample."""
+"""Pooling and resizing layers with PyTorch's arguments: max and average pooling over
+(N, C, L) and (N, C, H, W), the adaptive 2-D forms (a fixed output size), and Upsample."""
 
 from __future__ import annotations
 
@@ -17,34 +17,67 @@ def _refuse(layer: str, **options) -> None:
 
 
 class MaxPool2d(Module):
-    """The largest value of each window (stride defaults to the kernel size)."""
+    """The largest value of each window (stride defaults to the kernel size; padding is
+    -inf; dilation spreads the window; ceil_mode rounds the output size up)."""
+
+    dims = 2
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
-        _refuse(type(self).__name__, dilation=(dilation, 1),
-                return_indices=(return_indices, False), ceil_mode=(ceil_mode, False))
+        _refuse(type(self).__name__, return_indices=(return_indices, False))
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def forward(self, x, training: bool):
-        return dsl.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        pool = dsl.max_pool2d if self.dims == 2 else dsl.max_pool1d
+        return pool(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, ceil_mode=self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(MaxPool2d):
+    """MaxPool2d's rule over (N, C, L), with int arguments."""
+
+    dims = 1
+
+
+class AvgPool2d(Module):
+    """The mean of each window (stride defaults to the kernel size): over the window's
+    size within the zero-padded input (count_include_pad, the default) or within the
+    input alone, or divided by divisor_override when given."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, x, training: bool):
+        return dsl.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                              ceil_mode=self.ceil_mode,
+                              count_include_pad=self.count_include_pad,
+                              divisor_override=self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool2d(Module):
-    """The mean of each window (stride defaults to the kernel size); zero padding counts
-    in the divisor (PyTorch's count_include_pad=True)."""
+class AvgPool1d(Module):
+    """AvgPool2d's rule over (N, C, L), with int arguments (PyTorch's has no
+    divisor_override)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override=None):
-        _refuse(type(self).__name__, ceil_mode=(ceil_mode, False),
-                count_include_pad=(count_include_pad, True),
-                divisor_override=(divisor_override, None))
+                 count_include_pad: bool = True):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x, training: bool):
-        return dsl.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        return dsl.avg_pool1d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                              ceil_mode=self.ceil_mode,
+                              count_include_pad=self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

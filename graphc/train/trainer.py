@@ -16,7 +16,8 @@ from graphc.compiler import _checked_threads
 from graphc.compiler import compile as compile_graph
 from graphc.data.batching import Batches
 from graphc.ir.node import Node
-from graphc.nn.module import Module, collect_updates
+from graphc.nn.module import Module
+from graphc.ops.state import attached_updates
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.schedule import INTERVALS, Schedule
 from graphc.train.history import History
@@ -54,7 +55,8 @@ class Trainer:
 
     The training step is built from the model in its modes (a model is in training mode
     when built; a submodule put in eval mode, e.g. a frozen BatchNorm, stays so), with the
-    state updates its layers record (BatchNorm's running statistics); evaluation and
+    state updates its layers attach (BatchNorm's running statistics, gc.attach_update),
+    applied only when the loss is finite, as the optimizer's; evaluation and
     prediction use every module in eval mode. The step is compiled on first use, for the
     shapes and dtypes of the first data it sees (the batch axis symbolic), so one
     compiled function serves every batch size. Its functions are named train_step,
@@ -103,8 +105,7 @@ class Trainer:
             warnings.warn("Trainer: the model is in eval mode, so its training step is built "
                           "without dropout and with running statistics; call model.train() "
                           "first if that is not meant", UserWarning, stacklevel=3)
-        with collect_updates() as state_updates:
-            train_out = self.model(self.x)  # each module in its own mode
+        train_out = self.model(self.x)  # each module in its own mode
         eval_out = self.model(self.x, training=False)
         train = self.objective.build(train_out, self.y)
         evaluation = self.objective.build(eval_out, self.y)
@@ -112,8 +113,11 @@ class Trainer:
         extra = [train.hits] if self.accuracy else []
         finite = _finite(train.loss)
         updates = self.optimizer.updates(train.loss, only_if=finite)
-        updates.update({state: dsl.where(finite, value, state)
-                        for state, value in state_updates.items()})
+        # State updates the layers attach to the graph (BatchNorm's running statistics),
+        # given explicitly so they too wait for a finite loss (gc.compile's own win).
+        updates.update({state: dsl.where(finite, value, state) for state, value
+                        in attached_updates([train.loss, *extra]).items()
+                        if state not in updates})
         options = {} if self.threads is None else {"threads": self.threads}
         self.step_fn = compile_graph([self.x, self.y], [train.loss, *extra], updates=updates,
                                      backend=self.backend, name="train_step", **options)

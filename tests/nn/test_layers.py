@@ -1,4 +1,5 @@
-"""Each layer against values computed by hand or with plain NumPy."""
+"""Each layer against values computed by hand or with plain NumPy (attention and the
+Transformer layers: tests/nn/test_attention.py and test_transformer.py)."""
 
 import math
 
@@ -124,73 +125,6 @@ def test_flatten_keeps_the_batch_axis():
     out = nn.Flatten()(inp)
     assert out.shape[1] == 12
     np.testing.assert_array_equal(gc.compile([inp], out, backend="numpy")(x), x.reshape(2, 12))
-
-
-def numpy_attention(layer, x):
-    def lin(sub, v):
-        return v @ sub.weight.value.T.astype(np.float64) + sub.bias.value
-    b, t, d = x.shape
-    h, dh = layer.num_heads, layer.head_dim
-    q, k, v = (lin(p, x).reshape(b, t, h, dh).transpose(0, 2, 1, 3)
-               for p in (layer.query, layer.key, layer.value))
-    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh)
-    w = np.exp(scores - scores.max(-1, keepdims=True))
-    w /= w.sum(-1, keepdims=True)
-    context = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, d)
-    return lin(layer.out, context)
-
-
-def test_multi_head_attention_matches_numpy():
-    layer = nn.MultiHeadAttention(8, 2, rng=0, dtype="float64")
-    for p in layer.params():  # nonzero biases, so a mix-up of them would show
-        p.value = np.random.default_rng(p.value.size).normal(size=p.value.shape)
-    x = np.random.default_rng(1).normal(size=(3, 5, 8))
-    np.testing.assert_allclose(run(layer.eval(), x), numpy_attention(layer, x), rtol=1e-10)
-
-
-def test_multi_head_attention_refuses_bad_shapes():
-    with pytest.raises(ValueError, match="divisible"):
-        nn.MultiHeadAttention(10, 3)
-    with pytest.raises(ValueError, match="MultiHeadAttention"):
-        nn.MultiHeadAttention(8, 2)(gc.input("x", ("N", 8)))
-
-
-def numpy_layer_norm(norm, x):
-    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + norm.eps) * norm.weight.value + norm.bias.value
-
-
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_transformer_encoder_layer_matches_numpy(norm_first):
-    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, norm_first=norm_first, rng=0,
-                                       dtype="float64")
-    for p in layer.params():
-        p.value = np.random.default_rng(p.value.size).normal(0, 0.5, size=p.value.shape)
-    x = np.random.default_rng(2).normal(size=(2, 4, 8))
-
-    def ff(v):
-        hidden = v @ layer.linear1.weight.value.T + layer.linear1.bias.value
-        hidden = hidden * 0.5 * (1 + erf(hidden / math.sqrt(2)))
-        return hidden @ layer.linear2.weight.value.T + layer.linear2.bias.value
-
-    attn = lambda v: numpy_attention(layer.self_attn, v)  # noqa: E731
-    if norm_first:
-        h = x + attn(numpy_layer_norm(layer.norm1, x))
-        expected = h + ff(numpy_layer_norm(layer.norm2, h))
-    else:
-        h = numpy_layer_norm(layer.norm1, x + attn(x))
-        expected = numpy_layer_norm(layer.norm2, h + ff(h))
-    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-9, atol=1e-12)
-
-
-def test_transformer_training_graph_has_dropout_and_eval_graph_does_not():
-    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, rng=0)
-    x = np.random.default_rng(2).normal(size=(2, 4, 8)).astype(np.float32)
-    inp = gc.input("x", x.shape)
-    train = gc.compile([inp], layer(inp), backend="numpy")  # built in training mode
-    evaluate = gc.compile([inp], layer.eval()(inp), backend="numpy")
-    np.testing.assert_array_equal(evaluate(x), evaluate(x))
-    assert not np.allclose(train(x), evaluate(x))
 
 
 def test_sequential_chains_layers_and_names_params_by_position():

@@ -143,8 +143,8 @@ def test_conv_and_pool_layers_refuse_what_they_do_not_support():
         nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="output_padding"):
         nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)
-    with pytest.raises(ValueError, match="ceil_mode=True is not supported"):
-        nn.MaxPool2d(2, ceil_mode=True)
+    with pytest.raises(ValueError, match="return_indices=True is not supported"):
+        nn.MaxPool2d(2, return_indices=True)
     with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
         nn.Upsample()
     with pytest.raises(ValueError, match="proj_size"):

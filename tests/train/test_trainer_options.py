@@ -1,6 +1,6 @@
 """The Trainer's PyTorch-style options: loss options and loss modules, threads, schedules
-stepped per batch or by a metric, the model's modes, and state updates recorded by layers
-(what BatchNorm's running statistics use)."""
+stepped per batch or by a metric, the model's modes, and state updates attached by layers
+(what BatchNorm's running statistics use), which wait for a finite loss."""
 
 import numpy as np
 import pytest
@@ -123,19 +123,18 @@ def test_a_model_in_eval_mode_is_warned_about():
 
 
 class Counting(nn.Module):
-    """Counts the training batches it sees in a buffer, by a recorded state update."""
+    """Counts the training batches it sees in a buffer, by an attached state update."""
 
     def __init__(self):
         self.layer = nn.Linear(4, 3, rng=0)
         self.register_buffer("seen", np.zeros((), np.float32))
 
     def forward(self, x, training):
-        if training:
-            nn.record_update(self.seen, self.seen + 1.0)
-        return self.layer(x)
+        y = self.layer(x)
+        return gc.attach_update(y, self.seen, self.seen + 1.0) if training else y
 
 
-def test_recorded_state_updates_run_in_the_step_and_are_checkpointed(tmp_path):
+def test_attached_state_updates_run_in_the_step_and_are_checkpointed(tmp_path):
     x, y = blobs(n=64)
     model = Counting()
     assert [name for name, _ in model.named_buffers()] == ["seen"]
@@ -152,7 +151,7 @@ def test_recorded_state_updates_run_in_the_step_and_are_checkpointed(tmp_path):
     assert model.seen.value == 8
 
 
-def test_a_non_finite_batch_changes_no_recorded_state():
+def test_a_non_finite_batch_changes_no_attached_state():
     x, y = blobs(n=48)
     x[5] = np.nan  # one of the three batches
     model = Counting()
@@ -160,14 +159,3 @@ def test_a_non_finite_batch_changes_no_recorded_state():
     with pytest.warns(RuntimeWarning, match="skipped 1"):
         trainer.fit(x, y, epochs=1, batch_size=16, progress=False, on_nonfinite="skip")
     assert model.seen.value == 2
-
-
-def test_collect_updates_outside_a_trainer():
-    model = Counting()
-    x = gc.input("x", ("N", 4))
-    with nn.collect_updates() as updates:
-        model(x)
-    assert list(updates) == [model.seen]
-    with nn.collect_updates() as updates:
-        model(x, training=False)
-    assert updates == {}
