@@ -127,7 +127,8 @@ def wrap_message(node, value: int, size: int) -> str:
 
 @register_class
 class OneHot(Op):
-    """attrs: n, dtype. labels (...) -> (..., n) with 1 at each label; labels must be in [0, n)."""
+    """attrs: n, dtype, ignore_index. labels (...) -> (..., n) with 1 at each label; labels
+    must be in [0, n), except ignore_index (None or an int), whose row is all zeros."""
 
     name = "one_hot"
     differentiable = False
@@ -141,9 +142,13 @@ class OneHot(Op):
 
     def numpy(self, node, args, env):
         (labels,) = args
-        n = node.attrs["n"]
+        n, ignore_index = node.attrs["n"], node.attrs.get("ignore_index")
+        hot = labels[..., None] == np.arange(n)
+        if ignore_index is not None:
+            hot &= (labels != ignore_index)[..., None]
+            labels = labels[labels != ignore_index]
         check_ids("one_hot", labels, n, "label")
-        return (labels[..., None] == np.arange(n)).astype(node.dtype)
+        return hot.astype(node.dtype)
 
 
 def embedding(ids, table) -> Node:
@@ -210,7 +215,10 @@ def masked_fill(x, mask, value) -> Node:
         raise reworded("masked_fill", exc) from None
 
 
-def one_hot(labels, n: int, dtype="float32") -> Node:
-    """(..., n) with a 1 at each label; labels out of [0, n) raise at call time."""
+def one_hot(labels, n: int, dtype="float32", ignore_index: int | None = None) -> Node:
+    """(..., n) with a 1 at each label; labels out of [0, n) raise at call time, except
+    `ignore_index`, which gives a row of zeros (the losses' ignored targets)."""
     (labels,) = operands(labels)
-    return Node.make("one_hot", (labels,), n=int(n), dtype=dtypes.as_dtype(dtype).name)
+    extra = {} if ignore_index is None else {"ignore_index": int(ignore_index)}
+    return Node.make("one_hot", (labels,), n=int(n), dtype=dtypes.as_dtype(dtype).name,
+                     **extra)

@@ -24,7 +24,6 @@ from graphc.ops.elementwise import (
     exp,
     log,
     maximum,
-    not_equal,
     relu,
     sub,
     where,
@@ -129,22 +128,19 @@ def _class_loss(op: str, log_p: Node, target: Node, weight: Node | None, ignore_
         raise build_error(op, f"class-index target of shape {shape_str(target.shape)} does "
                           f"not match the input's shape without its class axis, "
                           f"{shape_str(log_p.shape[:-1])}")
-    kept = not_equal(target, ignore_index)
-    hot = one_hot(where(kept, target, 0), classes, log_p.dtype)  # out of range: raises
+    hot = one_hot(target, classes, log_p.dtype, ignore_index)  # an ignored target: zeros
     hot_weight = hot if weight is None else hot * weight  # w[y] in the target's column
-    nll = -sum(where(equal(hot, 0.0), 0.0, hot_weight * log_p), -1)
-    loss = where(kept, nll, 0.0)  # an ignored target adds nothing
+    loss = -sum(where(equal(hot, 0.0), 0.0, hot_weight * log_p), -1)  # ignored: adds 0
     if label_smoothing:
         spread = log_p if weight is None else log_p * weight
-        smooth = where(kept, -sum(spread, -1), 0.0)
+        ignored = equal(sum(hot, -1), 0.0)
+        smooth = where(ignored, 0.0, -sum(spread, -1))
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / classes) * smooth
     if reduction == "none":
         return loss
     if reduction == "sum":
         return sum(loss)
-    sample_weight = cast(kept, log_p.dtype) if weight is None else \
-        where(kept, sum(hot_weight, -1), 0.0)
-    return sum(loss) / sum(sample_weight)  # 0/0 = NaN when every target is ignored
+    return sum(loss) / sum(hot_weight)  # 0/0 = NaN when every target is ignored
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,
@@ -232,6 +228,10 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0, weight=N
         raise build_error("softmax_cross_entropy", "logits must have a class axis")
     weight = _class_weight("softmax_cross_entropy", weight, logits.shape[-1], logits.dtype)
     if dtypes.is_int(labels.dtype):
+        if not _same_shape(labels.shape, logits.shape[:-1]):
+            raise build_error("softmax_cross_entropy", f"labels of shape "
+                              f"{shape_str(labels.shape)} do not match logits of shape "
+                              f"{shape_str(logits.shape)}")
         return _class_loss("softmax_cross_entropy", log_softmax(logits, -1), labels, weight,
                            ignore_index, reduction, label_smoothing)
     if dtypes.is_float(labels.dtype):

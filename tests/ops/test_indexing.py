@@ -1,4 +1,4 @@
-"""take (NumPy's), index_select and masked_fill against NumPy and PyTorch, call-time checks
+"""take (NumPy's), index_select, one_hot's ignore_index and masked_fill against NumPy and PyTorch, call-time checks
 of their indices on both backends, and bad arguments."""
 
 from __future__ import annotations
@@ -28,6 +28,22 @@ def test_index_select_and_masked_fill_follow_torch():
     mask = np.array([[True, False, False, True], [False, False, True, True]])[:, None, :]
     agree_with_torch(lambda x, m: gc.masked_fill(x, m, 0.5), lambda x, m: x.masked_fill(m, 0.5),
                      [A, mask])  # a mask of more axes broadcasts the result, as in PyTorch
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_one_hot_gives_zeros_for_ignore_index_and_still_checks_the_rest(backend, ignore_index):
+    labels = gc.input("labels", (4,), "int32")
+    fn = gc.compile([labels], gc.one_hot(labels, 3, ignore_index=ignore_index),
+                    backend=backend)
+    expected = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    expected[[1, 3]] = 0.0  # the rows whose label is ignore_index
+    got = fn(np.array([0, ignore_index, 2 if ignore_index != 2 else 1, ignore_index], np.int32))
+    if ignore_index == 2:
+        expected[2] = [0.0, 1.0, 0.0]
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"one_hot: label 3 is out of range \[0, 3\)"):
+        fn(np.array([0, ignore_index, 3, 1], np.int32))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -10,10 +10,13 @@ from graphc.passes.report import count_kernels
 
 from . import models
 
-# (model, optimizer) -> the kernel count measured after optimization (an upper bound)
+# (model, optimizer) -> the kernel count measured after optimization (an upper bound).
+# The mlp and lenet steps end in softmax_cross_entropy, whose mean divides by the number
+# of targets not equal to ignore_index (PyTorch's default -100) since issue 16: that count
+# is one reduction and the division by it one scalar kernel more than a mean over N.
 MEASURED = {
-    ("mlp", "sgd"): 31, ("mlp", "momentum"): 34, ("mlp", "adam"): 34,
-    ("lenet", "sgd"): 50, ("lenet", "adam"): 53,
+    ("mlp", "sgd"): 33, ("mlp", "momentum"): 36, ("mlp", "adam"): 36,
+    ("lenet", "sgd"): 52, ("lenet", "adam"): 55,
     ("transformer_block", "sgd"): 78, ("transformer_block", "adam"): 84,
 }
 

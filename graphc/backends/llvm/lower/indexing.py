@@ -13,12 +13,16 @@ from graphc.ops.indexing import ids_message, wrap_message
 from graphc.shapes import evaluate_dim
 
 
-def _id(k, ids, p, limit: int):
-    """(id as i64, i1 whether it is in [0, limit)) of ids[p]; reports a bad one."""
+def _id(k, ids, p, limit: int, ignored: int | None = None):
+    """(id as i64, i1 whether it is in [0, limit)) of ids[p]; reports a bad one other than
+    `ignored`."""
     b = k.b
     value = convert(b, k.load(ids.ptr, ids.dtype, p), ids.dtype, np.dtype("int64"))
     ok = b.icmp_unsigned("<", value, i64(limit))
-    with k.when(b.not_(ok)):
+    bad = b.not_(ok)
+    if ignored is not None:
+        bad = b.and_(bad, b.icmp_signed("!=", value, i64(ignored)))
+    with k.when(bad):
         k.fail(k.error_code, value)
     return value, ok
 
@@ -117,7 +121,10 @@ def emit_one_hot(k, node, out, ins, scratch) -> None:
     one, zero = const(out.dtype, 1), const(out.dtype, 0)
     start, stop = k.split(labels.size)
     with k.loop(start, stop, "p") as p:
-        value, ok = _id(k, labels, p, n)
+        ignored = node.attrs.get("ignore_index")
+        value, ok = _id(k, labels, p, n, ignored)
+        if ignored is not None:  # an ignored label: a row of zeros
+            ok = b.and_(ok, b.icmp_signed("!=", value, i64(ignored)))
         label = b.select(ok, value, i64(-1))
         base = b.mul(p, i64(n))
         with k.loop(0, n, "c") as c:
