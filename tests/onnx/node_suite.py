@@ -25,8 +25,6 @@ EXCLUDED: list[tuple[str, str]] = [
     (r"^test_averagepool_2d_dilations", "AveragePool with dilations: graphc's avg_pool2d "
      "has none (as PyTorch's)"),
     (r"^test_maxpool_with_argmax", "MaxPool's Indices output: graphc's max pool has none"),
-    (r"^test_batchnorm_.*training_mode", "BatchNormalization in training mode waits for "
-     "gc.batch_norm (issue 16)"),
     (r"^test_training_dropout(_default)?(_mask)?$", "training-mode Dropout draws its mask "
      "from graphc's random stream, not the NumPy seed the expected outputs came from "
      "(the zero-ratio cases run)"),

@@ -1,5 +1,5 @@
-"""take (NumPy's), index_select, one_hot's ignore_index and masked_fill against NumPy and PyTorch, call-time checks
-of their indices on both backends, and bad arguments."""
+"""take (NumPy's), index_select, one_hot's ignore_index and masked_fill against NumPy and
+PyTorch, call-time checks of their indices on both backends, and bad arguments."""
 
 from __future__ import annotations
 

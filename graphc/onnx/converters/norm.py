@@ -1,13 +1,12 @@
 """Normalizations, composed from graphc's reductions and elementwise ops (so they fuse and
-differentiate): BatchNormalization (inference: the running statistics, kept as buffers),
+differentiate): BatchNormalization (inference: the running statistics, kept as buffers;
+training_mode=1: the batch's statistics, and the running ones ONNX's way as outputs),
 InstanceNormalization, LayerNormalization over trailing axes, GroupNormalization,
-MeanVarianceNormalization and LpNormalization. Issue 16's batch_norm, group_norm and
-instance_norm ops will take over from these compositions when they land."""
+MeanVarianceNormalization and LpNormalization."""
 
 from __future__ import annotations
 
 from graphc.onnx.converters.common import axes_of, axis_of, require_float
-from graphc.onnx.errors import Unsupported
 from graphc.onnx.registry import converter
 from graphc.ops import elementwise as ew
 from graphc.ops.reduction import mean, sum  # noqa: A004
@@ -33,13 +32,24 @@ def per_channel(ctx, value, x, what: str):
     return reshape(value, (channels,) + (1,) * (x.ndim - 2))
 
 
-def _check_batch_norm(ctx) -> None:
-    if ctx.attr("training_mode", 0):
-        raise Unsupported("training_mode=1 waits for gc.batch_norm in training mode "
-                          "(issue 16); export the model in eval mode")
+def _training_batch_norm(ctx, x, scale, bias, running_mean, running_var, eps: float):
+    """Y from the batch's mean and biased variance over every axis but 1, and the running
+    statistics as ONNX defines them: input * momentum + batch statistic * (1 - momentum),
+    with the biased variance (PyTorch's momentum is 1 - ONNX's, and it keeps the unbiased
+    variance: graphc's own gc.batch_norm follows PyTorch)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    batch_mean = mean(x, axes)
+    centered = x - per_channel(ctx, batch_mean, x, "the mean")
+    batch_var = mean(centered * centered, axes)
+    y = centered * per_channel(ctx, scale / ew.sqrt(batch_var + eps), x, "scale") + \
+        per_channel(ctx, bias, x, "B")
+    momentum = float(ctx.attr("momentum", 0.9))
+    outputs = (y, running_mean * momentum + batch_mean * (1.0 - momentum),
+               running_var * momentum + batch_var * (1.0 - momentum))
+    return outputs[:len(ctx.node.output)]
 
 
-@converter("BatchNormalization", check=_check_batch_norm)
+@converter("BatchNormalization")
 def batch_norm(ctx):
     x = ctx.input(0)
     require_float(ctx, x)
@@ -48,6 +58,8 @@ def batch_norm(ctx):
     scale, bias = ctx.input(1), ctx.input(2)
     running_mean, running_var = ctx.input(3, role="buffer"), ctx.input(4, role="buffer")
     eps = float(ctx.attr("epsilon", 1e-5))
+    if ctx.attr("training_mode", 0):
+        return _training_batch_norm(ctx, x, scale, bias, running_mean, running_var, eps)
     # y = (x - mean) * scale / sqrt(var + eps) + bias, as x * a + c over (C,) values
     a = scale / ew.sqrt(running_var + eps)
     c = bias - running_mean * a
