@@ -3,11 +3,12 @@ count: the ResNet-18-shaped CNN for 32x32 images (benchmarks/onnx_models.py, exp
 from PyTorch), at batch 1 and batch 32.
 
     python -m benchmarks.onnx_resnet [--threads 1 2] [--batches 1 32] [--width 64]
-        [--repeat 7] [--json out.json]
+        [--target host] [--repeat 7] [--json out.json]
 
 Both run the same ONNX file: graphc imports it (gc.onnx.load) and compiles it with the
-LLVM backend (threads=T), ONNX Runtime runs it with intra_op_num_threads=T and one
-inter-op thread, all graph optimizations on. The outputs are checked to agree first.
+LLVM backend (threads=T, code for --target), ONNX Runtime runs it with
+intra_op_num_threads=T and one inter-op thread, all graph optimizations on. The outputs
+are checked to agree first.
 Times are medians of --repeat timed runs (each run loops long enough to last ~0.2 s);
 ratio = graphc / ONNX Runtime, lower is better. Issue 17's goal: at or below 1.0 at
 batch 32, within 1.5 at batch 1.
@@ -62,10 +63,11 @@ def ort_session(data: bytes, threads: int):
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def measure(data: bytes, threads: int, batches: list[int], repeat: int) -> list[dict]:
+def measure(data: bytes, threads: int, batches: list[int], repeat: int,
+            target: str = "host") -> list[dict]:
     """One row per batch size: graphc's and ONNX Runtime's median seconds per call."""
     session = ort_session(data, threads)
-    function = gc.onnx.load(data).compile(backend="llvm", threads=threads)
+    function = gc.onnx.load(data).compile(backend="llvm", threads=threads, target=target)
     rows = []
     for batch in batches:
         x = np.random.default_rng(batch).normal(size=(batch, 3, 32, 32)).astype(np.float32)
@@ -93,13 +95,18 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batches", type=int, nargs="*", default=[1, 32])
     parser.add_argument("--width", type=int, default=64,
                         help="channels of the first stage (64: ResNet-18's)")
+    parser.add_argument("--target", default="host",
+                        help="graphc's code level: host, x86-64-v2/v3/v4 or an LLVM CPU name")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", default=None, help="write every figure to this file")
     args = parser.parse_args(argv)
     data = resnet_onnx(args.width)
     rows = []
     for threads in args.threads:
-        rows += measure(data, threads, args.batches, args.repeat)
+        rows += measure(data, threads, args.batches, args.repeat, args.target)
+    from benchmarks.suite import machine
+
+    print(f"CPU {machine('')['cpu']}; graphc code for target {args.target}")
     print(f"imported ResNet-18-shaped CNN (width {args.width}), 3x32x32, float32")
     print(f"{'threads':>7} {'batch':>5} {'graphc ms':>10} {'ORT ms':>10} {'ratio':>6}  goal"
           f"  {'graphc 1st call s':>17}")

@@ -159,21 +159,29 @@ MIN_CHANNELS = 24
 MIN_SIDE = 4  # one whole tile; smaller outputs were not measured
 # float32 error grows with the depth summed: 4-7e-6 of the output scale at 32-64 input
 # channels, 9e-6 at 128 (5.5e-5 relative on outputs above a tenth of the largest), 1.6e-5
-# at 256 (9e-5, at the op tests' 1e-4): deeper float32 layers keep the GEMM.
+# at 256 (9e-5, at the op tests' 1e-4): deeper float32 layers take F(2x2, 3x3), whose
+# error measured 6.9e-7 at 256 channels, 9.4e-7 at 512 and 1.5e-6 at 1024.
 MAX_FLOAT32_DEPTH = 128
+# F(2x2, 3x3) transforms a (cin, cout) weight per call for 2.25x fewer multiplies per
+# output: measured at 1 thread on a Zen 3 against the GEMM path (256 channels, 8 x 8 and
+# 16 x 16 planes; 512, 4 x 4), it wins from 128 tiles in the batch (0.45-0.8 of the GEMM's
+# time) and loses below 64 (1.1-14x, the transform unpaid).
+MIN_DEEP_TILES = 128
 MAX_SLOT_BYTES = 3 * 1024 * 1024  # a thread's V and M for up to 256 channels
 
 
 def plan(n: int, cin: int, h: int, w: int, cout: int, ph: int, pw: int, flipped: bool,
          dtype: np.dtype) -> Winograd:
-    """The Winograd convolution of these shapes, in tiles of TILE x TILE outputs."""
-    return Winograd(n, cin, h, w, cout, ph, pw, TILE, flipped, np.dtype(dtype))
+    """The Winograd convolution of these shapes, in tiles of TILE x TILE outputs (2 x 2
+    for float32 sums deeper than MAX_FLOAT32_DEPTH)."""
+    deep = np.dtype(dtype) == np.float32 and cin > MAX_FLOAT32_DEPTH
+    return Winograd(n, cin, h, w, cout, ph, pw, 2 if deep else TILE, flipped, np.dtype(dtype))
 
 
 def suits(conv: Winograd | None) -> bool:
     """Whether a stride-1 3 x 3 convolution (None: not one) takes the Winograd kernel."""
     return (conv is not None and min(conv.cin, conv.cout) >= MIN_CHANNELS
+            and (conv.m == TILE or conv.n * conv.tiles_y * conv.tiles_x >= MIN_DEEP_TILES)
             and min(conv.ho, conv.wo) >= MIN_SIDE and conv.slot_bytes <= MAX_SLOT_BYTES
-            and (conv.cin <= MAX_FLOAT32_DEPTH or np.dtype(conv.dtype) != np.float32)
             and max(conv.cin * conv.h * conv.w, conv.cout * conv.ho * conv.wo) * conv.n
             < 2 ** 31)

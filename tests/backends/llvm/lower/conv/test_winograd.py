@@ -40,6 +40,7 @@ SHAPES = [  # N, C, H, W, K, padding
     (3, 40, 13, 10, 36, 0),    # padding 0, outputs 11 x 8: partial tiles at both edges
     (2, 48, 17, 23, 40, 1),    # tiles of a block over several tile rows, K past 5 panels
     (1, 64, 9, 30, 32, 1),     # a wide band, 64 channels
+    (8, 136, 8, 7, 136, 1),    # float32 sums over 136 channels: F(2x2, 3x3) both ways
 ]
 
 
@@ -108,9 +109,12 @@ def test_routing():
     for shape in [(8, 16, 32, 32, 64, 1), (8, 64, 32, 32, 16, 1), (8, 24, 3, 3, 24, 1)]:
         forward, gradient = _nodes(shape)  # 16 channels one way; a 3 x 3 output plane
         assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
-    deep = (8, 256, 8, 8, 256, 1)  # float32's rounding error grows with the depth
-    assert forward_path(*_nodes(deep)[0]) == "gemm"
-    assert forward_path(*_nodes(deep, "float64")[0]) == "winograd"
+    deep = (8, 256, 8, 8, 256, 1)  # float32's rounding error grows with the depth: F(2x2)
+    assert forward_path(*_nodes(deep)[0]) == "winograd"
+    assert forward_winograd(*_nodes(deep)[0]).m == 2
+    assert forward_winograd(*_nodes(deep, "float64")[0]).m == 4
+    assert forward_path(*_nodes((1, *deep[1:]))[0]) == "gemm"  # 16 tiles pay no transform
+    assert forward_path(*_nodes((1, *deep[1:]), "float64")[0]) == "winograd"
     forward, gradient = _nodes(BENCHMARK, stride=2)
     assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
     assert forward_winograd(*_nodes(BENCHMARK, kernel=5)[0]) is None
