@@ -62,22 +62,10 @@ def main(epochs: int = 40, backend: str = "llvm", graphs: str | None = None,
     if graphs:
         for path in draw(trainer, Path(graphs)):
             print(f"wrote {path}")
-    curves = save_curves(history, out, "cnn_digits", "CNN on digits")
+    curves = history.save_curves(out, "cnn_digits", "CNN on digits")
+    if curves:
+        print(f"wrote {curves}")
     return {"history": history, "test": test, "seconds": seconds, "curves": curves}
-
-
-def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
-    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
-    except ImportError as exc:
-        print(f"{exc}: no curves written")
-        return None
-    print(f"wrote {path}")
-    return str(path)
 
 
 def draw(trainer: gc.train.Trainer, directory: Path) -> list[Path]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import graphc as gc
 from graphc import nn
@@ -37,22 +36,10 @@ def main(epochs: int = 30, backend: str = "llvm", progress: bool | None = None,
     if verbose:
         print(f"MLP on digits: test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) "
               f"after {epochs} epochs, {seconds:.1f} s on the {backend} backend")
-    curves = save_curves(history, out, "mlp_digits", "MLP on digits")
+    curves = history.save_curves(out, "mlp_digits", "MLP on digits")
+    if curves:
+        print(f"wrote {curves}")
     return {"history": history, "test": test, "seconds": seconds, "curves": curves}
-
-
-def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
-    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
-    except ImportError as exc:
-        print(f"{exc}: no curves written")
-        return None
-    print(f"wrote {path}")
-    return str(path)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -99,23 +98,11 @@ def main(epochs: int = 20, backend: str = "llvm", progress: bool | None = None,
         print(f"ResNet on digits: test accuracy {test['accuracy']:.4f} (loss "
               f"{test['loss']:.4f}) after {epochs} epochs, {seconds:.1f} s on the {backend} "
               f"backend; {model.num_params()} params")
-    curves = save_curves(history, out, "resnet_digits", "ResNet on digits")
+    curves = history.save_curves(out, "resnet_digits", "ResNet on digits")
+    if curves:
+        print(f"wrote {curves}")
     return {"history": history, "test": test, "seconds": seconds, "curves": curves,
             "model": model}
-
-
-def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
-    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
-    except ImportError as exc:
-        print(f"{exc}: no curves written")
-        return None
-    print(f"wrote {path}")
-    return str(path)
 
 
 if __name__ == "__main__":

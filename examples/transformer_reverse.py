@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -72,22 +71,10 @@ def main(epochs: int = 4, train_size: int = 8000, backend: str = "llvm",
         print(f"Transformer reversing {LENGTH} digits: held-out token accuracy "
               f"{test['accuracy']:.4f} (loss {test['loss']:.4f}) after {epochs} epochs, "
               f"{seconds:.1f} s on the {backend} backend")
-    curves = save_curves(history, out, "transformer_reverse", "Transformer reversing digits")
+    curves = history.save_curves(out, "transformer_reverse", "Transformer reversing digits")
+    if curves:
+        print(f"wrote {curves}")
     return {"history": history, "test": test, "seconds": seconds, "curves": curves}
-
-
-def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
-    """Draw the loss and accuracy curves into OUT/NAME_curves.png (needs matplotlib)."""
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
-    except ImportError as exc:
-        print(f"{exc}: no curves written")
-        return None
-    print(f"wrote {path}")
-    return str(path)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -88,23 +87,11 @@ def main(epochs: int = 30, noise: float = 0.3, backend: str = "llvm",
         print(f"U-Net denoising digits (noise std {noise}): held-out PSNR {before:.2f} dB "
               f"noisy -> {after:.2f} dB denoised, a gain of {after - before:.2f} dB after "
               f"{epochs} epochs, {seconds:.1f} s on the {backend} backend")
-    curves = save_curves(history, out, "unet_denoise", "U-Net denoising digits")
+    curves = history.save_curves(out, "unet_denoise", "U-Net denoising digits")
+    if curves:
+        print(f"wrote {curves}")
     return {"history": history, "psnr_noisy": before, "psnr_denoised": after,
             "gain": after - before, "seconds": seconds, "curves": curves}
-
-
-def save_curves(history: gc.train.History, out: str | None, name: str, title: str) -> str | None:
-    """Draw the loss curves into OUT/NAME_curves.png (needs matplotlib)."""
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        path = history.plot(Path(out) / f"{name}_curves.png", title=title)
-    except ImportError as exc:
-        print(f"{exc}: no curves written")
-        return None
-    print(f"wrote {path}")
-    return str(path)
 
 
 if __name__ == "__main__":

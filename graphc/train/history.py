@@ -3,6 +3,7 @@ curves when accuracy was measured (matplotlib, the `plot` extra)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,3 +65,17 @@ class History:
         path = Path(path)
         fig.savefig(path, dpi=100)
         return path
+
+    def save_curves(self, directory: str | Path | None, name: str,
+                    title: str | None = None) -> Path | None:
+        """plot() into DIRECTORY/NAME_curves.png (the directory made if missing) for a
+        script whose curves are optional: None for no directory, and None with a warning
+        where matplotlib is missing, so a finished training run never fails for them."""
+        if not directory:
+            return None
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        try:
+            return self.plot(Path(directory) / f"{name}_curves.png", title=title)
+        except ImportError as exc:
+            warnings.warn(f"{exc}: no curves written", stacklevel=2)
+            return None

@@ -60,7 +60,7 @@ def test_digits_examples_loss_falls_and_curves_are_saved(name, tmp_path):
     losses = result["history"]["loss"]
     assert losses[1] < losses[0]
     assert result["test"]["accuracy"] > 0.3  # far above chance (0.1) after 2 epochs
-    assert result["curves"] == str(tmp_path / "out" / f"{name}_curves.png")
+    assert result["curves"] == tmp_path / "out" / f"{name}_curves.png"
     assert _is_png(result["curves"])
 
 

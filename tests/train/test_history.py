@@ -67,3 +67,17 @@ def test_indexing_gives_one_metric_over_the_epochs():
     history = History([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0, "skipped": 3}])
     assert history["loss"] == [2.0, 1.0] and history["skipped"] == [None, 3]
     assert len(history) == 2
+
+
+def test_save_curves_makes_the_directory_and_names_the_file(tmp_path):
+    history = History([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}])
+    path = history.save_curves(tmp_path / "new" / "dir", "run", title="a run")
+    assert path == tmp_path / "new" / "dir" / "run_curves.png" and _png_size(path)
+    assert history.save_curves("", "run") is None and history.save_curves(None, "run") is None
+
+
+def test_save_curves_without_matplotlib_warns_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
+    with pytest.warns(UserWarning, match=r"graphc\[plot\].*no curves written"):
+        assert History([{"epoch": 1, "loss": 1.0}]).save_curves(tmp_path, "run") is None
+    assert not list(tmp_path.iterdir())

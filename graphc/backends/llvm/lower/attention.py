@@ -119,31 +119,26 @@ class _Attention:
     # ----- packing --------------------------------------------------------------------------
     def pack_keys(self, buf, base: ir.Value, transposed: bool) -> None:
         """The head's keys at `base` into buf: (E x S_pad) transposed, or (S x E_pad)."""
-        r, x = self.rows, self.key
-        if transposed:
-            s_pad = padded(self.S, self.dtype)
-            if s_pad != self.S:
-                r.fill(buf, self.E * s_pad)
-            r.gather(buf, 1, s_pad, self.S, self.E, x.ptr, base, x.row, x.col)
-        else:
-            e_pad = padded(self.E, self.dtype)
-            if e_pad != self.E:
-                r.fill(buf, self.S * e_pad)
-            r.gather(buf, e_pad, 1, self.S, self.E, x.ptr, base, x.row, x.col)
+        self._pack(buf, self.key, self.E, base, transposed)
 
     def pack_values(self, buf, base: ir.Value, transposed: bool) -> None:
         """The head's values at `base` into buf: (Ev x S_pad) transposed, or (S x Ev_pad)."""
-        r, x = self.rows, self.v
+        self._pack(buf, self.v, self.Ev, base, transposed)
+
+    def _pack(self, buf, x: Canon, width: int, base: ir.Value, transposed: bool) -> None:
+        """S rows of `width` of x at `base` into buf, padded to whole vectors along the
+        packed row: (width x S_pad) transposed, or (S x width_pad)."""
+        r = self.rows
         if transposed:
             s_pad = padded(self.S, self.dtype)
             if s_pad != self.S:
-                r.fill(buf, self.Ev * s_pad)
-            r.gather(buf, 1, s_pad, self.S, self.Ev, x.ptr, base, x.row, x.col)
+                r.fill(buf, width * s_pad)
+            r.gather(buf, 1, s_pad, self.S, width, x.ptr, base, x.row, x.col)
         else:
-            ev_pad = padded(self.Ev, self.dtype)
-            if ev_pad != self.Ev:
-                r.fill(buf, self.S * ev_pad)
-            r.gather(buf, ev_pad, 1, self.S, self.Ev, x.ptr, base, x.row, x.col)
+            w_pad = padded(width, self.dtype)
+            if w_pad != width:
+                r.fill(buf, self.S * w_pad)
+            r.gather(buf, w_pad, 1, self.S, width, x.ptr, base, x.row, x.col)
 
     def load_row(self, buf, x: Canon, base: ir.Value, count: int) -> None:
         """buf[0:count] = the row of x at base (buf's padding is left as it is)."""
