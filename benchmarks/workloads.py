@@ -219,25 +219,25 @@ def mlp(batch: int = 128, sizes=(784, 256, 128, 10)) -> Workload:
     layers: list = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers += [Dense(a, b)] + ([ReLU()] if i < len(sizes) - 2 else [])
-    return _train("mlp", layers, (sizes[0],), batch, 1.0)
+    return _train("mlp", layers, (sizes[0],), batch, 0.85)
 
 
 def lenet(batch: int = 64) -> Workload:
     layers = [Conv(1, 6, 5, 2), ReLU(), MaxPool(2), Conv(6, 16, 5), ReLU(), MaxPool(2),
               Flatten(), Dense(400, 120), ReLU(), Dense(120, 84), ReLU(), Dense(84, 10)]
-    return _train("lenet", layers, (1, 28, 28), batch, 0.35)
+    return _train("lenet", layers, (1, 28, 28), batch, 0.30)
 
 
 def digits_cnn(batch: int = 64, c1: int = 16, c2: int = 32) -> Workload:
     layers = [Conv(1, c1, 3, 1), ReLU(), MaxPool(2), Conv(c1, c2, 3, 1), ReLU(), MaxPool(2),
               Flatten(), Dense(c2 * 4, 10)]
-    return _train("digits-cnn", layers, (1, 8, 8), batch, 0.35)
+    return _train("digits-cnn", layers, (1, 8, 8), batch, 0.25)
 
 
 def transformer(batch: int = 16, seq: int = 64, d: int = 128, heads: int = 4,
                 hidden: int = 512) -> Workload:
     layers = [Encoder(d, heads, hidden), MeanPool(), Dense(d, CLASSES)]
-    return _train("transformer", layers, (seq, d), batch, 0.8)
+    return _train("transformer", layers, (seq, d), batch, 0.70)
 
 
 def gemm(n: int) -> Workload:
@@ -245,7 +245,7 @@ def gemm(n: int) -> Workload:
 
 
 def conv2d(kind: str, n: int = 32, c: int = 64, hw: int = 32, k: int = 64) -> Workload:
-    target = 1.1 if kind == "conv_forward" else 1.0
+    target = 0.6 if kind == "conv_forward" else 0.8
     label = "fwd" if kind == "conv_forward" else "bwd"
     return Workload(f"conv2d {label}", kind, target, conv=(n, c, hw, hw, k, 3, 1))
 
