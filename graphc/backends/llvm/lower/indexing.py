@@ -14,14 +14,15 @@ from graphc.shapes import evaluate_dim
 
 
 def _id(k, ids, p, limit: int, ignored: int | None = None):
-    """(id as i64, i1 whether it is in [0, limit)) of ids[p]; reports a bad one other than
-    `ignored`."""
+    """(id as i64, i1 whether it is in [0, limit) and not `ignored`) of ids[p]; reports one
+    out of range unless it is `ignored`."""
     b = k.b
     value = convert(b, k.load(ids.ptr, ids.dtype, p), ids.dtype, np.dtype("int64"))
     ok = b.icmp_unsigned("<", value, i64(limit))
     bad = b.not_(ok)
     if ignored is not None:
-        bad = b.and_(bad, b.icmp_signed("!=", value, i64(ignored)))
+        kept = b.icmp_signed("!=", value, i64(ignored))
+        ok, bad = b.and_(ok, kept), b.and_(bad, kept)
     with k.when(bad):
         k.fail(k.error_code, value)
     return value, ok
@@ -121,11 +122,8 @@ def emit_one_hot(k, node, out, ins, scratch) -> None:
     one, zero = const(out.dtype, 1), const(out.dtype, 0)
     start, stop = k.split(labels.size)
     with k.loop(start, stop, "p") as p:
-        ignored = node.attrs.get("ignore_index")
-        value, ok = _id(k, labels, p, n, ignored)
-        if ignored is not None:  # an ignored label: a row of zeros
-            ok = b.and_(ok, b.icmp_signed("!=", value, i64(ignored)))
-        label = b.select(ok, value, i64(-1))
+        value, ok = _id(k, labels, p, n, node.attrs.get("ignore_index"))
+        label = b.select(ok, value, i64(-1))  # out of range or ignored: a row of zeros
         base = b.mul(p, i64(n))
         with k.loop(0, n, "c") as c:
             k.store(b.select(b.icmp_signed("==", c, label), one, zero), out.ptr, out.dtype,
