@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from graphc.ir.node import Node
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def topological_order(outputs: Iterable[Node]) -> list[Node]:
@@ -57,7 +59,11 @@ class Graph:
         return [n for n in self.nodes if n.op == op]
 
     def to_networkx(self) -> nx.MultiDiGraph:
-        """A networkx view: node keys are Nodes, an edge per input slot (attr `slot`)."""
+        """A networkx view: node keys are Nodes, an edge per input slot (attr `slot`).
+        networkx is imported here, not with the module: it costs ~0.35 s, and only this
+        view uses it."""
+        import networkx as nx
+
         g = nx.MultiDiGraph()
         for node in self.nodes:
             g.add_node(node, op=node.op)
