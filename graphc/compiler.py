@@ -46,6 +46,10 @@ def compile(inputs: Sequence[Node], outputs, updates: Mapping[Node, Node] | None
     every compile. debug_infs (GRAPHC_DEBUG_INFS=1): refuse infinities too.
     threads (option): the most threads a call uses (None: as many as pay, up to the CPUs);
     capped at the CPUs the process may run on (or GRAPHC_MAX_THREADS, if set).
+    tiered (option, llvm backend): True runs the calls of a batch size whose native code is
+    not compiled yet on the NumPy interpreter while it compiles in the background, so the
+    first step costs one interpreted step, not a compile (equal to rounding, not bit for
+    bit; default $GRAPHC_TIERED, else False).
     """
     if isinstance(inputs, Node):
         inputs = [inputs]

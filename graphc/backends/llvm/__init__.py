@@ -19,12 +19,13 @@ from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.runner import CachedRunner, LLVMRunner
 from graphc.backends.llvm.runtime import cache, target
 from graphc.backends.llvm.runtime.key import compile_key
+from graphc.backends.tiered import TieredRunner, requested
 
 
 class LLVMBackend:
     name = "llvm"
 
-    def prepare(self, source: Source) -> LLVMRunner | CachedRunner:
+    def prepare(self, source: Source) -> LLVMRunner | CachedRunner | TieredRunner:
         """Options: threads: None uses every core the process may run on (small graphs run
         on one: results are identical for any thread count); an int sets the count.
         target: the CPU to compile for (runtime/target.py: "host", "x86-64-v2", "-v3",
@@ -32,9 +33,13 @@ class LLVMBackend:
         passes; default $GRAPHC_TARGET, else "host"); code
         for a CPU this one is not can be inspected but not run. With the disk cache on,
         compiled variants are looked up by the unoptimized program, these options and
-        the target first, so a hit neither optimizes nor lowers anything."""
+        the target first, so a hit neither optimizes nor lowers anything.
+        tiered: True (default $GRAPHC_TIERED, else False) runs the calls of a binding whose
+        code is not compiled yet on the NumPy interpreter while it compiles in the
+        background (backends/tiered.py)."""
         options = dict(source.options)
         threads = options.pop("threads", None)
+        tiered = requested(options.pop("tiered", None))
         asked = options.pop("target", None)
         chosen = asked if isinstance(asked, target.Target) else target.resolve(
             asked or target.default_name())
@@ -49,9 +54,16 @@ class LLVMBackend:
             return LLVMRunner(source.optimized(), table(), threads, chosen)
 
         if not cache.enabled() or chosen.missing_on_host():  # foreign code is never loaded
-            return prepare()
-        with target.using(chosen):
-            # The target enters the key through the code fingerprint (CPU, features, tuning).
-            key = compile_key(source.program, source.optimize,
-                              {k: v for k, v in source.options.items() if k != "target"})
-        return CachedRunner(key, source.program, threads, chosen, prepare)
+            native = prepare()
+        else:
+            with target.using(chosen):
+                # The target enters the key through the code fingerprint (CPU, features,
+                # tuning); tiered changes when code runs, not the code.
+                key = compile_key(source.program, source.optimize,
+                                  {k: v for k, v in source.options.items()
+                                   if k not in ("target", "tiered")})
+            native = CachedRunner(key, source.program, threads, chosen, prepare)
+        if not tiered or chosen.missing_on_host():
+            return native
+        from graphc.backends.numpy import NumpyRunner  # the first tier, only when asked for
+        return TieredRunner(native, lambda: NumpyRunner(source.optimized()), threads)

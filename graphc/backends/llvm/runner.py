@@ -154,6 +154,16 @@ class LLVMRunner:
                                             profile)
         return found
 
+    def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
+        """Whether this binding's code is compiled (a call would not compile)."""
+        return _binding_key(binding) in self.variants
+
+    def build(self, binding: dict[sympy.Symbol, int]) -> None:
+        """Compile this binding's code now, on the calling thread (a tiered function's
+        background compile: no progress line, nothing else waits for it)."""
+        with progress.silenced():
+            self.variant(binding)
+
     def run(self, arguments, binding, step):
         refuse_foreign(self.target)
         with self._lock:  # one arena per variant: calls of one function take turns
@@ -267,6 +277,15 @@ class CachedRunner:
                 cache.store(variant_key(self.key, binding, profile), payload)
             (self._profiled if profile else self.variants)[_binding_key(binding)] = found
         return found
+
+    def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
+        """Whether this binding's code is in memory or in the disk cache (loaded now)."""
+        return self._load(binding, False) is not None
+
+    def build(self, binding: dict[sympy.Symbol, int]) -> None:
+        """Compile (and store) this binding's code now, on the calling thread, quietly."""
+        with progress.silenced():
+            self.variant(binding)
 
     def run(self, arguments, binding, step):
         refuse_foreign(self.target)

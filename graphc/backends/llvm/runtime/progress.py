@@ -11,6 +11,19 @@ import time
 from collections.abc import Iterator
 
 AFTER = 1.0  # seconds a compile runs before its line appears
+_quiet = threading.local()  # set on a thread whose compiles nobody waits for
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """No line for compiles on this thread within the block (a tiered function's
+    background compile: the calls go on meanwhile, nothing looks hung)."""
+    before = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = before
 
 
 @contextlib.contextmanager
@@ -18,7 +31,7 @@ def compiling(what: str, after: float | None = None) -> Iterator[None]:
     """Around a compile of `what` (e.g. "12 kernels, N=64"): after `after` seconds
     (default AFTER) on a terminal, "graphc: compiling ...", and when it ends the time."""
     stream = sys.stderr
-    if stream is None or not stream.isatty():
+    if stream is None or not stream.isatty() or getattr(_quiet, "on", False):
         yield
         return
     started = time.perf_counter()
