@@ -19,6 +19,7 @@ from graphc.errors import build_error
 from graphc.ir.node import Node
 from graphc.ir.op import Op, Pattern, get_op, register
 from graphc.ops import scalar
+from graphc.ops.erf_numpy import erf as erf_numpy
 from graphc.ops.leaf import as_weak, is_weak, operands
 from graphc.shapes import broadcast, shape_str
 
@@ -46,15 +47,8 @@ def _stable_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-_erf_scalar = np.frompyfunc(math.erf, 1, 1)
-
-
-def _erf(x):
-    return np.asarray(_erf_scalar(x), dtype=np.float64).astype(x.dtype)
-
-
 def _gelu(x):
-    return 0.5 * x * (1 + _erf(x / np.sqrt(2.0).astype(x.dtype)))
+    return 0.5 * x * (1 + erf_numpy(x / np.sqrt(2.0).astype(x.dtype)))
 
 
 _TANH_C = math.sqrt(2 / math.pi)
@@ -258,7 +252,7 @@ define("sqrt", 1, np.sqrt, sympy.sqrt, "float")
 define("sin", 1, np.sin, sympy.sin, "float")
 define("cos", 1, np.cos, sympy.cos, "float")
 define("tanh", 1, np.tanh, sympy.tanh, "float")
-define("erf", 1, _erf, sympy.erf, "float")
+define("erf", 1, erf_numpy, sympy.erf, "float")
 define("sigmoid", 1, _stable_sigmoid, scalar.Sigmoid, "float")
 define("silu", 1, lambda x: x * _stable_sigmoid(x), lambda x: x * scalar.Sigmoid(x),
        "float")
