@@ -175,7 +175,8 @@ def test_table_renders_with_missing_and_failed_frameworks():
     report = {
         "peak": {"1": 100.0}, "repeat": 5,
         "compile": {"lenet": {"cold": {"compile": 0.8, "rebatch": 0.05},
-                              "warm": {"compile": 0.02}},
+                              "warm": {"compile": 0.02},
+                              "tiered": {"compile": 0.3, "rebatch": 0.04}},
                     "transformer": {"cold": {"error": "boom"}}},
         "rows": [{"workload": "gemm 1024", "threads": 1, "flops": 2e9, "bytes": None,
                   "target": 1.05,
@@ -200,7 +201,8 @@ def test_table_renders_with_missing_and_failed_frameworks():
     assert "gemm 1024 at 1 thread: graphc at 80% of peak (target >= 90%) MISS" in notes
     assert ("lenet training step compile (graphc llvm, 1 thread): cold 800 ms (target <= "
             "600 ms) MISS, a second batch size 50 ms (target <= 100 ms) ok, from the disk "
-            "cache 20 ms (target <= 50 ms) ok") in notes
+            "cache 20 ms (target <= 50 ms) ok, tiered (first calls interpreted): cold 300 ms "
+            "(target <= 600 ms) ok, a second batch size 40 ms (target <= 100 ms) ok") in notes
     assert "transformer training step compile (graphc llvm, 1 thread): cold failed: boom" \
         in notes
 
