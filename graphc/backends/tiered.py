@@ -20,7 +20,6 @@ from typing import Protocol
 
 import numpy as np
 import sympy
-import threadpoolctl
 
 from graphc.backends.base import Runner
 from graphc.profile import Profile
@@ -58,7 +57,7 @@ class TieredRunner:
                  threads: int | None = None):
         self.native = native
         self.threads = threads
-        self._blas: threadpoolctl.ThreadpoolController | None = None
+        self._blas = None  # a threadpoolctl.ThreadpoolController, made on first need
         self._interpreter_of = interpreter
         self._interpreter: Runner | None = None
         self._builds: dict[tuple, threading.Thread] = {}
@@ -94,6 +93,8 @@ class TieredRunner:
         if limit is None:
             return contextlib.nullcontext()
         if self._blas is None:
+            import threadpoolctl  # only where an interpreted call has to limit BLAS
+
             self._blas = threadpoolctl.ThreadpoolController()
         return self._blas.limit(limits=limit, user_api="blas")
 

@@ -5,8 +5,9 @@ A key hashes a canonical serialization of the program (every node's op, attrs, d
 shape, its inputs by position; inputs and params by dtype and shape only; the inputs,
 outputs and updates by position), the compile options, the binding, and everything else
 the object code depends on: the source of the graphc package (passes and lowerings), the
-versions of llvmlite, NumPy and sympy, and the host CPU. A hit then costs a walk over the
-user's graph and a file read: neither the optimizer nor the lowerings run.
+versions of llvmlite, NumPy and sympy, and the host CPU. graphc's source enters by each
+file's stat signature (size, mtime, ctime, inode), not its bytes. A hit then costs a walk
+over the user's graph and a file read: neither the optimizer nor the lowerings run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import llvmlite
@@ -28,6 +30,7 @@ from graphc.ir.program import Program
 # Ops whose value is an argument: their names and identities do not reach the code.
 ARGUMENTS = {"input", "param"}
 _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
+RECENT_NS = 2_000_000_000  # a source file written this recently is read, not trusted by stat
 
 
 def code_fingerprint() -> bytes:
@@ -40,23 +43,41 @@ def code_fingerprint() -> bytes:
 @functools.cache
 def _fingerprint(target_fingerprint: str) -> bytes:
     h = hashlib.sha256()
-    for relative in _source_files(str(_PACKAGE)):
-        with open(os.path.join(_PACKAGE, relative), "rb") as source:
-            h.update(relative.encode() + b"\0" + source.read() + b"\0")
+    for relative, signature in _source_files(str(_PACKAGE)):
+        h.update(f"{relative}\0{signature}\0".encode())
     h.update(f"numpy={np.__version__};sympy={sympy.__version__};"
              f"llvmlite={llvmlite.__version__};{target_fingerprint}".encode())
     return h.digest()
 
 
-def _source_files(root: str) -> list[str]:
-    """The package's .py files, relative to root, sorted (os.walk: pathlib's rglob took
-    most of a cache hit's 25 ms fingerprint)."""
+def _source_files(root: str) -> list[tuple[str, tuple]]:
+    """The package's .py files, relative to root and sorted, each with its stat signature
+    (size, mtime, ctime, inode), as git's index tells a changed file without reading it
+    (reading and hashing every file took 20 of a cache hit's ~50 ms): any write moves a
+    file's ctime, which no tool sets back. A file written within RECENT_NS of now could
+    still be written again within the same clock tick, so its bytes are hashed too."""
+    recent = _now_ns() - RECENT_NS
     found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
-        found += [os.path.relpath(os.path.join(folder, f), root) for f in files
-                  if f.endswith(".py")]
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    st = entry.stat()
+                    signature: tuple = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                    if max(st.st_mtime_ns, st.st_ctime_ns) > recent:
+                        with open(entry.path, "rb") as source:
+                            signature += (hashlib.sha256(source.read()).hexdigest(),)
+                    found.append((entry.path[len(root) + 1:], signature))
     return sorted(found)
+
+
+def _now_ns() -> int:
+    return time.time_ns()
 
 
 def compile_key(program: Program, optimize: bool, options: dict) -> bytes:

@@ -166,7 +166,26 @@ def test_the_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
         key._fingerprint.cache_clear()
         digests.append(key.code_fingerprint())
     key._fingerprint.cache_clear()
-    assert len(set(digests)) == 3
+    assert len(set(digests)) == 3  # written just now: read, even if stat could not tell
+
+
+def test_the_fingerprint_trusts_the_stat_of_files_not_written_lately(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    source = package / "a.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(key, "_PACKAGE", package)
+    later = key._now_ns() + 10 * key.RECENT_NS
+    monkeypatch.setattr(key, "_now_ns", lambda: later)
+    digests = []
+    for mtime in (None, None, 1_000_000_000):
+        if mtime is not None:
+            os.utime(source, ns=(mtime, mtime))
+        key._fingerprint.cache_clear()
+        digests.append(key.code_fingerprint())
+    key._fingerprint.cache_clear()
+    assert digests[0] == digests[1] != digests[2]
+    assert all(len(signature) == 4 for _, signature in key._source_files(str(package)))
 
 
 @pytest.mark.parametrize("options", [{"optimize": False}, {"threads": 2}, {"threads": None}])
