@@ -21,7 +21,7 @@ def is_2x2(node, in_shape, out_shape) -> bool:
                        "avg_pool2d_grad"):
         return False
     p = Pooling.of(node)
-    return ((p.kernel, p.stride, p.padding, p.dilation) == ((2, 2),) * 3 + ((1, 1),)
+    return ((p.kernel, p.stride, p.padding, p.dilation) == ((2, 2), (2, 2), (0, 0), (1, 1))
             and p.divisor_override is None
             and tuple(out_shape[2:]) == (in_shape[2] // 2, in_shape[3] // 2))
 
