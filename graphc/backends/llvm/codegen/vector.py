@@ -23,6 +23,12 @@ def vector_bytes() -> int:
     return target.current().vector_bytes
 
 
+def native_vector_bytes() -> int:
+    """Bytes the target executes in one vector op (less than vector_bytes() on CPUs that
+    split their widest vectors: Zen 4's AVX-512)."""
+    return target.current().native_vector_bytes
+
+
 def vector_registers() -> int:
     """Vector registers of the target (16 on SSE and AVX2, 32 on AVX-512 and NEON)."""
     return target.current().vector_registers

@@ -58,6 +58,9 @@ class Tuning:
         return Tuning(**data)
 
 
+DOUBLE_PUMPED = {"znver4"}  # CPUs that run their widest vector ops as two halves
+
+
 @dataclass(frozen=True)
 class Target:
     """The CPU code is compiled for: LLVM's triple, CPU name and features, and what the
@@ -81,6 +84,13 @@ class Target:
     @property
     def avx512(self) -> bool:
         return self.x86 and self.vector_bytes == 64
+
+    @property
+    def native_vector_bytes(self) -> int:
+        """The vector width the CPU executes in one go: narrower than its registers where
+        it splits them (Zen 4 runs a 512-bit op as two 256-bit halves, so a half vector
+        costs half as much there; everywhere else it costs as much as a whole one)."""
+        return min(self.vector_bytes, 32) if self.cpu in DOUBLE_PUMPED else self.vector_bytes
 
     def llvm(self) -> tuple[str, str, str]:
         """(triple, cpu, features), what a target machine is made from."""
