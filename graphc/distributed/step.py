@@ -124,7 +124,9 @@ class SplitStep:
         self.spec, self.world = spec, world
         self.inputs = tuple(spec.inputs)
         self.threads = default_threads(world) if threads is None else threads
-        options = {"threads": self.threads} if backend == "llvm" else {}
+        # Never tiered (GRAPHC_TIERED): every rank must write the same bits into its params,
+        # and which calls a tiered function interprets differs from rank to rank.
+        options = {"threads": self.threads, "tiered": False} if backend == "llvm" else {}
         params = list(spec.optimizer.params)
         self.scale = dsl.param("data_parallel.scale", np.ones((), spec.loss.dtype))
         grads = grad(spec.loss * self.scale, params)

@@ -54,6 +54,15 @@ def test_the_split_step_computes_the_whole_step(kind, backend):
     assert all(v > 0 for v in ddp.timings.per_step().values())
 
 
+def test_data_parallel_functions_are_never_tiered(monkeypatch):
+    """GRAPHC_TIERED would let each rank interpret a different number of early updates, so
+    the ranks' params would part in their last bits: the split step compiles untiered."""
+    monkeypatch.setenv("GRAPHC_TIERED", "1")
+    ddp = gc.distributed.DataParallel(builder("sgd"), World(), threads=1)
+    for function in (ddp.split.gradient_fn, ddp.split.update_fn):
+        assert type(function._runner).__name__ != "TieredRunner"
+
+
 def test_the_buckets_hold_the_gradients_of_the_last_step():
     ddp = gc.distributed.DataParallel(builder("sgd"), World(), threads=1)
     spec = ddp.split.spec
