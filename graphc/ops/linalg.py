@@ -48,7 +48,8 @@ class MatMul(Op):
 
     def numpy(self, node, args, env):
         a, b = (x.astype(node.dtype, copy=False) for x in args)
-        return np.matmul(a, b)
+        with np.errstate(all="ignore"):  # inf and NaN as IEEE says, silently (as + and *)
+            return np.matmul(a, b)
 
     def grad(self, node, out_grad):
         a, b = node.inputs
