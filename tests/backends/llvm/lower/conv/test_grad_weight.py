@@ -127,6 +127,19 @@ def test_half_vectors_only_where_the_cpu_splits_its_vectors(cpu, lanes):
         assert _plan(MODELS["lenet2"]).lanes == lanes
 
 
+@pytest.mark.parametrize("level", ["x86-64-v4", "x86-64-v3"])
+def test_shifted_blocks_fit_the_register_file(level):
+    """The accumulators, the gradient vectors a pixel step holds and the streamed shifted
+    vector fit the vector registers (LeNet's 4 x 3 block took 17 of AVX2's 16)."""
+    chosen = target.resolve(level)
+    with target.using(chosen):
+        plans = [_plan(s, dt) for s in [*MODELS.values(), *SWEEP]
+                 for dt in ("float32", "float64")]
+    for p in plans:
+        if isinstance(p, Shifted):
+            assert p.ob * p.tb + p.ob + 1 <= chosen.vector_registers, p
+
+
 def _small_integers(rng, shape):
     return rng.integers(-2, 3, size=shape)
 

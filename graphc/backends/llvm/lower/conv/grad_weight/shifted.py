@@ -13,12 +13,12 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import round_up
 from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import (
-    accumulators,
     fma_of,
     masked_load_of,
     native_vector_bytes,
     splat,
     vector_bytes,
+    vector_registers,
 )
 from graphc.backends.llvm.lower.conv.grad_weight.common import (
     Shapes,
@@ -32,12 +32,21 @@ CHUNK_BYTES = 256 * 1024  # g and shifted planes of the images one pass reads (L
 MIN_STEPS = 64  # vector steps per block and pass, at least (a pass costs a flush)
 
 
+def fits(ob: int, tb: int) -> bool:
+    """Whether a block's registers fit the vector register file: its ob x tb
+    accumulators, the ob gradient vectors each pixel step holds, and the shifted vector it
+    streams (4 x 3 did not fit AVX2's 16: one accumulator went to the stack and back at
+    every step, a third of LeNet's weight-gradient time)."""
+    return ob * tb + ob + 1 <= vector_registers()
+
+
 @functools.lru_cache(maxsize=64)
-def _blocking(outputs: int, taps: int) -> tuple[int, int]:
-    """(output channels, taps) of a register block. The cost of a block is its FMAs plus
-    half its vector loads per pixel vector; the choice minimizes the cost of the whole
-    outputs x taps grid on one thread plus that of the busier thread on two (threads
-    split the blocks into contiguous ranges; these machines have two cores)."""
+def _blocking(outputs: int, taps: int, registers: int) -> tuple[int, int]:
+    """(output channels, taps) of a register block for a register file of `registers`
+    vectors. The cost of a block is its FMAs plus half its vector loads per pixel vector;
+    the choice minimizes the cost of the whole outputs x taps grid on one thread plus
+    that of the busier thread on two (threads split the blocks into contiguous ranges;
+    these machines have two cores)."""
     def cost(ob: int, tb: int) -> float:
         sizes_o = np.minimum(ob, outputs - np.arange(0, outputs, ob))
         sizes_t = np.minimum(tb, taps - np.arange(0, taps, tb))
@@ -47,7 +56,7 @@ def _blocking(outputs: int, taps: int) -> tuple[int, int]:
         return items.sum() + max(items[:half].sum(), items[half:].sum())
 
     shapes = [(ob, tb) for ob in range(1, min(MAX_BLOCK, outputs) + 1)
-              for tb in range(1, min(MAX_BLOCK, taps) + 1) if ob * tb <= accumulators()]
+              for tb in range(1, min(MAX_BLOCK, taps) + 1) if fits(ob, tb)]
     return min(shapes, key=lambda s: (cost(*s), -s[0] * s[1]))
 
 
@@ -79,7 +88,7 @@ class Shifted(Shapes):
         n_, c_, h, wd = x_shape
         _, o_, ho, wo = g_shape
         kh, kw = kernel
-        ob, tb = _blocking(o_, c_ * kh * kw)
+        ob, tb = _blocking(o_, c_ * kh * kw, vector_registers())
         lanes = _lanes(dtype, ho * wo)
         per_image = (o_ * ho * wo + c_ * kw * (h + 2 * padding[0]) * wo) * dtype.itemsize
         steps = -(-ho * wo // lanes)
