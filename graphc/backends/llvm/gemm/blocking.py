@@ -13,6 +13,7 @@ from graphc.backends.llvm.runtime import target
 
 TILE_VECTORS = 2  # vectors per tile row: NR = 2 vectors (32 float32 with AVX-512, 16 AVX2)
 MAX_MR = 8  # rows of the register tile at most
+K_UNROLL = 4  # depths per trip of the micro-kernel's loop
 KC, MC, NC = 512, 128, 1024  # cache blocks: depth, rows, columns
 MIN_ITEMS = 4  # split smaller problems into this many items where possible (threads)
 SCRATCH_SLOTS = 8  # per-thread scratch regions; threads beyond them sit out a GEMM
