@@ -78,11 +78,12 @@ class Blocking:
 
     def layout(self, dtype: np.dtype) -> dict[str, int]:
         """Byte offsets in one thread's scratch: the packed A block and B panels (plus the
-        depth rows one run-packed block may write past them), a C tile,
+        elements a transposed A block and the depth rows one run-packed B block may write
+        past them), a C tile,
         the A column table (kc i64), B's row tables (3 x kc i64) and column tables
         (3 x nc i32); "end" is the size."""
         size = np.dtype(dtype).itemsize
-        parts = {"a_pack": self.mc * self.kc * size,
+        parts = {"a_pack": (self.mc * self.kc + lanes(dtype)) * size,
                  "b_pack": (self.nc * self.kc + nr(dtype) * lanes(dtype)) * size,
                  "tile": mr() * nr(dtype) * size, "a_cols": 8 * self.kc,
                  "b_rows": 3 * 8 * self.kc, "b_cols": 3 * 4 * self.nc}
