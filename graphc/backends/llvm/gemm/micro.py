@@ -11,7 +11,7 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I1, I32, I64, PTR, VOID, i64, llvm_type
 from graphc.backends.llvm.codegen.vector import fma_of, lanes, vector_bytes
-from graphc.backends.llvm.gemm.blocking import K_UNROLL, TILE_VECTORS, mr, nr
+from graphc.backends.llvm.gemm.blocking import TILE_VECTORS, k_unroll, mr, nr
 
 
 @dataclass
@@ -121,7 +121,8 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
             b.call(prefetch, [q, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
     zero = ir.Constant(vec, [0.0] * n_lanes)
     zeros = [[zero] * TILE_VECTORS for _ in range(mr())]
-    unrolled_depth = b.and_(kc, i64(-K_UNROLL))
+    unroll = k_unroll()
+    unrolled_depth = b.and_(kc, i64(-unroll))
     b.cbranch(b.icmp_signed(">", unrolled_depth, i64(0)), body, tail)
 
     def k_step(p, accs):
@@ -140,7 +141,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
             new.append([b.call(fma, [splat, bs[v], accs[i][v]]) for v in range(TILE_VECTORS)])
         return new
 
-    # The unrolled loop: K_UNROLL depths a trip (the same order of sums as one a trip).
+    # The unrolled loop: `unroll` depths a trip (the same order of sums as one a trip).
     b.position_at_end(body)
     p = b.phi(I64, "p")
     p.add_incoming(i64(0), entry)
@@ -149,13 +150,13 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
         for acc in row:
             acc.add_incoming(zero, entry)
     new = accs
-    for u in range(K_UNROLL):
+    for u in range(unroll):
         new = k_step(b.add(p, i64(u)), new)
-    p_next = b.add(p, i64(K_UNROLL))
+    p_next = b.add(p, i64(unroll))
     p.add_incoming(p_next, body)
     _close(accs, new, body)
     b.cbranch(b.icmp_signed("<", p_next, unrolled_depth), body, tail)
-    # The remaining depths (fewer than K_UNROLL), one a trip.
+    # The remaining depths (fewer than `unroll`), one a trip.
     b.position_at_end(tail)
     p_tail = b.phi(I64, "p_tail")
     p_tail.add_incoming(i64(0), entry)
