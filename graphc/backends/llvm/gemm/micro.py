@@ -27,16 +27,16 @@ class InPlaceA:
 
 def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc, accumulate,
           dtype, in_place: InPlaceA | None = None) -> None:
-    """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc), a column panel at a
-    time (BLIS's order): its B panel (kc x NR) stays in L1 while the block's A panels
-    (mc x kc, packed to sit in L2) stream past it. Row panels first instead kept an A
-    panel in L1 but streamed the whole packed B block (kc x nc, larger than L2) once per
-    row panel, from L3, which other cores and tenants share."""
+    """Every MR x NR tile of the C block [ic, ic+mc) x [jc, jc+nc), a row panel at a
+    time: its A panel (MR x kc) stays in L1 while the block's packed B panels stream past
+    it, and its C tiles are visited along C's rows. A column panel at a time (BLIS's
+    order: a B panel in L1, the A block streaming from L2) measured 2-8% slower in median
+    at 512-2048^3 on Zen 3, and no faster on the model steps' shapes."""
     b = k.b
     width = nr(dtype)
-    n_rows = b.sdiv(b.add(mc, i64(mr() - 1)), i64(mr()))
-    with k.loop(0, b.sdiv(b.add(nc, i64(width - 1)), i64(width)), "jr") as jr, \
-            k.loop(0, n_rows, "ir") as ir_:
+    n_cols = b.sdiv(b.add(nc, i64(width - 1)), i64(width))
+    with k.loop(0, b.sdiv(b.add(mc, i64(mr() - 1)), i64(mr())), "ir") as ir_, \
+            k.loop(0, n_cols, "jr") as jr:
         row = b.mul(ir_, i64(mr()))
         rows = smin(b, i64(mr()), b.sub(mc, row))
         ap = k.gep(a_pack, dtype, b.mul(row, kc))
