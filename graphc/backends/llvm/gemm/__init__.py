@@ -6,8 +6,9 @@ B): a driver function `gc_gemm_*` parameterized at run time by a per-site descri
 constant i64 array: shapes, cache blocks, strides, index maps), so each call site is one
 call plus its epilogue, and the module does not grow with the number of matmuls.
 
-A micro-kernel keeps an MR x NR tile of C in vector registers (SSA phis, explicit
-`llvm.fma`) while it runs over packed panels: A in panels of MR rows, B in panels of NR
+A micro-kernel (a function of its own, four depths a trip where the target has FMA) keeps
+an MR x NR tile of C in vector registers (SSA phis, explicit `llvm.fma`) while it runs
+over packed panels: A in panels of MR rows, B in panels of NR
 columns, both k-major, packed from their operands into per-thread scratch. A's element
 (r, p) is at r * row stride + cols(p) (packed with vector loads, in transposed blocks where
 its columns are contiguous; an A block that only a few column panels use is read in
