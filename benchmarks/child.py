@@ -39,10 +39,12 @@ def environment(threads: int, base: dict | None = None) -> dict:
 
 
 def pin(threads: int) -> None:
-    """Run on the first `threads` CPUs this process may use (where the OS allows it)."""
+    """Run on the last `threads` CPUs this process may use (where the OS allows it): CPU 0
+    takes more of the interrupts (on this project's 2-core VM a GEMM pinned there ran a
+    median 72-74 GFLOP/s against 78-80 on CPU 1, the same best)."""
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, cpus[:threads])
+        os.sched_setaffinity(0, cpus[-threads:])
 
 
 def builder(framework: str):

@@ -33,15 +33,21 @@ def best_alternative(times: dict) -> tuple[str | None, float | None]:
 
 
 def summarize(row: dict, peak: dict) -> dict:
-    """The row's derived figures: best alternative, ratio, graphc's GFLOP/s and peak
-    fraction (None where an input is missing)."""
+    """The row's derived figures: best alternative, ratio, graphc's GFLOP/s (median call)
+    and peak fractions (None where an input is missing). The peak is the best probe of the
+    run (what the machine can do), so "peak_fraction" sets graphc's fastest call against
+    it, like against like; "median_peak_fraction" its median call, which a shared machine
+    pulls down further (here the peak probe's own median was 4-10% below its best)."""
     best, best_time = best_alternative(row["times"])
-    ours = median(row["times"].get("graphc"))
+    cell = row["times"].get("graphc")
+    ours = median(cell)
     ratio = ours / best_time if ours is not None and best_time else None
     gflops = row["flops"] / ours / 1e9 if ours else None
+    fastest = (cell or {}).get("min", ours)
     top = peak.get(str(row["threads"]))
     return {"best": best, "ratio": ratio, "gflops": gflops,
-            "peak_fraction": gflops / top if gflops is not None and top else None}
+            "peak_fraction": row["flops"] / fastest / 1e9 / top if fastest and top else None,
+            "median_peak_fraction": gflops / top if gflops is not None and top else None}
 
 
 def _time_cell(cell: dict | None) -> str:
@@ -101,14 +107,19 @@ def notes(report: dict) -> list[str]:
     peak = report.get("peak", {})
     if peak:
         out.append("FMA peak (benchmarks.peak, best probe of the run): " + ", ".join(
-            f"{v:.0f} GFLOP/s at {k} thread{'s' if k != '1' else ''}" for k, v in peak.items()))
+            f"{v:.0f} GFLOP/s at {k} thread{'s' if k != '1' else ''}" for k, v in peak.items())
+            + "; GFLOP/s is graphc's median call, \"of peak\" its fastest call against the "
+            "best probe (best against best)")
     for row in report["rows"]:
         if row["workload"] == "gemm 1024" and row["threads"] == 1:
-            fraction = summarize(row, peak)["peak_fraction"]
+            s = summarize(row, peak)
+            fraction = s["peak_fraction"]
             if fraction is not None:
-                out.append(f"gemm 1024 at 1 thread: graphc at {100 * fraction:.0f}% of peak "
-                           f"(target >= {100 * GEMM_PEAK_TARGET:.0f}%)"
-                           + _verdict(fraction, GEMM_PEAK_TARGET, at_most=False))
+                out.append(f"gemm 1024 at 1 thread: graphc's fastest call at "
+                           f"{100 * fraction:.0f}% of peak (target >= "
+                           f"{100 * GEMM_PEAK_TARGET:.0f}%)"
+                           + _verdict(fraction, GEMM_PEAK_TARGET, at_most=False)
+                           + f"; its median call at {100 * s['median_peak_fraction']:.0f}%")
     out += _compile_notes(report)
     out += _contention_notes(report)
     out += _bandwidth_notes(report)

@@ -118,13 +118,18 @@ class Target:
 
     def missing_on_host(self) -> list[str]:
         """The features this target's code uses that the host CPU lacks (empty: its code
-        runs here)."""
-        if self.triple.split("-")[0] != host_target().triple.split("-")[0]:
-            return [f"the {self.triple.split('-')[0]} architecture"]
-        have = set(_enabled(host_target().features))
-        return sorted(set(_enabled(self.features)) - have
-                      or ([] if self.vector_bytes <= host_target().vector_bytes
-                          else [f"{self.vector_bytes * 8}-bit vectors"]))
+        runs here). Asked before every call: worked out once per target."""
+        return list(_missing_on_host(self.triple, self.features, self.vector_bytes))
+
+
+@functools.cache
+def _missing_on_host(triple: str, features: str, vector_bytes: int) -> tuple[str, ...]:
+    if triple.split("-")[0] != host_target().triple.split("-")[0]:
+        return (f"the {triple.split('-')[0]} architecture",)
+    have = set(_enabled(host_target().features))
+    return tuple(sorted(set(_enabled(features)) - have
+                        or ([] if vector_bytes <= host_target().vector_bytes
+                            else [f"{vector_bytes * 8}-bit vectors"])))
 
 
 def _enabled(features: str) -> list[str]:
