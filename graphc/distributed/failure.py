@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,20 @@ def install_abort_on_error(world: World) -> None:
 
 def _report_and_abort(world: World, exc_type, exc, tb, where: str) -> None:
     text = "".join(traceback.format_exception(exc_type, exc, tb))
-    sys.stderr.write(f"graphc.distributed: rank {world.rank} of {world.size} raised{where}; "
-                     f"aborting the job (MPI_Abort) so no process waits for it:\n{text}")
+    say_and_abort(world.comm, f"graphc.distributed: rank {world.rank} of {world.size} "
+                  f"raised{where}; aborting the job (MPI_Abort) so no process waits for "
+                  f"it:\n{text}")
+
+
+FORWARD_SECONDS = 0.5  # for the launcher to forward a dying process's last words
+
+
+def say_and_abort(comm, message: str, code: int = 1) -> None:
+    """Print `message` and end every process of the job. The launcher forwards output
+    through its own processes, which MPI_Abort ends too: a message written just before
+    it was sometimes lost on a busy machine (the job ended saying nothing), so the
+    output gets a moment to leave first."""
+    sys.stderr.write(message)
     sys.stderr.flush()
-    world.comm.Abort(1)
+    time.sleep(FORWARD_SECONDS)
+    comm.Abort(code)

@@ -24,7 +24,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from graphc.distributed.failure import DistributedError, install_abort_on_error
+from graphc.distributed.failure import (
+    DistributedError,
+    install_abort_on_error,
+    say_and_abort,
+)
 
 DEFAULT_TIMEOUT = 600.0  # seconds a collective may wait; long enough for a cold compile
 TIMEOUT_VARIABLE = "GRAPHC_DIST_TIMEOUT"
@@ -165,10 +169,8 @@ class World:
         Abort); in a world of size 1, raise DistributedError instead."""
         if self.comm is None:
             raise DistributedError(message)
-        sys.stderr.write(f"graphc.distributed: rank {self.rank} of {self.size}: {message}; "
-                         "aborting the job\n")
-        sys.stderr.flush()
-        self.comm.Abort(code)
+        say_and_abort(self.comm, f"graphc.distributed: rank {self.rank} of {self.size}: "
+                      f"{message}; aborting the job\n", code)
 
 
 def init(timeout: float | None = None, abort_on_error: bool = True) -> World:
