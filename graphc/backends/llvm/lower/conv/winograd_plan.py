@@ -152,10 +152,12 @@ class Winograd:
 # (7e-6 of the output scale in float32, 1.7e-14 in float64) within the op tests'.
 TILE = 4
 # The rule, measured at 1 thread against the other paths (benchmarks/results/NOTES.md):
-# from 24 channels each way Winograd wins at every plane from 4x4 to 32x32; 16 channels
-# break even, fewer lose. That keeps the digits CNN (1-16 channels) and LeNet (5x5) on
-# their paths.
-MIN_CHANNELS = 24
+# on a Zen 4, from 24 channels each way Winograd won at every plane from 4x4 to 32x32 and
+# 16 channels broke even; on a Zen 3 (AVX2), 16 channels each way won or tied (16 -> 32
+# on 4x4: 0.60 of the direct kernel's time forward, 0.76 for the input gradient; 16 -> 16
+# on 8x8: 0.96-1.0; 16 -> 64 and 64 -> 16 on 32x32: 0.50-0.75) and 8 lost (1.3x). The
+# digits CNN's second layer (16 -> 32) takes it; its first (1 -> 16) and LeNet (5x5) do not.
+MIN_CHANNELS = 16
 MIN_SIDE = 4  # one whole tile; smaller outputs were not measured
 # float32 error grows with the depth summed: 4-7e-6 of the output scale at 32-64 input
 # channels, 9e-6 at 128 (5.5e-5 relative on outputs above a tenth of the largest), 1.6e-5

@@ -90,9 +90,9 @@ def test_transforms_compute_the_correlation(m):
 
 
 def test_routing():
-    """The benchmark layer takes Winograd both ways; small layers (LeNet's 5x5, the
-    digits CNN's 8x8 images with 1-16 channels), strided, non-3x3 and padding-3 ones do
-    not."""
+    """The benchmark layer and layers of 16 channels each way take Winograd both ways;
+    LeNet's 5x5 layers, the digits CNN's first layer (1 -> 16 channels), 8-channel,
+    strided, non-3x3 and padding-3 ones do not."""
     forward, gradient = _nodes(BENCHMARK)
     assert forward_path(*forward) == grad_input_path(*gradient) == "winograd"
     for dtype in ("float32", "float64"):
@@ -102,13 +102,13 @@ def test_routing():
     for shape in lenet:
         forward, gradient = _nodes(shape, kernel=5)
         assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
-    digits = [(64, 1, 8, 8, 16, 1), (64, 16, 4, 4, 32, 1)]
-    for shape in digits:
-        forward, gradient = _nodes(shape)
+    for shape in [(64, 1, 8, 8, 16, 1), (8, 8, 8, 8, 16, 1), (8, 16, 8, 8, 8, 1),
+                  (8, 24, 3, 3, 24, 1)]:
+        forward, gradient = _nodes(shape)  # 1 or 8 channels one way; a 3 x 3 output plane
         assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
-    for shape in [(8, 16, 32, 32, 64, 1), (8, 64, 32, 32, 16, 1), (8, 24, 3, 3, 24, 1)]:
-        forward, gradient = _nodes(shape)  # 16 channels one way; a 3 x 3 output plane
-        assert "winograd" not in (forward_path(*forward), grad_input_path(*gradient))
+    for shape in [(64, 16, 4, 4, 32, 1), (8, 16, 32, 32, 64, 1), (8, 64, 32, 32, 16, 1)]:
+        forward, gradient = _nodes(shape)  # 16 channels one way: the digits CNN's second
+        assert forward_path(*forward) == grad_input_path(*gradient) == "winograd"
     deep = (8, 256, 8, 8, 256, 1)  # float32's rounding error grows with the depth: F(2x2)
     assert forward_path(*_nodes(deep)[0]) == "winograd"
     assert forward_winograd(*_nodes(deep)[0]).m == 2
