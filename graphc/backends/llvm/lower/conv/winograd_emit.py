@@ -294,50 +294,45 @@ def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, tiles: _Tiles, pr
 def _exact(k: Kernel, conv: Winograd, image, weight, out, t0, end) -> None:
     """Tiles [t0, min(t0 + NR, end)) of the batch summed term by term, as the reference: the
     forward convolution multiplies the zero padding (inf * 0 is NaN), the input gradient
-    only the gradient's own values."""
+    only the gradient's own values. Run-time loops throughout: the path is taken only for
+    tiles with an inf or NaN, and unrolled it was half of the kernel's compile time."""
     b = k.b
     dt = np.dtype(conv.dtype)
     zero = ir.Constant(llvm_type(dt), 0.0)
+    total = k.alloca(llvm_type(dt))
     stop = smin(b, b.add(t0, i64(conv.width)), end)
     with k.loop(t0, stop, "t") as tile:
         n, local = (f(tile, i64(conv.tiles_y * conv.tiles_x)) for f in (b.udiv, b.urem))
         ty, tx = b.udiv(local, i64(conv.tiles_x)), b.urem(local, i64(conv.tiles_x))
         with k.loop(0, conv.cout, "o") as o:
             dst = b.mul(b.add(b.mul(n, i64(conv.cout)), o), i64(conv.ho * conv.wo))
-            for a in range(conv.m):
-                y = b.add(b.mul(ty, i64(conv.m)), i64(a))
-                for j in range(conv.m):
-                    x = b.add(b.mul(tx, i64(conv.m)), i64(j))
-                    inside = b.and_(b.icmp_signed("<", y, i64(conv.ho)),
-                                    b.icmp_signed("<", x, i64(conv.wo)))
-                    with k.when(inside):
-                        total = k.alloca(llvm_type(dt))
-                        b.store(zero, total)
-                        with k.loop(0, conv.cin, "ec") as c:
-                            src = b.mul(b.add(b.mul(n, i64(conv.cin)), c), i64(conv.h * conv.w))
-                            for i in range(KERNEL):
-                                iy = b.add(y, i64(i - conv.ph))
-                                for jj in range(KERNEL):
-                                    ix = b.add(x, i64(jj - conv.pw))
-                                    ok = b.and_(
-                                        b.icmp_unsigned("<", iy, i64(conv.h)),
-                                        b.icmp_unsigned("<", ix, i64(conv.w)))
-                                    at = b.select(ok, b.add(src, b.add(b.mul(iy, i64(conv.w)), ix)),
-                                                  i64(0))
-                                    value = b.select(ok, k.load(image.ptr, dt, at), zero)
-                                    wt = k.load(weight.ptr, dt, _tap(b, conv, o, c, i, jj))
-                                    acc = b.load(total, typ=llvm_type(dt))
-                                    new = b.fadd(acc, b.fmul(wt, value))
-                                    b.store(new if not conv.flipped else b.select(ok, new, acc),
-                                            total)
-                        k.store(b.load(total, typ=llvm_type(dt)), out.ptr, dt,
-                                b.add(dst, b.add(b.mul(y, i64(conv.wo)), x)))
+            y0, x0 = b.mul(ty, i64(conv.m)), b.mul(tx, i64(conv.m))
+            with (k.loop(y0, smin(b, b.add(y0, i64(conv.m)), i64(conv.ho)), "y") as y,
+                  k.loop(x0, smin(b, b.add(x0, i64(conv.m)), i64(conv.wo)), "x") as x):
+                b.store(zero, total)
+                with (k.loop(0, conv.cin, "ec") as c, k.loop(0, KERNEL, "ei") as i,
+                      k.loop(0, KERNEL, "ej") as j):
+                    src = b.mul(b.add(b.mul(n, i64(conv.cin)), c), i64(conv.h * conv.w))
+                    iy = b.add(y, b.sub(i, i64(conv.ph)))
+                    ix = b.add(x, b.sub(j, i64(conv.pw)))
+                    ok = b.and_(b.icmp_unsigned("<", iy, i64(conv.h)),
+                                b.icmp_unsigned("<", ix, i64(conv.w)))
+                    at = b.select(ok, b.add(src, b.add(b.mul(iy, i64(conv.w)), ix)), i64(0))
+                    value = b.select(ok, k.load(image.ptr, dt, at), zero)
+                    wt = k.load(weight.ptr, dt, _tap(b, conv, o, c, i, j))
+                    acc = b.load(total, typ=llvm_type(dt))
+                    new = b.fadd(acc, b.fmul(wt, value))
+                    b.store(new if not conv.flipped else b.select(ok, new, acc), total)
+                k.store(b.load(total, typ=llvm_type(dt)), out.ptr, dt,
+                        b.add(dst, b.add(b.mul(y, i64(conv.wo)), x)))
 
 
-def _tap(b, conv: Winograd, o, c, i: int, j: int):
-    """The flat index of tap (i, j) of output channel o's filter over input channel c."""
-    if conv.flipped:
+def _tap(b, conv: Winograd, o, c, i, j):
+    """The flat index of tap (i, j) (run-time values) of output channel o's filter over
+    input channel c."""
+    last = i64(KERNEL - 1)
+    if conv.flipped:  # w[c, o, 2 - i, 2 - j]
         return b.add(b.mul(b.add(b.mul(c, i64(conv.cout)), o), i64(KERNEL * KERNEL)),
-                     i64((KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j))
+                     b.add(b.mul(b.sub(last, i), i64(KERNEL)), b.sub(last, j)))
     return b.add(b.mul(b.add(b.mul(o, i64(conv.cin)), c), i64(KERNEL * KERNEL)),
-                 i64(i * KERNEL + j))
+                 b.add(b.mul(i, i64(KERNEL)), j))
