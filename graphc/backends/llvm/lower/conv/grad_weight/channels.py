@@ -1,4 +1,4 @@
-"""The "channels" path, for planes of at most one vector of output pixels: g transposed
+"""The "channels" path, for planes of few output pixels (CHANNELS_PIXELS): g transposed
 so vectors run over output channels, times broadcast image values, for only the (pixel,
 tap) pairs whose input pixel lies inside the image."""
 
@@ -65,8 +65,9 @@ def channels_grad_weight(k, p: Channels, x, g, out, scratch) -> None:
 
 
 def _transpose_grads(k, p: Channels, g, scratch) -> None:
-    """gT[n, q, o] = g[n, o, q], zero for the padding channels o >= O: per image and
-    vector of output channels, one masked load per channel and a shuffle transpose."""
+    """gT[n, q, o] = g[n, o, q], zero for the padding channels o >= O: per image, vector
+    of output channels and vector of pixels, one masked load per channel and a shuffle
+    transpose."""
     b = k.b
     v = Vectors(k, p.dtype)
     pixels = p.ho * p.wo
@@ -75,18 +76,21 @@ def _transpose_grads(k, p: Channels, g, scratch) -> None:
     start, stop = k.split(p.n)
     with k.loop(start, stop, "n") as n:
         with k.loop(0, p.vectors, "ov") as vector:
-            rows = []
-            for lane in range(v.lanes):
-                o = b.add(b.mul(vector, i64(v.lanes)), i64(lane))
-                inside = b.icmp_signed("<", o, i64(p.o))
-                at = b.select(inside, b.mul(b.add(b.mul(n, i64(p.o)), o), i64(pixels)), i64(0))
-                rows.append(b.call(v.load, [b.gep(g.ptr, [at], source_etype=v.t), v.align,
-                                            b.select(inside, v.lanes_below(pixels), none),
-                                            v.zero]))
             base = b.add(b.mul(n, i64(pixels * width)), b.mul(vector, i64(v.lanes)))
-            for q, column in enumerate(transpose(b, rows)[:pixels]):
-                at = b.gep(scratch, [b.add(base, i64(q * width))], source_etype=v.t)
-                b.store(column, at, align=vector_bytes())
+            for q0 in range(0, pixels, v.lanes):
+                count = min(v.lanes, pixels - q0)
+                rows = []
+                for lane in range(v.lanes):
+                    o = b.add(b.mul(vector, i64(v.lanes)), i64(lane))
+                    inside = b.icmp_signed("<", o, i64(p.o))
+                    at = b.select(inside, b.add(b.mul(b.add(b.mul(n, i64(p.o)), o),
+                                                      i64(pixels)), i64(q0)), i64(0))
+                    rows.append(b.call(v.load, [b.gep(g.ptr, [at], source_etype=v.t), v.align,
+                                                b.select(inside, v.lanes_below(count), none),
+                                                v.zero]))
+                for q, column in enumerate(transpose(b, rows)[:count], start=q0):
+                    at = b.gep(scratch, [b.add(base, i64(q * width))], source_etype=v.t)
+                    b.store(column, at, align=vector_bytes())
 
 
 def _channel_block(k, p: Channels, x, out, scratch, first, c, vectors: int) -> None:
