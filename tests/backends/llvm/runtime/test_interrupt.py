@@ -36,20 +36,47 @@ step = gc.compile([x], [loss], updates={w: w - 0.01 * gw}, threads=threads)
 data = np.ones((512, 512), np.float32)
 step(data)  # compiled, warm
 before = w.value.copy()
-started = time.perf_counter()
-step(data)
-full = time.perf_counter() - started
-expected = w.value.copy()  # the params after one step from `before`
-w.value = before.copy()
-timer = threading.Timer(full / 4, lambda: os.kill(os.getpid(), signal.SIGINT))
-started = time.perf_counter()
-timer.start()
-try:
+times = []
+for _ in range(3):  # the fastest of three: a loaded machine stretches some calls
+    w.value = before.copy()
+    started = time.perf_counter()
     step(data)
-    outcome = "finished"
-except KeyboardInterrupt:
-    outcome = "interrupted"
-stopped = time.perf_counter() - started
+    times.append(time.perf_counter() - started)
+full = min(times)
+expected = w.value.copy()  # the params after one step from `before`
+# A trial counts when the signal was sent while the call ran: on a loaded machine the
+# timer's thread can be scheduled only after the call ended (nothing was then tested).
+lock, running, sent = threading.Lock(), [False], []
+
+
+def interrupt():
+    with lock:
+        if running[0]:
+            sent.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+outcome, stopped = "no trial had the signal sent during the call", None
+for trial in range(5):
+    w.value = before.copy()
+    sent.clear()
+    timer = threading.Timer(full / 4, interrupt)
+    started = time.perf_counter()
+    running[0] = True
+    timer.start()
+    try:
+        try:
+            step(data)
+            result = "finished"
+        finally:
+            with lock:
+                running[0] = False
+    except KeyboardInterrupt:
+        result = "interrupted"
+    timer.cancel()
+    if sent:
+        outcome, stopped = result, time.perf_counter() - started
+        break
 unchanged = bool(np.array_equal(w.value, before))
 stepped = bool(np.array_equal(w.value, expected))
 after = step(data)[0]  # the next call works
