@@ -51,7 +51,7 @@ class Variant:
                 self.objects = objects(*partition.split_shared(self.ir), ready)
         # Code for a CPU this one is not (an export, an inspection) is built, never loaded.
         self.native = (None if chosen.missing_on_host() else
-                       Native(self.layout, target.Loaded(*self.objects), self.error_message))
+                       Native(self.layout, target.load(*self.objects), self.error_message))
         self.seconds = time.perf_counter() - started
 
     @functools.cached_property
@@ -259,7 +259,7 @@ class CachedRunner:
             return None
         layout, objects = found
         try:
-            loaded = target.Loaded(*objects)
+            loaded = target.load(*objects)
             stored = Stored(lambda s: Native(layout, loaded, s.error_message), self._inner,
                             dict(binding), profile, time.perf_counter() - started,
                             self.target)

@@ -33,11 +33,11 @@ _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
 RECENT_NS = 2_000_000_000  # a source file written this recently is read, not trusted by stat
 
 
-def code_fingerprint() -> bytes:
+def code_fingerprint(chosen: target.Target | None = None) -> bytes:
     """A digest of graphc's source files, the versions of the libraries that shape the
-    emitted code and the target being compiled for (runtime/target.py: CPU, features,
-    llvmlite)."""
-    return _fingerprint(target.fingerprint())
+    emitted code and the target being compiled for (`chosen`, default the current one;
+    runtime/target.py: CPU, features, llvmlite)."""
+    return _fingerprint(chosen.fingerprint() if chosen is not None else target.fingerprint())
 
 
 @functools.cache

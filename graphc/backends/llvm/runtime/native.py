@@ -32,7 +32,7 @@ class Native:
     """Loaded object code and its argument table: runs one variant. `explain(code, value)`
     words the error a kernel reported."""
 
-    def __init__(self, layout: Layout, loaded: target.Loaded,
+    def __init__(self, layout: Layout, loaded: target.elf.Image | target.Loaded,
                  explain: Callable[[int, int], str]):
         self.layout = layout
         self.loaded = loaded

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import llvmlite
 
-from graphc.backends.llvm.runtime import objgen, target
+from graphc.backends.llvm.runtime import target
 from graphc.backends.llvm.runtime.threads import cpu_count
 
 # Seconds of CPU a worker costs: its start (interpreter, llvmlite, target: 0.056 measured)
@@ -31,7 +31,7 @@ from graphc.backends.llvm.runtime.threads import cpu_count
 START = 0.1
 TIMEOUT = 120.0  # seconds for one module: LLVM takes ~1 s for the biggest we build
 MAX_OBJECT = 1 << 30  # bytes: a longer answer is garbage
-_OBJGEN = str(Path(objgen.__file__).resolve())
+_OBJGEN = str(Path(__file__).resolve().with_name("objgen.py"))
 _LLVMLITE = str(Path(llvmlite.__file__).resolve().parent.parent)
 
 
@@ -227,6 +227,7 @@ class _Worker:
     def compile(self, text: str) -> bytes | None:
         """The object code of one module, None if the worker fails, runs out of time
         or answers something that is not what it sent."""
+        from graphc.backends.llvm.runtime import objgen  # LLVM only where code is built
         timer = threading.Timer(TIMEOUT, self.process.kill)
         timer.start()
         try:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -19,11 +20,14 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llvmlite
-import llvmlite.binding as llvm
 
-from graphc.backends.llvm.runtime import cache, objgen
+from graphc.backends.llvm.runtime import cache, elf
+
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
 
 _lock = threading.Lock()
 
@@ -136,9 +140,22 @@ def _enabled(features: str) -> list[str]:
     return [f[1:] for f in features.split(",") if f.startswith("+")]
 
 
+def _llvm():
+    """llvmlite's binding, imported on first need: a disk-cache hit loads its objects
+    without LLVM (elf.py), and importing the binding was half of such a hit's time."""
+    import llvmlite.binding
+    return llvmlite.binding
+
+
+def _objgen():
+    from graphc.backends.llvm.runtime import objgen
+    return objgen
+
+
 @functools.cache
 def _initialize() -> None:
-    objgen.initialize()
+    llvm = _llvm()
+    _objgen().initialize()
     # erf/tanh and friends come from libm; sched_yield from libc (the barrier's back-off).
     # glibc's sonames first: find_library runs ldconfig in a subprocess (7 ms of a cache hit).
     for name, soname in (("m", "libm.so.6"), ("c", "libc.so.6")):
@@ -152,10 +169,43 @@ def _initialize() -> None:
 
 @functools.cache
 def host() -> tuple[str, str, str]:
-    """(triple, cpu name, cpu features) of the machine we run on."""
+    """(triple, cpu name, cpu features) of the machine we run on, as LLVM names them;
+    kept in the disk cache under the CPU's own description and llvmlite's version, so
+    that a process which only loads cached code never starts LLVM."""
+    key = _host_key()
+    stored = cache.load(key) if key is not None else None
+    if stored:
+        try:
+            triple, cpu, features = json.loads(stored.decode())
+            if all(isinstance(v, str) for v in (triple, cpu, features)) and triple and cpu:
+                return triple, cpu, features
+        except (ValueError, UnicodeDecodeError, TypeError):
+            pass  # damaged: asked again and stored again
     _initialize()
-    return (llvm.get_process_triple(), llvm.get_host_cpu_name(),
-            llvm.get_host_cpu_features().flatten())
+    llvm = _llvm()
+    answer = (llvm.get_process_triple(), llvm.get_host_cpu_name(),
+              llvm.get_host_cpu_features().flatten())
+    if key is not None:
+        cache.store(key, json.dumps(answer).encode())
+    return answer
+
+
+def _host_key() -> bytes | None:
+    """The disk-cache key of the host's LLVM description: the first processor's entry in
+    /proc/cpuinfo (vendor, family, model, stepping, microcode, flags; not its clock) with
+    the machine and llvmlite's version; None without a cache or a /proc/cpuinfo."""
+    if not cache.enabled():
+        return None
+    try:
+        entry = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return None
+    lines = [line for line in entry.splitlines()
+             if not line.startswith(("cpu MHz", "bogomips"))]
+    if not lines:
+        return None
+    return hashlib.sha256("\0".join(["host", llvmlite.__version__, platform.machine(),
+                                     *lines]).encode()).digest()
 
 
 @functools.cache
@@ -312,7 +362,7 @@ def using(target: Target) -> Iterator[Target]:
 def target_machine(target: Target | None = None) -> llvm.TargetMachine:
     """A fresh target machine for `target` (default: current) at O3 (MCJIT takes
     ownership of one)."""
-    return objgen.target_machine(*(target or current()).llvm())
+    return _objgen().target_machine(*(target or current()).llvm())
 
 
 def fingerprint() -> str:
@@ -329,13 +379,15 @@ def compile_object(ir_text: str, target: Target | None = None,
     loading here."""
     _initialize()
     with _lock:
-        return objgen.emit_object(ir_text, *(target or current()).llvm(), linkable=linkable)
+        return _objgen().emit_object(ir_text, *(target or current()).llvm(),
+                                     linkable=linkable)
 
 
 def assembly(ir_text: str, target: Target | None = None) -> str:
     """The optimized assembly of a module for `target` (default: current), to inspect
     vectorization and the instructions used."""
     _initialize()
+    llvm, objgen = _llvm(), _objgen()
     with (_lock, llvm.create_context() as context,
           llvm.parse_assembly(ir_text, context) as module, target_machine(target) as tm,
           llvm.create_pipeline_tuning_options(speed_level=3) as pto):
@@ -347,12 +399,23 @@ def assembly(ir_text: str, target: Target | None = None) -> str:
         return tm.emit_assembly(module)
 
 
+def load(*objects: bytes) -> elf.Image | Loaded:
+    """Object files loaded into this process, which call each other's exported functions:
+    by graphc's own loader where it can (elf.py: no LLVM needed, so a disk-cache hit does
+    not import llvmlite's binding), else by LLVM's MCJIT."""
+    try:
+        return elf.Image(*objects)
+    except elf.Unsupported:
+        return Loaded(*objects)
+
+
 class Loaded:
     """Object files loaded into one execution engine (they call each other's exported
     functions); keeps the engine alive."""
 
     def __init__(self, *objects: bytes):
         _initialize()
+        llvm, objgen = _llvm(), _objgen()
         with _lock:
             empty = llvm.parse_assembly("")
             empty.triple = host()[0]  # loaded code runs here, whatever it was built for

@@ -17,7 +17,7 @@ import pytest
 
 import graphc as gc
 from graphc.backends.llvm.runner import Stored
-from graphc.backends.llvm.runtime import cache, key, layout, target
+from graphc.backends.llvm.runtime import cache, elf, key, layout, target
 from tests.backends.llvm.runtime.nets import conv_step, train
 
 
@@ -117,6 +117,7 @@ FRESH_PROCESS = textwrap.dedent("""
         "lowerings": "graphc.backends.llvm.lower.conv" in sys.modules,
         "ir": any(m in sys.modules for m in ("graphc.backends.llvm.codegen.assemble",
                                              "graphc.backends.llvm.schedule.plan")),
+        "llvm": any(m in sys.modules for m in ("llvmlite.binding", "llvmlite.ir")),
         "results": [r.tolist() for r in results],
     }))
 """)
@@ -140,6 +141,10 @@ def test_a_new_process_hits_without_optimizing_or_lowering(cache_dir):
     assert (warm["hit"], warm["passes"], warm["lowerings"], warm["ir"]) == (True, False, False,
                                                                             False)
     assert warm["results"] == cold["results"]
+    # Nor LLVM, where graphc loads object files itself (half of a hit's time was
+    # importing llvmlite's binding): the objects, the worker pool's and the host's
+    # description all come from the cache.
+    assert cold["llvm"] and warm["llvm"] is not elf.supported_here()
 
 
 def test_a_changed_graphc_source_misses(cache_dir, monkeypatch):
