@@ -4,7 +4,6 @@ trace for the standard viewers (Chrome's chrome://tracing, Perfetto's ui.perfett
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,5 +105,6 @@ class Profile:
         path = Path(path)
         if path.suffix.lower() != ".json":
             raise ValueError(f"Profile.save: a trace is a .json file, got {str(path)!r}")
+        import json  # only here: the module is imported by every call's runner
         path.write_text(json.dumps(self.to_trace(), indent=1) + "\n")
         return path

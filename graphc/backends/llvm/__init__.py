@@ -15,7 +15,6 @@ cache hit needs to run), key and cache (disk cache), threads (worker pool), runn
 from __future__ import annotations
 
 from graphc.backends.base import Source
-from graphc.backends.llvm.lower import table
 from graphc.backends.llvm.runner import CachedRunner, LLVMRunner
 from graphc.backends.llvm.runtime import cache, target
 from graphc.backends.llvm.runtime.key import compile_key
@@ -51,6 +50,7 @@ class LLVMBackend:
                              f"{threads!r}")
 
         def prepare() -> LLVMRunner:
+            from graphc.backends.llvm.lower import table  # a cache hit needs no lowering
             return LLVMRunner(source.optimized(), table(), threads, chosen)
 
         if not cache.enabled() or chosen.missing_on_host():  # foreign code is never loaded

@@ -113,7 +113,7 @@ def serialize(program: Program) -> str:
             inputs = ",".join(str(numbers[i]) for i in node.inputs)
             attrs = "" if node.op in ARGUMENTS else ";".join(
                 f"{k}={_canonical(v)}" for k, v in sorted(node.attrs.items()))
-            shape = ",".join(str(d) for d in node.shape)
+            shape = ",".join(map(_dim_text, node.shape))
             lines.append(f"{node.op}({inputs})[{attrs}]{node.dtype.str}({shape})")
         return numbers[node]
 
@@ -124,6 +124,13 @@ def serialize(program: Program) -> str:
     updates = [(number(p), number(v)) for p, v in program.updates]
     lines.append(f"inputs={inputs};outputs={outputs};updates={updates}")
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=1024)
+def _dim_text(dim) -> str:
+    """str of a dim, kept: printing a sympy expression takes ~40 us, and a program
+    repeats a few dims thousands of times (a third of a Transformer's cache hit)."""
+    return str(dim)
 
 
 def _canonical(value) -> str:

@@ -15,7 +15,6 @@ import collections
 import contextlib
 import hashlib
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -220,6 +219,7 @@ class _Worker:
         self.target = chosen
         if not sys.executable:  # an embedded interpreter: nothing to start
             raise OSError("no Python executable to start a compile worker with")
+        import subprocess  # only where workers start (its import: ~5 ms of a cache hit)
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", _OBJGEN, _LLVMLITE, *chosen.llvm()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -324,6 +323,7 @@ print(64 if "zmm" in asm else 32 if "ymm" in asm else 16, int("vfmadd" in asm or
 def _probe(triple: str, cpu: str) -> tuple[int, bool] | None:
     """(vector bytes, FMA) of the code LLVM emits for `cpu`, or None when LLVM does not
     know the CPU."""
+    import subprocess  # here only: a cache hit does not import it
     try:
         done = subprocess.run([sys.executable, "-I", "-c", _PROBE, triple, cpu],
                               capture_output=True, text=True, timeout=60)
