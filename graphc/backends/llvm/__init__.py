@@ -6,10 +6,10 @@ object code cached on disk.
 Modules: irtypes (types, casts), kernel (a kernel function and its loops), nest
 (broadcasting loop nests), expr (sympy expressions to IR), lower/ (one module per op
 family), plan (schedule and memory), module (entry and barriers, split into parts),
-target (host target machine, loading objects), objgen (IR to object code, O3; also run
-as a worker process), parallel (compiling parts in worker processes), layout (what a
-cache hit needs to run), key and cache (disk cache), threads (worker pool), runner
-(per-binding code).
+target (host target machine, loading objects), elf (loading x86-64 objects without LLVM,
+as a cache hit does), objgen (IR to object code, O3; also run as a worker process),
+parallel (compiling parts in worker processes), layout (what a cache hit needs to run),
+key and cache (disk cache), threads and pool_ir (worker pool), runner (per-binding code).
 """
 
 from __future__ import annotations
