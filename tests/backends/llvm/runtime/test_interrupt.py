@@ -25,6 +25,8 @@ threads, handler = int(sys.argv[1]), sys.argv[2]
 flags = []
 if handler == "flag":  # a handler of the user's that does not raise
     signal.signal(signal.SIGINT, lambda signum, frame: flags.append(signum))
+else:  # Python's own, which a process started with SIGINT ignored (a background job) lacks
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 x = gc.input("x", (512, 512))
 w = gc.param("w", np.full((512, 512), 0.001, np.float32))
 h = x
