@@ -15,11 +15,13 @@ _REFERENCE = re.compile(r'@"([^"]+)"')
 def split_shared(text: str) -> tuple[str, list[str]]:
     """Split a module's IR into the program's own part and library modules. Helpers (the
     functions named gc_*, not the steps' kernels k*_*) that read no global variable and
-    call only such helpers or declarations (the GEMM driver and its micro-kernel) do not
-    depend on the program, so their object code can be shared by every program that emits
-    the same IR (the runner caches it by its text). One library module per group of
-    helpers that call each other; a helper the program calls is exported from its library
-    and declared in the program's part."""
+    call only such helpers or declarations (the GEMM drivers, the Winograd convolution's
+    parts, their micro-kernel) do not depend on the program, so their object code can be
+    shared by every program that emits the same IR (the runner caches it by its text).
+    One library module per helper the program calls (exported from it and declared in the
+    program's part), holding that helper and internal copies of the helpers it calls: a
+    library's text, and so its cached object, does not depend on which other helpers a
+    program happens to use."""
     head, definitions = _parse(text)
     globals_ = {name for name, line in head.items() if line.startswith("@")}
     refs = {name: set(_REFERENCE.findall(body)) - {name} for name, body in definitions.items()}
@@ -34,14 +36,11 @@ def split_shared(text: str) -> tuple[str, list[str]]:
                 changed = True
     called = {r for name in definitions if name not in shared for r in refs[name]}
     libraries = []
-    for group in _groups(shared, refs):
-        body = []
-        for name in sorted(group):
-            text_ = definitions[name]
-            if name in called:  # exported: the program's part calls it
-                text_ = text_.replace("define internal ", "define ", 1)
-            body.append(text_)
-        needed = {r for name in group for r in refs[name] if r not in group}
+    for root in sorted(shared & called):
+        members = _callees(root, shared, refs)
+        body = [definitions[root].replace("define internal ", "define ", 1)]
+        body += [definitions[name] for name in sorted(members - {root})]
+        needed = {r for name in members for r in refs[name] if r not in members}
         libraries.append("\n".join([head[HEADER]] + [head[r] for r in sorted(needed)] + body))
     main = [line for name, line in head.items()]
     main += [_declaration(definitions[name]) for name in sorted(shared & called)]
@@ -80,15 +79,15 @@ def _declaration(definition: str) -> str:
     return "declare " + first.removeprefix("define internal ").removeprefix("define ")
 
 
-def _groups(names: set[str], refs: dict[str, set[str]]) -> list[set[str]]:
-    """The connected groups of `names` under calls among them."""
-    groups: list[set[str]] = []
-    for name in sorted(names):
-        linked = [g for g in groups if name in g or refs[name] & g
-                  or any(name in refs[other] for other in g)]
-        merged = {name}.union(*linked)
-        groups = [g for g in groups if not any(g is h for h in linked)] + [merged]
-    return groups
+def _callees(root: str, names: set[str], refs: dict[str, set[str]]) -> set[str]:
+    """`root` and the functions among `names` it calls, transitively."""
+    found, todo = {root}, [root]
+    while todo:
+        for r in refs[todo.pop()] & names:
+            if r not in found:
+                found.add(r)
+                todo.append(r)
+    return found
 
 
 _KERNEL = re.compile(r"[ks]\d+_")  # kernels k*_* and the schedule's segments s*_*
