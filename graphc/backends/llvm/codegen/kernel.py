@@ -47,9 +47,12 @@ class Operand:
 class Kernel:
     """The builder of one kernel function; `buffers[k]` is the pointer to operand k."""
 
-    def __init__(self, mc: ModuleContext, name: str, n_buffers: int):
+    def __init__(self, mc: ModuleContext, name: str, n_buffers: int, n_scalars: int = 0):
+        """n_scalars: i64 parameters after the buffers (`scalars`: a library function's
+        run-time arguments, e.g. which item of its work to do)."""
         self.mc = mc
-        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * n_buffers + [I64, I64, I64])
+        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType()] * n_buffers
+                               + [I64] * (n_scalars + 3))
         self.function = ir.Function(mc.module, fnty, name=name)
         self.function.linkage = "internal"
         # Kept out of the entry: inlining ~50 kernels into one function only slowed the
@@ -58,7 +61,8 @@ class Kernel:
         self.n_buffers = n_buffers
         for arg in self.function.args[:n_buffers]:
             arg.add_attribute("noalias")
-        self.tid, self.nthreads, self.step = self.function.args[n_buffers:]
+        self.scalars = list(self.function.args[n_buffers:n_buffers + n_scalars])
+        self.tid, self.nthreads, self.step = self.function.args[n_buffers + n_scalars:]
         self.b = ir.IRBuilder(self.function.append_basic_block("entry"))
 
     @property
@@ -78,11 +82,12 @@ class Kernel:
     def store(self, value: ir.Value, ptr: ir.Value, dtype: np.dtype, index: ir.Value) -> None:
         self.b.store(value, self.gep(ptr, dtype, index))
 
-    def alloca(self, typ: ir.Type) -> ir.Value:
-        """A stack slot, allocated once in the entry block (promoted to a register)."""
+    def alloca(self, typ: ir.Type, count: int = 1) -> ir.Value:
+        """A stack slot (of `count` values), allocated once in the entry block (a single
+        value is promoted to a register)."""
         here = self.b.block
         self.b.position_at_start(self.function.entry_basic_block)
-        slot = self.b.alloca(typ)
+        slot = self.b.alloca(typ, size=None if count == 1 else _as_i64(count))
         self.b.position_at_end(here)
         return slot
 

@@ -1,8 +1,16 @@
-"""The Winograd convolution's kernel (winograd_plan.py describes it and when it is taken):
-the weight transform into shared scratch, then per block of tiles the input transform
-(masked gathers into packed B panels), the GEMM micro-kernel's products, the output
-transform (scatters), and blocks whose outputs are not all finite computed again term by
-term."""
+"""The Winograd convolution's kernel (winograd_plan.py describes it and when it is taken).
+
+Its work is done by two library functions, the same for every shape (a per-site
+descriptor, a constant i64 array, gives them the shapes at run time), so their object
+code is compiled once per machine and kept in the disk cache like the GEMM's
+(runtime/partition.py), and a network's Winograd layers cost one small kernel each to
+compile, not ~180 KB of IR: `gc_winograd_weights_*` transforms a thread's share of the
+weights into shared scratch; `gc_winograd_item_*` computes one item (a run of tile
+rows) block by block: the input transform (masked gathers into packed B panels), the GEMM
+micro-kernel's products, the output transform (scatters), and blocks whose outputs are
+not all finite computed again term by term. The kernel itself calls them around a barrier
+and runs the epilogue on each item's rows while they are in cache.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from llvmlite import ir
 
 from graphc.backends.llvm import gemm
 from graphc.backends.llvm.codegen.arith import smax, smin
-from graphc.backends.llvm.codegen.irtypes import F64, I1, I8, I32, PTR, i64, llvm_type
+from graphc.backends.llvm.codegen.irtypes import F64, I1, I8, I32, I64, PTR, i64, llvm_type
 from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.codegen.vector import (
     gather_of,
@@ -24,6 +32,47 @@ from graphc.backends.llvm.codegen.vector import (
 )
 from graphc.backends.llvm.codegen.vector import lanes as vector_lanes
 from graphc.backends.llvm.lower.conv.winograd_plan import KERNEL, SLOTS, Winograd, matrices
+
+# The descriptor's words: the shapes and scratch layout of one convolution.
+FIELDS = ("n", "cin", "h", "w", "cout", "ph", "pw", "ho", "wo", "tiles_y", "tiles_x",
+          "item_rows", "items", "kpad", "u_bytes", "slot_bytes", "v_bytes")
+
+
+def descriptor(conv: Winograd) -> list[int]:
+    """The run-time parameters of a convolution, in FIELDS order."""
+    return [int(getattr(conv, name)) for name in FIELDS]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a library function is compiled for (shapes come at run time): the compute
+    dtype, the tile size m of F(m x m, 3 x 3), and whether the filter is `flipped` (the
+    input gradient)."""
+
+    dtype: np.dtype
+    m: int
+    flipped: bool
+
+    @property
+    def alpha(self) -> int:
+        return self.m + KERNEL - 1
+
+    @property
+    def width(self) -> int:
+        """Tiles per block: the GEMM micro-kernel's NR."""
+        return gemm.nr(self.dtype)
+
+    def name(self, part: str) -> str:
+        return (f"gc_winograd_{part}_{llvm_type(self.dtype)}_f{self.m}"
+                + ("_flipped" if self.flipped else ""))
+
+
+class _Fields:
+    """The descriptor's words, loaded once at a library function's entry."""
+
+    def __init__(self, b: ir.IRBuilder, desc: ir.Value):
+        for at, name in enumerate(FIELDS):
+            setattr(self, name, b.load(b.gep(desc, [i64(at)], source_etype=I64), typ=I64))
 
 
 class _Vec:
@@ -49,9 +98,9 @@ class _Vec:
         """An i32 vector of the i64 scalar x."""
         return splat(self.b, self.b.trunc(x, I32), self.ivec)
 
-    def below(self, x: ir.Value, limit: int) -> ir.Value:
-        """Lanes where 0 <= x < limit."""
-        return self.b.icmp_unsigned("<", x, self.ints([limit] * self.lanes))
+    def below(self, x: ir.Value, limit: ir.Value) -> ir.Value:
+        """Lanes where 0 <= x < limit (an i64 scalar)."""
+        return self.b.icmp_unsigned("<", x, self.splat(limit))
 
     def scale(self, c) -> ir.Constant:
         """A float vector of the constant c."""
@@ -92,25 +141,29 @@ def emit(k: Kernel, conv: Winograd, image, weight, out, scratch, epilogue=None) 
     if conv.n * conv.cout * conv.ho * conv.wo == 0:
         return
     b = k.b
-    _weights(k, conv, weight, scratch)
+    variant = Variant(conv.dtype, conv.m, conv.flipped)
+    words = descriptor(conv)
+    typ = ir.ArrayType(I64, len(words))
+    module = k.mc.module
+    desc = ir.GlobalVariable(module, typ, module.get_unique_name("gc_winograd_desc"))
+    desc.global_constant = True
+    desc.linkage = "internal"
+    desc.initializer = ir.Constant(typ, words)
+    b.call(_weights_function(k.mc, variant),
+           [desc, weight.ptr, scratch, k.tid, k.nthreads, k.step])
     k.mc.wait_all(b, k.nthreads)  # every thread reads all of U
     workers = b.select(b.icmp_signed("<", k.nthreads, i64(SLOTS)), k.nthreads, i64(SLOTS))
+    item_function = _item_function(k.mc, variant)
     with k.when(b.icmp_signed("<", k.tid, workers)):
-        slot = b.gep(scratch, [b.add(i64(conv.u_bytes), b.mul(k.tid, i64(conv.slot_bytes)))],
-                     source_etype=I8)
         chunk = b.sdiv(b.add(i64(conv.items), b.sub(workers, i64(1))), workers)
         start = smin(b, b.mul(k.tid, chunk), i64(conv.items))
         stop = smin(b, b.add(start, chunk), i64(conv.items))
         with k.loop(start, stop, "item") as item:
-            row0 = b.mul(item, i64(conv.item_rows))
-            row1 = smin(b, b.add(row0, i64(conv.item_rows)), i64(conv.rows))
-            first = b.mul(row0, i64(conv.tiles_x))
-            end = b.mul(row1, i64(conv.tiles_x))
-            blocks = b.udiv(b.add(b.sub(end, first), i64(conv.width - 1)), i64(conv.width))
-            with k.loop(0, blocks, "block") as block:
-                t0 = b.add(first, b.mul(block, i64(conv.width)))
-                _block(k, conv, image, weight, out, scratch, slot, t0, end)
+            b.call(item_function, [desc, image.ptr, weight.ptr, out.ptr, scratch, item,
+                                   k.tid, workers, k.step])
             if epilogue is not None:
+                row0 = b.mul(item, i64(conv.item_rows))
+                row1 = smin(b, b.add(row0, i64(conv.item_rows)), i64(conv.rows))
                 _epilogue(k, conv, epilogue, row0, row1)
 
 
@@ -129,46 +182,83 @@ def _epilogue(k: Kernel, conv: Winograd, epilogue, row0, row1) -> None:
                  b.mul(y1, i64(conv.wo)))
 
 
-def _weights(k: Kernel, conv: Winograd, weight, scratch) -> None:
-    """U[xi][kp][c][r] = (G g G^T)[xi] of output channel kp * MR + r over channel c (zero
-    past cout), in float64 rounded once; threads split the (kp, c) pairs, MR lanes each."""
+def _weights_function(mc, variant: Variant) -> ir.Function:
+    """gc_winograd_weights_*(desc, weight, scratch, tid, nthreads, step): U[xi][kp][c][r] =
+    (G g G^T)[xi] of output channel kp * MR + r over channel c (zero past cout), in
+    float64 rounded once; threads split the (kp, c) pairs, MR lanes each."""
+    name = variant.name("weights")
+    existing = mc.module.globals.get(name)
+    if existing is not None:
+        return existing
+    k = Kernel(mc, name, 3)
+    desc, weight, scratch = k.buffers
     b = k.b
+    f = _Fields(b, desc)
     mr = gemm.mr()
     v = _Vec(k, np.dtype("float64"), mr)
-    _, g_mat, _ = matrices(conv.m)
-    t = llvm_type(conv.dtype)
-    kp_count = conv.kpad // mr
-    start, stop = k.split(kp_count * conv.cin)
-    wvec = _Vec(k, np.dtype(weight.dtype), mr)
+    _, g_mat, _ = matrices(variant.m)
+    t = llvm_type(variant.dtype)
+    kp_count = b.udiv(f.kpad, i64(mr))
+    start, stop = k.split(b.mul(kp_count, f.cin))
+    wvec = _Vec(k, variant.dtype, mr)
+    taps = KERNEL * KERNEL
     with k.loop(start, stop, "pair") as pair:
-        kp, c = b.udiv(pair, i64(conv.cin)), b.urem(pair, i64(conv.cin))
+        kp, c = b.udiv(pair, f.cin), b.urem(pair, f.cin)
         rows = b.add(v.splat(b.mul(kp, i64(mr))), v.ints(range(mr)))
-        valid = v.below(rows, conv.cout)
-        taps = KERNEL * KERNEL
-        if conv.flipped:  # w[c, o, 2 - i, 2 - j]: (c * cout + o) * 9
-            base = b.mul(b.add(v.splat(b.mul(c, i64(conv.cout))), rows), v.ints([taps] * mr))
+        valid = v.below(rows, f.cout)
+        if variant.flipped:  # w[c, o, 2 - i, 2 - j]: (c * cout + o) * 9
+            base = b.mul(b.add(v.splat(b.mul(c, f.cout)), rows), v.ints([taps] * mr))
         else:  # w[o, c, i, j]: (o * cin + c) * 9
-            base = b.mul(b.add(b.mul(rows, v.ints([conv.cin] * mr)),
-                               v.splat(c)), v.ints([taps] * mr))
+            base = b.mul(b.add(b.mul(rows, v.splat(f.cin)), v.splat(c)), v.ints([taps] * mr))
         g = [[None] * KERNEL for _ in range(KERNEL)]
         for i in range(KERNEL):
             for j in range(KERNEL):
-                tap = (KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j if conv.flipped \
+                tap = (KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j if variant.flipped \
                     else i * KERNEL + j
                 at = b.add(base, v.ints([tap] * mr))
-                value = b.call(wvec.gather, [wvec.pointers(weight.ptr, at), wvec.size, valid,
+                value = b.call(wvec.gather, [wvec.pointers(weight, at), wvec.size, valid,
                                              wvec.zero])
                 g[i][j] = value if wvec.t == F64 else b.fpext(value, v.vec)
         u = _transform(b, g_mat, g, g_mat, v.scale)
         out_vec = ir.VectorType(t, mr)
-        for x1 in range(conv.alpha):
-            for x2 in range(conv.alpha):
-                xi = x1 * conv.alpha + x2
+        row_bytes = mr * np.dtype(variant.dtype).itemsize  # rows of MR values
+        for x1 in range(variant.alpha):
+            for x2 in range(variant.alpha):
+                xi = x1 * variant.alpha + x2
                 value = u[x1][x2] if t == F64 else b.fptrunc(u[x1][x2], out_vec)
-                at = b.mul(b.add(b.mul(i64(xi * kp_count), i64(conv.cin)),
-                                 b.add(b.mul(kp, i64(conv.cin)), c)), i64(mr))
-                row_bytes = mr * np.dtype(conv.dtype).itemsize  # rows of MR values
+                at = b.mul(b.add(b.mul(b.mul(i64(xi), kp_count), f.cin),
+                                 b.add(b.mul(kp, f.cin), c)), i64(mr))
                 b.store(value, b.gep(scratch, [at], source_etype=t), align=row_bytes & -row_bytes)
+    k.finish()
+    return k.function
+
+
+def _item_function(mc, variant: Variant) -> ir.Function:
+    """gc_winograd_item_*(desc, image, weight, out, scratch, item, tid, nthreads, step):
+    item `item` (tile rows [item * item_rows, ...) of the batch) in blocks of NR tiles,
+    in thread `tid`'s scratch slot."""
+    name = variant.name("item")
+    existing = mc.module.globals.get(name)
+    if existing is not None:
+        return existing
+    k = Kernel(mc, name, 5, n_scalars=1)
+    desc, image, weight, out, scratch = k.buffers
+    (item,) = k.scalars
+    b = k.b
+    f = _Fields(b, desc)
+    slot = b.gep(scratch, [b.add(f.u_bytes, b.mul(k.tid, f.slot_bytes))], source_etype=I8)
+    rows = b.mul(f.n, f.tiles_y)
+    row0 = b.mul(item, f.item_rows)
+    row1 = smin(b, b.add(row0, f.item_rows), rows)
+    first = b.mul(row0, f.tiles_x)
+    end = b.mul(row1, f.tiles_x)
+    width = variant.width
+    blocks = b.udiv(b.add(b.sub(end, first), i64(width - 1)), i64(width))
+    with k.loop(0, blocks, "block") as block:
+        t0 = b.add(first, b.mul(block, i64(width)))
+        _block(k, variant, f, image, weight, out, scratch, slot, t0, end)
+    k.finish()
+    return k.function
 
 
 @dataclass
@@ -183,156 +273,190 @@ class _Tiles:
     x0: ir.Value
 
 
-def _block(k: Kernel, conv: Winograd, image, weight, out, scratch, slot, t0, end) -> None:
+def _tile_table(k: Kernel, variant: Variant, f: _Fields, t0, end) -> list[ir.Value]:
+    """Stack arrays (i32, one entry per tile of the block) of each tile's image, first
+    output row and first output column (zeros past `end`): one division for the block's
+    first tile, then carried digits."""
+    b = k.b
+    width = variant.width
+    table = [k.alloca(I32, width) for _ in range(3)]
+    per_image = b.mul(f.tiles_y, f.tiles_x)
+    digits = [k.alloca(I64) for _ in range(3)]
+    local = b.urem(t0, per_image)
+    for slot, value in zip(digits, (b.udiv(t0, per_image), b.udiv(local, f.tiles_x),
+                                    b.urem(local, f.tiles_x))):
+        b.store(value, slot)
+    m = i64(variant.m)
+    with k.loop(0, width, "lane") as lane:
+        n, ty, tx = (b.load(slot, typ=I64) for slot in digits)
+        inside = b.icmp_signed("<", b.add(t0, lane), end)
+        for array, value in zip(table, (n, b.mul(ty, m), b.mul(tx, m))):
+            value = b.select(inside, b.trunc(value, I32), ir.Constant(I32, 0))
+            b.store(value, b.gep(array, [lane], source_etype=I32))
+        tx = b.add(tx, i64(1))
+        carry_x = b.icmp_signed("==", tx, f.tiles_x)
+        ty = b.add(ty, b.zext(carry_x, I64))
+        carry_y = b.icmp_signed("==", ty, f.tiles_y)
+        b.store(b.select(carry_x, i64(0), tx), digits[2])
+        b.store(b.select(carry_y, i64(0), ty), digits[1])
+        b.store(b.add(n, b.zext(carry_y, I64)), digits[0])
+    return table
+
+
+def _block(k: Kernel, variant: Variant, f: _Fields, image, weight, out, scratch, slot, t0,
+           end) -> None:
     """Tiles [t0, min(t0 + NR, end)) of the batch (flat over its tile rows), in vectors
     of one register (gathers and scatters take 32-bit indices only so)."""
     b = k.b
-    lanes = vector_lanes(conv.dtype)
-    v = _Vec(k, conv.dtype, lanes)
-    products = b.gep(slot, [i64(conv.v_bytes)], source_etype=I8)
+    lanes = vector_lanes(variant.dtype)
+    v = _Vec(k, variant.dtype, lanes)
+    products = b.gep(slot, [f.v_bytes], source_etype=I8)
+    table = _tile_table(k, variant, f, t0, end)
 
     def tiles(part) -> _Tiles:
-        tile = b.add(v.splat(b.add(t0, b.mul(part, i64(lanes)))), v.ints(range(lanes)))
-        valid = b.icmp_signed("<", tile, v.splat(end))
-        tile = b.select(valid, tile, v.ints([0] * lanes))
-        per_image = v.ints([conv.tiles_y * conv.tiles_x] * lanes)
-        n, local = b.udiv(tile, per_image), b.urem(tile, per_image)
-        ty = b.udiv(local, v.ints([conv.tiles_x] * lanes))
-        tx = b.urem(local, v.ints([conv.tiles_x] * lanes))
-        return _Tiles(part, valid, n, b.mul(ty, v.ints([conv.m] * lanes)),
-                      b.mul(tx, v.ints([conv.m] * lanes)))
+        first = b.mul(part, i64(lanes))
+        tile = b.add(v.splat(b.add(t0, first)), v.ints(range(lanes)))
+        n, y0, x0 = (b.load(b.gep(array, [first], source_etype=I32), typ=v.ivec, align=4)
+                     for array in table)
+        return _Tiles(part, b.icmp_signed("<", tile, v.splat(end)), n, y0, x0)
 
-    parts = conv.width // lanes
+    parts = variant.width // lanes
     with k.loop(0, parts, "part") as part:
-        _input_transform(k, v, conv, image, tiles(part), slot)
-    _products(k, conv, scratch, slot, products)
+        _input_transform(k, v, variant, f, image, tiles(part), slot)
+    _products(k, variant, f, scratch, slot, products)
     bad = k.alloca(v.mask)
     b.store(v.none, bad)
     with k.loop(0, parts, "part") as part:
-        _output_transform(k, v, conv, out, tiles(part), products, bad)
+        _output_transform(k, v, variant, f, out, tiles(part), products, bad)
     any_bad = k.mc.function(f"llvm.vector.reduce.or.v{lanes}i1", I1, [v.mask])
     with k.when(b.call(any_bad, [b.load(bad, typ=v.mask)])):
-        _exact(k, conv, image, weight, out, t0, end)
+        _exact(k, variant, f, image, weight, out, t0, end)
 
 
-def _input_transform(k: Kernel, v: _Vec, conv: Winograd, image, tiles: _Tiles,
-                     dest) -> None:
+def _input_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, image,
+                     tiles: _Tiles, dest) -> None:
     """dest[xi][c][lane] = (B^T d B)[xi] of the tile's patch d in channel c: the packed
     B panels of the GEMMs (masked gathers; the padding and lanes past the tiles read 0)."""
-    b, lanes, dt = k.b, v.lanes, conv.dtype
-    iy0 = b.sub(tiles.y0, v.ints([conv.ph] * lanes))
-    ix0 = b.sub(tiles.x0, v.ints([conv.pw] * lanes))
-    row_ok = [v.below(b.add(iy0, v.ints([i] * lanes)), conv.h) for i in range(conv.alpha)]
-    col_ok = [b.and_(tiles.valid, v.below(b.add(ix0, v.ints([j] * lanes)), conv.w))
-              for j in range(conv.alpha)]
-    origin = b.add(b.mul(tiles.n, v.ints([conv.cin * conv.h * conv.w] * lanes)),
-                   b.add(b.mul(iy0, v.ints([conv.w] * lanes)), ix0))
-    bt = matrices(conv.m)[0]
-    with k.loop(0, conv.cin, "c") as c:
-        plane = k.gep(image.ptr, dt, b.mul(c, i64(conv.h * conv.w)))
-        d = [[b.call(v.gather, [v.pointers(plane, b.add(origin, v.ints([i * conv.w + j] * lanes))),
-                                v.size, b.and_(row_ok[i], col_ok[j]), v.zero])
-              for j in range(conv.alpha)] for i in range(conv.alpha)]
+    b, lanes, dt, alpha = k.b, v.lanes, variant.dtype, variant.alpha
+    iy0 = b.sub(tiles.y0, v.splat(f.ph))
+    ix0 = b.sub(tiles.x0, v.splat(f.pw))
+    row_ok = [v.below(b.add(iy0, v.ints([i] * lanes)), f.h) for i in range(alpha)]
+    col_ok = [b.and_(tiles.valid, v.below(b.add(ix0, v.ints([j] * lanes)), f.w))
+              for j in range(alpha)]
+    plane_size = b.mul(f.h, f.w)
+    origin = b.add(b.mul(tiles.n, v.splat(b.mul(f.cin, plane_size))),
+                   b.add(b.mul(iy0, v.splat(f.w)), ix0))
+    offsets = [[b.add(origin, v.splat(b.add(b.mul(i64(i), f.w), i64(j)))) for j in range(alpha)]
+               for i in range(alpha)]
+    bt = matrices(variant.m)[0]
+    with k.loop(0, f.cin, "c") as c:
+        plane = k.gep(image, dt, b.mul(c, plane_size))
+        d = [[b.call(v.gather, [v.pointers(plane, offsets[i][j]), v.size,
+                                b.and_(row_ok[i], col_ok[j]), v.zero])
+              for j in range(alpha)] for i in range(alpha)]
         transformed = _transform(b, bt, d, bt, v.scale)
-        for x1 in range(conv.alpha):
-            for x2 in range(conv.alpha):
-                xi = x1 * conv.alpha + x2
-                at = b.add(b.mul(b.add(i64(xi * conv.cin), c), i64(conv.width)),
+        for x1 in range(alpha):
+            for x2 in range(alpha):
+                xi = x1 * alpha + x2
+                at = b.add(b.mul(b.add(b.mul(i64(xi), f.cin), c), i64(variant.width)),
                            b.mul(tiles.part, i64(lanes)))
                 b.store(transformed[x1][x2], k.gep(dest, dt, at), align=vector_bytes())
 
 
-def _products(k: Kernel, conv: Winograd, u, v, dest) -> None:
+def _products(k: Kernel, variant: Variant, f: _Fields, u, v, dest) -> None:
     """dest[xi] (kpad x NR) = U[xi] (kpad x cin) @ V[xi] (cin x NR), MR rows a call of
     the GEMM's micro-kernel."""
-    b, dt, lanes = k.b, conv.dtype, conv.width
+    b, dt, lanes = k.b, variant.dtype, variant.width
     micro = gemm.micro_kernel(k.mc, dt)
-    kp_count = conv.kpad // gemm.mr()
-    with k.loop(0, conv.alpha ** 2, "xi") as xi:
-        panel_b = k.gep(v, dt, b.mul(xi, i64(conv.cin * lanes)))
+    kp_count = b.udiv(f.kpad, i64(gemm.mr()))
+    with k.loop(0, variant.alpha ** 2, "xi") as xi:
+        panel_b = k.gep(v, dt, b.mul(b.mul(xi, f.cin), i64(lanes)))
         with k.loop(0, kp_count, "kp") as kp:
-            panel_a = k.gep(u, dt, b.mul(b.add(b.mul(xi, i64(kp_count)), kp),
-                                         i64(conv.cin * gemm.mr())))
-            rows = k.gep(dest, dt, b.mul(b.add(b.mul(xi, i64(conv.kpad)),
+            panel_a = k.gep(u, dt, b.mul(b.mul(b.add(b.mul(xi, kp_count), kp), f.cin),
+                                         i64(gemm.mr())))
+            rows = k.gep(dest, dt, b.mul(b.add(b.mul(xi, f.kpad),
                                                b.mul(kp, i64(gemm.mr()))), i64(lanes)))
-            b.call(micro, [panel_a, panel_b, rows, i64(lanes), i64(conv.cin),
-                           ir.Constant(I1, 0)])
+            b.call(micro, [panel_a, panel_b, rows, i64(lanes), f.cin, ir.Constant(I1, 0)])
 
 
-def _output_transform(k: Kernel, v: _Vec, conv: Winograd, out, tiles: _Tiles, products,
-                      bad) -> None:
+def _output_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, out,
+                      tiles: _Tiles, products, bad) -> None:
     """Each tile's outputs (A^T M A) scattered into place; lanes with an output that is
     not finite are flagged in `bad`."""
-    b, lanes, dt = k.b, v.lanes, conv.dtype
+    b, lanes, dt, alpha, m = k.b, v.lanes, variant.dtype, variant.alpha, variant.m
     inf = v.scale(float("inf"))
-    out_row = [v.below(b.add(tiles.y0, v.ints([a] * lanes)), conv.ho) for a in range(conv.m)]
-    out_col = [b.and_(tiles.valid, v.below(b.add(tiles.x0, v.ints([j] * lanes)), conv.wo))
-               for j in range(conv.m)]
-    origin = b.add(b.mul(tiles.n, v.ints([conv.cout * conv.ho * conv.wo] * lanes)),
-                   b.add(b.mul(tiles.y0, v.ints([conv.wo] * lanes)), tiles.x0))
-    at = matrices(conv.m)[2]
+    out_row = [v.below(b.add(tiles.y0, v.ints([a] * lanes)), f.ho) for a in range(m)]
+    out_col = [b.and_(tiles.valid, v.below(b.add(tiles.x0, v.ints([j] * lanes)), f.wo))
+               for j in range(m)]
+    plane_size = b.mul(f.ho, f.wo)
+    origin = b.add(b.mul(tiles.n, v.splat(b.mul(f.cout, plane_size))),
+                   b.add(b.mul(tiles.y0, v.splat(f.wo)), tiles.x0))
+    offsets = [[b.add(origin, v.splat(b.add(b.mul(i64(a), f.wo), i64(j)))) for j in range(m)]
+               for a in range(m)]
+    at = matrices(m)[2]
     column = b.mul(tiles.part, i64(lanes))
-    with k.loop(0, conv.cout, "o") as o:
-        m = [[b.load(k.gep(products, dt, b.add(b.mul(b.add(i64(xi * conv.kpad), o),
-                                                     i64(conv.width)), column)),
-                     typ=v.vec, align=vector_bytes())
-              for xi in range(x1 * conv.alpha, (x1 + 1) * conv.alpha)]
-             for x1 in range(conv.alpha)]
-        y = _transform(b, at, m, at, v.scale)
-        plane = k.gep(out.ptr, dt, b.mul(o, i64(conv.ho * conv.wo)))
+    with k.loop(0, f.cout, "o") as o:
+        loaded = [[b.load(k.gep(products, dt, b.add(b.mul(b.add(b.mul(i64(xi), f.kpad), o),
+                                                          i64(variant.width)), column)),
+                          typ=v.vec, align=vector_bytes())
+                   for xi in range(x1 * alpha, (x1 + 1) * alpha)]
+                  for x1 in range(alpha)]
+        y = _transform(b, at, loaded, at, v.scale)
+        plane = k.gep(out, dt, b.mul(o, plane_size))
         flags = b.load(bad, typ=v.mask)
-        for a in range(conv.m):
-            for j in range(conv.m):
+        for a in range(m):
+            for j in range(m):
                 mask = b.and_(out_row[a], out_col[j])
                 finite = b.fcmp_ordered("<", b.call(v.fabs, [y[a][j]]), inf)
                 flags = b.or_(flags, b.and_(mask, b.not_(finite)))
-                where = v.pointers(plane, b.add(origin, v.ints([a * conv.wo + j] * lanes)))
+                where = v.pointers(plane, offsets[a][j])
                 b.call(v.scatter, [y[a][j], where, v.size, mask])
         b.store(flags, bad)
 
 
-def _exact(k: Kernel, conv: Winograd, image, weight, out, t0, end) -> None:
+def _exact(k: Kernel, variant: Variant, f: _Fields, image, weight, out, t0, end) -> None:
     """Tiles [t0, min(t0 + NR, end)) of the batch summed term by term, as the reference: the
     forward convolution multiplies the zero padding (inf * 0 is NaN), the input gradient
     only the gradient's own values. Run-time loops throughout: the path is taken only for
     tiles with an inf or NaN, and unrolled it was half of the kernel's compile time."""
     b = k.b
-    dt = np.dtype(conv.dtype)
+    dt = np.dtype(variant.dtype)
     zero = ir.Constant(llvm_type(dt), 0.0)
     total = k.alloca(llvm_type(dt))
-    stop = smin(b, b.add(t0, i64(conv.width)), end)
+    m = i64(variant.m)
+    stop = smin(b, b.add(t0, i64(variant.width)), end)
     with k.loop(t0, stop, "t") as tile:
-        n, local = (f(tile, i64(conv.tiles_y * conv.tiles_x)) for f in (b.udiv, b.urem))
-        ty, tx = b.udiv(local, i64(conv.tiles_x)), b.urem(local, i64(conv.tiles_x))
-        with k.loop(0, conv.cout, "o") as o:
-            dst = b.mul(b.add(b.mul(n, i64(conv.cout)), o), i64(conv.ho * conv.wo))
-            y0, x0 = b.mul(ty, i64(conv.m)), b.mul(tx, i64(conv.m))
-            with (k.loop(y0, smin(b, b.add(y0, i64(conv.m)), i64(conv.ho)), "y") as y,
-                  k.loop(x0, smin(b, b.add(x0, i64(conv.m)), i64(conv.wo)), "x") as x):
+        n, local = (op(tile, b.mul(f.tiles_y, f.tiles_x)) for op in (b.udiv, b.urem))
+        ty, tx = b.udiv(local, f.tiles_x), b.urem(local, f.tiles_x)
+        with k.loop(0, f.cout, "o") as o:
+            dst = b.mul(b.add(b.mul(n, f.cout), o), b.mul(f.ho, f.wo))
+            y0, x0 = b.mul(ty, m), b.mul(tx, m)
+            with (k.loop(y0, smin(b, b.add(y0, m), f.ho), "y") as y,
+                  k.loop(x0, smin(b, b.add(x0, m), f.wo), "x") as x):
                 b.store(zero, total)
-                with (k.loop(0, conv.cin, "ec") as c, k.loop(0, KERNEL, "ei") as i,
+                with (k.loop(0, f.cin, "ec") as c, k.loop(0, KERNEL, "ei") as i,
                       k.loop(0, KERNEL, "ej") as j):
-                    src = b.mul(b.add(b.mul(n, i64(conv.cin)), c), i64(conv.h * conv.w))
-                    iy = b.add(y, b.sub(i, i64(conv.ph)))
-                    ix = b.add(x, b.sub(j, i64(conv.pw)))
-                    ok = b.and_(b.icmp_unsigned("<", iy, i64(conv.h)),
-                                b.icmp_unsigned("<", ix, i64(conv.w)))
-                    at = b.select(ok, b.add(src, b.add(b.mul(iy, i64(conv.w)), ix)), i64(0))
-                    value = b.select(ok, k.load(image.ptr, dt, at), zero)
-                    wt = k.load(weight.ptr, dt, _tap(b, conv, o, c, i, j))
+                    src = b.mul(b.add(b.mul(n, f.cin), c), b.mul(f.h, f.w))
+                    iy = b.add(y, b.sub(i, f.ph))
+                    ix = b.add(x, b.sub(j, f.pw))
+                    ok = b.and_(b.icmp_unsigned("<", iy, f.h),
+                                b.icmp_unsigned("<", ix, f.w))
+                    at = b.select(ok, b.add(src, b.add(b.mul(iy, f.w), ix)), i64(0))
+                    value = b.select(ok, k.load(image, dt, at), zero)
+                    wt = k.load(weight, dt, _tap(b, variant, f, o, c, i, j))
                     acc = b.load(total, typ=llvm_type(dt))
                     new = b.fadd(acc, b.fmul(wt, value))
-                    b.store(new if not conv.flipped else b.select(ok, new, acc), total)
-                k.store(b.load(total, typ=llvm_type(dt)), out.ptr, dt,
-                        b.add(dst, b.add(b.mul(y, i64(conv.wo)), x)))
+                    b.store(new if not variant.flipped else b.select(ok, new, acc), total)
+                k.store(b.load(total, typ=llvm_type(dt)), out, dt,
+                        b.add(dst, b.add(b.mul(y, f.wo), x)))
 
 
-def _tap(b, conv: Winograd, o, c, i, j):
+def _tap(b, variant: Variant, f: _Fields, o, c, i, j):
     """The flat index of tap (i, j) (run-time values) of output channel o's filter over
     input channel c."""
     last = i64(KERNEL - 1)
-    if conv.flipped:  # w[c, o, 2 - i, 2 - j]
-        return b.add(b.mul(b.add(b.mul(c, i64(conv.cout)), o), i64(KERNEL * KERNEL)),
+    if variant.flipped:  # w[c, o, 2 - i, 2 - j]
+        return b.add(b.mul(b.add(b.mul(c, f.cout), o), i64(KERNEL * KERNEL)),
                      b.add(b.mul(b.sub(last, i), i64(KERNEL)), b.sub(last, j)))
-    return b.add(b.mul(b.add(b.mul(o, i64(conv.cin)), c), i64(KERNEL * KERNEL)),
+    return b.add(b.mul(b.add(b.mul(o, f.cin), c), i64(KERNEL * KERNEL)),
                  b.add(b.mul(i, i64(KERNEL)), j))

@@ -178,3 +178,36 @@ def test_identical_bits_for_any_thread_count(shape):
         for threads in (2, 3):
             (got,) = gc.compile(inputs, [output], threads=threads)(*args)
             np.testing.assert_array_equal(got, reference, err_msg=f"threads={threads}")
+
+
+def test_layers_of_any_shape_share_one_compiled_library(tmp_path, monkeypatch):
+    """The Winograd code is compiled once per machine (the library functions take shapes at
+    run time): a second layer of other shapes compiles only its own small module."""
+    from graphc.backends.llvm.runtime import target
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    monkeypatch.setenv("GRAPHC_PARALLEL_COMPILE", "0")  # every module compiled here, seen
+    compiled: list[str] = []
+    real = target.compile_object
+    monkeypatch.setattr(target, "compile_object",
+                        lambda ir, *rest: compiled.append(ir) or real(ir, *rest))
+    modules = []
+    for shape in ((2, 16, 8, 8, 16, 1), (3, 24, 6, 9, 20, 0)):
+        n, c, h, wd, o, padding = shape
+        x = gc.input("x", (n, c, h, wd))
+        w = gc.input("w", (o, c, 3, 3))
+        node = gc.conv2d(x, w, padding=padding)
+        assert forward_path(node, x.shape, w.shape) == "winograd"
+        images, weights = _arguments([x, w], np.float32, seed=n)
+        expected = gc.compile([x, w], node, backend="numpy")(images, weights)
+        got = gc.compile([x, w], node)(images, weights)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=RTOL["float32"]
+                                   * np.abs(expected).max())
+        modules.append(list(compiled))
+        compiled.clear()
+    first, second = modules
+    libraries = [ir for ir in first if "graphc_entry" not in ir]
+    assert sorted(ir.count('define void @"gc_winograd') for ir in libraries) == [1, 1]
+    assert len(second) == 1 and "graphc_entry" in second[0]  # the second layer's own
+    assert "define internal void @\"gc_winograd" not in second[0]
