@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -327,6 +328,23 @@ class Executable:
             binding = {} if all(is_static(n.shape) for n in self.inputs) else None
         return self._runner.compiled(binding)
 
+    def compile_ahead(self, *arguments) -> threading.Thread | None:
+        """Start compiling, on a background thread, the code for these arguments' shapes
+        (an epoch's last, smaller batch; a validation set's), so that the call needing it
+        later finds it ready: a call of those shapes meanwhile waits for this compile,
+        never starts another, and runs the same code it would have compiled itself.
+        Returns the thread, or None when there is nothing to compile (the code is ready,
+        or the backend compiles nothing). A compile that fails here fails again, with its
+        error, at the first call of those shapes."""
+        binding = self.check_arguments(arguments)[1]
+        runner = self._runner
+        if not hasattr(runner, "build") or runner.ready(binding):
+            return None
+        thread = threading.Thread(target=_build_quietly, args=(runner, binding), daemon=True,
+                                  name=f"graphc-compile-ahead-{self.name}")
+        thread.start()
+        return thread
+
     def profile(self, *arguments, calls: int = 10) -> Profile:
         """Where one call's time goes: each kernel's mean wall time over `calls` calls with
         these arguments (the LLVM backend times an instrumented build of the same code).
@@ -374,6 +392,15 @@ class Executable:
         names = ", ".join(n.name for n in self.inputs)
         return (f"<graphc.Executable {self.name} ({names}) backend={self.backend.name} "
                 f"nodes={len(self.graph)}>")
+
+
+def _build_quietly(runner, binding: dict) -> None:
+    """runner.build(binding); an error is left for the call that needs the code (it
+    compiles again and raises it there, where the user looks)."""
+    try:
+        runner.build(binding)
+    except Exception:  # noqa: S110 (reported by the call of these shapes)
+        pass
 
 
 def _check_writable(params: tuple[Node, ...]) -> None:

@@ -113,6 +113,14 @@ class TieredRunner:
         except BaseException as exc:  # reported at the binding's next call
             self._failed[key] = exc
 
+    def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
+        """Whether the native code of this binding is ready."""
+        return self.native.ready(binding)
+
+    def build(self, binding: dict[sympy.Symbol, int]) -> None:
+        """Compile the native code of this binding now, on the calling thread."""
+        self.native.build(binding)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for every compile started so far; True when none is still running."""
         for thread in list(self._builds.values()):

@@ -62,6 +62,19 @@ class Batches:
         n = len(self.arrays[0])
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    def sizes(self) -> list[int]:
+        """The number of samples of each batch a pass yields (this process's slices when
+        sharded), in order: the full batch size, and a last smaller batch or none."""
+        n = len(self.arrays[0])
+        out = []
+        for k in range(len(self)):
+            size = min(self.batch_size, n - k * self.batch_size)
+            if self.world_size > 1:
+                start, stop = shard_bounds(size, self.rank, self.world_size)
+                size = stop - start
+            out.append(size)
+        return out
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         n = len(self.arrays[0])

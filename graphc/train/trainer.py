@@ -26,6 +26,7 @@ from graphc.train.objective import Objective
 COUNTERS = ("trainer/epoch", "trainer/step")  # a checkpoint's counters (state_arrays)
 SCALAR_BYTES = 16  # the most a scalar of any real dtype takes (longdouble)
 NONFINITE = ("raise", "skip")  # what fit does on a batch whose loss is NaN or infinite
+EVAL_BATCH = 512  # samples per call of evaluate and predict
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -87,6 +88,7 @@ class Trainer:
         self.history = History()
         self._signature: tuple | None = None
         self._restored_step = 0  # the step counter a loaded checkpoint resumes from
+        self._ahead: set[tuple] = set()  # (function name, batch size) compiled ahead
 
     # ----- compiling ------------------------------------------------------------------------
     def compile(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -198,6 +200,8 @@ class Trainer:
                   disable=None if progress is None else not progress) as bar:
             for index, (xb, yb) in enumerate(batches):
                 results = self.step_fn(xb, yb)
+                if index == 0:  # compiled by now: the other shapes to come compile aside
+                    self._compile_ahead(batches, xb, yb, validation)
                 loss = float(results[0])
                 bar.update(1)
                 if self.schedule is not None and self.schedule.interval == "batch":
@@ -236,6 +240,23 @@ class Trainer:
                       + f" ({record['seconds']:.1f} s)", file=sys.stderr, flush=True)
         return record
 
+    def _compile_ahead(self, batches: Batches, xb: np.ndarray, yb: np.ndarray,
+                       validation) -> None:
+        """Compile, in the background while this epoch trains, the shapes it and the
+        validation will need that the first batch's did not: a last smaller batch and the
+        validation batches. The calls then find their code ready instead of stopping for a
+        compile (the same code: bit for bit what a compile at the call gives)."""
+        wanted = [(self.step_fn, xb[:size], yb[:size]) for size in set(batches.sizes())
+                  if size and size != len(xb)]
+        if validation is not None:
+            xv, yv = np.asarray(validation[0]), np.asarray(validation[1])
+            wanted += [(self.eval_fn, xv[:size], yv[:size])
+                       for size in {min(len(xv), EVAL_BATCH), len(xv) % EVAL_BATCH} if size]
+        for function, x, y in wanted:
+            if (function.name, len(x)) not in self._ahead:
+                self._ahead.add((function.name, len(x)))
+                function.compile_ahead(x, y)
+
     def _step_schedule_after_epoch(self, record: dict) -> None:
         if self.schedule is None or self.schedule.interval == "batch":
             return
@@ -266,7 +287,7 @@ class Trainer:
         return summary
 
     # ----- using the model ------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size: int = 512) -> dict[str, float]:
+    def evaluate(self, x, y, batch_size: int = EVAL_BATCH) -> dict[str, float]:
         """Mean loss (and accuracy) over (x, y) with the evaluation graph (no dropout)."""
         x, y = np.asarray(x), np.asarray(y)
         self.compile(x, y)
@@ -282,7 +303,7 @@ class Trainer:
             scores["accuracy"] = total_correct / self._predictions(y)
         return scores
 
-    def predict(self, x, batch_size: int = 512) -> np.ndarray:
+    def predict(self, x, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """The model's outputs for x (evaluation graph), in batches."""
         x = np.asarray(x)
         if self._signature is None:

@@ -53,3 +53,16 @@ def test_errors():
         data.Batches(np.zeros(3), batch_size=0)
     with pytest.raises(ValueError, match="test_size"):
         data.train_test_split(np.zeros(3), test_size=1.5)
+
+
+@pytest.mark.parametrize("n, batch_size, drop_last", [(10, 4, False), (10, 4, True),
+                                                      (12, 4, False), (3, 8, False)])
+def test_sizes_are_the_lengths_a_pass_yields(n, batch_size, drop_last):
+    batches = data.Batches(np.arange(n), batch_size=batch_size, drop_last=drop_last)
+    assert batches.sizes() == [len(b[0]) for b in batches]
+
+
+def test_sizes_of_a_shard_are_its_slices():
+    for rank in range(3):
+        batches = data.Batches(np.arange(11), batch_size=6, rank=rank, world_size=3)
+        assert batches.sizes() == [len(b[0]) for b in batches]

@@ -289,3 +289,23 @@ def test_a_param_declaring_a_huge_shape_is_refused_before_reading(tmp_path):
     assert peak < 8 << 20
     after = trainer.state_arrays()
     assert all(after[name].tobytes() == before[name].tobytes() for name in before)
+
+
+def test_fit_compiles_the_other_batch_sizes_ahead(monkeypatch):
+    """After the first batch, the last smaller batch (250 = 3 x 64 + 58) and the validation
+    batches (600 = 512 + 88) are compiled ahead, once (tests/test_compile_ahead.py: the
+    calls then run the same bits)."""
+    from graphc.compiler import Executable
+
+    asked: list[tuple[str, int]] = []
+    real = Executable.compile_ahead
+
+    def record(self, *arguments):
+        asked.append((self.name, len(arguments[0])))
+        return real(self, *arguments)
+
+    monkeypatch.setattr(Executable, "compile_ahead", record)
+    trainer = make()
+    trainer.fit(*blobs(n=250), epochs=2, batch_size=64, validation=blobs(n=600, seed=1),
+                progress=False)
+    assert sorted(asked) == [("evaluate", 88), ("evaluate", 512), ("train_step", 58)]

@@ -127,6 +127,21 @@ def _binding_key(binding: dict) -> tuple:
     return tuple(sorted((str(s), v) for s, v in binding.items()))
 
 
+class _PerBinding:
+    """One lock per binding: its code is built by one thread at a time, and a call or a
+    build of the same binding meanwhile waits for that one (a build started ahead of
+    time: Executable.compile_ahead) instead of compiling it again. Calls of other
+    bindings are not held up."""
+
+    def __init__(self):
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, key: tuple) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
 class LLVMRunner:
     """A program prepared for the LLVM backend: one compiled Variant per binding."""
 
@@ -140,6 +155,7 @@ class LLVMRunner:
         self.last: Variant | None = None
         self._profiled: dict[tuple, Variant] = {}
         self._lock = threading.Lock()
+        self._building = _PerBinding()
         missing = sorted({n.op for n in Graph(program.results).nodes} - set(table))
         if missing:
             raise ValueError(f"llvm backend: no lowering for op(s) {missing}; "
@@ -150,8 +166,11 @@ class LLVMRunner:
         key = _binding_key(binding)
         found = variants.get(key)
         if found is None:
-            found = variants[key] = Variant(self.program, binding, self.table, self.target,
-                                            profile)
+            with self._building.lock((profile, key)):
+                found = variants.get(key)
+                if found is None:
+                    found = variants[key] = Variant(self.program, binding, self.table,
+                                                    self.target, profile)
         return found
 
     def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
@@ -159,8 +178,8 @@ class LLVMRunner:
         return _binding_key(binding) in self.variants
 
     def build(self, binding: dict[sympy.Symbol, int]) -> None:
-        """Compile this binding's code now, on the calling thread (a tiered function's
-        background compile: no progress line, nothing else waits for it)."""
+        """Compile this binding's code now, on the calling thread (a background compile:
+        tiered or ahead of time; no progress line)."""
         with progress.silenced():
             self.variant(binding)
 
@@ -229,15 +248,19 @@ class CachedRunner:
         self._prepare = prepare
         self._prepared: LLVMRunner | None = None
         self._lock = threading.Lock()
+        self._preparing = threading.Lock()
+        self._building = _PerBinding()
         if all(is_static(n.shape) for n in source.inputs):
             self.last = self._load({}, False)
             if self.last is None:
                 self._inner()
 
     def _inner(self) -> LLVMRunner:
-        """The runner of the optimized program, prepared on first need."""
-        if self._prepared is None:
-            self._prepared = self._prepare()
+        """The runner of the optimized program, prepared on first need (once, whichever
+        thread needs it first)."""
+        with self._preparing:
+            if self._prepared is None:
+                self._prepared = self._prepare()
         return self._prepared
 
     @property
@@ -269,13 +292,17 @@ class CachedRunner:
         return stored
 
     def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False):
-        found = self._load(binding, profile)
-        if found is None:
-            found = self._inner().variant(binding, profile)
-            payload = encode(found.layout, found.objects, self.params)
-            if payload is not None and cache.enabled():
-                cache.store(variant_key(self.key, binding, profile), payload)
-            (self._profiled if profile else self.variants)[_binding_key(binding)] = found
+        found = (self._profiled if profile else self.variants).get(_binding_key(binding))
+        if found is not None:
+            return found
+        with self._building.lock((profile, _binding_key(binding))):
+            found = self._load(binding, profile)
+            if found is None:
+                found = self._inner().variant(binding, profile)
+                payload = encode(found.layout, found.objects, self.params)
+                if payload is not None and cache.enabled():
+                    cache.store(variant_key(self.key, binding, profile), payload)
+                (self._profiled if profile else self.variants)[_binding_key(binding)] = found
         return found
 
     def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
@@ -283,7 +310,8 @@ class CachedRunner:
         return self._load(binding, False) is not None
 
     def build(self, binding: dict[sympy.Symbol, int]) -> None:
-        """Compile (and store) this binding's code now, on the calling thread, quietly."""
+        """Compile (and store) this binding's code now, on the calling thread, quietly (a
+        background compile: tiered or ahead of time)."""
         with progress.silenced():
             self.variant(binding)
 
