@@ -33,7 +33,7 @@ from graphc.ir.program import Program
 # Ops whose value is an argument: their names and identities do not reach the code.
 ARGUMENTS = {"input", "param"}
 _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
-# A source file changed this shortly before its hash was taken is not remembered: a later
+# A source file changed this shortly before a scan began is not remembered: a later
 # write within the same timestamp tick (2 s on FAT, 1 s on ext3 or HFS+, a clock tick of a
 # few ms elsewhere) could leave its stat signature unchanged (git's "racy" files).
 RACY_NS = 2_000_000_000
@@ -62,7 +62,7 @@ def source_hashes(root: Path) -> list[tuple[str, str]]:
     bytes. As git's index does, a file whose stat signature (size, mtime, ctime, inode) is
     the one remembered with its hash in the table of an earlier process is not read (any
     write moves a file's ctime, which no tool sets back); the table remembers only files
-    last changed RACY_NS before their hash was taken. Without the cache (off, untrusted,
+    last changed RACY_NS or more before the scan began. Without the cache (off, untrusted,
     read-only, the table missing or damaged) every file is read."""
     use_table = cache.enabled()
     known = _read_table(root) if use_table else {}
