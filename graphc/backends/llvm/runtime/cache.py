@@ -11,7 +11,8 @@ file. An entry is opened without following a symlink and without blocking, and r
 if it is a regular file of at most MAX_ENTRY_BYTES: a FIFO, a device or a huge file under
 an entry's name is a miss, never a hang or an exhausted memory. A writer killed between
 its temporary file and the rename leaves a .tmp-*.o file: the first store of a process
-removes those older than STALE_TEMP_SECONDS, `graphc cache clear` removes them all.
+removes those older than STALE_TEMP_SECONDS, `graphc cache clear` removes them all. The
+folder also holds key.py's table of graphc's source hashes (sources-*), written the same way.
 
 The cache folder must be trusted: an entry forged with a correct digest runs its code in
 every process that compiles that program. The folder is created mode 0700 and its entries
@@ -97,9 +98,7 @@ def sweep_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> in
 
 def load(key: bytes) -> bytes | None:
     """The payload stored under key, or None if absent or not a valid entry for it."""
-    if not _trusted(directory()):
-        return None
-    data = _read(path_of(key))
+    data = read_file(path_of(key).name)
     if data is None:
         return None
     start = len(MAGIC) + _HEADER.size
@@ -130,8 +129,15 @@ def _trusted(folder: Path) -> bool:
         warnings.warn(f"graphc: not using the compiled-code cache {folder}: it is {problem}, "
                       "so others could plant code that compiled functions would run; make "
                       f"it yours and private (chmod 700 {folder}), point XDG_CACHE_HOME "
-                      "elsewhere, or set GRAPHC_CACHE=0", UserWarning, stacklevel=3)
+                      "elsewhere, or set GRAPHC_CACHE=0", UserWarning, stacklevel=4)
     return False
+
+
+def read_file(name: str) -> bytes | None:
+    """The bytes of the file `name` in the cache folder as `_read` reads them; None when
+    the folder is not trusted."""
+    folder = directory()
+    return _read(folder / name) if _trusted(folder) else None
 
 
 def _read(path: Path) -> bytes | None:
@@ -155,8 +161,15 @@ def _read(path: Path) -> bytes | None:
 def store(key: bytes, payload: bytes) -> None:
     """Write an entry atomically; a cache that cannot be written is silently skipped, and so
     is a payload too big to be read back (MAX_ENTRY_BYTES)."""
-    if len(MAGIC) + _HEADER.size + len(payload) > MAX_ENTRY_BYTES:
-        return
+    if len(MAGIC) + _HEADER.size + len(payload) <= MAX_ENTRY_BYTES:
+        write_file(path_of(key).name, MAGIC,
+                   _HEADER.pack(key, len(payload), hashlib.sha256(payload).digest()), payload)
+
+
+def write_file(name: str, *chunks: bytes) -> None:
+    """Write the file `name` in the cache folder (created private) whole or not at all:
+    through a temporary file and an atomic rename. Skipped silently when the folder cannot
+    be written or is not trusted."""
     folder = directory()
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -168,10 +181,9 @@ def store(key: bytes, payload: bytes) -> None:
         fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=SUFFIX)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC)
-                f.write(_HEADER.pack(key, len(payload), hashlib.sha256(payload).digest()))
-                f.write(payload)
-            os.replace(temp, path_of(key))
+                for chunk in chunks:
+                    f.write(chunk)
+            os.replace(temp, folder / name)
         except BaseException:
             os.unlink(temp)
             raise

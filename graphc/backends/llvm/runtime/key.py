@@ -5,9 +5,11 @@ A key hashes a canonical serialization of the program (every node's op, attrs, d
 shape, its inputs by position; inputs and params by dtype and shape only; the inputs,
 outputs and updates by position), the compile options, the binding, and everything else
 the object code depends on: the source of the graphc package (passes and lowerings), the
-versions of llvmlite, NumPy and sympy, and the host CPU. graphc's source enters by each
-file's stat signature (size, mtime, ctime, inode), not its bytes. A hit then costs a walk
-over the user's graph and a file read: neither the optimizer nor the lowerings run.
+versions of llvmlite, NumPy and sympy, and the host CPU. graphc's source enters by a hash
+of each file's bytes, so equal sources give equal keys whenever and wherever they were
+written; the hashes are remembered by stat signature in a table in the cache folder, so a
+process reads only the files changed since. A hit then costs a walk over the user's graph
+and a few file reads: neither the optimizer nor the lowerings run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import llvmlite
 import numpy as np
 import sympy
 
-from graphc.backends.llvm.runtime import target
+from graphc.backends.llvm.runtime import cache, target
 from graphc.ir.graph import topological_order
 from graphc.ir.node import ArrayAttr, Node
 from graphc.ir.program import Program
@@ -30,7 +33,11 @@ from graphc.ir.program import Program
 # Ops whose value is an argument: their names and identities do not reach the code.
 ARGUMENTS = {"input", "param"}
 _PACKAGE = Path(__file__).resolve().parents[3]  # the graphc package directory
-RECENT_NS = 2_000_000_000  # a source file written this recently is read, not trusted by stat
+# A source file changed this shortly before a scan began is not remembered: a later
+# write within the same timestamp tick (2 s on FAT, 1 s on ext3 or HFS+, a clock tick of a
+# few ms elsewhere) could leave its stat signature unchanged (git's "racy" files).
+RACY_NS = 2_000_000_000
+_TABLE_MAGIC = b"GRAPHC-SOURCES-1\n"
 
 
 def code_fingerprint(chosen: target.Target | None = None) -> bytes:
@@ -43,22 +50,46 @@ def code_fingerprint(chosen: target.Target | None = None) -> bytes:
 @functools.cache
 def _fingerprint(target_fingerprint: str) -> bytes:
     h = hashlib.sha256()
-    for relative, signature in _source_files(str(_PACKAGE)):
-        h.update(f"{relative}\0{signature}\0".encode())
+    for relative, digest in source_hashes(_PACKAGE):
+        h.update(f"{relative}\0{digest}\0".encode(errors="surrogateescape"))
     h.update(f"numpy={np.__version__};sympy={sympy.__version__};"
              f"llvmlite={llvmlite.__version__};{target_fingerprint}".encode())
     return h.digest()
 
 
-def _source_files(root: str) -> list[tuple[str, tuple]]:
-    """The package's .py files, relative to root and sorted, each with its stat signature
-    (size, mtime, ctime, inode), as git's index tells a changed file without reading it
-    (reading and hashing every file took 20 of a cache hit's ~50 ms): any write moves a
-    file's ctime, which no tool sets back. A file written within RECENT_NS of now could
-    still be written again within the same clock tick, so its bytes are hashed too."""
-    recent = _now_ns() - RECENT_NS
+def source_hashes(root: Path) -> list[tuple[str, str]]:
+    """The .py files under `root`, relative to it and sorted, each with the SHA-256 of its
+    bytes. As git's index does, a file whose stat signature (size, mtime, ctime, inode) is
+    the one remembered with its hash in the table of an earlier process is not read (any
+    write moves a file's ctime, which no tool sets back); the table remembers only files
+    last changed RACY_NS or more before the scan began. Without the cache (off, untrusted,
+    read-only, the table missing or damaged) every file is read."""
+    use_table = cache.enabled()
+    known = _read_table(root) if use_table else {}
+    settled = _now_ns() - RACY_NS  # taken before any stat: a write after it is racy
+    table: dict[str, tuple[str, str]] = {}
     found = []
-    folders = [root]
+    for relative, path, signature, changed in _source_files(root):
+        remembered = known.get(relative)
+        digest = remembered[1] if remembered and remembered[0] == signature \
+            else _hash_file(path)
+        if digest is None:  # removed meanwhile: not a source any more
+            continue
+        if changed < settled:
+            table[relative] = (signature, digest)
+        found.append((relative, digest))
+    if use_table and table != known:
+        _write_table(root, table)
+    return sorted(found)
+
+
+def _source_files(root: Path) -> list[tuple[str, str, str, int]]:
+    """The regular .py files under root (outside __pycache__): each one's path relative to
+    root, its path, its stat signature (size, mtime, ctime, inode) as a text and when it
+    last changed (the later of mtime and ctime, in ns)."""
+    found = []
+    folders = [str(root)]
+    start = len(folders[0]) + 1
     while folders:
         folder = folders.pop()
         with os.scandir(folder) as entries:
@@ -67,13 +98,54 @@ def _source_files(root: str) -> list[tuple[str, tuple]]:
                     if entry.name != "__pycache__":
                         folders.append(entry.path)
                 elif entry.name.endswith(".py"):
-                    st = entry.stat()
-                    signature: tuple = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                    if max(st.st_mtime_ns, st.st_ctime_ns) > recent:
-                        with open(entry.path, "rb") as source:
-                            signature += (hashlib.sha256(source.read()).hexdigest(),)
-                    found.append((entry.path[len(root) + 1:], signature))
-    return sorted(found)
+                    try:  # an editor's lock file (.#x.py) is a symlink to nowhere
+                        st = entry.stat()
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        found.append((entry.path[start:], entry.path,
+                                      f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:"
+                                      f"{st.st_ino}", max(st.st_mtime_ns, st.st_ctime_ns)))
+    return found
+
+
+def _hash_file(path: str) -> str | None:
+    try:
+        with open(path, "rb") as source:
+            return hashlib.sha256(source.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _table_name(root: Path) -> str:
+    """The table's file in the cache folder: one per source tree (a checkout, a worktree,
+    an install), so that trees of one user do not rewrite each other's."""
+    return f"sources-{hashlib.sha256(os.fsencode(root)).hexdigest()[:16]}"
+
+
+def _read_table(root: Path) -> dict[str, tuple[str, str]]:
+    """The table written for `root` (relative path -> stat signature, hash); empty when
+    absent, unreadable, of another tree or damaged (its digest does not match)."""
+    data = cache.read_file(_table_name(root))
+    start = len(_TABLE_MAGIC) + 32
+    if data is None or not data.startswith(_TABLE_MAGIC) \
+            or hashlib.sha256(data[start:]).digest() != data[len(_TABLE_MAGIC):start]:
+        return {}
+    fields = os.fsdecode(data[start:]).split("\0")
+    if fields[0] != str(root) or len(fields) % 3 != 1:
+        return {}
+    return dict(zip(fields[1::3], zip(fields[2::3], fields[3::3], strict=True), strict=True))
+
+
+def _write_table(root: Path, table: dict[str, tuple[str, str]]) -> None:
+    """Replace the table of `root` (atomically; skipped where the cache cannot be written):
+    its path, then each file's relative path, stat signature and hash, separated by NULs
+    (which no path holds)."""
+    fields = [str(root)]
+    for relative, (signature, digest) in sorted(table.items()):
+        fields += [relative, signature, digest]
+    body = os.fsencode("\0".join(fields))
+    cache.write_file(_table_name(root), _TABLE_MAGIC, hashlib.sha256(body).digest(), body)
 
 
 def _now_ns() -> int:

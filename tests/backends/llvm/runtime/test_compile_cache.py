@@ -158,41 +158,6 @@ def test_a_changed_graphc_source_misses(cache_dir, monkeypatch):
     assert len(_entries(cache_dir)) == 2
 
 
-def test_the_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
-    package = tmp_path / "pkg"
-    (package / "sub").mkdir(parents=True)
-    (package / "a.py").write_text("x = 1\n")
-    (package / "sub" / "b.py").write_text("y = 2\n")
-    monkeypatch.setattr(key, "_PACKAGE", package)
-    digests = []
-    for edit in (None, ("sub/b.py", "y = 3\n"), ("sub/c.py", "")):
-        if edit:
-            (package / edit[0]).write_text(edit[1])
-        key._fingerprint.cache_clear()
-        digests.append(key.code_fingerprint())
-    key._fingerprint.cache_clear()
-    assert len(set(digests)) == 3  # written just now: read, even if stat could not tell
-
-
-def test_the_fingerprint_trusts_the_stat_of_files_not_written_lately(tmp_path, monkeypatch):
-    package = tmp_path / "pkg"
-    package.mkdir()
-    source = package / "a.py"
-    source.write_text("x = 1\n")
-    monkeypatch.setattr(key, "_PACKAGE", package)
-    later = key._now_ns() + 10 * key.RECENT_NS
-    monkeypatch.setattr(key, "_now_ns", lambda: later)
-    digests = []
-    for mtime in (None, None, 1_000_000_000):
-        if mtime is not None:
-            os.utime(source, ns=(mtime, mtime))
-        key._fingerprint.cache_clear()
-        digests.append(key.code_fingerprint())
-    key._fingerprint.cache_clear()
-    assert digests[0] == digests[1] != digests[2]
-    assert all(len(signature) == 4 for _, signature in key._source_files(str(package)))
-
-
 @pytest.mark.parametrize("options", [{"optimize": False}, {"threads": 2}, {"threads": None}])
 def test_other_options_are_other_entries_with_the_same_results(cache_dir, options):
     base = train(*conv_step(threads=1))
