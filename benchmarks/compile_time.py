@@ -1,6 +1,7 @@
 """The compile time of a training step on the LLVM backend, in a fresh process.
 
-    python -m benchmarks.compile_time OUT.json [--workload lenet|transformer] [--tiered]
+    python -m benchmarks.compile_time OUT.json [--tiered]
+        [--workload lenet|transformer|transformer-example]
 
 Times gc.compile(...) plus the first call (native code may be built at the first call,
 once the shapes are bound), less one steady-state step, so the figure is the compile
@@ -12,9 +13,11 @@ is allowed (LLVM compiles a big module's parts in parallel), the step runs on on
 Building the graph (DSL and gc.grad) is timed apart. The parent runs this twice per
 workload with the same empty XDG_CACHE_HOME: the first run is cold, the second loads the
 disk cache. The workloads are the benchmark's LeNet and Transformer block
-(benchmarks/workloads.py). With --tiered the step is compiled with tiered=True: its first
-call at each batch size runs on the NumPy interpreter while the native code compiles in
-the background; the steady steps are timed once the native code runs.
+(benchmarks/workloads.py) and the training step of examples/transformer_reverse.py (its
+model, AdamW and accuracy, as its Trainer builds it). With --tiered the step is compiled
+with tiered=True: its first call at each batch size runs on the NumPy interpreter while
+the native code compiles in the background; the steady steps are timed once the native
+code runs.
 """
 
 from __future__ import annotations
@@ -28,25 +31,22 @@ import sys
 import time
 from pathlib import Path
 
-WORKLOADS = ("lenet", "transformer")
+WORKLOADS = ("lenet", "transformer", "transformer-example")
+EXAMPLE_BATCH = 64  # examples/transformer_reverse.py's batch size
 
 
 def measure(workload: str = "lenet", tiered: bool = False) -> dict:
     import graphc as gc
-    from benchmarks import impl_graphc, workloads
 
-    w = getattr(workloads, workload)()
-    data = w.arrays()
     start = time.perf_counter()
-    x = gc.input("x", ("N", *data["x"].shape[1:]))
-    y = gc.input("y", ("N",), "int32")
-    params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
-    loss = gc.softmax_cross_entropy(impl_graphc.forward(w, params, x), y)
-    grads = gc.grad(loss, params)
-    updates = {p: p - workloads.LEARNING_RATE * g for p, g in zip(params, grads)}
+    if workload == "transformer-example":
+        x, y, inputs, outputs, updates = _example()
+    else:
+        x, y, inputs, outputs, updates = _benchmark_step(workload)
     built, built_cpu = time.perf_counter(), _cpu()
-    step = gc.compile([x, y], [loss], updates=updates, backend="llvm", threads=1,
+    step = gc.compile(inputs, outputs, updates=updates, backend="llvm", threads=1,
                       tiered=tiered)
+    data = {"x": x, "y": y}
     compiled = time.perf_counter()
     step(data["x"], data["y"])
     first, first_cpu = time.perf_counter(), _cpu()
@@ -67,6 +67,45 @@ def measure(workload: str = "lenet", tiered: bool = False) -> dict:
             "step": steady, "rebatch": max(0.0, rebatched - before - steady_half),
             "batches": [len(data["y"]), half], "tiered": tiered,
             "interpreted_calls": getattr(step._runner, "interpreted_calls", 0)}
+
+
+def _benchmark_step(workload: str) -> tuple:
+    """The benchmark's training step of `workload` (benchmarks/workloads.py), plain SGD:
+    its data, inputs, outputs and updates."""
+    import graphc as gc
+    from benchmarks import impl_graphc, workloads
+
+    w = getattr(workloads, workload)()
+    data = w.arrays()
+    x = gc.input("x", ("N", *data["x"].shape[1:]))
+    y = gc.input("y", ("N",), "int32")
+    params = [gc.param(f"p{i}", v) for i, v in enumerate(w.params())]
+    loss = gc.softmax_cross_entropy(impl_graphc.forward(w, params, x), y)
+    grads = gc.grad(loss, params)
+    updates = {p: p - workloads.LEARNING_RATE * g for p, g in zip(params, grads)}
+    return data["x"], data["y"], [x, y], [loss], updates
+
+
+def _example() -> tuple:
+    """examples/transformer_reverse.py's training step as its Trainer builds it (two
+    pre-norm encoder layers, AdamW only when the loss is finite, accuracy counted), at
+    the example's batch size."""
+    import importlib.util
+
+    from graphc import nn, optim
+    from graphc.train import Trainer
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "transformer_reverse.py"
+    spec = importlib.util.spec_from_file_location("transformer_reverse", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    x, y = example.make_data(EXAMPLE_BATCH, seed=0)
+    nn.manual_seed(0)
+    model = example.Reverser()
+    trainer = Trainer(model, optim.AdamW(model.params(), lr=3e-3, weight_decay=0.01))
+    trainer.compile(x, y)
+    step = trainer.step_fn
+    return x, y, list(step.source.inputs), list(step.source.outputs), dict(step.source.updates)
 
 
 def _native(step) -> None:

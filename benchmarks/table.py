@@ -15,7 +15,8 @@ ALTERNATIVES = ("torch", "torch.compile", "jax")   # graphc's ratio is to the be
 NOISY = 0.2            # a cell whose interquartile range exceeds this fraction is starred
 GEMM_PEAK_TARGET = 0.90
 # seconds: issue 15 C (LeNet and the Transformer block cold, a cache hit, a new batch size)
-COMPILE_TARGETS = {"cold": 0.6, "warm": 0.05, "rebatch": 0.1}
+# issue 15: LeNet and the Transformer block cold <= 0.6 s, every example <= 2 s
+COMPILE_TARGETS = {"cold": 0.6, "example": 2.0, "warm": 0.05, "rebatch": 0.1}
 WIDTH = 100            # notes are wrapped to this width
 
 
@@ -149,16 +150,18 @@ def _compile_notes(report: dict) -> list[str]:
     out = []
     for workload, kinds in (report.get("compile") or {}).items():
         parts = []
-        for kind in ("cold", "warm", "tiered"):
+        for kind in ("cold", "libraries", "warm", "tiered"):
             result = kinds.get(kind)
             if result is None:
                 continue
             if "error" in result:
                 parts.append(f"{kind} failed: {result['error']}")
                 continue
-            label = {"cold": "cold", "warm": "from the disk cache",
+            label = {"cold": "cold", "libraries": "cold but for the cached libraries",
+                     "warm": "from the disk cache",
                      "tiered": "tiered (first calls interpreted): cold"}[kind]
-            bound = COMPILE_TARGETS["warm" if kind == "warm" else "cold"]
+            bound = COMPILE_TARGETS["warm" if kind == "warm" else
+                                    "example" if workload.endswith("example") else "cold"]
             parts.append(f"{label} {_seconds(result['compile'])} (target <= "
                          f"{_seconds(bound)})" + _verdict(result["compile"], bound))
             if kind != "warm" and "rebatch" in result:

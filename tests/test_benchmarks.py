@@ -177,7 +177,9 @@ def test_table_renders_with_missing_and_failed_frameworks():
         "compile": {"lenet": {"cold": {"compile": 0.8, "rebatch": 0.05},
                               "warm": {"compile": 0.02},
                               "tiered": {"compile": 0.3, "rebatch": 0.04}},
-                    "transformer": {"cold": {"error": "boom"}}},
+                    "transformer": {"cold": {"error": "boom"}},
+                    "transformer-example": {"cold": {"compile": 2.5, "rebatch": 1.5},
+                                            "libraries": {"compile": 1.5, "rebatch": 1.2}}},
         "rows": [{"workload": "gemm 1024", "threads": 1, "flops": 2e9, "bytes": None,
                   "target": 1.05,
                   "times": {"numpy": cell(40), "graphc": cell(25), "torch": gone,
@@ -206,6 +208,10 @@ def test_table_renders_with_missing_and_failed_frameworks():
             "(target <= 600 ms) ok, a second batch size 40 ms (target <= 100 ms) ok") in notes
     assert "transformer training step compile (graphc llvm, 1 thread): cold failed: boom" \
         in notes
+    assert ("transformer-example training step compile (graphc llvm, 1 thread): cold 2.50 s "
+            "(target <= 2.00 s) MISS, a second batch size 1.50 s (target <= 100 ms) MISS, "
+            "cold but for the cached libraries 1.50 s (target <= 2.00 s) ok, a second batch "
+            "size 1.20 s (target <= 100 ms) MISS") in notes
 
 
 def test_suite_end_to_end_with_a_missing_framework(monkeypatch):
@@ -272,3 +278,21 @@ def test_peak_fractions_set_the_fastest_call_against_the_best_probe():
     assert s["peak_fraction"] == pytest.approx(1.0)
     assert s["median_peak_fraction"] == pytest.approx(0.8)
     assert s["gflops"] == pytest.approx(80.0)
+
+
+def test_drop_variants_keeps_only_the_library_objects(tmp_path, monkeypatch):
+    import numpy as np
+
+    import graphc as gc
+    from graphc.backends.llvm.runtime import cache, layout
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    a = gc.input("a", (4, 8))
+    gc.compile([a], a @ gc.param("w", np.ones((8, 3), np.float32)))(np.ones((4, 8), np.float32))
+    folder = tmp_path / "graphc"
+    programs = {e for e in cache.entries(folder) if layout.is_variant(cache.payload_of(e))}
+    others = set(cache.entries(folder)) - programs
+    assert len(programs) == 1 and any(b"\x7fELF" in e.read_bytes()[:200] for e in others)
+    suite._drop_variants(folder)
+    assert set(cache.entries(folder)) == others  # the GEMM library, the pool, the host

@@ -81,7 +81,8 @@ def test_a_failed_compile_ahead_is_compiled_again_by_the_call(builds, monkeypatc
 
 def test_the_numpy_backend_has_nothing_to_compile():
     x = gc.input("x", ("N", 2))
-    assert gc.compile([x], x * 2, backend="numpy").compile_ahead(np.ones((3, 2), np.float32)) is None
+    step = gc.compile([x], x * 2, backend="numpy")
+    assert step.compile_ahead(np.ones((3, 2), np.float32)) is None
 
 
 def test_arguments_are_checked():

@@ -98,7 +98,16 @@ def sweep_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> in
 
 def load(key: bytes) -> bytes | None:
     """The payload stored under key, or None if absent or not a valid entry for it."""
-    data = read_file(path_of(key).name)
+    return _payload(read_file(path_of(key).name), key)
+
+
+def payload_of(entry: Path) -> bytes | None:
+    """The payload of an entry file (one of `entries(folder)`, any folder), as `load`
+    checks it; None if it is not a valid entry."""
+    return _payload(_read(entry), bytes.fromhex(entry.stem))
+
+
+def _payload(data: bytes | None, key: bytes) -> bytes | None:
     if data is None:
         return None
     start = len(MAGIC) + _HEADER.size

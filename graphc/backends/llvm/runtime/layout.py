@@ -105,6 +105,12 @@ def encode(layout: Layout, objects: list[bytes], params: list[Node]) -> bytes | 
     return _LENGTH.pack(len(text)) + text + b"".join(blobs)
 
 
+def is_variant(payload: bytes) -> bool:
+    """Whether a cache payload is a compiled variant (encode's layout and objects), not
+    another entry (a library object, the host's description)."""
+    return payload[_LENGTH.size:_LENGTH.size + 1] == b"{"
+
+
 def decode(payload: bytes, program: Program,
            params: list[Node]) -> tuple[Layout, list[bytes]] | None:
     """The layout, bound to this process's `params`, and the object files of an entry;
