@@ -88,7 +88,7 @@ class Trainer:
         self.history = History()
         self._signature: tuple | None = None
         self._restored_step = 0  # the step counter a loaded checkpoint resumes from
-        self._ahead: set[tuple] = set()  # (function name, batch size) compiled ahead
+        self._ahead: set[tuple] = set()  # (function, batch size) compiled ahead
 
     # ----- compiling ------------------------------------------------------------------------
     def compile(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -253,9 +253,12 @@ class Trainer:
             wanted += [(self.eval_fn, xv[:size], yv[:size])
                        for size in {min(len(xv), EVAL_BATCH), len(xv) % EVAL_BATCH} if size]
         for function, x, y in wanted:
-            if (function.name, len(x)) not in self._ahead:
-                self._ahead.add((function.name, len(x)))
-                function.compile_ahead(x, y)
+            # A data-parallel trainer's functions (graphc.distributed) are wrappers whose
+            # shards have other shapes: they compile at their calls.
+            compile_ahead = getattr(function, "compile_ahead", None)
+            if compile_ahead is not None and (function, len(x)) not in self._ahead:
+                self._ahead.add((function, len(x)))
+                compile_ahead(x, y)
 
     def _step_schedule_after_epoch(self, record: dict) -> None:
         if self.schedule is None or self.schedule.interval == "batch":
