@@ -25,6 +25,16 @@ class ModuleContext:
         self._status = self._global("gc_barrier_status", I32)
         self.barrier = self._build_barrier()
 
+    def words(self, prefix: str, values: list[int]) -> ir.GlobalVariable:
+        """A constant i64 array under a new name starting with `prefix`: a call site's
+        descriptor, the run-time parameters of a library function (GEMM, Winograd)."""
+        typ = ir.ArrayType(I64, len(values))
+        g = ir.GlobalVariable(self.module, typ, self.module.get_unique_name(prefix))
+        g.global_constant = True
+        g.linkage = "internal"
+        g.initializer = ir.Constant(typ, values)
+        return g
+
     def _global(self, name: str, typ: ir.Type) -> ir.GlobalVariable:
         g = ir.GlobalVariable(self.module, typ, name)
         g.linkage = "internal"

@@ -63,13 +63,7 @@ def emit(k: Kernel, g: Gemm, scratch: ir.Value) -> None:
         g = fold_batch(g)
     dtype = np.dtype(g.dtype)
     blocks = Blocking.of(batch, g.m, g.n, g.k, dtype)
-    words = descriptor(g, blocks)
-    typ = ir.ArrayType(I64, len(words))
-    module = k.mc.module
-    desc = ir.GlobalVariable(module, typ, module.get_unique_name("gc_gemm_desc"))
-    desc.global_constant = True
-    desc.linkage = "internal"
-    desc.initializer = ir.Constant(typ, words)
+    desc = k.mc.words("gc_gemm_desc", descriptor(g, blocks))
     gathers = isinstance(g.b, Patches) and g.b.size < 2 ** 31 and g.b.dtype == dtype
     driver = gemm_driver(k.mc, dtype, np.dtype(g.a.dtype), np.dtype(g.b.dtype),
                          "patches" if isinstance(g.b, Patches) else "strided", gathers)

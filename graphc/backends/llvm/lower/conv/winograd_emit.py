@@ -142,13 +142,7 @@ def emit(k: Kernel, conv: Winograd, image, weight, out, scratch, epilogue=None) 
         return
     b = k.b
     variant = Variant(conv.dtype, conv.m, conv.flipped)
-    words = descriptor(conv)
-    typ = ir.ArrayType(I64, len(words))
-    module = k.mc.module
-    desc = ir.GlobalVariable(module, typ, module.get_unique_name("gc_winograd_desc"))
-    desc.global_constant = True
-    desc.linkage = "internal"
-    desc.initializer = ir.Constant(typ, words)
+    desc = k.mc.words("gc_winograd_desc", descriptor(conv))
     b.call(_weights_function(k.mc, variant),
            [desc, weight.ptr, scratch, k.tid, k.nthreads, k.step])
     k.mc.wait_all(b, k.nthreads)  # every thread reads all of U
