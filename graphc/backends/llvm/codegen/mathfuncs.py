@@ -55,10 +55,14 @@ def _erf_over_x(t: float) -> float:
     return math.erf(math.sqrt(t)) / math.sqrt(t) if t else 2 / math.sqrt(math.pi)
 
 
-# float32 erf's two polynomials: erf(x) / x in u = x**2 / 2 - 1 (x below 2) and erfc(x) in
-# u = x - 3 (x in [2, 4]). Each well conditioned where it is used (the earlier single
-# polynomial over [0, 4] in x**2 cancelled 4.5-fold at 4 and needed degree 16 in one chain).
-_ERF32_SMALL = _chebyshev_power(_erf_over_x, ERF32_DEGREES[0], 0.0, ERF32_SPLIT ** 2)
+# float32 erf's two polynomials: erf(x) / x in x**2 - 2 (x below 2) and erfc(x) in x - 3
+# (x in [2, 4]). Each well conditioned where it is used (the earlier single polynomial over
+# [0, 4] in x**2 cancelled 4.5-fold at 4 and needed degree 16 in one chain). The first
+# interpolant's variable is u = x**2 / 2 - 1: taking 2u (one fma, no 1/2 constant) with
+# coefficients scaled by 2**-k gives the same bits, the scale being a power of 2.
+_ERF32_HALF_T = ERF32_SPLIT ** 2 / 2  # 2.0: x**2 - 2 = 2u
+_ERF32_SMALL = [c / _ERF32_HALF_T ** k for k, c in enumerate(
+    _chebyshev_power(_erf_over_x, ERF32_DEGREES[0], 0.0, ERF32_SPLIT ** 2))]
 _ERF32_LARGE = _chebyshev_power(math.erfc, ERF32_DEGREES[1], ERF32_SPLIT, ERF32_ONE_FROM)
 
 
@@ -220,15 +224,15 @@ class MathFunctions:
         return b.select(b.fcmp_unordered("uno", x, x), x, value)
 
     def _erf32(self, x: ir.Value) -> ir.Value:
-        """float32 erf: |x| * P(x**2 / 2 - 1) below |x| = 2, else 1 - Q(min(|x|, 4) - 3)
+        """float32 erf: |x| * P(x**2 - 2) below |x| = 2, else 1 - Q(min(|x|, 4) - 3)
         (Q(1) is below half an ulp of 1, so 1 from 4 on), with x's sign. Both branches
         are computed (two independent chains of 9 and 10 fused multiply-adds: half the
         latency of one of 16) and one selected; both arguments are exact but for the one
-        rounding of x**2 / 2 - 1. Measured 1.6e-7 relative over every float32 (the
-        single degree-16 polynomial before: 2.6e-7). NaN propagates."""
+        rounding of x**2 - 2. Measured 1.6e-7 relative over every float32 (the single
+        degree-16 polynomial before: 2.6e-7). NaN propagates."""
         b = self.b
         a = self.intrinsic("fabs", x)
-        u = self.intrinsic("fma", a, b.fmul(a, self.number(0.5)), self.number(-1))
+        u = self.intrinsic("fma", a, a, self.number(-_ERF32_HALF_T))
         small = b.fmul(a, self.horner(_ERF32_SMALL, u))
         # The clamp lets NaN through (the comparison is false): one min instruction.
         one_from = self.number(ERF32_ONE_FROM)
