@@ -132,7 +132,7 @@ def _check_program(program: Program) -> None:
         if not isinstance(node, Node):
             raise TypeError(f"compile: outputs must be graph values, got {type(node).__name__}")
     given = set(program.inputs)
-    missing = [n.name for n in Graph(program.results).leaves("input") if n not in given]
+    missing = [n.name for n in program.graph.leaves("input") if n not in given]
     if missing:
         raise ValueError(f"compile: the graph needs input(s) {missing} that are not among the "
                          f"inputs {[n.name for n in program.inputs]}")
@@ -161,7 +161,7 @@ class Executable:
         self._optimize = optimize
         self._program: Program | None = None
         self._pass_stats: list = []
-        reached = Graph(source.results).leaves("param")
+        reached = source.graph.leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
         # With keep_arguments (set while `graphc profile` records a script), each call

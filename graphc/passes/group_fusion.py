@@ -42,7 +42,7 @@ def _body(node: Node) -> tuple[sympy.Basic, tuple[Node, ...]]:
 
 def groups(program: Program) -> list[list[Node]]:
     """The kernels to merge, in groups of two or more, members in topological order."""
-    graph = Graph(program.results)
+    graph = program.graph
     results = set(program.results)
     position = {n: k for k, n in enumerate(graph.nodes)}
     group_of: dict[Node, list[Node]] = {}
@@ -115,7 +115,7 @@ def build_group(members: list[Node], outside) -> list[Node]:
 
 def group_fusion(program: Program) -> Program:
     found = groups(program)
-    graph = Graph(program.results)
+    graph = program.graph
     group_of = {m: g for g in found for m in g}
     memo: dict[Node, Node] = {}
     for unit in _schedule(graph, group_of):

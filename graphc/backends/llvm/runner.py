@@ -21,7 +21,6 @@ from graphc.backends.llvm.runtime.key import variant_key
 from graphc.backends.llvm.runtime.layout import decode, encode, layout_of, params_of
 from graphc.backends.llvm.runtime.native import Native, profile_of
 from graphc.backends.llvm.runtime.objects import early_workers, objects
-from graphc.ir.graph import Graph
 from graphc.ir.program import Program
 from graphc.profile import Profile
 from graphc.shapes import is_static
@@ -156,7 +155,7 @@ class LLVMRunner:
         self._profiled: dict[tuple, Variant] = {}
         self._lock = threading.Lock()
         self._building = _PerBinding()
-        missing = sorted({n.op for n in Graph(program.results).nodes} - set(table))
+        missing = sorted({n.op for n in program.graph.nodes} - set(table))
         if missing:
             raise ValueError(f"llvm backend: no lowering for op(s) {missing}; "
                              "compile with backend='numpy'")
