@@ -101,6 +101,8 @@ _cached_size = functools.lru_cache(maxsize=4096)(_symbolic_size)
 
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of shapes; a symbolic dim only broadcasts against 1 or itself."""
+    if shapes and all(s == shapes[0] for s in shapes[1:]):
+        return tuple(shapes[0])  # the common case, elementwise ops over one shape
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(ndim):
