@@ -279,8 +279,8 @@ def _rule(node: Node) -> Node | None:
     return None
 
 
-def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
-    node = rebuild(node, inputs)
+def _simpler(node: Node) -> Node:
+    """The simpler node computing `node` (of its dtype and shape), else `node`."""
     found = _rule(node)
     if found is None or not _same_type(found, node):
         return node
@@ -304,4 +304,14 @@ def _positive_via_relu(program: Program) -> Program:
 
 
 def simplify(program: Program) -> Program:
-    return _positive_via_relu(rewrite_to_fixed_point(program, simplify_node))
+    # Each round of the fixed point visits every node again; a node a round left as it
+    # was gets the answer it got then (the rules read nothing but the node's subgraph).
+    simpler: dict[Node, Node] = {}
+
+    def rule(node: Node, inputs: tuple[Node, ...]) -> Node:
+        node = rebuild(node, inputs)
+        if node not in simpler:
+            simpler[node] = _simpler(node)
+        return simpler[node]
+
+    return _positive_via_relu(rewrite_to_fixed_point(program, rule))
