@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import threading
 import warnings
@@ -13,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import sympy
 
-from graphc import dtypes
+from graphc import collector, dtypes
 from graphc.backends import get_backend
 from graphc.backends.base import Source
 from graphc.debug_nans import Checking, settings
@@ -132,7 +130,7 @@ def _check_program(program: Program) -> None:
         if not isinstance(node, Node):
             raise TypeError(f"compile: outputs must be graph values, got {type(node).__name__}")
     given = set(program.inputs)
-    missing = [n.name for n in Graph(program.results).leaves("input") if n not in given]
+    missing = [n.name for n in program.graph.leaves("input") if n not in given]
     if missing:
         raise ValueError(f"compile: the graph needs input(s) {missing} that are not among the "
                          f"inputs {[n.name for n in program.inputs]}")
@@ -161,7 +159,7 @@ class Executable:
         self._optimize = optimize
         self._program: Program | None = None
         self._pass_stats: list = []
-        reached = Graph(source.results).leaves("param")
+        reached = source.graph.leaves("param")
         self._params = tuple(reached + [p for p, _ in source.updates if p not in reached])
         self.step = 0  # the call counter that random ops (dropout) draw from
         # With keep_arguments (set while `graphc profile` records a script), each call
@@ -185,7 +183,7 @@ class Executable:
                 # and a process that only loads compiled code never imports it.
                 from graphc.passes import optimize as run_passes
 
-                with _collector_paused():
+                with collector.paused():
                     program = run_passes(program, self._pass_stats)
             self._program = program
         return self._program
@@ -410,21 +408,6 @@ def _check_writable(params: tuple[Node, ...]) -> None:
         if not param._value.flags.writeable:
             raise ValueError(f"param '{param.name}': its value is read-only "
                              "(flags.writeable is False) and this function updates it")
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off for a block: the passes allocate sympy
-    objects by the thousand, and each full collection they trigger walks every live
-    object (lenet's optimization: 80 -> 34 ms CPU). Cycles made meanwhile are collected
-    later."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _as_array(node: Node, arg) -> np.ndarray:

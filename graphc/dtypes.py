@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 SUPPORTED = tuple(np.dtype(d) for d in ("bool", "uint8", "int8", "int16", "int32", "int64",
@@ -53,6 +55,15 @@ def is_unsigned(dtype: np.dtype) -> bool:
 
 def promote(*dtypes: np.dtype) -> np.dtype:
     """NumPy's result dtype of combining values of these dtypes."""
+    if all(isinstance(d, np.dtype) for d in dtypes):
+        return _promote(dtypes)
+    return as_dtype(np.result_type(*dtypes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _promote(dtypes: tuple[np.dtype, ...]) -> np.dtype:
+    """promote() of dtypes (not scalars: 1, 1.0 and True are one dict key), cached: every
+    elementwise node's inference asks it."""
     return as_dtype(np.result_type(*dtypes))
 
 

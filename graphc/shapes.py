@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections.abc import Iterable, Mapping
 
 import sympy
+from sympy.core.parameters import global_parameters
 
 Dim = int | sympy.Expr
 Shape = tuple[Dim, ...]
@@ -58,19 +61,48 @@ def is_static(shape: Shape) -> bool:
 def dims_equal(a: Dim, b: Dim) -> bool:
     if isinstance(a, int) and isinstance(b, int):
         return a == b
+    if a == b:  # the same expression: its difference simplifies to 0
+        return True
+    if not global_parameters.evaluate:
+        return _simplifies_to_zero(a, b)
+    return _cached_simplifies_to_zero(a, b)
+
+
+def _simplifies_to_zero(a: Dim, b: Dim) -> bool:
     return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
+# Cached: sympy.simplify takes a millisecond, and graphs compare the same few symbolic
+# dims thousands of times.
+_cached_simplifies_to_zero = functools.lru_cache(maxsize=4096)(_simplifies_to_zero)
 
 
 def size(shape: Shape) -> Dim:
     """Number of elements, an int or a sympy expression."""
+    shape = tuple(shape)
+    if all(isinstance(d, int) for d in shape):
+        return math.prod(shape)
+    if not global_parameters.evaluate:  # an unevaluated product: not one to cache
+        return _symbolic_size(shape)
+    return _cached_size(shape)
+
+
+def _symbolic_size(shape: Shape) -> Dim:
     total: Dim = 1
     for d in shape:
         total = total * d
     return as_dim(total) if not isinstance(total, int) else total
 
 
+# Cached: each sympy product takes tens of microseconds, and passes rebuild nodes of the
+# same few symbolic shapes thousands of times (a reshape's inference takes two sizes).
+_cached_size = functools.lru_cache(maxsize=4096)(_symbolic_size)
+
+
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of shapes; a symbolic dim only broadcasts against 1 or itself."""
+    if shapes and all(s == shapes[0] for s in shapes[1:]):
+        return tuple(shapes[0])  # the common case, elementwise ops over one shape
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(ndim):

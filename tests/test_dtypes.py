@@ -27,6 +27,16 @@ def test_supported_dtypes_and_kinds():
         dtypes.as_dtype("uint16")
 
 
+def test_promote_tells_python_scalars_from_each_other_and_from_dtypes():
+    # promote caches by its arguments: 1, 1.0 and True are one dict key, and must not be
+    i8 = np.dtype("int8")
+    assert dtypes.promote(i8, i8) == i8
+    assert dtypes.promote(i8, 1) == i8
+    assert dtypes.promote(i8, 1.0) == np.dtype("float64")
+    assert dtypes.promote(i8, 1) == i8
+    assert dtypes.promote(np.dtype("float32"), np.dtype("int64")) == np.dtype("float64")
+
+
 @pytest.mark.parametrize("a, b", list(itertools.product(NUMBERS, NUMBERS)))
 def test_promotion_is_numpys(a, b):
     x, y = gc.input("x", (2,), a), gc.input("y", (2,), b)

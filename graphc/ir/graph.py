@@ -12,28 +12,31 @@ if TYPE_CHECKING:
 
 
 def topological_order(outputs: Iterable[Node]) -> list[Node]:
-    """Nodes reachable from outputs, each after all of its inputs (iterative, no recursion)."""
+    """Nodes reachable from outputs, each after all of its inputs (iterative, no recursion):
+    a depth-first post-order, inputs visited left to right."""
     order: list[Node] = []
-    seen: set[int] = set()
+    seen: set[Node] = set()
     for root in outputs:
-        stack = [(root, False)]
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.inputs))]
         while stack:
-            node, expanded = stack.pop()
-            if expanded:
+            node, inputs = stack[-1]
+            for child in inputs:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
                 order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for child in reversed(node.inputs):
-                if id(child) not in seen:
-                    stack.append((child, False))
     return order
 
 
 class Graph:
-    """The nodes computing `outputs`, topologically ordered, with consumer lists."""
+    """The nodes computing `outputs`, topologically ordered, with consumer lists (read
+    only: a program's graph is built once and shared, `Program.graph`)."""
 
     def __init__(self, outputs: Iterable[Node]):
         self.outputs: tuple[Node, ...] = tuple(outputs)

@@ -104,11 +104,16 @@ class Node:
             return existing
         dtype, shape = get_op(op).infer(inputs, frozen)
         node = object.__new__(Node)
-        fields = {"op": op, "inputs": tuple(inputs), "attrs": frozen, "dtype": np.dtype(dtype),
-                  "shape": tuple(shape), "origin": user_location(), "serial": next(_serial),
-                  "tag": _creation_tag.get(), "_value": None}
-        for name, value in fields.items():
-            object.__setattr__(node, name, value)
+        setattr_ = object.__setattr__  # Node's own __setattr__ refuses
+        setattr_(node, "op", op)
+        setattr_(node, "inputs", tuple(inputs))
+        setattr_(node, "attrs", frozen)
+        setattr_(node, "dtype", np.dtype(dtype))
+        setattr_(node, "shape", tuple(shape))
+        setattr_(node, "origin", user_location())
+        setattr_(node, "serial", next(_serial))
+        setattr_(node, "tag", _creation_tag.get())
+        setattr_(node, "_value", None)
         _interned[key] = node
         return node
 

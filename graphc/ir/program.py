@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -24,8 +25,10 @@ class Program:
         """Everything the function computes: the outputs, then the update values."""
         return self.outputs + tuple(value for _, value in self.updates)
 
-    @property
+    @functools.cached_property
     def graph(self) -> Graph:
+        """The graph of the results, built on first use (each pass reads it, and the
+        statistics of the pass before it read it too)."""
         return Graph(self.results)
 
     def default_name(self) -> str:

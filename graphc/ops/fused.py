@@ -38,11 +38,10 @@ from graphc.shapes import as_shape, broadcast, dims_equal, shape_str
 
 def elementwise_shape(op: str, inputs: Sequence[Node], attrs: dict):
     """The broadcast of the input shapes, or attrs["shape"] if given (it must contain it)."""
-    shapes = ", ".join(shape_str(i.shape) for i in inputs)
     try:
         shape = broadcast(*(i.shape for i in inputs))
     except ValueError:
-        raise build_error(op, f"input shapes {shapes} do not broadcast") from None
+        raise build_error(op, f"input shapes {_shapes(inputs)} do not broadcast") from None
     if attrs.get("shape") is None:
         return shape
     target = as_shape(attrs["shape"])
@@ -52,8 +51,15 @@ def elementwise_shape(op: str, inputs: Sequence[Node], attrs: dict):
     except ValueError:
         ok = False
     if not ok:
-        raise build_error(op, f"input shapes {shapes} do not broadcast to {shape_str(target)}")
+        raise build_error(op, f"input shapes {_shapes(inputs)} do not broadcast to "
+                          f"{shape_str(target)}")
     return target
+
+
+def _shapes(inputs: Sequence[Node]) -> str:
+    """The input shapes as an error message lists them (printed only on an error: sympy
+    prints a symbolic dim slowly)."""
+    return ", ".join(shape_str(i.shape) for i in inputs)
 
 
 @register_class

@@ -77,11 +77,18 @@ def check_expression(op: str, expr, symbols: Sequence[sympy.Symbol]) -> None:
     """Refuse an `expr` attribute that is not a sympy expression of the given symbols."""
     if not isinstance(expr, sympy.Basic):
         raise build_error(op, f"expr must be a sympy expression, got {type(expr).__name__}")
-    unknown = expr.free_symbols - set(symbols)
+    unknown = _free_symbols(expr) - set(symbols)
     if unknown:
         names = ", ".join(sorted(map(str, unknown)))
         raise build_error(op, f"expr uses {names}, which are not among its inputs "
                           f"({', '.join(map(str, symbols))})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _free_symbols(expr: sympy.Basic) -> frozenset[sympy.Symbol]:
+    """An expression's symbols (cached: a pass rebuilds a fused node, which checks its
+    expression, each time an operand of it changes, and sympy walks the whole tree)."""
+    return frozenset(expr.free_symbols)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sympy
 
-from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
 from graphc.ir.op import get_op
 from graphc.ir.program import Program
@@ -113,7 +112,7 @@ def _peel(group: Node, producer: Node, origin: Node) -> list[Node] | None:
 
 
 def epilogue(program: Program) -> Program:
-    graph = Graph(program.results)
+    graph = program.graph
     results = set(program.results)
     memo: dict[Node, Node] = {}
     peeled: dict[Node, list[Node]] = {}

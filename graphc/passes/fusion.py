@@ -11,7 +11,6 @@ stays that op.
 
 from __future__ import annotations
 
-from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
 from graphc.ir.program import Program
 from graphc.ir.provenance import record_members
@@ -23,7 +22,7 @@ from .rewrite import rebuild
 def kernel_roots(program: Program) -> dict[Node, Node]:
     """Each fusable node of the program's graph -> the root of the kernel it joins. A node
     that would make its kernel's expression deeper than MAX_DEPTH roots a kernel instead."""
-    graph = Graph(program.results)
+    graph = program.graph
     results = set(program.results)
     root_of: dict[Node, Node] = {}
     above: dict[Node, int] = {}  # expression levels between a member and its kernel's root
@@ -47,7 +46,7 @@ def fusion_groups(program: Program) -> list[list[Node]]:
     """The kernels of two or more ops that fusion makes: members in topological order."""
     root_of = kernel_roots(program)
     groups: dict[Node, list[Node]] = {}
-    for node in Graph(program.results).nodes:
+    for node in program.graph.nodes:
         if node in root_of:
             groups.setdefault(root_of[node], []).append(node)
     return [members for members in groups.values() if len(members) > 1]
@@ -66,7 +65,7 @@ def fusion(program: Program) -> Program:
     groups = {members[-1]: members for members in fusion_groups(program)}
     inlined = {n for members in groups.values() for n in members[:-1]}
     memo: dict[Node, Node] = {}
-    for node in Graph(program.results).nodes:
+    for node in program.graph.nodes:
         if node in inlined:
             continue
         if node in groups:

@@ -42,7 +42,7 @@ def _body(node: Node) -> tuple[sympy.Basic, tuple[Node, ...]]:
 
 def groups(program: Program) -> list[list[Node]]:
     """The kernels to merge, in groups of two or more, members in topological order."""
-    graph = Graph(program.results)
+    graph = program.graph
     results = set(program.results)
     position = {n: k for k, n in enumerate(graph.nodes)}
     group_of: dict[Node, list[Node]] = {}
@@ -87,19 +87,21 @@ def build_group(members: list[Node], outside) -> list[Node]:
     operands: list[Node] = []
     symbol_of: dict[Node, sympy.Symbol] = {}
     exprs = []
-    for member in members:
-        expr, inputs = _body(member)
-        mapping = {}
-        for symbol, x in zip(input_symbols(len(inputs)), inputs):
-            if x in index:
-                mapping[symbol] = output_symbols(index[x] + 1)[-1]
-                continue
-            new = outside(x)
-            if new not in symbol_of:
-                symbol_of[new] = input_symbols(len(operands) + 1)[-1]
-                operands.append(new)
-            mapping[symbol] = symbol_of[new]
-        with sympy.evaluate(False):
+    # One unevaluated block for every member: entering and leaving one clears sympy's
+    # cache (nothing in the loop depends on evaluation but the xreplace).
+    with sympy.evaluate(False):
+        for member in members:
+            expr, inputs = _body(member)
+            mapping = {}
+            for symbol, x in zip(input_symbols(len(inputs)), inputs):
+                if x in index:
+                    mapping[symbol] = output_symbols(index[x] + 1)[-1]
+                    continue
+                new = outside(x)
+                if new not in symbol_of:
+                    symbol_of[new] = input_symbols(len(operands) + 1)[-1]
+                    operands.append(new)
+                mapping[symbol] = symbol_of[new]
             exprs.append(expr.xreplace(mapping))
     root = members[-1]
     with tagging(root.tag):
@@ -115,7 +117,7 @@ def build_group(members: list[Node], outside) -> list[Node]:
 
 def group_fusion(program: Program) -> Program:
     found = groups(program)
-    graph = Graph(program.results)
+    graph = program.graph
     group_of = {m: g for g in found for m in g}
     memo: dict[Node, Node] = {}
     for unit in _schedule(graph, group_of):

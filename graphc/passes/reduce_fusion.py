@@ -78,7 +78,7 @@ def producer_tree(root: Node, stored: set[Node], position: dict[Node, int]) -> l
 
 
 def reduce_fusion(program: Program) -> Program:
-    graph = Graph(program.results)
+    graph = program.graph
     stored = _stored(program, graph)
     position = {n: k for k, n in enumerate(graph.nodes)}
     memo: dict[Node, Node] = {}

@@ -34,6 +34,21 @@ def count_kernels(program: Program) -> int:
 
 
 @dataclass(frozen=True)
+class Census:
+    """What PassStats counts in one program: nodes, kernels, fused kernels of each op."""
+
+    nodes: int
+    kernels: int
+    fused: Counter
+
+    @classmethod
+    def of(cls, program: Program) -> Census:
+        graph = program.graph
+        return cls(len(graph), len(kernels(graph)),
+                   Counter(n.op for n in graph.nodes if get_op(n.op).fused))
+
+
+@dataclass(frozen=True)
 class PassStats:
     """What one pass changed: node and kernel counts before and after, and how many more
     fused kernels of each op there are after it than before."""
@@ -46,11 +61,11 @@ class PassStats:
     created: dict
 
     @classmethod
-    def measure(cls, name: str, before: Program, after: Program) -> PassStats:
-        old, new = before.graph, after.graph
-        created = Counter(n.op for n in new.nodes if get_op(n.op).fused)
-        created.subtract(n.op for n in old.nodes if get_op(n.op).fused)
-        return cls(name, len(old), len(new), len(kernels(old)), len(kernels(new)),
+    def between(cls, name: str, before: Census, after: Census) -> PassStats:
+        """The statistics of a pass from the censuses of the programs before and after it
+        (a pipeline takes one census per program, not two)."""
+        created = after.fused - before.fused
+        return cls(name, before.nodes, after.nodes, before.kernels, after.kernels,
                    {op: k for op, k in sorted(created.items()) if k > 0})
 
     def line(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from graphc.ir.graph import Graph
 from graphc.ir.node import Node, tagging
 from graphc.ir.program import Program
 from graphc.ir.provenance import record_rebuilt
@@ -26,7 +25,7 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
 def rewrite(program: Program, rule: Rule) -> Program:
     """The program with every node replaced by `rule(node, new_inputs)`, bottom-up."""
     memo: dict[Node, Node] = {}
-    for node in Graph(program.results).nodes:
+    for node in program.graph.nodes:
         memo[node] = rule(node, tuple(memo[i] for i in node.inputs))
     return program.replace_results([memo[r] for r in program.results])
 

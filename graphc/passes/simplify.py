@@ -33,11 +33,12 @@ that operand. NaN semantics decide the rest:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy
 
 from graphc import dsl, dtypes
-from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.op import get_op
 from graphc.ir.program import Program
@@ -49,10 +50,14 @@ from .rewrite import rebuild, rewrite, rewrite_to_fixed_point
 _NONNEGATIVE_OPS = frozenset({"exp", "sigmoid", "relu", "abs", "sqrt"})
 
 
-def _scalar_number(node: Node):
+def _scalar_value(node: Node):
+    """The Python number a size-1 constant holds, else None."""
     if node.op != "constant" or node.value.size != 1:
         return None
-    value = node.value.item()
+    return node.value.item()
+
+
+def _scalar_number(value) -> sympy.Number:
     if isinstance(value, bool):
         return sympy.Integer(int(value))
     if isinstance(value, int) or float(value).is_integer():
@@ -82,13 +87,12 @@ def _same_type(candidate: Node, node: Node) -> bool:
 
 def _constant_identity(node: Node) -> Node | None:
     """The operand (or int constant) that `node` equals by sympy, given its constants."""
-    op = get_op(node.op)
-    symbols = sympy.symbols(f"x0:{len(node.inputs)}", real=True)
-    numbers = {s: n for s, i in zip(symbols, node.inputs)
-               if (n := _scalar_number(i)) is not None}
-    if not numbers:
+    constants = tuple((k, type(v), v) for k, i in enumerate(node.inputs)
+                      if (v := _scalar_value(i)) is not None)
+    if not constants:
         return None
-    expr = op.expression(symbols, node.attrs).subs(numbers)
+    expr = _reduced(node.op, tuple(sorted(node.attrs.items())), len(node.inputs), constants)
+    symbols = _symbols(len(node.inputs))
     for k, (s, x) in enumerate(zip(symbols, node.inputs)):
         if expr == s and _same_type(x, node) and _exact_on_special_values(node, k):
             return x
@@ -97,6 +101,22 @@ def _constant_identity(node: Node) -> Node | None:
         (c,) = dsl.operands(int(expr), reference=node.dtype)
         return dsl.broadcast_to(c, node.shape)
     return None
+
+
+@functools.cache
+def _symbols(arity: int) -> tuple[sympy.Symbol, ...]:
+    return sympy.symbols(f"x0:{arity}", real=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reduced(op: str, attrs: tuple, arity: int, constants: tuple) -> sympy.Basic:
+    """An op's expression over symbols x0.. with its constant operands substituted
+    (`constants`: (slot, type, value) triples). Cached: the substitution takes sympy
+    a fraction of a millisecond, and a graph has thousands of ops with a scalar operand
+    but few distinct ones."""
+    symbols = _symbols(arity)
+    numbers = {symbols[k]: _scalar_number(value) for k, _, value in constants}
+    return get_op(op).expression(symbols, dict(attrs)).subs(numbers)
 
 
 def _exact_on_special_values(node: Node, slot: int) -> bool:
@@ -259,8 +279,8 @@ def _rule(node: Node) -> Node | None:
     return None
 
 
-def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
-    node = rebuild(node, inputs)
+def _simpler(node: Node) -> Node:
+    """The simpler node computing `node` (of its dtype and shape), else `node`."""
     found = _rule(node)
     if found is None or not _same_type(found, node):
         return node
@@ -269,7 +289,7 @@ def simplify_node(node: Node, inputs: tuple[Node, ...]) -> Node:
 
 def _positive_via_relu(program: Program) -> Program:
     """`x > 0` and `0 < x` compare `relu(x)` where the graph computes relu(x) anyway."""
-    relus = {n.inputs[0]: n for n in Graph(program.results).nodes if n.op == "relu"}
+    relus = {n.inputs[0]: n for n in program.graph.nodes if n.op == "relu"}
 
     def rule(node: Node, inputs: tuple[Node, ...]) -> Node:
         node = rebuild(node, inputs)
@@ -284,4 +304,14 @@ def _positive_via_relu(program: Program) -> Program:
 
 
 def simplify(program: Program) -> Program:
-    return _positive_via_relu(rewrite_to_fixed_point(program, simplify_node))
+    # Each round of the fixed point visits every node again; a node a round left as it
+    # was gets the answer it got then (the rules read nothing but the node's subgraph).
+    simpler: dict[Node, Node] = {}
+
+    def rule(node: Node, inputs: tuple[Node, ...]) -> Node:
+        node = rebuild(node, inputs)
+        if node not in simpler:
+            simpler[node] = _simpler(node)
+        return simpler[node]
+
+    return _positive_via_relu(rewrite_to_fixed_point(program, rule))

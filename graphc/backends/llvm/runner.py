@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import sympy
 
+from graphc import collector
 from graphc.backends.llvm.runtime import cache, parallel, partition, progress, target
 from graphc.backends.llvm.runtime.key import variant_key
 from graphc.backends.llvm.runtime.layout import decode, encode, layout_of, params_of
 from graphc.backends.llvm.runtime.native import Native, profile_of
 from graphc.backends.llvm.runtime.objects import early_workers, objects
-from graphc.ir.graph import Graph
 from graphc.ir.program import Program
 from graphc.profile import Profile
 from graphc.shapes import is_static
@@ -44,11 +44,14 @@ class Variant:
         self.profiled = profile
         self.cache_hit = False
         with target.using(chosen):
-            self.plan: Plan = make_plan(program, binding, table)
-            self.layout = layout_of(self.plan, program)
+            with collector.paused():
+                self.plan: Plan = make_plan(program, binding, table)
+                self.layout = layout_of(self.plan, program)
             with (progress.compiling(_what(self.plan, binding)),
                   parallel.started(early_workers(self.plan, table)) as ready):
-                self.objects = objects(*partition.split_shared(self.ir), ready)
+                with collector.paused():
+                    ir = self.ir
+                self.objects = objects(*partition.split_shared(ir), ready)
         # Code for a CPU this one is not (an export, an inspection) is built, never loaded.
         self.native = (None if chosen.missing_on_host() else
                        Native(self.layout, target.load(*self.objects), self.error_message))
@@ -156,7 +159,7 @@ class LLVMRunner:
         self._profiled: dict[tuple, Variant] = {}
         self._lock = threading.Lock()
         self._building = _PerBinding()
-        missing = sorted({n.op for n in Graph(program.results).nodes} - set(table))
+        missing = sorted({n.op for n in program.graph.nodes} - set(table))
         if missing:
             raise ValueError(f"llvm backend: no lowering for op(s) {missing}; "
                              "compile with backend='numpy'")

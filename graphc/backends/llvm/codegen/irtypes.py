@@ -19,9 +19,14 @@ _TYPES = {"bool": I8, "uint8": I8, "int8": I8, "int16": I16, "int32": I32, "int6
           "float32": F32, "float64": F64}
 
 
+# By dtype object too: np.dtype(...).name costs microseconds, and kernels ask per value.
+_BY_DTYPE = {np.dtype(name): typ for name, typ in _TYPES.items()}
+
+
 def llvm_type(dtype: np.dtype) -> ir.Type:
     """The in-memory LLVM type of a dtype (bool is one byte, 0 or 1, as in NumPy)."""
-    return _TYPES[np.dtype(dtype).name]
+    typ = _BY_DTYPE.get(dtype) if isinstance(dtype, np.dtype) else None
+    return typ if typ is not None else _TYPES[np.dtype(dtype).name]
 
 
 def is_float(dtype: np.dtype) -> bool:

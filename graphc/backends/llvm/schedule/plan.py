@@ -20,7 +20,6 @@ import numpy as np
 import sympy
 
 from graphc.backends.llvm.schedule.views import ALIGN, strided_views
-from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.op import get_op
 from graphc.ir.program import Program
@@ -109,7 +108,7 @@ def nbytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
 
 def make_plan(program: Program, binding: dict[sympy.Symbol, int], table: dict) -> Plan:
     """Schedule the program's nodes in topological order and place every buffer."""
-    nodes = Graph(program.results).nodes
+    nodes = program.graph.nodes
     shapes = {n: evaluate(n.shape, binding) for n in (*program.inputs, *nodes)}
     slots: list[tuple[str, object]] = []
     storage: dict[Node, Storage] = {}
