@@ -97,3 +97,22 @@ def test_lenet_training_step_updates_params_as_python_does(tmp_path):
     via_ctypes, _ = run_ctypes(exported, tmp_path, data, runs=3)
     for g, w in zip(via_ctypes, want):
         _equal(g, w)
+
+
+def test_a_winograd_convolution_from_c_is_the_python_call(tmp_path):
+    """The Winograd library functions (shapes at run time, one object per function with its
+    own copy of the micro-kernel) link into the export as the GEMM's do."""
+    from graphc.backends.llvm.lower.conv.paths import forward_path
+
+    compiler()
+    rng = np.random.default_rng(0)
+    x = gc.input("x", (2, 16, 8, 8))
+    w = gc.param("w", (rng.normal(size=(16, 16, 3, 3)) / 12).astype(np.float32))
+    y = gc.relu(gc.conv2d(x, w, padding=1))
+    assert forward_path(y.inputs[0], x.shape, w.shape) == "winograd"
+    f = gc.compile([x], [y], threads=1)
+    data = [rng.normal(size=(2, 16, 8, 8)).astype(np.float32)]
+    want = f(*data)
+    exported = gc.export(f, tmp_path / "out", "wino")
+    (got,) = run_c(exported, tmp_path, data)
+    _equal(got, want)
