@@ -83,3 +83,20 @@ def test_bench_without_a_source_checkout_says_how_to_run_it(tmp_path, monkeypatc
     assert err.startswith("graphc: error: graphc bench runs the benchmarks/ folder of a source "
                           "checkout, which a wheel install does not have")
     assert f"there is none in {tmp_path}" in err and "pip install -e '.[bench]'" in err
+
+
+def test_cache_clear_removes_the_source_hash_tables(tmp_path, monkeypatch, capsys):
+    """The tables of graphc's source hashes (runtime/key.py) are removed with the entries."""
+    from graphc.backends.llvm.runtime import cache, key
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    key._fingerprint.cache_clear()
+    key.code_fingerprint()  # writes this tree's table
+    folder = tmp_path / "graphc"
+    assert len(cache.source_tables(folder)) == 1
+    (folder / "sources-notatable").write_text("not ours")
+    assert main(["cache", "clear"]) == 0
+    capsys.readouterr()
+    assert [p.name for p in folder.iterdir() if p.name.startswith("sources-")] \
+        == ["sources-notatable"]

@@ -90,7 +90,8 @@ def info(args: argparse.Namespace) -> int:
 
 def _cache_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("clear", "info"),
-                        help="clear: delete every cached object file and temporary file; "
+                        help="clear: delete every cached object file, temporary file "
+                             "and source-hash table; "
                              "info: location and size")
 
 
@@ -128,7 +129,8 @@ def cache(args: argparse.Namespace) -> int:
               f"files ({temp_size / 1e6:.1f} MB)")
         return 0
     removed = [0, 0]
-    for k, paths in enumerate((entries, temps)):
+    # The source-hash tables go too (they only save hashing graphc's files).
+    for k, paths in enumerate((entries, temps + disk.source_tables(folder))):
         for path in paths:
             with contextlib.suppress(FileNotFoundError):  # another process may clear it too
                 path.unlink()

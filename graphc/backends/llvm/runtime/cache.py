@@ -43,6 +43,7 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLO
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 TEMP_PREFIX, SUFFIX = ".tmp-", ".o"
+SOURCE_TABLE_PREFIX = "sources-"  # key.py's tables of graphc's source hashes
 # A temporary file lives from mkstemp to the rename, milliseconds of writing; one an hour
 # old is an orphan of a killed writer, never a live write.
 STALE_TEMP_SECONDS = 3600
@@ -67,6 +68,13 @@ def entries(folder: Path) -> list[Path]:
     """The entries in `folder`: the names `path_of` gives (whatever kind of file they are)."""
     return sorted(p for p in _listing(folder) if p.name.endswith(SUFFIX)
                   and len(p.stem) == 64 and all(c in "0123456789abcdef" for c in p.stem))
+
+
+def source_tables(folder: Path) -> list[Path]:
+    """The source-hash tables in `folder` (key.py: one per source tree, sources-<16 hex>)."""
+    return sorted(p for p in _listing(folder) if p.name.startswith(SOURCE_TABLE_PREFIX)
+                  and len(p.name) == len(SOURCE_TABLE_PREFIX) + 16
+                  and all(c in "0123456789abcdef" for c in p.name[len(SOURCE_TABLE_PREFIX):]))
 
 
 def temp_files(folder: Path) -> list[Path]:

@@ -120,7 +120,7 @@ def _hash_file(path: str) -> str | None:
 def _table_name(root: Path) -> str:
     """The table's file in the cache folder: one per source tree (a checkout, a worktree,
     an install), so that trees of one user do not rewrite each other's."""
-    return f"sources-{hashlib.sha256(os.fsencode(root)).hexdigest()[:16]}"
+    return cache.SOURCE_TABLE_PREFIX + hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
 
 
 def _read_table(root: Path) -> dict[str, tuple[str, str]]:
