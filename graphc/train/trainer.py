@@ -248,8 +248,11 @@ class Trainer:
         compile (the same code: bit for bit what a compile at the call gives)."""
         wanted = [(self.step_fn, xb[:size], yb[:size]) for size in set(batches.sizes())
                   if size and size != len(xb)]
-        if validation is not None:
-            xv, yv = np.asarray(validation[0]), np.asarray(validation[1])
+        xv, yv = (map(np.asarray, validation) if validation is not None
+                  and len(validation) == 2 else (None, None))
+        # Data unlike the training data is refused by evaluate, with the Trainer's message.
+        if xv is not None and (xv.shape[1:], xv.dtype, yv.shape[1:], yv.dtype) \
+                == self._signature:
             wanted += [(self.eval_fn, xv[:size], yv[:size])
                        for size in {min(len(xv), EVAL_BATCH), len(xv) % EVAL_BATCH} if size]
         for function, x, y in wanted:

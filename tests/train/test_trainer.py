@@ -309,3 +309,11 @@ def test_fit_compiles_the_other_batch_sizes_ahead(monkeypatch):
     trainer.fit(*blobs(n=250), epochs=2, batch_size=64, validation=blobs(n=600, seed=1),
                 progress=False)
     assert sorted(asked) == [("evaluate", 88), ("evaluate", 512), ("train_step", 58)]
+
+
+def test_validation_data_of_other_shapes_gets_the_trainers_message():
+    """Validation data unlike the training data is refused by evaluate with the Trainer's
+    message, not by the compile ahead of it with a compiled function's."""
+    x, y = blobs()
+    with pytest.raises(ValueError, match="Trainer: compiled for x"):
+        make().fit(x, y, epochs=1, batch_size=64, validation=(x[:, :3], y), progress=False)
