@@ -338,5 +338,7 @@ def attention(query, key, value, mask=None, dropout_p: float = 0.0, causal: bool
         seed = fresh_dropout_seed() if dropout_p else 0
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise build_error(OP, f"seed must be a nonnegative int, got {seed!r}")
+    if not dropout_p:  # nothing reads the seed: equal attentions are one node, one kernel
+        seed = 0
     return Node.make(OP, inputs, scale=float(scale), causal=bool(causal),
                      dropout=float(dropout_p), seed=int(seed), gqa=bool(gqa))

@@ -83,10 +83,15 @@ def _kernel_bodies(plan: Plan) -> None:
 
 
 def _schedule_function(mc: ModuleContext, name: str) -> ir.Function:
-    """A function `(args, arena, tid, nthreads, step) -> i32` (the entry, a segment)."""
+    """A function `(args, arena, tid, nthreads, step) -> i32` (the entry, a segment). Not
+    optimized (optnone): it only calls kernels and barriers, and O3 on its hundreds of
+    blocks took 15-28% of the own module's LLVM time (transformer example: 2.3-2.6 s ->
+    1.9-2.1 s of CPU); the kernels' code is the same either way."""
     fn = ir.Function(mc.module, ir.FunctionType(I32, [PTR, PTR, I64, I64, I64]), name=name)
     for a in fn.args[:2]:
         a.add_attribute("noalias")
+    fn.attributes.add("optnone")
+    fn.attributes.add("noinline")
     return fn
 
 
@@ -112,7 +117,6 @@ def _segment(mc: ModuleContext, plan: Plan, table: dict, kernels: list,
     reported an error (the entry then stops), else 0."""
     fn = _schedule_function(mc, f"s{k}_segment")
     fn.linkage = "internal"
-    fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     stop = fn.append_basic_block("stop")
     if ticks is not None:
