@@ -64,13 +64,19 @@ class AbsF(Function):
         return Sign(self.args[0])
 
 
+_SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi)
+
+
 class Gelu(Function):
     """x * Phi(x), the exact (erf) GELU."""
 
     def fdiff(self, argindex=1):
+        """Phi(x) + x phi(x), the normal density's 1/sqrt(2 pi) a factor: as the divisor
+        sympy makes of it, every vector of a GELU gradient paid a division."""
         x = self.args[0]
-        cdf = (1 + sympy.erf(x / sympy.sqrt(2))) / 2
-        pdf = sympy.exp(-x**2 / 2) / sympy.sqrt(2 * sympy.pi)
+        cdf = (1 + sympy.erf(x * sympy.Float(_SQRT_HALF))) / 2
+        pdf = sympy.exp(-x**2 / 2) * sympy.Float(_INV_SQRT_2PI)
         return cdf + x * pdf
 
 
