@@ -63,6 +63,9 @@ _OUTSIDE: dict[str, bool] = {}
 
 
 def _outside_package(filename: str) -> bool:
+    if filename.startswith("<"):  # "<string>", a notebook cell's "<ipython-input-...>"
+        _OUTSIDE[filename] = True
+        return True
     outside = not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
     if os.path.isabs(filename):  # a relative name's answer depends on the cwd
         _OUTSIDE[filename] = outside
