@@ -270,15 +270,16 @@ class Executable:
         arrays = []
         for node, arg in zip(inputs, arguments):
             array = _as_array(node, arg)
-            expected = shape_str(node.shape)
+            # shape_str only on a refusal: printing a symbolic dim took ~20% of a call
             if array.ndim != len(node.shape):
-                raise ValueError(f"input '{node.name}': expected shape {expected} "
+                raise ValueError(f"input '{node.name}': expected shape {shape_str(node.shape)} "
                                  f"(rank {len(node.shape)}), got {array.shape}")
             for axis, (dim, got) in enumerate(zip(node.shape, array.shape)):
                 if isinstance(dim, int):
                     if dim != got:
-                        raise ValueError(f"input '{node.name}': expected shape {expected}, got "
-                                         f"{array.shape} (axis {axis} should be {dim})")
+                        raise ValueError(f"input '{node.name}': expected shape "
+                                         f"{shape_str(node.shape)}, got {array.shape} "
+                                         f"(axis {axis} should be {dim})")
                 elif dim in binding:
                     if binding[dim] != got:
                         raise ValueError(

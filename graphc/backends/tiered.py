@@ -23,6 +23,7 @@ import sympy
 
 from graphc.backends.base import Runner
 from graphc.profile import Profile
+from graphc.shapes import binding_key
 
 
 class NativeRunner(Runner, Protocol):
@@ -41,10 +42,6 @@ def requested(option: bool | None) -> bool:
             raise TypeError(f"tiered: expected True or False, got {option!r}")
         return option
     return os.environ.get("GRAPHC_TIERED", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _binding_key(binding: dict) -> tuple:
-    return tuple(sorted((str(s), v) for s, v in binding.items()))
 
 
 class TieredRunner:
@@ -67,7 +64,7 @@ class TieredRunner:
 
     def run(self, arguments: list[np.ndarray], binding: dict[sympy.Symbol, int],
             step: int) -> list[np.ndarray]:
-        key = _binding_key(binding)
+        key = binding_key(binding)
         if key in self._failed:
             raise self._failed[key]
         if self.native.ready(binding):

@@ -24,7 +24,7 @@ from graphc.backends.llvm.runtime.native import Native, profile_of
 from graphc.backends.llvm.runtime.objects import early_workers, objects
 from graphc.ir.program import Program
 from graphc.profile import Profile
-from graphc.shapes import is_static
+from graphc.shapes import binding_key, is_static
 
 if TYPE_CHECKING:
     from graphc.backends.llvm.schedule.plan import Plan
@@ -126,10 +126,6 @@ def refuse_foreign(chosen: target.Target) -> None:
                            f"(compiled()) but not run here")
 
 
-def _binding_key(binding: dict) -> tuple:
-    return tuple(sorted((str(s), v) for s, v in binding.items()))
-
-
 class _PerBinding:
     """One lock per binding: its code is built by one thread at a time, and a call or a
     build of the same binding meanwhile waits for that one (a build started ahead of
@@ -166,7 +162,7 @@ class LLVMRunner:
 
     def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False) -> Variant:
         variants = self._profiled if profile else self.variants
-        key = _binding_key(binding)
+        key = binding_key(binding)
         found = variants.get(key)
         if found is None:
             with self._building.lock((profile, key)):
@@ -178,7 +174,7 @@ class LLVMRunner:
 
     def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
         """Whether this binding's code is compiled (a call would not compile)."""
-        return _binding_key(binding) in self.variants
+        return binding_key(binding) in self.variants
 
     def build(self, binding: dict[sympy.Symbol, int]) -> None:
         """Compile this binding's code now, on the calling thread (a background compile:
@@ -273,7 +269,7 @@ class CachedRunner:
 
     def _load(self, binding: dict, profile: bool) -> Stored | None:
         variants = self._profiled if profile else self.variants
-        key = _binding_key(binding)
+        key = binding_key(binding)
         if key in variants:
             return variants[key]
         if not cache.enabled():  # turned off since gc.compile
@@ -295,17 +291,17 @@ class CachedRunner:
         return stored
 
     def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False):
-        found = (self._profiled if profile else self.variants).get(_binding_key(binding))
+        found = (self._profiled if profile else self.variants).get(binding_key(binding))
         if found is not None:
             return found
-        with self._building.lock((profile, _binding_key(binding))):
+        with self._building.lock((profile, binding_key(binding))):
             found = self._load(binding, profile)
             if found is None:
                 found = self._inner().variant(binding, profile)
                 payload = encode(found.layout, found.objects, self.params)
                 if payload is not None and cache.enabled():
                     cache.store(variant_key(self.key, binding, profile), payload)
-                (self._profiled if profile else self.variants)[_binding_key(binding)] = found
+                (self._profiled if profile else self.variants)[binding_key(binding)] = found
         return found
 
     def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
