@@ -343,11 +343,11 @@ def _input_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, image,
     offsets = [[b.add(origin, v.splat(b.add(b.mul(i64(i), f.w), i64(j)))) for j in range(alpha)]
                for i in range(alpha)]
     bt = matrices(variant.m)[0]
+    ok = [[b.and_(row_ok[i], col_ok[j]) for j in range(alpha)] for i in range(alpha)]
+    load = (_gathers if vector_bytes() >= 32 else _lane_loads)(k, v, offsets, ok)
     with k.loop(0, f.cin, "c") as c:
         plane = k.gep(image, dt, b.mul(c, plane_size))
-        d = [[b.call(v.gather, [v.pointers(plane, offsets[i][j]), v.size,
-                                b.and_(row_ok[i], col_ok[j]), v.zero])
-              for j in range(alpha)] for i in range(alpha)]
+        d = [[load(plane, i, j) for j in range(alpha)] for i in range(alpha)]
         transformed = _transform(b, bt, d, bt, v.scale)
         for x1 in range(alpha):
             for x2 in range(alpha):
@@ -355,6 +355,57 @@ def _input_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, image,
                 at = b.add(b.mul(b.add(b.mul(i64(xi), f.cin), c), i64(variant.width)),
                            b.mul(tiles.part, i64(lanes)))
                 b.store(transformed[x1][x2], k.gep(dest, dt, at), align=vector_bytes())
+
+
+def _gathers(k: Kernel, v: _Vec, offsets, ok):
+    """load(plane, i, j): the masked gather of patch position (i, j), where the target has
+    a gather instruction (AVX2 and AVX-512)."""
+    def load(plane, i, j):
+        return k.b.call(v.gather, [v.pointers(plane, offsets[i][j]), v.size, ok[i][j], v.zero])
+    return load
+
+
+def _lane_loads(k: Kernel, v: _Vec, offsets, ok):
+    """load(plane, i, j) as a scalar load per lane, where LLVM would turn a masked gather
+    into a branch, an extraction and an insertion per lane with each partial vector on the
+    stack (SSE, NEON): a lane's offset (that of the plane's first element where its mask
+    is off, so every address is in the image) is taken out of its vector once per block,
+    outside the channel loop, and the lanes off the mask are zeroed after the loads, as
+    the gather's passthrough would leave them. Positions no lane of the block reads (a
+    small plane's padding rows and columns) are not loaded at all."""
+    b = k.b
+    zero = v.ints([0] * v.lanes)
+    at = [[[b.sext(b.extract_element(b.select(mask, offset, zero), ir.Constant(I32, lane)), I64)
+            for lane in range(v.lanes)] for offset, mask in zip(row, masks)]
+          for row, masks in zip(offsets, ok)]
+    flat = ir.IntType(v.lanes)
+    needed = [[b.icmp_unsigned("!=", b.bitcast(mask, flat), ir.Constant(flat, 0))
+               for mask in masks] for masks in ok]
+    size = int(v.size.constant)
+
+    def lanes(plane, i, j):
+        value = ir.Constant(v.vec, ir.Undefined)
+        for lane in range(v.lanes):
+            x = b.load(b.gep(plane, [at[i][j][lane]], source_etype=v.t), typ=v.t, align=size)
+            value = b.insert_element(value, x, ir.Constant(I32, lane))
+        return b.select(ok[i][j], value, v.zero)
+
+    def load(plane, i, j):
+        return _unless_empty(b, v, needed[i][j], lambda: lanes(plane, i, j))
+    return load
+
+
+def _unless_empty(b: ir.IRBuilder, v: _Vec, needed, make) -> ir.Value:
+    """make() where `needed` (a block-invariant i1), else zeros: the patch positions no
+    lane of the block reads (a small plane's padding rows and columns) are not loaded."""
+    before = b.block
+    with b.if_then(needed, likely=True):
+        value = make()
+        after = b.block
+    phi = b.phi(v.vec)
+    phi.add_incoming(value, after)
+    phi.add_incoming(v.zero, before)
+    return phi
 
 
 def _products(k: Kernel, variant: Variant, f: _Fields, u, v, dest) -> None:
@@ -368,8 +419,8 @@ def _products(k: Kernel, variant: Variant, f: _Fields, u, v, dest) -> None:
         with k.loop(0, kp_count, "kp") as kp:
             panel_a = k.gep(u, dt, b.mul(b.mul(b.add(b.mul(xi, kp_count), kp), f.cin),
                                          i64(gemm.mr())))
-            rows = k.gep(dest, dt, b.mul(b.add(b.mul(xi, f.kpad),
-                                               b.mul(kp, i64(gemm.mr()))), i64(lanes)))
+            rows = k.gep(dest, dt, b.mul(b.add(b.mul(kp, i64(variant.alpha ** 2)), xi),
+                                         i64(gemm.mr() * lanes)))
             b.call(micro, [panel_a, panel_b, rows, i64(lanes), f.cin, ir.Constant(I1, 0)])
 
 
@@ -389,10 +440,13 @@ def _output_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, out,
                for a in range(m)]
     at = matrices(m)[2]
     column = b.mul(tiles.part, i64(lanes))
+    mr = gemm.mr()
     with k.loop(0, f.cout, "o") as o:
-        loaded = [[b.load(k.gep(products, dt, b.add(b.mul(b.add(b.mul(i64(xi), f.kpad), o),
-                                                          i64(variant.width)), column)),
-                          typ=v.vec, align=vector_bytes())
+        # M[o // MR][xi][o % MR]: an output channel's alpha^2 rows at constant strides
+        row = b.add(b.mul(b.udiv(o, i64(mr)), i64(alpha * alpha * mr)), b.urem(o, i64(mr)))
+        first = k.gep(products, dt, b.add(b.mul(row, i64(variant.width)), column))
+        loaded = [[b.load(k.gep(first, dt, i64(xi * mr * variant.width)), typ=v.vec,
+                          align=vector_bytes())
                    for xi in range(x1 * alpha, (x1 + 1) * alpha)]
                   for x1 in range(alpha)]
         y = _transform(b, at, loaded, at, v.scale)

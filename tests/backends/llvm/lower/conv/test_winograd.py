@@ -5,6 +5,8 @@ NaN where the reference puts them and identical bits for any thread count."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,38 @@ def test_layers_of_any_shape_share_one_compiled_library(tmp_path, monkeypatch):
     assert sorted(ir.count('define void @"gc_winograd') for ir in libraries) == [1, 1]
     assert len(second) == 1 and "graphc_entry" in second[0]  # the second layer's own
     assert "define internal void @\"gc_winograd" not in second[0]
+
+
+def _item_gathers(name: str) -> int:
+    """Masked gathers the forward float32 F(4x4) item function calls, built for target
+    `name`."""
+    from graphc.backends.llvm.codegen.module import ModuleContext
+    from graphc.backends.llvm.lower.conv import winograd_emit
+    from graphc.backends.llvm.runtime import target
+
+    with target.using(target.resolve(name)):
+        mc = ModuleContext()
+        winograd_emit._item_function(mc, winograd_emit.Variant(np.dtype("float32"), 4, False))
+        return len(re.findall(r"call [^\n]*llvm\.masked\.gather", str(mc.module)))
+
+
+def test_without_a_gather_instruction_lanes_are_loaded_one_by_one():
+    """SSE and NEON have no gather: LLVM would make each masked gather of the input
+    transform a branch per lane with the partial vector on the stack, and keep 36 offset
+    vectors and masks spilled across the channel loop. There the lanes are scalar loads
+    (AVX2 and AVX-512 keep their gathers)."""
+    assert _item_gathers("x86-64-v2") == 0
+    assert _item_gathers("x86-64-v3") == 36  # one per position of a 6 x 6 patch
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference's NaN
+def test_lane_loads_match_numpy(monkeypatch):
+    """The lane loads (x86-64-v2) read the padding, the edges of partial tiles and lanes
+    past the batch's tiles as zeros, and leave inf and NaN where the reference puts them."""
+    monkeypatch.setenv("GRAPHC_TARGET", "x86-64-v2")
+    shape = (3, 24, 6, 9, 20, 1)
+    inputs, (y, _) = _conv(shape, "float32", False)
+    args = _arguments(inputs, "float32", 6)
+    args[0][2, 5, 0, 8] = np.nan
+    args[0][0, 0, 5, 0] = np.inf
+    assert_matches_reference_with_nonfinite(inputs, (y,), args, RTOL["float32"])
