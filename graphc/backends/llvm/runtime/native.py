@@ -78,11 +78,11 @@ class Native:
             if not array.flags.c_contiguous or (self.written and _overlaps(array, self.written)):
                 array = np.ascontiguousarray(array).copy()
                 arguments[k] = array
-            argv[slot] = array.ctypes.data
+            argv[slot] = _address(array)
         outputs = []
         for slot, shape, dtype in self.layout.outputs:
             array = np.empty(shape, dtype)
-            argv[slot] = array.ctypes.data
+            argv[slot] = _address(array)
             outputs.append(array)
         n = threads or (cpu_count() if self.layout.work >= SMALL_WORK else 1)
         while True:
@@ -122,6 +122,19 @@ def profile_of(native: Native, arguments, step, threads, calls) -> Profile:
     kernels = tuple(KernelTime(k, op, shape, t)
                     for k, ((op, shape), t) in enumerate(zip(native.layout.steps, seconds)))
     return Profile("llvm", calls, kernels)
+
+
+def _address(array: np.ndarray) -> int:
+    """The address of a C-contiguous array's data. Through ctypes.c_byte.from_buffer
+    where the buffer takes it (writable, not empty): 0.7 us against array.ctypes.data's
+    2.7, which a call paid for every input and output."""
+    try:
+        return ctypes.addressof(_BYTE_AT(array))
+    except (TypeError, ValueError):  # read-only or empty
+        return array.ctypes.data
+
+
+_BYTE_AT = ctypes.c_byte.from_buffer
 
 
 def _aligned(nbytes: int, alignment: int = 64) -> np.ndarray:
