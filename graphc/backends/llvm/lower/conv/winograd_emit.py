@@ -421,7 +421,8 @@ def _row_loads(k: Kernel, v: _Vec, variant: Variant, f: _Fields, tiles: _Tiles, 
     masked loads are instructions but LLVM would scalarize a gather (AVX2): alpha masked
     loads and a transpose per lane instead of alpha^2 scalar loads and insertions. A
     row's mask (the columns inside the image, none for padding rows and lanes past the
-    tiles) is made once per block; the masked-off columns read 0, as the gathers did."""
+    tiles) is made once per block; the masked-off columns read 0, as the gathers did, and
+    patch rows no lane of the block reads (a small plane's padding) are not loaded."""
     b, lanes, alpha = k.b, v.lanes, variant.alpha
     load = masked_load_of(k.mc, v.vec)
     columns = v.ints(range(lanes))
@@ -436,15 +437,20 @@ def _row_loads(k: Kernel, v: _Vec, variant: Variant, f: _Fields, tiles: _Tiles, 
                                inside, v.none) for i in range(alpha)])
         starts.append(b.sext(b.extract_element(origin, at), I64))
 
+    flat = ir.IntType(lanes)
+    needed = [b.icmp_unsigned("!=", b.bitcast(b.and_(row_ok[i], tiles.valid), flat),
+                              ir.Constant(flat, 0)) for i in range(alpha)]
+
+    def row(plane, i):
+        loaded = [b.call(load, [b.gep(plane, [b.add(starts[lane], b.mul(i64(i), f.w))],
+                                      source_etype=v.t),
+                                v.size, masks[lane][i], v.zero])
+                  for lane in range(lanes)]
+        return transpose(b, loaded)[:alpha]
+
     def patch(plane):
-        rows = []
-        for i in range(alpha):
-            loaded = [b.call(load, [b.gep(plane, [b.add(starts[lane], b.mul(i64(i), f.w))],
-                                          source_etype=v.t),
-                                    v.size, masks[lane][i], v.zero])
-                      for lane in range(lanes)]
-            rows.append(transpose(b, loaded)[:alpha])
-        return rows
+        return [_unless_empty(b, v, needed[i], lambda i=i: row(plane, i))
+                for i in range(alpha)]
     return patch
 
 
@@ -487,17 +493,21 @@ def _lane_loads(k: Kernel, v: _Vec, offsets, ok):
     return load
 
 
-def _unless_empty(b: ir.IRBuilder, v: _Vec, needed, make) -> ir.Value:
-    """make() where `needed` (a block-invariant i1), else zeros: the patch positions no
-    lane of the block reads (a small plane's padding rows and columns) are not loaded."""
+def _unless_empty(b: ir.IRBuilder, v: _Vec, needed, make):
+    """make() (a vector or a list of them) where `needed` (a block-invariant i1), else
+    zeros: the patch positions or rows no lane of the block reads (a small plane's padding
+    rows and columns) are not loaded."""
     before = b.block
     with b.if_then(needed, likely=True):
-        value = make()
+        made = make()
         after = b.block
-    phi = b.phi(v.vec)
-    phi.add_incoming(value, after)
-    phi.add_incoming(v.zero, before)
-    return phi
+    phis = []
+    for value in made if isinstance(made, list) else [made]:
+        phi = b.phi(v.vec)
+        phi.add_incoming(value, after)
+        phi.add_incoming(v.zero, before)
+        phis.append(phi)
+    return phis if isinstance(made, list) else phis[0]
 
 
 def _products(k: Kernel, variant: Variant, f: _Fields, u, v, dest) -> None:
