@@ -6,10 +6,14 @@ code is compiled once per machine and kept in the disk cache like the GEMM's
 (runtime/partition.py), and a network's Winograd layers cost one small kernel each to
 compile, not ~180 KB of IR: `gc_winograd_weights_*` transforms a thread's share of the
 weights into shared scratch; `gc_winograd_item_*` computes one item (a run of tile
-rows) block by block: the input transform (masked gathers into packed B panels), the GEMM
-micro-kernel's products, the output transform (scatters), and blocks whose outputs are
-not all finite computed again term by term. The kernel itself calls them around a barrier
-and runs the epilogue on each item's rows while they are in cache.
+rows) block by block: the input transform (into packed B panels), the GEMM
+micro-kernel's products, the output transform, and blocks whose outputs are not all
+finite computed again term by term. Lanes are tiles, and a tile's patch and outputs are
+strided across them: with AVX-512 they are masked gathers and scatters; elsewhere LLVM
+would make each a branch and a load or store per lane, so the patch is read a row per
+lane with masked loads (AVX2) or lane by lane (SSE, NEON), and blocks of whole tiles
+store a tile row per lane after a transpose in registers. The kernel itself calls the
+two around a barrier and runs the epilogue on each item's rows while they are in cache.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from graphc.backends.llvm.codegen.irtypes import F64, I1, I8, I32, I64, PTR, i64
 from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.codegen.vector import (
     gather_of,
+    masked_load_of,
     scatter_of,
     splat,
+    transpose,
     type_suffix,
     vector_bytes,
 )
@@ -79,7 +85,7 @@ class _Vec:
     """Vector helpers over `lanes` lanes (one lane per tile of a block)."""
 
     def __init__(self, k: Kernel, dtype: np.dtype, lanes: int):
-        self.b, self.lanes, self.mc = k.b, lanes, k.mc
+        self.b, self.lanes, self.mc, self.dtype = k.b, lanes, k.mc, np.dtype(dtype)
         self.t = llvm_type(dtype)
         self.vec = ir.VectorType(self.t, lanes)
         self.ivec = ir.VectorType(I32, lanes)
@@ -176,6 +182,14 @@ def _epilogue(k: Kernel, conv: Winograd, epilogue, row0, row1) -> None:
                  b.mul(y1, i64(conv.wo)))
 
 
+def _gathers_kept() -> bool:
+    """Whether LLVM emits a masked gather as a gather instruction: with AVX-512 only here
+    (on AVX2 it does so only for CPUs it tunes as fast-gather, Intel's from Skylake; at
+    znver3 and x86-64-v3 it turns each into a branch, a load and an insertion per lane,
+    with the partial vector on the stack)."""
+    return vector_bytes() >= 64
+
+
 def _weights_function(mc, variant: Variant) -> ir.Function:
     """gc_winograd_weights_*(desc, weight, scratch, tid, nthreads, step): U[xi][kp][c][r] =
     (G g G^T)[xi] of output channel kp * MR + r over channel c (zero past cout), in
@@ -205,13 +219,13 @@ def _weights_function(mc, variant: Variant) -> ir.Function:
         else:  # w[o, c, i, j]: (o * cin + c) * 9
             base = b.mul(b.add(b.mul(rows, v.splat(f.cin)), v.splat(c)), v.ints([taps] * mr))
         g = [[None] * KERNEL for _ in range(KERNEL)]
+        load = (_filter_gathers if _gathers_kept() else _filter_lane_loads)(k, wvec, weight,
+                                                                            base, valid)
         for i in range(KERNEL):
             for j in range(KERNEL):
                 tap = (KERNEL - 1 - i) * KERNEL + KERNEL - 1 - j if variant.flipped \
                     else i * KERNEL + j
-                at = b.add(base, v.ints([tap] * mr))
-                value = b.call(wvec.gather, [wvec.pointers(weight, at), wvec.size, valid,
-                                             wvec.zero])
+                value = load(tap)
                 g[i][j] = value if wvec.t == F64 else b.fpext(value, v.vec)
         u = _transform(b, g_mat, g, g_mat, v.scale)
         out_vec = ir.VectorType(t, mr)
@@ -225,6 +239,37 @@ def _weights_function(mc, variant: Variant) -> ir.Function:
                 b.store(value, b.gep(scratch, [at], source_etype=t), align=row_bytes & -row_bytes)
     k.finish()
     return k.function
+
+
+def _filter_gathers(k: Kernel, v: _Vec, weight, base, valid):
+    """load(tap): tap `tap` of each lane's filter (flat offsets `base`, zero where not
+    `valid`) as a masked gather, where the target has a gather instruction LLVM keeps
+    (AVX-512)."""
+    def load(tap):
+        at = k.b.add(base, v.ints([tap] * v.lanes))
+        return k.b.call(v.gather, [v.pointers(weight, at), v.size, valid, v.zero])
+    return load
+
+
+def _filter_lane_loads(k: Kernel, v: _Vec, weight, base, valid):
+    """load(tap) as a scalar load per lane (a filter's taps are contiguous), where LLVM
+    would turn a masked gather into a branch per lane (SSE, AVX2, NEON): the lanes off
+    `valid` read the weight's first element and are zeroed after, as the gather's
+    passthrough would leave them."""
+    b = k.b
+    safe = b.select(valid, base, v.ints([0] * v.lanes))
+    first = [k.gep(weight, v.dtype, b.sext(b.extract_element(safe, ir.Constant(I32, lane)),
+                                           I64))
+             for lane in range(v.lanes)]
+    size = int(v.size.constant)
+
+    def load(tap):
+        value = ir.Constant(v.vec, ir.Undefined)
+        for lane, at in enumerate(first):
+            x = b.load(b.gep(at, [i64(tap)], source_etype=v.t), typ=v.t, align=size)
+            value = b.insert_element(value, x, ir.Constant(I32, lane))
+        return b.select(valid, value, v.zero)
+    return load
 
 
 def _item_function(mc, variant: Variant) -> ir.Function:
@@ -344,10 +389,15 @@ def _input_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, image,
                for i in range(alpha)]
     bt = matrices(variant.m)[0]
     ok = [[b.and_(row_ok[i], col_ok[j]) for j in range(alpha)] for i in range(alpha)]
-    load = (_gathers if vector_bytes() >= 32 else _lane_loads)(k, v, offsets, ok)
+    if _gathers_kept():
+        patch = _positions(alpha, _gathers(k, v, offsets, ok))
+    elif vector_bytes() >= 32 and alpha <= lanes:  # AVX2: masked loads are instructions
+        patch = _row_loads(k, v, variant, f, tiles, origin, row_ok)
+    else:
+        patch = _positions(alpha, _lane_loads(k, v, offsets, ok))
     with k.loop(0, f.cin, "c") as c:
         plane = k.gep(image, dt, b.mul(c, plane_size))
-        d = [[load(plane, i, j) for j in range(alpha)] for i in range(alpha)]
+        d = patch(plane)
         transformed = _transform(b, bt, d, bt, v.scale)
         for x1 in range(alpha):
             for x2 in range(alpha):
@@ -357,9 +407,56 @@ def _input_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, image,
                 b.store(transformed[x1][x2], k.gep(dest, dt, at), align=vector_bytes())
 
 
+def _positions(alpha: int, load):
+    """patch(plane) made of load(plane, i, j), one patch position at a time."""
+    def patch(plane):
+        return [[load(plane, i, j) for j in range(alpha)] for i in range(alpha)]
+    return patch
+
+
+def _row_loads(k: Kernel, v: _Vec, variant: Variant, f: _Fields, tiles: _Tiles, origin,
+               row_ok):
+    """patch(plane): each lane's patch rows as masked vector loads (a tile's patch row is
+    contiguous), transposed in registers into the patch positions' lane vectors, where
+    masked loads are instructions but LLVM would scalarize a gather (AVX2): alpha masked
+    loads and a transpose per lane instead of alpha^2 scalar loads and insertions. A
+    row's mask (the columns inside the image, none for padding rows and lanes past the
+    tiles) is made once per block; the masked-off columns read 0, as the gathers did, and
+    patch rows no lane of the block reads (a small plane's padding) are not loaded."""
+    b, lanes, alpha = k.b, v.lanes, variant.alpha
+    load = masked_load_of(k.mc, v.vec)
+    columns = v.ints(range(lanes))
+    in_patch = ir.Constant(v.mask, [j < alpha for j in range(lanes)])
+    masks, starts = [], []
+    for lane in range(lanes):
+        at = ir.Constant(I32, lane)
+        x0 = b.extract_element(b.sub(tiles.x0, v.splat(f.pw)), at)
+        inside = b.and_(b.icmp_unsigned("<", b.add(splat(b, x0, v.ivec), columns),
+                                        v.splat(f.w)), in_patch)
+        masks.append([b.select(b.extract_element(b.and_(row_ok[i], tiles.valid), at),
+                               inside, v.none) for i in range(alpha)])
+        starts.append(b.sext(b.extract_element(origin, at), I64))
+
+    flat = ir.IntType(lanes)
+    needed = [b.icmp_unsigned("!=", b.bitcast(b.and_(row_ok[i], tiles.valid), flat),
+                              ir.Constant(flat, 0)) for i in range(alpha)]
+
+    def row(plane, i):
+        loaded = [b.call(load, [b.gep(plane, [b.add(starts[lane], b.mul(i64(i), f.w))],
+                                      source_etype=v.t),
+                                v.size, masks[lane][i], v.zero])
+                  for lane in range(lanes)]
+        return transpose(b, loaded)[:alpha]
+
+    def patch(plane):
+        return [_unless_empty(b, v, needed[i], lambda i=i: row(plane, i))
+                for i in range(alpha)]
+    return patch
+
+
 def _gathers(k: Kernel, v: _Vec, offsets, ok):
-    """load(plane, i, j): the masked gather of patch position (i, j), where the target has
-    a gather instruction (AVX2 and AVX-512)."""
+    """load(plane, i, j): the masked gather of patch position (i, j), where LLVM keeps it
+    an instruction (AVX-512)."""
     def load(plane, i, j):
         return k.b.call(v.gather, [v.pointers(plane, offsets[i][j]), v.size, ok[i][j], v.zero])
     return load
@@ -368,11 +465,12 @@ def _gathers(k: Kernel, v: _Vec, offsets, ok):
 def _lane_loads(k: Kernel, v: _Vec, offsets, ok):
     """load(plane, i, j) as a scalar load per lane, where LLVM would turn a masked gather
     into a branch, an extraction and an insertion per lane with each partial vector on the
-    stack (SSE, NEON): a lane's offset (that of the plane's first element where its mask
-    is off, so every address is in the image) is taken out of its vector once per block,
-    outside the channel loop, and the lanes off the mask are zeroed after the loads, as
-    the gather's passthrough would leave them. Positions no lane of the block reads (a
-    small plane's padding rows and columns) are not loaded at all."""
+    stack and masked loads are not instructions either (SSE, NEON): a lane's offset (that
+    of the plane's first element where its mask is off, so every address is in the image)
+    is taken out of its vector once per block, outside the channel loop, and the lanes off
+    the mask are zeroed after the loads, as the gather's passthrough would leave them.
+    Positions no lane of the block reads (a small plane's padding rows and columns) are not
+    loaded at all."""
     b = k.b
     zero = v.ints([0] * v.lanes)
     at = [[[b.sext(b.extract_element(b.select(mask, offset, zero), ir.Constant(I32, lane)), I64)
@@ -395,17 +493,21 @@ def _lane_loads(k: Kernel, v: _Vec, offsets, ok):
     return load
 
 
-def _unless_empty(b: ir.IRBuilder, v: _Vec, needed, make) -> ir.Value:
-    """make() where `needed` (a block-invariant i1), else zeros: the patch positions no
-    lane of the block reads (a small plane's padding rows and columns) are not loaded."""
+def _unless_empty(b: ir.IRBuilder, v: _Vec, needed, make):
+    """make() (a vector or a list of them) where `needed` (a block-invariant i1), else
+    zeros: the patch positions or rows no lane of the block reads (a small plane's padding
+    rows and columns) are not loaded."""
     before = b.block
     with b.if_then(needed, likely=True):
-        value = make()
+        made = make()
         after = b.block
-    phi = b.phi(v.vec)
-    phi.add_incoming(value, after)
-    phi.add_incoming(v.zero, before)
-    return phi
+    phis = []
+    for value in made if isinstance(made, list) else [made]:
+        phi = b.phi(v.vec)
+        phi.add_incoming(value, after)
+        phi.add_incoming(v.zero, before)
+        phis.append(phi)
+    return phis if isinstance(made, list) else phis[0]
 
 
 def _products(k: Kernel, variant: Variant, f: _Fields, u, v, dest) -> None:
@@ -440,6 +542,15 @@ def _output_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, out,
                for a in range(m)]
     at = matrices(m)[2]
     column = b.mul(tiles.part, i64(lanes))
+    whole = None
+    if not _gathers_kept() and lanes % m == 0:
+        # every lane a tile whose m x m outputs are all inside the image
+        edge = v.ints([m] * lanes)
+        inside = b.and_(tiles.valid, b.and_(
+            b.icmp_signed("<=", b.add(tiles.y0, edge), v.splat(f.ho)),
+            b.icmp_signed("<=", b.add(tiles.x0, edge), v.splat(f.wo))))
+        flat = ir.IntType(lanes)
+        whole = b.icmp_unsigned("==", b.bitcast(inside, flat), ir.Constant(flat, -1))
     mr = gemm.mr()
     with k.loop(0, f.cout, "o") as o:
         # M[o // MR][xi][o % MR]: an output channel's alpha^2 rows at constant strides
@@ -457,9 +568,45 @@ def _output_transform(k: Kernel, v: _Vec, variant: Variant, f: _Fields, out,
                 mask = b.and_(out_row[a], out_col[j])
                 finite = b.fcmp_ordered("<", b.call(v.fabs, [y[a][j]]), inf)
                 flags = b.or_(flags, b.and_(mask, b.not_(finite)))
-                where = v.pointers(plane, offsets[a][j])
-                b.call(v.scatter, [y[a][j], where, v.size, mask])
         b.store(flags, bad)
+
+        def scatters():
+            for a in range(m):
+                for j in range(m):
+                    mask = b.and_(out_row[a], out_col[j])
+                    where = v.pointers(plane, offsets[a][j])
+                    b.call(v.scatter, [y[a][j], where, v.size, mask])
+        if whole is None:
+            scatters()
+        else:
+            with b.if_else(whole, likely=True) as (then, otherwise):
+                with then:
+                    _tile_rows(k, v, variant, f, plane, origin, y)
+                with otherwise:
+                    scatters()
+
+
+def _tile_rows(k: Kernel, v: _Vec, variant: Variant, f: _Fields, plane, origin, y) -> None:
+    """The outputs y[a][j] (lane = tile) of a block whose tiles are all inside the image,
+    stored a tile row at a time where a scatter would be a branch and a store per lane (no
+    AVX-512): y's vectors transposed in registers, lanes / m output rows of m at a time, so
+    each lane's row is one vector store."""
+    b, lanes, m = k.b, v.lanes, variant.m
+    group = min(m, lanes // m)
+    undefined = ir.Constant(v.vec, ir.Undefined)
+    starts = [b.sext(b.extract_element(origin, ir.Constant(I32, lane)), I64)
+              for lane in range(lanes)]
+    size = int(v.size.constant)
+    for a0 in range(0, m, group):
+        block = [y[a][j] for a in range(a0, a0 + group) for j in range(m)]
+        rows = transpose(b, block + [undefined] * (lanes - len(block)))
+        for lane in range(lanes):
+            for step in range(group):
+                values = b.shuffle_vector(rows[lane], undefined,
+                                          ir.Constant(ir.VectorType(I32, m),
+                                                      list(range(step * m, step * m + m))))
+                at = b.add(starts[lane], b.mul(i64(a0 + step), f.wo))
+                b.store(values, b.gep(plane, [at], source_etype=v.t), align=size)
 
 
 def _exact(k: Kernel, variant: Variant, f: _Fields, image, weight, out, t0, end) -> None:

@@ -11,9 +11,9 @@ One kernel does it all. Its threads transform the weights (U, shared scratch, co
 every call in float64 and rounded once), then after a barrier each thread takes whole
 items (runs of tile rows of the batch, images one after another) and runs over them in
 blocks of NR tiles (the GEMM's register tile width; vector lanes = tiles):
-masked gathers transform the input patches into V, laid out as the GEMM's packed B panels
+the input patches are transformed into V, laid out as the GEMM's packed B panels
 (per-thread scratch, in L2); gemm.micro_kernel multiplies U's packed panels with them into
-M; the output transform scatters each block's tiles into place. The epilogue (bias,
+M; the output transform puts each block's tiles into place. The epilogue (bias,
 activation) runs on an item's rows once they are finished. Blocks and items are fixed by
 the shapes, so the bits do not depend on the thread count.
 
