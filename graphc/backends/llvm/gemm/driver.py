@@ -9,7 +9,7 @@ from llvmlite import ir
 from graphc.backends.llvm.codegen.arith import smin
 from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, const, i64
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.gemm.blocking import mr, nr
+from graphc.backends.llvm.gemm.blocking import nr
 from graphc.backends.llvm.gemm.descriptor import FIELDS
 from graphc.backends.llvm.gemm.micro import InPlaceA, micro_kernel, tiles
 from graphc.backends.llvm.gemm.operands import DIGITS
@@ -86,15 +86,12 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 if in_place is None:
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
                             part["a_cols"])
-                else:
+                else:  # a last partial panel is read in place too (micro._edge_rows)
                     at = b.add(a_base, b.add(b.mul(ic, f["a_rs"]), b.mul(pc, f["a_cs"])))
                     in_place.rows = k.gep(a_ptr, a_dtype, at)
-                    # Only a last partial panel is packed, at its place in the block.
-                    whole = b.select(in_place.when, b.mul(b.sdiv(m_here, i64(mr())), i64(mr())),
-                                     i64(0))
-                    pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
-                            b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
-                            part["a_cols"])
+                    with k.when(b.not_(in_place.when)):
+                        pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
+                                part["a_cols"])
                 tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
                        c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()
