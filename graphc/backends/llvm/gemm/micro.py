@@ -56,12 +56,16 @@ def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc
                     a = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
                     args = [a, in_place.row_stride, in_place.depth_stride, bp, c, ldc, kc,
                             accumulate]
-                    unit = b.icmp_signed("==", in_place.depth_stride, i64(1))
-                    with b.if_else(unit) as (rows_of_a, other):
+                    unit_depth = b.icmp_signed("==", in_place.depth_stride, i64(1))
+                    unit_row = b.icmp_signed("==", in_place.row_stride, i64(1))
+                    with b.if_else(unit_depth) as (rows_of_a, other):
                         with rows_of_a:
-                            b.call(_micro(k.mc, dtype, in_place=True, unit_depth=True), args)
-                        with other:
-                            b.call(_micro(k.mc, dtype, in_place=True), args)
+                            b.call(_micro(k.mc, dtype, in_place=True, unit="depth"), args)
+                        with other, b.if_else(unit_row) as (columns_of_a, strided):
+                            with columns_of_a:
+                                b.call(_micro(k.mc, dtype, in_place=True, unit="row"), args)
+                            with strided:
+                                b.call(_micro(k.mc, dtype, in_place=True), args)
                 with packed:
                     b.call(micro, [ap, bp, c, ldc, kc, accumulate])
 
@@ -128,18 +132,19 @@ def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
 
 
 def _micro(mc, dtype: np.dtype, in_place: bool, rows: int | None = None,
-           unit_depth: bool = False) -> ir.Function:
+           unit: str | None = None) -> ir.Function:
     """The packed micro-kernel, or (in_place) gc_micro_rows_<type>(a, a_rs, a_cs, b, c,
     ldc, kc, accumulate), which reads A's element (i, p) at a[i * a_rs + p * a_cs] where
     it lies instead of from a packed panel; with `rows` < MR (in place only), the kernel
-    of a tile of that many rows (gc_micro_rows<rows>_<type>). unit_depth: the in-place
-    kernel for a_cs = 1 (rows of A contiguous; its a_cs argument is ignored): with a_cs a
-    run-time value, LLVM chained the six rows' addresses (an add per broadcast, 2.2
-    instructions per FMA against the packed kernel's 1.75)."""
+    of a tile of that many rows (gc_micro_rows<rows>_<type>). unit "depth" or "row": the
+    in-place kernel for a_cs = 1 (rows of A contiguous) or a_rs = 1 (a transposed A), that
+    argument ignored: with both strides run-time values, LLVM chained the six rows'
+    addresses (an add per broadcast, 2.2 instructions per FMA against the packed
+    kernel's 1.75)."""
     t = llvm_type(dtype)
     rows = mr() if rows is None else rows
     edge = "" if rows == mr() else str(rows)
-    name = f"gc_micro_rows{edge}{'_unit' if unit_depth else ''}_{t}" if in_place else \
+    name = f"gc_micro_rows{edge}{'_' + unit if unit else ''}_{t}" if in_place else \
         f"gc_micro_{t}"
     existing = mc.module.globals.get(name)
     if existing is not None:
@@ -152,7 +157,8 @@ def _micro(mc, dtype: np.dtype, in_place: bool, rows: int | None = None,
     fn.linkage = "internal"
     if in_place:
         a, a_rs, a_cs, bp, c, ldc, kc, accumulate = fn.args
-        a_cs = i64(1) if unit_depth else a_cs
+        a_cs = i64(1) if unit == "depth" else a_cs
+        a_rs = i64(1) if unit == "row" else a_rs
     else:
         (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(mr())
     for arg in (a, bp, c):
