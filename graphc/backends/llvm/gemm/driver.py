@@ -7,7 +7,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.arith import smin
-from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, const, i64
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, const, i64
 from graphc.backends.llvm.codegen.kernel import Kernel
 from graphc.backends.llvm.gemm.blocking import nr
 from graphc.backends.llvm.gemm.descriptor import FIELDS
@@ -65,7 +65,6 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             pc = b.mul(pcb, f["kc"])
             kc = smin(b, f["kc"], b.sub(f["k"], pc))
             accumulate = b.icmp_signed(">", pcb, i64(0))
-            _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
             if b_kind == "patches":
                 _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
                 pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, kc,
@@ -82,6 +81,9 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 when = b.and_(b.icmp_signed("!=", f["a_cs"], i64(0)),
                               b.icmp_signed("<=", nc, b.mul(panels, i64(nr(dtype)))))
                 in_place = InPlaceA(when, None, f["a_rs"], f["a_cs"])
+            # A's column table, for packing it (an A read in place does without).
+            with k.when(b.not_(in_place.when) if in_place else ir.Constant(I1, 1)):
+                _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
             with k.loop(group.lo, group.hi, "ic") as icb:
                 ic = b.mul(icb, f["mc"])
                 m_here = smin(b, f["mc"], b.sub(f["m"], ic))
