@@ -7,9 +7,9 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.backends.llvm.codegen.arith import smin
-from graphc.backends.llvm.codegen.irtypes import I8, I32, I64, const, i64
+from graphc.backends.llvm.codegen.irtypes import I1, I8, I32, I64, const, i64
 from graphc.backends.llvm.codegen.kernel import Kernel
-from graphc.backends.llvm.gemm.blocking import mr, nr
+from graphc.backends.llvm.gemm.blocking import nr
 from graphc.backends.llvm.gemm.descriptor import FIELDS
 from graphc.backends.llvm.gemm.micro import InPlaceA, micro_kernel, tiles
 from graphc.backends.llvm.gemm.operands import DIGITS
@@ -19,8 +19,10 @@ from graphc.backends.llvm.gemm.patches import pack_patches
 from graphc.backends.llvm.gemm.split import Shape, groups
 
 # A blocks used by at most this many column panels are read in place, not packed: rows
-# whose depths are contiguous, other linear layouts (a transposed A packs cheaply).
-IN_PLACE_PANELS = (4, 2)
+# whose depths are contiguous, other linear layouts. A transposed A in place (its own
+# micro-kernel, micro._micro's unit "row") took 7% fewer instructions than packed on
+# attention's q^T@g (64 columns); it had been limited to 2 panels.
+IN_PLACE_PANELS = (4, 4)
 
 
 def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kind: str,
@@ -63,7 +65,6 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
             pc = b.mul(pcb, f["kc"])
             kc = smin(b, f["kc"], b.sub(f["k"], pc))
             accumulate = b.icmp_signed(">", pcb, i64(0))
-            _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
             if b_kind == "patches":
                 _table(k, f["b_row_map"], 3, pc, kc, part["b_rows"], I64, f["kc"])
                 pack_patches(k, f, b_ptr, b_dtype, dtype, b_base, jc, nc, kc,
@@ -80,21 +81,21 @@ def gemm_driver(mc, dtype: np.dtype, a_dtype: np.dtype, b_dtype: np.dtype, b_kin
                 when = b.and_(b.icmp_signed("!=", f["a_cs"], i64(0)),
                               b.icmp_signed("<=", nc, b.mul(panels, i64(nr(dtype)))))
                 in_place = InPlaceA(when, None, f["a_rs"], f["a_cs"])
+            # A's column table, for packing it (an A read in place does without).
+            with k.when(b.not_(in_place.when) if in_place else ir.Constant(I1, 1)):
+                _table(k, f["a_map"], 1, pc, kc, part["a_cols"], I64, f["kc"])
             with k.loop(group.lo, group.hi, "ic") as icb:
                 ic = b.mul(icb, f["mc"])
                 m_here = smin(b, f["mc"], b.sub(f["m"], ic))
                 if in_place is None:
                     pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
                             part["a_cols"])
-                else:
+                else:  # a last partial panel is read in place too (micro._edge_rows)
                     at = b.add(a_base, b.add(b.mul(ic, f["a_rs"]), b.mul(pc, f["a_cs"])))
                     in_place.rows = k.gep(a_ptr, a_dtype, at)
-                    # Only a last partial panel is packed, at its place in the block.
-                    whole = b.select(in_place.when, b.mul(b.sdiv(m_here, i64(mr())), i64(mr())),
-                                     i64(0))
-                    pack_a(k, f, a_ptr, a_dtype, dtype, a_base, b.add(ic, whole),
-                            b.sub(m_here, whole), kc, k.gep(a_pack, dtype, b.mul(whole, kc)),
-                            part["a_cols"])
+                    with k.when(b.not_(in_place.when)):
+                        pack_a(k, f, a_ptr, a_dtype, dtype, a_base, ic, m_here, kc, a_pack,
+                                part["a_cols"])
                 tiles(k, f["ldc"], c_ptr, micro, a_pack, part["b_pack"], part["tile"],
                        c_base, ic, m_here, jc, nc, kc, accumulate, dtype, in_place)
     k.finish()

@@ -44,29 +44,72 @@ def tiles(k, ldc, c_ptr, micro, a_pack, b_pack, tile, c_base, ic, mc, jc, nc, kc
         cols = smin(b, i64(width), b.sub(nc, col))
         bp = k.gep(b_pack, dtype, b.mul(col, kc))
         at = b.add(c_base, b.add(b.mul(b.add(ic, row), ldc), b.add(jc, col)))
-        full = b.and_(b.icmp_signed("==", rows, i64(mr())),
-                      b.icmp_signed("==", cols, i64(width)))
+        full_cols = b.icmp_signed("==", cols, i64(width))
 
         def product(c, ldc, accumulate):
+            """The full-height tile, its A panel packed or where it lies."""
             if in_place is None:
                 b.call(micro, [ap, bp, c, ldc, kc, accumulate])
                 return
-            direct = b.and_(in_place.when, b.icmp_signed("==", rows, i64(mr())))
-            with b.if_else(direct) as (where_it_lies, packed):
+            with b.if_else(in_place.when) as (where_it_lies, packed):
                 with where_it_lies:
                     a = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
-                    b.call(_micro(k.mc, dtype, in_place=True),
-                           [a, in_place.row_stride, in_place.depth_stride, bp, c, ldc,
-                            kc, accumulate])
+                    args = [a, in_place.row_stride, in_place.depth_stride, bp, c, ldc, kc,
+                            accumulate]
+                    unit_depth = b.icmp_signed("==", in_place.depth_stride, i64(1))
+                    unit_row = b.icmp_signed("==", in_place.row_stride, i64(1))
+                    with b.if_else(unit_depth) as (rows_of_a, other):
+                        with rows_of_a:
+                            b.call(_micro(k.mc, dtype, in_place=True, unit="depth"), args)
+                        with other, b.if_else(unit_row) as (columns_of_a, strided):
+                            with columns_of_a:
+                                b.call(_micro(k.mc, dtype, in_place=True, unit="row"), args)
+                            with strided:
+                                b.call(_micro(k.mc, dtype, in_place=True), args)
                 with packed:
                     b.call(micro, [ap, bp, c, ldc, kc, accumulate])
 
-        with b.if_else(full) as (whole, partial):
-            with whole:
-                product(k.gep(c_ptr, dtype, at), ldc, accumulate)
-            with partial:
-                product(tile, i64(width), ir.Constant(I1, 0))
-                _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
+        with b.if_else(b.icmp_signed("==", rows, i64(mr()))) as (whole_rows, few_rows):
+            with whole_rows:
+                with b.if_else(full_cols) as (whole, partial):
+                    with whole:
+                        product(k.gep(c_ptr, dtype, at), ldc, accumulate)
+                    with partial:
+                        product(tile, i64(width), ir.Constant(I1, 0))
+                        _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
+            with few_rows:
+                a, a_rs, a_cs = ap, i64(1), i64(mr())
+                if in_place is not None:
+                    here = k.gep(in_place.rows, dtype, b.mul(row, in_place.row_stride))
+                    a = b.select(in_place.when, here, ap)
+                    a_rs = b.select(in_place.when, in_place.row_stride, a_rs)
+                    a_cs = b.select(in_place.when, in_place.depth_stride, a_cs)
+                with b.if_else(full_cols) as (whole, partial):
+                    with whole:
+                        _edge_rows(k, dtype, rows, (a, a_rs, a_cs), bp,
+                                   k.gep(c_ptr, dtype, at), ldc, kc, accumulate)
+                    with partial:
+                        _edge_rows(k, dtype, rows, (a, a_rs, a_cs), bp, tile, i64(width), kc,
+                                   ir.Constant(I1, 0))
+                        _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype)
+
+
+def _edge_rows(k, dtype, rows, a, bp, c, ldc, kc, accumulate) -> None:
+    """A tile of fewer than MR rows (the last panel of an M that MR does not divide: 64
+    rows are 10 panels of 6 and one of 4) by the kernel of that many rows, A (pointer,
+    row stride, depth stride) packed or where it lies; each element's sum in the same
+    order as the full tile's. As a full tile, it cost the missing rows' FMAs, a scalar
+    pass over C and (A in place) packing the panel."""
+    b = k.b
+    done = b.append_basic_block("edge.done")
+    switch = b.switch(rows, done)
+    for r in range(1, mr()):
+        block = b.append_basic_block(f"edge{r}")
+        switch.add_case(ir.Constant(I64, r), block)
+        b.position_at_end(block)
+        b.call(_micro(k.mc, dtype, in_place=True, rows=r), [*a, bp, c, ldc, kc, accumulate])
+        b.branch(done)
+    b.position_at_end(done)
 
 
 def _add_tile(k, ldc, c_ptr, tile, at, rows, cols, accumulate, dtype) -> None:
@@ -88,12 +131,21 @@ def micro_kernel(mc, dtype: np.dtype) -> ir.Function:
     return _micro(mc, dtype, in_place=False)
 
 
-def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
+def _micro(mc, dtype: np.dtype, in_place: bool, rows: int | None = None,
+           unit: str | None = None) -> ir.Function:
     """The packed micro-kernel, or (in_place) gc_micro_rows_<type>(a, a_rs, a_cs, b, c,
     ldc, kc, accumulate), which reads A's element (i, p) at a[i * a_rs + p * a_cs] where
-    it lies instead of from a packed panel."""
+    it lies instead of from a packed panel; with `rows` < MR (in place only), the kernel
+    of a tile of that many rows (gc_micro_rows<rows>_<type>). unit "depth" or "row": the
+    in-place kernel for a_cs = 1 (rows of A contiguous) or a_rs = 1 (a transposed A), that
+    argument ignored: with both strides run-time values, LLVM chained the six rows'
+    addresses (an add per broadcast, 2.2 instructions per FMA against the packed
+    kernel's 1.75)."""
     t = llvm_type(dtype)
-    name = f"gc_micro_rows_{t}" if in_place else f"gc_micro_{t}"
+    rows = mr() if rows is None else rows
+    edge = "" if rows == mr() else str(rows)
+    name = f"gc_micro_rows{edge}{'_' + unit if unit else ''}_{t}" if in_place else \
+        f"gc_micro_{t}"
     existing = mc.module.globals.get(name)
     if existing is not None:
         return existing
@@ -105,6 +157,8 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     fn.linkage = "internal"
     if in_place:
         a, a_rs, a_cs, bp, c, ldc, kc, accumulate = fn.args
+        a_cs = i64(1) if unit == "depth" else a_cs
+        a_rs = i64(1) if unit == "row" else a_rs
     else:
         (a, bp, c, ldc, kc, accumulate), a_rs, a_cs = fn.args, i64(1), i64(mr())
     for arg in (a, bp, c):
@@ -115,12 +169,12 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     b = ir.IRBuilder(entry)
     # The C tile is read or written only after the k loop: fetch its lines meanwhile.
     prefetch = mc.function("llvm.prefetch.p0", VOID, [PTR, I32, I32, I32])
-    for i in range(mr()):
+    for i in range(rows):
         for v in range(TILE_VECTORS):
             q = b.gep(c, [b.add(b.mul(i64(i), ldc), i64(v * n_lanes))], source_etype=t)
             b.call(prefetch, [q, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
     zero = ir.Constant(vec, [0.0] * n_lanes)
-    zeros = [[zero] * TILE_VECTORS for _ in range(mr())]
+    zeros = [[zero] * TILE_VECTORS for _ in range(rows)]
     unroll = k_unroll()
     unrolled_depth = b.and_(kc, i64(-unroll))
     b.cbranch(b.icmp_signed(">", unrolled_depth, i64(0)), body, tail)
@@ -133,7 +187,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
         a_depth = b.mul(p, a_cs)
         splat_mask = ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes)
         new = []
-        for i in range(mr()):
+        for i in range(rows):
             at = b.add(a_depth, b.mul(i64(i), a_rs))
             scalar = b.load(b.gep(a, [at], source_etype=t), typ=t)
             one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(I32, 0))
@@ -145,7 +199,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     b.position_at_end(body)
     p = b.phi(I64, "p")
     p.add_incoming(i64(0), entry)
-    accs = [[b.phi(vec) for _ in range(TILE_VECTORS)] for _ in range(mr())]
+    accs = [[b.phi(vec) for _ in range(TILE_VECTORS)] for _ in range(rows)]
     for row in accs:
         for acc in row:
             acc.add_incoming(zero, entry)
@@ -179,7 +233,7 @@ def _micro(mc, dtype: np.dtype, in_place: bool) -> ir.Function:
     with b.if_else(accumulate) as (add, store):
         for adding in (add, store):
             with adding:
-                for i in range(mr()):
+                for i in range(rows):
                     row = b.mul(i64(i), ldc)
                     for v in range(TILE_VECTORS):
                         q = b.gep(c, [b.add(row, i64(v * n_lanes))], source_etype=t)

@@ -50,6 +50,25 @@ def test_matmul_shapes(m, k, n, dtype):
     _close(got, expected, dtype, depth=k)
 
 
+def test_last_row_panel_of_each_height():
+    """M = 7..11 over whole column panels: the last row panel has each height from 1 to
+    MR - 1 below a 6-row tile (its own kernel, straight into C), across depth blocks
+    (accumulating), with A read in place (16 columns), packed (80) and transposed (read
+    in place with 11 and 64 columns)."""
+    rng = np.random.default_rng(21)
+    inputs, outputs, args = [], [], []
+    for m in range(7, 12):
+        a, b, c, d = (gc.input(f"{name}{m}", shape) for name, shape in (
+            ("a", (m, 600)), ("b", (600, 16)), ("c", (600, 80)), ("d", (600, 64))))
+        inputs += [a, b, c, d]
+        outputs += [a @ b, a @ c, gc.transpose(c) @ gc.transpose(a), gc.transpose(c) @ d]
+        args += [rng.normal(size=v.shape).astype(np.float32) for v in (a, b, c, d)]
+    _, got, expected = _both(inputs, outputs, args, threads=1)
+    _close(got, expected, "float32", depth=600)
+    for g_, r in zip(gc.compile(inputs, outputs, threads=2)(*args), got, strict=True):
+        np.testing.assert_array_equal(g_, r)
+
+
 def test_empty_depth_gives_zeros():
     a, b = gc.input("a", (3, 0)), gc.input("b", (0, 4))
     fn = gc.compile([a, b], a @ b)

@@ -22,9 +22,10 @@ TARGETS = {"x86-64-v3": (r"vfmadd\w+ps", r"%ymm", r"\(%rsp\)"),
 
 
 def _micro_kernel_assembly(name: str) -> tuple[str, target.Target]:
-    a, b = gc.input("a", (64, 64)), gc.input("b", (64, 64))
+    # B wide enough that A is packed (a narrow B reads A where it lies).
+    a, b = gc.input("a", (64, 64)), gc.input("b", (64, 256))
     variant = gc.compile([a, b], a @ b, threads=1, target=name).compiled(
-        np.ones((64, 64), np.float32), np.ones((64, 64), np.float32))
+        np.ones((64, 64), np.float32), np.ones((64, 256), np.float32))
     asm = target.assembly(variant.ir, variant.target)
     start = asm.index("gc_micro_float:")
     return asm[start:asm.index(".Lfunc_end", start)], variant.target
