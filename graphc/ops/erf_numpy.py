@@ -55,12 +55,15 @@ def _horner(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _erf_float64(x: np.ndarray) -> np.ndarray:
     small_c, large_c = _interpolants()
-    out = np.empty_like(x)
     magnitude = np.abs(x)
-    small = magnitude <= SMALL
-    xs = x[small]
-    out[small] = xs * _horner(small_c, xs * xs * (2 / SMALL ** 2) - 1)
-    rest = ~small  # also NaN
+    # Every element through the small-argument polynomial (its argument clipped to the
+    # interval), the rare others overwritten: the common case is neither gathered nor
+    # scattered (a Transformer step's erf, 262K float32: 8.1-9.0 -> 7.1 ms), same values.
+    squares = np.minimum(x * x, SMALL ** 2)
+    out = x * _horner(small_c, squares * (2 / SMALL ** 2) - 1)
+    rest = ~(magnitude <= SMALL)  # also NaN
+    if not rest.any():
+        return out
     a = magnitude[rest]
     with np.errstate(over="ignore", invalid="ignore"):
         near_one = 1 - np.exp(-a * a) * _horner(large_c, np.minimum(a, ONE) * 0.5 - 2)
