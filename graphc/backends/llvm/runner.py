@@ -291,17 +291,19 @@ class CachedRunner:
         return stored
 
     def variant(self, binding: dict[sympy.Symbol, int], profile: bool = False):
-        found = (self._profiled if profile else self.variants).get(binding_key(binding))
+        variants = self._profiled if profile else self.variants
+        key = binding_key(binding)
+        found = variants.get(key)
         if found is not None:
             return found
-        with self._building.lock((profile, binding_key(binding))):
+        with self._building.lock((profile, key)):
             found = self._load(binding, profile)
             if found is None:
                 found = self._inner().variant(binding, profile)
                 payload = encode(found.layout, found.objects, self.params)
                 if payload is not None and cache.enabled():
                     cache.store(variant_key(self.key, binding, profile), payload)
-                (self._profiled if profile else self.variants)[binding_key(binding)] = found
+                variants[key] = found
         return found
 
     def ready(self, binding: dict[sympy.Symbol, int]) -> bool:
